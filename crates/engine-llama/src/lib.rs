@@ -1,0 +1,174 @@
+//! engine-llama: the local llama.cpp backend behind nib's engine traits.
+//!
+//! Invariants and boundary:
+//! - One long-lived model and ONE long-lived context, owned by a dedicated thread; requests go
+//!   in through a channel and are served one at a time.
+//! - The thread remembers which tokens its KV cache holds. A request evaluates only what
+//!   follows the longest common prefix with that sequence; the rest of the cache is dropped.
+//! - The cancel flag and the deadline are checked between prefill batches and between decoded
+//!   tokens. Cancelled prefill work stays in the cache and helps the next request.
+//! - Loading never panics: a missing, truncated or foreign file is an [`EngineError`].
+
+mod thread;
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, OnceLock};
+
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use nib_engine::{
+    CancelToken, CompletionEngine, EngineError, GenerateRequest, Generation, ModelInfo, PromptFormat, TokenCounter,
+};
+
+/// How to load and run a model.
+#[derive(Debug, Clone)]
+pub struct LlamaConfig {
+    pub model_path: PathBuf,
+    /// Context length in tokens (prompt + output).
+    pub context_length: u32,
+    /// Worker threads; `None` = the number of physical cores.
+    pub threads: Option<usize>,
+    /// Tokens evaluated per prefill batch.
+    pub batch_size: u32,
+}
+
+impl LlamaConfig {
+    pub fn new(model_path: impl Into<PathBuf>) -> LlamaConfig {
+        LlamaConfig { model_path: model_path.into(), context_length: 8192, threads: None, batch_size: 256 }
+    }
+}
+
+static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp logs a lot to stderr by default; route it to tracing (debug level).
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Backend(format!("llama.cpp backend: {e}")))
+}
+
+/// Number of physical cores (hyper-threads share execution units and slow matmuls down).
+pub fn physical_cores() -> usize {
+    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut cores = std::collections::HashSet::new();
+    for cpu in 0..logical {
+        let base = format!("/sys/devices/system/cpu/cpu{cpu}/topology");
+        let pkg = std::fs::read_to_string(format!("{base}/physical_package_id")).ok();
+        let core = std::fs::read_to_string(format!("{base}/core_id")).ok();
+        match (pkg, core) {
+            (Some(p), Some(c)) => {
+                cores.insert((p.trim().to_string(), c.trim().to_string()));
+            }
+            _ => return logical,
+        }
+    }
+    cores.len().clamp(1, logical)
+}
+
+/// Check the file before handing it to llama.cpp, which reports only "null result".
+fn validate_model_file(path: &Path) -> Result<(), EngineError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| EngineError::Unavailable(format!("cannot open model file {}: {e}", path.display())))?;
+    let mut magic = [0u8; 4];
+    f.read_exact(&mut magic)
+        .map_err(|_| EngineError::Unavailable(format!("model file {} is empty or truncated", path.display())))?;
+    if &magic != b"GGUF" {
+        return Err(EngineError::Unavailable(format!("{} is not a GGUF model file", path.display())));
+    }
+    Ok(())
+}
+
+/// Counts tokens with the model's tokenizer, from any thread.
+pub struct LlamaTokenCounter {
+    model: Arc<LlamaModel>,
+}
+
+impl TokenCounter for LlamaTokenCounter {
+    fn count(&self, text: &str) -> usize {
+        self.model.vocab().tokenize(text.as_bytes(), false, false).len()
+    }
+}
+
+/// The llama.cpp engine: a handle to the worker thread.
+pub struct LlamaEngine {
+    jobs: mpsc::Sender<thread::Job>,
+    info: ModelInfo,
+    counter: Arc<LlamaTokenCounter>,
+}
+
+impl LlamaEngine {
+    /// Load the model and start the worker thread (blocking: a few seconds for a large file).
+    pub fn load(config: &LlamaConfig) -> Result<LlamaEngine, EngineError> {
+        validate_model_file(&config.model_path)?;
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, &config.model_path, &LlamaModelParams::default())
+            .map_err(|e| {
+                EngineError::Unavailable(format!("llama.cpp could not load {}: {e}", config.model_path.display()))
+            })?;
+        let model = Arc::new(model);
+        let format = detect_format(&model);
+        let threads = config.threads.unwrap_or_else(physical_cores).max(1);
+        let n_ctx_train = usize::try_from(model.n_ctx_train()).unwrap_or(usize::MAX);
+        let context_length = (config.context_length as usize).min(n_ctx_train).max(256);
+        let name = model
+            .meta_val_str("general.name")
+            .unwrap_or_else(|_| config.model_path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into()));
+        let info = ModelInfo { name, format, context_length, threads };
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread_model = Arc::clone(&model);
+        let params = thread::Params {
+            n_ctx: NonZeroU32::new(context_length as u32).expect("context length is at least 256"),
+            n_batch: config.batch_size.clamp(16, 2048),
+            threads: threads as i32,
+            stop_strings: format.stop_strings(),
+        };
+        std::thread::Builder::new()
+            .name("nib-llama".into())
+            .spawn(move || thread::run(backend, thread_model, params, rx, ready_tx))
+            .map_err(|e| EngineError::Backend(format!("cannot start the engine thread: {e}")))?;
+        ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+        tracing::info!(model = %info.name, ?format, context_length, threads, "model loaded");
+        Ok(LlamaEngine { jobs: tx, info, counter: Arc::new(LlamaTokenCounter { model }) })
+    }
+
+    fn call<T>(&self, make: impl FnOnce(mpsc::Sender<Result<T, EngineError>>) -> thread::Job) -> Result<T, EngineError> {
+        let (tx, rx) = mpsc::channel();
+        self.jobs.send(make(tx)).map_err(|_| EngineError::Stopped)?;
+        rx.recv().map_err(|_| EngineError::Stopped)?
+    }
+}
+
+fn detect_format(model: &LlamaModel) -> PromptFormat {
+    let vocab = model.vocab();
+    let is_special = |text: &str| {
+        // A special token is one token when specials are parsed, and several when they are not.
+        vocab.tokenize(text.as_bytes(), false, true).len() == 1 && vocab.tokenize(text.as_bytes(), false, false).len() > 1
+    };
+    PromptFormat::detect(&is_special)
+}
+
+impl CompletionEngine for LlamaEngine {
+    fn info(&self) -> ModelInfo {
+        self.info.clone()
+    }
+
+    fn token_counter(&self) -> Arc<dyn TokenCounter> {
+        self.counter.clone()
+    }
+
+    fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
+        self.call(|reply| thread::Job::Generate { req, reply })
+    }
+
+    fn prefill(&self, prompt: &str, cancel: CancelToken) -> Result<usize, EngineError> {
+        self.call(|reply| thread::Job::Prefill { prompt: prompt.to_string(), cancel, reply })
+    }
+}

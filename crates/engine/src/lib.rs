@@ -1,0 +1,141 @@
+//! Engine: the traits every model backend implements, and the plain data that crosses them.
+//!
+//! Invariants and boundary:
+//! - No IO, no async runtime, no LSP types: backends (`engine-llama`, later `engine-openai`)
+//!   implement these traits; `ide` talks only to the traits.
+//! - Calls are blocking; backends run their own thread and check a [`CancelToken`] between
+//!   decoded tokens, so callers cancel work by flipping the token, not by dropping a future.
+//! - Prompt formats are data: [`PromptFormat`] is chosen from the model's own vocabulary.
+
+mod cancel;
+mod format;
+
+pub use cancel::{CancelOnDrop, CancelToken};
+pub use format::{FimParts, PromptFormat, RepoFile};
+
+use std::time::{Duration, Instant};
+
+/// Counts tokens with a model's own tokenizer.
+pub trait TokenCounter: Send + Sync {
+    fn count(&self, text: &str) -> usize;
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndOfGeneration,
+    MaxTokens,
+    Newline,
+    StopString,
+    Cancelled,
+    Deadline,
+    /// The caller's `should_stop` callback asked to stop.
+    Caller,
+}
+
+/// When to stop generating.
+#[derive(Clone, Default)]
+pub struct StopRules {
+    pub max_tokens: usize,
+    /// Stop once the output contains a newline after some non-blank text (mid-line completions).
+    pub stop_at_newline: bool,
+    /// Stop (and cut) at the first occurrence of any of these strings.
+    pub stop_strings: Vec<String>,
+    /// Checked after every token with the text so far: `true` stops generation (text kept).
+    #[allow(clippy::type_complexity)]
+    pub should_stop: Option<std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+}
+
+impl std::fmt::Debug for StopRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopRules")
+            .field("max_tokens", &self.max_tokens)
+            .field("stop_at_newline", &self.stop_at_newline)
+            .field("stop_strings", &self.stop_strings)
+            .field("should_stop", &self.should_stop.is_some())
+            .finish()
+    }
+}
+
+/// One generation request. `prompt` is the fully rendered prompt, special tokens as text.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub prompt: String,
+    pub stop: StopRules,
+    pub cancel: CancelToken,
+    /// Give up (returning what is complete) at this instant.
+    pub deadline: Option<Instant>,
+}
+
+/// One generated token and its log-probability under the model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GeneratedToken {
+    pub text: String,
+    pub logprob: f32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Generation {
+    pub text: String,
+    pub tokens: Vec<GeneratedToken>,
+    pub stop_reason: StopReason,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose KV cache was reused from an earlier request (not evaluated again).
+    pub reused_tokens: usize,
+    #[serde(with = "millis")]
+    pub prefill_time: Duration,
+    #[serde(with = "millis")]
+    pub decode_time: Duration,
+}
+
+mod millis {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+}
+
+/// What a loaded model is.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub format: PromptFormat,
+    pub context_length: usize,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("model not available: {0}")]
+    Unavailable(String),
+    #[error("prompt of {tokens} tokens does not fit the context of {context} tokens")]
+    PromptTooLong { tokens: usize, context: usize },
+    #[error("engine failure: {0}")]
+    Backend(String),
+    #[error("engine thread has stopped")]
+    Stopped,
+}
+
+/// A model that continues a prompt: the local inline-completion engine.
+pub trait CompletionEngine: Send + Sync {
+    fn info(&self) -> ModelInfo;
+    fn token_counter(&self) -> std::sync::Arc<dyn TokenCounter>;
+    /// Generate greedily. Blocking; honours `req.cancel` and `req.deadline` between tokens.
+    fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError>;
+    /// Evaluate `prompt` into the cache ahead of a request (background prefill). Returns the
+    /// number of tokens evaluated. Default: nothing to do.
+    fn prefill(&self, _prompt: &str, _cancel: CancelToken) -> Result<usize, EngineError> {
+        Ok(0)
+    }
+}
+
+/// A token counter for tests and for engines without a tokenizer: ~4 bytes a token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApproxTokenCounter;
+
+impl TokenCounter for ApproxTokenCounter {
+    fn count(&self, text: &str) -> usize {
+        text.len().div_ceil(4)
+    }
+}
