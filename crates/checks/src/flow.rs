@@ -1,0 +1,604 @@
+//! Taint-lite: where can the value of an expression come from?
+//!
+//! A deliberately small, intra-procedural analysis over a tree-sitter tree that may contain
+//! ERROR nodes. Names are resolved to the enclosing function's parameters or to the last
+//! assignment before the use (in the function, else at module level); anything it cannot see
+//! through is `Unknown`. It never fails: the worst answer is `Unknown`.
+
+use nib_syntax::tree_sitter::Node;
+use nib_syntax::Language;
+
+/// Where a value may come from, ordered from harmless to attacker-controlled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    /// Only literals (and names bound to literals).
+    Constant,
+    /// Something the analysis cannot see through (a call result, a loop variable, ...).
+    Unknown,
+    /// A parameter of the enclosing function: the caller decides.
+    Param,
+    /// Program input: request objects, `input()`, `sys.argv`, the environment, stdin.
+    External,
+}
+
+/// The result of classifying an expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    pub origin: Origin,
+    /// The value is a string built by formatting or concatenation.
+    pub built: bool,
+    /// A short description of the most dangerous source seen, e.g. "parameter `name`".
+    pub source: Option<String>,
+}
+
+impl Flow {
+    pub fn constant() -> Flow {
+        Flow { origin: Origin::Constant, built: false, source: None }
+    }
+    fn unknown() -> Flow {
+        Flow { origin: Origin::Unknown, built: false, source: None }
+    }
+    fn of(origin: Origin, source: String) -> Flow {
+        Flow { origin, built: false, source: Some(source) }
+    }
+    fn join(mut self, other: Flow) -> Flow {
+        if other.origin > self.origin {
+            self.origin = other.origin;
+            self.source = other.source;
+        }
+        self.built |= other.built;
+        self
+    }
+    fn built(mut self) -> Flow {
+        self.built = true;
+        self
+    }
+    fn at_least_unknown(mut self) -> Flow {
+        if self.origin < Origin::Unknown {
+            self.origin = Origin::Unknown;
+        }
+        self
+    }
+}
+
+const MAX_DEPTH: u32 = 12;
+
+/// Classify the expression `node` of `src`.
+pub fn classify(lang: Language, node: Node<'_>, src: &str) -> Flow {
+    match lang {
+        Language::Python => Py { src }.expr(node, 0),
+        Language::Rust => Rs { src }.expr(node, 0),
+    }
+}
+
+fn text<'a>(node: Node<'_>, src: &'a str) -> &'a str {
+    src.get(node.byte_range()).unwrap_or("")
+}
+
+fn named_children(node: Node<'_>) -> Vec<Node<'_>> {
+    let mut cursor = node.walk();
+    node.named_children(&mut cursor).collect()
+}
+
+/// The innermost ancestor (or `node` itself) whose kind is one of `kinds`.
+pub fn enclosing<'t>(node: Node<'t>, kinds: &[&str]) -> Option<Node<'t>> {
+    let mut cur = node.parent();
+    while let Some(n) = cur {
+        if kinds.contains(&n.kind()) {
+            return Some(n);
+        }
+        cur = n.parent();
+    }
+    None
+}
+
+/// Depth-first walk of `node` not descending into nodes of kind `skip` (other than `node`).
+fn walk<'t>(node: Node<'t>, skip: &[&str], f: &mut dyn FnMut(Node<'t>)) {
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        f(n);
+        if n != node && skip.contains(&n.kind()) {
+            continue;
+        }
+        let mut cursor = n.walk();
+        let children: Vec<_> = n.children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev());
+    }
+}
+
+// ---------------------------------------------------------------- Python
+
+const PY_SCOPES: &[&str] = &["function_definition", "lambda", "class_definition"];
+/// Calls whose result carries exactly the origin of their arguments.
+const PY_PURE_FUNCS: &[&str] = &[
+    "str", "repr", "bytes", "list", "tuple", "dict", "set", "sorted", "reversed", "open", "format",
+    "Path", "PurePath", "text", "bytearray",
+];
+/// Calls that make any input harmless for the sinks nib checks.
+const PY_SANITISERS: &[&str] = &[
+    "int", "float", "bool", "len", "abs", "quote", "escape", "basename", "secure_filename",
+    "literal_eval", "hexdigest", "uuid4",
+];
+const PY_PURE_METHODS: &[&str] = &[
+    "format", "join", "strip", "lstrip", "rstrip", "lower", "upper", "replace", "encode", "decode",
+    "split", "get", "getlist", "read", "readline", "readlines", "casefold", "title", "removeprefix",
+    "removesuffix", "format_map", "copy", "values", "keys", "items", "pop", "splitlines",
+];
+
+struct Py<'s> {
+    src: &'s str,
+}
+
+impl<'s> Py<'s> {
+    fn expr(&self, node: Node<'_>, depth: u32) -> Flow {
+        if depth > MAX_DEPTH {
+            return Flow::unknown();
+        }
+        let d = depth + 1;
+        match node.kind() {
+            "string" => {
+                let mut flow = Flow::constant();
+                for child in named_children(node) {
+                    if child.kind() == "interpolation" {
+                        flow = flow.built();
+                        if let Some(e) = child.child_by_field_name("expression") {
+                            flow = flow.join(self.expr(e, d));
+                        }
+                    }
+                }
+                flow
+            }
+            "integer" | "float" | "true" | "false" | "none" | "ellipsis" | "comment" => Flow::constant(),
+            "concatenated_string" => self.join_children(node, d),
+            "binary_operator" => {
+                let op = node.child_by_field_name("operator").map(|o| text(o, self.src));
+                let mut flow = self.join_children(node, d);
+                if matches!(op, Some("+" | "%")) && named_children(node).iter().any(|c| is_py_stringish(*c)) {
+                    flow = flow.built();
+                }
+                flow
+            }
+            "identifier" => self.name(text(node, self.src), node, d),
+            "attribute" => {
+                let t = text(node, self.src);
+                if let Some(src) = py_external_attr(t) {
+                    return Flow::of(Origin::External, src);
+                }
+                match node.child_by_field_name("object") {
+                    Some(obj) if matches!(text(obj, self.src), "self" | "cls") => Flow::unknown(),
+                    Some(obj) => self.expr(obj, d),
+                    None => Flow::unknown(),
+                }
+            }
+            "subscript" => match node.child_by_field_name("value") {
+                Some(v) => self.expr(v, d),
+                None => Flow::unknown(),
+            },
+            "call" => self.call(node, d),
+            "parenthesized_expression" | "list" | "tuple" | "set" | "dictionary" | "pair"
+            | "conditional_expression" | "boolean_operator" | "await" | "list_splat"
+            | "dictionary_splat" | "expression_list" | "ERROR" | "keyword_argument"
+            | "argument_list" | "list_comprehension" | "generator_expression"
+            | "set_comprehension" | "dictionary_comprehension" | "for_in_clause"
+            | "format_expression" | "interpolation" | "named_expression" | "not_operator"
+            | "unary_operator" => {
+                if node.kind() == "keyword_argument" {
+                    return node.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d));
+                }
+                self.join_children(node, d)
+            }
+            _ => Flow::unknown(),
+        }
+    }
+
+    fn join_children(&self, node: Node<'_>, d: u32) -> Flow {
+        named_children(node).into_iter().fold(Flow::constant(), |acc, c| acc.join(self.expr(c, d)))
+    }
+
+    fn call(&self, node: Node<'_>, d: u32) -> Flow {
+        let Some(func) = node.child_by_field_name("function") else { return Flow::unknown() };
+        let args = node.child_by_field_name("arguments");
+        let args_flow = || args.map_or(Flow::constant(), |a| self.join_children(a, d));
+        let ftext = text(func, self.src);
+        if matches!(ftext, "input" | "raw_input") {
+            return Flow::of(Origin::External, "`input()`".into());
+        }
+        if let Some(src) = py_external_call(ftext) {
+            return Flow::of(Origin::External, src);
+        }
+        let last = ftext.rsplit('.').next().unwrap_or(ftext);
+        if PY_SANITISERS.contains(&last) {
+            return Flow::constant();
+        }
+        match func.kind() {
+            "identifier" if PY_PURE_FUNCS.contains(&ftext) => args_flow(),
+            "attribute" => {
+                let recv = func.child_by_field_name("object");
+                let flow = recv.map_or(Flow::unknown(), |r| self.expr(r, d)).join(args_flow());
+                if matches!(last, "format" | "join") && recv.is_some_and(is_py_stringish) {
+                    flow.built()
+                } else if matches!(last, "format" | "join" | "format_map") {
+                    flow.built().at_least_unknown()
+                } else if PY_PURE_METHODS.contains(&last) {
+                    flow
+                } else {
+                    flow.at_least_unknown()
+                }
+            }
+            _ => args_flow().at_least_unknown(),
+        }
+    }
+
+    /// Resolve `name` used at `at`.
+    fn name(&self, name: &str, at: Node<'_>, d: u32) -> Flow {
+        if name == "self" || name == "cls" {
+            return Flow::unknown();
+        }
+        let mut scope = enclosing(at, PY_SCOPES);
+        while let Some(s) = scope {
+            if s.kind() == "class_definition" {
+                scope = enclosing(s, PY_SCOPES);
+                continue;
+            }
+            if let Some(flow) = self.last_binding(s, name, at, d) {
+                return flow;
+            }
+            if py_is_param(s, name, self.src) {
+                return Flow::of(Origin::Param, format!("parameter `{name}`"));
+            }
+            // Closures: keep looking in the enclosing function.
+            scope = enclosing(s, PY_SCOPES);
+        }
+        let root = {
+            let mut r = at;
+            while let Some(p) = r.parent() {
+                r = p;
+            }
+            r
+        };
+        self.last_binding(root, name, at, d).unwrap_or_else(Flow::unknown)
+    }
+
+    /// The flow of the last binding of `name` in `scope` that starts before `at`.
+    fn last_binding(&self, scope: Node<'_>, name: &str, at: Node<'_>, d: u32) -> Option<Flow> {
+        let mut best: Option<Node<'_>> = None;
+        let limit = at.start_byte();
+        walk(scope, PY_SCOPES, &mut |n| {
+            if n.start_byte() >= limit {
+                return;
+            }
+            let binds = match n.kind() {
+                "assignment" | "augmented_assignment" => {
+                    n.child_by_field_name("left").is_some_and(|l| py_target_binds(l, name, self.src))
+                }
+                "for_statement" | "for_in_clause" => {
+                    n.child_by_field_name("left").is_some_and(|l| py_target_binds(l, name, self.src))
+                }
+                "named_expression" => n.child_by_field_name("name").is_some_and(|l| text(l, self.src) == name),
+                "as_pattern" => n.child_by_field_name("alias").is_some_and(|l| py_target_binds(l, name, self.src)),
+                "import_statement" | "import_from_statement" | "aliased_import" => false,
+                _ => false,
+            };
+            // The assignment must be complete before the use (not `x = f(x)` seen from inside).
+            if binds && n.end_byte() <= limit {
+                best = Some(n);
+            }
+        });
+        let n = best?;
+        Some(match n.kind() {
+            "assignment" => match n.child_by_field_name("right") {
+                Some(r) => self.expr(r, d),
+                None => Flow::unknown(),
+            },
+            "augmented_assignment" => {
+                let right = n.child_by_field_name("right").map_or(Flow::unknown(), |r| self.expr(r, d));
+                let prev = self.last_binding(scope, name, n, d).unwrap_or_else(Flow::unknown);
+                let op = n.child_by_field_name("operator").map(|o| text(o, self.src));
+                let flow = prev.join(right);
+                if op == Some("+=") && flow.origin > Origin::Constant { flow.built() } else { flow }
+            }
+            "for_statement" | "for_in_clause" => match n.child_by_field_name("right") {
+                Some(r) => self.expr(r, d),
+                None => Flow::unknown(),
+            },
+            "named_expression" => n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
+            "as_pattern" => named_children(n).first().map_or(Flow::unknown(), |v| self.expr(*v, d)),
+            _ => Flow::unknown(),
+        })
+    }
+}
+
+fn is_py_stringish(node: Node<'_>) -> bool {
+    matches!(node.kind(), "string" | "concatenated_string")
+}
+
+fn py_target_binds(target: Node<'_>, name: &str, src: &str) -> bool {
+    match target.kind() {
+        "identifier" => text(target, src) == name,
+        "pattern_list" | "tuple_pattern" | "list_pattern" | "expression_list" | "tuple" | "list" => {
+            named_children(target).into_iter().any(|c| py_target_binds(c, name, src))
+        }
+        "as_pattern_target" => named_children(target).into_iter().any(|c| py_target_binds(c, name, src)),
+        _ => false,
+    }
+}
+
+fn py_is_param(scope: Node<'_>, name: &str, src: &str) -> bool {
+    let Some(params) = scope.child_by_field_name("parameters") else { return false };
+    named_children(params).into_iter().any(|p| {
+        let ident = match p.kind() {
+            "identifier" => Some(p),
+            "default_parameter" | "typed_default_parameter" => p.child_by_field_name("name"),
+            "typed_parameter" | "list_splat_pattern" | "dictionary_splat_pattern" => {
+                named_children(p).into_iter().find(|c| c.kind() == "identifier")
+            }
+            _ => None,
+        };
+        ident.is_some_and(|i| text(i, src) == name)
+    })
+}
+
+fn py_external_attr(t: &str) -> Option<String> {
+    let root = t.split('.').next().unwrap_or(t);
+    if root == "request" {
+        return Some(format!("`{}`", t.split('.').take(2).collect::<Vec<_>>().join(".")));
+    }
+    for prefix in ["sys.argv", "os.environ", "sys.stdin", "environ"] {
+        if t == prefix || t.starts_with(&format!("{prefix}.")) {
+            return Some(format!("`{prefix}`"));
+        }
+    }
+    None
+}
+
+fn py_external_call(f: &str) -> Option<String> {
+    if let Some(src) = py_external_attr(f) {
+        return Some(src);
+    }
+    match f {
+        "os.getenv" | "getenv" => Some("the environment".into()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- Rust
+
+const RS_SCOPES: &[&str] = &["function_item", "closure_expression"];
+const RS_PURE_METHODS: &[&str] = &[
+    "to_string", "as_str", "to_owned", "clone", "into", "trim", "to_lowercase", "to_uppercase",
+    "as_ref", "unwrap", "expect", "unwrap_or_default", "unwrap_or", "borrow", "as_bytes", "join",
+    "concat", "replace", "nth", "next", "collect", "skip", "get", "iter", "as_deref", "trim_end",
+    "trim_start", "lines", "to_vec", "push_str",
+];
+
+struct Rs<'s> {
+    src: &'s str,
+}
+
+impl<'s> Rs<'s> {
+    fn expr(&self, node: Node<'_>, depth: u32) -> Flow {
+        if depth > MAX_DEPTH {
+            return Flow::unknown();
+        }
+        let d = depth + 1;
+        match node.kind() {
+            "string_literal" | "raw_string_literal" | "char_literal" | "integer_literal"
+            | "float_literal" | "boolean_literal" | "line_comment" | "block_comment" => Flow::constant(),
+            "identifier" => self.name(text(node, self.src), node, d),
+            "self" => Flow::unknown(),
+            "macro_invocation" => self.mac(node, d),
+            "call_expression" => self.call(node, d),
+            "field_expression" => node.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
+            "index_expression" => named_children(node).first().map_or(Flow::unknown(), |v| self.expr(*v, d)),
+            "binary_expression" => {
+                let mut flow = self.join_children(node, d);
+                let is_plus = node.child_by_field_name("operator").is_some_and(|o| text(o, self.src) == "+");
+                if is_plus && flow.origin > Origin::Constant {
+                    flow = flow.built();
+                }
+                flow
+            }
+            "reference_expression" | "parenthesized_expression" | "try_expression"
+            | "type_cast_expression" | "unary_expression" | "array_expression" | "tuple_expression"
+            | "arguments" | "ERROR" | "if_expression" | "block" | "else_clause" | "expression_statement" => {
+                self.join_children(node, d)
+            }
+            "scoped_identifier" => Flow::unknown(),
+            _ => Flow::unknown(),
+        }
+    }
+
+    fn join_children(&self, node: Node<'_>, d: u32) -> Flow {
+        named_children(node).into_iter().fold(Flow::constant(), |acc, c| acc.join(self.expr(c, d)))
+    }
+
+    fn mac(&self, node: Node<'_>, d: u32) -> Flow {
+        let name = node.child_by_field_name("macro").map(|m| text(m, self.src)).unwrap_or("");
+        let last = name.rsplit("::").next().unwrap_or(name);
+        let tree = named_children(node).into_iter().find(|c| c.kind() == "token_tree");
+        let mut flow = Flow::constant();
+        if let Some(tree) = tree {
+            flow = self.token_tree(tree, d);
+        }
+        if matches!(last, "format" | "concat" | "format_args") {
+            flow = flow.built();
+        } else if !matches!(last, "vec") {
+            flow = flow.at_least_unknown();
+        }
+        flow
+    }
+
+    fn token_tree(&self, tree: Node<'_>, d: u32) -> Flow {
+        let mut flow = Flow::constant();
+        let children = named_children(tree);
+        for (i, c) in children.iter().enumerate() {
+            match c.kind() {
+                // `a.b` inside a token tree: only the first identifier of a path is a variable.
+                "identifier" => {
+                    let after_dot = c.prev_sibling().is_some_and(|p| matches!(text(p, self.src), "." | "::"));
+                    let is_named_arg = c.next_sibling().is_some_and(|n| text(n, self.src) == "=")
+                        && c.next_sibling().and_then(|n| n.next_sibling()).is_some_and(|n| text(n, self.src) != "=");
+                    if !after_dot && !is_named_arg {
+                        flow = flow.join(self.name(text(*c, self.src), *c, d));
+                    }
+                }
+                "token_tree" => flow = flow.join(self.token_tree(*c, d)),
+                "string_literal" if i == 0 => {
+                    // Inline captures: format!("{name}") / "{name:?}".
+                    let s = text(*c, self.src);
+                    for cap in inline_captures(s) {
+                        flow = flow.join(self.name(cap, *c, d));
+                    }
+                }
+                _ => {}
+            }
+        }
+        flow
+    }
+
+    fn call(&self, node: Node<'_>, d: u32) -> Flow {
+        let Some(func) = node.child_by_field_name("function") else { return Flow::unknown() };
+        let ftext = text(func, self.src);
+        for (pat, desc) in [
+            ("env::args", "`std::env::args`"),
+            ("env::var", "the environment"),
+            ("stdin", "stdin"),
+            ("read_line", "stdin"),
+        ] {
+            if ftext.contains(pat) {
+                return Flow::of(Origin::External, desc.into());
+            }
+        }
+        let args = node.child_by_field_name("arguments").map_or(Flow::constant(), |a| self.join_children(a, d));
+        match func.kind() {
+            "field_expression" => {
+                let method = func.child_by_field_name("field").map(|f| text(f, self.src)).unwrap_or("");
+                let recv = func.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d));
+                let flow = recv.join(args);
+                if RS_PURE_METHODS.contains(&method) { flow } else { flow.at_least_unknown() }
+            }
+            _ => {
+                if ftext.ends_with("String::from") || ftext.ends_with("PathBuf::from") || ftext.ends_with("Path::new") {
+                    args
+                } else {
+                    args.at_least_unknown()
+                }
+            }
+        }
+    }
+
+    fn name(&self, name: &str, at: Node<'_>, d: u32) -> Flow {
+        let mut scope = enclosing(at, RS_SCOPES);
+        while let Some(s) = scope {
+            if let Some(flow) = self.last_let(s, name, at, d) {
+                return flow;
+            }
+            if rs_is_param(s, name, self.src) {
+                return Flow::of(Origin::Param, format!("parameter `{name}`"));
+            }
+            scope = enclosing(s, RS_SCOPES);
+        }
+        let mut root = at;
+        while let Some(p) = root.parent() {
+            root = p;
+        }
+        // Module-level `const` / `static`, and `let`s of a fragment without its function.
+        let mut found: Option<Node<'_>> = None;
+        walk(root, RS_SCOPES, &mut |n| {
+            if matches!(n.kind(), "const_item" | "static_item")
+                && n.child_by_field_name("name").is_some_and(|i| text(i, self.src) == name)
+            {
+                found = Some(n);
+            }
+        });
+        if let Some(n) = found {
+            return n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d));
+        }
+        self.last_let(root, name, at, d).unwrap_or_else(Flow::unknown)
+    }
+
+    fn last_let(&self, scope: Node<'_>, name: &str, at: Node<'_>, d: u32) -> Option<Flow> {
+        let mut best: Option<Node<'_>> = None;
+        let limit = at.start_byte();
+        walk(scope, RS_SCOPES, &mut |n| {
+            if n.end_byte() > limit {
+                return;
+            }
+            let binds = match n.kind() {
+                "let_declaration" => n.child_by_field_name("pattern").is_some_and(|p| rs_pattern_binds(p, name, self.src)),
+                "for_expression" => n.child_by_field_name("pattern").is_some_and(|p| rs_pattern_binds(p, name, self.src)),
+                _ => false,
+            };
+            if binds {
+                best = Some(n);
+            }
+        });
+        // A `for` loop only binds inside its body, which ends after the use, so also look at
+        // loops enclosing `at`.
+        let mut cur = at.parent();
+        while let Some(p) = cur {
+            if p == scope {
+                break;
+            }
+            if p.kind() == "for_expression"
+                && p.child_by_field_name("pattern").is_some_and(|pat| rs_pattern_binds(pat, name, self.src))
+                && best.is_none_or(|b| b.start_byte() < p.start_byte())
+            {
+                best = Some(p);
+            }
+            cur = p.parent();
+        }
+        let n = best?;
+        Some(match n.kind() {
+            "let_declaration" => n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
+            "for_expression" => n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
+            _ => Flow::unknown(),
+        })
+    }
+}
+
+fn rs_pattern_binds(p: Node<'_>, name: &str, src: &str) -> bool {
+    match p.kind() {
+        "identifier" => text(p, src) == name,
+        "mut_pattern" | "tuple_pattern" | "ref_pattern" | "reference_pattern" | "tuple_struct_pattern" => {
+            named_children(p).into_iter().any(|c| rs_pattern_binds(c, name, src))
+        }
+        _ => false,
+    }
+}
+
+fn rs_is_param(scope: Node<'_>, name: &str, src: &str) -> bool {
+    let Some(params) = scope.child_by_field_name("parameters") else { return false };
+    named_children(params).into_iter().any(|p| match p.kind() {
+        "parameter" => p.child_by_field_name("pattern").is_some_and(|pat| rs_pattern_binds(pat, name, src)),
+        _ => rs_pattern_binds(p, name, src),
+    })
+}
+
+/// Names captured inline by a format string literal: `"{a} {b:?} {{x}} {0} {}"` -> `a`, `b`.
+pub fn inline_captures(lit: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = lit.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'{' {
+            if bytes.get(i + 1) == Some(&b'{') {
+                i += 2;
+                continue;
+            }
+            let start = i + 1;
+            let mut j = start;
+            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                j += 1;
+            }
+            let ident = &lit[start..j];
+            if !ident.is_empty() && !ident.as_bytes()[0].is_ascii_digit() {
+                out.push(ident);
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
