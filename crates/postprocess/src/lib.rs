@@ -1,0 +1,348 @@
+//! Post-processing of raw model completions (fill-in-the-middle "ghost text").
+//!
+//! A small model's raw output is often right for a line and then keeps writing over the code
+//! that follows. This crate turns the raw middle into what the editor should show:
+//! - decides single- vs multi-line from the cursor's position ([`decide_mode`]);
+//! - cuts the output to the cursor's scope: the first line, or the lines until the output
+//!   leaves the enclosing block (Python indentation, bracket balance) ([`process`]);
+//! - drops what duplicates the suffix (closers and quotes the line already has, a rewrite of
+//!   the next line) and closers that match nothing;
+//! - filters outputs that are empty, only comments, repeat the previous line or add syntax
+//!   errors (tree-sitter, compared with the document without the completion);
+//! - tells a streaming decoder when it can stop ([`should_stop`]), buckets confidence from
+//!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]).
+//!
+//! Invariants and boundary:
+//! - Pure: no IO, no async, no LSP types; strings in, strings out.
+//! - Never panics, on any input (empty, CRLF, non-ASCII, huge); work is linear in the input
+//!   plus at most a handful of tree-sitter parses of `prefix + completion + suffix`.
+//! - Works on `\n` internally; when the document uses `\r\n`, so does the output.
+//! - A single-line result never contains a line break; results never end in whitespace
+//!   (except the line break plus indentation kept before a closer that the cursor's line
+//!   already has, in multi-line mode).
+
+mod cut;
+mod doc;
+mod scan;
+mod syntax_check;
+
+use std::collections::HashSet;
+
+pub use cut::MAX_LINES;
+pub use nib_syntax::Language;
+
+use crate::cut::CutReason;
+use crate::doc::{last_code_char, normalize, significant, Doc};
+use crate::syntax_check::Checker;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    SingleLine,
+    MultiLine,
+}
+
+/// Raw outputs longer than this are cut before any processing.
+pub const MAX_RAW_BYTES: usize = 64 * 1024;
+
+/// Decide from the cursor's syntactic position.
+///
+/// - Code after the cursor on the same line (anything but closing brackets, quotes,
+///   `;`, `,` and whitespace), or a cursor inside a string or comment: [`Mode::SingleLine`].
+/// - The line before the cursor ends a block header (`:` in Python, `{` in Rust, either for
+///   plain text), or the cursor's line is blank right after such a line (an empty body):
+///   [`Mode::MultiLine`].
+/// - Anything else (mid-statement, a blank line among statements): [`Mode::SingleLine`].
+pub fn decide_mode(lang: Option<Language>, prefix: &str, suffix: &str) -> Mode {
+    let doc = Doc::new(lang, prefix, suffix);
+    if !doc.lex.in_code() {
+        return Mode::SingleLine;
+    }
+    let closers_only = doc
+        .line_suffix()
+        .chars()
+        .all(|c| c.is_whitespace() || ")]}\"'`;,".contains(c));
+    if !closers_only {
+        return Mode::SingleLine;
+    }
+    let opens_block = |c: char| match lang {
+        Some(Language::Python) => c == ':',
+        Some(Language::Rust) => c == '{',
+        None => c == ':' || c == '{',
+    };
+    let header = if doc.line_prefix_blank() {
+        doc.prev_line().and_then(|l| last_code_char(lang, l))
+    } else {
+        doc.line_prefix_last_char()
+    };
+    if header.is_some_and(opens_block) {
+        Mode::MultiLine
+    } else {
+        Mode::SingleLine
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// `None` = plain text: only the language-independent rules.
+    pub lang: Option<Language>,
+    /// Document text before the cursor (may be a window starting at a line start).
+    pub prefix: &'a str,
+    /// Document text after the cursor (window).
+    pub suffix: &'a str,
+    /// The model's raw output (the middle).
+    pub raw: &'a str,
+    pub mode: Mode,
+}
+
+/// What to show; `text == ""` means nothing, and then `dropped` says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub text: String,
+    pub dropped: Option<DropReason>,
+}
+
+impl Output {
+    fn dropped(reason: DropReason) -> Output {
+        Output {
+            text: String::new(),
+            dropped: Some(reason),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Nothing (or nothing for this line) was generated.
+    Empty,
+    /// Only whitespace or comments where code is expected.
+    OnlyWhitespaceOrComment,
+    /// Repeats the line before the cursor.
+    RepeatsPrevious,
+    /// Everything was a repeat of the text after the cursor.
+    RepeatsSuffix,
+    /// Adds tree-sitter ERROR/MISSING nodes near the cursor that the document did not have.
+    IntroducesSyntaxError,
+}
+
+fn cap(raw: &str) -> &str {
+    let mut end = raw.len().min(MAX_RAW_BYTES);
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    &raw[..end]
+}
+
+/// Turn a raw model output into what the editor shows. See the crate docs for the rules.
+pub fn process(input: &Input) -> Output {
+    let doc = Doc::new(input.lang, input.prefix, input.suffix);
+    let raw = normalize(cap(input.raw));
+    let single = input.mode == Mode::SingleLine;
+    let (text, cut) = if single {
+        (cut::single_line(&doc, &raw), None)
+    } else {
+        let s = cut::prepare_multi(&doc, &raw);
+        let cut = cut::scope_cut(&doc, &s, true);
+        let mut text = s[..cut.end].to_string();
+        cut::drop_trailing_header(&doc, &mut text);
+        (text, cut.reason)
+    };
+    if text.trim().is_empty() {
+        let suffix_repeat = cut == Some(CutReason::SuffixRepeat) && !raw.trim().is_empty();
+        return Output::dropped(if suffix_repeat {
+            DropReason::RepeatsSuffix
+        } else {
+            DropReason::Empty
+        });
+    }
+    let mut text = cut::fix_suffix(&doc, single, &text);
+    if single && doc.line_prefix_blank() && text.trim() == doc.next_line().unwrap_or("").trim() {
+        text.clear();
+    }
+    // The suffix's first non-blank line never appears in the output.
+    if let Some(next) = doc.next_line().map(str::trim).filter(|n| n.len() >= 8) {
+        if let Some(i) = text.find(next) {
+            text.truncate(i);
+            text.truncate(text.trim_end().len());
+        }
+    }
+    if text.trim().is_empty() {
+        return Output::dropped(DropReason::RepeatsSuffix);
+    }
+    if only_comments(&doc, &text) {
+        return Output::dropped(DropReason::OnlyWhitespaceOrComment);
+    }
+    if repeats_previous(&doc, &text) {
+        return Output::dropped(DropReason::RepeatsPrevious);
+    }
+    if let Some(mut checker) = Checker::new(&doc) {
+        if single {
+            // At a line start before existing code the line may also be meant as a new line.
+            let as_line = doc.line_prefix_blank() && !doc.line_suffix().trim().is_empty();
+            if checker.introduces_errors(&text, false)
+                && !(as_line && !checker.introduces_errors(&text, true))
+            {
+                return Output::dropped(DropReason::IntroducesSyntaxError);
+            }
+        } else if checker.introduces_errors(&text, false) {
+            // Keep the longest run of whole lines that parses no worse.
+            let ends: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+            let shorter = ends
+                .iter()
+                .rev()
+                .take(8)
+                .map(|&i| text[..i].trim_end())
+                .find(|t| !t.trim().is_empty() && !checker.introduces_errors(t, false));
+            match shorter {
+                Some(t) => text.truncate(t.len()),
+                None => return Output::dropped(DropReason::IntroducesSyntaxError),
+            }
+        }
+    }
+    if !single && text.contains('\n') && doc.line_suffix().trim_start().starts_with([')', ']', '}'])
+    {
+        // Keep the closer the line already has on a line of its own.
+        let lp = doc.line_prefix();
+        let indent = &lp[..lp.len() - lp.trim_start().len()];
+        text.push('\n');
+        text.push_str(indent);
+    }
+    if doc.crlf {
+        text = text.replace('\n', "\r\n");
+    }
+    Output {
+        text,
+        dropped: None,
+    }
+}
+
+/// All non-blank lines are comments, where code is expected (the cursor is in code and is
+/// not continuing a block of comment lines).
+fn only_comments(doc: &Doc, text: &str) -> bool {
+    if doc.lang.is_none() || !doc.lex.in_code() {
+        return false;
+    }
+    if doc.line_prefix_blank() && doc.prev_line().is_some_and(|l| doc.is_comment_line(l)) {
+        return false;
+    }
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .all(|l| doc.is_comment_line(l))
+}
+
+/// The first line the completion writes equals the non-blank line before it.
+fn repeats_previous(doc: &Doc, text: &str) -> bool {
+    let first = text.split('\n').next().unwrap_or("");
+    let (line, prev) = if !first.trim().is_empty() {
+        let rest = if text.contains('\n') {
+            ""
+        } else {
+            doc.line_suffix()
+        };
+        (
+            format!("{}{}{}", doc.line_prefix(), first, rest),
+            doc.prev_line(),
+        )
+    } else {
+        let Some(line) = text.split('\n').find(|l| !l.trim().is_empty()) else {
+            return false;
+        };
+        let prev = if doc.line_prefix_blank() {
+            doc.prev_line()
+        } else {
+            Some(doc.line_prefix())
+        };
+        (line.to_string(), prev)
+    };
+    let line = line.trim();
+    significant(line) && prev.is_some_and(|p| p.trim() == line)
+}
+
+/// Streaming early stop: `input.raw` is the text generated so far. True once more tokens
+/// cannot change what [`process`] keeps: in single-line mode a line break after the line's
+/// text (or right away when the cursor's line is not blank); in multi-line mode when the
+/// output left the block, repeated the suffix's first non-blank line or grew too long.
+pub fn should_stop(input: &Input) -> bool {
+    let doc = Doc::new(input.lang, input.prefix, input.suffix);
+    let raw = normalize(cap(input.raw));
+    if raw.len() >= MAX_RAW_BYTES {
+        return true;
+    }
+    match input.mode {
+        Mode::SingleLine => {
+            let Some(first_end) = raw.find('\n') else {
+                return false;
+            };
+            if !raw[..first_end].trim().is_empty() || !doc.line_prefix_blank() {
+                return true;
+            }
+            // A blank cursor line: the first non-blank line counts.
+            let rest =
+                raw[first_end + 1..].trim_start_matches(|c: char| c.is_whitespace() && c != '\n');
+            let rest = rest.trim_start();
+            rest.contains('\n')
+        }
+        Mode::MultiLine => {
+            let s = cut::prepare_multi(&doc, &raw);
+            cut::scope_cut(&doc, &s, false).reason.is_some()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+/// Mean token log-probability at or above which (with [`HIGH_MIN_LOGPROB`]) a completion is
+/// [`Confidence::High`]. To be calibrated.
+pub const HIGH_MEAN_LOGPROB: f32 = -0.3;
+/// Every token at or above this for [`Confidence::High`].
+pub const HIGH_MIN_LOGPROB: f32 = -2.5;
+/// Mean below this is [`Confidence::Low`].
+pub const LOW_MEAN_LOGPROB: f32 = -1.2;
+/// Any token below this is [`Confidence::Low`].
+pub const LOW_MIN_LOGPROB: f32 = -6.0;
+
+/// Confidence bucket from the log-probabilities of the kept text's tokens. No tokens, or a
+/// value that is not a finite log-probability (NaN, infinite, positive), is [`Confidence::Low`].
+pub fn confidence(token_logprobs: &[f32]) -> Confidence {
+    if token_logprobs.is_empty() || token_logprobs.iter().any(|p| !p.is_finite() || *p > 1e-3) {
+        return Confidence::Low;
+    }
+    let mean = token_logprobs.iter().map(|&p| p as f64).sum::<f64>() / token_logprobs.len() as f64;
+    let min = token_logprobs.iter().copied().fold(f32::INFINITY, f32::min);
+    if mean < LOW_MEAN_LOGPROB as f64 || min < LOW_MIN_LOGPROB {
+        Confidence::Low
+    } else if mean >= HIGH_MEAN_LOGPROB as f64 && min >= HIGH_MIN_LOGPROB {
+        Confidence::High
+    } else {
+        Confidence::Medium
+    }
+}
+
+/// Up to `n` alternatives, best score first (ties keep their order; NaN scores last), without
+/// dropped or empty ones and without duplicates that differ only in whitespace.
+pub fn rank_alternatives(cands: Vec<(Output, f32)>, n: usize) -> Vec<Output> {
+    let mut cands: Vec<(Output, f32)> = cands
+        .into_iter()
+        .filter(|(o, _)| o.dropped.is_none() && !o.text.trim().is_empty())
+        .collect();
+    let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
+    cands.sort_by(|a, b| key(b.1).total_cmp(&key(a.1)));
+    let mut seen = HashSet::new();
+    cands
+        .into_iter()
+        .filter(|(o, _)| {
+            seen.insert(
+                o.text
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect::<String>(),
+            )
+        })
+        .map(|(o, _)| o)
+        .take(n)
+        .collect()
+}
