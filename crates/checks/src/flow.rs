@@ -122,7 +122,8 @@ const PY_SANITISERS: &[&str] = &[
 const PY_PURE_METHODS: &[&str] = &[
     "format", "join", "strip", "lstrip", "rstrip", "lower", "upper", "replace", "encode", "decode",
     "split", "get", "getlist", "read", "readline", "readlines", "casefold", "title", "removeprefix",
-    "removesuffix", "format_map", "copy", "values", "keys", "items", "pop", "splitlines",
+    "removesuffix", "format_map", "copy", "values", "keys", "items", "pop", "splitlines", "dumps",
+    "b64decode", "b64encode", "urlsafe_b64decode", "urlsafe_b64encode", "unquote", "unquote_plus",
 ];
 
 struct Py<'s> {
@@ -276,7 +277,12 @@ impl<'s> Py<'s> {
                 }
                 "named_expression" => n.child_by_field_name("name").is_some_and(|l| text(l, self.src) == name),
                 "as_pattern" => n.child_by_field_name("alias").is_some_and(|l| py_target_binds(l, name, self.src)),
-                "import_statement" | "import_from_statement" | "aliased_import" => false,
+                // `import x` / `from m import x as y`: a module or library object, constant.
+                "import_statement" | "import_from_statement" => {
+                    let mut c = n.walk();
+                    let names: Vec<_> = n.children_by_field_name("name", &mut c).collect();
+                    names.into_iter().any(|imported| py_import_binds(imported, name, self.src))
+                }
                 _ => false,
             };
             // The assignment must be complete before the use (not `x = f(x)` seen from inside).
@@ -303,8 +309,22 @@ impl<'s> Py<'s> {
             },
             "named_expression" => n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
             "as_pattern" => named_children(n).first().map_or(Flow::unknown(), |v| self.expr(*v, d)),
+            "import_statement" | "import_from_statement" => Flow::constant(),
             _ => Flow::unknown(),
         })
+    }
+}
+
+/// Whether the imported `node` (`a.b`, `x as y`) of an import statement binds `name`.
+fn py_import_binds(node: Node<'_>, name: &str, src: &str) -> bool {
+    match node.kind() {
+        "aliased_import" => node.child_by_field_name("alias").is_some_and(|a| text(a, src) == name),
+        "dotted_name" => {
+            let t = text(node, src);
+            let from_import = node.parent().is_some_and(|p| p.kind() == "import_from_statement");
+            if from_import { t == name } else { t.split('.').next() == Some(name) }
+        }
+        _ => false,
     }
 }
 

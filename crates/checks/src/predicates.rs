@@ -65,6 +65,8 @@ pub(crate) enum Predicate {
     PathUnchecked,
     /// The enclosing function runs a shell with `-c`.
     RustShell,
+    /// The module of `@fn` is not bound to `defusedxml` by an import.
+    NotDefused,
 }
 
 impl Predicate {
@@ -77,6 +79,7 @@ impl Predicate {
             "jinja_no_autoescape" => Predicate::JinjaNoAutoescape,
             "path_unchecked" => Predicate::PathUnchecked,
             "rust_shell" => Predicate::RustShell,
+            "not_defused" => Predicate::NotDefused,
             _ => return None,
         })
     }
@@ -90,6 +93,14 @@ impl Predicate {
             Predicate::JinjaNoAutoescape => jinja_no_autoescape(ctx),
             Predicate::PathUnchecked => !re(&PATH_CHECK, r#"startswith|is_relative_to|commonpath|commonprefix|secure_filename|safe_join|['"]\.\.['"]\s+in\b"#)
                 .is_match(ctx.text(ctx.scope())),
+            Predicate::NotDefused => {
+                let func = ctx.capture_text("fn").unwrap_or("");
+                let root = func.split('.').next().unwrap_or(func);
+                !ctx.src.lines().any(|l| {
+                    l.contains("defusedxml")
+                        && l.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == root)
+                })
+            }
             Predicate::RustShell => {
                 let t = ctx.text(ctx.scope());
                 re(&RUST_SHELL, r#"Command::new\(\s*"(?:/usr)?(?:/bin/)?(?:sh|bash|zsh|dash|cmd|cmd\.exe|powershell|pwsh)""#).is_match(t)
