@@ -87,27 +87,57 @@ pub(crate) fn prepare_multi<'s>(doc: &Doc, raw: &'s str) -> Cow<'s, str> {
     }
 }
 
-/// Python: the smallest indentation a line of the completion may have and still belong to
-/// the block the cursor is in.
-fn python_block_indent(doc: &Doc, s: &str) -> usize {
+/// Python: (the smallest indentation a line of the completion may have and still belong to
+/// the block the cursor is in, the indentation the completion starts at).
+fn python_block_indent(doc: &Doc, s: &str) -> (usize, usize) {
     let cur = indent_width(doc.line_prefix());
     let mut lines = s.split('\n');
     let first = lines.next().unwrap_or("");
     let later = lines.find(|l| !l.trim().is_empty()).map(indent_width);
     if !doc.line_prefix_blank() {
-        if last_code_char(doc.lang, doc.line_prefix()) == Some(':') {
+        let body = if last_code_char(doc.lang, doc.line_prefix()) == Some(':') {
             match later {
                 Some(w) if w > cur => w,
                 _ => cur + 1,
             }
         } else {
             cur
-        }
-    } else if !first.trim().is_empty() {
-        cur + indent_width(first)
+        };
+        (body, body)
     } else {
-        later.unwrap_or(cur)
+        let first = if !first.trim().is_empty() {
+            cur + indent_width(first)
+        } else {
+            later.unwrap_or(cur)
+        };
+        // The completion may close blocks down to where the suffix continues (anywhere when
+        // the document ends), but an indented cursor never runs on into top-level code.
+        let next = doc.next_line_indent().unwrap_or(0);
+        (
+            if next < first {
+                next.max(usize::from(first > 0))
+            } else {
+                first
+            },
+            first,
+        )
     }
+}
+
+/// Python: `else:`, `elif ..:`, `except ..:`, `finally:` continue the statement of an enclosing
+/// block (not a top-level one when the completion started indented).
+fn continues_compound(trimmed: &str, indent: usize, first: usize) -> bool {
+    (indent > 0 || first == 0)
+        && ["else:", "elif ", "except", "finally:"]
+            .iter()
+            .any(|k| trimmed.starts_with(k))
+}
+
+/// Python: a line that starts a new definition.
+fn starts_definition(trimmed: &str) -> bool {
+    ["def ", "class ", "async def ", "@"]
+        .iter()
+        .any(|k| trimmed.starts_with(k))
 }
 
 fn same_as_next(doc: &Doc, line: &str, abs_indent: usize) -> bool {
@@ -126,7 +156,7 @@ pub(crate) fn scope_cut(doc: &Doc, s: &str, complete: bool) -> Cut {
     let block_indent = if python {
         python_block_indent(doc, s)
     } else {
-        0
+        (0, 0)
     };
     let cur_indent = indent_width(doc.line_prefix());
     let lp_blank = doc.line_prefix_blank();
@@ -157,7 +187,13 @@ pub(crate) fn scope_cut(doc: &Doc, s: &str, complete: bool) -> Cut {
             if complete_line && same_as_next(doc, line, abs_indent) {
                 return cut(start, CutReason::SuffixRepeat);
             }
-            if python && idx > 0 && lex.stack.is_empty() && abs_indent < block_indent {
+            let (block, first) = block_indent;
+            if python
+                && idx > 0
+                && lex.stack.is_empty()
+                && ((abs_indent < block && !continues_compound(trimmed, abs_indent, first))
+                    || (abs_indent < first && starts_definition(trimmed)))
+            {
                 return cut(start, CutReason::Dedent);
             }
             if complete_line && significant(trimmed) && prev_sig == Some(trimmed) {
@@ -177,12 +213,12 @@ pub(crate) fn scope_cut(doc: &Doc, s: &str, complete: bool) -> Cut {
                     return; // closes the completion's own bracket
                 }
                 // Closes a bracket opened before the cursor: leave it to the suffix when the
-                // suffix closes it, else keep it and end with its line.
-                hit = Some(if matched && doc.suffix_pops < base + 1 - depth {
-                    end
-                } else {
-                    start + off
-                });
+                // suffix closes it, else keep it (in Rust the block is done: end with its line).
+                if !matched || doc.suffix_pops >= base + 1 - depth {
+                    hit = Some(start + off);
+                } else if !python {
+                    hit = Some(end);
+                }
             }
         });
         if let Some(pos) = hit {
@@ -260,7 +296,7 @@ pub(crate) fn fix_suffix(doc: &Doc, single: bool, text: &str) -> String {
     }
 }
 
-/// Python: a block header ending the completion has no body; it goes.
+/// Python: a block header ending the completion, with no body in the suffix either, goes.
 pub(crate) fn drop_trailing_header(doc: &Doc, text: &mut String) {
     if doc.lang != Some(Language::Python) {
         return;
@@ -268,7 +304,15 @@ pub(crate) fn drop_trailing_header(doc: &Doc, text: &mut String) {
     loop {
         let t = text.trim_end();
         let Some(nl) = t.rfind('\n') else { return };
-        if last_code_char(doc.lang, &t[nl + 1..]) != Some(':') {
+        let last = &t[nl + 1..];
+        if last_code_char(doc.lang, last) != Some(':') {
+            return;
+        }
+        // The suffix may hold the body.
+        if doc
+            .next_line_indent()
+            .is_some_and(|next| next > indent_width(last))
+        {
             return;
         }
         text.truncate(nl);

@@ -175,15 +175,17 @@ pub fn process(input: &Input) -> Output {
         return Output::dropped(DropReason::RepeatsPrevious);
     }
     if let Some(mut checker) = Checker::new(&doc) {
+        // At a line start before existing code, the completion may also be meant as lines
+        // of their own.
+        let as_line = doc.line_prefix_blank() && !doc.line_suffix().trim().is_empty();
+        let mut bad = |t: &str| {
+            checker.introduces_errors(t, false) && !(as_line && !checker.introduces_errors(t, true))
+        };
         if single {
-            // At a line start before existing code the line may also be meant as a new line.
-            let as_line = doc.line_prefix_blank() && !doc.line_suffix().trim().is_empty();
-            if checker.introduces_errors(&text, false)
-                && !(as_line && !checker.introduces_errors(&text, true))
-            {
+            if bad(&text) {
                 return Output::dropped(DropReason::IntroducesSyntaxError);
             }
-        } else if checker.introduces_errors(&text, false) {
+        } else if bad(&text) {
             // Keep the longest run of whole lines that parses no worse.
             let ends: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
             let shorter = ends
@@ -191,7 +193,7 @@ pub fn process(input: &Input) -> Output {
                 .rev()
                 .take(8)
                 .map(|&i| text[..i].trim_end())
-                .find(|t| !t.trim().is_empty() && !checker.introduces_errors(t, false));
+                .find(|t| !t.trim().is_empty() && !bad(t));
             match shorter {
                 Some(t) => text.truncate(t.len()),
                 None => return Output::dropped(DropReason::IntroducesSyntaxError),
