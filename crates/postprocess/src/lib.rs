@@ -179,7 +179,7 @@ pub fn process(input: &Input) -> Output {
         // of their own.
         let as_line = doc.line_prefix_blank() && !doc.line_suffix().trim().is_empty();
         let mut bad = |t: &str| {
-            checker.introduces_errors(t, false) && !(as_line && !checker.introduces_errors(t, true))
+            checker.introduces_errors(t, false) && (!as_line || checker.introduces_errors(t, true))
         };
         if single {
             if bad(&text) {

@@ -1,0 +1,165 @@
+//! `decide_mode`, `should_stop`, `confidence`, `rank_alternatives`.
+
+use expect_test::{expect, Expect};
+use nib_postprocess::{
+    confidence, decide_mode, rank_alternatives, should_stop, Confidence, DropReason, Input,
+    Language, Mode, Output,
+};
+
+const PY: Option<Language> = Some(Language::Python);
+const RS: Option<Language> = Some(Language::Rust);
+
+fn check_modes(cases: &[(Option<Language>, &str)], expect: Expect) {
+    let mut s = String::new();
+    for (lang, fixture) in cases {
+        let (prefix, suffix) = fixture.split_once("$0").expect("$0");
+        s.push_str(&format!(
+            "{:?}  {fixture:?}\n",
+            decide_mode(*lang, prefix, suffix)
+        ));
+    }
+    expect.assert_eq(&s);
+}
+
+#[test]
+fn modes() {
+    check_modes(
+        &[
+            (PY, "def f(x):$0\n"),
+            (PY, "def f(x):  # note$0\n"),
+            (PY, "def f(x):\n    $0\n"),
+            (PY, "def f(x):\n$0"),
+            (PY, "x = foo($0)\n"),
+            (PY, "x = $0 + 1\n"),
+            (PY, "    y = 1\n    $0\n"),
+            (PY, "print(\"a:$0\")\n"),
+            (PY, "# header:$0\n"),
+            (RS, "fn main() {$0}\n"),
+            (RS, "fn main() {\n    $0\n}\n"),
+            (RS, "let v = vec![$0];\n"),
+            (RS, "    let x = 1;\n    $0\n"),
+            (None, "section {$0\n"),
+            (None, "Dear $0\n"),
+        ],
+        expect![[r##"
+            MultiLine  "def f(x):$0\n"
+            SingleLine  "def f(x):  # note$0\n"
+            MultiLine  "def f(x):\n    $0\n"
+            MultiLine  "def f(x):\n$0"
+            SingleLine  "x = foo($0)\n"
+            SingleLine  "x = $0 + 1\n"
+            SingleLine  "    y = 1\n    $0\n"
+            SingleLine  "print(\"a:$0\")\n"
+            SingleLine  "# header:$0\n"
+            MultiLine  "fn main() {$0}\n"
+            MultiLine  "fn main() {\n    $0\n}\n"
+            SingleLine  "let v = vec![$0];\n"
+            SingleLine  "    let x = 1;\n    $0\n"
+            MultiLine  "section {$0\n"
+            SingleLine  "Dear $0\n"
+        "##]],
+    );
+}
+
+/// The first prefix of `raw` (by characters) at which `should_stop` says stop.
+fn stop_at(lang: Option<Language>, fixture: &str, raw: &str, mode: Mode) -> String {
+    let (prefix, suffix) = fixture.split_once("$0").expect("$0");
+    for (i, _) in raw.char_indices().skip(1).chain([(raw.len(), ' ')]) {
+        if should_stop(&Input {
+            lang,
+            prefix,
+            suffix,
+            raw: &raw[..i],
+            mode,
+        }) {
+            return raw[..i].to_string();
+        }
+    }
+    format!("<no stop> {raw}")
+}
+
+#[test]
+fn stops() {
+    let s = Mode::SingleLine;
+    let m = Mode::MultiLine;
+    let got = [
+        stop_at(PY, "x = $0\n", "foo(1)\ny = 2\n", s),
+        stop_at(PY, "def f():\n    $0\n", "\n\n    return 1\n    x\n", s),
+        stop_at(PY, "x = 1$0\n", "\ny = 2\n", s),
+        stop_at(
+            PY,
+            "def f():$0\n",
+            "\n    a = 1\n    return a\nprint(f())\n",
+            m,
+        ),
+        stop_at(
+            PY,
+            "def f():\n    $0\n    return a\n",
+            "a = 1\n    return a\n",
+            m,
+        ),
+        stop_at(
+            RS,
+            "fn f() {\n    $0\n}\n",
+            "let a = 1;\n    a\n}\nfn g() {}\n",
+            m,
+        ),
+        stop_at(
+            RS,
+            "fn f() {\n    $0\n}\n",
+            "if x {\n        1\n    } else {\n        2\n    }\n}\n",
+            m,
+        ),
+    ];
+    expect![[r#"
+        [
+            "foo(1)\n",
+            "\n\n    return 1\n",
+            "\n",
+            "\n    a = 1\n    return a\np",
+            "a = 1\n    return a\n",
+            "let a = 1;\n    a\n}",
+            "if x {\n        1\n    } else {\n        2\n    }\n}",
+        ]
+    "#]]
+    .assert_debug_eq(&got);
+}
+
+#[test]
+fn confidence_buckets() {
+    assert_eq!(confidence(&[]), Confidence::Low);
+    assert_eq!(confidence(&[-0.01, -0.1, -0.05]), Confidence::High);
+    assert_eq!(confidence(&[-0.01, -3.0, -0.05]), Confidence::Medium);
+    assert_eq!(confidence(&[-0.5, -0.7, -0.9]), Confidence::Medium);
+    assert_eq!(confidence(&[-2.0, -1.5, -1.0]), Confidence::Low);
+    assert_eq!(confidence(&[-0.01, -9.0]), Confidence::Low);
+    assert_eq!(confidence(&[f32::NAN, -0.1]), Confidence::Low);
+    assert_eq!(confidence(&[f32::NEG_INFINITY]), Confidence::Low);
+}
+
+#[test]
+fn ranking() {
+    let o = |t: &str| Output {
+        text: t.to_string(),
+        dropped: None,
+    };
+    let dropped = Output {
+        text: String::new(),
+        dropped: Some(DropReason::Empty),
+    };
+    let ranked = rank_alternatives(
+        vec![
+            (o("foo(a, b)"), -1.0),
+            (o("bar()"), -0.5),
+            (dropped, 10.0),
+            (o("foo(a,b)"), -0.2),
+            (o("   "), 5.0),
+            (o("baz"), f32::NAN),
+            (o("qux"), -3.0),
+        ],
+        3,
+    );
+    let texts: Vec<&str> = ranked.iter().map(|o| o.text.as_str()).collect();
+    assert_eq!(texts, ["foo(a,b)", "bar()", "qux"]);
+    assert!(rank_alternatives(vec![(o("x"), 1.0)], 0).is_empty());
+}
