@@ -17,9 +17,11 @@
 //! - Never panics, on any input (empty, CRLF, non-ASCII, huge); work is linear in the input
 //!   plus at most a handful of tree-sitter parses of `prefix + completion + suffix`.
 //! - Works on `\n` internally; when the document uses `\r\n`, so does the output.
-//! - A single-line result never contains a line break; results never end in whitespace
-//!   (except the line break plus indentation kept before a closer that the cursor's line
-//!   already has, in multi-line mode).
+//! - A single-line result never contains a line break. Results never end in whitespace,
+//!   except spaces before text the cursor's line already has (`x, ` before `a)`) and, in
+//!   multi-line mode, a line break plus the line's indentation before a closer the cursor's
+//!   line already has (so `}` / `)` lands on a line of its own).
+//! - The suffix's first non-blank line (when at least 8 characters) never appears in a result.
 
 mod cut;
 mod doc;
