@@ -31,12 +31,20 @@ impl RuleScore {
     /// 1.0 when nothing was expected.
     pub fn recall(&self) -> f64 {
         let d = self.true_positives + self.false_negatives;
-        if d == 0 { 1.0 } else { self.true_positives as f64 / d as f64 }
+        if d == 0 {
+            1.0
+        } else {
+            self.true_positives as f64 / d as f64
+        }
     }
     /// 1.0 when nothing was reported.
     pub fn precision(&self) -> f64 {
         let d = self.true_positives + self.false_positives;
-        if d == 0 { 1.0 } else { self.true_positives as f64 / d as f64 }
+        if d == 0 {
+            1.0
+        } else {
+            self.true_positives as f64 / d as f64
+        }
     }
 }
 
@@ -54,7 +62,10 @@ pub fn markers(code: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (line_no, line) in code.lines().enumerate() {
         if let Some(idx) = line.find("nib: expect ") {
-            for id in line[idx + "nib: expect ".len()..].split([',', ' ']).filter(|s| !s.is_empty()) {
+            for id in line[idx + "nib: expect ".len()..]
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+            {
                 out.push((line_no, id.trim().to_string()));
             }
         }
@@ -67,23 +78,36 @@ pub fn evaluate(checker: &Checker, cases: &[Case], min_severity: Severity) -> Ev
     let mut eval = Evaluation::default();
     for case in cases {
         let marks = markers(&case.code);
-        let findings: Vec<_> =
-            checker.check(case.lang, &case.code).into_iter().filter(|f| f.severity >= min_severity).collect();
+        let findings: Vec<_> = checker
+            .check(case.lang, &case.code)
+            .into_iter()
+            .filter(|f| f.severity >= min_severity)
+            .collect();
         for (line, rule) in &marks {
             let score = eval.per_rule.entry(rule.clone()).or_default();
             score.expected += 1;
-            if findings.iter().any(|f| &f.rule_id == rule && f.start.0 <= *line && *line <= f.end.0) {
+            if findings
+                .iter()
+                .any(|f| &f.rule_id == rule && f.start.0 <= *line && *line <= f.end.0)
+            {
                 score.true_positives += 1;
             } else {
                 score.false_negatives += 1;
-                eval.misses.push(format!("{}:{}: {rule}", case.path, line + 1));
+                eval.misses
+                    .push(format!("{}:{}: {rule}", case.path, line + 1));
             }
         }
         for f in &findings {
-            let hit = marks.iter().any(|(line, rule)| rule == &f.rule_id && f.start.0 <= *line && *line <= f.end.0);
+            let hit = marks
+                .iter()
+                .any(|(line, rule)| rule == &f.rule_id && f.start.0 <= *line && *line <= f.end.0);
             if !hit {
-                eval.per_rule.entry(f.rule_id.clone()).or_default().false_positives += 1;
-                eval.false_alarms.push(format!("{}:{}: {}", case.path, f.start.0 + 1, f.rule_id));
+                eval.per_rule
+                    .entry(f.rule_id.clone())
+                    .or_default()
+                    .false_positives += 1;
+                eval.false_alarms
+                    .push(format!("{}:{}: {}", case.path, f.start.0 + 1, f.rule_id));
             }
         }
     }

@@ -18,7 +18,9 @@ struct StdlibData {
 
 fn stdlib() -> &'static StdlibData {
     static DATA: OnceLock<StdlibData> = OnceLock::new();
-    DATA.get_or_init(|| serde_json::from_str(STDLIB_JSON).expect("embedded stdlib data is valid JSON"))
+    DATA.get_or_init(|| {
+        serde_json::from_str(STDLIB_JSON).expect("embedded stdlib data is valid JSON")
+    })
 }
 
 /// The names the unknown-API check resolves against. `None` means "not known": names that

@@ -33,13 +33,25 @@ pub struct Flow {
 
 impl Flow {
     pub fn constant() -> Flow {
-        Flow { origin: Origin::Constant, built: false, source: None }
+        Flow {
+            origin: Origin::Constant,
+            built: false,
+            source: None,
+        }
     }
     fn unknown() -> Flow {
-        Flow { origin: Origin::Unknown, built: false, source: None }
+        Flow {
+            origin: Origin::Unknown,
+            built: false,
+            source: None,
+        }
     }
     fn of(origin: Origin, source: String) -> Flow {
-        Flow { origin, built: false, source: Some(source) }
+        Flow {
+            origin,
+            built: false,
+            source: Some(source),
+        }
     }
     fn join(mut self, other: Flow) -> Flow {
         if other.origin > self.origin {
@@ -111,19 +123,72 @@ fn walk<'t>(node: Node<'t>, skip: &[&str], f: &mut dyn FnMut(Node<'t>)) {
 const PY_SCOPES: &[&str] = &["function_definition", "lambda", "class_definition"];
 /// Calls whose result carries exactly the origin of their arguments.
 const PY_PURE_FUNCS: &[&str] = &[
-    "str", "repr", "bytes", "list", "tuple", "dict", "set", "sorted", "reversed", "open", "format",
-    "Path", "PurePath", "text", "bytearray",
+    "str",
+    "repr",
+    "bytes",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "sorted",
+    "reversed",
+    "open",
+    "format",
+    "Path",
+    "PurePath",
+    "text",
+    "bytearray",
 ];
 /// Calls that make any input harmless for the sinks nib checks.
 const PY_SANITISERS: &[&str] = &[
-    "int", "float", "bool", "len", "abs", "quote", "escape", "basename", "secure_filename",
-    "literal_eval", "hexdigest", "uuid4",
+    "int",
+    "float",
+    "bool",
+    "len",
+    "abs",
+    "quote",
+    "escape",
+    "basename",
+    "secure_filename",
+    "literal_eval",
+    "hexdigest",
+    "uuid4",
 ];
 const PY_PURE_METHODS: &[&str] = &[
-    "format", "join", "strip", "lstrip", "rstrip", "lower", "upper", "replace", "encode", "decode",
-    "split", "get", "getlist", "read", "readline", "readlines", "casefold", "title", "removeprefix",
-    "removesuffix", "format_map", "copy", "values", "keys", "items", "pop", "splitlines", "dumps",
-    "b64decode", "b64encode", "urlsafe_b64decode", "urlsafe_b64encode", "unquote", "unquote_plus",
+    "format",
+    "join",
+    "strip",
+    "lstrip",
+    "rstrip",
+    "lower",
+    "upper",
+    "replace",
+    "encode",
+    "decode",
+    "split",
+    "get",
+    "getlist",
+    "read",
+    "readline",
+    "readlines",
+    "casefold",
+    "title",
+    "removeprefix",
+    "removesuffix",
+    "format_map",
+    "copy",
+    "values",
+    "keys",
+    "items",
+    "pop",
+    "splitlines",
+    "dumps",
+    "b64decode",
+    "b64encode",
+    "urlsafe_b64decode",
+    "urlsafe_b64encode",
+    "unquote",
+    "unquote_plus",
 ];
 
 struct Py<'s> {
@@ -149,12 +214,18 @@ impl<'s> Py<'s> {
                 }
                 flow
             }
-            "integer" | "float" | "true" | "false" | "none" | "ellipsis" | "comment" => Flow::constant(),
+            "integer" | "float" | "true" | "false" | "none" | "ellipsis" | "comment" => {
+                Flow::constant()
+            }
             "concatenated_string" => self.join_children(node, d),
             "binary_operator" => {
-                let op = node.child_by_field_name("operator").map(|o| text(o, self.src));
+                let op = node
+                    .child_by_field_name("operator")
+                    .map(|o| text(o, self.src));
                 let mut flow = self.join_children(node, d);
-                if matches!(op, Some("+" | "%")) && named_children(node).iter().any(|c| is_py_stringish(*c)) {
+                if matches!(op, Some("+" | "%"))
+                    && named_children(node).iter().any(|c| is_py_stringish(*c))
+                {
                     flow = flow.built();
                 }
                 flow
@@ -176,15 +247,35 @@ impl<'s> Py<'s> {
                 None => Flow::unknown(),
             },
             "call" => self.call(node, d),
-            "parenthesized_expression" | "list" | "tuple" | "set" | "dictionary" | "pair"
-            | "conditional_expression" | "boolean_operator" | "await" | "list_splat"
-            | "dictionary_splat" | "expression_list" | "ERROR" | "keyword_argument"
-            | "argument_list" | "list_comprehension" | "generator_expression"
-            | "set_comprehension" | "dictionary_comprehension" | "for_in_clause"
-            | "format_expression" | "interpolation" | "named_expression" | "not_operator"
+            "parenthesized_expression"
+            | "list"
+            | "tuple"
+            | "set"
+            | "dictionary"
+            | "pair"
+            | "conditional_expression"
+            | "boolean_operator"
+            | "await"
+            | "list_splat"
+            | "dictionary_splat"
+            | "expression_list"
+            | "ERROR"
+            | "keyword_argument"
+            | "argument_list"
+            | "list_comprehension"
+            | "generator_expression"
+            | "set_comprehension"
+            | "dictionary_comprehension"
+            | "for_in_clause"
+            | "format_expression"
+            | "interpolation"
+            | "named_expression"
+            | "not_operator"
             | "unary_operator" => {
                 if node.kind() == "keyword_argument" {
-                    return node.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d));
+                    return node
+                        .child_by_field_name("value")
+                        .map_or(Flow::unknown(), |v| self.expr(v, d));
                 }
                 self.join_children(node, d)
             }
@@ -193,11 +284,15 @@ impl<'s> Py<'s> {
     }
 
     fn join_children(&self, node: Node<'_>, d: u32) -> Flow {
-        named_children(node).into_iter().fold(Flow::constant(), |acc, c| acc.join(self.expr(c, d)))
+        named_children(node)
+            .into_iter()
+            .fold(Flow::constant(), |acc, c| acc.join(self.expr(c, d)))
     }
 
     fn call(&self, node: Node<'_>, d: u32) -> Flow {
-        let Some(func) = node.child_by_field_name("function") else { return Flow::unknown() };
+        let Some(func) = node.child_by_field_name("function") else {
+            return Flow::unknown();
+        };
         let args = node.child_by_field_name("arguments");
         let args_flow = || args.map_or(Flow::constant(), |a| self.join_children(a, d));
         let ftext = text(func, self.src);
@@ -215,7 +310,9 @@ impl<'s> Py<'s> {
             "identifier" if PY_PURE_FUNCS.contains(&ftext) => args_flow(),
             "attribute" => {
                 let recv = func.child_by_field_name("object");
-                let flow = recv.map_or(Flow::unknown(), |r| self.expr(r, d)).join(args_flow());
+                let flow = recv
+                    .map_or(Flow::unknown(), |r| self.expr(r, d))
+                    .join(args_flow());
                 if matches!(last, "format" | "join") && recv.is_some_and(is_py_stringish) {
                     flow.built()
                 } else if matches!(last, "format" | "join" | "format_map") {
@@ -257,7 +354,8 @@ impl<'s> Py<'s> {
             }
             r
         };
-        self.last_binding(root, name, at, d).unwrap_or_else(Flow::unknown)
+        self.last_binding(root, name, at, d)
+            .unwrap_or_else(Flow::unknown)
     }
 
     /// The flow of the last binding of `name` in `scope` that starts before `at`.
@@ -269,19 +367,25 @@ impl<'s> Py<'s> {
                 return;
             }
             let binds = match n.kind() {
-                "assignment" | "augmented_assignment" => {
-                    n.child_by_field_name("left").is_some_and(|l| py_target_binds(l, name, self.src))
-                }
-                "for_statement" | "for_in_clause" => {
-                    n.child_by_field_name("left").is_some_and(|l| py_target_binds(l, name, self.src))
-                }
-                "named_expression" => n.child_by_field_name("name").is_some_and(|l| text(l, self.src) == name),
-                "as_pattern" => n.child_by_field_name("alias").is_some_and(|l| py_target_binds(l, name, self.src)),
+                "assignment" | "augmented_assignment" => n
+                    .child_by_field_name("left")
+                    .is_some_and(|l| py_target_binds(l, name, self.src)),
+                "for_statement" | "for_in_clause" => n
+                    .child_by_field_name("left")
+                    .is_some_and(|l| py_target_binds(l, name, self.src)),
+                "named_expression" => n
+                    .child_by_field_name("name")
+                    .is_some_and(|l| text(l, self.src) == name),
+                "as_pattern" => n
+                    .child_by_field_name("alias")
+                    .is_some_and(|l| py_target_binds(l, name, self.src)),
                 // `import x` / `from m import x as y`: a module or library object, constant.
                 "import_statement" | "import_from_statement" => {
                     let mut c = n.walk();
                     let names: Vec<_> = n.children_by_field_name("name", &mut c).collect();
-                    names.into_iter().any(|imported| py_import_binds(imported, name, self.src))
+                    names
+                        .into_iter()
+                        .any(|imported| py_import_binds(imported, name, self.src))
                 }
                 _ => false,
             };
@@ -297,18 +401,30 @@ impl<'s> Py<'s> {
                 None => Flow::unknown(),
             },
             "augmented_assignment" => {
-                let right = n.child_by_field_name("right").map_or(Flow::unknown(), |r| self.expr(r, d));
-                let prev = self.last_binding(scope, name, n, d).unwrap_or_else(Flow::unknown);
+                let right = n
+                    .child_by_field_name("right")
+                    .map_or(Flow::unknown(), |r| self.expr(r, d));
+                let prev = self
+                    .last_binding(scope, name, n, d)
+                    .unwrap_or_else(Flow::unknown);
                 let op = n.child_by_field_name("operator").map(|o| text(o, self.src));
                 let flow = prev.join(right);
-                if op == Some("+=") && flow.origin > Origin::Constant { flow.built() } else { flow }
+                if op == Some("+=") && flow.origin > Origin::Constant {
+                    flow.built()
+                } else {
+                    flow
+                }
             }
             "for_statement" | "for_in_clause" => match n.child_by_field_name("right") {
                 Some(r) => self.expr(r, d),
                 None => Flow::unknown(),
             },
-            "named_expression" => n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
-            "as_pattern" => named_children(n).first().map_or(Flow::unknown(), |v| self.expr(*v, d)),
+            "named_expression" => n
+                .child_by_field_name("value")
+                .map_or(Flow::unknown(), |v| self.expr(v, d)),
+            "as_pattern" => named_children(n)
+                .first()
+                .map_or(Flow::unknown(), |v| self.expr(*v, d)),
             "import_statement" | "import_from_statement" => Flow::constant(),
             _ => Flow::unknown(),
         })
@@ -318,11 +434,19 @@ impl<'s> Py<'s> {
 /// Whether the imported `node` (`a.b`, `x as y`) of an import statement binds `name`.
 fn py_import_binds(node: Node<'_>, name: &str, src: &str) -> bool {
     match node.kind() {
-        "aliased_import" => node.child_by_field_name("alias").is_some_and(|a| text(a, src) == name),
+        "aliased_import" => node
+            .child_by_field_name("alias")
+            .is_some_and(|a| text(a, src) == name),
         "dotted_name" => {
             let t = text(node, src);
-            let from_import = node.parent().is_some_and(|p| p.kind() == "import_from_statement");
-            if from_import { t == name } else { t.split('.').next() == Some(name) }
+            let from_import = node
+                .parent()
+                .is_some_and(|p| p.kind() == "import_from_statement");
+            if from_import {
+                t == name
+            } else {
+                t.split('.').next() == Some(name)
+            }
         }
         _ => false,
     }
@@ -335,22 +459,29 @@ fn is_py_stringish(node: Node<'_>) -> bool {
 fn py_target_binds(target: Node<'_>, name: &str, src: &str) -> bool {
     match target.kind() {
         "identifier" => text(target, src) == name,
-        "pattern_list" | "tuple_pattern" | "list_pattern" | "expression_list" | "tuple" | "list" => {
-            named_children(target).into_iter().any(|c| py_target_binds(c, name, src))
-        }
-        "as_pattern_target" => named_children(target).into_iter().any(|c| py_target_binds(c, name, src)),
+        "pattern_list" | "tuple_pattern" | "list_pattern" | "expression_list" | "tuple"
+        | "list" => named_children(target)
+            .into_iter()
+            .any(|c| py_target_binds(c, name, src)),
+        "as_pattern_target" => named_children(target)
+            .into_iter()
+            .any(|c| py_target_binds(c, name, src)),
         _ => false,
     }
 }
 
 fn py_is_param(scope: Node<'_>, name: &str, src: &str) -> bool {
-    let Some(params) = scope.child_by_field_name("parameters") else { return false };
+    let Some(params) = scope.child_by_field_name("parameters") else {
+        return false;
+    };
     named_children(params).into_iter().any(|p| {
         let ident = match p.kind() {
             "identifier" => Some(p),
             "default_parameter" | "typed_default_parameter" => p.child_by_field_name("name"),
             "typed_parameter" | "list_splat_pattern" | "dictionary_splat_pattern" => {
-                named_children(p).into_iter().find(|c| c.kind() == "identifier")
+                named_children(p)
+                    .into_iter()
+                    .find(|c| c.kind() == "identifier")
             }
             _ => None,
         };
@@ -361,7 +492,10 @@ fn py_is_param(scope: Node<'_>, name: &str, src: &str) -> bool {
 fn py_external_attr(t: &str) -> Option<String> {
     let root = t.split('.').next().unwrap_or(t);
     if root == "request" {
-        return Some(format!("`{}`", t.split('.').take(2).collect::<Vec<_>>().join(".")));
+        return Some(format!(
+            "`{}`",
+            t.split('.').take(2).collect::<Vec<_>>().join(".")
+        ));
     }
     for prefix in ["sys.argv", "os.environ", "sys.stdin", "environ"] {
         if t == prefix || t.starts_with(&format!("{prefix}.")) {
@@ -385,10 +519,36 @@ fn py_external_call(f: &str) -> Option<String> {
 
 const RS_SCOPES: &[&str] = &["function_item", "closure_expression"];
 const RS_PURE_METHODS: &[&str] = &[
-    "to_string", "as_str", "to_owned", "clone", "into", "trim", "to_lowercase", "to_uppercase",
-    "as_ref", "unwrap", "expect", "unwrap_or_default", "unwrap_or", "borrow", "as_bytes", "join",
-    "concat", "replace", "nth", "next", "collect", "skip", "get", "iter", "as_deref", "trim_end",
-    "trim_start", "lines", "to_vec", "push_str",
+    "to_string",
+    "as_str",
+    "to_owned",
+    "clone",
+    "into",
+    "trim",
+    "to_lowercase",
+    "to_uppercase",
+    "as_ref",
+    "unwrap",
+    "expect",
+    "unwrap_or_default",
+    "unwrap_or",
+    "borrow",
+    "as_bytes",
+    "join",
+    "concat",
+    "replace",
+    "nth",
+    "next",
+    "collect",
+    "skip",
+    "get",
+    "iter",
+    "as_deref",
+    "trim_end",
+    "trim_start",
+    "lines",
+    "to_vec",
+    "push_str",
 ];
 
 struct Rs<'s> {
@@ -403,39 +563,62 @@ impl<'s> Rs<'s> {
         let d = depth + 1;
         match node.kind() {
             "string_literal" | "raw_string_literal" | "char_literal" | "integer_literal"
-            | "float_literal" | "boolean_literal" | "line_comment" | "block_comment" => Flow::constant(),
+            | "float_literal" | "boolean_literal" | "line_comment" | "block_comment" => {
+                Flow::constant()
+            }
             "identifier" => self.name(text(node, self.src), node, d),
             "self" => Flow::unknown(),
             "macro_invocation" => self.mac(node, d),
             "call_expression" => self.call(node, d),
-            "field_expression" => node.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
-            "index_expression" => named_children(node).first().map_or(Flow::unknown(), |v| self.expr(*v, d)),
+            "field_expression" => node
+                .child_by_field_name("value")
+                .map_or(Flow::unknown(), |v| self.expr(v, d)),
+            "index_expression" => named_children(node)
+                .first()
+                .map_or(Flow::unknown(), |v| self.expr(*v, d)),
             "binary_expression" => {
                 let mut flow = self.join_children(node, d);
-                let is_plus = node.child_by_field_name("operator").is_some_and(|o| text(o, self.src) == "+");
+                let is_plus = node
+                    .child_by_field_name("operator")
+                    .is_some_and(|o| text(o, self.src) == "+");
                 if is_plus && flow.origin > Origin::Constant {
                     flow = flow.built();
                 }
                 flow
             }
-            "reference_expression" | "parenthesized_expression" | "try_expression"
-            | "type_cast_expression" | "unary_expression" | "array_expression" | "tuple_expression"
-            | "arguments" | "ERROR" | "if_expression" | "block" | "else_clause" | "expression_statement" => {
-                self.join_children(node, d)
-            }
+            "reference_expression"
+            | "parenthesized_expression"
+            | "try_expression"
+            | "type_cast_expression"
+            | "unary_expression"
+            | "array_expression"
+            | "tuple_expression"
+            | "arguments"
+            | "ERROR"
+            | "if_expression"
+            | "block"
+            | "else_clause"
+            | "expression_statement" => self.join_children(node, d),
             "scoped_identifier" => Flow::unknown(),
             _ => Flow::unknown(),
         }
     }
 
     fn join_children(&self, node: Node<'_>, d: u32) -> Flow {
-        named_children(node).into_iter().fold(Flow::constant(), |acc, c| acc.join(self.expr(c, d)))
+        named_children(node)
+            .into_iter()
+            .fold(Flow::constant(), |acc, c| acc.join(self.expr(c, d)))
     }
 
     fn mac(&self, node: Node<'_>, d: u32) -> Flow {
-        let name = node.child_by_field_name("macro").map(|m| text(m, self.src)).unwrap_or("");
+        let name = node
+            .child_by_field_name("macro")
+            .map(|m| text(m, self.src))
+            .unwrap_or("");
         let last = name.rsplit("::").next().unwrap_or(name);
-        let tree = named_children(node).into_iter().find(|c| c.kind() == "token_tree");
+        let tree = named_children(node)
+            .into_iter()
+            .find(|c| c.kind() == "token_tree");
         let mut flow = Flow::constant();
         if let Some(tree) = tree {
             flow = self.token_tree(tree, d);
@@ -455,9 +638,13 @@ impl<'s> Rs<'s> {
             match c.kind() {
                 // `a.b` inside a token tree: only the first identifier of a path is a variable.
                 "identifier" => {
-                    let after_dot = c.prev_sibling().is_some_and(|p| matches!(text(p, self.src), "." | "::"));
+                    let after_dot = c
+                        .prev_sibling()
+                        .is_some_and(|p| matches!(text(p, self.src), "." | "::"));
                     let is_named_arg = c.next_sibling().is_some_and(|n| text(n, self.src) == "=")
-                        && c.next_sibling().and_then(|n| n.next_sibling()).is_some_and(|n| text(n, self.src) != "=");
+                        && c.next_sibling()
+                            .and_then(|n| n.next_sibling())
+                            .is_some_and(|n| text(n, self.src) != "=");
                     if !after_dot && !is_named_arg {
                         flow = flow.join(self.name(text(*c, self.src), *c, d));
                     }
@@ -477,7 +664,9 @@ impl<'s> Rs<'s> {
     }
 
     fn call(&self, node: Node<'_>, d: u32) -> Flow {
-        let Some(func) = node.child_by_field_name("function") else { return Flow::unknown() };
+        let Some(func) = node.child_by_field_name("function") else {
+            return Flow::unknown();
+        };
         let ftext = text(func, self.src);
         for (pat, desc) in [
             ("env::args", "`std::env::args`"),
@@ -489,16 +678,30 @@ impl<'s> Rs<'s> {
                 return Flow::of(Origin::External, desc.into());
             }
         }
-        let args = node.child_by_field_name("arguments").map_or(Flow::constant(), |a| self.join_children(a, d));
+        let args = node
+            .child_by_field_name("arguments")
+            .map_or(Flow::constant(), |a| self.join_children(a, d));
         match func.kind() {
             "field_expression" => {
-                let method = func.child_by_field_name("field").map(|f| text(f, self.src)).unwrap_or("");
-                let recv = func.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d));
+                let method = func
+                    .child_by_field_name("field")
+                    .map(|f| text(f, self.src))
+                    .unwrap_or("");
+                let recv = func
+                    .child_by_field_name("value")
+                    .map_or(Flow::unknown(), |v| self.expr(v, d));
                 let flow = recv.join(args);
-                if RS_PURE_METHODS.contains(&method) { flow } else { flow.at_least_unknown() }
+                if RS_PURE_METHODS.contains(&method) {
+                    flow
+                } else {
+                    flow.at_least_unknown()
+                }
             }
             _ => {
-                if ftext.ends_with("String::from") || ftext.ends_with("PathBuf::from") || ftext.ends_with("Path::new") {
+                if ftext.ends_with("String::from")
+                    || ftext.ends_with("PathBuf::from")
+                    || ftext.ends_with("Path::new")
+                {
                     args
                 } else {
                     args.at_least_unknown()
@@ -526,15 +729,19 @@ impl<'s> Rs<'s> {
         let mut found: Option<Node<'_>> = None;
         walk(root, RS_SCOPES, &mut |n| {
             if matches!(n.kind(), "const_item" | "static_item")
-                && n.child_by_field_name("name").is_some_and(|i| text(i, self.src) == name)
+                && n.child_by_field_name("name")
+                    .is_some_and(|i| text(i, self.src) == name)
             {
                 found = Some(n);
             }
         });
         if let Some(n) = found {
-            return n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d));
+            return n
+                .child_by_field_name("value")
+                .map_or(Flow::unknown(), |v| self.expr(v, d));
         }
-        self.last_let(root, name, at, d).unwrap_or_else(Flow::unknown)
+        self.last_let(root, name, at, d)
+            .unwrap_or_else(Flow::unknown)
     }
 
     fn last_let(&self, scope: Node<'_>, name: &str, at: Node<'_>, d: u32) -> Option<Flow> {
@@ -545,8 +752,12 @@ impl<'s> Rs<'s> {
                 return;
             }
             let binds = match n.kind() {
-                "let_declaration" => n.child_by_field_name("pattern").is_some_and(|p| rs_pattern_binds(p, name, self.src)),
-                "for_expression" => n.child_by_field_name("pattern").is_some_and(|p| rs_pattern_binds(p, name, self.src)),
+                "let_declaration" => n
+                    .child_by_field_name("pattern")
+                    .is_some_and(|p| rs_pattern_binds(p, name, self.src)),
+                "for_expression" => n
+                    .child_by_field_name("pattern")
+                    .is_some_and(|p| rs_pattern_binds(p, name, self.src)),
                 _ => false,
             };
             if binds {
@@ -561,7 +772,8 @@ impl<'s> Rs<'s> {
                 break;
             }
             if p.kind() == "for_expression"
-                && p.child_by_field_name("pattern").is_some_and(|pat| rs_pattern_binds(pat, name, self.src))
+                && p.child_by_field_name("pattern")
+                    .is_some_and(|pat| rs_pattern_binds(pat, name, self.src))
                 && best.is_none_or(|b| b.start_byte() < p.start_byte())
             {
                 best = Some(p);
@@ -570,8 +782,12 @@ impl<'s> Rs<'s> {
         }
         let n = best?;
         Some(match n.kind() {
-            "let_declaration" => n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
-            "for_expression" => n.child_by_field_name("value").map_or(Flow::unknown(), |v| self.expr(v, d)),
+            "let_declaration" => n
+                .child_by_field_name("value")
+                .map_or(Flow::unknown(), |v| self.expr(v, d)),
+            "for_expression" => n
+                .child_by_field_name("value")
+                .map_or(Flow::unknown(), |v| self.expr(v, d)),
             _ => Flow::unknown(),
         })
     }
@@ -580,17 +796,25 @@ impl<'s> Rs<'s> {
 fn rs_pattern_binds(p: Node<'_>, name: &str, src: &str) -> bool {
     match p.kind() {
         "identifier" => text(p, src) == name,
-        "mut_pattern" | "tuple_pattern" | "ref_pattern" | "reference_pattern" | "tuple_struct_pattern" => {
-            named_children(p).into_iter().any(|c| rs_pattern_binds(c, name, src))
-        }
+        "mut_pattern"
+        | "tuple_pattern"
+        | "ref_pattern"
+        | "reference_pattern"
+        | "tuple_struct_pattern" => named_children(p)
+            .into_iter()
+            .any(|c| rs_pattern_binds(c, name, src)),
         _ => false,
     }
 }
 
 fn rs_is_param(scope: Node<'_>, name: &str, src: &str) -> bool {
-    let Some(params) = scope.child_by_field_name("parameters") else { return false };
+    let Some(params) = scope.child_by_field_name("parameters") else {
+        return false;
+    };
     named_children(params).into_iter().any(|p| match p.kind() {
-        "parameter" => p.child_by_field_name("pattern").is_some_and(|pat| rs_pattern_binds(pat, name, src)),
+        "parameter" => p
+            .child_by_field_name("pattern")
+            .is_some_and(|pat| rs_pattern_binds(pat, name, src)),
         _ => rs_pattern_binds(p, name, src),
     })
 }

@@ -22,6 +22,7 @@ mod flow;
 mod licence;
 mod model;
 mod predicates;
+mod repair;
 mod report;
 mod rules;
 mod secrets;
@@ -63,7 +64,11 @@ impl CheckConfig {
     /// Everything that needs no caller data: security rules, stdlib-based unknown-API check,
     /// syntax regressions.
     pub fn standard() -> CheckConfig {
-        CheckConfig { environment: Some(Environment::builtin()), syntax: true, ..CheckConfig::default() }
+        CheckConfig {
+            environment: Some(Environment::builtin()),
+            syntax: true,
+            ..CheckConfig::default()
+        }
     }
 }
 
@@ -76,7 +81,10 @@ pub struct Checker {
 
 impl std::fmt::Debug for Checker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Checker").field("rules", &self.rules.len()).field("config", &self.config).finish()
+        f.debug_struct("Checker")
+            .field("rules", &self.rules.len())
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -85,7 +93,11 @@ const LICENCE_RULE: &str = "licence/copyleft-similarity";
 impl Checker {
     pub fn new(config: CheckConfig) -> Checker {
         let (rules, rule_errors) = rules::compile_all();
-        Checker { config, rules, rule_errors }
+        Checker {
+            config,
+            rules,
+            rule_errors,
+        }
     }
 
     /// Rule files that failed to load (empty unless an embedded rule is broken).
@@ -111,7 +123,13 @@ impl Checker {
     /// inside the suggestion (offsets relative to it); the context decides what names are
     /// parameters, imports, etc. A finding that starts in the context and continues into the
     /// suggestion is kept only if the context alone does not have it already.
-    pub fn check_suggestion(&self, lang: Language, before: &str, suggestion: &str, after: &str) -> Vec<Finding> {
+    pub fn check_suggestion(
+        &self,
+        lang: Language,
+        before: &str,
+        suggestion: &str,
+        after: &str,
+    ) -> Vec<Finding> {
         let full = format!("{before}{suggestion}{after}");
         let (s0, s1) = (before.len(), before.len() + suggestion.len());
         let mut out = Vec::new();
@@ -128,9 +146,16 @@ impl Checker {
             if straddles {
                 let base = base.get_or_insert_with(|| {
                     let joined = format!("{before}{after}");
-                    self.check_range(lang, &joined, s0.saturating_sub(1)..(s0 + 1).min(joined.len()))
+                    self.check_range(
+                        lang,
+                        &joined,
+                        s0.saturating_sub(1)..(s0 + 1).min(joined.len()),
+                    )
                 });
-                if base.iter().any(|b| b.rule_id == f.rule_id && b.start_byte <= s0 && s0 <= b.end_byte) {
+                if base
+                    .iter()
+                    .any(|b| b.rule_id == f.rule_id && b.start_byte <= s0 && s0 <= b.end_byte)
+                {
                     continue;
                 }
             }
@@ -145,15 +170,60 @@ impl Checker {
         self.finish(out)
     }
 
-    fn check_range(&self, lang: Language, code: &str, range: std::ops::Range<usize>) -> Vec<Finding> {
-        let Some(tree) = parse(lang, code) else { return Vec::new() };
+    fn check_range(
+        &self,
+        lang: Language,
+        code: &str,
+        range: std::ops::Range<usize>,
+    ) -> Vec<Finding> {
+        let Some(tree) = parse(lang, code) else {
+            return Vec::new();
+        };
+        // Fragments: close dangling brackets when that parses better.
+        if tree.root_node().has_error() {
+            if let Some(rep) = repair::repair(lang, code) {
+                if let Some(rtree) = parse(lang, &rep.text) {
+                    if error_cost(&rtree) < error_cost(&tree) {
+                        let rrange = rep.to_repaired(range.start)..rep.to_repaired(range.end);
+                        let found = self.check_tree(lang, &rtree, &rep.text, rrange);
+                        return found
+                            .into_iter()
+                            .map(|mut f| {
+                                f.start_byte = rep.to_original(f.start_byte);
+                                f.end_byte = rep.to_original(f.end_byte).max(f.start_byte);
+                                f.start = point_of(code, f.start_byte);
+                                f.end = point_of(code, f.end_byte);
+                                f
+                            })
+                            .collect();
+                    }
+                }
+            }
+        }
+        self.check_tree(lang, &tree, code, range)
+    }
+
+    fn check_tree(
+        &self,
+        lang: Language,
+        tree: &nib_syntax::tree_sitter::Tree,
+        code: &str,
+        range: std::ops::Range<usize>,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
         if !self.config.no_security {
-            out.extend(rules::run(&self.rules, lang, &tree, code, range.clone(), &self.config.disabled_rules));
+            out.extend(rules::run(
+                &self.rules,
+                lang,
+                tree,
+                code,
+                range.clone(),
+                &self.config.disabled_rules,
+            ));
         }
         if let Some(env) = &self.config.environment {
             out.extend(
-                unknown_api::check(env, lang, &tree, code)
+                unknown_api::check(env, lang, tree, code)
                     .into_iter()
                     .filter(|f| f.end_byte > range.start && f.start_byte < range.end)
                     .filter(|f| !self.config.disabled_rules.contains(&f.rule_id)),
@@ -167,9 +237,17 @@ impl Checker {
             out.retain(|f| f.severity >= min);
         }
         out.retain(|f| !self.config.disabled_rules.contains(&f.rule_id));
-        out.sort_by(|a, b| (a.start_byte, a.end_byte, &a.rule_id).cmp(&(b.start_byte, b.end_byte, &b.rule_id)));
+        out.sort_by(|a, b| {
+            (a.start_byte, a.end_byte, &a.rule_id).cmp(&(b.start_byte, b.end_byte, &b.rule_id))
+        });
         out
     }
+}
+
+/// How broken a tree is: bytes covered by ERROR nodes, then the number of ERROR/MISSING nodes.
+fn error_cost(tree: &nib_syntax::tree_sitter::Tree) -> (usize, usize) {
+    let errors = error_ranges(tree);
+    (errors.iter().map(|(a, b)| b - a).sum(), errors.len())
 }
 
 /// Clip `f` (offsets in the spliced text) to the suggestion starting at `s0`.
@@ -194,7 +272,9 @@ fn licence_findings(corpus: &Corpus, lang: Language, code: &str) -> Vec<Finding>
                 "{} tokens in a row match `{}` ({}-licensed)",
                 m.longest_run, m.path, m.licence
             ),
-            fix_hint: "Do not accept this code unless its licence is compatible; rewrite it independently".into(),
+            fix_hint:
+                "Do not accept this code unless its licence is compatible; rewrite it independently"
+                    .into(),
             start_byte: m.start_byte,
             end_byte: m.end_byte,
             start: point_of(code, m.start_byte),

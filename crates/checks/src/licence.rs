@@ -22,7 +22,11 @@ pub struct WinnowConfig {
 
 impl Default for WinnowConfig {
     fn default() -> WinnowConfig {
-        WinnowConfig { k: 13, w: 8, min_run_tokens: 40 }
+        WinnowConfig {
+            k: 13,
+            w: 8,
+            min_run_tokens: 40,
+        }
     }
 }
 
@@ -38,22 +42,23 @@ const IDENT: u32 = 1;
 const LITERAL: u32 = 2;
 
 const PY_KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def",
-    "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is",
-    "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
-    "self",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield", "self",
 ];
 const RS_KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false",
-    "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
-    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while",
 ];
 /// Keywords of other C-like languages, for corpus files in neither Python nor Rust.
 const C_KEYWORDS: &[&str] = &[
     "if", "else", "for", "while", "do", "switch", "case", "default", "break", "continue", "return",
-    "struct", "union", "enum", "typedef", "static", "const", "void", "int", "char", "long", "unsigned",
-    "signed", "float", "double", "sizeof", "goto", "class", "public", "private", "new", "delete", "this",
-    "function", "var", "let", "true", "false", "null",
+    "struct", "union", "enum", "typedef", "static", "const", "void", "int", "char", "long",
+    "unsigned", "signed", "float", "double", "sizeof", "goto", "class", "public", "private", "new",
+    "delete", "this", "function", "var", "let", "true", "false", "null",
 ];
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -82,7 +87,9 @@ pub fn tokenize(lang: Option<Language>, text: &str) -> Vec<Token> {
         let start = i;
         if c.is_ascii_whitespace() {
             i += 1;
-        } else if (hash_comments && c == b'#' && !(lang.is_none() && b.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic())))
+        } else if (hash_comments
+            && c == b'#'
+            && !(lang.is_none() && b.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic())))
             || (slash_comments && c == b'/' && b.get(i + 1) == Some(&b'/'))
         {
             while i < b.len() && b[i] != b'\n' {
@@ -96,18 +103,30 @@ pub fn tokenize(lang: Option<Language>, text: &str) -> Vec<Token> {
             i = (i + 2).min(b.len());
         } else if c == b'"' || c == b'\'' || c == b'`' {
             // Rust lifetimes `'a` are not strings.
-            if c == b'\'' && matches!(lang, Some(Language::Rust)) && b.get(i + 2) != Some(&b'\'') && b.get(i + 1) != Some(&b'\\') {
+            if c == b'\''
+                && matches!(lang, Some(Language::Rust))
+                && b.get(i + 2) != Some(&b'\'')
+                && b.get(i + 1) != Some(&b'\\')
+            {
                 i += 1;
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                     i += 1;
                 }
-                out.push(Token { kind: IDENT, start, end: i });
+                out.push(Token {
+                    kind: IDENT,
+                    start,
+                    end: i,
+                });
                 continue;
             }
-            let triple = b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&c) && lang == Some(Language::Python);
+            let triple = b.get(i + 1) == Some(&c)
+                && b.get(i + 2) == Some(&c)
+                && lang == Some(Language::Python);
             if triple {
                 i += 3;
-                while i < b.len() && !(b[i] == c && b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&c)) {
+                while i < b.len()
+                    && !(b[i] == c && b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&c))
+                {
                     i += 1;
                 }
                 i = (i + 3).min(b.len());
@@ -121,27 +140,50 @@ pub fn tokenize(lang: Option<Language>, text: &str) -> Vec<Token> {
                 }
                 i = (i + 1).min(b.len());
             }
-            out.push(Token { kind: LITERAL, start, end: i });
+            out.push(Token {
+                kind: LITERAL,
+                start,
+                end: i,
+            });
         } else if c.is_ascii_digit() {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
                 i += 1;
             }
-            out.push(Token { kind: LITERAL, start, end: i });
+            out.push(Token {
+                kind: LITERAL,
+                start,
+                end: i,
+            });
         } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
                 i += 1;
             }
             let word = &text[start..i];
             // Python string prefixes: f"..", b'..', r"..".
-            if lang == Some(Language::Python) && word.len() <= 2 && matches!(b.get(i), Some(b'"' | b'\'')) {
+            if lang == Some(Language::Python)
+                && word.len() <= 2
+                && matches!(b.get(i), Some(b'"' | b'\''))
+            {
                 continue;
             }
-            let kind = if keywords.contains(&word) { 0x100 | (fnv(word.as_bytes()) as u32 & 0xffff_fe00) } else { IDENT };
-            out.push(Token { kind, start, end: i });
+            let kind = if keywords.contains(&word) {
+                0x100 | (fnv(word.as_bytes()) as u32 & 0xffff_fe00)
+            } else {
+                IDENT
+            };
+            out.push(Token {
+                kind,
+                start,
+                end: i,
+            });
         } else {
             // Punctuation: each byte is a token (multi-byte operators become several tokens).
             i += 1;
-            out.push(Token { kind: 0x1000 + u32::from(c), start, end: i });
+            out.push(Token {
+                kind: 0x1000 + u32::from(c),
+                start,
+                end: i,
+            });
         }
     }
     out
@@ -166,7 +208,11 @@ pub fn fingerprints(tokens: &[Token], cfg: WinnowConfig) -> Vec<(u64, usize)> {
     let w = cfg.w.max(1);
     let mut out: Vec<(u64, usize)> = Vec::new();
     if hashes.len() <= w {
-        if let Some((pos, h)) = hashes.iter().enumerate().min_by_key(|(i, h)| (**h, std::cmp::Reverse(*i))) {
+        if let Some((pos, h)) = hashes
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, h)| (**h, std::cmp::Reverse(*i)))
+        {
             out.push((*h, pos));
         }
         return out;
@@ -217,13 +263,20 @@ pub struct Corpus {
 
 impl std::fmt::Debug for Corpus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Corpus").field("docs", &self.docs.len()).field("fingerprints", &self.index.len()).finish()
+        f.debug_struct("Corpus")
+            .field("docs", &self.docs.len())
+            .field("fingerprints", &self.index.len())
+            .finish()
     }
 }
 
 impl Corpus {
     pub fn new(cfg: WinnowConfig) -> Corpus {
-        Corpus { cfg, docs: Vec::new(), index: HashMap::new() }
+        Corpus {
+            cfg,
+            docs: Vec::new(),
+            index: HashMap::new(),
+        }
     }
 
     pub fn config(&self) -> WinnowConfig {
@@ -242,7 +295,10 @@ impl Corpus {
     pub fn add(&mut self, path: &str, licence: &str, text: &str) {
         let lang = Language::from_path(std::path::Path::new(path));
         let id = self.docs.len() as u32;
-        self.docs.push(Doc { path: path.to_string(), licence: licence.to_string() });
+        self.docs.push(Doc {
+            path: path.to_string(),
+            licence: licence.to_string(),
+        });
         for (h, _) in fingerprints(&tokenize(lang, text), self.cfg) {
             let ids = self.index.entry(h).or_default();
             if ids.last() != Some(&id) {
@@ -258,9 +314,13 @@ impl Corpus {
         // Per document: which tokens of `text` are covered by a shared k-gram.
         let mut covered: BTreeMap<u32, Vec<bool>> = BTreeMap::new();
         for (h, pos) in fingerprints(&tokens, self.cfg) {
-            let Some(ids) = self.index.get(&h) else { continue };
+            let Some(ids) = self.index.get(&h) else {
+                continue;
+            };
             for id in ids {
-                let cov = covered.entry(*id).or_insert_with(|| vec![false; tokens.len()]);
+                let cov = covered
+                    .entry(*id)
+                    .or_insert_with(|| vec![false; tokens.len()]);
                 for c in cov.iter_mut().skip(pos).take(k) {
                     *c = true;
                 }
@@ -270,7 +330,8 @@ impl Corpus {
         for (id, cov) in covered {
             let shared = cov.iter().filter(|c| **c).count();
             // Fingerprints are sampled: bridge gaps shorter than a window between covered runs.
-            let (mut best, mut best_start, mut run_start, mut last_true) = (0usize, 0usize, None::<usize>, None::<usize>);
+            let (mut best, mut best_start, mut run_start, mut last_true) =
+                (0usize, 0usize, None::<usize>, None::<usize>);
             for (i, c) in cov.iter().enumerate() {
                 if !*c {
                     continue;
@@ -299,7 +360,11 @@ impl Corpus {
                 });
             }
         }
-        out.sort_by(|a, b| b.longest_run.cmp(&a.longest_run).then_with(|| a.path.cmp(&b.path)));
+        out.sort_by(|a, b| {
+            b.longest_run
+                .cmp(&a.longest_run)
+                .then_with(|| a.path.cmp(&b.path))
+        });
         out
     }
 }

@@ -124,14 +124,18 @@ pub(crate) fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Rege
 fn keyword_value<'t>(ctx: &MatchCtx<'_, 't>, args: Node<'t>, name: &str) -> Option<Node<'t>> {
     let mut cursor = args.walk();
     let found = args.named_children(&mut cursor).find(|c| {
-        c.kind() == "keyword_argument" && c.child_by_field_name("name").is_some_and(|n| ctx.text(n) == name)
+        c.kind() == "keyword_argument"
+            && c.child_by_field_name("name")
+                .is_some_and(|n| ctx.text(n) == name)
     });
     found.and_then(|c| c.child_by_field_name("value"))
 }
 
 fn positional<'t>(args: Node<'t>) -> Vec<Node<'t>> {
     let mut cursor = args.walk();
-    args.named_children(&mut cursor).filter(|c| !matches!(c.kind(), "keyword_argument" | "comment")).collect()
+    args.named_children(&mut cursor)
+        .filter(|c| !matches!(c.kind(), "keyword_argument" | "comment"))
+        .collect()
 }
 
 fn yaml_unsafe(ctx: &MatchCtx<'_, '_>) -> bool {
@@ -139,15 +143,21 @@ fn yaml_unsafe(ctx: &MatchCtx<'_, '_>) -> bool {
     if func != "load" && func != "load_all" {
         return true;
     }
-    let Some(args) = ctx.captures.get("args").copied() else { return true };
+    let Some(args) = ctx.captures.get("args").copied() else {
+        return true;
+    };
     let loader = keyword_value(ctx, args, "Loader").or_else(|| positional(args).get(1).copied());
     let safe = re(&SAFE_LOADER, r"(?:^|\.)(?:Safe|CSafe|Base)Loader$");
     !loader.is_some_and(|l| safe.is_match(ctx.text(l)))
 }
 
 fn secret(ctx: &MatchCtx<'_, '_>) -> bool {
-    let Some(value) = ctx.captures.get("value").copied() else { return false };
-    let Some(literal) = secrets::literal_of(ctx.lang, value, ctx.src) else { return false };
+    let Some(value) = ctx.captures.get("value").copied() else {
+        return false;
+    };
+    let Some(literal) = secrets::literal_of(ctx.lang, value, ctx.src) else {
+        return false;
+    };
     if secrets::known_token_format(&literal) {
         return true;
     }
@@ -158,23 +168,36 @@ fn secret(ctx: &MatchCtx<'_, '_>) -> bool {
 }
 
 fn passwordish() -> &'static Regex {
-    re(&PASSWORDISH, r"(?i)pass(?:wd|word|phrase)?|pwd|\bpw\b|credential")
+    re(
+        &PASSWORDISH,
+        r"(?i)pass(?:wd|word|phrase)?|pwd|\bpw\b|credential",
+    )
 }
 
 fn password_hash(ctx: &MatchCtx<'_, '_>) -> bool {
     let func = ctx.capture_text("fn").unwrap_or("");
-    let Some(args) = ctx.captures.get("args").copied() else { return false };
+    let Some(args) = ctx.captures.get("args").copied() else {
+        return false;
+    };
     if ctx.text(args).contains("usedforsecurity=False") {
         return false;
     }
     let pos = positional(args);
     if func.ends_with("new") {
-        let algo = pos.first().map(|a| ctx.text(*a).trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase());
+        let algo = pos.first().map(|a| {
+            ctx.text(*a)
+                .trim_matches(|c| c == '"' || c == '\'')
+                .to_ascii_lowercase()
+        });
         if !matches!(algo.as_deref(), Some("md5" | "sha1" | "md4" | "sha")) {
             return false;
         }
     }
-    let data = if func.ends_with("new") { pos.get(1).copied() } else { pos.first().copied() };
+    let data = if func.ends_with("new") {
+        pos.get(1).copied()
+    } else {
+        pos.first().copied()
+    };
     if let Some(d) = data {
         return passwordish().is_match(ctx.text(d));
     }
@@ -189,23 +212,28 @@ fn random_secret(ctx: &MatchCtx<'_, '_>) -> bool {
     while let Some(n) = cur {
         match n.kind() {
             "assignment" | "augmented_assignment" => {
-                if n.child_by_field_name("left").is_some_and(|l| secretish(ctx.text(l))) {
+                if n.child_by_field_name("left")
+                    .is_some_and(|l| secretish(ctx.text(l)))
+                {
                     return true;
                 }
                 break;
             }
-            "keyword_argument" => {
-                if n.child_by_field_name("name").is_some_and(|l| secretish(ctx.text(l))) {
+            "keyword_argument" | "pair" => {
+                let field = if n.kind() == "pair" { "key" } else { "name" };
+                let named_secret = n
+                    .child_by_field_name(field)
+                    .is_some_and(|l| secretish(ctx.text(l)));
+                if named_secret {
                     return true;
                 }
             }
-            "pair" => {
-                if n.child_by_field_name("key").is_some_and(|l| secretish(ctx.text(l))) {
-                    return true;
-                }
-            }
-            "expression_statement" | "return_statement" | "function_definition" | "if_statement"
-            | "while_statement" | "for_statement" => break,
+            "expression_statement"
+            | "return_statement"
+            | "function_definition"
+            | "if_statement"
+            | "while_statement"
+            | "for_statement" => break,
             _ => {}
         }
         cur = n.parent();
@@ -218,7 +246,9 @@ fn jinja_no_autoescape(ctx: &MatchCtx<'_, '_>) -> bool {
     if !func.starts_with("jinja2.") && !ctx.src.contains("jinja2") {
         return false;
     }
-    let Some(args) = ctx.captures.get("args").copied() else { return false };
+    let Some(args) = ctx.captures.get("args").copied() else {
+        return false;
+    };
     match keyword_value(ctx, args, "autoescape") {
         None => true,
         Some(v) => matches!(ctx.text(v), "False" | "None"),

@@ -95,7 +95,11 @@ pub fn to_text(results: &[(String, Vec<Finding>)]) -> String {
     let mut out = String::new();
     for (path, findings) in results {
         for f in findings {
-            let cwe = f.cwe.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+            let cwe = f
+                .cwe
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
             out.push_str(&format!(
                 "{path}:{}:{}: {} [{}] {}{cwe}\n    fix: {}\n",
                 f.start.0 + 1,

@@ -17,25 +17,79 @@ use crate::{Category, Finding, Severity};
 
 /// The embedded rule files: (path under `rules/`, contents).
 pub const RULE_FILES: &[(&str, &str)] = &[
-    ("python/code-injection.toml", include_str!("../rules/python/code-injection.toml")),
-    ("python/command-injection.toml", include_str!("../rules/python/command-injection.toml")),
-    ("python/flask-debug.toml", include_str!("../rules/python/flask-debug.toml")),
-    ("python/hardcoded-secret.toml", include_str!("../rules/python/hardcoded-secret.toml")),
-    ("python/insecure-random.toml", include_str!("../rules/python/insecure-random.toml")),
-    ("python/insecure-tempfile.toml", include_str!("../rules/python/insecure-tempfile.toml")),
-    ("python/jinja-autoescape.toml", include_str!("../rules/python/jinja-autoescape.toml")),
-    ("python/path-traversal.toml", include_str!("../rules/python/path-traversal.toml")),
-    ("python/sql-injection.toml", include_str!("../rules/python/sql-injection.toml")),
-    ("python/tls-verify-disabled.toml", include_str!("../rules/python/tls-verify-disabled.toml")),
-    ("python/unsafe-deserialization.toml", include_str!("../rules/python/unsafe-deserialization.toml")),
-    ("python/weak-password-hash.toml", include_str!("../rules/python/weak-password-hash.toml")),
+    (
+        "python/code-injection.toml",
+        include_str!("../rules/python/code-injection.toml"),
+    ),
+    (
+        "python/command-injection.toml",
+        include_str!("../rules/python/command-injection.toml"),
+    ),
+    (
+        "python/flask-debug.toml",
+        include_str!("../rules/python/flask-debug.toml"),
+    ),
+    (
+        "python/hardcoded-secret.toml",
+        include_str!("../rules/python/hardcoded-secret.toml"),
+    ),
+    (
+        "python/insecure-random.toml",
+        include_str!("../rules/python/insecure-random.toml"),
+    ),
+    (
+        "python/insecure-tempfile.toml",
+        include_str!("../rules/python/insecure-tempfile.toml"),
+    ),
+    (
+        "python/jinja-autoescape.toml",
+        include_str!("../rules/python/jinja-autoescape.toml"),
+    ),
+    (
+        "python/path-traversal.toml",
+        include_str!("../rules/python/path-traversal.toml"),
+    ),
+    (
+        "python/sql-injection.toml",
+        include_str!("../rules/python/sql-injection.toml"),
+    ),
+    (
+        "python/tls-verify-disabled.toml",
+        include_str!("../rules/python/tls-verify-disabled.toml"),
+    ),
+    (
+        "python/unsafe-deserialization.toml",
+        include_str!("../rules/python/unsafe-deserialization.toml"),
+    ),
+    (
+        "python/weak-password-hash.toml",
+        include_str!("../rules/python/weak-password-hash.toml"),
+    ),
     ("python/xxe.toml", include_str!("../rules/python/xxe.toml")),
-    ("python/yaml-load.toml", include_str!("../rules/python/yaml-load.toml")),
-    ("rust/command-injection.toml", include_str!("../rules/rust/command-injection.toml")),
-    ("rust/hardcoded-secret.toml", include_str!("../rules/rust/hardcoded-secret.toml")),
-    ("rust/sql-injection.toml", include_str!("../rules/rust/sql-injection.toml")),
-    ("rust/tls-verify-disabled.toml", include_str!("../rules/rust/tls-verify-disabled.toml")),
-    ("rust/unsafe-block.toml", include_str!("../rules/rust/unsafe-block.toml")),
+    (
+        "python/yaml-load.toml",
+        include_str!("../rules/python/yaml-load.toml"),
+    ),
+    (
+        "rust/command-injection.toml",
+        include_str!("../rules/rust/command-injection.toml"),
+    ),
+    (
+        "rust/hardcoded-secret.toml",
+        include_str!("../rules/rust/hardcoded-secret.toml"),
+    ),
+    (
+        "rust/sql-injection.toml",
+        include_str!("../rules/rust/sql-injection.toml"),
+    ),
+    (
+        "rust/tls-verify-disabled.toml",
+        include_str!("../rules/rust/tls-verify-disabled.toml"),
+    ),
+    (
+        "rust/unsafe-block.toml",
+        include_str!("../rules/rust/unsafe-block.toml"),
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,11 +186,15 @@ fn compile(text: &str) -> Result<Rule, String> {
         "rust" => Language::Rust,
         other => return Err(format!("unknown language `{other}`")),
     };
-    let grammar = language.grammar().ok_or_else(|| format!("no grammar for {}", spec.language))?;
+    let grammar = language
+        .grammar()
+        .ok_or_else(|| format!("no grammar for {}", spec.language))?;
     let mut matches = Vec::new();
     for (i, m) in spec.matches.iter().enumerate() {
         let query = Query::new(&grammar, &m.query).map_err(|e| format!("match {i}: {e}"))?;
-        let sink = query.capture_index_for_name("sink").ok_or_else(|| format!("match {i}: no @sink capture"))?;
+        let sink = query
+            .capture_index_for_name("sink")
+            .ok_or_else(|| format!("match {i}: no @sink capture"))?;
         let taint_capture = match &m.taint {
             Some(t) => Some(
                 query
@@ -146,7 +204,10 @@ fn compile(text: &str) -> Result<Rule, String> {
             None => None,
         };
         let predicate = match &m.predicate {
-            Some(name) => Some(Predicate::from_name(name).ok_or_else(|| format!("match {i}: unknown predicate `{name}`"))?),
+            Some(name) => Some(
+                Predicate::from_name(name)
+                    .ok_or_else(|| format!("match {i}: unknown predicate `{name}`"))?,
+            ),
             None => None,
         };
         matches.push(CompiledMatch {
@@ -184,18 +245,35 @@ pub(crate) fn run(
     let root = tree.root_node();
     let mut cursor = QueryCursor::new();
     cursor.set_match_limit(256);
-    for rule in rules.iter().filter(|r| r.info.language == lang && !disabled.contains(&r.info.id)) {
+    for rule in rules
+        .iter()
+        .filter(|r| r.info.language == lang && !disabled.contains(&r.info.id))
+    {
         for cm in &rule.matches {
             cursor.set_byte_range(range.clone());
             let mut it = cursor.matches(&cm.query, root, src.as_bytes());
             while let Some(m) = it.next() {
-                let Some(sink) = m.captures.iter().find(|c| c.index == cm.sink).map(|c| c.node) else { continue };
+                let Some(sink) = m
+                    .captures
+                    .iter()
+                    .find(|c| c.index == cm.sink)
+                    .map(|c| c.node)
+                else {
+                    continue;
+                };
                 if let Some(pred) = &cm.predicate {
                     let mut captures = BTreeMap::new();
                     for c in m.captures {
-                        captures.entry(cm.query.capture_names()[c.index as usize]).or_insert(c.node);
+                        captures
+                            .entry(cm.query.capture_names()[c.index as usize])
+                            .or_insert(c.node);
                     }
-                    let ctx = MatchCtx { lang, src, sink, captures };
+                    let ctx = MatchCtx {
+                        lang,
+                        src,
+                        sink,
+                        captures,
+                    };
                     if !pred.holds(&ctx) {
                         continue;
                     }
@@ -203,14 +281,25 @@ pub(crate) fn run(
                 let mut message = rule.info.message.clone();
                 let severity = match (&cm.taint, cm.taint_capture) {
                     (Some(spec), Some(idx)) => {
-                        let nodes: Vec<_> = m.captures.iter().filter(|c| c.index == idx).map(|c| c.node).collect();
+                        let nodes: Vec<_> = m
+                            .captures
+                            .iter()
+                            .filter(|c| c.index == idx)
+                            .map(|c| c.node)
+                            .collect();
                         if nodes.is_empty() {
                             continue;
                         }
                         let flow = nodes
                             .iter()
                             .map(|n| flow::classify(lang, *n, src))
-                            .reduce(|a, b| if b.origin > a.origin { Flow2::pick(b, a) } else { Flow2::pick(a, b) })
+                            .reduce(|a, b| {
+                                if b.origin > a.origin {
+                                    Flow2::pick(b, a)
+                                } else {
+                                    Flow2::pick(a, b)
+                                }
+                            })
                             .expect("non-empty");
                         if spec.require_built && !flow.built {
                             continue;
@@ -261,7 +350,11 @@ impl Flow2 {
 /// severe, or the outer on a tie.
 pub(crate) fn dedupe(mut findings: Vec<Finding>) -> Vec<Finding> {
     findings.sort_by(|a, b| {
-        (a.start_byte, std::cmp::Reverse(a.end_byte), &a.rule_id).cmp(&(b.start_byte, std::cmp::Reverse(b.end_byte), &b.rule_id))
+        (a.start_byte, std::cmp::Reverse(a.end_byte), &a.rule_id).cmp(&(
+            b.start_byte,
+            std::cmp::Reverse(b.end_byte),
+            &b.rule_id,
+        ))
     });
     let mut kept: Vec<Finding> = Vec::new();
     for f in findings {

@@ -58,7 +58,12 @@ pub fn plausible_secret(name: &str, literal: &str) -> bool {
     if v.chars().count() < 6 || v.chars().any(char::is_whitespace) {
         return false;
     }
-    let norm = |s: &str| s.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_ascii_lowercase();
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
     if norm(v) == norm(name) || norm(name).ends_with(&norm(v)) {
         return false;
     }
@@ -110,14 +115,21 @@ pub fn literal_of(lang: Language, node: Node<'_>, src: &str) -> Option<String> {
         }
         (Language::Python, "concatenated_string") => {
             let mut cursor = node.walk();
-            let parts: Option<Vec<String>> =
-                node.named_children(&mut cursor).map(|c| literal_of(lang, c, src)).collect();
+            let parts: Option<Vec<String>> = node
+                .named_children(&mut cursor)
+                .map(|c| literal_of(lang, c, src))
+                .collect();
             parts.map(|p| p.concat())
         }
-        (Language::Rust, "string_literal") => Some(text.trim_start_matches('b').trim_matches('"').to_string()),
-        (Language::Rust, "raw_string_literal") => {
-            Some(text.trim_start_matches(['b', 'r']).trim_matches('#').trim_matches('"').to_string())
+        (Language::Rust, "string_literal") => {
+            Some(text.trim_start_matches('b').trim_matches('"').to_string())
         }
+        (Language::Rust, "raw_string_literal") => Some(
+            text.trim_start_matches(['b', 'r'])
+                .trim_matches('#')
+                .trim_matches('"')
+                .to_string(),
+        ),
         (Language::Rust, "call_expression") => {
             let func = node.child_by_field_name("function")?;
             match func.kind() {
@@ -142,7 +154,9 @@ pub fn literal_of(lang: Language, node: Node<'_>, src: &str) -> Option<String> {
                 }
             }
         }
-        (Language::Rust, "reference_expression") => literal_of(lang, node.child_by_field_name("value")?, src),
+        (Language::Rust, "reference_expression") => {
+            literal_of(lang, node.child_by_field_name("value")?, src)
+        }
         _ => None,
     }
 }

@@ -26,7 +26,12 @@ pub fn error_ranges(tree: &Tree) -> Vec<(usize, usize)> {
 
 /// A finding (offsets relative to `suggestion`) when `before + suggestion + after` has more
 /// parse errors than `before + after`. `None` when the splice is no worse.
-pub fn syntax_regression(lang: Language, before: &str, suggestion: &str, after: &str) -> Option<Finding> {
+pub fn syntax_regression(
+    lang: Language,
+    before: &str,
+    suggestion: &str,
+    after: &str,
+) -> Option<Finding> {
     let base = format!("{before}{after}");
     let full = format!("{before}{suggestion}{after}");
     let base_errors = error_ranges(&parse(lang, &base)?);
@@ -40,9 +45,14 @@ pub fn syntax_regression(lang: Language, before: &str, suggestion: &str, after: 
     }
     let shift = suggestion.len();
     let existed = |&(a, b): &(usize, usize)| {
-        (b <= s0 && base_errors.contains(&(a, b))) || (a >= s1 && base_errors.contains(&(a - shift, b - shift)))
+        (b <= s0 && base_errors.contains(&(a, b)))
+            || (a >= s1 && base_errors.contains(&(a - shift, b - shift)))
     };
-    let new: Vec<_> = full_errors.iter().filter(|e| !existed(e)).copied().collect();
+    let new: Vec<_> = full_errors
+        .iter()
+        .filter(|e| !existed(e))
+        .copied()
+        .collect();
     // Report the first new error clipped to the suggestion (or the whole suggestion).
     let (a, b) = new
         .iter()

@@ -78,7 +78,9 @@ fn python(env: &Environment, root: Node<'_>, src: &str, out: &mut Vec<Finding>) 
                 }
             }
             "import_from_statement" => {
-                let Some(module) = n.child_by_field_name("module_name") else { continue };
+                let Some(module) = n.child_by_field_name("module_name") else {
+                    continue;
+                };
                 if module.kind() != "dotted_name" {
                     continue; // relative import: the project's own business
                 }
@@ -108,7 +110,10 @@ fn python(env: &Environment, root: Node<'_>, src: &str, out: &mut Vec<Finding>) 
             }
             "assignment" | "augmented_assignment" | "for_statement" => {
                 if let Some(l) = n.child_by_field_name("left") {
-                    for id in all_nodes(l).into_iter().filter(|x| x.kind() == "identifier") {
+                    for id in all_nodes(l)
+                        .into_iter()
+                        .filter(|x| x.kind() == "identifier")
+                    {
                         shadowed.insert(text(id, src).to_string());
                     }
                 }
@@ -118,7 +123,10 @@ fn python(env: &Environment, root: Node<'_>, src: &str, out: &mut Vec<Finding>) 
                     shadowed.insert(text(name, src).to_string());
                 }
                 if let Some(params) = n.child_by_field_name("parameters") {
-                    for id in all_nodes(params).into_iter().filter(|x| x.kind() == "identifier") {
+                    for id in all_nodes(params)
+                        .into_iter()
+                        .filter(|x| x.kind() == "identifier")
+                    {
                         shadowed.insert(text(id, src).to_string());
                     }
                 }
@@ -130,11 +138,18 @@ fn python(env: &Environment, root: Node<'_>, src: &str, out: &mut Vec<Finding>) 
         if n.kind() != "attribute" {
             continue;
         }
-        let (Some(obj), Some(attr)) = (n.child_by_field_name("object"), n.child_by_field_name("attribute")) else {
+        let (Some(obj), Some(attr)) = (
+            n.child_by_field_name("object"),
+            n.child_by_field_name("attribute"),
+        ) else {
             continue;
         };
-        let Some(module) = resolve_module(env, obj, src, &bindings, &shadowed) else { continue };
-        let Some(table) = env.python_symbols.get(&module) else { continue };
+        let Some(module) = resolve_module(env, obj, src, &bindings, &shadowed) else {
+            continue;
+        };
+        let Some(table) = env.python_symbols.get(&module) else {
+            continue;
+        };
         let name = text(attr, src);
         if !table.contains(name) && !env.is_stdlib_module(&format!("{module}.{name}")) {
             // Assigning a new attribute (monkeypatching) is not a use of a made-up API.
@@ -163,8 +178,13 @@ fn dotted_node(name: Node<'_>) -> Node<'_> {
 
 fn dotted_and_alias(name: Node<'_>, src: &str) -> (String, Option<String>) {
     if name.kind() == "aliased_import" {
-        let dotted = name.child_by_field_name("name").map(|n| text(n, src)).unwrap_or("");
-        let alias = name.child_by_field_name("alias").map(|n| text(n, src).to_string());
+        let dotted = name
+            .child_by_field_name("name")
+            .map(|n| text(n, src))
+            .unwrap_or("");
+        let alias = name
+            .child_by_field_name("alias")
+            .map(|n| text(n, src).to_string());
         (dotted.to_string(), alias)
     } else {
         (text(name, src).to_string(), None)
@@ -173,7 +193,13 @@ fn dotted_and_alias(name: Node<'_>, src: &str) -> (String, Option<String>) {
 
 /// Check an imported dotted module; returns whether it is known to be a stdlib module path
 /// (so that later uses can be checked against symbol tables).
-fn check_module(env: &Environment, dotted: &str, node: Node<'_>, src: &str, out: &mut Vec<Finding>) -> bool {
+fn check_module(
+    env: &Environment,
+    dotted: &str,
+    node: Node<'_>,
+    src: &str,
+    out: &mut Vec<Finding>,
+) -> bool {
     let top = dotted.split('.').next().unwrap_or(dotted);
     if top.is_empty() {
         return false;
@@ -194,16 +220,26 @@ fn check_module(env: &Environment, dotted: &str, node: Node<'_>, src: &str, out:
                 ));
             }
         } else if env.is_stdlib_module(parent)
-            && !env.python_stdlib_submodules.iter().any(|s| s.starts_with(&format!("{dotted}.")))
+            && !env
+                .python_stdlib_submodules
+                .iter()
+                .any(|s| s.starts_with(&format!("{dotted}.")))
         {
-            out.push(finding("python/unknown-module", format!("`{dotted}` is not a standard library module"), node, src));
+            out.push(finding(
+                "python/unknown-module",
+                format!("`{dotted}` is not a standard library module"),
+                node,
+                src,
+            ));
         }
         return false;
     }
     if env.python_top_level_known(top) == Some(false) {
         out.push(finding(
             "python/unknown-module",
-            format!("`{top}` is not in the standard library, the project or the installed packages"),
+            format!(
+                "`{top}` is not in the standard library, the project or the installed packages"
+            ),
             node,
             src,
         ));
@@ -227,8 +263,17 @@ fn resolve_module(
             bindings.get(name).cloned()
         }
         "attribute" => {
-            let base = resolve_module(env, node.child_by_field_name("object")?, src, bindings, shadowed)?;
-            let full = format!("{base}.{}", text(node.child_by_field_name("attribute")?, src));
+            let base = resolve_module(
+                env,
+                node.child_by_field_name("object")?,
+                src,
+                bindings,
+                shadowed,
+            )?;
+            let full = format!(
+                "{base}.{}",
+                text(node.child_by_field_name("attribute")?, src)
+            );
             env.is_stdlib_module(&full).then_some(full)
         }
         _ => None,
@@ -237,10 +282,20 @@ fn resolve_module(
 
 // ---------------------------------------------------------------- Rust
 
-const RUST_ROOTS: &[&str] = &["std", "core", "alloc", "crate", "self", "super", "proc_macro", "test", "Self"];
+const RUST_ROOTS: &[&str] = &[
+    "std",
+    "core",
+    "alloc",
+    "crate",
+    "self",
+    "super",
+    "proc_macro",
+    "test",
+    "Self",
+];
 const RUST_PRIMITIVES: &[&str] = &[
-    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32", "f64",
-    "bool", "char", "str",
+    "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize", "f32",
+    "f64", "bool", "char", "str",
 ];
 
 fn rust(env: &Environment, root: Node<'_>, src: &str, out: &mut Vec<Finding>) {
@@ -286,19 +341,18 @@ fn rust(env: &Environment, root: Node<'_>, src: &str, out: &mut Vec<Finding>) {
                 }
             }
             "use_declaration" => {
-                if let Some(arg) = n.child_by_field_name("argument") {
-                    match arg.kind() {
-                        "scoped_identifier" => {
-                            if let Some(name) = arg.child_by_field_name("name") {
-                                known.insert(text(name, src));
-                            }
-                        }
-                        _ => {}
-                    }
+                let arg = n
+                    .child_by_field_name("argument")
+                    .filter(|a| a.kind() == "scoped_identifier");
+                if let Some(name) = arg.and_then(|a| a.child_by_field_name("name")) {
+                    known.insert(text(name, src));
                 }
             }
             "type_parameters" => {
-                for id in all_nodes(*n).into_iter().filter(|x| x.kind() == "type_identifier") {
+                for id in all_nodes(*n)
+                    .into_iter()
+                    .filter(|x| x.kind() == "type_identifier")
+                {
                     known.insert(text(id, src));
                 }
             }
@@ -313,17 +367,23 @@ fn rust(env: &Environment, root: Node<'_>, src: &str, out: &mut Vec<Finding>) {
                 if inside_use(*n) {
                     None
                 } else {
-                    n.child_by_field_name("path").filter(|p| p.kind() == "identifier")
+                    n.child_by_field_name("path")
+                        .filter(|p| p.kind() == "identifier")
                 }
             }
             _ => None,
         };
         let Some(seg) = root_seg else { continue };
         let name = text(seg, src);
-        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_lowercase()) || known.contains(name) {
+        if name.is_empty()
+            || !name.starts_with(|c: char| c.is_ascii_lowercase())
+            || known.contains(name)
+        {
             continue;
         }
-        if env.cargo_dep_known(name) == Some(false) && seen_use_roots.insert((name, seg.start_byte())) {
+        if env.cargo_dep_known(name) == Some(false)
+            && seen_use_roots.insert((name, seg.start_byte()))
+        {
             out.push(finding(
                 "rust/unknown-crate",
                 format!("`{name}` is not a dependency in Cargo.toml, a standard crate or a module in scope"),
@@ -352,7 +412,9 @@ fn use_root(arg: Node<'_>) -> Option<Node<'_>> {
         match cur.kind() {
             "identifier" => return Some(cur),
             "scoped_identifier" | "scoped_use_list" | "use_as_clause" | "use_wildcard" => {
-                cur = cur.child_by_field_name("path").or_else(|| cur.named_child(0))?;
+                cur = cur
+                    .child_by_field_name("path")
+                    .or_else(|| cur.named_child(0))?;
             }
             _ => return None,
         }

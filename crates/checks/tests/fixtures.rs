@@ -13,16 +13,29 @@ fn fixtures_dir() -> PathBuf {
 fn load_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for lang_dir in ["python", "rust"] {
-        let mut rule_dirs: Vec<_> =
-            std::fs::read_dir(fixtures_dir().join(lang_dir)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut rule_dirs: Vec<_> = std::fs::read_dir(fixtures_dir().join(lang_dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         rule_dirs.sort();
         for dir in rule_dirs {
-            let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             files.sort();
             for f in files {
                 let lang = Language::from_path(&f).unwrap();
-                let rel = f.strip_prefix(fixtures_dir()).unwrap().display().to_string();
-                cases.push(Case { path: rel, lang, code: std::fs::read_to_string(&f).unwrap() });
+                let rel = f
+                    .strip_prefix(fixtures_dir())
+                    .unwrap()
+                    .display()
+                    .to_string();
+                cases.push(Case {
+                    path: rel,
+                    lang,
+                    code: std::fs::read_to_string(&f).unwrap(),
+                });
             }
         }
     }
@@ -36,14 +49,36 @@ fn every_rule_has_labelled_samples() {
     for rule in checker.rules() {
         let (lang, name) = rule.id.split_once('/').unwrap();
         let prefix = format!("{lang}/{name}/");
-        let vuln: Vec<_> = cases.iter().filter(|c| c.path.starts_with(&format!("{prefix}vuln_"))).collect();
-        let safe = cases.iter().filter(|c| c.path.starts_with(&format!("{prefix}safe_"))).count();
-        let expected: usize =
-            vuln.iter().map(|c| markers(&c.code).iter().filter(|(_, r)| r == &rule.id).count()).sum();
-        assert!(vuln.len() >= 3 && safe >= 3, "{}: {} vulnerable / {safe} safe files", rule.id, vuln.len());
+        let vuln: Vec<_> = cases
+            .iter()
+            .filter(|c| c.path.starts_with(&format!("{prefix}vuln_")))
+            .collect();
+        let safe = cases
+            .iter()
+            .filter(|c| c.path.starts_with(&format!("{prefix}safe_")))
+            .count();
+        let expected: usize = vuln
+            .iter()
+            .map(|c| {
+                markers(&c.code)
+                    .iter()
+                    .filter(|(_, r)| r == &rule.id)
+                    .count()
+            })
+            .sum();
+        assert!(
+            vuln.len() >= 3 && safe >= 3,
+            "{}: {} vulnerable / {safe} safe files",
+            rule.id,
+            vuln.len()
+        );
         assert!(expected >= 3, "{}: only {expected} markers", rule.id);
         for c in &vuln {
-            assert!(!markers(&c.code).is_empty(), "{} has no `nib: expect` marker", c.path);
+            assert!(
+                !markers(&c.code).is_empty(),
+                "{} has no `nib: expect` marker",
+                c.path
+            );
         }
     }
 }
@@ -65,12 +100,29 @@ fn benchmark_recall_and_precision() {
         ));
     }
     println!("{report}");
-    println!("misses: {:#?}\nfalse alarms: {:#?}", eval.misses, eval.false_alarms);
+    println!(
+        "misses: {:#?}\nfalse alarms: {:#?}",
+        eval.misses, eval.false_alarms
+    );
     for (rule, s) in &eval.per_rule {
-        assert!(s.recall() >= 0.9, "{rule}: recall {:.2}\n{report}{:#?}", s.recall(), eval.misses);
-        assert!(s.precision() >= 0.9, "{rule}: precision {:.2}\n{report}{:#?}", s.precision(), eval.false_alarms);
+        assert!(
+            s.recall() >= 0.9,
+            "{rule}: recall {:.2}\n{report}{:#?}",
+            s.recall(),
+            eval.misses
+        );
+        assert!(
+            s.precision() >= 0.9,
+            "{rule}: precision {:.2}\n{report}{:#?}",
+            s.precision(),
+            eval.false_alarms
+        );
     }
     for rule in checker.rules() {
-        assert!(eval.per_rule.get(&rule.id).is_some_and(|s| s.expected > 0), "{} not in the benchmark", rule.id);
+        assert!(
+            eval.per_rule.get(&rule.id).is_some_and(|s| s.expected > 0),
+            "{} not in the benchmark",
+            rule.id
+        );
     }
 }

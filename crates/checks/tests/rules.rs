@@ -1,0 +1,351 @@
+//! Snapshot tests per rule: `check(lang, code, expect)` renders the findings one per line.
+//! `UPDATE_EXPECT=1 cargo test -p nib-checks` rewrites the expectations.
+
+use expect_test::{expect, Expect};
+use nib_checks::{CheckConfig, Checker, Finding, Severity};
+use nib_syntax::Language::{self, Python, Rust};
+
+fn render(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}-{}:{} {} {} {}\n",
+                f.start.0,
+                f.start.1,
+                f.end.0,
+                f.end.1,
+                f.severity.as_str(),
+                f.rule_id,
+                f.message
+            )
+        })
+        .collect()
+}
+
+fn checker() -> Checker {
+    Checker::new(CheckConfig::standard())
+}
+
+fn check(lang: Language, code: &str, expect: Expect) {
+    expect.assert_eq(&render(&checker().check(lang, code)));
+}
+
+#[test]
+fn rules_load() {
+    assert_eq!(checker().rule_errors(), &[] as &[String]);
+}
+
+#[test]
+fn rule_files_are_all_registered() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut on_disk = Vec::new();
+    for lang in std::fs::read_dir(&dir).unwrap() {
+        let lang = lang.unwrap().path();
+        for f in std::fs::read_dir(&lang).unwrap() {
+            let f = f.unwrap().path();
+            on_disk.push(f.strip_prefix(&dir).unwrap().display().to_string());
+        }
+    }
+    on_disk.sort();
+    let registered: Vec<_> = nib_checks::RULE_FILES
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    assert_eq!(on_disk, registered);
+    // And each file's id matches its path.
+    for (path, text) in nib_checks::RULE_FILES {
+        let id = format!("id = \"{}\"", path.trim_end_matches(".toml"));
+        assert!(text.contains(&id), "{path} should contain {id}");
+    }
+}
+
+#[test]
+fn sql_injection() {
+    check(
+        Python,
+        r#"
+def a(cur, name):
+    cur.execute("SELECT * FROM t WHERE n = '%s'" % name)
+    cur.execute("SELECT * FROM t WHERE n = ?", (name,))
+def b(cur):
+    n = get_name()
+    cur.execute(f"SELECT * FROM t WHERE n = '{n}'")
+    cur.execute(f"SELECT * FROM t LIMIT {10}")
+"#,
+        expect![[r#"
+            2:4-2:56 high python/sql-injection SQL query built by string formatting or concatenation is passed to the database (data from parameter `name`)
+            6:4-6:51 medium python/sql-injection SQL query built by string formatting or concatenation is passed to the database
+        "#]],
+    );
+}
+
+#[test]
+fn command_injection() {
+    check(
+        Python,
+        r#"
+import os, subprocess, sys
+def a(host):
+    os.system("ping " + host)
+    subprocess.call(["ping", host])
+subprocess.run(sys.argv[1], shell=True)
+subprocess.run("make clean", shell=True)
+"#,
+        expect![[r#"
+            3:4-3:29 high python/command-injection Shell command built from non-constant data (data from parameter `host`)
+            5:0-5:39 high python/command-injection Shell command built from non-constant data (data from `sys.argv`)
+            6:0-6:40 low python/command-injection Shell command built from non-constant data
+        "#]],
+    );
+}
+
+#[test]
+fn code_injection() {
+    check(
+        Python,
+        r#"
+def a(src):
+    eval(src)
+    eval("1 + 2")
+    exec(compile_it())
+"#,
+        expect![[r#"
+            2:4-2:13 high python/code-injection eval/exec of non-literal code (data from parameter `src`)
+            4:4-4:22 medium python/code-injection eval/exec of non-literal code
+        "#]],
+    );
+}
+
+#[test]
+fn deserialization_and_yaml() {
+    check(
+        Python,
+        r#"
+import pickle, yaml
+def a(data):
+    pickle.loads(data)
+    yaml.load(data)
+    yaml.load(data, Loader=yaml.SafeLoader)
+    yaml.safe_load(data)
+"#,
+        expect![[r#"
+            3:4-3:22 high python/unsafe-deserialization Deserialising with pickle/marshal/shelve can execute arbitrary code (data from parameter `data`)
+            4:4-4:19 high python/yaml-load yaml.load without a safe Loader can construct arbitrary Python objects (data from parameter `data`)
+        "#]],
+    );
+}
+
+#[test]
+fn secrets() {
+    check(
+        Python,
+        r#"
+password = "Xk2#pL9!qR"
+password_prompt = "Password:"
+token = os.environ["TOKEN"]
+aws = "AKIAIOSFODNN7EXAMPLE"
+"#,
+        expect![[r#"
+            1:0-1:23 high python/hardcoded-secret Hard-coded credential
+            4:0-4:28 high python/hardcoded-secret Hard-coded credential
+        "#]],
+    );
+    check(
+        Rust,
+        r#"
+const API_TOKEN: &str = "c0ffee-4b1d-9a7e-31f2";
+const TOKEN_ENV: &str = "API_TOKEN";
+"#,
+        expect![[r#"
+            1:0-1:48 high rust/hardcoded-secret Hard-coded credential
+        "#]],
+    );
+}
+
+#[test]
+fn weak_hash_random_tempfile_tls() {
+    check(
+        Python,
+        r#"
+import hashlib, random, tempfile, requests
+def store(password):
+    return hashlib.md5(password.encode()).hexdigest()
+def checksum(data):
+    return hashlib.md5(data).hexdigest()
+def make_api_key():
+    return "%032x" % random.getrandbits(128)
+def jitter():
+    return random.random()
+tmp = tempfile.mktemp()
+requests.get("https://x", verify=False)
+"#,
+        expect![[r#"
+            3:11-3:41 medium python/weak-password-hash Fast, broken hash (MD5/SHA-1) used for a password
+            7:21-7:44 medium python/insecure-random The random module is predictable and must not generate secrets, tokens or passwords
+            10:6-10:23 medium python/insecure-tempfile tempfile.mktemp returns a name another process can claim before the file is created
+            11:26-11:38 high python/tls-verify-disabled TLS certificate verification is disabled
+        "#]],
+    );
+}
+
+#[test]
+fn path_flask_jinja_xxe() {
+    check(
+        Python,
+        r#"
+import os, jinja2
+from flask import request
+from lxml import etree
+def get(name):
+    return open(os.path.join("/data", name)).read()
+def get_checked(name):
+    p = os.path.realpath(os.path.join("/data", name))
+    if not p.startswith("/data/"):
+        raise ValueError(name)
+    return open(p).read()
+env = jinja2.Environment(loader=jinja2.BaseLoader())
+parser = etree.XMLParser(resolve_entities=True)
+app.run(debug=True)
+"#,
+        expect![[r#"
+            5:16-5:43 high python/path-traversal File path built from outside data without checking it stays inside the base directory (data from parameter `name`)
+            11:6-11:52 medium python/jinja-autoescape Jinja2 environment without HTML autoescaping renders user data as markup (XSS)
+            12:9-12:47 high python/xxe XML parser resolves external entities
+            13:0-13:19 high python/flask-debug Flask debug mode exposes the Werkzeug debugger, which runs arbitrary code
+        "#]],
+    );
+}
+
+#[test]
+fn rust_rules() {
+    check(
+        Rust,
+        r#"
+use std::process::Command;
+fn run(user: &str, conn: &Connection) {
+    Command::new("sh").arg("-c").arg(format!("echo {user}")).status().unwrap();
+    conn.execute(&format!("DELETE FROM t WHERE n = '{}'", user), []).unwrap();
+    conn.execute("DELETE FROM t WHERE n = ?1", [user]).unwrap();
+    let c = reqwest::Client::builder().danger_accept_invalid_certs(true).build();
+    let x = unsafe { *std::ptr::null::<u8>() };
+}
+"#,
+        expect![[r#"
+            3:4-3:60 high rust/command-injection Shell command (sh -c) built from non-constant data (data from parameter `user`)
+            4:4-4:68 high rust/sql-injection SQL query built with format! or concatenation is passed to the database (data from parameter `user`)
+            6:12-6:72 high rust/tls-verify-disabled TLS certificate or hostname verification is disabled
+            7:12-7:46 medium rust/unsafe-block Generated code contains an unsafe block
+        "#]],
+    );
+}
+
+/// Fragments that do not parse cleanly are still checked.
+#[test]
+fn fragments_are_still_flagged() {
+    check(
+        Python,
+        r#"    cursor.execute(f"SELECT * FROM users WHERE name = '{request.args['u']}'")
+        if x:
+    os.system("rm -rf " + sys.argv[1]
+"#,
+        expect![[r#"
+            0:4-0:77 high python/sql-injection SQL query built by string formatting or concatenation is passed to the database (data from `request.args`)
+            2:4-2:37 high python/command-injection Shell command built from non-constant data (data from `sys.argv`)
+        "#]],
+    );
+    check(
+        Python,
+        r#"def handler(req, cmd):
+    data = yaml.load(req.body
+    subprocess.run(cmd, shell=True)
+"#,
+        expect![[r#"
+            1:11-1:29 high python/yaml-load yaml.load without a safe Loader can construct arbitrary Python objects (data from parameter `req`)
+            2:4-2:35 high python/command-injection Shell command built from non-constant data (data from parameter `cmd`)
+        "#]],
+    );
+    check(
+        Rust,
+        r#"    let q = format!("SELECT * FROM t WHERE id = {}", id);
+    conn.query_row(&q, [], |r| r.get(0)
+    }}
+"#,
+        expect![[r#"
+            1:4-1:39 medium rust/sql-injection SQL query built with format! or concatenation is passed to the database
+        "#]],
+    );
+}
+
+/// Constants never produce more than a Low finding.
+#[test]
+fn constants_stay_quiet() {
+    let code = r#"
+import os, subprocess, pickle, yaml, sqlite3
+QUERY = "SELECT * FROM users"
+CMD = "ls -la"
+def f(cur):
+    cur.execute(QUERY)
+    cur.execute("SELECT * FROM t WHERE id = " + "42")
+    cur.execute(f"SELECT {'a'} FROM t")
+    os.system(CMD)
+    os.popen("uptime").read()
+    subprocess.run("make build", shell=True)
+    eval("2 + 2")
+    exec("x = 1")
+    pickle.loads(b"\x80\x04]\x94.")
+    yaml.load("a: 1")
+"#;
+    let findings = checker().check(Python, code);
+    assert!(
+        findings.iter().all(|f| f.severity <= Severity::Low),
+        "{}",
+        render(&findings)
+    );
+    let rust = r#"
+const Q: &str = "SELECT 1";
+fn f(conn: &Connection) {
+    conn.execute(&format!("SELECT {}", Q), []).unwrap();
+    Command::new("sh").arg("-c").arg(format!("echo {}", "hi")).status().unwrap();
+}
+"#;
+    let findings = checker().check(Rust, rust);
+    assert!(
+        findings.iter().all(|f| f.severity <= Severity::Low),
+        "{}",
+        render(&findings)
+    );
+}
+
+/// The same sink is High for outside data, Medium when unknown.
+#[test]
+fn taint_grades_severity() {
+    let code = r#"
+import os, sys
+def f(arg):
+    os.system(arg)
+def g():
+    os.system(os.environ["CMD"])
+def h():
+    c = load_command()
+    os.system(c)
+def i():
+    c = sys.argv[1]
+    c = c.strip()
+    os.system(c)
+"#;
+    let sev: Vec<_> = checker()
+        .check(Python, code)
+        .iter()
+        .map(|f| (f.start.0, f.severity))
+        .collect();
+    assert_eq!(
+        sev,
+        vec![
+            (3, Severity::High),
+            (5, Severity::High),
+            (8, Severity::Medium),
+            (12, Severity::High)
+        ]
+    );
+}
