@@ -20,7 +20,10 @@ pub struct WindowConfig {
 
 impl Default for WindowConfig {
     fn default() -> WindowConfig {
-        WindowConfig { prefix_tokens: 2000, suffix_tokens: 2000 }
+        WindowConfig {
+            prefix_tokens: 2000,
+            suffix_tokens: 2000,
+        }
     }
 }
 
@@ -53,17 +56,35 @@ const MAX_BYTES_PER_TOKEN: usize = 16;
 /// Choose the window. `before` / `after` are the document text before / after the cursor
 /// (the caller may pass a bounded excerpt of a huge document; the excerpt of `before` should
 /// start at a line start and `after` end at a line end).
-pub fn cursor_window(before: &str, after: &str, counter: &dyn TokenCounter, config: WindowConfig) -> Window {
+pub fn cursor_window(
+    before: &str,
+    after: &str,
+    counter: &dyn TokenCounter,
+    config: WindowConfig,
+) -> Window {
     let mut report = Report::default();
     let prefix = take_prefix(before, counter, config.prefix_tokens, &mut report);
     let suffix = take_suffix(after, counter, config.suffix_tokens, &mut report);
-    Window { prefix: prefix.to_string(), suffix: suffix.to_string(), report }
+    Window {
+        prefix: prefix.to_string(),
+        suffix: suffix.to_string(),
+        report,
+    }
 }
 
 /// The longest tail of `text` made of whole lines (plus the cursor line's start) within budget.
-fn take_prefix<'a>(text: &'a str, counter: &dyn TokenCounter, budget: usize, report: &mut Report) -> &'a str {
+fn take_prefix<'a>(
+    text: &'a str,
+    counter: &dyn TokenCounter,
+    budget: usize,
+    report: &mut Report,
+) -> &'a str {
     // Bound the work on huge inputs: no more bytes than the budget could ever hold.
-    let hard_start = floor_char(text, text.len().saturating_sub(budget.saturating_mul(MAX_BYTES_PER_TOKEN)));
+    let hard_start = floor_char(
+        text,
+        text.len()
+            .saturating_sub(budget.saturating_mul(MAX_BYTES_PER_TOKEN)),
+    );
     let line_start = text.rfind('\n').map_or(0, |i| i + 1);
     let mut start = line_start.max(hard_start);
     report.cut_cursor_line = start > line_start;
@@ -107,8 +128,16 @@ fn take_prefix<'a>(text: &'a str, counter: &dyn TokenCounter, budget: usize, rep
 }
 
 /// The longest head of `text` made of whole lines (after the cursor line's rest) within budget.
-fn take_suffix<'a>(text: &'a str, counter: &dyn TokenCounter, budget: usize, report: &mut Report) -> &'a str {
-    let hard_end = floor_char(text, budget.saturating_mul(MAX_BYTES_PER_TOKEN).min(text.len()));
+fn take_suffix<'a>(
+    text: &'a str,
+    counter: &dyn TokenCounter,
+    budget: usize,
+    report: &mut Report,
+) -> &'a str {
+    let hard_end = floor_char(
+        text,
+        budget.saturating_mul(MAX_BYTES_PER_TOKEN).min(text.len()),
+    );
     let first_end = text.find('\n').map_or(text.len(), |i| i + 1);
     let mut end = first_end.min(hard_end);
     report.cut_cursor_line |= end < first_end;
@@ -145,7 +174,8 @@ fn take_suffix<'a>(text: &'a str, counter: &dyn TokenCounter, budget: usize, rep
         }
     }
     report.suffix_tokens = used;
-    report.dropped_suffix_lines = text[end..].matches('\n').count() + usize::from(!text[end..].is_empty() && !text.ends_with('\n'));
+    report.dropped_suffix_lines = text[end..].matches('\n').count()
+        + usize::from(!text[end..].is_empty() && !text.ends_with('\n'));
     &text[..end]
 }
 

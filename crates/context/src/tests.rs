@@ -28,7 +28,15 @@ fn whole_file_fits() {
 #[test]
 fn cuts_at_line_boundaries() {
     let (before, after) = split("a b c\nd e f\ng h$0 i\nj k l\nm n o\n");
-    let w = cursor_window(before, after, &WordCounter, WindowConfig { prefix_tokens: 6, suffix_tokens: 6 });
+    let w = cursor_window(
+        before,
+        after,
+        &WordCounter,
+        WindowConfig {
+            prefix_tokens: 6,
+            suffix_tokens: 6,
+        },
+    );
     // "g h" = 2 tokens, "d e f\n" = 4 -> 6; "a b c\n" would exceed.
     assert_eq!(w.prefix, "d e f\ng h");
     assert_eq!(w.suffix, " i\nj k l\n");
@@ -41,7 +49,15 @@ fn cuts_at_line_boundaries() {
 fn overlong_cursor_line_is_cut_without_splitting_characters() {
     let line = "é😀".repeat(5000);
     let before = format!("x = 1\n{line}");
-    let w = cursor_window(&before, "", &ApproxTokenCounter, WindowConfig { prefix_tokens: 100, suffix_tokens: 100 });
+    let w = cursor_window(
+        &before,
+        "",
+        &ApproxTokenCounter,
+        WindowConfig {
+            prefix_tokens: 100,
+            suffix_tokens: 100,
+        },
+    );
     assert!(w.report.cut_cursor_line);
     assert!(w.report.prefix_tokens <= 100);
     assert!(before.ends_with(&w.prefix));
@@ -51,7 +67,12 @@ fn overlong_cursor_line_is_cut_without_splitting_characters() {
 #[test]
 fn huge_input_is_bounded() {
     let before = "x = 1\n".repeat(1_000_000);
-    let w = cursor_window(&before, &before, &ApproxTokenCounter, WindowConfig::default());
+    let w = cursor_window(
+        &before,
+        &before,
+        &ApproxTokenCounter,
+        WindowConfig::default(),
+    );
     assert!(w.report.prefix_tokens <= 2000 && w.report.suffix_tokens <= 2000);
     assert!(w.report.dropped_prefix_lines > 900_000);
 }

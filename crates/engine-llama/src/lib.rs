@@ -19,7 +19,8 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use nib_engine::{
-    CancelToken, CompletionEngine, EngineError, GenerateRequest, Generation, ModelInfo, PromptFormat, TokenCounter,
+    CancelToken, CompletionEngine, EngineError, GenerateRequest, Generation, ModelInfo,
+    PromptFormat, TokenCounter,
 };
 
 /// How to load and run a model.
@@ -36,7 +37,12 @@ pub struct LlamaConfig {
 
 impl LlamaConfig {
     pub fn new(model_path: impl Into<PathBuf>) -> LlamaConfig {
-        LlamaConfig { model_path: model_path.into(), context_length: 8192, threads: None, batch_size: 256 }
+        LlamaConfig {
+            model_path: model_path.into(),
+            context_length: 8192,
+            threads: None,
+            batch_size: 256,
+        }
     }
 }
 
@@ -45,8 +51,12 @@ static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 fn backend() -> Result<&'static LlamaBackend, EngineError> {
     BACKEND
         .get_or_init(|| {
-            // llama.cpp logs a lot to stderr by default; route it to tracing (debug level).
-            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            // llama.cpp logs a lot to stderr by default: silence it unless NIB_LLAMA_LOG is set,
+            // then route it to tracing.
+            let enabled = std::env::var_os("NIB_LLAMA_LOG").is_some();
+            llama_cpp_2::send_logs_to_tracing(
+                llama_cpp_2::LogOptions::default().with_logs_enabled(enabled),
+            );
             LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()
@@ -74,13 +84,21 @@ pub fn physical_cores() -> usize {
 /// Check the file before handing it to llama.cpp, which reports only "null result".
 fn validate_model_file(path: &Path) -> Result<(), EngineError> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)
-        .map_err(|e| EngineError::Unavailable(format!("cannot open model file {}: {e}", path.display())))?;
+    let mut f = std::fs::File::open(path).map_err(|e| {
+        EngineError::Unavailable(format!("cannot open model file {}: {e}", path.display()))
+    })?;
     let mut magic = [0u8; 4];
-    f.read_exact(&mut magic)
-        .map_err(|_| EngineError::Unavailable(format!("model file {} is empty or truncated", path.display())))?;
+    f.read_exact(&mut magic).map_err(|_| {
+        EngineError::Unavailable(format!(
+            "model file {} is empty or truncated",
+            path.display()
+        ))
+    })?;
     if &magic != b"GGUF" {
-        return Err(EngineError::Unavailable(format!("{} is not a GGUF model file", path.display())));
+        return Err(EngineError::Unavailable(format!(
+            "{} is not a GGUF model file",
+            path.display()
+        )));
     }
     Ok(())
 }
@@ -92,7 +110,10 @@ pub struct LlamaTokenCounter {
 
 impl TokenCounter for LlamaTokenCounter {
     fn count(&self, text: &str) -> usize {
-        self.model.vocab().tokenize(text.as_bytes(), false, false).len()
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, false)
+            .len()
     }
 }
 
@@ -108,19 +129,31 @@ impl LlamaEngine {
     pub fn load(config: &LlamaConfig) -> Result<LlamaEngine, EngineError> {
         validate_model_file(&config.model_path)?;
         let backend = backend()?;
-        let model = LlamaModel::load_from_file(backend, &config.model_path, &LlamaModelParams::default())
-            .map_err(|e| {
-                EngineError::Unavailable(format!("llama.cpp could not load {}: {e}", config.model_path.display()))
+        let model =
+            LlamaModel::load_from_file(backend, &config.model_path, &LlamaModelParams::default())
+                .map_err(|e| {
+                EngineError::Unavailable(format!(
+                    "llama.cpp could not load {}: {e}",
+                    config.model_path.display()
+                ))
             })?;
         let model = Arc::new(model);
         let format = detect_format(&model);
         let threads = config.threads.unwrap_or_else(physical_cores).max(1);
         let n_ctx_train = usize::try_from(model.n_ctx_train()).unwrap_or(usize::MAX);
         let context_length = (config.context_length as usize).min(n_ctx_train).max(256);
-        let name = model
-            .meta_val_str("general.name")
-            .unwrap_or_else(|_| config.model_path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into()));
-        let info = ModelInfo { name, format, context_length, threads };
+        let name = model.meta_val_str("general.name").unwrap_or_else(|_| {
+            config
+                .model_path
+                .file_stem()
+                .map_or("model".into(), |s| s.to_string_lossy().into())
+        });
+        let info = ModelInfo {
+            name,
+            format,
+            context_length,
+            threads,
+        };
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread_model = Arc::clone(&model);
@@ -136,10 +169,17 @@ impl LlamaEngine {
             .map_err(|e| EngineError::Backend(format!("cannot start the engine thread: {e}")))?;
         ready_rx.recv().map_err(|_| EngineError::Stopped)??;
         tracing::info!(model = %info.name, ?format, context_length, threads, "model loaded");
-        Ok(LlamaEngine { jobs: tx, info, counter: Arc::new(LlamaTokenCounter { model }) })
+        Ok(LlamaEngine {
+            jobs: tx,
+            info,
+            counter: Arc::new(LlamaTokenCounter { model }),
+        })
     }
 
-    fn call<T>(&self, make: impl FnOnce(mpsc::Sender<Result<T, EngineError>>) -> thread::Job) -> Result<T, EngineError> {
+    fn call<T>(
+        &self,
+        make: impl FnOnce(mpsc::Sender<Result<T, EngineError>>) -> thread::Job,
+    ) -> Result<T, EngineError> {
         let (tx, rx) = mpsc::channel();
         self.jobs.send(make(tx)).map_err(|_| EngineError::Stopped)?;
         rx.recv().map_err(|_| EngineError::Stopped)?
@@ -150,7 +190,8 @@ fn detect_format(model: &LlamaModel) -> PromptFormat {
     let vocab = model.vocab();
     let is_special = |text: &str| {
         // A special token is one token when specials are parsed, and several when they are not.
-        vocab.tokenize(text.as_bytes(), false, true).len() == 1 && vocab.tokenize(text.as_bytes(), false, false).len() > 1
+        vocab.tokenize(text.as_bytes(), false, true).len() == 1
+            && vocab.tokenize(text.as_bytes(), false, false).len() > 1
     };
     PromptFormat::detect(&is_special)
 }
@@ -169,6 +210,10 @@ impl CompletionEngine for LlamaEngine {
     }
 
     fn prefill(&self, prompt: &str, cancel: CancelToken) -> Result<usize, EngineError> {
-        self.call(|reply| thread::Job::Prefill { prompt: prompt.to_string(), cancel, reply })
+        self.call(|reply| thread::Job::Prefill {
+            prompt: prompt.to_string(),
+            cancel,
+            reply,
+        })
     }
 }

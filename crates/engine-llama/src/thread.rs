@@ -10,11 +10,20 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use nib_engine::{CancelToken, EngineError, GenerateRequest, GeneratedToken, Generation, StopReason};
+use nib_engine::{
+    CancelToken, EngineError, GenerateRequest, GeneratedToken, Generation, StopReason,
+};
 
 pub(crate) enum Job {
-    Generate { req: GenerateRequest, reply: mpsc::Sender<Result<Generation, EngineError>> },
-    Prefill { prompt: String, cancel: CancelToken, reply: mpsc::Sender<Result<usize, EngineError>> },
+    Generate {
+        req: GenerateRequest,
+        reply: mpsc::Sender<Result<Generation, EngineError>>,
+    },
+    Prefill {
+        prompt: String,
+        cancel: CancelToken,
+        reply: mpsc::Sender<Result<usize, EngineError>>,
+    },
 }
 
 pub(crate) struct Params {
@@ -40,7 +49,9 @@ pub(crate) fn run(
     let ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
         Err(e) => {
-            let _ = ready.send(Err(EngineError::Backend(format!("cannot create a llama.cpp context: {e}"))));
+            let _ = ready.send(Err(EngineError::Backend(format!(
+                "cannot create a llama.cpp context: {e}"
+            ))));
             return;
         }
     };
@@ -59,9 +70,15 @@ pub(crate) fn run(
                 let result = worker.generate(&req);
                 let _ = reply.send(result);
             }
-            Job::Prefill { prompt, cancel, reply } => {
+            Job::Prefill {
+                prompt,
+                cancel,
+                reply,
+            } => {
                 let tokens = worker.tokenize(&prompt);
-                let result = worker.evaluate(&tokens, &cancel, None).map(|(_, evaluated)| evaluated);
+                let result = worker
+                    .evaluate(&tokens, &cancel, None)
+                    .map(|(_, evaluated)| evaluated);
                 let _ = reply.send(result);
             }
         }
@@ -106,9 +123,17 @@ impl Worker<'_> {
             return Err(EngineError::Backend("empty prompt".into()));
         }
         if tokens.len() >= self.n_ctx() {
-            return Err(EngineError::PromptTooLong { tokens: tokens.len(), context: self.n_ctx() });
+            return Err(EngineError::PromptTooLong {
+                tokens: tokens.len(),
+                context: self.n_ctx(),
+            });
         }
-        let mut common = self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count();
+        let mut common = self
+            .cached
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
         // The last prompt token must be evaluated again to get its logits.
         if common == tokens.len() {
             common -= 1;
@@ -155,16 +180,26 @@ impl Worker<'_> {
             // The cache state is unknown after a failed decode: forget it.
             self.ctx.clear_kv_cache();
             self.cached.clear();
-            return Err(EngineError::Backend(format!("llama.cpp decode failed: {e}")));
+            return Err(EngineError::Backend(format!(
+                "llama.cpp decode failed: {e}"
+            )));
         }
         Ok(())
     }
 
     fn generate(&mut self, req: &GenerateRequest) -> Result<Generation, EngineError> {
         let tokens = self.tokenize(&req.prompt);
-        let max_tokens = req.stop.max_tokens.min(self.n_ctx().saturating_sub(tokens.len() + 1));
+        let max_tokens = req
+            .stop
+            .max_tokens
+            .min(self.n_ctx().saturating_sub(tokens.len() + 1));
         let started = Instant::now();
-        let reused_before = self.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+        let reused_before = self
+            .cached
+            .iter()
+            .zip(&tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
         let (evaluated, n_eval) = self.evaluate(&tokens, &req.cancel, req.deadline)?;
         let reused_tokens = reused_before.min(tokens.len() - n_eval.min(tokens.len()));
         let prefill_time = started.elapsed();
@@ -188,7 +223,13 @@ impl Worker<'_> {
         let mut pending = Vec::<u8>::new();
         let decode_started = Instant::now();
         let mut stops: Vec<String> = self.stop_strings.clone();
-        stops.extend(req.stop.stop_strings.iter().filter(|s| !s.is_empty()).cloned());
+        stops.extend(
+            req.stop
+                .stop_strings
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned(),
+        );
         loop {
             if out.tokens.len() >= max_tokens {
                 out.stop_reason = StopReason::MaxTokens;
@@ -210,7 +251,10 @@ impl Worker<'_> {
             pending.extend(vocab.token_to_piece(token, true, None));
             let piece = take_valid_utf8(&mut pending);
             out.text.push_str(&piece);
-            out.tokens.push(GeneratedToken { text: piece, logprob });
+            out.tokens.push(GeneratedToken {
+                text: piece,
+                logprob,
+            });
             if let Some(cut) = first_stop(&out.text, &stops) {
                 out.text.truncate(cut);
                 out.stop_reason = StopReason::StopString;
@@ -238,7 +282,9 @@ impl Worker<'_> {
                 break;
             }
             self.batch.clear();
-            self.batch.add(token, pos as i32, &[0], true).map_err(|e| EngineError::Backend(e.to_string()))?;
+            self.batch
+                .add(token, pos as i32, &[0], true)
+                .map_err(|e| EngineError::Backend(e.to_string()))?;
             self.decode()?;
             self.cached.push(token);
             logits_at = 0;

@@ -66,7 +66,13 @@ const SPECS: &[Spec] = &[
         mid: "<|fim_middle|>",
         file_sep: Some("<|file_sep|>"),
         repo_name: Some("<|repo_name|>"),
-        stops: &["<|fim_pad|>", "<|endoftext|>", "<|file_sep|>", "<|fim_prefix|>", "<|im_end|>"],
+        stops: &[
+            "<|fim_pad|>",
+            "<|endoftext|>",
+            "<|file_sep|>",
+            "<|fim_prefix|>",
+            "<|im_end|>",
+        ],
     },
     Spec {
         format: PromptFormat::StarCoder,
@@ -125,7 +131,9 @@ impl PromptFormat {
 
     /// Strings that end a completion in this format (cut there if the model emits them).
     pub fn stop_strings(self) -> Vec<String> {
-        self.spec().map_or_else(Vec::new, |s| s.stops.iter().map(|t| t.to_string()).collect())
+        self.spec().map_or_else(Vec::new, |s| {
+            s.stops.iter().map(|t| t.to_string()).collect()
+        })
     }
 
     /// Render the prompt. Layout: repository context (stable), then
@@ -133,7 +141,10 @@ impl PromptFormat {
     /// handle best), so that typing at the cursor only appends to `middle_start`.
     pub fn render(self, parts: &FimParts) -> String {
         let mut out = String::with_capacity(
-            parts.prefix.len() + parts.suffix.len() + parts.files.iter().map(|f| f.text.len() + 64).sum::<usize>() + 64,
+            parts.prefix.len()
+                + parts.suffix.len()
+                + parts.files.iter().map(|f| f.text.len() + 64).sum::<usize>()
+                + 64,
         );
         let spec = self.spec();
         match spec.and_then(|s| s.file_sep.map(|sep| (s, sep))) {
@@ -160,7 +171,11 @@ impl PromptFormat {
             }
             None => {
                 for f in &parts.files {
-                    let c = if parts.comment.is_empty() { "#" } else { &parts.comment };
+                    let c = if parts.comment.is_empty() {
+                        "#"
+                    } else {
+                        &parts.comment
+                    };
                     out.push_str(&format!("{c} file: {}\n", f.path));
                     out.push_str(&f.text);
                     if !f.text.ends_with('\n') {
@@ -200,12 +215,32 @@ mod tests {
     #[test]
     fn detection_table() {
         let cases: &[(&[&str], PromptFormat)] = &[
-            (&["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>"], PromptFormat::Qwen),
-            (&["<fim_prefix>", "<fim_suffix>", "<fim_middle>"], PromptFormat::StarCoder),
-            (&["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"], PromptFormat::DeepSeek),
-            (&["<PRE>", "<SUF>", "<MID>", "<EOT>"], PromptFormat::CodeLlama),
+            (
+                &[
+                    "<|fim_prefix|>",
+                    "<|fim_suffix|>",
+                    "<|fim_middle|>",
+                    "<|file_sep|>",
+                ],
+                PromptFormat::Qwen,
+            ),
+            (
+                &["<fim_prefix>", "<fim_suffix>", "<fim_middle>"],
+                PromptFormat::StarCoder,
+            ),
+            (
+                &["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"],
+                PromptFormat::DeepSeek,
+            ),
+            (
+                &["<PRE>", "<SUF>", "<MID>", "<EOT>"],
+                PromptFormat::CodeLlama,
+            ),
             (&["<|im_start|>", "<|im_end|>"], PromptFormat::PrefixOnly),
-            (&["<|fim_prefix|>", "<|fim_middle|>"], PromptFormat::PrefixOnly),
+            (
+                &["<|fim_prefix|>", "<|fim_middle|>"],
+                PromptFormat::PrefixOnly,
+            ),
             (&[], PromptFormat::PrefixOnly),
         ];
         for (tokens, want) in cases {
@@ -221,7 +256,14 @@ mod tests {
     fn parts(files: bool) -> FimParts {
         FimParts {
             repo_name: Some("demo".into()),
-            files: if files { vec![RepoFile { path: "util.py".into(), text: "def helper(): ...".into() }] } else { vec![] },
+            files: if files {
+                vec![RepoFile {
+                    path: "util.py".into(),
+                    text: "def helper(): ...".into(),
+                }]
+            } else {
+                vec![]
+            },
             path: Some("main.py".into()),
             comment: "#".into(),
             prefix: "def add(a, b):\n".into(),
@@ -232,14 +274,21 @@ mod tests {
 
     #[test]
     fn renders_each_family() {
-        check(PromptFormat::Qwen, &parts(false), expect![[r#"
+        check(
+            PromptFormat::Qwen,
+            &parts(false),
+            expect![[r#"
             <|repo_name|>demo
             <|fim_prefix|>def add(a, b):
             <|fim_suffix|>
 
             print(add(1, 2))
-            <|fim_middle|>    ret"#]]);
-        check(PromptFormat::Qwen, &parts(true), expect![[r#"
+            <|fim_middle|>    ret"#]],
+        );
+        check(
+            PromptFormat::Qwen,
+            &parts(true),
+            expect![[r#"
             <|repo_name|>demo
             <|file_sep|>util.py
             def helper(): ...
@@ -248,15 +297,23 @@ mod tests {
             <|fim_suffix|>
 
             print(add(1, 2))
-            <|fim_middle|>    ret"#]]);
-        check(PromptFormat::StarCoder, &parts(false), expect![[r#"
+            <|fim_middle|>    ret"#]],
+        );
+        check(
+            PromptFormat::StarCoder,
+            &parts(false),
+            expect![[r#"
             <repo_name>demo
             <fim_prefix>def add(a, b):
             <fim_suffix>
 
             print(add(1, 2))
-            <fim_middle>    ret"#]]);
-        check(PromptFormat::DeepSeek, &parts(true), expect![[r#"
+            <fim_middle>    ret"#]],
+        );
+        check(
+            PromptFormat::DeepSeek,
+            &parts(true),
+            expect![[r#"
             # file: util.py
             def helper(): ...
 
@@ -264,18 +321,27 @@ mod tests {
             <｜fim▁hole｜>
 
             print(add(1, 2))
-            <｜fim▁end｜>    ret"#]]);
-        check(PromptFormat::CodeLlama, &parts(false), expect![[r#"
+            <｜fim▁end｜>    ret"#]],
+        );
+        check(
+            PromptFormat::CodeLlama,
+            &parts(false),
+            expect![[r#"
             <PRE> def add(a, b):
              <SUF>
 
             print(add(1, 2))
-             <MID>    ret"#]]);
-        check(PromptFormat::PrefixOnly, &parts(true), expect![[r#"
+             <MID>    ret"#]],
+        );
+        check(
+            PromptFormat::PrefixOnly,
+            &parts(true),
+            expect![[r#"
             # file: util.py
             def helper(): ...
 
             def add(a, b):
-                ret"#]]);
+                ret"#]],
+        );
     }
 }

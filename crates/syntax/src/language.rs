@@ -73,9 +73,15 @@ mod tests {
 
     #[test]
     fn detects_from_id_and_path() {
-        assert_eq!(Language::detect(Some("python"), "x.txt"), Some(Language::Python));
+        assert_eq!(
+            Language::detect(Some("python"), "x.txt"),
+            Some(Language::Python)
+        );
         assert_eq!(Language::detect(None, "/a/b/lib.rs"), Some(Language::Rust));
-        assert_eq!(Language::detect(Some("plaintext"), "a.py"), Some(Language::Python));
+        assert_eq!(
+            Language::detect(Some("plaintext"), "a.py"),
+            Some(Language::Python)
+        );
         assert_eq!(Language::detect(Some("go"), "main.go"), None);
     }
 }

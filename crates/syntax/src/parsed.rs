@@ -20,7 +20,9 @@ pub struct ParsedDocument {
 
 impl std::fmt::Debug for ParsedDocument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParsedDocument").field("lang", &self.lang).finish_non_exhaustive()
+        f.debug_struct("ParsedDocument")
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,9 +62,11 @@ impl ParsedDocument {
     where
         F: FnMut(usize) -> &'a [u8],
     {
-        self.tree = self
-            .parser
-            .parse_with_options(&mut |byte, _point: Point| chunk_at(byte), self.tree.as_ref(), None);
+        self.tree = self.parser.parse_with_options(
+            &mut |byte, _point: Point| chunk_at(byte),
+            self.tree.as_ref(),
+            None,
+        );
     }
 }
 

@@ -31,7 +31,10 @@ pub struct Document {
 
 impl Document {
     pub fn new(text: &str, version: i32) -> Document {
-        Document { rope: Rope::from_str(text), version }
+        Document {
+            rope: Rope::from_str(text),
+            version,
+        }
     }
 
     pub fn version(&self) -> i32 {
@@ -112,12 +115,19 @@ impl Document {
         Ok(edits)
     }
 
-    fn apply_one(&mut self, change: &TextChange, enc: OffsetEncoding) -> Result<Edit, PositionError> {
+    fn apply_one(
+        &mut self,
+        change: &TextChange,
+        enc: OffsetEncoding,
+    ) -> Result<Edit, PositionError> {
         let (start, end) = match change.range {
             None => (0, self.len_bytes()),
             Some(range) => {
                 if range.start > range.end {
-                    return Err(PositionError::InvertedRange { start: range.start, end: range.end });
+                    return Err(PositionError::InvertedRange {
+                        start: range.start,
+                        end: range.end,
+                    });
                 }
                 (
                     position::offset_clamped(&self.rope, range.start, enc),

@@ -39,7 +39,19 @@ impl OffsetEncoding {
 }
 
 /// A zero-based (line, character) position; `character` counts units of an [`OffsetEncoding`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Position {
     pub line: u32,
     pub character: u32,
@@ -51,7 +63,9 @@ impl Position {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Range {
     pub start: Position,
     pub end: Position,
@@ -62,7 +76,11 @@ pub enum PositionError {
     #[error("line {line} is out of range: the document has {lines} lines")]
     LineOutOfRange { line: u32, lines: usize },
     #[error("character {character} is out of range: line {line} is {len} units long")]
-    CharacterOutOfRange { line: u32, character: u32, len: usize },
+    CharacterOutOfRange {
+        line: u32,
+        character: u32,
+        len: usize,
+    },
     #[error("character {character} on line {line} falls inside a character")]
     InsideCharacter { line: u32, character: u32 },
     #[error("range start {start:?} is after its end {end:?}")]
@@ -85,11 +103,18 @@ pub(crate) fn line_bounds(rope: &Rope, line: usize) -> (usize, usize) {
 }
 
 /// Strict conversion of a position to a byte offset.
-pub(crate) fn offset_of(rope: &Rope, pos: Position, enc: OffsetEncoding) -> Result<usize, PositionError> {
+pub(crate) fn offset_of(
+    rope: &Rope,
+    pos: Position,
+    enc: OffsetEncoding,
+) -> Result<usize, PositionError> {
     let lines = rope.len_lines();
     let line = pos.line as usize;
     if line >= lines {
-        return Err(PositionError::LineOutOfRange { line: pos.line, lines });
+        return Err(PositionError::LineOutOfRange {
+            line: pos.line,
+            lines,
+        });
     }
     let (start, end) = line_bounds(rope, line);
     let want = pos.character as usize;
@@ -102,13 +127,20 @@ pub(crate) fn offset_of(rope: &Rope, pos: Position, enc: OffsetEncoding) -> Resu
         units += enc.units(c);
         byte += c.len_utf8();
         if units > want {
-            return Err(PositionError::InsideCharacter { line: pos.line, character: pos.character });
+            return Err(PositionError::InsideCharacter {
+                line: pos.line,
+                character: pos.character,
+            });
         }
     }
     if units == want {
         Ok(byte)
     } else {
-        Err(PositionError::CharacterOutOfRange { line: pos.line, character: pos.character, len: units })
+        Err(PositionError::CharacterOutOfRange {
+            line: pos.line,
+            character: pos.character,
+            len: units,
+        })
     }
 }
 
@@ -143,8 +175,15 @@ pub(crate) fn position_of(rope: &Rope, byte: usize, enc: OffsetEncoding) -> Posi
     }
     let line = rope.byte_to_line(byte);
     let start = rope.line_to_byte(line);
-    let character: usize = rope.byte_slice(start..byte).chars().map(|c| enc.units(c)).sum();
-    Position { line: line as u32, character: character as u32 }
+    let character: usize = rope
+        .byte_slice(start..byte)
+        .chars()
+        .map(|c| enc.units(c))
+        .sum();
+    Position {
+        line: line as u32,
+        character: character as u32,
+    }
 }
 
 fn is_char_boundary(rope: &Rope, byte: usize) -> bool {

@@ -1,0 +1,77 @@
+//! Conversions between LSP types and nib's own.
+
+use nib_ide::Completion;
+use nib_text::{Document, OffsetEncoding};
+use tower_lsp_server::lsp_types as lsp;
+
+pub fn position(p: lsp::Position) -> nib_text::Position {
+    nib_text::Position::new(p.line, p.character)
+}
+
+pub fn range_in(r: lsp::Range) -> nib_text::Range {
+    nib_text::Range {
+        start: position(r.start),
+        end: position(r.end),
+    }
+}
+
+pub fn range(r: nib_text::Range) -> lsp::Range {
+    lsp::Range {
+        start: lsp::Position::new(r.start.line, r.start.character),
+        end: lsp::Position::new(r.end.line, r.end.character),
+    }
+}
+
+/// The suggestion as one completion item, for clients without ghost text (Helix): the edit
+/// starts at the beginning of the word being typed so that the client's fuzzy filter, which
+/// compares the item with that word, keeps it.
+pub fn completion_item(doc: &Document, c: &Completion, enc: OffsetEncoding) -> lsp::CompletionItem {
+    let cursor = doc.offset(c.range.start, enc).unwrap_or(0);
+    let line_start = doc.line_start(doc.line_of(cursor));
+    let before = doc.slice(line_start, cursor);
+    let word_len: usize = before
+        .chars()
+        .rev()
+        .take_while(|ch| ch.is_alphanumeric() || *ch == '_')
+        .map(char::len_utf8)
+        .sum();
+    let word = &before[before.len() - word_len..];
+    let start = doc.position(cursor - word_len, enc);
+    let new_text = format!("{word}{}", c.text);
+    let first_line = new_text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let label: String = if first_line.chars().count() > 80 {
+        first_line
+            .chars()
+            .take(79)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        first_line.to_string()
+    };
+    lsp::CompletionItem {
+        label,
+        kind: Some(lsp::CompletionItemKind::TEXT),
+        detail: Some(format!("nib · {}", c.model)),
+        documentation: Some(lsp::Documentation::MarkupContent(lsp::MarkupContent {
+            kind: lsp::MarkupKind::Markdown,
+            value: format!("```\n{new_text}\n```"),
+        })),
+        sort_text: Some("0".into()),
+        filter_text: Some(new_text.clone()),
+        preselect: Some(true),
+        insert_text_format: Some(lsp::InsertTextFormat::PLAIN_TEXT),
+        text_edit: Some(lsp::CompletionTextEdit::Edit(lsp::TextEdit {
+            range: lsp::Range {
+                start: lsp::Position::new(start.line, start.character),
+                end: range(c.range).end,
+            },
+            new_text,
+        })),
+        data: Some(serde_json::json!({ "version": c.version, "mode": c.mode })),
+        ..Default::default()
+    }
+}

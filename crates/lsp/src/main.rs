@@ -1,0 +1,79 @@
+//! nib: a local-first AI coding assistant, as a language server and a CLI.
+
+mod bench;
+mod cli;
+mod convert;
+mod engine_loader;
+mod logging;
+mod models;
+mod server;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "nib",
+    version,
+    about = "Local-first AI code completion as a language server"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the language server on stdio.
+    Serve,
+    /// Print the completion at FILE:LINE:COL (1-based line and column, column in characters),
+    /// using the same code path as the server.
+    Complete(cli::CompleteArgs),
+    /// Manage local models.
+    #[command(subcommand)]
+    Model(cli::ModelCommand),
+    /// Measure latency.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Serve => {
+            let log = logging::init("info");
+            match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => {
+                    rt.block_on(server::serve(log));
+                    Ok(())
+                }
+                Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),
+            }
+        }
+        Command::Complete(a) => {
+            logging::init("warn");
+            cli::complete(a)
+        }
+        Command::Model(m) => {
+            logging::init("warn");
+            cli::model(m)
+        }
+        Command::Bench(b) => {
+            logging::init("warn");
+            bench::run(b)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nib: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The language server: JSON-RPC over stdio with tower-lsp-server. The only module that knows
+//! LSP types; everything else goes through `nib_ide`.
+//!
+//! Ordering: document notifications update the `Ide` synchronously, before their handler first
+//! yields, so a request that follows them sees their effect; a request snapshots the document
+//! when it arrives, and the answer is computed against that version. Model work runs on the
+//! engine thread; dropping a request future (`$/cancelRequest`) cancels it between tokens.
+
+use std::sync::{Arc, Mutex};
+
+use nib_engine::CancelToken;
+use nib_ide::{Completion, CompletionRequest, EngineState, Ide, IdeError, Trigger};
+use nib_text::{OffsetEncoding, TextChange};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::lsp_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use crate::logging::LogHandle;
+use crate::settings::Settings;
+use crate::{convert, engine_loader};
+
+pub struct Backend {
+    client: Client,
+    ide: Arc<Ide>,
+    state: Mutex<State>,
+    log: LogHandle,
+}
+
+#[derive(Default)]
+struct State {
+    encoding: OffsetEncoding,
+    settings: Settings,
+    /// Problems found in the settings before the client could be told.
+    pending_problems: Vec<String>,
+    /// What the loaded (or loading) engine was made from.
+    engine_key: Option<engine_loader::EngineKey>,
+}
+
+pub async fn serve(log: LogHandle) {
+    let stdin = tokio::io::stdin();
+    let stdout = tokio::io::stdout();
+    let (service, socket) = LspService::build(|client| Backend {
+        client,
+        ide: Arc::new(Ide::default()),
+        state: Mutex::default(),
+        log,
+    })
+    .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+    .finish();
+    Server::new(stdin, stdout, socket).serve(service).await;
+}
+
+impl Backend {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn encoding(&self) -> OffsetEncoding {
+        self.state().encoding
+    }
+
+    /// Apply settings: logging and IDE knobs at once, the engine reloaded if its key changed.
+    async fn apply_settings(&self) {
+        let (settings, problems) = {
+            let mut st = self.state();
+            (
+                st.settings.clone(),
+                std::mem::take(&mut st.pending_problems),
+            )
+        };
+        for p in problems {
+            tracing::warn!("{p}");
+            self.client
+                .show_message(MessageType::WARNING, format!("nib: {p}"))
+                .await;
+        }
+        self.log.set_level(&settings.log_level);
+        self.ide.set_config(settings.ide_config());
+        let key = engine_loader::EngineKey::from_settings(&settings);
+        let changed = {
+            let mut st = self.state();
+            let changed = st.engine_key.as_ref() != Some(&key);
+            st.engine_key = Some(key.clone());
+            changed
+        };
+        if changed {
+            self.load_engine(key).await;
+        }
+    }
+
+    async fn load_engine(&self, key: engine_loader::EngineKey) {
+        if let Some(msg) = crate::models::check_present(&key.resolved) {
+            tracing::error!("{msg}");
+            self.ide.set_engine_state(EngineState::Failed(msg.clone()));
+            self.client
+                .show_message(MessageType::ERROR, format!("nib: {msg}"))
+                .await;
+            return;
+        }
+        self.ide.set_engine_state(EngineState::Loading);
+        let ide = Arc::clone(&self.ide);
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let k = key.clone();
+            let result = tokio::task::spawn_blocking(move || engine_loader::load(&k)).await;
+            let result = result.unwrap_or_else(|e| Err(format!("model loader panicked: {e}")));
+            match result {
+                Ok(engine) => {
+                    let info = engine.info();
+                    ide.set_engine(engine);
+                    client
+                        .log_message(
+                            MessageType::INFO,
+                            format!(
+                                "nib: model {} loaded ({:?} prompts)",
+                                info.name, info.format
+                            ),
+                        )
+                        .await;
+                }
+                Err(msg) => {
+                    tracing::error!("{msg}");
+                    ide.set_engine_state(EngineState::Failed(msg.clone()));
+                    client
+                        .show_message(MessageType::ERROR, format!("nib: {msg}"))
+                        .await;
+                }
+            }
+        });
+    }
+
+    /// Run a completion off the event loop; the request's cancellation (the future being
+    /// dropped) cancels the model work.
+    async fn run_completion(
+        &self,
+        uri: &Uri,
+        position: Position,
+        trigger: Trigger,
+    ) -> Result<Option<Completion>> {
+        let enc = self.encoding();
+        // Snapshot now, before yielding: the version this request was sent for.
+        let snap = self.ide.snapshot(uri.as_str()).map_err(ide_error)?;
+        let cancel = CancelToken::new();
+        let guard = cancel.drop_guard();
+        let ide = Arc::clone(&self.ide);
+        let req = CompletionRequest {
+            position: convert::position(position),
+            encoding: enc,
+            trigger,
+        };
+        let span =
+            tracing::info_span!("completion", uri = %uri.as_str(), version = snap.doc.version());
+        let task = tokio::task::spawn_blocking(move || {
+            let _e = span.enter();
+            ide.complete(&snap, req, &cancel)
+        });
+        let result = task.await;
+        guard.disarm();
+        match result {
+            Ok(Ok(c)) => Ok(Some(c)),
+            Ok(Err(IdeError::NoModel(msg))) => {
+                tracing::debug!("no completion: {msg}");
+                Ok(None)
+            }
+            Ok(Err(IdeError::Cancelled)) => Err(Error::request_cancelled()),
+            Ok(Err(e)) => Err(ide_error(e)),
+            Err(join) => {
+                tracing::error!("completion task failed: {join}");
+                Err(Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("completion failed: {join}").into(),
+                    data: None,
+                })
+            }
+        }
+    }
+
+    async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> Result<Option<InlineCompletionResponse>> {
+        let tdp = params.text_document_position;
+        let trigger = if params.context.trigger_kind == InlineCompletionTriggerKind::Invoked {
+            Trigger::Invoked
+        } else {
+            Trigger::Automatic
+        };
+        let c = self
+            .run_completion(&tdp.text_document.uri, tdp.position, trigger)
+            .await?;
+        let items = c
+            .filter(|c| !c.text.is_empty())
+            .map(|c| {
+                vec![InlineCompletionItem {
+                    insert_text: c.text,
+                    filter_text: None,
+                    range: Some(convert::range(c.range)),
+                    command: None,
+                    insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+                }]
+            })
+            .unwrap_or_default();
+        Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+            items,
+        })))
+    }
+}
+
+fn ide_error(e: IdeError) -> Error {
+    let code = match e {
+        IdeError::UnknownDocument(_) | IdeError::Position(_) => ErrorCode::InvalidParams,
+        _ => ErrorCode::InternalError,
+    };
+    let message = match &e {
+        IdeError::Position(p) => format!("invalid position: {p}"),
+        other => other.to_string(),
+    };
+    Error {
+        code,
+        message: message.into(),
+        data: None,
+    }
+}
+
+fn negotiate_encoding(params: &InitializeParams) -> OffsetEncoding {
+    let offered = params
+        .capabilities
+        .general
+        .as_ref()
+        .and_then(|g| g.position_encodings.as_ref())
+        .map(|v| {
+            v.iter()
+                .filter_map(|k| OffsetEncoding::from_lsp(k.as_str()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    if offered.contains(&OffsetEncoding::Utf8) {
+        OffsetEncoding::Utf8
+    } else {
+        OffsetEncoding::Utf16
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let encoding = negotiate_encoding(&params);
+        {
+            let mut st = self.state();
+            st.encoding = encoding;
+            if let Some(opts) = &params.initialization_options {
+                let problems = st.settings.merge(opts);
+                st.pending_problems.extend(problems);
+            }
+        }
+        tracing::info!(encoding = encoding.as_lsp(), "initialize");
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                position_encoding: Some(PositionEncodingKind::from(encoding.as_lsp().to_string())),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        ..Default::default()
+                    },
+                )),
+                inline_completion_provider: Some(OneOf::Left(true)),
+                completion_provider: Some(CompletionOptions {
+                    resolve_provider: Some(false),
+                    trigger_characters: None,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "nib".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        self.apply_settings().await;
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        tracing::info!("shutdown");
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let d = params.text_document;
+        self.ide
+            .open(d.uri.as_str(), Some(&d.language_id), d.version, &d.text);
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let enc = self.encoding();
+        let changes: Vec<TextChange> = params
+            .content_changes
+            .into_iter()
+            .map(|c| TextChange {
+                range: c.range.map(convert::range_in),
+                text: c.text,
+            })
+            .collect();
+        let uri = params.text_document.uri;
+        if let Err(e) = self
+            .ide
+            .change(uri.as_str(), params.text_document.version, &changes, enc)
+        {
+            tracing::warn!(uri = %uri.as_str(), "didChange not applied: {e}");
+            self.client
+                .log_message(
+                    MessageType::WARNING,
+                    format!("nib: change to {} not applied: {e}", uri.as_str()),
+                )
+                .await;
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        self.ide.close(params.text_document.uri.as_str());
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        {
+            let mut st = self.state();
+            let problems = st.settings.merge(&params.settings);
+            st.pending_problems.extend(problems);
+        }
+        self.apply_settings().await;
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        let tdp = params.text_document_position;
+        let trigger = match params.context.map(|c| c.trigger_kind) {
+            Some(CompletionTriggerKind::INVOKED) => Trigger::Invoked,
+            _ => Trigger::Automatic,
+        };
+        let uri = tdp.text_document.uri;
+        let snap = self.ide.snapshot(uri.as_str()).map_err(ide_error)?;
+        let Some(c) = self.run_completion(&uri, tdp.position, trigger).await? else {
+            return Ok(Some(CompletionResponse::Array(vec![])));
+        };
+        if c.text.trim().is_empty() {
+            return Ok(Some(CompletionResponse::Array(vec![])));
+        }
+        let item = convert::completion_item(&snap.doc, &c, self.encoding());
+        Ok(Some(CompletionResponse::List(CompletionList {
+            is_incomplete: true,
+            items: vec![item],
+        })))
+    }
+}

@@ -1,0 +1,384 @@
+//! End-to-end tests: the real `nib serve` binary driven over stdio like an editor, with the
+//! real default model (fetched by `.ci/run` / `nib model pull`).
+
+mod lsp;
+
+use std::time::{Duration, Instant};
+
+use lsp::{fixture, uri, Server};
+use serde_json::{json, Value};
+
+/// The default model must be present: these tests use the real one, never a fake.
+fn require_model() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["model", "path"])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        std::path::Path::new(&path).is_file(),
+        "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
+    );
+}
+
+/// Smaller context than the default keeps the suite fast; one test uses the default.
+fn opts() -> Value {
+    json!({ "contextTokens": 768, "maxTokens": 48 })
+}
+
+fn insert(line: u32, character: u32, text: &str) -> Value {
+    json!([{ "range": { "start": { "line": line, "character": character }, "end": { "line": line, "character": character } }, "text": text }])
+}
+
+fn line_of(text: &str, needle: &str) -> u32 {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("fixture lacks {needle:?}")) as u32
+}
+
+#[test]
+fn initialize_negotiates_encoding_and_advertises_capabilities() {
+    let (s, result) = Server::start(
+        json!({ "model": "/nonexistent/model.gguf" }),
+        &["utf-8", "utf-16"],
+    );
+    let caps = &result["capabilities"];
+    assert_eq!(caps["positionEncoding"], "utf-8");
+    assert_eq!(caps["inlineCompletionProvider"], true);
+    assert!(caps["completionProvider"].is_object());
+    assert_eq!(caps["textDocumentSync"]["change"], 2, "incremental sync");
+    assert_eq!(result["serverInfo"]["name"], "nib");
+    assert_eq!(s.shutdown(), Some(0));
+
+    let (s, result) = Server::start(json!({ "model": "/nonexistent/model.gguf" }), &[]);
+    assert_eq!(result["capabilities"]["positionEncoding"], "utf-16");
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn missing_model_degrades_with_a_message_and_empty_answers() {
+    let (mut s, _) = Server::start(json!({ "model": "/nonexistent/model.gguf" }), &[]);
+    let msg = s
+        .wait_notification(Duration::from_secs(20), |n| {
+            n["method"] == "window/showMessage"
+        })
+        .expect("a showMessage about the missing model");
+    assert_eq!(msg["params"]["type"], 1, "an error message: {msg}");
+    assert!(
+        msg["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{msg}"
+    );
+    let u = uri("a.py");
+    s.open(&u, "python", "def f(x):\n    return \n");
+    assert_eq!(s.inline(&u, 1, 11).unwrap(), Vec::<Value>::new());
+    let r = s
+        .request(
+            "textDocument/completion",
+            json!({ "textDocument": { "uri": u }, "position": { "line": 1, "character": 11 } }),
+        )
+        .unwrap();
+    assert!(
+        r.is_null()
+            || r.as_array().is_some_and(|a| a.is_empty())
+            || r["items"].as_array().is_some_and(|a| a.is_empty()),
+        "{r}"
+    );
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn invalid_settings_are_reported_and_ignored() {
+    let (mut s, _) = Server::start(
+        json!({ "model": "/nonexistent/model.gguf", "maxTokens": "lots", "colour": "blue", "contextTokens": 512 }),
+        &[],
+    );
+    let warn = s
+        .wait_notification(Duration::from_secs(20), |n| {
+            n["method"] == "window/showMessage"
+                && n["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("maxTokens"))
+        })
+        .expect("a warning about maxTokens");
+    assert_eq!(warn["params"]["type"], 2);
+    assert!(s
+        .wait_notification(Duration::from_secs(5), |n| n["params"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("colour")))
+        .is_some());
+    // A later bad configuration is reported too, and the server keeps answering.
+    s.notify(
+        "workspace/didChangeConfiguration",
+        json!({ "settings": { "nib": { "threads": -3 } } }),
+    );
+    assert!(s
+        .wait_notification(Duration::from_secs(10), |n| n["params"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("threads")))
+        .is_some());
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn bad_positions_and_unknown_documents_are_errors_not_crashes() {
+    let (mut s, _) = Server::start(json!({ "model": "/nonexistent/model.gguf" }), &[]);
+    let u = uri("b.py");
+    s.open(&u, "python", "x = '😀'\n");
+    let e = s.inline(&u, 99, 0).unwrap_err();
+    assert_eq!(e["code"], -32602, "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("out of range"),
+        "{e}"
+    );
+    // Inside the emoji's surrogate pair (UTF-16).
+    let e = s.inline(&u, 0, 6).unwrap_err();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside a character"),
+        "{e}"
+    );
+    let e = s.inline(&uri("never-opened.py"), 0, 0).unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("not open"), "{e}");
+    // A change with an inverted range is refused (logged), the document is unchanged.
+    s.change(&u, 2, json!([{ "range": { "start": { "line": 0, "character": 3 }, "end": { "line": 0, "character": 1 } }, "text": "z" }]));
+    // Still alive and answering.
+    assert_eq!(s.inline(&u, 0, 0).unwrap(), Vec::<Value>::new());
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn python_and_rust_completions_with_the_real_model() {
+    require_model();
+    let (mut s, _) = Server::start(opts(), &["utf-16"]);
+    let py = fixture("python/inventory.py");
+    let u = uri("inventory.py");
+    s.open(&u, "python", &py);
+
+    // The file ends inside `average_price`: `    return ` with the cursor at the end.
+    let last = py.lines().count() as u32 - 1;
+    let col = py.lines().last().unwrap().len() as u32;
+    let items = s.inline(&u, last, col).unwrap();
+    assert_eq!(items.len(), 1, "one suggestion at the end of average_price");
+    let text = items[0]["insertText"].as_str().unwrap();
+    assert!(!text.trim().is_empty());
+    assert!(
+        !text.contains('\n'),
+        "a mid-statement completion is one line: {text:?}"
+    );
+    assert_eq!(
+        items[0]["range"]["start"],
+        json!({ "line": last, "character": col }),
+        "sits at the cursor"
+    );
+    assert_eq!(items[0]["range"]["end"], items[0]["range"]["start"]);
+    assert!(
+        text.contains("total") || text.contains("len"),
+        "a sensible average: {text:?}"
+    );
+
+    // Type a new method line by line through didChange, then complete in the middle of it.
+    let at = line_of(&py, "def by_tag(self)");
+    s.change(
+        &u,
+        2,
+        insert(at, 0, "    def count_tagged(self, tag: str) -> int:\n"),
+    );
+    s.change(
+        &u,
+        3,
+        insert(
+            at + 1,
+            0,
+            "        return sum(1 for item in self if tag in \n",
+        ),
+    );
+    let col = "        return sum(1 for item in self if tag in ".len() as u32;
+    let items = s.inline(&u, at + 1, col).unwrap();
+    for it in &items {
+        let t = it["insertText"].as_str().unwrap();
+        assert!(!t.contains('\n'), "{t:?}");
+        assert_eq!(
+            it["range"]["start"],
+            json!({ "line": at + 1, "character": col })
+        );
+    }
+
+    // Mid-line with text after the cursor: the suggestion must not repeat the suffix.
+    let get_line = line_of(&py, "return self._items[sku]");
+    let items = s
+        .inline(&u, get_line + 2, "            return self.".len() as u32)
+        .unwrap();
+    for it in &items {
+        let t = it["insertText"].as_str().unwrap();
+        assert!(!t.contains('\n') && !t.ends_with("[sku]"), "{t:?}");
+    }
+
+    // The `textDocument/completion` fallback returns the same suggestion as one item (two
+    // lines were inserted above since).
+    let last = last + 2;
+    let end = py.lines().last().unwrap().len();
+    let r = s
+        .request(
+            "textDocument/completion",
+            json!({ "textDocument": { "uri": u }, "position": { "line": last, "character": end } }),
+        )
+        .unwrap();
+    let items = r["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{r}");
+    assert_eq!(
+        items[0]["textEdit"]["range"]["end"],
+        json!({ "line": last, "character": end })
+    );
+    assert!(
+        items[0]["textEdit"]["newText"]
+            .as_str()
+            .unwrap()
+            .contains("total")
+            || items[0]["textEdit"]["newText"]
+                .as_str()
+                .unwrap()
+                .contains("len")
+    );
+
+    // Rust: a multi-line body for an empty function.
+    let rs = fixture("rust/ring_buffer.rs");
+    let ru = uri("ring_buffer.rs");
+    s.open(&ru, "rust", &rs);
+    let line = rs
+        .lines()
+        .position(|l| l == "        ")
+        .expect("an empty body line") as u32;
+    let items = s.inline(&ru, line, 8).unwrap();
+    assert_eq!(items.len(), 1, "a body for min()");
+    let body = items[0]["insertText"].as_str().unwrap();
+    assert!(
+        body.contains("fold") || body.contains("iter") || body.contains("min"),
+        "{body:?}"
+    );
+    let open = body.matches('{').count() + body.matches('(').count();
+    let close = body.matches('}').count() + body.matches(')').count();
+    assert_eq!(
+        open, close,
+        "a balanced body that stays inside the function: {body:?}"
+    );
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn default_context_with_non_ascii_text_in_utf8_and_utf16() {
+    require_model();
+    for enc in ["utf-8", "utf-16"] {
+        let (mut s, init) = Server::start(json!({}), &[enc]);
+        assert_eq!(init["capabilities"]["positionEncoding"], enc);
+        let u = uri("greet.py");
+        let head =
+            "def greet(name: str) -> str:\n    \"\"\"Say hello in Japanese: こんにちは 😀\"\"\"\n";
+        let line = "    return f\"こんにちは 😀 {";
+        s.open(&u, "python", &format!("{head}{line}\n"));
+        let col = if enc == "utf-8" {
+            line.len()
+        } else {
+            line.encode_utf16().count()
+        } as u32;
+        let items = s.inline(&u, 2, col).unwrap();
+        for it in &items {
+            assert_eq!(
+                it["range"]["start"],
+                json!({ "line": 2, "character": col }),
+                "{enc}"
+            );
+            assert!(!it["insertText"].as_str().unwrap().contains('\n'));
+        }
+        assert_eq!(s.shutdown(), Some(0));
+    }
+}
+
+#[test]
+fn requests_see_the_change_sent_just_before_them() {
+    require_model();
+    let (mut s, _) = Server::start(json!({ "contextTokens": 256, "maxTokens": 8 }), &[]);
+    let u = uri("order.py");
+    s.open(&u, "python", "import math\n");
+    // Each round appends a line and immediately asks at its end, without waiting: computed
+    // against the old version the position would be out of range.
+    for i in 0..8u32 {
+        let text = format!("value_{i} = math.");
+        s.change(&u, i as i32 + 2, insert(i + 1, 0, &format!("{text}\n")));
+        let r = s.inline(&u, i + 1, text.len() as u32);
+        assert!(r.is_ok(), "round {i}: {r:?}");
+    }
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn cancel_request_stops_model_work() {
+    require_model();
+    let (mut s, _) = Server::start(json!({ "contextTokens": 2000, "maxTokens": 512 }), &[]);
+    let py = fixture("python/inventory.py");
+    let u = uri("inventory.py");
+    s.open(&u, "python", &py);
+    // A cold request on a ~1300-token prompt takes seconds; cancel it right away.
+    let id = s.send_request(
+        "textDocument/inlineCompletion",
+        Server::inline_params(&u, 20, 0),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    s.notify("$/cancelRequest", json!({ "id": id }));
+    let e = s.wait_response(id).unwrap_err();
+    assert_eq!(e["code"], -32800, "RequestCancelled: {e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "cancelled promptly, took {:?}",
+        t.elapsed()
+    );
+    // A newer request supersedes an older one for the same document.
+    let first = s.send_request(
+        "textDocument/inlineCompletion",
+        Server::inline_params(&u, 30, 0),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let second = s.send_request(
+        "textDocument/inlineCompletion",
+        Server::inline_params(&u, 31, 0),
+    );
+    let r1 = s.wait_response(first);
+    assert!(
+        matches!(&r1, Err(e) if e["code"] == -32800),
+        "the superseded request is cancelled: {r1:?}"
+    );
+    assert!(s.wait_response(second).is_ok());
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn huge_files_are_bounded() {
+    require_model();
+    let (mut s, _) = Server::start(json!({ "contextTokens": 512, "maxTokens": 16 }), &[]);
+    let u = uri("huge.py");
+    let mut big = String::with_capacity(5 << 20);
+    let mut i = 0;
+    while big.len() < 5 << 20 {
+        big.push_str(&format!(
+            "def function_{i}(a, b):\n    return a * {i} + b\n\n"
+        ));
+        i += 1;
+    }
+    big.push_str("def function_last(a, b):\n    return ");
+    let last = big.lines().count() as u32 - 1;
+    s.open(&u, "python", &big);
+    let t = Instant::now();
+    let items = s.inline(&u, last, 11).unwrap();
+    assert!(items.len() <= 1);
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(s.shutdown(), Some(0));
+}
