@@ -75,14 +75,14 @@ impl CheckConfig {
 /// Compiled rules plus the caller's environment and corpus. Build once, share freely.
 pub struct Checker {
     config: CheckConfig,
-    rules: Vec<rules::Rule>,
+    rules: rules::Rules,
     rule_errors: Vec<String>,
 }
 
 impl std::fmt::Debug for Checker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checker")
-            .field("rules", &self.rules.len())
+            .field("rules", &self.rules.rules.len())
             .field("config", &self.config)
             .finish()
     }
@@ -107,7 +107,7 @@ impl Checker {
 
     /// The loaded security rules.
     pub fn rules(&self) -> impl Iterator<Item = &RuleInfo> {
-        self.rules.iter().map(|r| &r.info)
+        self.rules.rules.iter().map(|r| &r.info)
     }
 
     /// Check a whole file or a snippet. Offsets are relative to `code`.
@@ -133,7 +133,10 @@ impl Checker {
         let full = format!("{before}{suggestion}{after}");
         let (s0, s1) = (before.len(), before.len() + suggestion.len());
         let mut out = Vec::new();
-        let found = self.check_range(lang, &full, s0..s1);
+        let Some(tree) = parse(lang, &full) else {
+            return out;
+        };
+        let found = self.check_parsed(lang, &full, &tree, s0..s1);
         let mut base: Option<Vec<Finding>> = None;
         for f in found {
             if f.end_byte <= s0 || f.start_byte >= s1 {
@@ -162,7 +165,9 @@ impl Checker {
             out.push(relocate(f, s0, suggestion));
         }
         if self.config.syntax {
-            out.extend(syntax_regression(lang, before, suggestion, after));
+            out.extend(syntax_check::syntax_regression_in(
+                lang, &tree, before, suggestion, after,
+            ));
         }
         if let Some(corpus) = &self.config.corpus {
             out.extend(licence_findings(corpus, lang, suggestion));
@@ -176,14 +181,24 @@ impl Checker {
         code: &str,
         range: std::ops::Range<usize>,
     ) -> Vec<Finding> {
-        let Some(tree) = parse(lang, code) else {
-            return Vec::new();
-        };
+        match parse(lang, code) {
+            Some(tree) => self.check_parsed(lang, code, &tree, range),
+            None => Vec::new(),
+        }
+    }
+
+    fn check_parsed(
+        &self,
+        lang: Language,
+        code: &str,
+        tree: &nib_syntax::tree_sitter::Tree,
+        range: std::ops::Range<usize>,
+    ) -> Vec<Finding> {
         // Fragments: close dangling brackets when that parses better.
         if tree.root_node().has_error() {
             if let Some(rep) = repair::repair(lang, code) {
                 if let Some(rtree) = parse(lang, &rep.text) {
-                    if error_cost(&rtree) < error_cost(&tree) {
+                    if error_cost(&rtree) < error_cost(tree) {
                         let rrange = rep.to_repaired(range.start)..rep.to_repaired(range.end);
                         let found = self.check_tree(lang, &rtree, &rep.text, rrange);
                         return found
@@ -200,7 +215,7 @@ impl Checker {
                 }
             }
         }
-        self.check_tree(lang, &tree, code, range)
+        self.check_tree(lang, tree, code, range)
     }
 
     fn check_tree(

@@ -153,9 +153,8 @@ pub struct RuleInfo {
 }
 
 struct CompiledMatch {
-    query: Query,
-    sink: u32,
-    taint_capture: Option<u32>,
+    /// Number of patterns this match's query contributes to the combined query.
+    patterns: usize,
     predicate: Option<Predicate>,
     severity: Severity,
     taint: Option<TaintSpec>,
@@ -166,20 +165,79 @@ pub(crate) struct Rule {
     matches: Vec<CompiledMatch>,
 }
 
+/// All match queries of one language in one tree-sitter query, so a check walks the tree once.
+struct Combined {
+    lang: Language,
+    query: Query,
+    /// Pattern index -> (rule index, match index).
+    owners: Vec<(usize, usize)>,
+    sink: u32,
+}
+
+/// The compiled rule set.
+pub(crate) struct Rules {
+    pub(crate) rules: Vec<Rule>,
+    combined: Vec<Combined>,
+}
+
 /// Parse and compile every embedded rule; errors name the rule file.
-pub(crate) fn compile_all() -> (Vec<Rule>, Vec<String>) {
+pub(crate) fn compile_all() -> (Rules, Vec<String>) {
     let mut rules = Vec::new();
+    let mut sources: Vec<(Language, String)> = Vec::new();
     let mut errors = Vec::new();
     for (path, text) in RULE_FILES {
         match compile(text) {
-            Ok(rule) => rules.push(rule),
+            Ok((rule, queries)) => {
+                sources.push((rule.info.language, queries));
+                rules.push(rule);
+            }
             Err(e) => errors.push(format!("rules/{path}: {e}")),
         }
     }
-    (rules, errors)
+    let mut combined = Vec::new();
+    for &lang in Language::ALL {
+        let Some(grammar) = lang.grammar() else {
+            continue;
+        };
+        let mut source = String::new();
+        let mut owners = Vec::new();
+        for (ri, rule) in rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.info.language == lang)
+        {
+            for (mi, m) in rule.matches.iter().enumerate() {
+                owners.extend(std::iter::repeat_n((ri, mi), m.patterns));
+            }
+            source.push_str(&sources[ri].1);
+        }
+        if owners.is_empty() {
+            continue;
+        }
+        match Query::new(&grammar, &source) {
+            Ok(query) if query.pattern_count() == owners.len() => {
+                let sink = query
+                    .capture_index_for_name("sink")
+                    .expect("every match has @sink");
+                combined.push(Combined {
+                    lang,
+                    query,
+                    owners,
+                    sink,
+                });
+            }
+            Ok(_) => errors.push(format!(
+                "{}: combined query has an unexpected pattern count",
+                lang.name()
+            )),
+            Err(e) => errors.push(format!("{}: combined query: {e}", lang.name())),
+        }
+    }
+    (Rules { rules, combined }, errors)
 }
 
-fn compile(text: &str) -> Result<Rule, String> {
+/// A rule and the concatenated source of its match queries.
+fn compile(text: &str) -> Result<(Rule, String), String> {
     let spec: RuleSpec = toml::from_str(text).map_err(|e| e.to_string())?;
     let language = match spec.language.as_str() {
         "python" => Language::Python,
@@ -190,19 +248,18 @@ fn compile(text: &str) -> Result<Rule, String> {
         .grammar()
         .ok_or_else(|| format!("no grammar for {}", spec.language))?;
     let mut matches = Vec::new();
+    let mut source = String::new();
     for (i, m) in spec.matches.iter().enumerate() {
+        // Compiled alone to validate it and count its patterns.
         let query = Query::new(&grammar, &m.query).map_err(|e| format!("match {i}: {e}"))?;
-        let sink = query
+        query
             .capture_index_for_name("sink")
             .ok_or_else(|| format!("match {i}: no @sink capture"))?;
-        let taint_capture = match &m.taint {
-            Some(t) => Some(
-                query
-                    .capture_index_for_name(&t.capture)
-                    .ok_or_else(|| format!("match {i}: no @{} capture", t.capture))?,
-            ),
-            None => None,
-        };
+        if let Some(t) = &m.taint {
+            query
+                .capture_index_for_name(&t.capture)
+                .ok_or_else(|| format!("match {i}: no @{} capture", t.capture))?;
+        }
         let predicate = match &m.predicate {
             Some(name) => Some(
                 Predicate::from_name(name)
@@ -211,15 +268,15 @@ fn compile(text: &str) -> Result<Rule, String> {
             None => None,
         };
         matches.push(CompiledMatch {
-            query,
-            sink,
-            taint_capture,
+            patterns: query.pattern_count(),
             predicate,
             severity: m.severity.unwrap_or(spec.severity),
             taint: m.taint.clone(),
         });
+        source.push_str(&m.query);
+        source.push('\n');
     }
-    Ok(Rule {
+    let rule = Rule {
         info: RuleInfo {
             id: spec.id,
             language,
@@ -229,12 +286,13 @@ fn compile(text: &str) -> Result<Rule, String> {
             fix_hint: spec.fix_hint,
         },
         matches,
-    })
+    };
+    Ok((rule, source))
 }
 
 /// Run `rules` for `lang` over `tree` (of `src`), only looking at nodes intersecting `range`.
 pub(crate) fn run(
-    rules: &[Rule],
+    rules: &Rules,
     lang: Language,
     tree: &Tree,
     src: &str,
@@ -242,97 +300,98 @@ pub(crate) fn run(
     disabled: &std::collections::BTreeSet<String>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    let root = tree.root_node();
+    let Some(combined) = rules.combined.iter().find(|c| c.lang == lang) else {
+        return out;
+    };
+    let query = &combined.query;
+    let names = query.capture_names();
     let mut cursor = QueryCursor::new();
-    cursor.set_match_limit(256);
-    for rule in rules
-        .iter()
-        .filter(|r| r.info.language == lang && !disabled.contains(&r.info.id))
-    {
-        for cm in &rule.matches {
-            cursor.set_byte_range(range.clone());
-            let mut it = cursor.matches(&cm.query, root, src.as_bytes());
-            while let Some(m) = it.next() {
-                let Some(sink) = m
+    cursor.set_match_limit(4096);
+    cursor.set_byte_range(range);
+    let mut it = cursor.matches(query, tree.root_node(), src.as_bytes());
+    while let Some(m) = it.next() {
+        let (ri, mi) = combined.owners[m.pattern_index];
+        let rule = &rules.rules[ri];
+        if disabled.contains(&rule.info.id) {
+            continue;
+        }
+        let cm = &rule.matches[mi];
+        let Some(sink) = m
+            .captures
+            .iter()
+            .find(|c| c.index == combined.sink)
+            .map(|c| c.node)
+        else {
+            continue;
+        };
+        if let Some(pred) = &cm.predicate {
+            let mut captures = BTreeMap::new();
+            for c in m.captures {
+                captures.entry(names[c.index as usize]).or_insert(c.node);
+            }
+            let ctx = MatchCtx {
+                lang,
+                src,
+                sink,
+                captures,
+            };
+            if !pred.holds(&ctx) {
+                continue;
+            }
+        }
+        let mut message = rule.info.message.clone();
+        let severity = match &cm.taint {
+            Some(spec) => {
+                let nodes: Vec<_> = m
                     .captures
                     .iter()
-                    .find(|c| c.index == cm.sink)
+                    .filter(|c| names[c.index as usize] == spec.capture)
                     .map(|c| c.node)
+                    .collect();
+                let Some(flow) =
+                    nodes
+                        .iter()
+                        .map(|n| flow::classify(lang, *n, src))
+                        .reduce(|a, b| {
+                            if b.origin > a.origin {
+                                Flow2::pick(b, a)
+                            } else {
+                                Flow2::pick(a, b)
+                            }
+                        })
                 else {
                     continue;
                 };
-                if let Some(pred) = &cm.predicate {
-                    let mut captures = BTreeMap::new();
-                    for c in m.captures {
-                        captures
-                            .entry(cm.query.capture_names()[c.index as usize])
-                            .or_insert(c.node);
-                    }
-                    let ctx = MatchCtx {
-                        lang,
-                        src,
-                        sink,
-                        captures,
-                    };
-                    if !pred.holds(&ctx) {
-                        continue;
-                    }
+                if spec.require_built && !flow.built {
+                    continue;
                 }
-                let mut message = rule.info.message.clone();
-                let severity = match (&cm.taint, cm.taint_capture) {
-                    (Some(spec), Some(idx)) => {
-                        let nodes: Vec<_> = m
-                            .captures
-                            .iter()
-                            .filter(|c| c.index == idx)
-                            .map(|c| c.node)
-                            .collect();
-                        if nodes.is_empty() {
-                            continue;
-                        }
-                        let flow = nodes
-                            .iter()
-                            .map(|n| flow::classify(lang, *n, src))
-                            .reduce(|a, b| {
-                                if b.origin > a.origin {
-                                    Flow2::pick(b, a)
-                                } else {
-                                    Flow2::pick(a, b)
-                                }
-                            })
-                            .expect("non-empty");
-                        if spec.require_built && !flow.built {
-                            continue;
-                        }
-                        let sev = match flow.origin {
-                            Origin::External => Some(cm.severity),
-                            Origin::Param if spec.params => Some(cm.severity),
-                            Origin::Param | Origin::Unknown => spec.unknown_severity,
-                            Origin::Constant => spec.constant_severity,
-                        };
-                        let Some(sev) = sev else { continue };
-                        if let (Some(source), true) = (&flow.source, flow.origin >= Origin::Param) {
-                            message = format!("{message} (data from {source})");
-                        }
-                        sev
-                    }
-                    _ => cm.severity,
+                let sev = match flow.origin {
+                    Origin::External => Some(cm.severity),
+                    Origin::Param if spec.params => Some(cm.severity),
+                    Origin::Param | Origin::Unknown => spec.unknown_severity,
+                    Origin::Constant => spec.constant_severity,
                 };
-                let (start_byte, end_byte) = (sink.start_byte(), sink.end_byte());
-                out.push(Finding {
-                    rule_id: rule.info.id.clone(),
-                    cwe: rule.info.cwe.clone(),
-                    severity,
-                    message,
-                    fix_hint: rule.info.fix_hint.clone(),
-                    start_byte,
-                    end_byte,
-                    start: point_of(src, start_byte),
-                    end: point_of(src, end_byte),
-                    category: Category::Security,
-                });
+                let Some(sev) = sev else { continue };
+                if let (Some(source), true) = (&flow.source, flow.origin >= Origin::Param) {
+                    message = format!("{message} (data from {source})");
+                }
+                sev
             }
-        }
+            None => cm.severity,
+        };
+        let (start_byte, end_byte) = (sink.start_byte(), sink.end_byte());
+        out.push(Finding {
+            rule_id: rule.info.id.clone(),
+            cwe: rule.info.cwe.clone(),
+            severity,
+            message,
+            fix_hint: rule.info.fix_hint.clone(),
+            start_byte,
+            end_byte,
+            start: point_of(src, start_byte),
+            end: point_of(src, end_byte),
+            category: Category::Security,
+        });
     }
     dedupe(out)
 }

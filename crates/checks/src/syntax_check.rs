@@ -1,7 +1,7 @@
 //! Syntax: does splicing a suggestion in introduce parse errors?
 
-use nib_syntax::tree_sitter::{Node, Tree};
-use nib_syntax::{parse, Language};
+use nib_syntax::tree_sitter::{Node, Parser, Tree};
+use nib_syntax::{input_edit, parse, point_of, Language};
 
 use crate::{Category, Finding, Severity};
 
@@ -32,11 +32,42 @@ pub fn syntax_regression(
     suggestion: &str,
     after: &str,
 ) -> Option<Finding> {
+    let full = parse(lang, &format!("{before}{suggestion}{after}"))?;
+    syntax_regression_in(lang, &full, before, suggestion, after)
+}
+
+/// [`syntax_regression`] given the tree of `before + suggestion + after`; the tree of
+/// `before + after` is derived from it by an incremental reparse.
+pub(crate) fn syntax_regression_in(
+    lang: Language,
+    full_tree: &Tree,
+    before: &str,
+    suggestion: &str,
+    after: &str,
+) -> Option<Finding> {
     let base = format!("{before}{after}");
-    let full = format!("{before}{suggestion}{after}");
-    let base_errors = error_ranges(&parse(lang, &base)?);
-    let full_tree = parse(lang, &full)?;
-    let full_errors = error_ranges(&full_tree);
+    let mut old = full_tree.clone();
+    let start = point_of(before, before.len());
+    let full_end = {
+        let (r, c) = point_of(suggestion, suggestion.len());
+        if r == 0 {
+            (start.0, start.1 + c)
+        } else {
+            (start.0 + r, c)
+        }
+    };
+    old.edit(&input_edit(
+        before.len(),
+        before.len() + suggestion.len(),
+        before.len(),
+        start,
+        full_end,
+        start,
+    ));
+    let mut parser = Parser::new();
+    parser.set_language(&lang.grammar()?).ok()?;
+    let base_errors = error_ranges(&parser.parse(&base, Some(&old))?);
+    let full_errors = error_ranges(full_tree);
     let (s0, s1) = (before.len(), before.len() + suggestion.len());
     // More errors than without the suggestion. (An incomplete line the suggestion leaves
     // incomplete is not a regression: the count stays the same.)
@@ -68,8 +99,8 @@ pub fn syntax_regression(
         fix_hint: "Discard or trim the suggestion".into(),
         start_byte: a,
         end_byte: b,
-        start: nib_syntax::point_of(suggestion, a),
-        end: nib_syntax::point_of(suggestion, b),
+        start: point_of(suggestion, a),
+        end: point_of(suggestion, b),
         category: Category::Syntax,
     })
 }
