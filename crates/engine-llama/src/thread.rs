@@ -11,7 +11,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use nib_engine::{
-    CancelToken, EngineError, GenerateRequest, GeneratedToken, Generation, StopReason,
+    CancelToken, Candidate, EngineError, GenerateRequest, GeneratedToken, Generation, StopReason,
 };
 
 pub(crate) enum Job {
@@ -194,33 +194,26 @@ impl Worker<'_> {
             .max_tokens
             .min(self.n_ctx().saturating_sub(tokens.len() + 1));
         let started = Instant::now();
-        let reused_before = self
-            .cached
-            .iter()
-            .zip(&tokens)
-            .take_while(|(a, b)| a == b)
-            .count();
         let (evaluated, n_eval) = self.evaluate(&tokens, &req.cancel, req.deadline)?;
-        let reused_tokens = reused_before.min(tokens.len() - n_eval.min(tokens.len()));
-        let prefill_time = started.elapsed();
         let mut out = Generation {
             text: String::new(),
             tokens: Vec::new(),
             stop_reason: StopReason::MaxTokens,
+            alternatives: Vec::new(),
             prompt_tokens: tokens.len(),
-            reused_tokens,
-            prefill_time,
+            reused_tokens: tokens.len().saturating_sub(n_eval),
+            prefill_time: started.elapsed(),
             decode_time: Default::default(),
         };
-        let mut logits_at = match evaluated {
+        let logits_at = match evaluated {
             Evaluated::Logits(i) => i,
             Evaluated::Interrupted(reason) => {
                 out.stop_reason = reason;
                 return Ok(out);
             }
         };
-        let vocab = self.model.vocab();
-        let mut pending = Vec::<u8>::new();
+        let firsts = top_k_logprobs(self.ctx.get_logits_ith(logits_at), 1 + req.alternatives);
+        let prompt_len = self.cached.len();
         let decode_started = Instant::now();
         let mut stops: Vec<String> = self.stop_strings.clone();
         stops.extend(
@@ -230,6 +223,59 @@ impl Worker<'_> {
                 .filter(|s| !s.is_empty())
                 .cloned(),
         );
+        for (i, &first) in firsts.iter().enumerate() {
+            if i > 0 {
+                if req.cancel.is_cancelled() || req.deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                self.truncate_to(prompt_len)?;
+            }
+            let cand = self.decode_from(first, req, max_tokens, &stops)?;
+            if i == 0 {
+                out.text = cand.text;
+                out.tokens = cand.tokens;
+                out.stop_reason = cand.stop_reason;
+            } else {
+                out.alternatives.push(cand);
+            }
+        }
+        out.decode_time = decode_started.elapsed();
+        Ok(out)
+    }
+
+    /// Drop everything after the first `len` cached tokens.
+    fn truncate_to(&mut self, len: usize) -> Result<(), EngineError> {
+        if len < self.cached.len() {
+            let ok = self
+                .ctx
+                .clear_kv_cache_seq(Some(0), Some(len as u32), None)
+                .map_err(|e| EngineError::Backend(e.to_string()))?;
+            if !ok {
+                self.ctx.clear_kv_cache();
+                self.cached.clear();
+                return Err(EngineError::Backend("cannot truncate the KV cache".into()));
+            }
+            self.cached.truncate(len);
+        }
+        Ok(())
+    }
+
+    /// Greedy decoding starting with the chosen `first` token.
+    fn decode_from(
+        &mut self,
+        first: (LlamaToken, f32),
+        req: &GenerateRequest,
+        max_tokens: usize,
+        stops: &[String],
+    ) -> Result<Candidate, EngineError> {
+        let vocab = self.model.vocab();
+        let mut out = Candidate {
+            text: String::new(),
+            tokens: Vec::new(),
+            stop_reason: StopReason::MaxTokens,
+        };
+        let mut pending = Vec::<u8>::new();
+        let mut next = Some(first);
         loop {
             if out.tokens.len() >= max_tokens {
                 out.stop_reason = StopReason::MaxTokens;
@@ -243,7 +289,10 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::Deadline;
                 break;
             }
-            let (token, logprob) = argmax_logprob(self.ctx.get_logits_ith(logits_at));
+            let (token, logprob) = match next.take() {
+                Some(t) => t,
+                None => argmax_logprob(self.ctx.get_logits_ith(0)),
+            };
             if vocab.is_eog(token) {
                 out.stop_reason = StopReason::EndOfGeneration;
                 break;
@@ -255,7 +304,7 @@ impl Worker<'_> {
                 text: piece,
                 logprob,
             });
-            if let Some(cut) = first_stop(&out.text, &stops) {
+            if let Some(cut) = first_stop(&out.text, stops) {
                 out.text.truncate(cut);
                 out.stop_reason = StopReason::StopString;
                 break;
@@ -287,11 +336,26 @@ impl Worker<'_> {
                 .map_err(|e| EngineError::Backend(e.to_string()))?;
             self.decode()?;
             self.cached.push(token);
-            logits_at = 0;
         }
-        out.decode_time = decode_started.elapsed();
         Ok(out)
     }
+}
+
+/// The `k` most likely tokens with their log-probabilities, best first.
+fn top_k_logprobs(logits: &[f32], k: usize) -> Vec<(LlamaToken, f32)> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + logits.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, &l) in logits.iter().enumerate() {
+        if best.len() < k || l > best[best.len() - 1].1 {
+            let at = best.partition_point(|&(_, b)| b >= l);
+            best.insert(at, (i, l));
+            best.truncate(k);
+        }
+    }
+    best.into_iter()
+        .map(|(i, l)| (LlamaToken(i as i32), l - lse))
+        .collect()
 }
 
 /// Greedy choice and its log-probability (log-softmax of the winning logit).
@@ -353,6 +417,18 @@ mod tests {
         assert_eq!(take_valid_utf8(&mut b), "éx");
         let mut bad = vec![b'a', 0xff, b'b'];
         assert_eq!(take_valid_utf8(&mut bad), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn top_k_is_sorted_and_normalised() {
+        let top = top_k_logprobs(&[1.0, 3.0, 2.0, 0.0], 3);
+        let ids: Vec<i32> = top.iter().map(|(t, _)| t.0).collect();
+        assert_eq!(ids, vec![1, 2, 0]);
+        let total: f32 = [1.0f32, 3.0, 2.0, 0.0]
+            .iter()
+            .map(|l| (l - 3.0f32).exp())
+            .sum();
+        assert!((top[0].1 - (-total.ln())).abs() < 1e-5);
     }
 
     #[test]

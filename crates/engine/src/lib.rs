@@ -66,6 +66,9 @@ pub struct GenerateRequest {
     pub cancel: CancelToken,
     /// Give up (returning what is complete) at this instant.
     pub deadline: Option<Instant>,
+    /// Extra candidates to generate, each starting with the next most likely first token
+    /// (greedy after it); for explicit requests. 0 for typing.
+    pub alternatives: usize,
 }
 
 /// One generated token and its log-probability under the model.
@@ -75,11 +78,21 @@ pub struct GeneratedToken {
     pub logprob: f32,
 }
 
+/// One generated continuation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Candidate {
+    pub text: String,
+    pub tokens: Vec<GeneratedToken>,
+    pub stop_reason: StopReason,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Generation {
     pub text: String,
     pub tokens: Vec<GeneratedToken>,
     pub stop_reason: StopReason,
+    /// The extra candidates asked for with [`GenerateRequest::alternatives`].
+    pub alternatives: Vec<Candidate>,
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
     /// Prompt tokens whose KV cache was reused from an earlier request (not evaluated again).

@@ -25,7 +25,28 @@ pub struct CompletionRequest {
     pub position: Position,
     pub encoding: OffsetEncoding,
     pub trigger: Trigger,
+    /// Evaluation only: return the model's output as generated (end-of-generation and
+    /// max-tokens stops only, no post-processing), to measure what post-processing adds.
+    pub raw: bool,
 }
+
+impl CompletionRequest {
+    pub fn new(
+        position: Position,
+        encoding: OffsetEncoding,
+        trigger: Trigger,
+    ) -> CompletionRequest {
+        CompletionRequest {
+            position,
+            encoding,
+            trigger,
+            raw: false,
+        }
+    }
+}
+
+/// Alternatives generated for an explicit request (besides the main suggestion).
+const INVOKED_ALTERNATIVES: usize = 3;
 
 /// A suggestion, and how it was made.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -37,6 +58,10 @@ pub struct Completion {
     /// The document version the completion was computed against.
     pub version: i32,
     pub mode: &'static str,
+    /// From the log-probabilities of the kept tokens: low, medium or high.
+    pub confidence: &'static str,
+    /// Other distinct suggestions (explicit requests only), best first; at most 2.
+    pub alternatives: Vec<String>,
     pub latency_ms: f64,
     pub prompt_tokens: usize,
     pub reused_tokens: usize,
@@ -99,22 +124,35 @@ impl Ide {
         let suffix = Arc::new(window.suffix.clone());
         let lang = snap.lang;
         let (pre, suf) = (Arc::clone(&prefix), Arc::clone(&suffix));
-        let stop = StopRules {
-            max_tokens: match mode {
-                Mode::SingleLine => config.max_tokens_single_line,
-                Mode::MultiLine => config.max_tokens,
-            },
-            stop_at_newline: mode == Mode::SingleLine,
-            stop_strings: Vec::new(),
-            should_stop: Some(Arc::new(move |text: &str| {
-                nib_postprocess::should_stop(&Input {
-                    lang,
-                    prefix: &pre,
-                    suffix: &suf,
-                    raw: text,
-                    mode,
-                })
-            })),
+        let max_tokens = match mode {
+            Mode::SingleLine if !req.raw => config.max_tokens_single_line,
+            _ => config.max_tokens,
+        };
+        let stop = if req.raw {
+            StopRules {
+                max_tokens,
+                ..StopRules::default()
+            }
+        } else {
+            StopRules {
+                max_tokens,
+                stop_at_newline: mode == Mode::SingleLine,
+                stop_strings: Vec::new(),
+                should_stop: Some(Arc::new(move |text: &str| {
+                    nib_postprocess::should_stop(&Input {
+                        lang,
+                        prefix: &pre,
+                        suffix: &suf,
+                        raw: text,
+                        mode,
+                    })
+                })),
+            }
+        };
+        let alternatives = if req.trigger == Trigger::Invoked && !req.raw {
+            INVOKED_ALTERNATIVES
+        } else {
+            0
         };
         let generation = engine
             .generate(GenerateRequest {
@@ -122,18 +160,48 @@ impl Ide {
                 stop,
                 cancel: cancel.clone(),
                 deadline: config.deadline.map(|d| started + d),
+                alternatives,
             })
             .map_err(|e| IdeError::Engine(e.to_string()))?;
         if generation.stop_reason == StopReason::Cancelled {
             return Err(IdeError::Cancelled);
         }
-        let out = nib_postprocess::process(&Input {
-            lang: snap.lang,
-            prefix: &prefix,
-            suffix: &suffix,
-            raw: &generation.text,
-            mode,
-        });
+        let process = |raw: &str| {
+            if req.raw {
+                nib_postprocess::Output {
+                    text: raw.to_string(),
+                    dropped: None,
+                }
+            } else {
+                nib_postprocess::process(&Input {
+                    lang: snap.lang,
+                    prefix: &prefix,
+                    suffix: &suffix,
+                    raw,
+                    mode,
+                })
+            }
+        };
+        let out = process(&generation.text);
+        let confidence = nib_postprocess::confidence(&kept_logprobs(&generation.tokens, &out.text));
+        let mut ranked: Vec<(nib_postprocess::Output, f32)> = vec![(out.clone(), f32::INFINITY)];
+        for alt in &generation.alternatives {
+            let o = process(&alt.text);
+            let lp = kept_logprobs(&alt.tokens, &o.text);
+            let score = if lp.is_empty() {
+                f32::NEG_INFINITY
+            } else {
+                lp.iter().sum::<f32>() / lp.len() as f32
+            };
+            ranked.push((o, score));
+        }
+        let alternatives: Vec<String> =
+            nib_postprocess::rank_alternatives(ranked, 1 + INVOKED_ALTERNATIVES)
+                .into_iter()
+                .map(|o| o.text)
+                .filter(|t| t.trim() != out.text.trim())
+                .take(2)
+                .collect();
         let cursor = doc.position(offset, req.encoding);
         tracing::debug!(
             uri = %snap.uri, version = doc.version(), ?mode, prompt_tokens = generation.prompt_tokens,
@@ -152,6 +220,12 @@ impl Ide {
                 Mode::SingleLine => "single_line",
                 Mode::MultiLine => "multi_line",
             },
+            confidence: match confidence {
+                nib_postprocess::Confidence::Low => "low",
+                nib_postprocess::Confidence::Medium => "medium",
+                nib_postprocess::Confidence::High => "high",
+            },
+            alternatives,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             prompt_tokens: generation.prompt_tokens,
             reused_tokens: generation.reused_tokens,
@@ -163,6 +237,21 @@ impl Ide {
             model: info.name,
         })
     }
+}
+
+/// Log-probabilities of the generated tokens that make up the kept text (its first
+/// `kept.len()` bytes, as post-processing keeps a prefix of the output, modulo whitespace).
+fn kept_logprobs(tokens: &[nib_engine::GeneratedToken], kept: &str) -> Vec<f32> {
+    let mut covered = 0;
+    let mut out = Vec::new();
+    for t in tokens {
+        if covered >= kept.len() {
+            break;
+        }
+        covered += t.text.len();
+        out.push(t.logprob);
+    }
+    out
 }
 
 /// Start of the text before the cursor worth looking at: `max_bytes` back, moved forward to a

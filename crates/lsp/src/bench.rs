@@ -102,11 +102,7 @@ fn bench_complete(
         bail!("{} has no line to complete in", file.display());
     }
     let run = |pos: Position| -> Result<(f64, nib_ide::Completion)> {
-        let req = CompletionRequest {
-            position: pos,
-            encoding: OffsetEncoding::Utf32,
-            trigger: Trigger::Automatic,
-        };
+        let req = CompletionRequest::new(pos, OffsetEncoding::Utf32, Trigger::Automatic);
         let c = ide.complete(&snap, req, &CancelToken::new())?;
         Ok((c.latency_ms, c))
     };

@@ -31,6 +31,9 @@ pub struct CompleteArgs {
     /// llama.cpp threads (default: one per physical core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// An explicit request (as when the user asks): also generates alternatives.
+    #[arg(long)]
+    pub invoked: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -134,11 +137,15 @@ pub fn complete(a: CompleteArgs) -> Result<()> {
     let uri = file_uri(&path);
     ide.open(&uri, None, 0, &text);
     let snap = ide.snapshot(&uri)?;
-    let req = CompletionRequest {
-        position: Position::new(line - 1, col - 1),
-        encoding: OffsetEncoding::Utf32,
-        trigger: Trigger::Automatic,
-    };
+    let req = CompletionRequest::new(
+        Position::new(line - 1, col - 1),
+        OffsetEncoding::Utf32,
+        if a.invoked {
+            Trigger::Invoked
+        } else {
+            Trigger::Automatic
+        },
+    );
     let c = ide
         .complete(&snap, req, &CancelToken::new())
         .with_context(|| format!("at {}", a.location))?;

@@ -22,10 +22,62 @@ pub fn range(r: nib_text::Range) -> lsp::Range {
     }
 }
 
+/// Command attached to every suggestion: clients run it when the user accepts one.
+pub const ACCEPTED_COMMAND: &str = "nib.accepted";
+
+fn accepted_command(c: &Completion, index: usize) -> lsp::Command {
+    lsp::Command {
+        title: format!("nib suggestion (confidence {})", c.confidence),
+        command: ACCEPTED_COMMAND.into(),
+        arguments: Some(vec![serde_json::json!({
+            "version": c.version,
+            "confidence": c.confidence,
+            "alternative": index,
+            "mode": c.mode,
+        })]),
+    }
+}
+
+/// The suggestion and its alternatives as inline completion items, best first.
+pub fn inline_items(c: &Completion) -> Vec<lsp::InlineCompletionItem> {
+    std::iter::once(&c.text)
+        .chain(&c.alternatives)
+        .enumerate()
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(i, t)| lsp::InlineCompletionItem {
+            insert_text: t.clone(),
+            filter_text: None,
+            range: Some(range(c.range)),
+            command: Some(accepted_command(c, i)),
+            insert_text_format: Some(lsp::InsertTextFormat::PLAIN_TEXT),
+        })
+        .collect()
+}
+
+/// The suggestion and its alternatives as completion items.
+pub fn completion_items(
+    doc: &Document,
+    c: &Completion,
+    enc: OffsetEncoding,
+) -> Vec<lsp::CompletionItem> {
+    std::iter::once(&c.text)
+        .chain(&c.alternatives)
+        .enumerate()
+        .filter(|(_, t)| !t.trim().is_empty())
+        .map(|(i, t)| completion_item(doc, c, t, i, enc))
+        .collect()
+}
+
 /// The suggestion as one completion item, for clients without ghost text (Helix): the edit
 /// starts at the beginning of the word being typed so that the client's fuzzy filter, which
 /// compares the item with that word, keeps it.
-pub fn completion_item(doc: &Document, c: &Completion, enc: OffsetEncoding) -> lsp::CompletionItem {
+fn completion_item(
+    doc: &Document,
+    c: &Completion,
+    text: &str,
+    index: usize,
+    enc: OffsetEncoding,
+) -> lsp::CompletionItem {
     let cursor = doc.offset(c.range.start, enc).unwrap_or(0);
     let line_start = doc.line_start(doc.line_of(cursor));
     let before = doc.slice(line_start, cursor);
@@ -37,7 +89,7 @@ pub fn completion_item(doc: &Document, c: &Completion, enc: OffsetEncoding) -> l
         .sum();
     let word = &before[before.len() - word_len..];
     let start = doc.position(cursor - word_len, enc);
-    let new_text = format!("{word}{}", c.text);
+    let new_text = format!("{word}{text}");
     let first_line = new_text
         .lines()
         .find(|l| !l.trim().is_empty())
@@ -55,14 +107,14 @@ pub fn completion_item(doc: &Document, c: &Completion, enc: OffsetEncoding) -> l
     lsp::CompletionItem {
         label,
         kind: Some(lsp::CompletionItemKind::TEXT),
-        detail: Some(format!("nib · {}", c.model)),
+        detail: Some(format!("nib · {} · confidence {}", c.model, c.confidence)),
         documentation: Some(lsp::Documentation::MarkupContent(lsp::MarkupContent {
             kind: lsp::MarkupKind::Markdown,
             value: format!("```\n{new_text}\n```"),
         })),
-        sort_text: Some("0".into()),
+        sort_text: Some(format!("{index}")),
         filter_text: Some(new_text.clone()),
-        preselect: Some(true),
+        preselect: Some(index == 0),
         insert_text_format: Some(lsp::InsertTextFormat::PLAIN_TEXT),
         text_edit: Some(lsp::CompletionTextEdit::Edit(lsp::TextEdit {
             range: lsp::Range {
@@ -71,7 +123,10 @@ pub fn completion_item(doc: &Document, c: &Completion, enc: OffsetEncoding) -> l
             },
             new_text,
         })),
-        data: Some(serde_json::json!({ "version": c.version, "mode": c.mode })),
+        command: Some(accepted_command(c, index)),
+        data: Some(
+            serde_json::json!({ "version": c.version, "mode": c.mode, "confidence": c.confidence, "alternative": index }),
+        ),
         ..Default::default()
     }
 }

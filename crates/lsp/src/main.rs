@@ -37,6 +37,9 @@ enum Command {
     /// Measure latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Measure quality on benchmark data through the real completion path.
+    #[command(subcommand)]
+    Eval(nib_eval::EvalCommand),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,17 @@ fn main() -> ExitCode {
         Command::Bench(b) => {
             logging::init("warn");
             bench::run(b)
+        }
+        Command::Eval(e) => {
+            logging::init("warn");
+            nib_eval::run(e, &|model, context_tokens, max_tokens| {
+                cli::load_ide(&cli::settings_for(
+                    Some(model),
+                    context_tokens,
+                    max_tokens,
+                    None,
+                ))
+            })
         }
     };
     match result {

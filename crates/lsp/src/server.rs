@@ -143,11 +143,7 @@ impl Backend {
         let cancel = CancelToken::new();
         let guard = cancel.drop_guard();
         let ide = Arc::clone(&self.ide);
-        let req = CompletionRequest {
-            position: convert::position(position),
-            encoding: enc,
-            trigger,
-        };
+        let req = CompletionRequest::new(convert::position(position), enc, trigger);
         let span =
             tracing::info_span!("completion", uri = %uri.as_str(), version = snap.doc.version());
         let task = tokio::task::spawn_blocking(move || {
@@ -188,18 +184,7 @@ impl Backend {
         let c = self
             .run_completion(&tdp.text_document.uri, tdp.position, trigger)
             .await?;
-        let items = c
-            .filter(|c| !c.text.is_empty())
-            .map(|c| {
-                vec![InlineCompletionItem {
-                    insert_text: c.text,
-                    filter_text: None,
-                    range: Some(convert::range(c.range)),
-                    command: None,
-                    insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
-                }]
-            })
-            .unwrap_or_default();
+        let items = c.map(|c| convert::inline_items(&c)).unwrap_or_default();
         Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
             items,
         })))
@@ -264,6 +249,10 @@ impl LanguageServer for Backend {
                     },
                 )),
                 inline_completion_provider: Some(OneOf::Left(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![convert::ACCEPTED_COMMAND.to_string()],
+                    ..Default::default()
+                }),
                 completion_provider: Some(CompletionOptions {
                     resolve_provider: Some(false),
                     trigger_characters: None,
@@ -281,6 +270,15 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _: InitializedParams) {
         self.apply_settings().await;
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        if params.command == convert::ACCEPTED_COMMAND {
+            // Acceptance events; local telemetry will count them.
+            tracing::info!(arguments = ?params.arguments, "suggestion accepted");
+            return Ok(None);
+        }
+        Err(Error::method_not_found())
     }
 
     async fn shutdown(&self) -> Result<()> {
@@ -346,10 +344,10 @@ impl LanguageServer for Backend {
         if c.text.trim().is_empty() {
             return Ok(Some(CompletionResponse::Array(vec![])));
         }
-        let item = convert::completion_item(&snap.doc, &c, self.encoding());
+        let items = convert::completion_items(&snap.doc, &c, self.encoding());
         Ok(Some(CompletionResponse::List(CompletionList {
             is_incomplete: true,
-            items: vec![item],
+            items,
         })))
     }
 }
