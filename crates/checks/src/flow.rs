@@ -153,6 +153,9 @@ const PY_SANITISERS: &[&str] = &[
     "literal_eval",
     "hexdigest",
     "uuid4",
+    "Identifier",
+    "Literal",
+    "Placeholder",
 ];
 const PY_PURE_METHODS: &[&str] = &[
     "format",
@@ -214,6 +217,19 @@ impl<'s> Py<'s> {
                 }
                 flow
             }
+            // `a if cond else b`: the condition does not flow into the value.
+            "conditional_expression" => {
+                let c = named_children(node);
+                let mut flow = Flow::constant();
+                for (i, child) in c.iter().enumerate() {
+                    if i != 1 {
+                        flow = flow.join(self.expr(*child, d));
+                    }
+                }
+                flow
+            }
+            // Booleans carry no attacker-controlled text.
+            "comparison_operator" | "not_operator" => Flow::constant(),
             "integer" | "float" | "true" | "false" | "none" | "ellipsis" | "comment" => {
                 Flow::constant()
             }
@@ -253,7 +269,6 @@ impl<'s> Py<'s> {
             | "set"
             | "dictionary"
             | "pair"
-            | "conditional_expression"
             | "boolean_operator"
             | "await"
             | "list_splat"
@@ -270,7 +285,6 @@ impl<'s> Py<'s> {
             | "format_expression"
             | "interpolation"
             | "named_expression"
-            | "not_operator"
             | "unary_operator" => {
                 if node.kind() == "keyword_argument" {
                     return node
@@ -310,6 +324,17 @@ impl<'s> Py<'s> {
             "identifier" if PY_PURE_FUNCS.contains(&ftext) => args_flow(),
             "attribute" => {
                 let recv = func.child_by_field_name("object");
+                // psycopg `sql.SQL("... {}").format(sql.Identifier(x))` composes safely.
+                let recv_is_sql = recv.is_some_and(|r| {
+                    r.kind() == "call"
+                        && r.child_by_field_name("function").is_some_and(|f| {
+                            let t = text(f, self.src);
+                            t == "SQL" || t.ends_with(".SQL")
+                        })
+                });
+                if recv_is_sql {
+                    return Flow::constant();
+                }
                 let flow = recv
                     .map_or(Flow::unknown(), |r| self.expr(r, d))
                     .join(args_flow());

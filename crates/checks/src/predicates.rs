@@ -212,12 +212,17 @@ fn random_secret(ctx: &MatchCtx<'_, '_>) -> bool {
     while let Some(n) = cur {
         match n.kind() {
             "assignment" | "augmented_assignment" => {
-                if n.child_by_field_name("left")
-                    .is_some_and(|l| secretish(ctx.text(l)))
-                {
+                let Some(left) = n.child_by_field_name("left") else {
+                    break;
+                };
+                let name = ctx.text(left);
+                if secretish(name) {
                     return true;
                 }
-                break;
+                // `value = ...; return value` in `def generate_token()`.
+                let returned = format!("return {name}");
+                return ctx.scope_name().is_some_and(secrets::secret_function_name)
+                    && ctx.text(ctx.scope()).lines().any(|l| l.trim() == returned);
             }
             "keyword_argument" | "pair" => {
                 let field = if n.kind() == "pair" { "key" } else { "name" };
@@ -228,8 +233,11 @@ fn random_secret(ctx: &MatchCtx<'_, '_>) -> bool {
                     return true;
                 }
             }
+            // A function called like a secret generator returning the value.
+            "return_statement" => {
+                return ctx.scope_name().is_some_and(secrets::secret_function_name)
+            }
             "expression_statement"
-            | "return_statement"
             | "function_definition"
             | "if_statement"
             | "while_statement"
@@ -238,7 +246,7 @@ fn random_secret(ctx: &MatchCtx<'_, '_>) -> bool {
         }
         cur = n.parent();
     }
-    ctx.scope_name().is_some_and(secretish)
+    false
 }
 
 fn jinja_no_autoescape(ctx: &MatchCtx<'_, '_>) -> bool {

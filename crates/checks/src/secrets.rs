@@ -13,6 +13,7 @@ static NOT_SECRET_NAME: OnceLock<Regex> = OnceLock::new();
 static TOKEN_FORMAT: OnceLock<Regex> = OnceLock::new();
 static PLACEHOLDER: OnceLock<Regex> = OnceLock::new();
 static PURPOSE: OnceLock<Regex> = OnceLock::new();
+static PURPOSE_FN: OnceLock<Regex> = OnceLock::new();
 
 /// Shannon entropy of `s` in bits per character.
 pub fn shannon_entropy(s: &str) -> f64 {
@@ -92,6 +93,16 @@ pub fn secret_purpose(name: &str) -> bool {
     re(
         &PURPOSE,
         r"(?i)token|secret|passw|pwd|\bpw\b|nonce|salt|otp|api_?key|session|csrf|reset|verif|auth|cookie|(?:^|_)key(?:$|_)|(?:^|_)pin(?:$|_)|(?:^|_)iv(?:$|_)",
+    )
+    .is_match(name)
+}
+
+/// A function name that says it produces a secret: `generate_token`, `make_salt`, `new_api_key`
+/// (the secret word ends the name, so `pick_token_color` is not one).
+pub fn secret_function_name(name: &str) -> bool {
+    re(
+        &PURPOSE_FN,
+        r"(?i)(?:token|secret|passw(?:or)?d|pwd|pw|nonce|salt|otp|api_?key|key|pin|code|session(?:_?id)?|csrf(?:_token)?|iv)s?(?:_(?:hex|str|bytes|id|value))?$",
     )
     .is_match(name)
 }
