@@ -113,3 +113,63 @@ pub fn evaluate(checker: &Checker, cases: &[Case], min_severity: Severity) -> Ev
     }
     eval
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CheckConfig;
+
+    #[test]
+    fn markers_are_parsed() {
+        let code = "a = 1\nos.system(x)  # nib: expect python/command-injection, python/other\n";
+        assert_eq!(
+            markers(code),
+            vec![
+                (1, "python/command-injection".to_string()),
+                (1, "python/other".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_true_false_positives_and_misses() {
+        let checker = Checker::new(CheckConfig::default());
+        let code = "import os\n\
+                    def f(a, b):\n\
+                    \x20   os.system(a)  # nib: expect python/command-injection\n\
+                    \x20   os.system(b)\n\
+                    \x20   print(a)  # nib: expect python/code-injection\n";
+        let cases = vec![Case {
+            path: "t.py".into(),
+            lang: Language::Python,
+            code: code.into(),
+        }];
+        let eval = evaluate(&checker, &cases, Severity::Medium);
+        let cmd = &eval.per_rule["python/command-injection"];
+        assert_eq!(
+            (
+                cmd.expected,
+                cmd.true_positives,
+                cmd.false_positives,
+                cmd.false_negatives
+            ),
+            (1, 1, 1, 0)
+        );
+        assert_eq!(cmd.precision(), 0.5);
+        assert_eq!(cmd.recall(), 1.0);
+        let code_inj = &eval.per_rule["python/code-injection"];
+        assert_eq!((code_inj.true_positives, code_inj.false_negatives), (0, 1));
+        assert_eq!(code_inj.recall(), 0.0);
+        assert_eq!(
+            eval.misses,
+            vec!["t.py:5: python/code-injection".to_string()]
+        );
+        assert_eq!(
+            eval.false_alarms,
+            vec!["t.py:4: python/command-injection".to_string()]
+        );
+        // Above the threshold nothing is reported: all markers become misses.
+        let eval = evaluate(&checker, &cases, Severity::Critical);
+        assert_eq!(eval.per_rule["python/command-injection"].recall(), 0.0);
+    }
+}

@@ -368,3 +368,83 @@ impl Corpus {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(lang: Option<Language>, text: &str) -> Vec<u32> {
+        tokenize(lang, text).into_iter().map(|t| t.kind).collect()
+    }
+
+    #[test]
+    fn normalisation_ignores_names_literals_comments_and_layout() {
+        let a = kinds(
+            Some(Language::Python),
+            "def f(x):\n    return x + 1  # add\n",
+        );
+        let b = kinds(Some(Language::Python), "def g(y):   return y + 42\n");
+        assert_eq!(a, b);
+        let c = kinds(Some(Language::Python), "def f(x):\n    return x - 1\n");
+        assert_ne!(a, c);
+        let r1 = kinds(
+            Some(Language::Rust),
+            "fn f<'a>(s: &'a str) -> char { /* c */ 'x' } // end",
+        );
+        let r2 = kinds(
+            Some(Language::Rust),
+            "fn g<'b>(t: &'b str) -> char { '\\n' }",
+        );
+        assert_eq!(r1, r2);
+    }
+
+    /// Winnowing guarantee: a shared run of at least w + k - 1 tokens shares a fingerprint.
+    #[test]
+    fn shared_runs_of_guaranteed_length_are_found() {
+        let cfg = WinnowConfig {
+            k: 5,
+            w: 4,
+            min_run_tokens: 8,
+        };
+        // Deterministic pseudo-random token streams built from punctuation (one token each).
+        let mut seed = 0x2545f491u64;
+        let mut gen = |n: usize| -> String {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    [
+                        "+", "-", "*", "/", "%", "<", ">", "=", "!", "&", "|", "^", "~", "?", ":",
+                        ";",
+                    ][(seed % 16) as usize]
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for _ in 0..50 {
+            let shared = gen(cfg.w + cfg.k - 1);
+            let doc = format!("{} {} {}", gen(30), shared, gen(30));
+            let query = format!("{} {} {}", gen(20), shared, gen(20));
+            let fd: std::collections::HashSet<u64> = fingerprints(&tokenize(None, &doc), cfg)
+                .into_iter()
+                .map(|(h, _)| h)
+                .collect();
+            let fq = fingerprints(&tokenize(None, &query), cfg);
+            assert!(
+                fq.iter().any(|(h, _)| fd.contains(h)),
+                "missed shared run {shared:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_or_unrelated_texts_do_not_match() {
+        let mut corpus = Corpus::new(WinnowConfig::default());
+        corpus.add("gpl/a.rs", "GPL-2.0", "fn main() { println!(\"hello\"); }");
+        assert!(corpus
+            .matches(Language::Rust, "fn main() { println!(\"bye\"); }")
+            .is_empty());
+        assert_eq!(corpus.len(), 1);
+    }
+}

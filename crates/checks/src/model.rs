@@ -50,3 +50,23 @@ pub struct Finding {
     pub end: (usize, usize),
     pub category: Category,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_orders_and_serialises_lowercase() {
+        assert!(Severity::Info < Severity::Low && Severity::Low < Severity::Medium);
+        assert!(Severity::Medium < Severity::High && Severity::High < Severity::Critical);
+        assert_eq!(serde_json::to_string(&Severity::High).unwrap(), "\"high\"");
+        assert_eq!(
+            serde_json::from_str::<Severity>("\"critical\"").unwrap(),
+            Severity::Critical
+        );
+        assert_eq!(
+            serde_json::to_string(&Category::UnknownApi).unwrap(),
+            "\"unknown-api\""
+        );
+    }
+}
