@@ -35,7 +35,6 @@ use nib_syntax::{parse, point_of, Language};
 
 pub use bench::{evaluate, markers, Case, Evaluation, RuleScore};
 pub use env::Environment;
-pub use flow::Origin;
 pub use licence::{fingerprints, tokenize, Corpus, LicenceMatch, Token, WinnowConfig};
 pub use model::{Category, Finding, Severity};
 pub use report::{to_sarif, to_text};

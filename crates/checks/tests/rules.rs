@@ -42,9 +42,14 @@ fn rule_files_are_all_registered() {
     let mut on_disk = Vec::new();
     for lang in std::fs::read_dir(&dir).unwrap() {
         let lang = lang.unwrap().path();
+        if !lang.is_dir() {
+            continue;
+        }
         for f in std::fs::read_dir(&lang).unwrap() {
             let f = f.unwrap().path();
-            on_disk.push(f.strip_prefix(&dir).unwrap().display().to_string());
+            if f.extension().is_some_and(|e| e == "toml") {
+                on_disk.push(f.strip_prefix(&dir).unwrap().display().to_string());
+            }
         }
     }
     on_disk.sort();
