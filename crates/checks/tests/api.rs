@@ -71,6 +71,11 @@ fn suggestion_completing_a_call_in_the_context() {
         "\"SELECT * FROM t WHERE n = ?\", (name,)",
     );
     assert_eq!(render(&found), "");
+    // The suggestion completes a call the user started typing.
+    let file = "import subprocess\ndef run(cmd):\n    subprocess.run($0\n";
+    expect![[r#"
+        0:0-0:16 high python/command-injection Shell command built from non-constant data (data from parameter `cmd`)
+    "#]].assert_eq(&render(&check_suggestion(&checker, Python, file, "cmd, shell=True)")));
     // A vulnerable call already in the context, the suggestion only adds an argument.
     let file = "import subprocess\ndef run(cmd):\n    subprocess.run(cmd, shell=True$0)\n";
     assert_eq!(

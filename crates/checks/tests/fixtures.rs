@@ -126,3 +126,37 @@ fn benchmark_recall_and_precision() {
         );
     }
 }
+
+/// Every finding (all severities, all checks) on every fixture file, one snapshot per rule
+/// directory under `tests/snapshots/`. `UPDATE_EXPECT=1` rewrites them.
+#[test]
+fn fixture_snapshots() {
+    let checker = Checker::new(CheckConfig::standard());
+    let cases = load_cases();
+    let mut dirs: Vec<String> = cases
+        .iter()
+        .map(|c| c.path.rsplit_once('/').unwrap().0.to_string())
+        .collect();
+    dirs.dedup();
+    for dir in dirs {
+        let mut out = String::new();
+        for case in cases
+            .iter()
+            .filter(|c| c.path.rsplit_once('/').unwrap().0 == dir)
+        {
+            out.push_str(&format!("{}\n", case.path.rsplit_once('/').unwrap().1));
+            for f in checker.check(case.lang, &case.code) {
+                let line = case.code.lines().nth(f.start.0).unwrap_or("").trim();
+                out.push_str(&format!(
+                    "  {}:{} {} {} | {}\n",
+                    f.start.0 + 1,
+                    f.start.1 + 1,
+                    f.severity.as_str(),
+                    f.rule_id,
+                    line
+                ));
+            }
+        }
+        expect_test::expect_file![format!("snapshots/{dir}.txt")].assert_eq(&out);
+    }
+}

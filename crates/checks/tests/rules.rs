@@ -23,8 +23,9 @@ fn render(findings: &[Finding]) -> String {
         .collect()
 }
 
-fn checker() -> Checker {
-    Checker::new(CheckConfig::standard())
+fn checker() -> &'static Checker {
+    static CHECKER: std::sync::OnceLock<Checker> = std::sync::OnceLock::new();
+    CHECKER.get_or_init(|| Checker::new(CheckConfig::standard()))
 }
 
 fn check(lang: Language, code: &str, expect: Expect) {
