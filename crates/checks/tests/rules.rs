@@ -238,9 +238,9 @@ fn run(user: &str, conn: &Connection) {
 }
 "#,
         expect![[r#"
-            3:4-3:60 high rust/command-injection Shell command (sh -c) built from non-constant data (data from parameter `user`)
-            4:4-4:68 high rust/sql-injection SQL query built with format! or concatenation is passed to the database (data from parameter `user`)
-            6:12-6:72 high rust/tls-verify-disabled TLS certificate or hostname verification is disabled
+            3:36-3:60 high rust/command-injection Shell command (sh -c) built from non-constant data (data from parameter `user`)
+            4:16-4:68 high rust/sql-injection SQL query built with format! or concatenation is passed to the database (data from parameter `user`)
+            6:39-6:66 high rust/tls-verify-disabled TLS certificate or hostname verification is disabled
             7:12-7:46 medium rust/unsafe-block Generated code contains an unsafe block
         "#]],
     );
@@ -278,7 +278,7 @@ fn fragments_are_still_flagged() {
     }}
 "#,
         expect![[r#"
-            1:4-1:39 medium rust/sql-injection SQL query built with format! or concatenation is passed to the database
+            1:18-1:39 medium rust/sql-injection SQL query built with format! or concatenation is passed to the database
         "#]],
     );
 }
