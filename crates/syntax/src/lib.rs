@@ -8,6 +8,7 @@
 
 mod language;
 mod parsed;
+pub mod tags;
 
 pub use language::Language;
 pub use parsed::{input_edit, parse, point_of, InputEdit, ParsedDocument};
