@@ -543,6 +543,15 @@ fn py_external_call(f: &str) -> Option<String> {
 // ---------------------------------------------------------------- Rust
 
 const RS_SCOPES: &[&str] = &["function_item", "closure_expression"];
+/// Methods whose result is harmless for the sinks nib checks (numbers, last path component).
+const RS_SANITISERS: &[&str] = &[
+    "file_name",
+    "file_stem",
+    "len",
+    "parse",
+    "is_empty",
+    "count",
+];
 const RS_PURE_METHODS: &[&str] = &[
     "to_string",
     "as_str",
@@ -712,6 +721,9 @@ impl<'s> Rs<'s> {
                     .child_by_field_name("field")
                     .map(|f| text(f, self.src))
                     .unwrap_or("");
+                if RS_SANITISERS.contains(&method) {
+                    return Flow::constant();
+                }
                 let recv = func
                     .child_by_field_name("value")
                     .map_or(Flow::unknown(), |v| self.expr(v, d));

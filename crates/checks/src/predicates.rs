@@ -91,7 +91,7 @@ impl Predicate {
             Predicate::PasswordHash => password_hash(ctx),
             Predicate::RandomSecret => random_secret(ctx),
             Predicate::JinjaNoAutoescape => jinja_no_autoescape(ctx),
-            Predicate::PathUnchecked => !re(&PATH_CHECK, r#"startswith|is_relative_to|commonpath|commonprefix|secure_filename|safe_join|['"]\.\.['"]\s+in\b"#)
+            Predicate::PathUnchecked => !re(&PATH_CHECK, r#"startswith|is_relative_to|commonpath|commonprefix|secure_filename|safe_join|['"]\.\.['"]\s+in\b|starts_with\(|ParentDir|components\(\)|contains\("\.\."\)|sanitize_filename"#)
                 .is_match(ctx.text(ctx.scope())),
             Predicate::NotDefused => {
                 let func = ctx.capture_text("fn").unwrap_or("");

@@ -79,6 +79,10 @@ pub const RULE_FILES: &[(&str, &str)] = &[
         include_str!("../rules/rust/hardcoded-secret.toml"),
     ),
     (
+        "rust/path-traversal.toml",
+        include_str!("../rules/rust/path-traversal.toml"),
+    ),
+    (
         "rust/sql-injection.toml",
         include_str!("../rules/rust/sql-injection.toml"),
     ),
