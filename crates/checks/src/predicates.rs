@@ -101,13 +101,47 @@ impl Predicate {
                         && l.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == root)
                 })
             }
-            Predicate::RustShell => {
-                let t = ctx.text(ctx.scope());
-                re(&RUST_SHELL, r#"Command::new\(\s*"(?:/usr)?(?:/bin/)?(?:sh|bash|zsh|dash|cmd|cmd\.exe|powershell|pwsh)""#).is_match(t)
-                    && re(&RUST_SHELL_FLAG, r#""(?:-c|/C|/c|-Command)""#).is_match(t)
-            }
+            Predicate::RustShell => rust_shell(ctx),
         }
     }
+}
+
+const SHELLS: &str =
+    r#"Command::new\(\s*"(?:/usr)?(?:/bin/)?(?:sh|bash|zsh|dash|cmd|cmd\.exe|powershell|pwsh)""#;
+const SHELL_FLAG: &str = r#""(?:-c|/C|/c|-Command)""#;
+
+/// The `.arg(..)` / `.args(..)` call around `@sink` (its arguments) belongs to a
+/// `Command::new(<shell>)` that gets a `-c` flag: directly in the chain, or through a
+/// `let cmd = Command::new(<shell>)` binding in the same function.
+fn rust_shell(ctx: &MatchCtx<'_, '_>) -> bool {
+    let Some(call) = ctx.sink.parent() else {
+        return false;
+    };
+    let chain = ctx.text(call);
+    let shell = re(&RUST_SHELL, SHELLS);
+    let flag = re(&RUST_SHELL_FLAG, SHELL_FLAG);
+    let mut recv = call
+        .child_by_field_name("function")
+        .and_then(|f| f.child_by_field_name("value"));
+    while let Some(r) = recv {
+        match r.kind() {
+            "call_expression" => match r.child_by_field_name("function") {
+                Some(f) if f.kind() == "field_expression" => recv = f.child_by_field_name("value"),
+                _ => return shell.is_match(ctx.text(r)) && flag.is_match(chain),
+            },
+            "reference_expression" | "parenthesized_expression" => {
+                recv = r.named_child(r.named_child_count().saturating_sub(1))
+            }
+            "identifier" => {
+                let name = regex::escape(ctx.text(r));
+                let scope = ctx.text(ctx.scope());
+                let bound = Regex::new(&format!(r"let\s+(?:mut\s+)?{name}\s*=\s*{SHELLS}"));
+                return bound.is_ok_and(|b| b.is_match(scope)) && flag.is_match(scope);
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 static PATH_CHECK: OnceLock<Regex> = OnceLock::new();
