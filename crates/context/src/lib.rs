@@ -11,6 +11,10 @@
 
 use nib_engine::TokenCounter;
 
+pub mod index;
+#[cfg(test)]
+mod test_support;
+
 /// Budgets for the cursor window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct WindowConfig {

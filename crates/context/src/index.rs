@@ -1,0 +1,633 @@
+//! The workspace index: per-file definitions, imports and identifier chunks, updated one file
+//! at a time, with lookups by name, by module path and by BM25 over chunks.
+//!
+//! Paths are workspace-relative strings with `/` separators (the caller decides the root).
+//! Updating a file costs time proportional to that file: its old entries are taken out of the
+//! shared maps and the new ones put in. [`analyze`] is the expensive, pure part and can run on
+//! many threads; [`WorkspaceIndex::insert`] is cheap.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use nib_syntax::tags::{self, DefKind, Definition, Import, ImportKind};
+use nib_syntax::Language;
+
+/// Lines in a BM25 chunk, and the step between chunk starts (chunks overlap by half).
+pub const CHUNK_LINES: usize = 20;
+const CHUNK_STEP: usize = 10;
+/// Identifiers shorter than this are not indexed.
+const MIN_TERM_LEN: usize = 2;
+
+/// A file analysed, ready to be inserted.
+#[derive(Debug, Clone)]
+pub struct FileAnalysis {
+    pub path: String,
+    pub lang: Option<Language>,
+    pub text: Arc<str>,
+    pub definitions: Vec<Definition>,
+    pub imports: Vec<Import>,
+    chunks: Vec<RawChunk>,
+}
+
+#[derive(Debug, Clone)]
+struct RawChunk {
+    lines: Range<usize>,
+    bytes: Range<usize>,
+    terms: Vec<(String, u16)>,
+}
+
+/// Parse and tag `text`, and cut it into identifier chunks. Pure.
+pub fn analyze(path: &str, lang: Option<Language>, text: &str) -> FileAnalysis {
+    let (definitions, imports) = match lang.and_then(|l| Some((l, nib_syntax::parse(l, text)?))) {
+        Some((l, tree)) => (
+            tags::definitions(l, &tree, text),
+            tags::imports(l, &tree, text),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    FileAnalysis {
+        path: path.to_string(),
+        lang,
+        text: Arc::from(text),
+        definitions,
+        imports,
+        chunks: chunk(text),
+    }
+}
+
+/// Byte offset of every line start.
+pub(crate) fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(memchr_lines(text).map(|i| i + 1))
+        .filter(|&i| i <= text.len())
+        .collect()
+}
+
+fn memchr_lines(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.bytes()
+        .enumerate()
+        .filter(|&(_, b)| b == b'\n')
+        .map(|(i, _)| i)
+}
+
+fn chunk(text: &str) -> Vec<RawChunk> {
+    let starts = line_starts(text);
+    let n_lines = if text.ends_with('\n') {
+        starts.len() - 1
+    } else {
+        starts.len()
+    };
+    let mut out = Vec::new();
+    let mut first = 0;
+    while first < n_lines {
+        let last = (first + CHUNK_LINES).min(n_lines);
+        let bytes = starts[first]..starts.get(last).copied().unwrap_or(text.len());
+        let mut counts: HashMap<&str, u16> = HashMap::new();
+        for t in identifiers(&text[bytes.clone()]) {
+            if t.len() >= MIN_TERM_LEN {
+                let c = counts.entry(t).or_default();
+                *c = c.saturating_add(1);
+            }
+        }
+        let mut terms: Vec<(String, u16)> = counts
+            .into_iter()
+            .map(|(t, c)| (t.to_string(), c))
+            .collect();
+        terms.sort_unstable();
+        out.push(RawChunk {
+            lines: first..last,
+            bytes,
+            terms,
+        });
+        if last == n_lines {
+            break;
+        }
+        first += CHUNK_STEP;
+    }
+    out
+}
+
+/// The identifiers (`[A-Za-z_][A-Za-z0-9_]*`, any Unicode letters too) in `text`, in order.
+pub fn identifiers(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|t| t.chars().next().is_some_and(|c| !c.is_ascii_digit()))
+}
+
+type FileId = u32;
+
+/// One indexed file.
+#[derive(Debug)]
+pub struct IndexedFile {
+    pub path: String,
+    pub lang: Option<Language>,
+    pub text: Arc<str>,
+    pub definitions: Vec<Definition>,
+    pub imports: Vec<Import>,
+    chunks: Vec<Chunk>,
+    /// Dotted module keys registered for this file (Python).
+    module_keys: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    lines: Range<usize>,
+    bytes: Range<usize>,
+    /// (term id, count), sorted by term id.
+    terms: Vec<(u32, u16)>,
+    len: u32,
+}
+
+/// A BM25 hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkHit<'a> {
+    pub path: &'a str,
+    /// 0-based line range of the chunk.
+    pub lines: Range<usize>,
+    pub bytes: Range<usize>,
+    pub text: &'a str,
+    pub score: f32,
+}
+
+/// A definition found by a lookup.
+#[derive(Debug, Clone, Copy)]
+pub struct DefRef<'a> {
+    pub file: &'a IndexedFile,
+    pub index: usize,
+    pub def: &'a Definition,
+}
+
+/// Where an import points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved<'a> {
+    pub path: &'a str,
+    /// A name inside that file, or `None` for the module itself.
+    pub item: Option<String>,
+}
+
+/// The index over a workspace. Cheap to update per file; see the module docs.
+#[derive(Debug, Default)]
+pub struct WorkspaceIndex {
+    files: Vec<Option<IndexedFile>>,
+    free: Vec<FileId>,
+    by_path: HashMap<String, FileId>,
+    by_name: HashMap<String, Vec<FileId>>,
+    py_modules: HashMap<String, Vec<FileId>>,
+    terms: HashMap<Box<str>, u32>,
+    /// Document frequency (chunks) per term id.
+    df: Vec<u32>,
+    n_chunks: u64,
+    total_len: u64,
+}
+
+impl WorkspaceIndex {
+    pub fn new() -> WorkspaceIndex {
+        WorkspaceIndex::default()
+    }
+
+    /// Add or replace a file.
+    pub fn update_file(&mut self, path: &str, lang: Option<Language>, text: &str) {
+        self.insert(analyze(path, lang, text));
+    }
+
+    /// Add or replace a file from its analysis.
+    pub fn insert(&mut self, a: FileAnalysis) {
+        self.remove_file(&a.path);
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.files.push(None);
+                (self.files.len() - 1) as FileId
+            }
+        };
+        let mut names: Vec<&str> = a.definitions.iter().map(|d| d.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for n in names {
+            self.by_name.entry(n.to_string()).or_default().push(id);
+        }
+        let module_keys = if a.lang == Some(Language::Python) {
+            python_module_keys(&a.path)
+        } else {
+            Vec::new()
+        };
+        for k in &module_keys {
+            self.py_modules.entry(k.clone()).or_default().push(id);
+        }
+        let chunks = a
+            .chunks
+            .into_iter()
+            .map(|c| {
+                let mut terms: Vec<(u32, u16)> = c
+                    .terms
+                    .into_iter()
+                    .map(|(t, n)| (self.intern(t), n))
+                    .collect();
+                terms.sort_unstable();
+                let len = terms.iter().map(|&(_, n)| u32::from(n)).sum::<u32>();
+                for &(t, _) in &terms {
+                    self.df[t as usize] += 1;
+                }
+                self.n_chunks += 1;
+                self.total_len += u64::from(len);
+                Chunk {
+                    lines: c.lines,
+                    bytes: c.bytes,
+                    terms,
+                    len,
+                }
+            })
+            .collect();
+        self.by_path.insert(a.path.clone(), id);
+        self.files[id as usize] = Some(IndexedFile {
+            path: a.path,
+            lang: a.lang,
+            text: a.text,
+            definitions: a.definitions,
+            imports: a.imports,
+            chunks,
+            module_keys,
+        });
+    }
+
+    fn intern(&mut self, t: String) -> u32 {
+        if let Some(&id) = self.terms.get(t.as_str()) {
+            return id;
+        }
+        let id = self.df.len() as u32;
+        self.df.push(0);
+        self.terms.insert(t.into_boxed_str(), id);
+        id
+    }
+
+    /// Remove a file; `false` when it was not indexed.
+    pub fn remove_file(&mut self, path: &str) -> bool {
+        let Some(id) = self.by_path.remove(path) else {
+            return false;
+        };
+        let Some(f) = self.files[id as usize].take() else {
+            return false;
+        };
+        for d in &f.definitions {
+            if let Some(v) = self.by_name.get_mut(&d.name) {
+                v.retain(|&x| x != id);
+                if v.is_empty() {
+                    self.by_name.remove(&d.name);
+                }
+            }
+        }
+        for k in &f.module_keys {
+            if let Some(v) = self.py_modules.get_mut(k) {
+                v.retain(|&x| x != id);
+                if v.is_empty() {
+                    self.py_modules.remove(k);
+                }
+            }
+        }
+        for c in &f.chunks {
+            for &(t, _) in &c.terms {
+                self.df[t as usize] -= 1;
+            }
+            self.n_chunks -= 1;
+            self.total_len -= u64::from(c.len);
+        }
+        self.free.push(id);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_path.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_path.is_empty()
+    }
+
+    pub fn file(&self, path: &str) -> Option<&IndexedFile> {
+        self.files[*self.by_path.get(path)? as usize].as_ref()
+    }
+
+    /// Indexed paths, sorted.
+    pub fn paths(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.by_path.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Definitions named `name`, in path then position order.
+    pub fn definitions_named(&self, name: &str) -> Vec<DefRef<'_>> {
+        let mut out = Vec::new();
+        for &id in self.by_name.get(name).map_or(&[][..], Vec::as_slice) {
+            let Some(file) = self.files[id as usize].as_ref() else {
+                continue;
+            };
+            for (index, def) in file.definitions.iter().enumerate() {
+                if def.name == name {
+                    out.push(DefRef { file, index, def });
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.file.path.as_str(), a.def.range.start)
+                .cmp(&(b.file.path.as_str(), b.def.range.start))
+        });
+        out
+    }
+
+    /// The file of a Python module given as dotted path (`pkg.sub.mod`): `pkg/sub/mod.py` or
+    /// `pkg/sub/mod/__init__.py` under any directory; the shortest path wins.
+    pub fn python_module(&self, dotted: &str) -> Option<&str> {
+        self.py_modules
+            .get(dotted)?
+            .iter()
+            .filter_map(|&id| self.files[id as usize].as_ref())
+            .map(|f| f.path.as_str())
+            .min_by_key(|p| (p.len(), *p))
+    }
+
+    fn has(&self, path: &str) -> Option<&str> {
+        self.file(path).map(|f| f.path.as_str())
+    }
+
+    /// Resolve an import written in `from_path` to a file of the workspace (and an item in it).
+    pub fn resolve_import<'a>(
+        &'a self,
+        from_path: &str,
+        import: &'a Import,
+    ) -> Option<Resolved<'a>> {
+        let lang = self
+            .file(from_path)
+            .and_then(|f| f.lang)
+            .or_else(|| nib_syntax::Language::from_path(std::path::Path::new(from_path)))?;
+        match lang {
+            Language::Python => self.resolve_python(from_path, import),
+            Language::Rust => self.resolve_rust(from_path, import),
+        }
+    }
+
+    fn resolve_python<'a>(&'a self, from: &str, imp: &'a Import) -> Option<Resolved<'a>> {
+        let name = imp.name.as_deref();
+        if imp.level == 0 {
+            let module = imp.module.join(".");
+            if let Some(n) = name {
+                // `from a import b`: b is a submodule or a name in a.
+                if let Some(p) = self.python_module(&format!("{module}.{n}")) {
+                    return Some(Resolved {
+                        path: p,
+                        item: None,
+                    });
+                }
+                return self.python_module(&module).map(|p| Resolved {
+                    path: p,
+                    item: Some(n.to_string()),
+                });
+            }
+            return self.python_module(&module).map(|p| Resolved {
+                path: p,
+                item: None,
+            });
+        }
+        // Relative: level 1 is the importing file's package directory.
+        let mut dir: Vec<&str> = from.split('/').collect();
+        dir.pop();
+        for _ in 1..imp.level {
+            dir.pop()?;
+        }
+        let mut base: Vec<&str> = dir;
+        base.extend(imp.module.iter().map(String::as_str));
+        let base = base.join("/");
+        let file_of = |m: &str| {
+            let prefix = if m.is_empty() {
+                String::new()
+            } else {
+                format!("{m}/")
+            };
+            self.has(&format!("{m}.py"))
+                .or_else(|| self.has(&format!("{prefix}__init__.py")))
+        };
+        if let Some(n) = name {
+            let sub = if base.is_empty() {
+                n.to_string()
+            } else {
+                format!("{base}/{n}")
+            };
+            if let Some(p) = file_of(&sub) {
+                return Some(Resolved {
+                    path: p,
+                    item: None,
+                });
+            }
+            return file_of(&base).map(|p| Resolved {
+                path: p,
+                item: Some(n.to_string()),
+            });
+        }
+        file_of(&base).map(|p| Resolved {
+            path: p,
+            item: None,
+        })
+    }
+
+    fn resolve_rust<'a>(&'a self, from: &str, imp: &'a Import) -> Option<Resolved<'a>> {
+        let (src, mut module) = rust_module_of(from);
+        let mut segs: Vec<&str> = imp.module.iter().map(String::as_str).collect();
+        if imp.kind == ImportKind::Mod {
+            // `mod m;` in `from`: a child of the current module.
+            module.extend(segs.iter().map(|s| s.to_string()));
+            return self.rust_module_file(&src, &module).map(|p| Resolved {
+                path: p,
+                item: None,
+            });
+        }
+        let mut item = imp.name.as_deref();
+        if item == Some("self") {
+            item = segs.pop();
+        }
+        let path: Vec<String> = match segs.first().copied() {
+            Some("crate") => segs[1..].iter().map(|s| s.to_string()).collect(),
+            Some("self") => module
+                .iter()
+                .cloned()
+                .chain(segs[1..].iter().map(|s| s.to_string()))
+                .collect(),
+            Some("super") => {
+                let ups = segs.iter().take_while(|s| **s == "super").count();
+                let keep = module.len().checked_sub(ups)?;
+                module[..keep]
+                    .iter()
+                    .cloned()
+                    .chain(segs[ups..].iter().map(|s| s.to_string()))
+                    .collect()
+            }
+            // A path from the current module (2018 edition uniform paths), else an external crate.
+            _ => {
+                let first = segs.first()?.to_string();
+                let mut child = module.clone();
+                child.push(first);
+                self.rust_module_file(&src, &child)?;
+                let mut local = module.clone();
+                local.extend(segs.iter().map(|s| s.to_string()));
+                return self.rust_longest(&src, &local, item);
+            }
+        };
+        self.rust_longest(&src, &path, item)
+    }
+
+    /// The longest prefix of `path` (+ `item`) that is a module file; the rest names an item.
+    fn rust_longest(&self, src: &str, path: &[String], item: Option<&str>) -> Option<Resolved<'_>> {
+        let mut full: Vec<String> = path.to_vec();
+        full.extend(item.map(str::to_string));
+        (0..=full.len()).rev().find_map(|n| {
+            let p = self.rust_module_file(src, &full[..n])?;
+            Some(Resolved {
+                path: p,
+                item: full.get(n).cloned(),
+            })
+        })
+    }
+
+    fn rust_module_file(&self, src: &str, module: &[String]) -> Option<&str> {
+        let prefix = if src.is_empty() {
+            String::new()
+        } else {
+            format!("{src}/")
+        };
+        if module.is_empty() {
+            return self
+                .has(&format!("{prefix}lib.rs"))
+                .or_else(|| self.has(&format!("{prefix}main.rs")));
+        }
+        let m = module.join("/");
+        self.has(&format!("{prefix}{m}.rs"))
+            .or_else(|| self.has(&format!("{prefix}{m}/mod.rs")))
+    }
+
+    /// BM25 over the workspace's chunks: the best `k` chunks for `query` (identifier terms),
+    /// skipping files for which `skip(path)` is true. Ties break by path then line.
+    pub fn bm25(&self, query: &[&str], k: usize, skip: &dyn Fn(&str) -> bool) -> Vec<ChunkHit<'_>> {
+        const K1: f32 = 1.2;
+        const B: f32 = 0.75;
+        if self.n_chunks == 0 || k == 0 {
+            return Vec::new();
+        }
+        let n = self.n_chunks as f32;
+        let avg = (self.total_len as f32 / n).max(1.0);
+        let mut q: Vec<(u32, f32)> = query
+            .iter()
+            .filter_map(|t| self.terms.get(*t))
+            .map(|&id| {
+                let df = self.df[id as usize] as f32;
+                (id, ((n - df + 0.5) / (df + 0.5) + 1.0).ln())
+            })
+            .filter(|&(_, idf)| idf > 0.0)
+            .collect();
+        q.sort_unstable_by_key(|&(id, _)| id);
+        q.dedup_by_key(|&mut (id, _)| id);
+        if q.is_empty() {
+            return Vec::new();
+        }
+        let mut hits: Vec<ChunkHit<'_>> = Vec::new();
+        for f in self.files.iter().flatten() {
+            if skip(&f.path) {
+                continue;
+            }
+            for c in &f.chunks {
+                let mut score = 0.0;
+                let (mut i, mut j) = (0, 0);
+                while i < q.len() && j < c.terms.len() {
+                    match q[i].0.cmp(&c.terms[j].0) {
+                        std::cmp::Ordering::Less => i += 1,
+                        std::cmp::Ordering::Greater => j += 1,
+                        std::cmp::Ordering::Equal => {
+                            let tf = f32::from(c.terms[j].1);
+                            let norm = K1 * (1.0 - B + B * c.len as f32 / avg);
+                            score += q[i].1 * tf * (K1 + 1.0) / (tf + norm);
+                            i += 1;
+                            j += 1;
+                        }
+                    }
+                }
+                if score > 0.0 {
+                    hits.push(ChunkHit {
+                        path: &f.path,
+                        lines: c.lines.clone(),
+                        bytes: c.bytes.clone(),
+                        text: &f.text[c.bytes.clone()],
+                        score,
+                    });
+                }
+            }
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.path.cmp(b.path))
+                .then_with(|| a.lines.start.cmp(&b.lines.start))
+        });
+        // One chunk per overlapping run: drop chunks overlapping a better one of the same file.
+        let mut out: Vec<ChunkHit<'_>> = Vec::new();
+        for h in hits {
+            if out.len() == k {
+                break;
+            }
+            if out.iter().any(|o| {
+                o.path == h.path && o.lines.start < h.lines.end && h.lines.start < o.lines.end
+            }) {
+                continue;
+            }
+            out.push(h);
+        }
+        out
+    }
+}
+
+/// Dotted module names a Python file can be imported as (every suffix of its path).
+fn python_module_keys(path: &str) -> Vec<String> {
+    let Some(stem) = path
+        .strip_suffix(".py")
+        .or_else(|| path.strip_suffix(".pyi"))
+    else {
+        return Vec::new();
+    };
+    let mut parts: Vec<&str> = stem.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.last() == Some(&"__init__") {
+        parts.pop();
+    }
+    (0..parts.len()).map(|i| parts[i..].join(".")).collect()
+}
+
+/// The crate source directory and the module path of a Rust file (`src/a/b.rs` -> `("src",
+/// ["a", "b"])`; `src/a/mod.rs` -> `("src", ["a"])`; `src/lib.rs` -> `("src", [])`).
+fn rust_module_of(path: &str) -> (String, Vec<String>) {
+    let parts: Vec<&str> = path.split('/').collect();
+    let src_at = parts.iter().rposition(|p| *p == "src");
+    let (src, rest) = match src_at {
+        Some(i) => (parts[..=i].join("/"), &parts[i + 1..]),
+        None => (
+            parts[..parts.len().saturating_sub(1)].join("/"),
+            &parts[parts.len().saturating_sub(1)..],
+        ),
+    };
+    let mut module: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+    if let Some(last) = module.pop() {
+        let stem = last.strip_suffix(".rs").unwrap_or(&last);
+        let crate_root = module.is_empty() && matches!(stem, "lib" | "main");
+        if stem != "mod" && !crate_root {
+            module.push(stem.to_string());
+        }
+    }
+    (src, module)
+}
+
+/// Whether a definition is a top-level item (or a member of one).
+pub fn is_top_level(defs: &[Definition], index: usize) -> bool {
+    defs[index].parent.is_none()
+}
+
+/// Kinds that are not worth a piece on their own.
+pub fn is_noise(kind: DefKind) -> bool {
+    matches!(kind, DefKind::Module)
+}
+
+#[cfg(test)]
+mod tests;
