@@ -11,6 +11,7 @@
 
 use nib_engine::TokenCounter;
 
+pub mod env;
 pub mod index;
 #[cfg(test)]
 mod test_support;
