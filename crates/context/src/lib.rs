@@ -13,6 +13,7 @@ use nib_engine::TokenCounter;
 
 pub mod env;
 pub mod index;
+pub mod repo;
 #[cfg(test)]
 mod test_support;
 

@@ -39,7 +39,8 @@ fn python_fixture_manifests() {
         pytest >=8 Requirement (pyproject.toml)
         pyyaml >=6.0 Requirement (requirements.txt)
         requests 2.32.3 Exact (requirements.txt)
-    "#]].assert_eq(&render(&fixture_env("pyproj")));
+    "#]]
+    .assert_eq(&render(&fixture_env("pyproj")));
 }
 
 #[test]
@@ -49,7 +50,8 @@ fn rust_fixture_manifests() {
         serde 1.0.210 Exact (Cargo.lock)
         serde_json 1.0.128 Exact (Cargo.lock)
         store 0.1.0 Exact (Cargo.lock)
-    "#]].assert_eq(&render(&fixture_env("rscrate")));
+    "#]]
+    .assert_eq(&render(&fixture_env("rscrate")));
 }
 
 #[test]
@@ -76,7 +78,8 @@ fn other_python_manifests() {
         numpy >=1.26 Requirement (setup.cfg)
         pyyaml 6.0.1 Exact (setup.cfg)
         rich * Requirement (Pipfile)
-    "#]].assert_eq(&render(&env));
+    "#]]
+    .assert_eq(&render(&env));
 }
 
 #[test]
@@ -104,7 +107,8 @@ fn header_lists_imported_packages_only() {
         # yaml >=6.0
         # requests 2.32.3
         # django 4.2.16
-    "#]].assert_eq(&env.header(Language::Python, &imports));
+    "#]]
+    .assert_eq(&env.header(Language::Python, &imports));
 
     let env = fixture_env("rscrate");
     let text = "use serde::Serialize;\nuse std::fmt;\nuse crate::x;\nuse regex::Regex;\n";
@@ -113,5 +117,6 @@ fn header_lists_imported_packages_only() {
     expect![[r#"
         // Rust 1.82.0
         // serde 1.0.210
-    "#]].assert_eq(&env.header(Language::Rust, &imports));
+    "#]]
+    .assert_eq(&env.header(Language::Rust, &imports));
 }

@@ -1,0 +1,816 @@
+//! Repository context: the pieces of other files worth showing the model before the current
+//! file, chosen within a token budget.
+//!
+//! Sources, by priority: (1) an environment header (language and imported library versions),
+//! (2) definitions (signatures and docs, not bodies) of symbols imported or used near the
+//! cursor, resolved through imports and else by unique name, (3) snippets of open files most
+//! similar to the code above the cursor (Jaccard over identifier sets), (4) BM25 over the
+//! workspace as a fallback.
+//!
+//! Stability: the result must not change while the user types inside one function, so that
+//! the prompt prefix (and the model's KV cache of it) survives keystrokes. Hence:
+//! - similarity queries use the lines above the cursor line, never the line being typed;
+//! - symbols come from the enclosing function (or a fixed window of lines), without the
+//!   identifier being typed at the cursor;
+//! - chosen pieces are ordered by kind, then path, then position, never by score.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use nib_engine::{RepoFile, TokenCounter};
+use nib_syntax::tags::{self, DefKind, Definition, Import};
+use nib_syntax::tree_sitter::Tree;
+use nib_syntax::Language;
+
+use crate::env::Environment;
+use crate::index::{identifiers, line_starts, WorkspaceIndex};
+
+/// Tokens added per piece for the separator token and the path line's newline.
+pub const PIECE_OVERHEAD_TOKENS: usize = 2;
+/// Path shown for the environment header piece.
+pub const ENVIRONMENT_PATH: &str = "environment";
+
+/// Knobs of the repository context.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RepoConfig {
+    /// Tokens for all pieces together (paths and separators included).
+    pub budget_tokens: usize,
+    pub max_definitions: usize,
+    pub max_snippets: usize,
+    pub max_bm25: usize,
+    /// Lines per snippet window of an open file (windows step by half of it).
+    pub snippet_lines: usize,
+    /// Lines above the cursor line used as the similarity query.
+    pub query_lines: usize,
+    /// Lines around the cursor searched for used symbols outside any function.
+    pub symbol_lines: usize,
+    /// Least Jaccard similarity for a snippet.
+    pub min_jaccard: f32,
+    /// Data definitions (structs, enums, constants) up to this many lines are shown whole.
+    pub full_text_max_lines: usize,
+    /// A name found only by name lookup is used when it has at most this many definitions.
+    pub max_name_ambiguity: usize,
+}
+
+impl Default for RepoConfig {
+    fn default() -> RepoConfig {
+        RepoConfig {
+            budget_tokens: 1024,
+            max_definitions: 12,
+            max_snippets: 2,
+            max_bm25: 2,
+            snippet_lines: 20,
+            query_lines: 20,
+            symbol_lines: 30,
+            min_jaccard: 0.1,
+            full_text_max_lines: 25,
+            max_name_ambiguity: 3,
+        }
+    }
+}
+
+/// An open or recently edited file.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenFile<'a> {
+    pub path: &'a str,
+    pub text: &'a str,
+}
+
+/// What to build the context for.
+#[derive(Debug, Clone, Copy)]
+pub struct RepoRequest<'a> {
+    /// Workspace-relative path of the current file (as in the index).
+    pub path: &'a str,
+    pub lang: Option<Language>,
+    pub text: &'a str,
+    /// Byte offset of the cursor in `text`.
+    pub cursor: usize,
+    /// The current file's tree, when the caller has one (else it is parsed here).
+    pub tree: Option<&'a Tree>,
+    /// Open / recently edited files, most recent first. The current file is skipped.
+    pub open_files: &'a [OpenFile<'a>],
+    pub env: Option<&'a Environment>,
+}
+
+/// Where a piece comes from; also its place in the prompt (this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PieceKind {
+    Environment,
+    Definition,
+    Snippet,
+    Bm25,
+}
+
+/// One piece of repository context.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RepoPiece {
+    pub path: String,
+    pub text: String,
+    pub kind: PieceKind,
+    pub score: f32,
+    /// 0-based lines of the source file the piece is about.
+    pub lines: Range<usize>,
+    /// Tokens it costs, overhead included.
+    pub tokens: usize,
+}
+
+/// A piece left out, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DroppedPiece {
+    pub path: String,
+    pub kind: PieceKind,
+    pub lines: Range<usize>,
+    pub tokens: usize,
+    pub score: f32,
+    pub reason: &'static str,
+}
+
+/// What the repository context included and left out.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RepoReport {
+    pub budget_tokens: usize,
+    pub used_tokens: usize,
+    /// (kind, path, lines, tokens) of each included piece, in prompt order.
+    pub included: Vec<(PieceKind, String, Range<usize>, usize)>,
+    pub dropped: Vec<DroppedPiece>,
+    /// Identifiers near the cursor that named definitions elsewhere but were not resolved.
+    pub unresolved: Vec<String>,
+}
+
+/// The chosen pieces, in prompt order, and the report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RepoContext {
+    pub pieces: Vec<RepoPiece>,
+    pub report: RepoReport,
+}
+
+impl RepoContext {
+    /// The pieces as prompt files: consecutive pieces of one path are joined into one file.
+    pub fn files(&self) -> Vec<RepoFile> {
+        let mut out: Vec<RepoFile> = Vec::new();
+        let mut last_kind = None;
+        for p in &self.pieces {
+            match out.last_mut() {
+                Some(f) if f.path == p.path && last_kind == Some(p.kind) => {
+                    if !f.text.ends_with('\n') {
+                        f.text.push('\n');
+                    }
+                    f.text.push_str(&p.text);
+                }
+                _ => out.push(RepoFile {
+                    path: p.path.clone(),
+                    text: p.text.clone(),
+                }),
+            }
+            last_kind = Some(p.kind);
+        }
+        out
+    }
+}
+
+/// Rank and choose the pieces for a request. Pure; cannot fail.
+pub fn repo_context(
+    index: &WorkspaceIndex,
+    req: &RepoRequest,
+    counter: &dyn TokenCounter,
+    config: &RepoConfig,
+) -> RepoContext {
+    let text = req.text;
+    let cursor = floor_char(text, req.cursor);
+    let starts = line_starts(text);
+    let cursor_line = starts.partition_point(|&s| s <= cursor).saturating_sub(1);
+
+    let parsed;
+    let tree = match (req.tree, req.lang) {
+        (Some(t), _) => Some(t),
+        (None, Some(l)) => {
+            parsed = nib_syntax::parse(l, text);
+            parsed.as_ref()
+        }
+        _ => None,
+    };
+    let scopes = match (tree, req.lang) {
+        (Some(t), Some(l)) => tags::enclosing_scopes(l, t, text, cursor),
+        _ => Vec::new(),
+    };
+    // The region searched for used symbols: the innermost function, else lines around.
+    let func = scopes
+        .iter()
+        .rev()
+        .find(|s| matches!(s.kind, DefKind::Function | DefKind::Method));
+    let region = match func {
+        Some(s) => s.range.clone(),
+        None => {
+            let a = cursor_line.saturating_sub(config.symbol_lines);
+            let b = (cursor_line + config.symbol_lines / 3 + 1).min(starts.len());
+            starts[a]..starts.get(b).copied().unwrap_or(text.len())
+        }
+    };
+    let (word_start, word_end) = word_at(text, cursor);
+    let mut used: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for part in [
+        &text[region.start.min(word_start)..word_start],
+        &text[word_end..region.end.max(word_end)],
+    ] {
+        for id in identifiers(part) {
+            if seen.insert(id) {
+                used.push(id);
+            }
+        }
+    }
+
+    let own = index.file(req.path);
+    let own_imports_buf;
+    let imports: &[Import] = match own {
+        Some(f) if f.lang == req.lang => &f.imports,
+        _ => {
+            own_imports_buf = match (tree, req.lang) {
+                (Some(t), Some(l)) => tags::imports(l, t, text),
+                _ => Vec::new(),
+            };
+            &own_imports_buf
+        }
+    };
+    let own_names: HashSet<&str> = own
+        .map(|f| f.definitions.iter().map(|d| d.name.as_str()).collect())
+        .unwrap_or_default();
+
+    let mut report = RepoReport {
+        budget_tokens: config.budget_tokens,
+        ..RepoReport::default()
+    };
+    let mut candidates: Vec<RepoPiece> = Vec::new();
+
+    // 1. Environment header.
+    if let (Some(env), Some(lang)) = (req.env, req.lang) {
+        let header = env.header(lang, imports);
+        if !header.is_empty() {
+            candidates.push(piece(
+                counter,
+                ENVIRONMENT_PATH,
+                header,
+                PieceKind::Environment,
+                f32::INFINITY,
+                0..0,
+            ));
+        }
+    }
+
+    // 2. Definitions.
+    let defs = definition_candidates(
+        index,
+        req.path,
+        imports,
+        &used,
+        &own_names,
+        config,
+        &mut report,
+    );
+    for c in defs.into_iter().take(config.max_definitions) {
+        let Some(file) = index.file(c.path) else {
+            continue;
+        };
+        let d = &file.definitions[c.index];
+        let lines = d.line..d.line + file.text[d.range.clone()].lines().count().max(1);
+        let text = render_definition(file.lang, &file.text, &file.definitions, c.index, config);
+        candidates.push(piece(
+            counter,
+            c.path,
+            text,
+            PieceKind::Definition,
+            c.score,
+            lines,
+        ));
+    }
+
+    // 3. Snippets of open files, similar to the lines above the cursor.
+    let query_start_line = cursor_line
+        .saturating_sub(config.query_lines)
+        .max(func.map_or(0, |s| s.line));
+    let query_text = &text[starts[query_start_line]..starts[cursor_line]];
+    let query: HashSet<&str> = identifiers(query_text).filter(|t| t.len() >= 2).collect();
+    let mut snippet_hits = Vec::new();
+    if !query.is_empty() {
+        for f in req.open_files.iter().filter(|f| f.path != req.path) {
+            snippet_hits.extend(best_windows(f, &query, config));
+        }
+    }
+    snippet_hits.sort_by(|a, b| {
+        b.2.total_cmp(&a.2)
+            .then_with(|| a.0.cmp(b.0))
+            .then_with(|| a.1.start.cmp(&b.1.start))
+    });
+    snippet_hits.truncate(config.max_snippets);
+    for (path, lines, score, body) in &snippet_hits {
+        candidates.push(piece(
+            counter,
+            path,
+            body.to_string(),
+            PieceKind::Snippet,
+            *score,
+            lines.clone(),
+        ));
+    }
+
+    // 4. BM25 fallback over the workspace, skipping the current and open files.
+    if config.max_bm25 > 0 && !query.is_empty() {
+        let mut terms: Vec<&str> = query.iter().copied().collect();
+        terms.sort_unstable();
+        // Files already shown through definitions or snippets are not searched again.
+        let shown: HashSet<&str> = req
+            .open_files
+            .iter()
+            .map(|f| f.path)
+            .chain(candidates.iter().map(|c| c.path.as_str()))
+            .collect();
+        let skip = |p: &str| p == req.path || shown.contains(p);
+        for h in index.bm25(&terms, config.max_bm25, &skip) {
+            candidates.push(piece(
+                counter,
+                h.path,
+                h.text.to_string(),
+                PieceKind::Bm25,
+                h.score,
+                h.lines,
+            ));
+        }
+    }
+
+    // Choose greedily by priority (candidates are already in priority order per kind).
+    let mut used_tokens = 0;
+    let mut chosen = Vec::new();
+    for c in candidates {
+        if used_tokens + c.tokens <= config.budget_tokens {
+            used_tokens += c.tokens;
+            chosen.push(c);
+        } else {
+            report.dropped.push(DroppedPiece {
+                path: c.path,
+                kind: c.kind,
+                lines: c.lines,
+                tokens: c.tokens,
+                score: c.score,
+                reason: "budget",
+            });
+        }
+    }
+    chosen.sort_by(|a, b| {
+        (a.kind, a.path.as_str(), a.lines.start).cmp(&(b.kind, b.path.as_str(), b.lines.start))
+    });
+    report.used_tokens = used_tokens;
+    report.included = chosen
+        .iter()
+        .map(|p| (p.kind, p.path.clone(), p.lines.clone(), p.tokens))
+        .collect();
+    RepoContext {
+        pieces: chosen,
+        report,
+    }
+}
+
+fn piece(
+    counter: &dyn TokenCounter,
+    path: &str,
+    text: String,
+    kind: PieceKind,
+    score: f32,
+    lines: Range<usize>,
+) -> RepoPiece {
+    let tokens = counter.count(path) + counter.count(&text) + PIECE_OVERHEAD_TOKENS;
+    RepoPiece {
+        path: path.to_string(),
+        text,
+        kind,
+        score,
+        lines,
+        tokens,
+    }
+}
+
+struct DefCandidate<'a> {
+    path: &'a str,
+    index: usize,
+    score: f32,
+}
+
+/// Definitions to show, best first: imported names used near the cursor, then other names
+/// used near the cursor defined elsewhere (unambiguous), then imported names not used nearby.
+fn definition_candidates<'a>(
+    index: &'a WorkspaceIndex,
+    path: &str,
+    imports: &[Import],
+    used: &[&str],
+    own_names: &HashSet<&str>,
+    config: &RepoConfig,
+    report: &mut RepoReport,
+) -> Vec<DefCandidate<'a>> {
+    let used_pos = |n: &str| used.iter().position(|u| *u == n);
+    let mut out: Vec<DefCandidate<'a>> = Vec::new();
+    let mut taken: HashSet<(&'a str, usize)> = HashSet::new();
+    let mut covered: HashSet<&str> = HashSet::new();
+    let mut push = |out: &mut Vec<DefCandidate<'a>>, path: &'a str, index: usize, score: f32| {
+        if taken.insert((path, index)) {
+            out.push(DefCandidate { path, index, score });
+        }
+    };
+    let score = |tier: f32, pos: usize| tier - pos as f32 * 1e-4;
+
+    for (k, imp) in imports.iter().enumerate() {
+        let Some(r) = index.resolve_import(path, imp) else {
+            continue;
+        };
+        let Some(file) = index.file(r.path) else {
+            continue;
+        };
+        let local = imp.local_name();
+        let local_pos = local.and_then(used_pos);
+        match r.item.as_deref() {
+            Some(item) => {
+                if let Some(l) = local {
+                    covered.insert(l);
+                }
+                let tier = if local_pos.is_some() { 3.0 } else { 1.0 };
+                let pos = local_pos.unwrap_or(used.len() + k);
+                for (p, i) in find_item(index, r.path, item, 3) {
+                    push(&mut out, p, i, score(tier, pos));
+                }
+            }
+            None => {
+                // A module (or a glob): its top-level items used near the cursor.
+                if local_pos.is_none() && !imp.glob {
+                    continue;
+                }
+                for (i, d) in file.definitions.iter().enumerate() {
+                    if d.parent.is_some() {
+                        continue;
+                    }
+                    if let Some(pos) = used_pos(&d.name) {
+                        covered.insert(used[pos]);
+                        push(&mut out, &file.path, i, score(3.0, pos));
+                    }
+                }
+            }
+        }
+    }
+    for (pos, name) in used.iter().enumerate() {
+        if covered.contains(name) || own_names.contains(name) {
+            continue;
+        }
+        let found = index.definitions_named(name);
+        let found: Vec<_> = found.into_iter().filter(|d| d.file.path != path).collect();
+        if found.is_empty() {
+            continue;
+        }
+        if found.len() > config.max_name_ambiguity {
+            report.unresolved.push(name.to_string());
+            continue;
+        }
+        for d in found {
+            push(&mut out, &d.file.path, d.index, score(2.0, pos));
+        }
+    }
+    // A member whose container is shown too is already in the container's outline.
+    let all: HashSet<(&str, usize)> = out.iter().map(|c| (c.path, c.index)).collect();
+    out.retain(|c| {
+        let parent = index
+            .file(c.path)
+            .and_then(|f| f.definitions[c.index].parent);
+        parent.is_none_or(|p| !all.contains(&(c.path, p)))
+    });
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| (a.path, a.index).cmp(&(b.path, b.index)))
+    });
+    out
+}
+
+/// The definition of `item` in the file `path`, following re-exports (`pub use x::Item`,
+/// `from .x import Item`) up to `depth` hops.
+fn find_item<'a>(
+    index: &'a WorkspaceIndex,
+    path: &str,
+    item: &str,
+    depth: usize,
+) -> Vec<(&'a str, usize)> {
+    let Some(file) = index.file(path) else {
+        return Vec::new();
+    };
+    let direct: Vec<(&'a str, usize)> = file
+        .definitions
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.name == item && d.parent.is_none())
+        .map(|(i, _)| (file.path.as_str(), i))
+        .collect();
+    if !direct.is_empty() || depth == 0 {
+        return direct;
+    }
+    for imp in &file.imports {
+        if imp.local_name() != Some(item) {
+            continue;
+        }
+        if let Some(r) = index.resolve_import(path, imp) {
+            let next = r.item.as_deref().unwrap_or(item);
+            if r.path != path {
+                let found = find_item(index, r.path, next, depth - 1);
+                if !found.is_empty() {
+                    return found;
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Signature, docs and (for containers) member signatures; short data definitions whole.
+pub fn render_definition(
+    lang: Option<Language>,
+    text: &str,
+    defs: &[Definition],
+    index: usize,
+    config: &RepoConfig,
+) -> String {
+    let d = &defs[index];
+    let indent = indentation(text, d.range.start);
+    let mut out = String::new();
+    let parent = d.parent.map(|p| &defs[p]).filter(|p| p.kind.is_container());
+    if let Some(p) = parent {
+        out.push_str(&indentation(text, p.range.start));
+        out.push_str(&p.signature);
+        out.push_str(if lang == Some(Language::Python) {
+            "\n"
+        } else {
+            " {\n"
+        });
+    }
+    let whole = &text[d.range.clone()];
+    if d.kind.is_data() && whole.lines().count() <= config.full_text_max_lines {
+        push_doc_above(&mut out, d, &indent);
+        for l in decorators_above(text, d) {
+            out.push_str(&indent);
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out.push_str(&indent);
+        out.push_str(whole);
+        out.push('\n');
+    } else {
+        render_header(&mut out, lang, text, d, &indent);
+        if d.kind.is_container() || d.kind == DefKind::Module {
+            let python = lang == Some(Language::Python);
+            let outline = container_outline(text, defs, index, python);
+            if python {
+                if outline.is_empty() {
+                    out.push_str(&indent);
+                    out.push_str("    ...\n");
+                }
+            } else {
+                out.truncate(out.trim_end().len());
+                out.push_str(" {\n");
+            }
+            out.push_str(&outline);
+            if !python {
+                out.push_str(&indent);
+                out.push_str("}\n");
+            }
+        }
+    }
+    if let (Some(p), false) = (parent, lang == Some(Language::Python)) {
+        out.push_str(&indentation(text, p.range.start));
+        out.push_str("}\n");
+    }
+    out
+}
+
+fn push_doc_above(out: &mut String, d: &Definition, indent: &str) {
+    if let (Some(doc), false) = (&d.doc, d.doc_inside) {
+        for l in doc.lines() {
+            out.push_str(indent);
+            out.push_str(l.trim_start());
+            out.push('\n');
+        }
+    }
+}
+
+/// Most lines of a container's outline (fields and member signatures).
+const MAX_OUTLINE_LINES: usize = 24;
+
+/// A container's fields (body lines outside members, e.g. dataclass fields) and member
+/// signatures, in source order, with their own indentation.
+fn container_outline(text: &str, defs: &[Definition], index: usize, python: bool) -> String {
+    let d = &defs[index];
+    let Some(body) = d.body.clone() else {
+        return String::new();
+    };
+    let members: Vec<&Definition> = defs
+        .iter()
+        .skip(index + 1)
+        .take_while(|m| m.range.start < d.range.end)
+        .filter(|m| m.parent == Some(index))
+        .collect();
+    let mut entries: Vec<(usize, String)> = Vec::new();
+    for m in &members {
+        let mut line = indentation(text, m.range.start);
+        line.push_str(&m.signature);
+        if python {
+            line.push_str(" ...");
+        } else if !m.signature.ends_with(';') {
+            line.push(';');
+        }
+        entries.push((m.range.start, line));
+    }
+    // Field lines: body lines outside every member, docstring, comment and brace.
+    let doc = d.doc.as_deref().filter(|_| d.doc_inside);
+    let mut pos = body.start;
+    for line in text[body.clone()].split_inclusive('\n') {
+        let at = pos;
+        pos += line.len();
+        let t = line.trim();
+        let skip = t.is_empty()
+            || t == "{"
+            || t == "}"
+            || t.starts_with('#')
+            || t.starts_with("//")
+            || t.starts_with('@')
+            || doc.is_some_and(|doc| doc.contains(t) || t.starts_with("\"\"\""))
+            || members.iter().any(|m| {
+                let lo = text[..m.range.start].rfind('\n').map_or(0, |i| i + 1);
+                at + line.len() > lo && at < m.range.end
+            });
+        if !skip {
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            entries.push((at, text[line_start..at + line.len()].trim_end().to_string()));
+        }
+    }
+    entries.sort_by_key(|e| e.0);
+    let mut out = String::new();
+    for (_, l) in entries.into_iter().take(MAX_OUTLINE_LINES) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+/// Decorator and attribute lines directly above a definition.
+fn decorators_above(text: &str, d: &Definition) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut end = text[..d.range.start].rfind('\n').map_or(0, |i| i + 1);
+    while end > 0 && lines.len() < 3 {
+        let start = text[..end - 1].rfind('\n').map_or(0, |i| i + 1);
+        let l = text[start..end].trim();
+        if l.starts_with('@') || l.starts_with("#[") {
+            lines.push(l.to_string());
+            end = start;
+        } else if l.starts_with("//") || l.starts_with('#') {
+            end = start;
+        } else {
+            break;
+        }
+    }
+    lines.reverse();
+    lines
+}
+
+/// Doc, signature and a body placeholder.
+fn render_header(
+    out: &mut String,
+    lang: Option<Language>,
+    text: &str,
+    d: &Definition,
+    indent: &str,
+) {
+    push_doc_above(out, d, indent);
+    for l in decorators_above(text, d) {
+        if !l.starts_with("#[") {
+            out.push_str(indent);
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out.push_str(indent);
+    out.push_str(&d.signature);
+    let python = lang == Some(Language::Python);
+    match (&d.doc, d.doc_inside) {
+        (Some(doc), true) => {
+            out.push('\n');
+            for (i, l) in doc.lines().enumerate() {
+                if i == 0 {
+                    out.push_str(indent);
+                    out.push_str("    ");
+                    out.push_str(l);
+                } else {
+                    out.push_str(l);
+                }
+                out.push('\n');
+            }
+            if !d.kind.is_container() {
+                out.push_str(indent);
+                out.push_str(if python { "    ...\n" } else { "    // ...\n" });
+            }
+        }
+        _ => {
+            if d.kind.is_container() {
+                out.push('\n');
+            } else if python {
+                out.push_str(" ...\n");
+            } else if d.signature.ends_with(';') {
+                out.push('\n');
+            } else {
+                out.push_str(";\n");
+            }
+        }
+    }
+}
+
+/// The whitespace from the start of `byte`'s line up to `byte`, if it is only whitespace.
+fn indentation(text: &str, byte: usize) -> String {
+    let line_start = text[..byte].rfind('\n').map_or(0, |i| i + 1);
+    let pre = &text[line_start..byte];
+    if pre.chars().all(char::is_whitespace) {
+        pre.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// The identifier touching `cursor` (being typed), as a byte range.
+fn word_at(text: &str, cursor: usize) -> (usize, usize) {
+    let is_id = |c: char| c.is_alphanumeric() || c == '_';
+    let start = text[..cursor]
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| is_id(c))
+        .last()
+        .map_or(cursor, |(i, _)| i);
+    let end = text[cursor..]
+        .char_indices()
+        .find(|&(_, c)| !is_id(c))
+        .map_or(text.len(), |(i, _)| cursor + i);
+    (start, end)
+}
+
+fn floor_char(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The best non-overlapping windows of an open file by Jaccard similarity to `query`.
+fn best_windows<'a>(
+    f: &OpenFile<'a>,
+    query: &HashSet<&str>,
+    config: &RepoConfig,
+) -> Vec<(&'a str, Range<usize>, f32, &'a str)> {
+    let size = config.snippet_lines.max(1);
+    let step = (size / 2).max(1);
+    let starts = line_starts(f.text);
+    let n = if f.text.ends_with('\n') {
+        starts.len() - 1
+    } else {
+        starts.len()
+    };
+    let mut hits: Vec<(&'a str, Range<usize>, f32, &'a str)> = Vec::new();
+    let mut first = 0;
+    while first < n {
+        let last = (first + size).min(n);
+        let bytes = starts[first]..starts.get(last).copied().unwrap_or(f.text.len());
+        let body = &f.text[bytes];
+        let ids: HashSet<&str> = identifiers(body).filter(|t| t.len() >= 2).collect();
+        let inter = ids.intersection(query).count();
+        let union = ids.len() + query.len() - inter;
+        let j = if union == 0 {
+            0.0
+        } else {
+            inter as f32 / union as f32
+        };
+        if j >= config.min_jaccard {
+            hits.push((f.path, first..last, j, body));
+        }
+        if last == n {
+            break;
+        }
+        first += step;
+    }
+    hits.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.1.start.cmp(&b.1.start)));
+    let mut out: Vec<(&'a str, Range<usize>, f32, &'a str)> = Vec::new();
+    for h in hits {
+        if out.len() == config.max_snippets {
+            break;
+        }
+        if out
+            .iter()
+            .all(|o| o.1.end <= h.1.start || h.1.end <= o.1.start)
+        {
+            out.push(h);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

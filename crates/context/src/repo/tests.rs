@@ -1,0 +1,375 @@
+use super::*;
+use crate::env::{is_manifest, Environment};
+use crate::test_support::{fixture_files, load_fixture};
+use expect_test::{expect, Expect};
+use nib_engine::ApproxTokenCounter;
+use proptest::prelude::*;
+
+struct Fixture {
+    index: WorkspaceIndex,
+    files: Vec<(String, String)>,
+    env: Environment,
+}
+
+fn fixture(name: &str) -> Fixture {
+    let files = fixture_files(name);
+    let env = Environment::from_manifests(
+        files
+            .iter()
+            .filter(|(p, _)| is_manifest(p.rsplit('/').next().unwrap()))
+            .map(|(p, t)| (p.as_str(), t.as_str())),
+    );
+    Fixture {
+        index: load_fixture(name),
+        files,
+        env,
+    }
+}
+
+impl Fixture {
+    fn text(&self, path: &str) -> &str {
+        &self.files.iter().find(|(p, _)| p == path).unwrap().1
+    }
+
+    /// Context for `path` with its text edited: `marker` replaced by `insert` and the
+    /// cursor at the end of `insert` (or at `$0` inside it).
+    fn context(
+        &self,
+        path: &str,
+        marker: &str,
+        insert: &str,
+        open: &[&str],
+        config: &RepoConfig,
+    ) -> RepoContext {
+        let (text, cursor) = edited(self.text(path), marker, insert);
+        let open: Vec<OpenFile> = open
+            .iter()
+            .map(|p| OpenFile {
+                path: p,
+                text: self.text(p),
+            })
+            .collect();
+        let lang = Language::from_path(std::path::Path::new(path));
+        let req = RepoRequest {
+            path,
+            lang,
+            text: &text,
+            cursor,
+            tree: None,
+            open_files: &open,
+            env: Some(&self.env),
+        };
+        repo_context(&self.index, &req, &ApproxTokenCounter, config)
+    }
+}
+
+fn edited(text: &str, marker: &str, insert: &str) -> (String, usize) {
+    let at = text.find(marker).expect("marker in fixture");
+    let (ins, cur) = match insert.find("$0") {
+        Some(i) => (insert.replacen("$0", "", 1), i),
+        None => (insert.to_string(), insert.len()),
+    };
+    let mut t = text.to_string();
+    t.replace_range(at..at + marker.len(), &ins);
+    (t, at + cur)
+}
+
+fn render(ctx: &RepoContext) -> String {
+    let mut out = String::new();
+    for p in &ctx.pieces {
+        out.push_str(&format!(
+            "== {:?} {} {}..{}\n{}",
+            p.kind, p.path, p.lines.start, p.lines.end, p.text
+        ));
+        if !p.text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    for d in &ctx.report.dropped {
+        out.push_str(&format!(
+            "-- dropped {:?} {} ({})\n",
+            d.kind, d.path, d.reason
+        ));
+    }
+    out
+}
+
+fn check(ctx: &RepoContext, expect: Expect) {
+    expect.assert_eq(&render(ctx));
+}
+
+#[test]
+fn python_call_on_cursor_line_brings_its_definition() {
+    let f = fixture("pyproj");
+    let ctx = f.context(
+        "app.py",
+        "        receipts.append(charge(item, \"visa\"))",
+        "        receipts.append(charge(item, \"visa\"))\n        price = item.with_tax(",
+        &["shop/payments/gateway.py"],
+        &RepoConfig::default(),
+    );
+    check(
+        &ctx,
+        expect![[r#"
+            == Environment environment 0..0
+            # Python 3.11.9
+            == Definition shop/models.py 12..15
+            class Item:
+                def with_tax(self) -> float:
+                    """The price including tax."""
+                    ...
+            == Definition shop/models.py 17..20
+            def make_item(name: str, price: float = 0.0) -> Item:
+                """Build an item, rounding the price to cents."""
+                ...
+            == Definition shop/payments/gateway.py 6..11
+            def charge(item: Item, card: str) -> dict:
+                """Charge a card for an item and return the provider's reply."""
+                ...
+            == Snippet shop/payments/gateway.py 0..11
+            import requests
+
+            from ..models import Item, make_item
+            from . import fees
+
+
+            def charge(item: Item, card: str) -> dict:
+                """Charge a card for an item and return the provider's reply."""
+                amount = item.with_tax()
+                total = amount + fees.fee_for(amount, card=card)
+                return requests.post("https://pay.invalid/charge", json={"total": total}).json()
+            == Bm25 shop/payments/__init__.py 0..1
+            from .gateway import charge
+            == Bm25 shop/payments/fees.py 0..4
+            def fee_for(amount: float, *, card: str = "visa") -> float:
+                """The card fee for an amount."""
+                rate = 0.029 if card == "visa" else 0.035
+                return round(amount * rate + 0.30, 2)
+        "#]],
+    );
+}
+
+#[test]
+fn python_relative_imports_resolve_to_definitions() {
+    let f = fixture("pyproj");
+    let ctx = f.context(
+        "shop/payments/gateway.py",
+        "    amount = item.with_tax()",
+        "    base = make_item(item.name, fees.fee_for(1.0))$0\n    amount = item.with_tax()",
+        &[],
+        &RepoConfig::default(),
+    );
+    check(
+        &ctx,
+        expect![[r#"
+            == Environment environment 0..0
+            # Python 3.11.9
+            # requests 2.32.3
+            == Definition shop/models.py 6..15
+            @dataclass
+            class Item:
+                """One thing for sale."""
+                name: str
+                price: float
+                def with_tax(self) -> float: ...
+            == Definition shop/models.py 17..20
+            def make_item(name: str, price: float = 0.0) -> Item:
+                """Build an item, rounding the price to cents."""
+                ...
+            == Definition shop/payments/fees.py 0..4
+            def fee_for(amount: float, *, card: str = "visa") -> float:
+                """The card fee for an amount."""
+                ...
+            == Bm25 app.py 0..10
+            import shop.models as m
+            from shop.payments.gateway import charge
+
+
+            def checkout(names: list[str]) -> list[dict]:
+                receipts = []
+                for name in names:
+                    item = m.make_item(name, 9.99)
+                    receipts.append(charge(item, "visa"))
+                return receipts
+            == Bm25 shop/payments/__init__.py 0..1
+            from .gateway import charge
+        "#]],
+    );
+}
+
+#[test]
+fn rust_use_and_mod_paths_resolve_to_definitions() {
+    let f = fixture("rscrate");
+    let ctx = f.context(
+        "src/util.rs",
+        "        store.insert(Item::new(name, 100));",
+        "        store.insert(Item::new(name, 100));\n        store.remove(",
+        &[],
+        &RepoConfig::default(),
+    );
+    check(
+        &ctx,
+        expect![[r#"
+            == Environment environment 0..0
+            // Rust 1.82.0
+            == Definition src/store/item.rs 4..8
+            /// One thing for sale; prices are in cents.
+            #[derive(Debug, Clone, Serialize)]
+            pub struct Item {
+                pub name: String,
+                pub price_cents: u64,
+            }
+            == Definition src/store/item.rs 9..14
+            impl Item {
+                pub fn new(name: &str, price_cents: u64) -> Item;
+            }
+            == Definition src/store/mod.rs 6..9
+            /// Items by name.
+            #[derive(Debug, Default)]
+            pub struct Store {
+                items: Vec<Item>,
+            }
+            == Definition src/store/mod.rs 10..24
+            impl Store {
+                pub fn insert(&mut self, item: Item) -> Option<Item>;
+                pub fn remove(&mut self, name: &str) -> Option<Item>;
+            }
+            == Bm25 src/lib.rs 0..10
+            //! A tiny store crate used by nib's context tests.
+
+            mod store;
+            pub mod util;
+
+            pub use store::Store;
+
+            pub fn open() -> Store {
+                Store::default()
+            }
+        "#]],
+    );
+}
+
+#[test]
+fn small_budget_keeps_the_best_and_reports_the_rest() {
+    let f = fixture("pyproj");
+    let config = RepoConfig {
+        budget_tokens: 60,
+        ..RepoConfig::default()
+    };
+    let ctx = f.context(
+        "shop/payments/gateway.py",
+        "    amount = item.with_tax()",
+        "    base = make_item(item.name, fees.fee_for(1.0))$0\n    amount = item.with_tax()",
+        &[],
+        &config,
+    );
+    assert!(ctx.report.used_tokens <= 60);
+    assert!(!ctx.report.dropped.is_empty());
+    check(
+        &ctx,
+        expect![[r#"
+            == Environment environment 0..0
+            # Python 3.11.9
+            # requests 2.32.3
+            == Definition shop/models.py 6..15
+            @dataclass
+            class Item:
+                """One thing for sale."""
+                name: str
+                price: float
+                def with_tax(self) -> float: ...
+            -- dropped Definition shop/models.py (budget)
+            -- dropped Definition shop/payments/fees.py (budget)
+            -- dropped Bm25 app.py (budget)
+            -- dropped Bm25 shop/payments/__init__.py (budget)
+        "#]],
+    );
+}
+
+#[test]
+fn typing_inside_a_function_keeps_the_pieces() {
+    let f = fixture("pyproj");
+    let typed = "        subtotal = sum(len(r) for r in receipts) + 1";
+    let marker = "    return receipts";
+    let key = |ctx: &RepoContext| -> Vec<(PieceKind, String, Range<usize>)> {
+        ctx.pieces
+            .iter()
+            .map(|p| (p.kind, p.path.clone(), p.lines.clone()))
+            .collect()
+    };
+    let open = ["shop/payments/gateway.py", "shop/models.py"];
+    let first = f.context(
+        "app.py",
+        marker,
+        &format!("\n{marker}"),
+        &open,
+        &RepoConfig::default(),
+    );
+    assert!(!first.pieces.is_empty());
+    for n in 0..=typed.len() {
+        let insert = format!("{}$0\n{marker}", &typed[..n]);
+        let ctx = f.context("app.py", marker, &insert, &open, &RepoConfig::default());
+        assert_eq!(key(&ctx), key(&first), "after typing {:?}", &typed[..n]);
+        assert_eq!(ctx.files(), first.files());
+    }
+}
+
+#[test]
+fn files_merge_consecutive_pieces_of_one_path() {
+    let f = fixture("pyproj");
+    let ctx = f.context(
+        "shop/payments/gateway.py",
+        "    amount = item.with_tax()",
+        "    base = make_item(item.name, fees.fee_for(1.0))$0\n    amount = item.with_tax()",
+        &[],
+        &RepoConfig::default(),
+    );
+    let files = ctx.files();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let mut dedup = paths.clone();
+    dedup.dedup();
+    assert_eq!(paths, dedup);
+    assert!(files.len() < ctx.pieces.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn budget_is_never_exceeded(budget in 0usize..400, at in 0usize..2000, which in 0usize..3, extra in "[a-zé😀_ \n(]{0,40}") {
+        let f = fixture("pyproj");
+        let paths = ["app.py", "shop/payments/gateway.py", "shop/models.py"];
+        let path = paths[which];
+        let mut text = f.text(path).to_string();
+        let mut cursor = floor_char(&text, at.min(text.len()));
+        text.insert_str(cursor, &extra);
+        cursor += extra.len();
+        let unicode_open = format!("{}\n# é😀 {extra}\n", f.text("shop/payments/fees.py"));
+        let open = [
+            OpenFile { path: "shop/payments/fees.py", text: &unicode_open },
+            OpenFile { path: "shop/models.py", text: f.text("shop/models.py") },
+        ];
+        let req = RepoRequest {
+            path,
+            lang: Some(Language::Python),
+            text: &text,
+            cursor,
+            tree: None,
+            open_files: &open,
+            env: Some(&f.env),
+        };
+        let config = RepoConfig { budget_tokens: budget, ..RepoConfig::default() };
+        let ctx = repo_context(&f.index, &req, &ApproxTokenCounter, &config);
+        let total: usize = ctx.pieces.iter().map(|p| {
+            ApproxTokenCounter.count(&p.path) + ApproxTokenCounter.count(&p.text) + PIECE_OVERHEAD_TOKENS
+        }).sum();
+        prop_assert!(total <= budget);
+        prop_assert_eq!(total, ctx.report.used_tokens);
+        for p in &ctx.pieces {
+            if matches!(p.kind, PieceKind::Snippet | PieceKind::Bm25) {
+                let src = open.iter().find(|o| o.path == p.path).map(|o| o.text)
+                    .unwrap_or_else(|| f.text(&p.path));
+                prop_assert!(src.contains(p.text.as_str()));
+            }
+        }
+    }
+}
