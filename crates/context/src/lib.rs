@@ -8,12 +8,20 @@
 //!   at a line end (or the end of the text). Only the cursor's own line may be cut, and only
 //!   when that single line is larger than the whole budget.
 //! - Output strings are always valid UTF-8 slices of the input: no character is ever split.
+//!
+//! Modules: [`index`] (the workspace index: definitions, imports, module resolution, BM25),
+//! [`repo`] (repository context pieces within a budget, stable while typing), [`env`]
+//! (language and library versions from manifest contents), and [`cursor_window_scoped`]
+//! (the cursor window keeping the enclosing scopes' headers).
 
 use nib_engine::TokenCounter;
 
 pub mod env;
 pub mod index;
 pub mod repo;
+mod scoped;
+
+pub use scoped::{cursor_window_scoped, scope_headers, ScopeHeader};
 #[cfg(test)]
 mod test_support;
 
@@ -54,6 +62,8 @@ pub struct Report {
     pub dropped_suffix_lines: usize,
     /// The cursor line itself had to be cut (a single line over the budget).
     pub cut_cursor_line: bool,
+    /// Enclosing scope headers put before the prefix ([`cursor_window_scoped`]).
+    pub scope_headers: usize,
 }
 
 /// Largest byte count per token we assume when pre-cutting huge inputs before counting.
