@@ -6,6 +6,7 @@ mod convert;
 mod engine_loader;
 mod logging;
 mod models;
+mod scan;
 mod server;
 mod settings;
 
@@ -40,6 +41,10 @@ enum Command {
     /// Measure quality on benchmark data through the real completion path.
     #[command(subcommand)]
     Eval(nib_eval::EvalCommand),
+    /// Check files or directories with the safety gate (exit 1 on high or critical findings).
+    Scan(scan::ScanArgs),
+    /// Score the safety gate: labelled benchmark (vs bandit) and false positives on real code.
+    EvalScan(scan::eval::EvalScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +75,14 @@ fn main() -> ExitCode {
         Command::Bench(b) => {
             logging::init("warn");
             bench::run(b)
+        }
+        Command::Scan(a) => {
+            logging::init("warn");
+            return scan::run(a);
+        }
+        Command::EvalScan(a) => {
+            logging::init("warn");
+            scan::eval::run(a)
         }
         Command::Eval(e) => {
             logging::init("warn");
