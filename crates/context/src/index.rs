@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use nib_syntax::tags::{self, DefKind, Definition, Import, ImportKind};
+use nib_syntax::tree_sitter::Tree;
 use nib_syntax::Language;
 
 /// Lines in a BM25 chunk, and the step between chunk starts (chunks overlap by half).
@@ -39,12 +40,21 @@ struct RawChunk {
 
 /// Parse and tag `text`, and cut it into identifier chunks. Pure.
 pub fn analyze(path: &str, lang: Option<Language>, text: &str) -> FileAnalysis {
-    let (definitions, imports) = match lang.and_then(|l| Some((l, nib_syntax::parse(l, text)?))) {
-        Some((l, tree)) => (
-            tags::definitions(l, &tree, text),
-            tags::imports(l, &tree, text),
-        ),
-        None => (Vec::new(), Vec::new()),
+    let tree = lang.and_then(|l| nib_syntax::parse(l, text));
+    analyze_with_tree(path, lang, text, tree.as_ref())
+}
+
+/// [`analyze`] with the caller's up-to-date tree of `text` (e.g. an editor document's
+/// incrementally reparsed tree), which saves the parse.
+pub fn analyze_with_tree(
+    path: &str,
+    lang: Option<Language>,
+    text: &str,
+    tree: Option<&Tree>,
+) -> FileAnalysis {
+    let (definitions, imports) = match (lang, tree) {
+        (Some(l), Some(tree)) => tags::definitions_and_imports(l, tree, text),
+        _ => (Vec::new(), Vec::new()),
     };
     FileAnalysis {
         path: path.to_string(),
@@ -127,6 +137,8 @@ pub struct IndexedFile {
     chunks: Vec<Chunk>,
     /// Dotted module keys registered for this file (Python).
     module_keys: Vec<String>,
+    /// Generation of this insertion: postings of older generations are dead.
+    generation: u32,
 }
 
 #[derive(Debug)]
@@ -137,6 +149,17 @@ struct Chunk {
     terms: Vec<(u32, u16)>,
     len: u32,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct Posting {
+    file: FileId,
+    generation: u32,
+    chunk: u32,
+    tf: u16,
+}
+
+/// Compaction runs when dead postings outnumber live ones and this many.
+const MIN_DEAD_FOR_COMPACTION: usize = 1 << 16;
 
 /// A BM25 hit.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +199,11 @@ pub struct WorkspaceIndex {
     terms: HashMap<Box<str>, u32>,
     /// Document frequency (chunks) per term id.
     df: Vec<u32>,
+    /// Postings per term id; entries of removed files stay until the next compaction.
+    postings: Vec<Vec<Posting>>,
+    live_postings: usize,
+    dead_postings: usize,
+    next_generation: u32,
     n_chunks: u64,
     total_len: u64,
 }
@@ -188,6 +216,17 @@ impl WorkspaceIndex {
     /// Add or replace a file.
     pub fn update_file(&mut self, path: &str, lang: Option<Language>, text: &str) {
         self.insert(analyze(path, lang, text));
+    }
+
+    /// Add or replace an open document whose tree the caller keeps up to date.
+    pub fn update_file_with_tree(
+        &mut self,
+        path: &str,
+        lang: Option<Language>,
+        text: &str,
+        tree: Option<&Tree>,
+    ) {
+        self.insert(analyze_with_tree(path, lang, text, tree));
     }
 
     /// Add or replace a file from its analysis.
@@ -214,10 +253,13 @@ impl WorkspaceIndex {
         for k in &module_keys {
             self.py_modules.entry(k.clone()).or_default().push(id);
         }
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
         let chunks = a
             .chunks
             .into_iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(ci, c)| {
                 let mut terms: Vec<(u32, u16)> = c
                     .terms
                     .into_iter()
@@ -225,9 +267,16 @@ impl WorkspaceIndex {
                     .collect();
                 terms.sort_unstable();
                 let len = terms.iter().map(|&(_, n)| u32::from(n)).sum::<u32>();
-                for &(t, _) in &terms {
+                for &(t, tf) in &terms {
                     self.df[t as usize] += 1;
+                    self.postings[t as usize].push(Posting {
+                        file: id,
+                        generation,
+                        chunk: ci as u32,
+                        tf,
+                    });
                 }
+                self.live_postings += terms.len();
                 self.n_chunks += 1;
                 self.total_len += u64::from(len);
                 Chunk {
@@ -247,6 +296,7 @@ impl WorkspaceIndex {
             imports: a.imports,
             chunks,
             module_keys,
+            generation,
         });
     }
 
@@ -256,6 +306,7 @@ impl WorkspaceIndex {
         }
         let id = self.df.len() as u32;
         self.df.push(0);
+        self.postings.push(Vec::new());
         self.terms.insert(t.into_boxed_str(), id);
         id
     }
@@ -290,9 +341,30 @@ impl WorkspaceIndex {
             }
             self.n_chunks -= 1;
             self.total_len -= u64::from(c.len);
+            self.live_postings -= c.terms.len();
+            self.dead_postings += c.terms.len();
         }
         self.free.push(id);
+        if self.dead_postings > self.live_postings.max(MIN_DEAD_FOR_COMPACTION) {
+            self.compact();
+        }
         true
+    }
+
+    fn is_live(&self, p: &Posting) -> bool {
+        self.files[p.file as usize]
+            .as_ref()
+            .is_some_and(|f| f.generation == p.generation)
+    }
+
+    /// Drop the postings of removed or replaced files.
+    fn compact(&mut self) {
+        let mut postings = std::mem::take(&mut self.postings);
+        for list in &mut postings {
+            list.retain(|p| self.is_live(p));
+        }
+        self.postings = postings;
+        self.dead_postings = 0;
     }
 
     pub fn len(&self) -> usize {
@@ -526,38 +598,45 @@ impl WorkspaceIndex {
         if q.is_empty() {
             return Vec::new();
         }
-        let mut hits: Vec<ChunkHit<'_>> = Vec::new();
-        for f in self.files.iter().flatten() {
-            if skip(&f.path) {
+        // Accumulate over postings; terms in more than half the chunks add little and cost
+        // the most, so they only count when nothing rarer matched.
+        let mut acc: HashMap<(FileId, u32), f32> = HashMap::new();
+        let common = |id: u32| self.df[id as usize] as f32 > n / 2.0;
+        let rare_exists = q.iter().any(|&(id, _)| !common(id));
+        for &(id, idf) in &q {
+            if rare_exists && common(id) {
                 continue;
             }
-            for c in &f.chunks {
-                let mut score = 0.0;
-                let (mut i, mut j) = (0, 0);
-                while i < q.len() && j < c.terms.len() {
-                    match q[i].0.cmp(&c.terms[j].0) {
-                        std::cmp::Ordering::Less => i += 1,
-                        std::cmp::Ordering::Greater => j += 1,
-                        std::cmp::Ordering::Equal => {
-                            let tf = f32::from(c.terms[j].1);
-                            let norm = K1 * (1.0 - B + B * c.len as f32 / avg);
-                            score += q[i].1 * tf * (K1 + 1.0) / (tf + norm);
-                            i += 1;
-                            j += 1;
-                        }
-                    }
+            for p in &self.postings[id as usize] {
+                if !self.is_live(p) {
+                    continue;
                 }
-                if score > 0.0 {
-                    hits.push(ChunkHit {
-                        path: &f.path,
-                        lines: c.lines.clone(),
-                        bytes: c.bytes.clone(),
-                        text: &f.text[c.bytes.clone()],
-                        score,
-                    });
+                let Some(f) = self.files[p.file as usize].as_ref() else {
+                    continue;
+                };
+                if skip(&f.path) {
+                    continue;
                 }
+                let c = &f.chunks[p.chunk as usize];
+                let tf = f32::from(p.tf);
+                let norm = K1 * (1.0 - B + B * c.len as f32 / avg);
+                *acc.entry((p.file, p.chunk)).or_default() += idf * tf * (K1 + 1.0) / (tf + norm);
             }
         }
+        let mut hits: Vec<ChunkHit<'_>> = acc
+            .into_iter()
+            .filter_map(|((file, chunk), score)| {
+                let f = self.files[file as usize].as_ref()?;
+                let c = &f.chunks[chunk as usize];
+                Some(ChunkHit {
+                    path: &f.path,
+                    lines: c.lines.clone(),
+                    bytes: c.bytes.clone(),
+                    text: &f.text[c.bytes.clone()],
+                    score,
+                })
+            })
+            .collect();
         hits.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)

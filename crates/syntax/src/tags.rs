@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use tree_sitter::{Node, Query, QueryCursor, StreamingIterator, Tree};
+use tree_sitter::{Node, Query, QueryCursor, QueryMatch, StreamingIterator, Tree};
 
 use crate::Language;
 
@@ -220,11 +220,32 @@ pub fn definitions(lang: Language, tree: &Tree, text: &str) -> Vec<Definition> {
     collect_definitions(lang, tree, text, None)
 }
 
+/// Definitions and imports of a file in one pass of the query.
+pub fn definitions_and_imports(
+    lang: Language,
+    tree: &Tree,
+    text: &str,
+) -> (Vec<Definition>, Vec<Import>) {
+    let mut imports = Vec::new();
+    let defs = collect(lang, tree, text, None, Some(&mut imports));
+    (defs, imports)
+}
+
 fn collect_definitions(
     lang: Language,
     tree: &Tree,
     text: &str,
     byte_range: Option<Range<usize>>,
+) -> Vec<Definition> {
+    collect(lang, tree, text, byte_range, None)
+}
+
+fn collect(
+    lang: Language,
+    tree: &Tree,
+    text: &str,
+    byte_range: Option<Range<usize>>,
+    mut imports: Option<&mut Vec<Import>>,
 ) -> Vec<Definition> {
     let Some(tags) = tags(lang) else {
         return Vec::new();
@@ -250,6 +271,9 @@ fn collect_definitions(
             }
         }
         let (Some((kind, node)), Some(name)) = (def, name) else {
+            if let Some(imports) = imports.as_deref_mut() {
+                import_from_match(&tags.query, m, text, imports);
+            }
             continue;
         };
         if out.last().is_some_and(|d| d.range == node.byte_range()) {
@@ -382,15 +406,14 @@ pub fn enclosing_scopes(lang: Language, tree: &Tree, text: &str, byte: usize) ->
 
 /// All imports in `text`, in source order.
 pub fn imports(lang: Language, tree: &Tree, text: &str) -> Vec<Import> {
-    let Some(tags) = tags(lang) else {
-        return Vec::new();
-    };
-    let q = &tags.query;
-    let names = q.capture_names();
-    let mut cursor = QueryCursor::new();
     let mut out = Vec::new();
-    let mut matches = cursor.matches(q, tree.root_node(), text.as_bytes());
-    while let Some(m) = matches.next() {
+    collect(lang, tree, text, None, Some(&mut out));
+    out
+}
+
+fn import_from_match(q: &Query, m: &QueryMatch, text: &str, out: &mut Vec<Import>) {
+    let names = q.capture_names();
+    {
         let mut stmt: Option<(&str, Node)> = None;
         let (mut path, mut module, mut name, mut alias, mut tree_node) =
             (None, None, None, None, None);
@@ -408,7 +431,7 @@ pub fn imports(lang: Language, tree: &Tree, text: &str) -> Vec<Import> {
                 _ => {}
             }
         }
-        let Some((kind, node)) = stmt else { continue };
+        let Some((kind, node)) = stmt else { return };
         let line = node.start_position().row;
         match kind {
             "import" | "import.mod" => {
@@ -466,7 +489,6 @@ pub fn imports(lang: Language, tree: &Tree, text: &str) -> Vec<Import> {
             _ => {}
         }
     }
-    out
 }
 
 fn split_path(p: &str) -> Vec<String> {

@@ -144,3 +144,27 @@ fn bm25_prefers_rare_matching_terms() {
     let skipped = index.bm25(&["frobnicate_widget"], 3, &|p| p == "target.py");
     assert!(skipped.is_empty());
 }
+
+#[test]
+fn replaced_files_postings_are_compacted_and_never_returned() {
+    let mut index = WorkspaceIndex::new();
+    let text: String = (0..2000).map(|i| format!("v{i} = w{i}\n")).collect();
+    index.update_file("other.py", Some(Language::Python), "v7 = 1\n");
+    for round in 0..40 {
+        let t = format!("{text}marker_{round} = 1\n");
+        index.update_file("big.py", Some(Language::Python), &t);
+        let hits = index.bm25(&["v5", &format!("marker_{round}")], 50, &|_| false);
+        // Only chunks of the current version: the marker's chunk ranks first, once.
+        assert_eq!(hits[0].path, "big.py");
+        assert!(hits[0].text.contains(&format!("marker_{round}")));
+        assert_eq!(
+            hits.iter().filter(|h| h.text.contains("marker_")).count(),
+            1
+        );
+    }
+    assert!(index.dead_postings < MIN_DEAD_FOR_COMPACTION);
+    let live: usize = index.postings.iter().map(Vec::len).sum::<usize>() - index.dead_postings;
+    assert_eq!(live, index.live_postings);
+    let v7 = index.bm25(&["v7"], 50, &|_| false);
+    assert_eq!(v7.iter().filter(|h| h.path == "other.py").count(), 1);
+}
