@@ -575,36 +575,62 @@ impl WorkspaceIndex {
     }
 
     /// BM25 over the workspace's chunks: the best `k` chunks for `query` (identifier terms),
-    /// skipping files for which `skip(path)` is true. Ties break by path then line.
+    /// skipping files for which `skip(path)` is true. Skipped files are also left out of the
+    /// statistics, so that editing them (the current and open files) does not move the
+    /// scores of the others. Ties break by path then line.
     pub fn bm25(&self, query: &[&str], k: usize, skip: &dyn Fn(&str) -> bool) -> Vec<ChunkHit<'_>> {
         const K1: f32 = 1.2;
         const B: f32 = 0.75;
         if self.n_chunks == 0 || k == 0 {
             return Vec::new();
         }
-        let n = self.n_chunks as f32;
-        let avg = (self.total_len as f32 / n).max(1.0);
         let mut q: Vec<(u32, f32)> = query
             .iter()
             .filter_map(|t| self.terms.get(*t))
-            .map(|&id| {
-                let df = self.df[id as usize] as f32;
-                (id, ((n - df + 0.5) / (df + 0.5) + 1.0).ln())
-            })
-            .filter(|&(_, idf)| idf > 0.0)
+            .map(|&id| (id, self.df[id as usize] as f32))
             .collect();
         q.sort_unstable_by_key(|&(id, _)| id);
         q.dedup_by_key(|&mut (id, _)| id);
+        let skipped: Vec<FileId> = self
+            .by_path
+            .iter()
+            .filter(|(p, _)| skip(p))
+            .map(|(_, &id)| id)
+            .collect();
+        let (mut n_chunks, mut total_len) = (self.n_chunks, self.total_len);
+        for &id in &skipped {
+            let Some(f) = self.files[id as usize].as_ref() else {
+                continue;
+            };
+            for c in &f.chunks {
+                n_chunks -= 1;
+                total_len -= u64::from(c.len);
+                for (qid, df) in q.iter_mut() {
+                    if c.terms.binary_search_by_key(qid, |&(t, _)| t).is_ok() {
+                        *df -= 1.0;
+                    }
+                }
+            }
+        }
+        if n_chunks == 0 {
+            return Vec::new();
+        }
+        let n = n_chunks as f32;
+        let avg = (total_len as f32 / n).max(1.0);
+        let q: Vec<(u32, f32, f32)> = q
+            .into_iter()
+            .filter(|&(_, df)| df > 0.0)
+            .map(|(id, df)| (id, df, ((n - df + 0.5) / (df + 0.5) + 1.0).ln()))
+            .collect();
         if q.is_empty() {
             return Vec::new();
         }
         // Accumulate over postings; terms in more than half the chunks add little and cost
         // the most, so they only count when nothing rarer matched.
         let mut acc: HashMap<(FileId, u32), f32> = HashMap::new();
-        let common = |id: u32| self.df[id as usize] as f32 > n / 2.0;
-        let rare_exists = q.iter().any(|&(id, _)| !common(id));
-        for &(id, idf) in &q {
-            if rare_exists && common(id) {
+        let rare_exists = q.iter().any(|&(_, df, _)| df <= n / 2.0);
+        for &(id, df, idf) in &q {
+            if rare_exists && df > n / 2.0 {
                 continue;
             }
             for p in &self.postings[id as usize] {
@@ -614,7 +640,7 @@ impl WorkspaceIndex {
                 let Some(f) = self.files[p.file as usize].as_ref() else {
                     continue;
                 };
-                if skip(&f.path) {
+                if skipped.contains(&p.file) {
                     continue;
                 }
                 let c = &f.chunks[p.chunk as usize];

@@ -459,11 +459,16 @@ fn definition_candidates<'a>(
             continue;
         }
         let found = index.definitions_named(name);
-        let found: Vec<_> = found.into_iter().filter(|d| d.file.path != path).collect();
+        let found: Vec<_> = found
+            .into_iter()
+            .filter(|d| d.file.path != path && !is_trait_impl(d.def))
+            .collect();
         if found.is_empty() {
             continue;
         }
-        if found.len() > config.max_name_ambiguity {
+        let mut files: Vec<&str> = found.iter().map(|d| d.file.path.as_str()).collect();
+        files.dedup();
+        if files.len() > config.max_name_ambiguity {
             report.unresolved.push(name.to_string());
             continue;
         }
@@ -487,6 +492,11 @@ fn definition_candidates<'a>(
     out
 }
 
+/// `impl Trait for Type`: named after the type, but noise when the type is looked up.
+fn is_trait_impl(d: &Definition) -> bool {
+    d.kind == DefKind::Impl && d.signature.contains(" for ")
+}
+
 /// The definition of `item` in the file `path`, following re-exports (`pub use x::Item`,
 /// `from .x import Item`) up to `depth` hops.
 fn find_item<'a>(
@@ -502,7 +512,7 @@ fn find_item<'a>(
         .definitions
         .iter()
         .enumerate()
-        .filter(|(_, d)| d.name == item && d.parent.is_none())
+        .filter(|(_, d)| d.name == item && d.parent.is_none() && !is_trait_impl(d))
         .map(|(i, _)| (file.path.as_str(), i))
         .collect();
     if !direct.is_empty() || depth == 0 {

@@ -191,8 +191,6 @@ fn python_relative_imports_resolve_to_definitions() {
                     item = m.make_item(name, 9.99)
                     receipts.append(charge(item, "visa"))
                 return receipts
-            == Bm25 shop/payments/__init__.py 0..1
-            from .gateway import charge
         "#]],
     );
 }
@@ -281,35 +279,57 @@ fn small_budget_keeps_the_best_and_reports_the_rest() {
             -- dropped Definition shop/models.py (budget)
             -- dropped Definition shop/payments/fees.py (budget)
             -- dropped Bm25 app.py (budget)
-            -- dropped Bm25 shop/payments/__init__.py (budget)
         "#]],
     );
 }
 
 #[test]
 fn typing_inside_a_function_keeps_the_pieces() {
-    let f = fixture("pyproj");
-    let typed = "        subtotal = sum(len(r) for r in receipts) + 1";
+    let mut f = fixture("pyproj");
+    let typed = "        subtotal = sum(len(r) for r in receipts) + total_of(receipts)";
     let marker = "    return receipts";
+    // Two open files: one like the code above the cursor, one like the line being typed.
+    let like_above = "for name in names:\n    item = make_item(name)\n";
+    let like_typed = "def summary(receipts):\n    subtotal = sum(len(r) for r in receipts)\n    return subtotal + total_of(receipts)\n";
+    let open = [
+        OpenFile {
+            path: "scratch/above.py",
+            text: like_above,
+        },
+        OpenFile {
+            path: "scratch/typed.py",
+            text: like_typed,
+        },
+    ];
+    let config = RepoConfig {
+        max_snippets: 1,
+        ..RepoConfig::default()
+    };
     let key = |ctx: &RepoContext| -> Vec<(PieceKind, String, Range<usize>)> {
         ctx.pieces
             .iter()
             .map(|p| (p.kind, p.path.clone(), p.lines.clone()))
             .collect()
     };
-    let open = ["shop/payments/gateway.py", "shop/models.py"];
-    let first = f.context(
-        "app.py",
-        marker,
-        &format!("\n{marker}"),
-        &open,
-        &RepoConfig::default(),
-    );
-    assert!(!first.pieces.is_empty());
+    let mut first: Option<RepoContext> = None;
     for n in 0..=typed.len() {
         let insert = format!("{}$0\n{marker}", &typed[..n]);
-        let ctx = f.context("app.py", marker, &insert, &open, &RepoConfig::default());
-        assert_eq!(key(&ctx), key(&first), "after typing {:?}", &typed[..n]);
+        let (text, cursor) = edited(f.text("app.py"), marker, &insert);
+        // The server updates the index on every change, as here.
+        f.index.update_file("app.py", Some(Language::Python), &text);
+        let req = RepoRequest {
+            path: "app.py",
+            lang: Some(Language::Python),
+            text: &text,
+            cursor,
+            tree: None,
+            open_files: &open,
+            env: Some(&f.env),
+        };
+        let ctx = repo_context(&f.index, &req, &ApproxTokenCounter, &config);
+        let first = first.get_or_insert_with(|| ctx.clone());
+        assert!(first.pieces.iter().any(|p| p.path == "scratch/above.py"));
+        assert_eq!(key(&ctx), key(first), "after typing {:?}", &typed[..n]);
         assert_eq!(ctx.files(), first.files());
     }
 }
