@@ -28,6 +28,8 @@ pub struct FileAnalysis {
     pub text: Arc<str>,
     pub definitions: Vec<Definition>,
     pub imports: Vec<Import>,
+    /// The file's distinct terms; chunks refer to them by index.
+    vocabulary: Vec<String>,
     chunks: Vec<RawChunk>,
 }
 
@@ -35,7 +37,8 @@ pub struct FileAnalysis {
 struct RawChunk {
     lines: Range<usize>,
     bytes: Range<usize>,
-    terms: Vec<(String, u16)>,
+    /// (index into the file's vocabulary, count).
+    terms: Vec<(u32, u16)>,
 }
 
 /// Parse and tag `text`, and cut it into identifier chunks. Pure.
@@ -56,13 +59,15 @@ pub fn analyze_with_tree(
         (Some(l), Some(tree)) => tags::definitions_and_imports(l, tree, text),
         _ => (Vec::new(), Vec::new()),
     };
+    let (vocabulary, chunks) = chunk(text);
     FileAnalysis {
         path: path.to_string(),
         lang,
         text: Arc::from(text),
         definitions,
         imports,
-        chunks: chunk(text),
+        vocabulary,
+        chunks,
     }
 }
 
@@ -81,29 +86,42 @@ fn memchr_lines(text: &str) -> impl Iterator<Item = usize> + '_ {
         .map(|(i, _)| i)
 }
 
-fn chunk(text: &str) -> Vec<RawChunk> {
+fn chunk(text: &str) -> (Vec<String>, Vec<RawChunk>) {
     let starts = line_starts(text);
     let n_lines = if text.ends_with('\n') {
         starts.len() - 1
     } else {
         starts.len()
     };
+    // Each line's terms as vocabulary indices, tokenized once.
+    let mut vocab: HashMap<&str, u32> = HashMap::new();
+    let mut words: Vec<&str> = Vec::new();
+    let line_terms: Vec<Vec<u32>> = (0..n_lines)
+        .map(|l| {
+            let end = starts.get(l + 1).copied().unwrap_or(text.len());
+            identifiers(&text[starts[l]..end])
+                .filter(|t| t.len() >= MIN_TERM_LEN)
+                .map(|t| {
+                    *vocab.entry(t).or_insert_with(|| {
+                        words.push(t);
+                        (words.len() - 1) as u32
+                    })
+                })
+                .collect()
+        })
+        .collect();
     let mut out = Vec::new();
+    let mut counts: HashMap<u32, u16> = HashMap::new();
     let mut first = 0;
     while first < n_lines {
         let last = (first + CHUNK_LINES).min(n_lines);
         let bytes = starts[first]..starts.get(last).copied().unwrap_or(text.len());
-        let mut counts: HashMap<&str, u16> = HashMap::new();
-        for t in identifiers(&text[bytes.clone()]) {
-            if t.len() >= MIN_TERM_LEN {
-                let c = counts.entry(t).or_default();
-                *c = c.saturating_add(1);
-            }
+        counts.clear();
+        for &t in line_terms[first..last].iter().flatten() {
+            let c = counts.entry(t).or_default();
+            *c = c.saturating_add(1);
         }
-        let mut terms: Vec<(String, u16)> = counts
-            .into_iter()
-            .map(|(t, c)| (t.to_string(), c))
-            .collect();
+        let mut terms: Vec<(u32, u16)> = counts.iter().map(|(&t, &c)| (t, c)).collect();
         terms.sort_unstable();
         out.push(RawChunk {
             lines: first..last,
@@ -115,7 +133,7 @@ fn chunk(text: &str) -> Vec<RawChunk> {
         }
         first += CHUNK_STEP;
     }
-    out
+    (words.into_iter().map(str::to_string).collect(), out)
 }
 
 /// The identifiers (`[A-Za-z_][A-Za-z0-9_]*`, any Unicode letters too) in `text`, in order.
@@ -255,6 +273,7 @@ impl WorkspaceIndex {
         }
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
+        let global: Vec<u32> = a.vocabulary.into_iter().map(|t| self.intern(t)).collect();
         let chunks = a
             .chunks
             .into_iter()
@@ -263,7 +282,7 @@ impl WorkspaceIndex {
                 let mut terms: Vec<(u32, u16)> = c
                     .terms
                     .into_iter()
-                    .map(|(t, n)| (self.intern(t), n))
+                    .map(|(t, n)| (global[t as usize], n))
                     .collect();
                 terms.sort_unstable();
                 let len = terms.iter().map(|&(_, n)| u32::from(n)).sum::<u32>();

@@ -141,6 +141,39 @@ fn main() {
         lines_per_file[lines_per_file.len() / 2],
         lines_per_file.last().unwrap()
     );
+    // The largest file, step by step.
+    if let Some(path) = paths
+        .iter()
+        .max_by_key(|p| ws.index.file(p).map_or(0, |f| f.text.len()))
+    {
+        let f = ws.index.file(path).unwrap();
+        let (lang, text) = (f.lang, f.text.to_string());
+        let t = Instant::now();
+        let tree = lang.and_then(|l| nib_syntax::parse(l, &text));
+        let parse = t.elapsed();
+        let t = Instant::now();
+        let tags = lang.zip(tree.as_ref()).map(|(l, tr)| {
+            nib_syntax::tags::definitions_and_imports(l, tr, &text)
+                .0
+                .len()
+        });
+        let tag_time = t.elapsed();
+        let t = Instant::now();
+        let a = nib_context::index::analyze_with_tree(path, lang, &text, tree.as_ref());
+        let analyze = t.elapsed();
+        let t = Instant::now();
+        ws.index.insert(a);
+        let insert = t.elapsed();
+        println!(
+            "largest file {path} ({} lines, {} definitions): parse {:.2} ms, tags {:.2} ms, analyze with tree {:.2} ms, insert {:.2} ms",
+            text.lines().count(),
+            tags.unwrap_or(0),
+            parse.as_secs_f64() * 1e3,
+            tag_time.as_secs_f64() * 1e3,
+            analyze.as_secs_f64() * 1e3,
+            insert.as_secs_f64() * 1e3
+        );
+    }
     summary("update one file after an edit (parses)", updates);
     summary("update one file after an edit (tree given)", updates_tree);
 
