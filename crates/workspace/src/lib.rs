@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use nib_context::env::{is_manifest, parse_manifest, Environment, Manifest};
 use nib_context::index::{analyze, WorkspaceIndex};
+use nib_context::repo::{repo_context, OpenFile, RepoConfig, RepoContext, RepoRequest};
+use nib_syntax::tree_sitter::Tree;
 use nib_syntax::Language;
 
 /// How to walk and read a workspace.
@@ -396,6 +398,51 @@ impl Workspace {
             }
         }
         false
+    }
+
+    /// Update the index from an open document whose tree the caller keeps up to date
+    /// (cheaper than [`Workspace::update_text`]: no reparse).
+    pub fn update_document(
+        &mut self,
+        path: &Path,
+        text: &str,
+        tree: Option<&Tree>,
+    ) -> Option<String> {
+        let rel = self.relative(path)?;
+        let lang = Language::from_path(path)?;
+        self.index
+            .update_file_with_tree(&rel, Some(lang), text, tree);
+        Some(rel)
+    }
+
+    /// The repository context for a cursor in the file at `path` (absolute, or relative to
+    /// the root), with the environment of that file's manifests. See
+    /// [`nib_context::repo::repo_context`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn context_for(
+        &self,
+        path: &Path,
+        text: &str,
+        cursor: usize,
+        tree: Option<&Tree>,
+        open_files: &[OpenFile<'_>],
+        counter: &dyn nib_engine::TokenCounter,
+        config: &RepoConfig,
+    ) -> RepoContext {
+        let rel = self
+            .relative(path)
+            .unwrap_or_else(|| path.to_string_lossy().into_owned());
+        let env = self.environment_for(&rel);
+        let req = RepoRequest {
+            path: &rel,
+            lang: Language::from_path(path),
+            text,
+            cursor,
+            tree,
+            open_files,
+            env: Some(&env),
+        };
+        repo_context(&self.index, &req, counter, config)
     }
 
     /// Versions for a file: manifests of its directory and every parent up to the root, the

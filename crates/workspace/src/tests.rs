@@ -146,3 +146,37 @@ fn generated_headers() {
     )));
     assert!(!is_generated_text("€".repeat(1500).as_str()));
 }
+
+#[test]
+fn context_for_a_cursor_uses_the_index_and_the_nearest_manifests() {
+    let t = tree("context");
+    let (mut ws, _) = Workspace::open(&t.0, config(), &mut |_| {});
+    let text = "import requests\nfrom pkg.b import helper\n\ndef main():\n    x = helper()\n    return x\n";
+    let path = t.0.join("a.py");
+    let tree = nib_syntax::parse(Language::Python, text);
+    ws.update_document(&path, text, tree.as_ref());
+    let cursor = text.find("    return").unwrap();
+    let ctx = ws.context_for(
+        &path,
+        text,
+        cursor,
+        tree.as_ref(),
+        &[],
+        &nib_engine::ApproxTokenCounter,
+        &RepoConfig::default(),
+    );
+    let files: Vec<(String, String)> = ctx.files().into_iter().map(|f| (f.path, f.text)).collect();
+    assert_eq!(
+        files,
+        [
+            (
+                "environment".to_string(),
+                "# Python >=3.10\n# requests >=2\n".to_string()
+            ),
+            (
+                "pkg/b.py".to_string(),
+                "def helper():\n    \"\"\"Help.\"\"\"\n    ...\n".to_string()
+            ),
+        ]
+    );
+}
