@@ -31,6 +31,8 @@ pub struct Version {
 /// What one manifest says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
+    /// The package's own name (`[package] name`, `[project] name`).
+    pub name: Option<String>,
     pub language: Option<(Language, Version)>,
     /// Normalized package name -> version.
     pub packages: Vec<(String, Version)>,
@@ -99,6 +101,7 @@ pub fn parse_manifest(file_name: &str, text: &str) -> Manifest {
         "setup.cfg" => setup_cfg(text, name),
         "Pipfile" => pipfile(text, name),
         ".python-version" => Manifest {
+            name: None,
             language: text
                 .lines()
                 .map(str::trim)
@@ -110,6 +113,7 @@ pub fn parse_manifest(file_name: &str, text: &str) -> Manifest {
         "Cargo.lock" => cargo_lock(text, name),
         "rust-toolchain" | "rust-toolchain.toml" => rust_toolchain(text, name),
         n if n.starts_with("requirements") && n.ends_with(".txt") => Manifest {
+            name: None,
             language: None,
             packages: text.lines().filter_map(|l| requirement(l, name)).collect(),
         },
@@ -157,6 +161,7 @@ fn pyproject(text: &str, source: &str) -> Manifest {
         return m;
     };
     if let Some(p) = t.get("project").and_then(|v| v.as_table()) {
+        m.name = p.get("name").and_then(|v| v.as_str()).map(str::to_string);
         if let Some(rp) = p.get("requires-python").and_then(|v| v.as_str()) {
             m.language = Some((Language::Python, version(rp, source)));
         }
@@ -277,6 +282,10 @@ fn cargo_toml(text: &str, source: &str) -> Manifest {
         return m;
     };
     let pkg = t.get("package");
+    m.name = pkg
+        .and_then(|p| p.get("name"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     if let Some(v) = pkg
         .and_then(|p| p.get("rust-version"))
         .and_then(|v| v.as_str())
@@ -331,6 +340,10 @@ fn cargo_lock(text: &str, source: &str) -> Manifest {
         .into_iter()
         .flatten()
     {
+        // Packages without a source are the workspace's own crates: not library versions.
+        if p.get("source").is_none() {
+            continue;
+        }
         if let (Some(n), Some(v)) = (
             p.get("name").and_then(|v| v.as_str()),
             p.get("version").and_then(|v| v.as_str()),
@@ -362,6 +375,7 @@ fn rust_toolchain(text: &str, source: &str) -> Manifest {
             .map(str::to_string),
     };
     Manifest {
+        name: None,
         language: channel.map(|c| (Language::Rust, version(&c, source))),
         packages: Vec::new(),
     }

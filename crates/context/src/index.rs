@@ -214,6 +214,9 @@ pub struct WorkspaceIndex {
     by_path: HashMap<String, FileId>,
     by_name: HashMap<String, Vec<FileId>>,
     py_modules: HashMap<String, Vec<FileId>>,
+    /// Rust crate name (with `_`) -> its source directory, for `use other_crate::x` between
+    /// the crates of one workspace.
+    rust_crates: HashMap<String, String>,
     terms: HashMap<Box<str>, u32>,
     /// Document frequency (chunks) per term id.
     df: Vec<u32>,
@@ -234,6 +237,20 @@ impl WorkspaceIndex {
     /// Add or replace a file.
     pub fn update_file(&mut self, path: &str, lang: Option<Language>, text: &str) {
         self.insert(analyze(path, lang, text));
+    }
+
+    /// Declare a Rust crate of the workspace: `name` as written in Cargo.toml (`-` is read as
+    /// `_`), `src_dir` its workspace-relative source directory (e.g. `crates/text/src`).
+    pub fn set_rust_crate(&mut self, name: &str, src_dir: &str) {
+        self.rust_crates.insert(
+            name.replace('-', "_"),
+            src_dir.trim_end_matches('/').to_string(),
+        );
+    }
+
+    /// Forget a Rust crate declared with [`WorkspaceIndex::set_rust_crate`].
+    pub fn remove_rust_crate(&mut self, name: &str) {
+        self.rust_crates.remove(&name.replace('-', "_"));
     }
 
     /// Add or replace an open document whose tree the caller keeps up to date.
@@ -554,8 +571,13 @@ impl WorkspaceIndex {
             _ => {
                 let first = segs.first()?.to_string();
                 let mut child = module.clone();
-                child.push(first);
-                self.rust_module_file(&src, &child)?;
+                child.push(first.clone());
+                if self.rust_module_file(&src, &child).is_none() {
+                    // Another crate of the workspace, else an external crate.
+                    let other = self.rust_crates.get(&first)?;
+                    let rest: Vec<String> = segs[1..].iter().map(|s| s.to_string()).collect();
+                    return self.rust_longest(other, &rest, item);
+                }
                 let mut local = module.clone();
                 local.extend(segs.iter().map(|s| s.to_string()));
                 return self.rust_longest(&src, &local, item);

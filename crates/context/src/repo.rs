@@ -473,7 +473,13 @@ fn definition_candidates<'a>(
             continue;
         }
         for d in found {
-            push(&mut out, &d.file.path, d.index, score(2.0, pos));
+            // Found by name only: tests, fixtures and examples of other files rank lower.
+            let tier = if is_auxiliary(&d.file.path) && !is_auxiliary(path) {
+                1.5
+            } else {
+                2.0
+            };
+            push(&mut out, &d.file.path, d.index, score(tier, pos));
         }
     }
     // A member whose container is shown too is already in the container's outline.
@@ -490,6 +496,18 @@ fn definition_candidates<'a>(
             .then_with(|| (a.path, a.index).cmp(&(b.path, b.index)))
     });
     out
+}
+
+/// Tests, fixtures, examples and benchmarks.
+fn is_auxiliary(path: &str) -> bool {
+    path.split('/').any(|seg| {
+        matches!(
+            seg,
+            "tests" | "test" | "testing" | "fixtures" | "examples" | "benches" | "benchmarks"
+        )
+    }) || path.rsplit('/').next().is_some_and(|f| {
+        f.starts_with("test_") || f.ends_with("_test.py") || f.ends_with("_tests.rs")
+    })
 }
 
 /// `impl Trait for Type`: named after the type, but noise when the type is looked up.

@@ -293,9 +293,18 @@ impl Workspace {
             Some((d, n)) => (d.to_string(), n.to_string()),
             None => (String::new(), rel.clone()),
         };
+        let manifest = parse_manifest(&name, &text);
+        if let (true, Some(krate)) = (name == "Cargo.toml", &manifest.name) {
+            let src = if dir.is_empty() {
+                "src".to_string()
+            } else {
+                format!("{dir}/src")
+            };
+            self.index.set_rust_crate(krate, &src);
+        }
         let list = self.manifests.entry(dir).or_default();
         list.retain(|(n, _)| *n != name);
-        list.push((name.clone(), parse_manifest(&name, &text)));
+        list.push((name.clone(), manifest));
         list.sort_by(|a, b| a.0.cmp(&b.0));
         true
     }
@@ -332,6 +341,14 @@ impl Workspace {
                 let dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
                 let name = file_name(&abs).to_string();
                 if let Some(list) = self.manifests.get_mut(&dir) {
+                    for (_, m) in list
+                        .iter()
+                        .filter(|(n, _)| *n == "Cargo.toml" && name == *n)
+                    {
+                        if let Some(krate) = &m.name {
+                            self.index.remove_rust_crate(krate);
+                        }
+                    }
                     list.retain(|(n, _)| *n != name);
                 }
                 return Reindexed::Removed;

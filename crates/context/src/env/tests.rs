@@ -49,7 +49,6 @@ fn rust_fixture_manifests() {
         rust 1.82.0 Exact (rust-toolchain.toml)
         serde 1.0.210 Exact (Cargo.lock)
         serde_json 1.0.128 Exact (Cargo.lock)
-        store 0.1.0 Exact (Cargo.lock)
     "#]]
     .assert_eq(&render(&fixture_env("rscrate")));
 }

@@ -168,3 +168,34 @@ fn replaced_files_postings_are_compacted_and_never_returned() {
     let v7 = index.bm25(&["v7"], 50, &|_| false);
     assert_eq!(v7.iter().filter(|h| h.path == "other.py").count(), 1);
 }
+
+#[test]
+fn rust_paths_into_other_workspace_crates() {
+    let mut index = WorkspaceIndex::new();
+    let lang = Some(Language::Rust);
+    index.update_file("crates/text/src/lib.rs", lang, "pub mod line_index;\n");
+    index.update_file(
+        "crates/text/src/line_index.rs",
+        lang,
+        "pub struct LineIndex;\n",
+    );
+    let user = "use nib_text::line_index::LineIndex;\nuse serde::Serialize;\n";
+    index.update_file("crates/ide/src/lib.rs", lang, user);
+    let imports = index.file("crates/ide/src/lib.rs").unwrap().imports.clone();
+    assert_eq!(
+        index.resolve_import("crates/ide/src/lib.rs", &imports[0]),
+        None
+    );
+    index.set_rust_crate("nib-text", "crates/text/src");
+    let r = index
+        .resolve_import("crates/ide/src/lib.rs", &imports[0])
+        .unwrap();
+    assert_eq!(
+        (r.path, r.item.as_deref()),
+        ("crates/text/src/line_index.rs", Some("LineIndex"))
+    );
+    assert_eq!(
+        index.resolve_import("crates/ide/src/lib.rs", &imports[1]),
+        None
+    );
+}
