@@ -209,7 +209,10 @@ fn merge_external(
     min: Severity,
 ) {
     for (path, ext) in external::by_path(found) {
-        let Some(i) = sources.iter().position(|s| s.display == path) else {
+        let Some(i) = sources
+            .iter()
+            .position(|s| external::path_key(&s.display) == path)
+        else {
             continue;
         };
         let code = &sources[i].code;
@@ -433,6 +436,59 @@ mod tests {
                 .unwrap()
                 .ends_with("app.py")
         ));
+    }
+
+    #[test]
+    fn external_findings_merge_into_their_file() {
+        let src = |display: &str, code: &str| Source {
+            display: display.into(),
+            path: display.into(),
+            lang: Language::Python,
+            code: code.into(),
+        };
+        let sources = [src("a/x.py", VULN), src("a/y.py", CLEAN)];
+        let checker = Checker::new(CheckConfig::standard());
+        let mut report = Report {
+            results: sources
+                .iter()
+                .map(|s| (s.display.clone(), checker.check(s.lang, &s.code)))
+                .collect(),
+            ..Report::default()
+        };
+        let ext = |path: &str, id: &str, line: usize, severity| external::ExternalFinding {
+            path: path.into(),
+            rule_id: format!("bandit/{id}"),
+            cwe: Some("CWE-78".into()),
+            severity,
+            message: "m".into(),
+            help: "h".into(),
+            line,
+            end_line: line,
+            col: 4,
+            end_col: None,
+        };
+        merge_external(
+            &mut report,
+            &sources,
+            vec![
+                // Same line and CWE as nib's finding: dropped.
+                ext("./a/x.py", "B602", 5, Severity::High),
+                ext("./a/y.py", "B603", 5, Severity::Low),
+                ext("./a/y.py", "B999", 1, Severity::Info),
+                ext("elsewhere.py", "B602", 1, Severity::High),
+            ],
+            Severity::Low,
+        );
+        let ids = |i: usize| -> Vec<String> {
+            report.results[i]
+                .1
+                .iter()
+                .map(|f| f.rule_id.clone())
+                .collect()
+        };
+        assert_eq!(ids(0), ["python/command-injection"]);
+        assert_eq!(ids(1), ["bandit/B603"]);
+        assert_eq!(report.results[1].1[0].start, (4, 4));
     }
 
     #[test]

@@ -97,19 +97,21 @@ pub fn run(args: EvalScanArgs) -> Result<()> {
     }
     dirs.extend(args.real.iter().cloned());
     if !dirs.is_empty() {
-        println!("\nClean real-world code: high/critical findings per 10k lines (target < 1)\n");
-        println!(
-            "| code | files | lines | nib high+ | nib /10k | bandit HIGH | bandit /10k |\n|---|---:|---:|---:|---:|---:|---:|"
-        );
+        let mut rows = Vec::new();
         let mut total = RealScore::default();
         for dir in &dirs {
             let env = super::discover(&super::env::project_root(dir));
             let s = real_code(dir, env, bandit_exe.as_deref(), args.verbose)?;
-            println!("{}", s.row(&dir_label(dir)));
+            rows.push(s.row(&dir_label(dir)));
             total.add(&s);
         }
         if dirs.len() > 1 {
-            println!("{}", total.row("**all**"));
+            rows.push(total.row("**all**"));
+        }
+        println!("\nClean real-world code: high/critical findings per 10k lines (target < 1)\n");
+        println!("{REAL_HEADER}");
+        for r in rows {
+            println!("{r}");
         }
     }
 
@@ -252,7 +254,7 @@ fn bandit_on_cases(exe: &Path, root: &Path, cases: &[Case]) -> Result<BTreeMap<S
     let reported: Vec<Vec<Reported>> = cases
         .iter()
         .map(|c| {
-            let key = root.join(&c.path).display().to_string();
+            let key = external::path_key(&root.join(&c.path).display().to_string());
             by_path
                 .get(&key)
                 .into_iter()
@@ -502,11 +504,26 @@ fn dir_label(dir: &Path) -> String {
     )
 }
 
+const REAL_HEADER: &str = "| code | files | lines | nib high+ | nib /10k | nib /10k outside tests | bandit HIGH | bandit /10k |\n|---|---:|---:|---:|---:|---:|---:|---:|";
+
+/// Whether `path` is test code: under a `tests`/`test` directory or named `test_*` / `*_test`.
+pub fn is_test_path(path: &Path) -> bool {
+    path.components()
+        .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test" | "testing")))
+        || path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .is_some_and(|s| s.starts_with("test_") || s.ends_with("_test") || s == "conftest")
+}
+
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct RealScore {
     pub files: usize,
     pub lines: usize,
     pub nib_high: usize,
+    /// Lines and findings outside test code.
+    pub lib_lines: usize,
+    pub lib_nib_high: usize,
     /// `None` when bandit was not run.
     pub bandit_high: Option<usize>,
 }
@@ -516,6 +533,8 @@ impl RealScore {
         self.files += o.files;
         self.lines += o.lines;
         self.nib_high += o.nib_high;
+        self.lib_lines += o.lib_lines;
+        self.lib_nib_high += o.lib_nib_high;
         self.bandit_high = match (self.bandit_high, o.bandit_high) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
@@ -523,11 +542,7 @@ impl RealScore {
     }
 
     pub fn per_10k(&self, n: usize) -> f64 {
-        if self.lines == 0 {
-            0.0
-        } else {
-            n as f64 * 10_000.0 / self.lines as f64
-        }
+        per_10k(n, self.lines)
     }
 
     fn row(&self, label: &str) -> String {
@@ -536,12 +551,21 @@ impl RealScore {
             None => ("-".into(), "-".into()),
         };
         format!(
-            "| {label} | {} | {} | {} | {:.2} | {bh} | {b10} |",
+            "| {label} | {} | {} | {} | {:.2} | {:.2} | {bh} | {b10} |",
             self.files,
             self.lines,
             self.nib_high,
-            self.per_10k(self.nib_high)
+            self.per_10k(self.nib_high),
+            per_10k(self.lib_nib_high, self.lib_lines)
         )
+    }
+}
+
+fn per_10k(n: usize, lines: usize) -> f64 {
+    if lines == 0 {
+        0.0
+    } else {
+        n as f64 * 10_000.0 / lines as f64
     }
 }
 
@@ -565,9 +589,18 @@ pub fn real_code(
         ..RealScore::default()
     };
     for s in &sources {
-        score.lines += s.code.lines().count();
+        let lines = s.code.lines().count();
+        let rel = s.path.strip_prefix(dir).unwrap_or(&s.path);
+        let lib = !is_test_path(rel);
+        score.lines += lines;
+        if lib {
+            score.lib_lines += lines;
+        }
         for f in checker.check(s.lang, &s.code) {
             score.nib_high += 1;
+            if lib {
+                score.lib_nib_high += 1;
+            }
             if verbose {
                 println!(
                     "  nib: {}:{}: {} [{}] {}",
@@ -729,9 +762,15 @@ mod tests {
         let mut code = String::from("import os\n\n\ndef run(cmd):\n    os.system(cmd)\n");
         code.push_str(&"x = 1\n".repeat(95));
         std::fs::write(dir.path().join("app.py"), &code).unwrap();
+        std::fs::create_dir(dir.path().join("tests")).unwrap();
+        std::fs::write(dir.path().join("tests/test_app.py"), &code).unwrap();
         let s = real_code(dir.path(), nib_checks::Environment::builtin(), None, false).unwrap();
-        assert_eq!((s.files, s.lines, s.nib_high), (2, 100, 1));
+        assert_eq!((s.files, s.lines, s.nib_high), (3, 200, 2));
+        assert_eq!((s.lib_lines, s.lib_nib_high), (100, 1));
         assert_eq!(s.per_10k(s.nib_high), 100.0);
         assert_eq!(s.bandit_high, None);
+        assert!(is_test_path(Path::new("pkg/tests/x.py")));
+        assert!(is_test_path(Path::new("test_x.py")));
+        assert!(!is_test_path(Path::new("src/pkg/testing_utils.py")));
     }
 }

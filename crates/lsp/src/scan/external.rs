@@ -2,7 +2,7 @@
 //! nib [`Finding`]s (`bandit/B602`, `semgrep/<check-id>`), drop what nib already reports.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
@@ -345,13 +345,23 @@ pub fn dedup(nib: &[Finding], external: Vec<Finding>) -> Vec<Finding> {
         .collect()
 }
 
-/// Group external findings by path.
+/// Group external findings by [`path_key`].
 pub fn by_path(found: Vec<ExternalFinding>) -> BTreeMap<String, Vec<ExternalFinding>> {
     let mut map: BTreeMap<String, Vec<ExternalFinding>> = BTreeMap::new();
     for f in found {
-        map.entry(f.path.clone()).or_default().push(f);
+        map.entry(path_key(&f.path)).or_default().push(f);
     }
     map
+}
+
+/// `path` without `.` components: bandit reports `a/b.py` as `./a/b.py`.
+pub fn path_key(path: &str) -> String {
+    Path::new(path)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect::<PathBuf>()
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -415,6 +425,17 @@ mod tests {
         // Out-of-range positions are clamped, never a panic.
         let short = f.to_finding("x");
         assert!(short.start_byte <= short.end_byte && short.end_byte <= 1);
+    }
+
+    #[test]
+    fn paths_match_with_or_without_dot_prefix() {
+        assert_eq!(path_key("./fixtures/a.py"), "fixtures/a.py");
+        assert_eq!(path_key("fixtures/./a.py"), "fixtures/a.py");
+        assert_eq!(path_key("/abs/a.py"), "/abs/a.py");
+        let json = BANDIT_JSON.replace("\"app/run.py\"", "\"./app/run.py\"");
+        let grouped = by_path(parse_bandit(&json).unwrap());
+        assert_eq!(grouped.keys().collect::<Vec<_>>(), ["app/run.py"]);
+        assert_eq!(grouped["app/run.py"].len(), 2);
     }
 
     #[test]
