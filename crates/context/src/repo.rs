@@ -27,6 +27,11 @@ use crate::index::{identifiers, line_starts, WorkspaceIndex};
 
 /// Tokens added per piece for the separator token and the path line's newline.
 pub const PIECE_OVERHEAD_TOKENS: usize = 2;
+/// Names shorter than this are not looked up by name alone.
+const MIN_NAME_LEN: usize = 3;
+/// Most lines of a doc comment or docstring shown.
+const MAX_DOC_LINES: usize = 8;
+
 /// Path shown for the environment header piece.
 pub const ENVIRONMENT_PATH: &str = "environment";
 
@@ -210,13 +215,25 @@ pub fn repo_context(
     let (word_start, word_end) = word_at(text, cursor);
     let mut used: Vec<&str> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
-    for part in [
-        &text[region.start.min(word_start)..word_start],
-        &text[word_end..region.end.max(word_end)],
-    ] {
-        for id in identifiers(part) {
-            if seen.insert(id) {
-                used.push(id);
+    match tree {
+        // Identifiers of the code only: not words in strings and comments.
+        Some(t) => {
+            for id in tree_identifiers(t, text, region.clone(), word_start..word_end) {
+                if seen.insert(id) {
+                    used.push(id);
+                }
+            }
+        }
+        None => {
+            for part in [
+                &text[region.start.min(word_start)..word_start],
+                &text[word_end..region.end.max(word_end)],
+            ] {
+                for id in identifiers(part) {
+                    if seen.insert(id) {
+                        used.push(id);
+                    }
+                }
             }
         }
     }
@@ -454,14 +471,22 @@ fn definition_candidates<'a>(
             }
         }
     }
+    // Files the imports lead to: members found by name are only taken from these.
+    let mut related: HashSet<&str> = out.iter().map(|c| c.path).collect();
+    for imp in imports {
+        if let Some(r) = index.resolve_import(path, imp) {
+            related.insert(r.path);
+        }
+    }
     for (pos, name) in used.iter().enumerate() {
-        if covered.contains(name) || own_names.contains(name) {
+        if covered.contains(name) || own_names.contains(name) || name.len() < MIN_NAME_LEN {
             continue;
         }
         let found = index.definitions_named(name);
         let found: Vec<_> = found
             .into_iter()
             .filter(|d| d.file.path != path && !is_trait_impl(d.def))
+            .filter(|d| d.def.parent.is_none() || related.contains(d.file.path.as_str()))
             .collect();
         if found.is_empty() {
             continue;
@@ -613,9 +638,41 @@ pub fn render_definition(
     out
 }
 
+/// The first paragraph of a doc, at most [`MAX_DOC_LINES`] lines; a cut docstring is closed
+/// with its opening quotes.
+fn short_doc(doc: &str) -> String {
+    let lines: Vec<&str> = doc.lines().collect();
+    let mut end = lines.len().min(MAX_DOC_LINES);
+    if let Some(blank) = lines.iter().skip(1).position(|l| {
+        let t = l.trim();
+        t.is_empty() || t == "///" || t == "//!" || t == "#"
+    }) {
+        end = end.min(blank + 1);
+    }
+    if end == lines.len() {
+        return doc.to_string();
+    }
+    let mut s = lines[..end].join("\n");
+    let first = lines[0].trim_start();
+    let unprefixed = first.trim_start_matches(['r', 'b', 'u', 'f', 'R', 'B', 'U', 'F']);
+    let quote = ["\"\"\"", "'''", "\"", "'"]
+        .into_iter()
+        .find(|q| unprefixed.starts_with(q));
+    if let Some(q) = quote {
+        let indent: String = lines
+            .last()
+            .map(|l| l.chars().take_while(|c| c.is_whitespace()).collect())
+            .unwrap_or_default();
+        s.push('\n');
+        s.push_str(&indent);
+        s.push_str(q);
+    }
+    s
+}
+
 fn push_doc_above(out: &mut String, d: &Definition, indent: &str) {
     if let (Some(doc), false) = (&d.doc, d.doc_inside) {
-        for l in doc.lines() {
+        for l in short_doc(doc).lines() {
             out.push_str(indent);
             out.push_str(l.trim_start());
             out.push('\n');
@@ -724,7 +781,7 @@ fn render_header(
     match (&d.doc, d.doc_inside) {
         (Some(doc), true) => {
             out.push('\n');
-            for (i, l) in doc.lines().enumerate() {
+            for (i, l) in short_doc(doc).lines().enumerate() {
                 if i == 0 {
                     out.push_str(indent);
                     out.push_str("    ");
@@ -762,6 +819,39 @@ fn indentation(text: &str, byte: usize) -> String {
     } else {
         String::new()
     }
+}
+
+/// Identifier leaves (node kinds ending in `identifier`) inside `range`, in source order,
+/// except those overlapping `skip` (the word being typed).
+fn tree_identifiers<'t>(
+    tree: &Tree,
+    text: &'t str,
+    range: Range<usize>,
+    skip: Range<usize>,
+) -> Vec<&'t str> {
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    'walk: loop {
+        let node = cursor.node();
+        let r = node.byte_range();
+        let overlaps = r.start < range.end && range.start < r.end;
+        if overlaps && node.child_count() == 0 {
+            let outside_skip = r.end <= skip.start || r.start >= skip.end;
+            if node.kind().ends_with("identifier") && outside_skip {
+                if let Some(t) = text.get(r) {
+                    out.push(t);
+                }
+            }
+        } else if overlaps && cursor.goto_first_child() {
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    out
 }
 
 /// The identifier touching `cursor` (being typed), as a byte range.

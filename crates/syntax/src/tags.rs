@@ -307,7 +307,7 @@ fn make_definition(
 ) -> Definition {
     let range = node.byte_range();
     let signature = match body {
-        Some(b) => text[range.start..b.start_byte()].trim_end().to_string(),
+        Some(b) => without_trailing_comments(&text[range.start..b.start_byte()]),
         None => {
             let whole = text[range.clone()].trim_end();
             let mut lines = whole.lines();
@@ -343,6 +343,21 @@ fn make_definition(
         range,
         parent: None,
     }
+}
+
+/// A header without the comment lines between it and the body (Python puts comments that
+/// precede the first statement before the block).
+fn without_trailing_comments(header: &str) -> String {
+    let mut lines: Vec<&str> = header.trim_end().lines().collect();
+    while lines.len() > 1 {
+        let last = lines[lines.len() - 1].trim();
+        if last.is_empty() || last.starts_with('#') || last.starts_with("//") {
+            lines.pop();
+        } else {
+            break;
+        }
+    }
+    lines.join("\n").trim_end().to_string()
 }
 
 /// Comment siblings directly above `node` (attributes and decorators in between are skipped).

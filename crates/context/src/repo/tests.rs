@@ -393,3 +393,65 @@ proptest! {
         }
     }
 }
+
+fn definitions_for(index: &WorkspaceIndex, path: &str, fixture: &str) -> Vec<String> {
+    let (text, cursor) = edited(fixture, "$0", "");
+    let req = RepoRequest {
+        path,
+        lang: Some(Language::Python),
+        text: &text,
+        cursor,
+        tree: None,
+        open_files: &[],
+        env: None,
+    };
+    let config = RepoConfig {
+        max_bm25: 0,
+        ..RepoConfig::default()
+    };
+    repo_context(index, &req, &ApproxTokenCounter, &config)
+        .pieces
+        .iter()
+        .filter(|p| p.kind == PieceKind::Definition)
+        .map(|p| format!("{}:{}", p.path, p.lines.start))
+        .collect()
+}
+
+#[test]
+fn words_in_strings_and_unrelated_members_are_not_looked_up() {
+    let mut index = WorkspaceIndex::new();
+    let py = Some(Language::Python);
+    index.update_file(
+        "lib/widgets.py",
+        py,
+        "def autocomplete(x):\n    return x\n\n\nclass Form:\n    def render_all(self):\n        pass\n",
+    );
+    let plain = "def view(form):\n    label = \"autocomplete\"  # autocomplete\n    form.render_all()\n    $0\n";
+    assert_eq!(
+        definitions_for(&index, "app.py", plain),
+        Vec::<String>::new()
+    );
+    // Once the module is imported, its members count, and the class outline covers them.
+    let imported = format!("from lib.widgets import Form\n{plain}");
+    assert_eq!(
+        definitions_for(&index, "app.py", &imported),
+        ["lib/widgets.py:4"]
+    );
+    // A top-level function is found by its name alone when used as code.
+    let called = "def view(form):\n    autocomplete(form)\n    $0\n";
+    assert_eq!(
+        definitions_for(&index, "app.py", called),
+        ["lib/widgets.py:0"]
+    );
+}
+
+#[test]
+fn long_docs_are_cut_to_their_first_paragraph() {
+    let doc = "\"\"\"Summary line.\n\n    Details that go on\n    and on.\n    \"\"\"";
+    assert_eq!(short_doc(doc), "\"\"\"Summary line.\n    \"\"\"");
+    let rust = "/// One.\n/// Two.\n///\n/// Three.";
+    assert_eq!(short_doc(rust), "/// One.\n/// Two.");
+    let long: String = (0..20).map(|i| format!("/// line {i}\n")).collect();
+    assert_eq!(short_doc(&long).lines().count(), MAX_DOC_LINES);
+    assert_eq!(short_doc("/// short"), "/// short");
+}

@@ -68,6 +68,7 @@ class Cart(Base):
         self.items.append(item)
 
     def __len__(self):
+        # Comments before the first statement are not part of the signature.
         return len(self.items)
 "#;
 
