@@ -438,81 +438,78 @@ pub fn imports(lang: Language, tree: &Tree, text: &str) -> Vec<Import> {
 
 fn import_from_match(q: &Query, m: &QueryMatch, text: &str, out: &mut Vec<Import>) {
     let names = q.capture_names();
-    {
-        let mut stmt: Option<(&str, Node)> = None;
-        let (mut path, mut module, mut name, mut alias, mut tree_node) =
-            (None, None, None, None, None);
-        for c in m.captures {
-            let t = &text[c.node.byte_range()];
-            match names[c.index as usize] {
-                n @ ("import" | "import.from" | "import.glob" | "import.use" | "import.mod") => {
-                    stmt = Some((n, c.node))
-                }
-                "import.path" => path = Some(t),
-                "import.module" => module = Some(t),
-                "import.name" => name = Some(t),
-                "import.alias" => alias = Some(t),
-                "import.tree" => tree_node = Some(t),
-                _ => {}
+    let mut stmt: Option<(&str, Node)> = None;
+    let (mut path, mut module, mut name, mut alias, mut tree_node) = (None, None, None, None, None);
+    for c in m.captures {
+        let t = &text[c.node.byte_range()];
+        match names[c.index as usize] {
+            n @ ("import" | "import.from" | "import.glob" | "import.use" | "import.mod") => {
+                stmt = Some((n, c.node))
+            }
+            "import.path" => path = Some(t),
+            "import.module" => module = Some(t),
+            "import.name" => name = Some(t),
+            "import.alias" => alias = Some(t),
+            "import.tree" => tree_node = Some(t),
+            _ => {}
+        }
+    }
+    let Some((kind, node)) = stmt else { return };
+    let line = node.start_position().row;
+    match kind {
+        "import" | "import.mod" => {
+            if let Some(p) = path {
+                out.push(Import {
+                    kind: if kind == "import" {
+                        ImportKind::Import
+                    } else {
+                        ImportKind::Mod
+                    },
+                    module: split_path(p),
+                    name: None,
+                    alias: alias.map(str::to_string),
+                    level: 0,
+                    glob: false,
+                    line,
+                });
             }
         }
-        let Some((kind, node)) = stmt else { return };
-        let line = node.start_position().row;
-        match kind {
-            "import" | "import.mod" => {
-                if let Some(p) = path {
+        "import.from" | "import.glob" => {
+            let m = module.unwrap_or("");
+            let level = m.chars().take_while(|&c| c == '.').count();
+            out.push(Import {
+                kind: ImportKind::From,
+                module: split_path(&m[level..]),
+                name: name.map(str::to_string),
+                alias: alias.map(str::to_string),
+                level,
+                glob: kind == "import.glob",
+                line,
+            });
+        }
+        "import.use" => {
+            if let Some(t) = tree_node {
+                for (segs, alias, glob) in expand_use_tree(t) {
+                    let (module, name) = if glob {
+                        (segs, None)
+                    } else {
+                        let mut segs = segs;
+                        let last = segs.pop();
+                        (segs, last)
+                    };
                     out.push(Import {
-                        kind: if kind == "import" {
-                            ImportKind::Import
-                        } else {
-                            ImportKind::Mod
-                        },
-                        module: split_path(p),
-                        name: None,
-                        alias: alias.map(str::to_string),
+                        kind: ImportKind::Import,
+                        module,
+                        name,
+                        alias,
                         level: 0,
-                        glob: false,
+                        glob,
                         line,
                     });
                 }
             }
-            "import.from" | "import.glob" => {
-                let m = module.unwrap_or("");
-                let level = m.chars().take_while(|&c| c == '.').count();
-                out.push(Import {
-                    kind: ImportKind::From,
-                    module: split_path(&m[level..]),
-                    name: name.map(str::to_string),
-                    alias: alias.map(str::to_string),
-                    level,
-                    glob: kind == "import.glob",
-                    line,
-                });
-            }
-            "import.use" => {
-                if let Some(t) = tree_node {
-                    for (segs, alias, glob) in expand_use_tree(t) {
-                        let (module, name) = if glob {
-                            (segs, None)
-                        } else {
-                            let mut segs = segs;
-                            let last = segs.pop();
-                            (segs, last)
-                        };
-                        out.push(Import {
-                            kind: ImportKind::Import,
-                            module,
-                            name,
-                            alias,
-                            level: 0,
-                            glob,
-                            line,
-                        });
-                    }
-                }
-            }
-            _ => {}
         }
+        _ => {}
     }
 }
 
