@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use nib_syntax::tags::{self, DefKind, Definition, Import, ImportKind};
+use nib_syntax::tags::{self, Definition, Import, ImportKind};
 use nib_syntax::tree_sitter::Tree;
 use nib_syntax::Language;
 
@@ -763,16 +763,6 @@ fn rust_module_of(path: &str) -> (String, Vec<String>) {
         }
     }
     (src, module)
-}
-
-/// Whether a definition is a top-level item (or a member of one).
-pub fn is_top_level(defs: &[Definition], index: usize) -> bool {
-    defs[index].parent.is_none()
-}
-
-/// Kinds that are not worth a piece on their own.
-pub fn is_noise(kind: DefKind) -> bool {
-    matches!(kind, DefKind::Module)
 }
 
 #[cfg(test)]
