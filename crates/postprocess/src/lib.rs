@@ -17,10 +17,13 @@
 //! - Never panics, on any input (empty, CRLF, non-ASCII, huge); work is linear in the input
 //!   plus at most a handful of tree-sitter parses of `prefix + completion + suffix`.
 //! - Works on `\n` internally; when the document uses `\r\n`, so does the output.
-//! - A single-line result never contains a line break. Results never end in whitespace,
-//!   except spaces before text the cursor's line already has (`x, ` before `a)`) and, in
-//!   multi-line mode, a line break plus the line's indentation before a closer the cursor's
-//!   line already has (so `}` / `)` lands on a line of its own).
+//! - A single-line result never contains a line break, except a final one when the cursor is
+//!   at the start of a line that has code and the result is a line of its own (inserted above
+//!   that code: the cursor is before the code's indentation, or inline it would add syntax
+//!   errors). Results never end in whitespace, except
+//!   spaces before text the cursor's line already has (`x, ` before `a)`), that final line
+//!   break (in either mode) and, in multi-line mode, a line break plus the line's indentation
+//!   before a closer the cursor's line already has (so `}` / `)` lands on a line of its own).
 //! - The suffix's first non-blank line (when at least 8 characters) never appears in a result.
 
 mod cut;
@@ -51,8 +54,9 @@ pub const MAX_RAW_BYTES: usize = 64 * 1024;
 /// - Code after the cursor on the same line (anything but closing brackets, quotes,
 ///   `;`, `,` and whitespace), or a cursor inside a string or comment: [`Mode::SingleLine`].
 /// - The line before the cursor ends a block header (`:` in Python, `{` in Rust, either for
-///   plain text), or the cursor's line is blank right after such a line (an empty body):
-///   [`Mode::MultiLine`].
+///   plain text), or the cursor's line is blank right after such a line (an empty body), or
+///   (Python) right after the docstring that follows such a line (a function body to write
+///   from its signature and docstring): [`Mode::MultiLine`].
 /// - Anything else (mid-statement, a blank line among statements): [`Mode::SingleLine`].
 pub fn decide_mode(lang: Option<Language>, prefix: &str, suffix: &str) -> Mode {
     let doc = Doc::new(lang, prefix, suffix);
@@ -76,11 +80,39 @@ pub fn decide_mode(lang: Option<Language>, prefix: &str, suffix: &str) -> Mode {
     } else {
         doc.line_prefix_last_char()
     };
-    if header.is_some_and(opens_block) {
+    let after_docstring = lang == Some(Language::Python)
+        && doc.line_prefix_blank()
+        && ends_with_header_docstring(lang, &prefix[..prefix.rfind('\n').map_or(0, |i| i + 1)]);
+    if header.is_some_and(opens_block) || after_docstring {
         Mode::MultiLine
     } else {
         Mode::SingleLine
     }
+}
+
+/// `text` (the prefix up to the cursor's line) ends with a docstring that is the first
+/// statement after a block header (`def f():` then `"""..."""`).
+fn ends_with_header_docstring(lang: Option<Language>, text: &str) -> bool {
+    let t = text.trim_end();
+    for q in ["\"\"\"", "'''"] {
+        let Some(body) = t.strip_suffix(q) else {
+            continue;
+        };
+        let Some(open) = body.rfind(q) else {
+            return false;
+        };
+        let before = body[..open].trim_end_matches(|c: char| "rRuUbB".contains(c));
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        if !before[line_start..].trim().is_empty() {
+            return false;
+        }
+        let header = before[..line_start]
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty());
+        return header.and_then(|l| last_code_char(lang, l)) == Some(':');
+    }
+    false
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -176,10 +208,11 @@ pub fn process(input: &Input) -> Output {
     if repeats_previous(&doc, &text) {
         return Output::dropped(DropReason::RepeatsPrevious);
     }
+    // At a line start before existing code, the completion may also be meant as lines of
+    // their own: then it ends with a line break, which pushes the existing code down.
+    let as_line = doc.line_prefix_blank() && !doc.line_suffix().trim().is_empty();
+    let mut own_line = false;
     if let Some(mut checker) = Checker::new(&doc) {
-        // At a line start before existing code, the completion may also be meant as lines
-        // of their own.
-        let as_line = doc.line_prefix_blank() && !doc.line_suffix().trim().is_empty();
         let mut bad = |t: &str| {
             checker.introduces_errors(t, false) && (!as_line || checker.introduces_errors(t, true))
         };
@@ -201,8 +234,19 @@ pub fn process(input: &Input) -> Output {
                 None => return Output::dropped(DropReason::IntroducesSyntaxError),
             }
         }
+        own_line = as_line
+            && checker.introduces_errors(&text, false)
+            && !checker.introduces_errors(&text, true);
     }
-    if !single && text.contains('\n') && doc.line_suffix().trim_start().starts_with([')', ']', '}'])
+    // Before the indentation of existing code the text cannot be meant inline.
+    own_line |= as_line && doc.line_suffix().starts_with([' ', '\t']) && !text.ends_with('\n');
+    if own_line {
+        text.push('\n');
+    }
+    if !single
+        && !own_line
+        && text.contains('\n')
+        && doc.line_suffix().trim_start().starts_with([')', ']', '}'])
     {
         // Keep the closer the line already has on a line of its own.
         let lp = doc.line_prefix();

@@ -34,6 +34,15 @@ fn modes() {
             (PY, "    y = 1\n    $0\n"),
             (PY, "print(\"a:$0\")\n"),
             (PY, "# header:$0\n"),
+            (PY, "def f(x):\n    \"\"\"Doc.\"\"\"\n$0"),
+            (
+                PY,
+                "def f(x):\n    \"\"\"Doc.\n\n    >>> f(1)\n    \"\"\"\n\n$0\n    return x\n",
+            ),
+            (PY, "def f(\n    x,\n) -> int:\n    r'''Doc.'''\n    $0"),
+            (PY, "x = 1\n\"\"\"Module doc.\"\"\"\n$0"),
+            (PY, "def f(x):\n    y = \"\"\"a\"\"\"\n$0"),
+            (PY, "def f(x):\n    \"\"\"Doc.\"\"\"\n    y = 1$0"),
             (RS, "fn main() {$0}\n"),
             (RS, "fn main() {\n    $0\n}\n"),
             (RS, "let v = vec![$0];\n"),
@@ -51,6 +60,12 @@ fn modes() {
             SingleLine  "    y = 1\n    $0\n"
             SingleLine  "print(\"a:$0\")\n"
             SingleLine  "# header:$0\n"
+            MultiLine  "def f(x):\n    \"\"\"Doc.\"\"\"\n$0"
+            MultiLine  "def f(x):\n    \"\"\"Doc.\n\n    >>> f(1)\n    \"\"\"\n\n$0\n    return x\n"
+            MultiLine  "def f(\n    x,\n) -> int:\n    r'''Doc.'''\n    $0"
+            SingleLine  "x = 1\n\"\"\"Module doc.\"\"\"\n$0"
+            SingleLine  "def f(x):\n    y = \"\"\"a\"\"\"\n$0"
+            SingleLine  "def f(x):\n    \"\"\"Doc.\"\"\"\n    y = 1$0"
             MultiLine  "fn main() {$0}\n"
             MultiLine  "fn main() {\n    $0\n}\n"
             SingleLine  "let v = vec![$0];\n"
@@ -162,4 +177,63 @@ fn ranking() {
     let texts: Vec<&str> = ranked.iter().map(|o| o.text.as_str()).collect();
     assert_eq!(texts, ["foo(a,b)", "bar()", "qux"]);
     assert!(rank_alternatives(vec![(o("x"), 1.0)], 0).is_empty());
+}
+
+/// At a line start before existing code, a whole line keeps its line break (else the code
+/// would join it: the HumanEval infilling situation).
+#[test]
+fn line_of_its_own_before_code() {
+    let run = |prefix: &str, suffix: &str, raw: &str, mode: Mode| {
+        nib_postprocess::process(&Input {
+            lang: PY,
+            prefix,
+            suffix,
+            raw,
+            mode,
+        })
+        .text
+    };
+    let body = "def f(x):\n    y = 1\n";
+    assert_eq!(
+        run(
+            body,
+            "    return y\n",
+            "    y += 1\n    return y\n",
+            Mode::SingleLine
+        ),
+        "    y += 1\n"
+    );
+    assert_eq!(
+        run(
+            body,
+            "    return y\n",
+            "    if y:\n        y += 1\n    return y\n",
+            Mode::MultiLine
+        ),
+        "    if y:\n        y += 1\n"
+    );
+    // Top-level code: inline it would not parse.
+    assert_eq!(
+        run(
+            "import os\n",
+            "import sys\n",
+            "import re\n",
+            Mode::SingleLine
+        ),
+        "import re\n"
+    );
+    // Mid-line, or on a line of its own: no line break.
+    assert_eq!(
+        run(
+            "def f(x):\n    y = ",
+            "\n    return y\n",
+            "x + 1\n",
+            Mode::SingleLine
+        ),
+        "x + 1"
+    );
+    assert_eq!(
+        run(body, "\n    return y\n", "    y += 1\n", Mode::SingleLine),
+        "    y += 1"
+    );
 }
