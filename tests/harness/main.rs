@@ -23,7 +23,7 @@ fn require_model() {
 
 /// Smaller context than the default keeps the suite fast; one test uses the default.
 fn opts() -> Value {
-    json!({ "contextTokens": 768, "maxTokens": 48 })
+    json!({ "contextTokens": 768, "maxTokens": 48, "deadlineMs": 0 })
 }
 
 fn insert(line: u32, character: u32, text: &str) -> Value {
@@ -273,7 +273,7 @@ fn python_and_rust_completions_with_the_real_model() {
 fn default_context_with_non_ascii_text_in_utf8_and_utf16() {
     require_model();
     for enc in ["utf-8", "utf-16"] {
-        let (mut s, init) = Server::start(json!({}), &[enc]);
+        let (mut s, init) = Server::start(json!({ "deadlineMs": 0 }), &[enc]);
         assert_eq!(init["capabilities"]["positionEncoding"], enc);
         let u = uri("greet.py");
         let head =
@@ -301,7 +301,10 @@ fn default_context_with_non_ascii_text_in_utf8_and_utf16() {
 #[test]
 fn requests_see_the_change_sent_just_before_them() {
     require_model();
-    let (mut s, _) = Server::start(json!({ "contextTokens": 256, "maxTokens": 8 }), &[]);
+    let (mut s, _) = Server::start(
+        json!({ "contextTokens": 256, "maxTokens": 8, "deadlineMs": 0 }),
+        &[],
+    );
     let u = uri("order.py");
     s.open(&u, "python", "import math\n");
     // Each round appends a line and immediately asks at its end, without waiting: computed
@@ -318,7 +321,10 @@ fn requests_see_the_change_sent_just_before_them() {
 #[test]
 fn cancel_request_stops_model_work() {
     require_model();
-    let (mut s, _) = Server::start(json!({ "contextTokens": 2000, "maxTokens": 512 }), &[]);
+    let (mut s, _) = Server::start(
+        json!({ "contextTokens": 2000, "maxTokens": 512, "deadlineMs": 0 }),
+        &[],
+    );
     let py = fixture("python/inventory.py");
     let u = uri("inventory.py");
     s.open(&u, "python", &py);
@@ -359,7 +365,10 @@ fn cancel_request_stops_model_work() {
 #[test]
 fn huge_files_are_bounded() {
     require_model();
-    let (mut s, _) = Server::start(json!({ "contextTokens": 512, "maxTokens": 16 }), &[]);
+    let (mut s, _) = Server::start(
+        json!({ "contextTokens": 512, "maxTokens": 16, "deadlineMs": 0 }),
+        &[],
+    );
     let u = uri("huge.py");
     let mut big = String::with_capacity(5 << 20);
     let mut i = 0;
@@ -380,5 +389,40 @@ fn huge_files_are_bounded() {
         "took {:?}",
         t.elapsed()
     );
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn safety_findings_are_published_as_diagnostics() {
+    let (mut s, _) = Server::start(json!({ "model": "/nonexistent/model.gguf" }), &[]);
+    let u = uri("unsafe.py");
+    s.open(
+        &u,
+        "python",
+        "import subprocess\n\ndef run(cmd):\n    return subprocess.run(cmd, shell=True)\n",
+    );
+    let d = s
+        .wait_notification(Duration::from_secs(20), |n| {
+            n["method"] == "textDocument/publishDiagnostics"
+                && n["params"]["diagnostics"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        })
+        .expect("diagnostics for the unsafe call");
+    let diag = &d["params"]["diagnostics"][0];
+    assert_eq!(diag["source"], "nib");
+    assert_eq!(diag["code"], "python/command-injection", "{diag}");
+    assert_eq!(diag["range"]["start"]["line"], 3);
+    assert!(diag["message"].as_str().unwrap().contains("fix:"), "{diag}");
+    // Fixing the code clears them.
+    s.change(&u, 2, json!([{ "text": "import subprocess\n\ndef run(cmd):\n    return subprocess.run([cmd])\n" }]));
+    let cleared = s.wait_notification(Duration::from_secs(20), |n| {
+        n["method"] == "textDocument/publishDiagnostics"
+            && n["params"]["version"] == 2
+            && n["params"]["diagnostics"]
+                .as_array()
+                .is_some_and(|a| a.is_empty())
+    });
+    assert!(cleared.is_some(), "diagnostics cleared after the fix");
     assert_eq!(s.shutdown(), Some(0));
 }

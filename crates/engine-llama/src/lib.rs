@@ -20,7 +20,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use nib_engine::{
     CancelToken, CompletionEngine, EngineError, GenerateRequest, Generation, ModelInfo,
-    PromptFormat, TokenCounter,
+    PromptFormat, PromptPlan, Throughput, TokenCounter,
 };
 
 /// How to load and run a model.
@@ -33,6 +33,8 @@ pub struct LlamaConfig {
     pub threads: Option<usize>,
     /// Tokens evaluated per prefill batch.
     pub batch_size: u32,
+    /// Tokens per batch of background prefill (a waiting request waits for one batch).
+    pub prefill_batch: usize,
 }
 
 impl LlamaConfig {
@@ -42,6 +44,7 @@ impl LlamaConfig {
             context_length: 8192,
             threads: None,
             batch_size: 256,
+            prefill_batch: 32,
         }
     }
 }
@@ -122,6 +125,8 @@ pub struct LlamaEngine {
     jobs: mpsc::Sender<thread::Job>,
     info: ModelInfo,
     counter: Arc<LlamaTokenCounter>,
+    model: Arc<LlamaModel>,
+    shared: thread::Shared,
 }
 
 impl LlamaEngine {
@@ -160,19 +165,26 @@ impl LlamaEngine {
         let params = thread::Params {
             n_ctx: NonZeroU32::new(context_length as u32).expect("context length is at least 256"),
             n_batch: config.batch_size.clamp(16, 2048),
+            prefill_batch: config.prefill_batch,
             threads: threads as i32,
             stop_strings: format.stop_strings(),
         };
+        let shared = thread::Shared::new();
+        let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("nib-llama".into())
-            .spawn(move || thread::run(backend, thread_model, params, rx, ready_tx))
+            .spawn(move || thread::run(backend, thread_model, params, thread_shared, rx, ready_tx))
             .map_err(|e| EngineError::Backend(format!("cannot start the engine thread: {e}")))?;
         ready_rx.recv().map_err(|_| EngineError::Stopped)??;
         tracing::info!(model = %info.name, ?format, context_length, threads, "model loaded");
         Ok(LlamaEngine {
             jobs: tx,
             info,
-            counter: Arc::new(LlamaTokenCounter { model }),
+            counter: Arc::new(LlamaTokenCounter {
+                model: Arc::clone(&model),
+            }),
+            model,
+            shared,
         })
     }
 
@@ -215,5 +227,26 @@ impl CompletionEngine for LlamaEngine {
             cancel,
             reply,
         })
+    }
+
+    fn plan(&self, prompt: &str) -> PromptPlan {
+        let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
+        let cached = self.shared.main_cached.lock().map_or(0, |c| {
+            c.iter().zip(&tokens).take_while(|(a, b)| a == b).count()
+        });
+        PromptPlan {
+            prompt_tokens: tokens.len(),
+            cached_tokens: cached,
+        }
+    }
+
+    fn throughput(&self) -> Throughput {
+        self.shared.throughput.lock().map_or(
+            Throughput {
+                prefill_tokens_per_s: 300.0,
+                decode_tokens_per_s: 60.0,
+            },
+            |t| *t,
+        )
     }
 }

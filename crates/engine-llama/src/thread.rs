@@ -1,7 +1,7 @@
 //! The worker thread: owns the context and the record of what its KV cache holds.
 
 use std::num::NonZeroU32;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -11,7 +11,8 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use nib_engine::{
-    CancelToken, Candidate, EngineError, GenerateRequest, GeneratedToken, Generation, StopReason,
+    CancelToken, Candidate, EngineError, GenerateRequest, GeneratedToken, Generation, Slot,
+    StopReason, Throughput,
 };
 
 pub(crate) enum Job {
@@ -29,14 +30,36 @@ pub(crate) enum Job {
 pub(crate) struct Params {
     pub n_ctx: NonZeroU32,
     pub n_batch: u32,
+    /// Batch size of background prefill: small, so a request waits little behind it.
+    pub prefill_batch: usize,
     pub threads: i32,
     pub stop_strings: Vec<String>,
+}
+
+/// State shared with the engine handle: what the main slot holds, and measured speed.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub main_cached: Arc<Mutex<Vec<LlamaToken>>>,
+    pub throughput: Arc<Mutex<Throughput>>,
+}
+
+impl Shared {
+    pub fn new() -> Shared {
+        Shared {
+            main_cached: Arc::default(),
+            throughput: Arc::new(Mutex::new(Throughput {
+                prefill_tokens_per_s: 300.0,
+                decode_tokens_per_s: 60.0,
+            })),
+        }
+    }
 }
 
 pub(crate) fn run(
     backend: &'static LlamaBackend,
     model: Arc<LlamaModel>,
     params: Params,
+    shared: Shared,
     jobs: mpsc::Receiver<Job>,
     ready: mpsc::Sender<Result<(), EngineError>>,
 ) {
@@ -44,6 +67,8 @@ pub(crate) fn run(
         .with_n_ctx(Some(params.n_ctx))
         .with_n_batch(params.n_batch)
         .with_n_ubatch(params.n_batch)
+        .with_n_seq_max(2)
+        .with_kv_unified(true)
         .with_n_threads(params.threads)
         .with_n_threads_batch(params.threads);
     let ctx = match model.new_context(backend, ctx_params) {
@@ -59,15 +84,18 @@ pub(crate) fn run(
     let mut worker = Worker {
         model: &model,
         ctx,
-        cached: Vec::new(),
+        cached: [Vec::new(), Vec::new()],
         batch: LlamaBatch::new(params.n_batch as usize, 1),
         n_batch: params.n_batch as usize,
+        prefill_batch: params.prefill_batch.clamp(1, params.n_batch as usize),
         stop_strings: params.stop_strings,
+        shared,
     };
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Generate { req, reply } => {
                 let result = worker.generate(&req);
+                worker.publish();
                 let _ = reply.send(result);
             }
             Job::Prefill {
@@ -76,9 +104,11 @@ pub(crate) fn run(
                 reply,
             } => {
                 let tokens = worker.tokenize(&prompt);
+                let batch = worker.prefill_batch;
                 let result = worker
-                    .evaluate(&tokens, &cancel, None)
+                    .evaluate(Slot::Main, &tokens, &cancel, None, batch)
                     .map(|(_, evaluated)| evaluated);
+                worker.publish();
                 let _ = reply.send(result);
             }
         }
@@ -89,17 +119,26 @@ pub(crate) fn run(
 struct Worker<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
-    /// The tokens whose keys/values are in the context, position i at index i.
-    cached: Vec<LlamaToken>,
+    /// Per slot, the tokens whose keys/values are in the context, position i at index i.
+    cached: [Vec<LlamaToken>; 2],
     batch: LlamaBatch<'static>,
     n_batch: usize,
+    prefill_batch: usize,
     stop_strings: Vec<String>,
+    shared: Shared,
 }
 
 enum Evaluated {
     /// The last prompt token was evaluated in the last batch: its logits are at this index.
     Logits(i32),
     Interrupted(StopReason),
+}
+
+fn seq(slot: Slot) -> usize {
+    match slot {
+        Slot::Main => 0,
+        Slot::Scratch => 1,
+    }
 }
 
 impl Worker<'_> {
@@ -111,25 +150,63 @@ impl Worker<'_> {
         self.ctx.n_ctx() as usize
     }
 
-    /// Bring the cache to hold exactly `tokens`, evaluating only what follows the common
-    /// prefix. Returns where the last token's logits are, and how many tokens were evaluated.
+    /// Cells in use by both slots (they share one unified cache).
+    fn used(&self) -> usize {
+        self.cached[0].len() + self.cached[1].len()
+    }
+
+    fn publish(&self) {
+        if let Ok(mut m) = self.shared.main_cached.lock() {
+            m.clone_from(&self.cached[0]);
+        }
+    }
+
+    fn record_speed(&self, prefill: Option<(usize, f64)>, decode: Option<(usize, f64)>) {
+        let Ok(mut t) = self.shared.throughput.lock() else {
+            return;
+        };
+        // Exponential moving averages; only samples big enough to mean something.
+        if let Some((n, secs)) = prefill.filter(|&(n, s)| n >= 16 && s > 0.0) {
+            t.prefill_tokens_per_s = 0.7 * t.prefill_tokens_per_s + 0.3 * (n as f64 / secs);
+        }
+        if let Some((n, secs)) = decode.filter(|&(n, s)| n >= 4 && s > 0.0) {
+            t.decode_tokens_per_s = 0.7 * t.decode_tokens_per_s + 0.3 * (n as f64 / secs);
+        }
+    }
+
+    /// Drop everything of `slot` after its first `len` cached tokens.
+    fn truncate_to(&mut self, slot: Slot, len: usize) -> Result<(), EngineError> {
+        let s = seq(slot);
+        if len < self.cached[s].len() {
+            let ok = self
+                .ctx
+                .clear_kv_cache_seq(Some(s as u32), Some(len as u32), None)
+                .map_err(|e| EngineError::Backend(e.to_string()))?;
+            if !ok {
+                self.ctx.clear_kv_cache();
+                self.cached = [Vec::new(), Vec::new()];
+                return Err(EngineError::Backend("cannot truncate the KV cache".into()));
+            }
+            self.cached[s].truncate(len);
+        }
+        Ok(())
+    }
+
+    /// Bring `slot` to hold exactly `tokens`, evaluating only what follows the common prefix.
+    /// Returns where the last token's logits are, and how many tokens were evaluated.
     fn evaluate(
         &mut self,
+        slot: Slot,
         tokens: &[LlamaToken],
         cancel: &CancelToken,
         deadline: Option<Instant>,
+        batch_size: usize,
     ) -> Result<(Evaluated, usize), EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::Backend("empty prompt".into()));
         }
-        if tokens.len() >= self.n_ctx() {
-            return Err(EngineError::PromptTooLong {
-                tokens: tokens.len(),
-                context: self.n_ctx(),
-            });
-        }
-        let mut common = self
-            .cached
+        let s = seq(slot);
+        let mut common = self.cached[s]
             .iter()
             .zip(tokens)
             .take_while(|(a, b)| a == b)
@@ -138,18 +215,24 @@ impl Worker<'_> {
         if common == tokens.len() {
             common -= 1;
         }
-        if common < self.cached.len() {
-            let removed = self
-                .ctx
-                .clear_kv_cache_seq(Some(0), Some(common as u32), None)
-                .map_err(|e| EngineError::Backend(e.to_string()))?;
-            if !removed {
-                // The backend could not drop a partial range: start over.
-                self.ctx.clear_kv_cache();
-                common = 0;
-            }
-            self.cached.truncate(common);
+        self.truncate_to(slot, common)?;
+        // Both slots share the cache: a main prompt may evict the scratch slot.
+        let other = 1 - s;
+        if tokens.len() + self.cached[other].len() >= self.n_ctx() {
+            let other_slot = if other == 0 {
+                Slot::Main
+            } else {
+                Slot::Scratch
+            };
+            self.truncate_to(other_slot, 0)?;
         }
+        if tokens.len() >= self.n_ctx() {
+            return Err(EngineError::PromptTooLong {
+                tokens: tokens.len(),
+                context: self.n_ctx(),
+            });
+        }
+        let started = Instant::now();
         let mut evaluated = 0;
         let mut pos = common;
         while pos < tokens.len() {
@@ -159,19 +242,20 @@ impl Worker<'_> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok((Evaluated::Interrupted(StopReason::Deadline), evaluated));
             }
-            let end = (pos + self.n_batch).min(tokens.len());
+            let end = (pos + batch_size.min(self.n_batch)).min(tokens.len());
             self.batch.clear();
             for (i, &tok) in tokens[pos..end].iter().enumerate() {
                 let p = pos + i;
                 self.batch
-                    .add(tok, p as i32, &[0], p + 1 == tokens.len())
+                    .add(tok, p as i32, &[s as i32], p + 1 == tokens.len())
                     .map_err(|e| EngineError::Backend(e.to_string()))?;
             }
             self.decode()?;
-            self.cached.extend_from_slice(&tokens[pos..end]);
+            self.cached[s].extend_from_slice(&tokens[pos..end]);
             evaluated += end - pos;
             pos = end;
         }
+        self.record_speed(Some((evaluated, started.elapsed().as_secs_f64())), None);
         Ok((Evaluated::Logits(self.batch.n_tokens() - 1), evaluated))
     }
 
@@ -179,7 +263,7 @@ impl Worker<'_> {
         if let Err(e) = self.ctx.decode(&mut self.batch) {
             // The cache state is unknown after a failed decode: forget it.
             self.ctx.clear_kv_cache();
-            self.cached.clear();
+            self.cached = [Vec::new(), Vec::new()];
             return Err(EngineError::Backend(format!(
                 "llama.cpp decode failed: {e}"
             )));
@@ -194,7 +278,12 @@ impl Worker<'_> {
             .max_tokens
             .min(self.n_ctx().saturating_sub(tokens.len() + 1));
         let started = Instant::now();
-        let (evaluated, n_eval) = self.evaluate(&tokens, &req.cancel, req.deadline)?;
+        if !req.reuse_cache {
+            self.truncate_to(req.slot, 0)?;
+        }
+        let n_batch = self.n_batch;
+        let (evaluated, n_eval) =
+            self.evaluate(req.slot, &tokens, &req.cancel, req.deadline, n_batch)?;
         let mut out = Generation {
             text: String::new(),
             tokens: Vec::new(),
@@ -213,7 +302,7 @@ impl Worker<'_> {
             }
         };
         let firsts = top_k_logprobs(self.ctx.get_logits_ith(logits_at), 1 + req.alternatives);
-        let prompt_len = self.cached.len();
+        let prompt_len = self.cached[seq(req.slot)].len();
         let decode_started = Instant::now();
         let mut stops: Vec<String> = self.stop_strings.clone();
         stops.extend(
@@ -223,14 +312,16 @@ impl Worker<'_> {
                 .filter(|s| !s.is_empty())
                 .cloned(),
         );
+        let mut decoded = 0;
         for (i, &first) in firsts.iter().enumerate() {
             if i > 0 {
                 if req.cancel.is_cancelled() || req.deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
-                self.truncate_to(prompt_len)?;
+                self.truncate_to(req.slot, prompt_len)?;
             }
-            let cand = self.decode_from(first, req, max_tokens, &stops)?;
+            let cand = self.decode_from(req.slot, first, req, max_tokens, &stops)?;
+            decoded += cand.tokens.len();
             if i == 0 {
                 out.text = cand.text;
                 out.tokens = cand.tokens;
@@ -240,35 +331,21 @@ impl Worker<'_> {
             }
         }
         out.decode_time = decode_started.elapsed();
+        self.record_speed(None, Some((decoded, out.decode_time.as_secs_f64())));
         Ok(out)
-    }
-
-    /// Drop everything after the first `len` cached tokens.
-    fn truncate_to(&mut self, len: usize) -> Result<(), EngineError> {
-        if len < self.cached.len() {
-            let ok = self
-                .ctx
-                .clear_kv_cache_seq(Some(0), Some(len as u32), None)
-                .map_err(|e| EngineError::Backend(e.to_string()))?;
-            if !ok {
-                self.ctx.clear_kv_cache();
-                self.cached.clear();
-                return Err(EngineError::Backend("cannot truncate the KV cache".into()));
-            }
-            self.cached.truncate(len);
-        }
-        Ok(())
     }
 
     /// Greedy decoding starting with the chosen `first` token.
     fn decode_from(
         &mut self,
+        slot: Slot,
         first: (LlamaToken, f32),
         req: &GenerateRequest,
         max_tokens: usize,
         stops: &[String],
     ) -> Result<Candidate, EngineError> {
         let vocab = self.model.vocab();
+        let s = seq(slot);
         let mut out = Candidate {
             text: String::new(),
             tokens: Vec::new(),
@@ -325,17 +402,17 @@ impl Worker<'_> {
                 break;
             }
             // Feed the token back.
-            let pos = self.cached.len();
-            if pos + 1 >= self.n_ctx() {
+            let pos = self.cached[s].len();
+            if self.used() + 1 >= self.n_ctx() {
                 out.stop_reason = StopReason::MaxTokens;
                 break;
             }
             self.batch.clear();
             self.batch
-                .add(token, pos as i32, &[0], true)
+                .add(token, pos as i32, &[s as i32], true)
                 .map_err(|e| EngineError::Backend(e.to_string()))?;
             self.decode()?;
-            self.cached.push(token);
+            self.cached[s].push(token);
         }
         Ok(out)
     }

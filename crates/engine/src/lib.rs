@@ -69,6 +69,54 @@ pub struct GenerateRequest {
     /// Extra candidates to generate, each starting with the next most likely first token
     /// (greedy after it); for explicit requests. 0 for typing.
     pub alternatives: usize,
+    /// Which cache slot to use.
+    pub slot: Slot,
+    /// Reuse the slot's cached prefix (false evaluates the whole prompt: baseline runs).
+    pub reuse_cache: bool,
+}
+
+impl GenerateRequest {
+    pub fn new(prompt: String, stop: StopRules, cancel: CancelToken) -> GenerateRequest {
+        GenerateRequest {
+            prompt,
+            stop,
+            cancel,
+            deadline: None,
+            alternatives: 0,
+            slot: Slot::Main,
+            reuse_cache: true,
+        }
+    }
+}
+
+/// A backend's KV-cache slots: the long-lived context of the document being edited, and a
+/// scratch slot for small one-off prompts (e.g. a shrunk prompt that must meet a deadline)
+/// so that they do not evict the main context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Slot {
+    #[default]
+    Main,
+    Scratch,
+}
+
+/// How much of a prompt the main slot's cache already holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PromptPlan {
+    pub prompt_tokens: usize,
+    pub cached_tokens: usize,
+}
+
+impl PromptPlan {
+    pub fn new_tokens(&self) -> usize {
+        self.prompt_tokens - self.cached_tokens.min(self.prompt_tokens)
+    }
+}
+
+/// Measured speed of a backend (running averages).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Throughput {
+    pub prefill_tokens_per_s: f64,
+    pub decode_tokens_per_s: f64,
 }
 
 /// One generated token and its log-probability under the model.
@@ -139,10 +187,25 @@ pub trait CompletionEngine: Send + Sync {
     fn token_counter(&self) -> std::sync::Arc<dyn TokenCounter>;
     /// Generate greedily. Blocking; honours `req.cancel` and `req.deadline` between tokens.
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError>;
-    /// Evaluate `prompt` into the cache ahead of a request (background prefill). Returns the
-    /// number of tokens evaluated. Default: nothing to do.
+    /// Evaluate `prompt` into the main slot ahead of a request (background prefill), in small
+    /// batches so that a request waiting behind it is not held up. Returns the number of tokens
+    /// evaluated. Default: nothing to do.
     fn prefill(&self, _prompt: &str, _cancel: CancelToken) -> Result<usize, EngineError> {
         Ok(0)
+    }
+    /// How much of `prompt` the main slot already holds. Default: nothing.
+    fn plan(&self, prompt: &str) -> PromptPlan {
+        PromptPlan {
+            prompt_tokens: self.token_counter().count(prompt),
+            cached_tokens: 0,
+        }
+    }
+    /// Measured speed, for deadline planning.
+    fn throughput(&self) -> Throughput {
+        Throughput {
+            prefill_tokens_per_s: 300.0,
+            decode_tokens_per_s: 60.0,
+        }
     }
 }
 

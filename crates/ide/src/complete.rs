@@ -1,22 +1,33 @@
-//! The inline-completion path: snapshot -> window -> prompt -> engine -> post-processing.
+//! The inline-completion path: snapshot -> (caches) -> anchored prompt -> engine ->
+//! post-processing.
+//!
+//! Prompt layout and KV-cache reuse: the prompt is `PRE prefix SUF suffix MID typed`, where
+//! `prefix` ends at an *anchor* (the start of the line where the user started typing) and
+//! `typed` is what was typed since. While the user types, the anchor stays put, so each request
+//! only appends the newly typed tokens to what the engine's cache already holds. The anchor
+//! moves (and the context is read again) when the user jumps elsewhere, edits before it, or has
+//! typed a lot since; the window start then moves only in large steps.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use nib_context::{cursor_window, Report};
-use nib_engine::{CancelToken, FimParts, GenerateRequest, StopReason, StopRules};
+use nib_context::{cursor_window, Report, WindowConfig};
+use nib_engine::{
+    CancelToken, CompletionEngine, FimParts, GenerateRequest, Slot, StopReason, StopRules,
+};
 use nib_postprocess::{Input, Mode};
-use nib_text::{OffsetEncoding, Position, Range};
+use nib_text::{Document, OffsetEncoding, Position, Range};
 
-use crate::{Ide, IdeError, Snapshot};
+use crate::session::{Anchor, Shown};
+use crate::{lock, Ide, IdeConfig, IdeError, Snapshot};
 
 /// Why the completion was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Trigger {
-    /// While typing: fast, single suggestion.
+    /// While typing: fast, single suggestion, within the deadline.
     #[default]
     Automatic,
-    /// Explicitly asked for by the user.
+    /// Explicitly asked for by the user: alternatives, no deadline.
     Invoked,
 }
 
@@ -47,6 +58,15 @@ impl CompletionRequest {
 
 /// Alternatives generated for an explicit request (besides the main suggestion).
 const INVOKED_ALTERNATIVES: usize = 3;
+/// Typed text after the anchor beyond which the anchor moves.
+const MAX_TYPED_BYTES: usize = 1500;
+const MAX_TYPED_LINES: usize = 40;
+/// The pinned window start is kept while the prefix stays under budget times this.
+const WINDOW_SLACK: f64 = 1.25;
+/// A fresh window fills this share of the prefix budget, leaving room to grow.
+const FRESH_WINDOW_SHARE: f64 = 0.8;
+/// Bytes of document text looked at on each side before token counting (bounds work on huge files).
+const BYTES_PER_TOKEN_BOUND: usize = 16;
 
 /// A suggestion, and how it was made.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -65,18 +85,36 @@ pub struct Completion {
     pub latency_ms: f64,
     pub prompt_tokens: usize,
     pub reused_tokens: usize,
+    /// Prompt tokens evaluated for this request.
+    pub prefilled_tokens: usize,
     pub generated_tokens: usize,
     pub stop_reason: StopReason,
+    /// Answered from a cache (`typeahead`, `lru`) without the model.
+    pub cache: Option<&'static str>,
+    /// The context was shrunk to meet the deadline (the full context is prefilled afterwards).
+    pub shrunk: bool,
     /// The model's output before post-processing.
     pub raw: String,
-    /// Why post-processing dropped the output, if it did.
+    /// Why post-processing or the safety gate dropped the output, if one did.
     pub dropped: Option<String>,
+    /// What the safety gate found in the suggestion (offsets relative to `text`).
+    pub findings: Vec<nib_checks::Finding>,
     pub context: Report,
     pub model: String,
 }
 
-/// Bytes of document text looked at on each side before token counting (bounds work on huge files).
-const BYTES_PER_TOKEN_BOUND: usize = 16;
+/// Everything a request sends to the model, computed from a snapshot and a cursor.
+struct Prepared {
+    prompt: String,
+    /// Real document text before the cursor in the window (for post-processing).
+    prefix: String,
+    suffix: String,
+    mode: Mode,
+    /// Trailing blanks held back from the prompt (a clean token boundary); the output's
+    /// leading copy of them is removed.
+    backoff: String,
+    report: Report,
+}
 
 impl Ide {
     /// Compute an inline completion against `snap`. Blocking: runs the model.
@@ -89,41 +127,56 @@ impl Ide {
         let started = Instant::now();
         let offset = snap.doc.offset(req.position, req.encoding)?;
         let config = self.config();
+        self.stats.requests.inc();
         self.supersede(&snap.uri, cancel);
+        let cursor = snap.doc.position(offset, req.encoding);
+        if config.typeahead_cache && !req.raw && req.trigger == Trigger::Automatic {
+            if let Some((text, kind)) = self.cached(snap, offset) {
+                return Ok(Completion::from_cache(
+                    text,
+                    kind,
+                    cursor,
+                    snap.doc.version(),
+                    started,
+                ));
+            }
+        }
+        self.cancel_background();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
         let info = engine.info();
-        let counter = engine.token_counter();
-
-        let doc = &snap.doc;
-        let before_start = excerpt_start(
-            doc,
-            offset,
-            config.window.prefix_tokens * BYTES_PER_TOKEN_BOUND,
-        );
-        let before = doc.slice(before_start, offset);
-        let after = doc.slice(
-            offset,
-            offset.saturating_add(config.window.suffix_tokens * BYTES_PER_TOKEN_BOUND),
-        );
-        let window = cursor_window(&before, &after, counter.as_ref(), config.window);
-
-        let mode = nib_postprocess::decide_mode(snap.lang, &window.prefix, &window.suffix);
-        let parts = FimParts {
-            path: Some(file_name(&snap.uri)),
-            comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
-            prefix: window.prefix.clone(),
-            suffix: if info.format.supports_fim() {
-                window.suffix.clone()
-            } else {
-                String::new()
-            },
-            ..FimParts::default()
+        let mut prep = self.prepare(snap, offset, &config, engine.as_ref());
+        let deadline = match req.trigger {
+            Trigger::Automatic if !req.raw => config.deadline,
+            _ => None,
         };
-        let prompt = info.format.render(&parts);
-        let prefix = Arc::new(window.prefix.clone());
-        let suffix = Arc::new(window.suffix.clone());
-        let lang = snap.lang;
-        let (pre, suf) = (Arc::clone(&prefix), Arc::clone(&suffix));
+        let mut slot = Slot::Main;
+        let mut shrunk = false;
+        let plan = deadline.map(|_| engine.plan(&prep.prompt));
+        let cold = plan.is_some_and(|p| p.cached_tokens * 2 < p.prompt_tokens);
+        let deadline = deadline.map(|d| if cold { d.max(config.cold_deadline) } else { d });
+        if let (Some(budget), Some(plan), true) = (deadline, plan, config.kv_reuse) {
+            let tp = engine.throughput();
+            let reserve = 6.0 / tp.decode_tokens_per_s.max(1.0);
+            let need = plan.new_tokens() as f64 / tp.prefill_tokens_per_s.max(1.0) + reserve;
+            let avail = budget.saturating_sub(started.elapsed()).as_secs_f64();
+            if need > avail * 0.9 {
+                // Shrink rather than blow the budget: a small window in the scratch slot now,
+                // the full context in the background afterwards.
+                let affordable =
+                    (((avail - reserve) * 0.8 * tp.prefill_tokens_per_s) as usize).max(48);
+                let full_prompt = std::mem::replace(
+                    &mut prep,
+                    self.prepare_small(snap, offset, affordable, engine.as_ref()),
+                );
+                if config.background_prefill {
+                    self.schedule_prefill(Arc::clone(&engine), full_prompt.prompt);
+                }
+                slot = Slot::Scratch;
+                shrunk = true;
+                self.stats.shrunk.inc();
+            }
+        }
+        let mode = prep.mode;
         let max_tokens = match mode {
             Mode::SingleLine if !req.raw => config.max_tokens_single_line,
             _ => config.max_tokens,
@@ -134,11 +187,18 @@ impl Ide {
                 ..StopRules::default()
             }
         } else {
+            let (pre, suf, lang, backoff) = (
+                Arc::new(prep.prefix.clone()),
+                Arc::new(prep.suffix.clone()),
+                snap.lang,
+                prep.backoff.clone(),
+            );
             StopRules {
                 max_tokens,
                 stop_at_newline: mode == Mode::SingleLine,
                 stop_strings: Vec::new(),
                 should_stop: Some(Arc::new(move |text: &str| {
+                    let text = strip_backoff(text, &backoff);
                     nib_postprocess::should_stop(&Input {
                         lang,
                         prefix: &pre,
@@ -154,19 +214,22 @@ impl Ide {
         } else {
             0
         };
+        let mut greq = GenerateRequest::new(prep.prompt.clone(), stop, cancel.clone());
+        greq.deadline = deadline.map(|d| started + d);
+        greq.alternatives = alternatives;
+        greq.slot = slot;
+        greq.reuse_cache = config.kv_reuse;
+        self.stats.model_requests.inc();
         let generation = engine
-            .generate(GenerateRequest {
-                prompt,
-                stop,
-                cancel: cancel.clone(),
-                deadline: config.deadline.map(|d| started + d),
-                alternatives,
-            })
+            .generate(greq)
             .map_err(|e| IdeError::Engine(e.to_string()))?;
         if generation.stop_reason == StopReason::Cancelled {
             return Err(IdeError::Cancelled);
         }
+        let prefilled = generation.prompt_tokens - generation.reused_tokens;
+        self.stats.prefilled_tokens.add(prefilled as u64);
         let process = |raw: &str| {
+            let raw = strip_backoff(raw, &prep.backoff);
             if req.raw {
                 nib_postprocess::Output {
                     text: raw.to_string(),
@@ -175,14 +238,48 @@ impl Ide {
             } else {
                 nib_postprocess::process(&Input {
                     lang: snap.lang,
-                    prefix: &prefix,
-                    suffix: &suffix,
+                    prefix: &prep.prefix,
+                    suffix: &prep.suffix,
                     raw,
                     mode,
                 })
             }
         };
-        let out = process(&generation.text);
+        let mut out = process(&generation.text);
+        let mut dropped_by_gate = None;
+        if generation.stop_reason == StopReason::Deadline
+            && mode == Mode::SingleLine
+            && !out.text.is_empty()
+        {
+            // Cut short by the deadline: keep whole words only.
+            let keep = out
+                .text
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map_or(0, |i| i + 1);
+            out.text.truncate(keep);
+        }
+        // The safety gate: findings travel with the suggestion; high/critical ones drop it.
+        let gated = !req.raw && config.gate != crate::GatePolicy::Off;
+        let check = |text: &str| {
+            if gated {
+                self.gate
+                    .check_suggestion(snap.lang, &prep.prefix, text, &prep.suffix)
+            } else {
+                Vec::new()
+            }
+        };
+        let findings = check(&out.text);
+        if config.gate == crate::GatePolicy::Drop {
+            if let Some(f) = crate::gate::blocks(&findings) {
+                tracing::info!(rule = %f.rule_id, severity = ?f.severity, "suggestion dropped by the safety gate");
+                self.stats.gated.inc();
+                out = nib_postprocess::Output {
+                    text: String::new(),
+                    dropped: None,
+                };
+                dropped_by_gate = Some(format!("safety gate: {} ({})", f.rule_id, f.message));
+            }
+        }
         let confidence = nib_postprocess::confidence(&kept_logprobs(&generation.tokens, &out.text));
         let mut ranked: Vec<(nib_postprocess::Output, f32)> = vec![(out.clone(), f32::INFINITY)];
         for alt in &generation.alternatives {
@@ -200,22 +297,28 @@ impl Ide {
                 .into_iter()
                 .map(|o| o.text)
                 .filter(|t| t.trim() != out.text.trim())
+                .filter(|t| {
+                    config.gate != crate::GatePolicy::Drop
+                        || crate::gate::blocks(&check(t)).is_none()
+                })
                 .take(2)
                 .collect();
-        let cursor = doc.position(offset, req.encoding);
+        if !req.raw && generation.stop_reason != StopReason::Deadline {
+            self.remember(snap, offset, &out.text);
+        }
         tracing::debug!(
-            uri = %snap.uri, version = doc.version(), ?mode, prompt_tokens = generation.prompt_tokens,
+            uri = %snap.uri, version = snap.doc.version(), ?mode, prompt_tokens = generation.prompt_tokens,
             reused = generation.reused_tokens, generated = generation.tokens.len(), stop = ?generation.stop_reason,
-            "completion"
+            shrunk, "completion"
         );
-        tracing::trace!(raw = %generation.text, kept = %out.text, "completion text");
+        tracing::trace!(prompt = %prep.prompt, raw = %generation.text, kept = %out.text, "completion text");
         Ok(Completion {
             text: out.text,
             range: Range {
                 start: cursor,
                 end: cursor,
             },
-            version: doc.version(),
+            version: snap.doc.version(),
             mode: match mode {
                 Mode::SingleLine => "single_line",
                 Mode::MultiLine => "multi_line",
@@ -229,14 +332,302 @@ impl Ide {
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             prompt_tokens: generation.prompt_tokens,
             reused_tokens: generation.reused_tokens,
+            prefilled_tokens: prefilled,
             generated_tokens: generation.tokens.len(),
             stop_reason: generation.stop_reason,
+            cache: None,
+            shrunk,
             raw: generation.text,
-            dropped: out.dropped.map(|d| format!("{d:?}")),
-            context: window.report,
+            dropped: dropped_by_gate.or(out.dropped.map(|d| format!("{d:?}"))),
+            findings,
+            context: prep.report,
             model: info.name,
         })
     }
+
+    /// Evaluate, in the background, the prompt a request at `position` would use, so that the
+    /// request finds it cached (after didChange and a short idle time). Returns at once.
+    pub fn prefill_at(&self, uri: &str, offset: usize) {
+        let config = self.config();
+        if !config.background_prefill || !config.kv_reuse {
+            return;
+        }
+        let (Ok(snap), crate::EngineState::Ready(engine)) = (self.snapshot(uri), self.engine.get())
+        else {
+            return;
+        };
+        let offset = offset.min(snap.doc.len_bytes());
+        let prep = self.prepare(&snap, offset, &config, engine.as_ref());
+        self.schedule_prefill(engine, prep.prompt);
+    }
+
+    /// The anchored prompt for a cursor at `offset`; updates the document's anchor.
+    fn prepare(
+        &self,
+        snap: &Snapshot,
+        offset: usize,
+        config: &IdeConfig,
+        engine: &dyn CompletionEngine,
+    ) -> Prepared {
+        let doc = &snap.doc;
+        let counter = engine.token_counter();
+        let budget = config.window;
+        let line_start = doc.line_start(doc.line_of(offset));
+        let old = lock(&self.sessions)
+            .get(&snap.uri)
+            .and_then(|s| s.anchor.clone());
+        let valid = old.as_ref().filter(|a| {
+            a.end <= offset
+                && offset - a.end <= MAX_TYPED_BYTES
+                && doc.slice(a.start, a.end) == *a.prefix
+                && doc.slice(a.end, offset).matches('\n').count() <= MAX_TYPED_LINES
+        });
+        let (anchor, mut report) = match valid {
+            Some(a) => (a.clone(), a.report.clone()),
+            None => {
+                // Re-anchor at the cursor line's start; keep the old window start while the
+                // prefix still fits (window moves in large steps, not per keystroke).
+                let pinned = old
+                    .as_ref()
+                    .filter(|a| a.start <= line_start && doc.slice(a.start, a.end) == *a.prefix);
+                let kept = pinned.and_then(|a| {
+                    let prefix = doc.slice(a.start, line_start);
+                    let tokens = counter.count(&prefix);
+                    (tokens as f64 <= budget.prefix_tokens as f64 * WINDOW_SLACK).then(|| {
+                        let report = Report {
+                            prefix_tokens: tokens,
+                            dropped_prefix_lines: doc.line_of(a.start),
+                            ..Report::default()
+                        };
+                        Anchor {
+                            start: a.start,
+                            end: line_start,
+                            prefix: Arc::new(prefix),
+                            report,
+                        }
+                    })
+                });
+                let a = kept.unwrap_or_else(|| {
+                    let share = WindowConfig {
+                        prefix_tokens: (budget.prefix_tokens as f64 * FRESH_WINDOW_SHARE) as usize,
+                        suffix_tokens: 0,
+                    };
+                    let excerpt_start = excerpt_start(
+                        doc,
+                        line_start,
+                        budget.prefix_tokens * BYTES_PER_TOKEN_BOUND,
+                    );
+                    let before = doc.slice(excerpt_start, line_start);
+                    let w = cursor_window(&before, "", counter.as_ref(), share);
+                    let start = line_start - w.prefix.len();
+                    let mut report = w.report;
+                    report.dropped_prefix_lines = doc.line_of(start);
+                    Anchor {
+                        start,
+                        end: line_start,
+                        prefix: Arc::new(w.prefix),
+                        report,
+                    }
+                });
+                let report = a.report.clone();
+                (a, report)
+            }
+        };
+        let typed = doc.slice(anchor.end, offset);
+        let after = doc.slice(
+            offset,
+            offset.saturating_add(budget.suffix_tokens * BYTES_PER_TOKEN_BOUND),
+        );
+        let sw = cursor_window(
+            "",
+            &after,
+            counter.as_ref(),
+            WindowConfig {
+                prefix_tokens: 0,
+                ..budget
+            },
+        );
+        report.suffix_tokens = sw.report.suffix_tokens;
+        report.dropped_suffix_lines = sw.report.dropped_suffix_lines;
+        report.cut_cursor_line |= sw.report.cut_cursor_line;
+        lock(&self.sessions)
+            .entry(snap.uri.clone())
+            .or_default()
+            .anchor = Some(anchor.clone());
+        let prefix = format!("{}{}", anchor.prefix, typed);
+        let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &sw.suffix);
+        let (middle, backoff) = split_backoff(&typed);
+        let info = engine.info();
+        let parts = FimParts {
+            path: Some(file_name(&snap.uri)),
+            comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
+            prefix: anchor.prefix.to_string(),
+            suffix: if info.format.supports_fim() {
+                sw.suffix.clone()
+            } else {
+                String::new()
+            },
+            middle_start: middle.to_string(),
+            ..FimParts::default()
+        };
+        Prepared {
+            prompt: info.format.render(&parts),
+            prefix,
+            suffix: sw.suffix,
+            mode,
+            backoff: backoff.to_string(),
+            report,
+        }
+    }
+
+    /// A small prompt around the cursor that fits `tokens` (for the scratch slot).
+    fn prepare_small(
+        &self,
+        snap: &Snapshot,
+        offset: usize,
+        tokens: usize,
+        engine: &dyn CompletionEngine,
+    ) -> Prepared {
+        let doc = &snap.doc;
+        let counter = engine.token_counter();
+        let line_start = doc.line_start(doc.line_of(offset));
+        let typed = doc.slice(line_start, offset);
+        let left = tokens.saturating_sub(counter.count(&typed) + 8);
+        let cfg = WindowConfig {
+            prefix_tokens: left * 3 / 4,
+            suffix_tokens: left / 4,
+        };
+        let before = doc.slice(
+            excerpt_start(doc, line_start, cfg.prefix_tokens * BYTES_PER_TOKEN_BOUND),
+            line_start,
+        );
+        let after = doc.slice(
+            offset,
+            offset.saturating_add(cfg.suffix_tokens * BYTES_PER_TOKEN_BOUND),
+        );
+        let w = cursor_window(&before, &after, counter.as_ref(), cfg);
+        let prefix = format!("{}{}", w.prefix, typed);
+        let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &w.suffix);
+        let (middle, backoff) = split_backoff(&typed);
+        let info = engine.info();
+        let parts = FimParts {
+            comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
+            prefix: w.prefix.clone(),
+            suffix: if info.format.supports_fim() {
+                w.suffix.clone()
+            } else {
+                String::new()
+            },
+            middle_start: middle.to_string(),
+            ..FimParts::default()
+        };
+        Prepared {
+            prompt: info.format.render(&parts),
+            prefix,
+            suffix: w.suffix,
+            mode,
+            backoff: backoff.to_string(),
+            report: w.report,
+        }
+    }
+
+    /// The typeahead cache (the user typed the start of the suggestion shown), then the LRU.
+    fn cached(&self, snap: &Snapshot, offset: usize) -> Option<(String, &'static str)> {
+        let doc = &snap.doc;
+        let shown = lock(&self.sessions)
+            .get(&snap.uri)
+            .and_then(|s| s.shown.clone());
+        if let Some(s) = shown.filter(|s| s.matches_context(doc, s.at.min(offset), offset)) {
+            if offset >= s.at {
+                let typed = doc.slice(s.at, offset);
+                if let Some(rest) = s.text.strip_prefix(typed.as_str()) {
+                    if !rest.is_empty() && !s.text.is_empty() {
+                        self.stats.typeahead_hits.inc();
+                        return Some((rest.to_string(), "typeahead"));
+                    }
+                }
+            }
+        }
+        let key = Shown::key(&snap.uri, doc, offset);
+        let hit = lock(&self.lru).get(key);
+        hit.map(|text| {
+            self.stats.lru_hits.inc();
+            (text, "lru")
+        })
+    }
+
+    fn remember(&self, snap: &Snapshot, offset: usize, text: &str) {
+        let shown = Shown::new(&snap.doc, offset, text);
+        lock(&self.lru).put(Shown::key(&snap.uri, &snap.doc, offset), text.to_string());
+        lock(&self.sessions)
+            .entry(snap.uri.clone())
+            .or_default()
+            .shown = Some(shown);
+    }
+}
+
+impl Completion {
+    fn from_cache(
+        text: String,
+        kind: &'static str,
+        cursor: Position,
+        version: i32,
+        started: Instant,
+    ) -> Completion {
+        Completion {
+            mode: if text.contains('\n') {
+                "multi_line"
+            } else {
+                "single_line"
+            },
+            text,
+            range: Range {
+                start: cursor,
+                end: cursor,
+            },
+            version,
+            confidence: "medium",
+            alternatives: Vec::new(),
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            prompt_tokens: 0,
+            reused_tokens: 0,
+            prefilled_tokens: 0,
+            generated_tokens: 0,
+            stop_reason: StopReason::EndOfGeneration,
+            cache: Some(kind),
+            shrunk: false,
+            raw: String::new(),
+            dropped: None,
+            findings: Vec::new(),
+            context: Report::default(),
+            model: String::new(),
+        }
+    }
+}
+
+/// Split typed text into what goes into the prompt and the trailing blanks held back: a prompt
+/// ending in a space is an unnatural token boundary (BPE glues spaces to the next word).
+fn split_backoff(typed: &str) -> (&str, &str) {
+    let trimmed = typed.trim_end_matches([' ', '\t']);
+    let line = &trimmed[trimmed.rfind('\n').map_or(0, |i| i + 1)..];
+    if line.trim().is_empty() {
+        // Only indentation on this line: that is a natural boundary.
+        (typed, "")
+    } else {
+        (trimmed, &typed[trimmed.len()..])
+    }
+}
+
+/// Remove the held-back blanks from the start of the output (or whatever blanks it has there).
+fn strip_backoff<'a>(raw: &'a str, backoff: &str) -> &'a str {
+    if backoff.is_empty() {
+        return raw;
+    }
+    if let Some(rest) = raw.strip_prefix(backoff) {
+        return rest;
+    }
+    let blanks = raw.len() - raw.trim_start_matches([' ', '\t']).len();
+    &raw[blanks.min(backoff.len())..]
 }
 
 /// Log-probabilities of the generated tokens that make up the kept text (its first
@@ -254,9 +645,9 @@ fn kept_logprobs(tokens: &[nib_engine::GeneratedToken], kept: &str) -> Vec<f32> 
     out
 }
 
-/// Start of the text before the cursor worth looking at: `max_bytes` back, moved forward to a
-/// line start when one exists before the cursor.
-fn excerpt_start(doc: &nib_text::Document, offset: usize, max_bytes: usize) -> usize {
+/// Start of the text before `offset` worth looking at: `max_bytes` back, moved forward to a
+/// line start when one exists before `offset`.
+fn excerpt_start(doc: &Document, offset: usize, max_bytes: usize) -> usize {
     let rough = offset.saturating_sub(max_bytes);
     if rough == 0 {
         return 0;
@@ -272,4 +663,22 @@ fn excerpt_start(doc: &nib_text::Document, offset: usize, max_bytes: usize) -> u
 
 fn file_name(uri: &str) -> String {
     uri.rsplit('/').next().unwrap_or(uri).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_holds_trailing_blanks_after_code_only() {
+        assert_eq!(split_backoff("x = "), ("x =", " "));
+        assert_eq!(split_backoff("    "), ("    ", ""));
+        assert_eq!(split_backoff("a\n    "), ("a\n    ", ""));
+        assert_eq!(split_backoff("foo(a, "), ("foo(a,", " "));
+        assert_eq!(split_backoff(""), ("", ""));
+        assert_eq!(strip_backoff(" 5", " "), "5");
+        assert_eq!(strip_backoff("5", " "), "5");
+        assert_eq!(strip_backoff("   5", " "), "  5");
+        assert_eq!(strip_backoff("x", ""), "x");
+    }
 }

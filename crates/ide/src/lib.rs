@@ -11,10 +11,15 @@
 
 mod complete;
 mod engine_slot;
+mod gate;
+mod session;
 
 pub use complete::{Completion, CompletionRequest, Trigger};
 pub use engine_slot::EngineState;
+pub use gate::GatePolicy;
+pub use nib_checks::{Finding, Severity};
 pub use nib_postprocess::Mode;
+pub use session::IdeStats;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,10 +38,21 @@ pub struct IdeConfig {
     pub max_tokens: usize,
     /// Output cap when the cursor is mid-line (one line).
     pub max_tokens_single_line: usize,
-    /// Time budget of a completion request; `None` = no deadline.
+    /// Time budget of an automatic completion request; `None` = no deadline.
     pub deadline: Option<Duration>,
+    /// Budget when the context is cold (first request after opening a file or a jump): at least
+    /// this long, so that a shrunk context is still large enough to be useful.
+    pub cold_deadline: Duration,
     /// How long a request waits for a model that is still loading.
     pub load_wait: Duration,
+    /// Reuse the engine's KV cache across requests (off only for baseline measurements).
+    pub kv_reuse: bool,
+    /// Evaluate the context ahead of requests (after edits, after a shrunk request).
+    pub background_prefill: bool,
+    /// Answer from the suggestion shown when the user types its start, and from an LRU.
+    pub typeahead_cache: bool,
+    /// What the safety gate does with high/critical findings.
+    pub gate: GatePolicy,
 }
 
 impl Default for IdeConfig {
@@ -46,7 +62,12 @@ impl Default for IdeConfig {
             max_tokens: 64,
             max_tokens_single_line: 24,
             deadline: None,
+            cold_deadline: Duration::from_millis(1000),
             load_wait: Duration::from_secs(120),
+            kv_reuse: true,
+            background_prefill: true,
+            typeahead_cache: true,
+            gate: GatePolicy::Drop,
         }
     }
 }
@@ -85,6 +106,11 @@ pub struct Ide {
     engine: engine_slot::EngineSlot,
     config: Mutex<IdeConfig>,
     inflight: Mutex<HashMap<String, CancelToken>>,
+    sessions: Mutex<HashMap<String, session::Session>>,
+    lru: Mutex<session::Lru>,
+    stats: Arc<session::Stats>,
+    prefiller: session::Prefiller,
+    gate: gate::Gate,
 }
 
 impl Default for Ide {
@@ -100,6 +126,11 @@ impl Ide {
             engine: engine_slot::EngineSlot::default(),
             config: Mutex::new(config),
             inflight: Mutex::default(),
+            sessions: Mutex::default(),
+            lru: Mutex::new(session::Lru::new(256)),
+            stats: Arc::default(),
+            prefiller: session::Prefiller::new(),
+            gate: gate::Gate::default(),
         }
     }
 
@@ -116,7 +147,40 @@ impl Ide {
     }
 
     pub fn set_engine(&self, engine: Arc<dyn CompletionEngine>) {
+        lock(&self.lru).clear();
         self.engine.set(EngineState::Ready(engine));
+    }
+
+    /// Replace the suggestion checker (e.g. once the project's environment is known).
+    pub fn set_checker(&self, checker: nib_checks::Checker) {
+        self.gate.set(checker);
+    }
+
+    /// Security findings for a whole open document (for diagnostics); empty for unknown
+    /// languages and documents over `max_bytes`.
+    pub fn document_findings(&self, uri: &str, max_bytes: usize) -> Vec<Finding> {
+        let Ok(snap) = self.snapshot(uri) else {
+            return Vec::new();
+        };
+        match snap.lang {
+            Some(lang) if snap.doc.len_bytes() <= max_bytes => {
+                self.gate.check_document(lang, &snap.doc.text())
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn stats(&self) -> IdeStats {
+        self.stats.snapshot()
+    }
+
+    fn cancel_background(&self) {
+        self.prefiller.cancel();
+    }
+
+    fn schedule_prefill(&self, engine: Arc<dyn CompletionEngine>, prompt: String) {
+        self.prefiller
+            .schedule(engine, prompt, Arc::clone(&self.stats));
     }
 
     pub fn engine_state(&self) -> EngineState {
@@ -137,14 +201,15 @@ impl Ide {
         );
     }
 
-    /// `textDocument/didChange`: apply the changes in order, reparse incrementally.
+    /// `textDocument/didChange`: apply the changes in order, reparse incrementally. Returns
+    /// the byte offset where the last change ends (a good guess of the cursor).
     pub fn change(
         &self,
         uri: &str,
         version: i32,
         changes: &[TextChange],
         enc: OffsetEncoding,
-    ) -> Result<(), IdeError> {
+    ) -> Result<Option<usize>, IdeError> {
         let mut docs = lock(&self.docs);
         let entry = docs
             .get_mut(uri)
@@ -175,12 +240,18 @@ impl Ide {
         if let Some(t) = lock(&self.inflight).get(uri) {
             t.cancel();
         }
-        Ok(())
+        Ok(edits.last().map(|e| e.new_end_byte))
+    }
+
+    /// The document's current version, if open.
+    pub fn version(&self, uri: &str) -> Option<i32> {
+        lock(&self.docs).get(uri).map(|e| e.doc.version())
     }
 
     /// `textDocument/didClose`.
     pub fn close(&self, uri: &str) {
         lock(&self.docs).remove(uri);
+        lock(&self.sessions).remove(uri);
         if let Some(t) = lock(&self.inflight).remove(uri) {
             t.cancel();
         }

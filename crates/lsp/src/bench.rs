@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use nib_engine::CancelToken;
 use nib_ide::{CompletionRequest, Trigger};
 use nib_text::{OffsetEncoding, Position};
@@ -25,6 +25,33 @@ pub enum BenchCommand {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Turn a source file into a typing-session trace (JSON Lines; format in src/trace.rs).
+    Trace {
+        file: PathBuf,
+        /// Where to write the trace (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Share of the file's lines typed back: FROM,TO.
+        #[arg(long, default_value = "0.25,0.75")]
+        region: String,
+    },
+    /// Replay traces against the real `nib serve` over stdio and print p50/p95/p99, cache
+    /// share, tokens prefilled per request and peak RSS.
+    Replay {
+        traces: Vec<PathBuf>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 2000)]
+        context_tokens: usize,
+        #[arg(long, default_value_t = 300)]
+        deadline_ms: u64,
+        /// Also replay the first N requests of each trace with KV reuse, background prefill and
+        /// the caches off, and print the ratio.
+        #[arg(long, num_args = 0..=1, default_missing_value = "15")]
+        baseline: Option<usize>,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -36,6 +63,45 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             context_tokens,
             threads,
         } => bench_complete(file, positions, model, context_tokens, threads),
+        BenchCommand::Trace {
+            file,
+            output,
+            seed,
+            region,
+        } => {
+            let text = cli::read_source(&file)?;
+            let (a, b) = region.split_once(',').context("--region is FROM,TO")?;
+            let cfg = crate::trace::GenConfig {
+                seed,
+                region: (a.trim().parse()?, b.trim().parse()?),
+                ..Default::default()
+            };
+            let language = nib_syntax::Language::from_path(&file).map_or("plaintext", |l| l.name());
+            let name = file
+                .file_name()
+                .map_or("file".into(), |n| n.to_string_lossy().to_string());
+            let events =
+                crate::trace::generate(&format!("file:///trace/{name}"), language, &text, &cfg);
+            let out = crate::trace::write(&events);
+            match output {
+                Some(p) => std::fs::write(&p, out)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
+                None => print!("{out}"),
+            }
+            Ok(())
+        }
+        BenchCommand::Replay {
+            traces,
+            model,
+            context_tokens,
+            deadline_ms,
+            baseline,
+        } => {
+            if traces.is_empty() {
+                bail!("give at least one trace (see fixtures/traces/)");
+            }
+            bench_replay(&traces, model, context_tokens, deadline_ms, baseline)
+        }
     }
 }
 
@@ -131,4 +197,207 @@ fn bench_complete(
     summary("jump to a new position", jumps);
     summary("warm (same position again)", warm);
     Ok(())
+}
+
+/// One replayed request.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub kind: String,
+    pub ms: f64,
+    pub shown: bool,
+}
+
+/// What one replay run measured.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayResult {
+    pub samples: Vec<Sample>,
+    pub stats: serde_json::Value,
+    pub wall_s: f64,
+}
+
+/// Replay a trace against a fresh `nib serve` with the given settings; `limit` stops after that
+/// many completion requests.
+pub fn replay(
+    events: &[crate::trace::Event],
+    options: serde_json::Value,
+    limit: Option<usize>,
+) -> Result<ReplayResult> {
+    use crate::trace::Event;
+    use serde_json::json;
+    use std::time::Duration;
+    let exe = std::env::current_exe()?;
+    let log = std::env::var_os("NIB_BENCH_SERVER_LOG").map(std::path::PathBuf::from);
+    let mut client = crate::lsp_client::Client::spawn(&exe, log.as_deref())?;
+    client.initialize(options)?;
+    let started = Instant::now();
+    let mut out = ReplayResult::default();
+    let mut version = 1;
+    let mut uri = String::new();
+    for e in events {
+        match e {
+            Event::Open {
+                uri: u,
+                language,
+                text,
+            } => {
+                uri = u.clone();
+                client.notify(
+                    "textDocument/didOpen",
+                    json!({ "textDocument": { "uri": u, "languageId": language, "version": version, "text": text } }),
+                )?;
+            }
+            Event::Edit { start, end, text } => {
+                version += 1;
+                client.notify(
+                    "textDocument/didChange",
+                    json!({
+                        "textDocument": { "uri": uri, "version": version },
+                        "contentChanges": [{
+                            "range": { "start": { "line": start[0], "character": start[1] }, "end": { "line": end[0], "character": end[1] } },
+                            "text": text,
+                        }],
+                    }),
+                )?;
+            }
+            Event::Wait { ms } => std::thread::sleep(Duration::from_millis(*ms)),
+            Event::Complete { at, kind } => {
+                let t = Instant::now();
+                let r = client.request(
+                    "textDocument/inlineCompletion",
+                    json!({
+                        "textDocument": { "uri": uri },
+                        "position": { "line": at[0], "character": at[1] },
+                        "context": { "triggerKind": 2 },
+                    }),
+                    Duration::from_secs(600),
+                )?;
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                let shown = r["items"].as_array().is_some_and(|a| !a.is_empty());
+                out.samples.push(Sample {
+                    kind: kind.clone(),
+                    ms,
+                    shown,
+                });
+                if limit.is_some_and(|l| out.samples.len() >= l) {
+                    break;
+                }
+            }
+        }
+    }
+    out.wall_s = started.elapsed().as_secs_f64();
+    out.stats = client.request(
+        "nib/stats",
+        serde_json::Value::Null,
+        Duration::from_secs(30),
+    )?;
+    client.shutdown()?;
+    Ok(out)
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    percentile(&s, p)
+}
+
+fn print_replay(label: &str, r: &ReplayResult) {
+    let all: Vec<f64> = r.samples.iter().map(|s| s.ms).collect();
+    let ide = &r.stats["ide"];
+    let n = ide["requests"].as_u64().unwrap_or(0).max(1) as f64;
+    let hits = ide["typeahead_hits"].as_u64().unwrap_or(0) + ide["lru_hits"].as_u64().unwrap_or(0);
+    println!(
+        "{label:<34} requests {:>4}  p50 {:>6.0} ms  p95 {:>6.0} ms  p99 {:>6.0} ms  cache {:>4.1}%  shown {:>4.1}%  prefill/request {:>6.1} tok (+{:.1} background)  shrunk {}  peak RSS {} MB",
+        all.len(),
+        pct(&all, 50.0),
+        pct(&all, 95.0),
+        pct(&all, 99.0),
+        100.0 * hits as f64 / n,
+        100.0 * r.samples.iter().filter(|s| s.shown).count() as f64 / all.len().max(1) as f64,
+        ide["prefilled_tokens"].as_u64().unwrap_or(0) as f64 / n,
+        ide["background_prefilled_tokens"].as_u64().unwrap_or(0) as f64 / n,
+        ide["shrunk"].as_u64().unwrap_or(0),
+        r.stats["peak_rss_kb"].as_u64().unwrap_or(0) / 1024,
+    );
+    for kind in ["open", "jump"] {
+        let v: Vec<f64> = r
+            .samples
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.ms)
+            .collect();
+        if !v.is_empty() {
+            println!(
+                "{:<34}   {kind:<6} n={:<3} p50 {:>6.0} ms  max {:>6.0} ms",
+                "",
+                v.len(),
+                pct(&v, 50.0),
+                pct(&v, 100.0)
+            );
+        }
+    }
+}
+
+pub fn bench_replay(
+    traces: &[PathBuf],
+    model: Option<String>,
+    context_tokens: usize,
+    deadline_ms: u64,
+    baseline: Option<usize>,
+) -> Result<()> {
+    use serde_json::json;
+    let mut options = json!({ "contextTokens": context_tokens, "deadlineMs": deadline_ms });
+    if let Some(m) = &model {
+        options["model"] = json!(m);
+    }
+    let mut all = ReplayResult::default();
+    let mut base_all = ReplayResult::default();
+    for path in traces {
+        let events = crate::trace::read(path)?;
+        let r = replay(&events, options.clone(), None)?;
+        print_replay(&format!("{}", path.display()), &r);
+        all.samples.extend(r.samples.iter().cloned());
+        all.stats = merge_stats(&all.stats, &r.stats);
+        if let Some(n) = baseline {
+            let mut off = options.clone();
+            off["kvReuse"] = json!(false);
+            off["backgroundPrefill"] = json!(false);
+            off["typeaheadCache"] = json!(false);
+            off["deadlineMs"] = json!(0);
+            let b = replay(&events, off, Some(n))?;
+            print_replay(&format!("  baseline (first {n} requests)"), &b);
+            base_all.samples.extend(b.samples.iter().cloned());
+            base_all.stats = merge_stats(&base_all.stats, &b.stats);
+        }
+    }
+    if traces.len() > 1 {
+        print_replay("overall", &all);
+    }
+    if baseline.is_some() {
+        print_replay("baseline overall", &base_all);
+        let nib: Vec<f64> = all.samples.iter().map(|s| s.ms).collect();
+        let base: Vec<f64> = base_all.samples.iter().map(|s| s.ms).collect();
+        println!(
+            "speed-up vs no-reuse baseline: p50 {:.1}x  p95 {:.1}x",
+            pct(&base, 50.0) / pct(&nib, 50.0).max(0.001),
+            pct(&base, 95.0) / pct(&nib, 95.0).max(0.001)
+        );
+    }
+    Ok(())
+}
+
+fn merge_stats(a: &serde_json::Value, b: &serde_json::Value) -> serde_json::Value {
+    let mut out = b.clone();
+    if let (Some(ai), Some(oi)) = (a["ide"].as_object(), out["ide"].as_object_mut()) {
+        for (k, v) in ai {
+            if let (Some(x), Some(y)) = (v.as_u64(), oi.get(k).and_then(|y| y.as_u64())) {
+                oi.insert(k.clone(), serde_json::json!(x + y));
+            }
+        }
+    }
+    let peak = a["peak_rss_kb"]
+        .as_u64()
+        .unwrap_or(0)
+        .max(b["peak_rss_kb"].as_u64().unwrap_or(0));
+    out["peak_rss_kb"] = serde_json::json!(peak);
+    out
 }

@@ -94,7 +94,11 @@ pub fn settings_for(
     max_tokens: Option<usize>,
     threads: Option<usize>,
 ) -> Settings {
-    let mut s = Settings::default();
+    // One-off and evaluation runs wait for the model: no deadline.
+    let mut s = Settings {
+        deadline_ms: 0,
+        ..Settings::default()
+    };
     if let Some(m) = model {
         s.model = m.to_string();
     }

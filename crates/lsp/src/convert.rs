@@ -130,3 +130,39 @@ fn completion_item(
         ..Default::default()
     }
 }
+
+/// Safety-gate findings as LSP diagnostics (source `nib`, code = rule id, fix hint appended).
+pub fn diagnostics(
+    doc: &Document,
+    findings: &[nib_ide::Finding],
+    enc: OffsetEncoding,
+) -> Vec<lsp::Diagnostic> {
+    use nib_ide::Severity;
+    let pos = |(row, col): (usize, usize)| {
+        let p = doc.position(doc.line_start(row) + col, enc);
+        lsp::Position::new(p.line, p.character)
+    };
+    findings
+        .iter()
+        .map(|f| lsp::Diagnostic {
+            range: lsp::Range {
+                start: pos(f.start),
+                end: pos(f.end),
+            },
+            severity: Some(match f.severity {
+                Severity::Critical | Severity::High => lsp::DiagnosticSeverity::ERROR,
+                Severity::Medium => lsp::DiagnosticSeverity::WARNING,
+                Severity::Low => lsp::DiagnosticSeverity::INFORMATION,
+                Severity::Info => lsp::DiagnosticSeverity::HINT,
+            }),
+            code: Some(lsp::NumberOrString::String(f.rule_id.clone())),
+            source: Some("nib".into()),
+            message: if f.fix_hint.is_empty() {
+                f.message.clone()
+            } else {
+                format!("{}\nfix: {}", f.message, f.fix_hint)
+            },
+            ..Default::default()
+        })
+        .collect()
+}

@@ -5,10 +5,12 @@ mod cli;
 mod convert;
 mod engine_loader;
 mod logging;
+mod lsp_client;
 mod models;
 mod scan;
 mod server;
 mod settings;
+mod trace;
 
 use std::process::ExitCode;
 

@@ -46,6 +46,7 @@ pub async fn serve(log: LogHandle) {
         log,
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+    .custom_method("nib/stats", Backend::stats)
     .finish();
     Server::new(stdin, stdout, socket).serve(service).await;
 }
@@ -171,6 +172,62 @@ impl Backend {
         }
     }
 
+    /// `nib/stats`: counters and memory, for benchmarks and curious users.
+    async fn stats(&self) -> Result<serde_json::Value> {
+        let engine = match self.ide.engine_state() {
+            EngineState::Ready(e) => serde_json::to_value(e.throughput()).unwrap_or_default(),
+            other => serde_json::Value::String(format!("{other:?}")),
+        };
+        Ok(serde_json::json!({
+            "ide": self.ide.stats(),
+            "engine": engine,
+            "peak_rss_kb": peak_rss_kb(),
+        }))
+    }
+
+    /// After a short idle time with no newer version, publish the safety gate's findings for
+    /// the whole document (so inserted code gets diagnostics with rule ids and fix hints).
+    fn diagnose_when_idle(&self, uri: Uri, version: i32) {
+        let ide = Arc::clone(&self.ide);
+        let client = self.client.clone();
+        let enc = self.encoding();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(DIAGNOSE_IDLE_MS)).await;
+            if ide.version(uri.as_str()) != Some(version) {
+                return;
+            }
+            let key = uri.as_str().to_string();
+            let ide2 = Arc::clone(&ide);
+            let Ok(findings) = tokio::task::spawn_blocking(move || {
+                ide2.document_findings(&key, MAX_DIAGNOSE_BYTES)
+            })
+            .await
+            else {
+                return;
+            };
+            let Ok(snap) = ide.snapshot(uri.as_str()) else {
+                return;
+            };
+            if snap.doc.version() != version {
+                return;
+            }
+            let diags = convert::diagnostics(&snap.doc, &findings, enc);
+            client.publish_diagnostics(uri, diags, Some(version)).await;
+        });
+    }
+
+    /// After an edit and a short idle time with no newer version, evaluate the context a
+    /// request at the edit would use.
+    fn prefill_when_idle(&self, uri: String, version: i32, at: usize) {
+        let ide = Arc::clone(&self.ide);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(PREFILL_IDLE_MS)).await;
+            if ide.version(&uri) == Some(version) {
+                let _ = tokio::task::spawn_blocking(move || ide.prefill_at(&uri, at)).await;
+            }
+        });
+    }
+
     async fn inline_completion(
         &self,
         params: InlineCompletionParams,
@@ -189,6 +246,21 @@ impl Backend {
             items,
         })))
     }
+}
+
+/// Idle time after an edit before the document is checked.
+const DIAGNOSE_IDLE_MS: u64 = 300;
+/// Documents larger than this get no safety diagnostics.
+const MAX_DIAGNOSE_BYTES: usize = 1 << 20;
+
+/// Idle time after an edit before background prefill starts.
+const PREFILL_IDLE_MS: u64 = 200;
+
+/// Peak resident set size of this process (Linux), in KiB.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn ide_error(e: IdeError) -> Error {
@@ -290,6 +362,7 @@ impl LanguageServer for Backend {
         let d = params.text_document;
         self.ide
             .open(d.uri.as_str(), Some(&d.language_id), d.version, &d.text);
+        self.diagnose_when_idle(d.uri, d.version);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -303,17 +376,22 @@ impl LanguageServer for Backend {
             })
             .collect();
         let uri = params.text_document.uri;
-        if let Err(e) = self
-            .ide
-            .change(uri.as_str(), params.text_document.version, &changes, enc)
-        {
-            tracing::warn!(uri = %uri.as_str(), "didChange not applied: {e}");
-            self.client
-                .log_message(
-                    MessageType::WARNING,
-                    format!("nib: change to {} not applied: {e}", uri.as_str()),
-                )
-                .await;
+        let version = params.text_document.version;
+        match self.ide.change(uri.as_str(), version, &changes, enc) {
+            Ok(Some(at)) => {
+                self.prefill_when_idle(uri.as_str().to_string(), version, at);
+                self.diagnose_when_idle(uri.clone(), version);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(uri = %uri.as_str(), "didChange not applied: {e}");
+                self.client
+                    .log_message(
+                        MessageType::WARNING,
+                        format!("nib: change to {} not applied: {e}", uri.as_str()),
+                    )
+                    .await;
+            }
         }
     }
 

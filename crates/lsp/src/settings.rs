@@ -19,8 +19,18 @@ pub struct Settings {
     pub threads: usize,
     /// `logLevel`: error, warn, info, debug or trace (prompts are logged only at trace).
     pub log_level: String,
-    /// `deadlineMs`: time budget of an inline completion in ms; 0 = none.
+    /// `deadlineMs`: time budget of an automatic inline completion in ms; 0 = none.
     pub deadline_ms: u64,
+    /// `coldDeadlineMs`: budget when the context is cold (after opening a file or a jump).
+    pub cold_deadline_ms: u64,
+    /// `kvReuse`: reuse the model's KV cache across requests (off only to measure baselines).
+    pub kv_reuse: bool,
+    /// `backgroundPrefill`: evaluate the context ahead of requests.
+    pub background_prefill: bool,
+    /// `typeaheadCache`: answer from the shown suggestion when the user types its start.
+    pub typeahead_cache: bool,
+    /// `safetyGate`: drop (default), warn or off: what a high/critical finding does to a suggestion.
+    pub safety_gate: String,
 }
 
 impl Default for Settings {
@@ -31,7 +41,12 @@ impl Default for Settings {
             max_tokens: 64,
             threads: 0,
             log_level: "info".into(),
-            deadline_ms: 0,
+            deadline_ms: 300,
+            cold_deadline_ms: 1000,
+            kv_reuse: true,
+            background_prefill: true,
+            typeahead_cache: true,
+            safety_gate: "drop".into(),
         }
     }
 }
@@ -62,6 +77,14 @@ impl Settings {
         (
             "deadlineMs",
             "time budget of an inline completion in ms; 0 = none",
+        ),
+        (
+            "safetyGate",
+            "drop | warn | off: what a high or critical finding does to a suggestion",
+        ),
+        (
+            "coldDeadlineMs",
+            "budget in ms when the context is cold (after opening a file or a jump)",
         ),
     ];
 
@@ -96,6 +119,17 @@ impl Settings {
                     }
                 }),
                 "deadlineMs" => int(v, 0, 600_000).map(|n| self.deadline_ms = n),
+                "coldDeadlineMs" => int(v, 0, 600_000).map(|n| self.cold_deadline_ms = n),
+                "kvReuse" => boolean(v).map(|b| self.kv_reuse = b),
+                "backgroundPrefill" => boolean(v).map(|b| self.background_prefill = b),
+                "typeaheadCache" => boolean(v).map(|b| self.typeahead_cache = b),
+                "safetyGate" => string(v).and_then(|s| match nib_ide::GatePolicy::parse(&s) {
+                    Some(_) => {
+                        self.safety_gate = s;
+                        Ok(())
+                    }
+                    None => Err("expected drop, warn or off".into()),
+                }),
                 _ => Err("unknown setting".into()),
             };
             if let Err(e) = r {
@@ -112,6 +146,11 @@ impl Settings {
         c.max_tokens = self.max_tokens;
         c.max_tokens_single_line = self.max_tokens.min(c.max_tokens_single_line);
         c.deadline = (self.deadline_ms > 0).then(|| Duration::from_millis(self.deadline_ms));
+        c.cold_deadline = Duration::from_millis(self.cold_deadline_ms);
+        c.kv_reuse = self.kv_reuse;
+        c.background_prefill = self.background_prefill;
+        c.typeahead_cache = self.typeahead_cache;
+        c.gate = nib_ide::GatePolicy::parse(&self.safety_gate).unwrap_or_default();
         c
     }
 
@@ -127,6 +166,11 @@ fn string(v: &Value) -> Result<String, String> {
         Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         other => Err(format!("expected a non-empty string, got {other}")),
     }
+}
+
+fn boolean(v: &Value) -> Result<bool, String> {
+    v.as_bool()
+        .ok_or_else(|| format!("expected true or false, got {v}"))
 }
 
 fn int(v: &Value, min: u64, max: u64) -> Result<u64, String> {

@@ -1,0 +1,220 @@
+//! Per-document completion state: the prompt anchor, the suggestion last shown, an LRU of
+//! recent contexts, background prefill and counters.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use nib_context::Report;
+use nib_engine::{CancelToken, CompletionEngine};
+use nib_text::Document;
+
+/// Where the prompt's prefix ends: text before it is stable while the user types after it.
+#[derive(Debug, Clone)]
+pub(crate) struct Anchor {
+    /// Byte offset of the window start.
+    pub start: usize,
+    /// Byte offset of the anchor (a line start).
+    pub end: usize,
+    /// The document text `start..end` when the anchor was set (to validate it later).
+    pub prefix: Arc<String>,
+    pub report: Report,
+}
+
+/// Context bytes compared around the cursor for cache hits.
+const TAIL: usize = 384;
+const HEAD: usize = 192;
+
+/// The suggestion last shown for a document, with enough context to recognise typing into it.
+#[derive(Debug, Clone)]
+pub(crate) struct Shown {
+    pub at: usize,
+    before_tail: String,
+    after_head: String,
+    pub text: String,
+}
+
+impl Shown {
+    pub fn new(doc: &Document, at: usize, text: &str) -> Shown {
+        Shown {
+            at,
+            before_tail: doc.slice(at.saturating_sub(TAIL), at),
+            after_head: doc.slice(at, at + HEAD),
+            text: text.to_string(),
+        }
+    }
+
+    /// The text before `self.at` and after `cursor` are what they were when shown.
+    pub fn matches_context(&self, doc: &Document, at: usize, cursor: usize) -> bool {
+        at == self.at
+            && doc.slice(self.at.saturating_sub(self.before_tail.len()), self.at)
+                == self.before_tail
+            && doc.slice(cursor, cursor + self.after_head.len()) == self.after_head
+    }
+
+    /// LRU key of a context: document, text around the cursor.
+    pub fn key(uri: &str, doc: &Document, at: usize) -> u64 {
+        let mut h = DefaultHasher::new();
+        uri.hash(&mut h);
+        doc.slice(at.saturating_sub(TAIL * 2), at).hash(&mut h);
+        doc.slice(at, at + HEAD).hash(&mut h);
+        h.finish()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    pub anchor: Option<Anchor>,
+    pub shown: Option<Shown>,
+}
+
+/// A small LRU map from context hashes to suggestions.
+pub(crate) struct Lru {
+    cap: usize,
+    items: VecDeque<(u64, String)>,
+}
+
+impl Lru {
+    pub fn new(cap: usize) -> Lru {
+        Lru {
+            cap,
+            items: VecDeque::new(),
+        }
+    }
+
+    pub fn get(&mut self, key: u64) -> Option<String> {
+        let i = self.items.iter().position(|(k, _)| *k == key)?;
+        let item = self.items.remove(i)?;
+        let text = item.1.clone();
+        self.items.push_front(item);
+        Some(text)
+    }
+
+    pub fn put(&mut self, key: u64, text: String) {
+        self.items.retain(|(k, _)| *k != key);
+        self.items.push_front((key, text));
+        self.items.truncate(self.cap);
+    }
+
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub requests: Counter,
+    pub model_requests: Counter,
+    pub typeahead_hits: Counter,
+    pub lru_hits: Counter,
+    pub shrunk: Counter,
+    pub gated: Counter,
+    pub prefilled_tokens: Counter,
+    pub background_prefilled_tokens: Counter,
+}
+
+/// Counters since start (the `nib/stats` request and the benchmarks read them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct IdeStats {
+    pub requests: u64,
+    pub model_requests: u64,
+    pub typeahead_hits: u64,
+    pub lru_hits: u64,
+    pub shrunk: u64,
+    /// Suggestions dropped by the safety gate.
+    pub gated: u64,
+    pub prefilled_tokens: u64,
+    pub background_prefilled_tokens: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> IdeStats {
+        IdeStats {
+            requests: self.requests.get(),
+            model_requests: self.model_requests.get(),
+            typeahead_hits: self.typeahead_hits.get(),
+            lru_hits: self.lru_hits.get(),
+            shrunk: self.shrunk.get(),
+            gated: self.gated.get(),
+            prefilled_tokens: self.prefilled_tokens.get(),
+            background_prefilled_tokens: self.background_prefilled_tokens.get(),
+        }
+    }
+}
+
+/// One background thread that prefills the latest prompt it was given (older ones are dropped).
+pub(crate) struct Prefiller {
+    tx: Mutex<Option<mpsc::Sender<(Arc<dyn CompletionEngine>, String, CancelToken)>>>,
+    current: Mutex<Option<CancelToken>>,
+}
+
+impl Prefiller {
+    pub fn new() -> Prefiller {
+        Prefiller {
+            tx: Mutex::new(None),
+            current: Mutex::new(None),
+        }
+    }
+
+    pub fn cancel(&self) {
+        if let Some(t) = crate::lock(&self.current).take() {
+            t.cancel();
+        }
+    }
+
+    pub fn schedule(&self, engine: Arc<dyn CompletionEngine>, prompt: String, stats: Arc<Stats>) {
+        let cancel = CancelToken::new();
+        if let Some(old) = crate::lock(&self.current).replace(cancel.clone()) {
+            old.cancel();
+        }
+        let mut tx = crate::lock(&self.tx);
+        if tx.is_none() {
+            let (s, r) = mpsc::channel::<(Arc<dyn CompletionEngine>, String, CancelToken)>();
+            let spawned = std::thread::Builder::new()
+                .name("nib-prefill".into())
+                .spawn(move || {
+                    while let Ok(mut job) = r.recv() {
+                        // Only the newest prompt matters.
+                        while let Ok(newer) = r.try_recv() {
+                            job = newer;
+                        }
+                        let (engine, prompt, cancel) = job;
+                        if cancel.is_cancelled() {
+                            continue;
+                        }
+                        match engine.prefill(&prompt, cancel) {
+                            Ok(n) => {
+                                stats.background_prefilled_tokens.add(n as u64);
+                                tracing::debug!(tokens = n, "background prefill");
+                            }
+                            Err(e) => tracing::debug!("background prefill failed: {e}"),
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                return;
+            }
+            *tx = Some(s);
+        }
+        if let Some(s) = tx.as_ref() {
+            let _ = s.send((engine, prompt, cancel));
+        }
+    }
+}
