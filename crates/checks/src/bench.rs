@@ -1,9 +1,10 @@
 //! Labelled-benchmark scoring: per-rule recall and precision over annotated code.
 //!
 //! A line that should be reported carries a marker comment `nib: expect <rule-id>` (several
-//! ids separated by commas or spaces). Every finding at or above the severity threshold
-//! whose line span covers a marker of its rule is a true positive; every other finding is a
-//! false positive; every marker no finding covers is a false negative.
+//! ids separated by commas or spaces); `<rule-id>@<severity>` also fixes the severity the
+//! finding must have. Every finding at or above the severity threshold whose line span covers
+//! a marker of its rule (and severity) is a true positive; every other finding is a false
+//! positive; every marker no finding covers is a false negative.
 
 use std::collections::BTreeMap;
 
@@ -57,8 +58,17 @@ pub struct Evaluation {
     pub false_alarms: Vec<String>,
 }
 
-/// Markers `(0-based line, rule id)` in `code`.
+/// Markers `(0-based line, rule id)` in `code` (without their severities).
 pub fn markers(code: &str) -> Vec<(usize, String)> {
+    marker_severities(code)
+        .into_iter()
+        .map(|(line, id, _)| (line, id))
+        .collect()
+}
+
+/// Markers `(0-based line, rule id, required severity)` in `code`. An unknown severity name
+/// stays part of the id, so the marker matches no finding and shows up as a miss.
+pub fn marker_severities(code: &str) -> Vec<(usize, String, Option<Severity>)> {
     let mut out = Vec::new();
     for (line_no, line) in code.lines().enumerate() {
         if let Some(idx) = line.find("nib: expect ") {
@@ -66,7 +76,14 @@ pub fn markers(code: &str) -> Vec<(usize, String)> {
                 .split([',', ' '])
                 .filter(|s| !s.is_empty())
             {
-                out.push((line_no, id.trim().to_string()));
+                let id = id.trim();
+                let parsed = id
+                    .split_once('@')
+                    .and_then(|(rule, sev)| Some((rule, Severity::from_name(sev)?)));
+                match parsed {
+                    Some((rule, sev)) => out.push((line_no, rule.to_string(), Some(sev))),
+                    None => out.push((line_no, id.to_string(), None)),
+                }
             }
         }
     }
@@ -77,19 +94,22 @@ pub fn markers(code: &str) -> Vec<(usize, String)> {
 pub fn evaluate(checker: &Checker, cases: &[Case], min_severity: Severity) -> Evaluation {
     let mut eval = Evaluation::default();
     for case in cases {
-        let marks = markers(&case.code);
+        let marks = marker_severities(&case.code);
         let findings: Vec<_> = checker
             .check(case.lang, &case.code)
             .into_iter()
             .filter(|f| f.severity >= min_severity)
             .collect();
-        for (line, rule) in &marks {
+        let covers = |f: &crate::Finding, line: usize, rule: &str, sev: Option<Severity>| {
+            f.rule_id == rule
+                && f.start.0 <= line
+                && line <= f.end.0
+                && sev.is_none_or(|s| s == f.severity)
+        };
+        for (line, rule, sev) in &marks {
             let score = eval.per_rule.entry(rule.clone()).or_default();
             score.expected += 1;
-            if findings
-                .iter()
-                .any(|f| &f.rule_id == rule && f.start.0 <= *line && *line <= f.end.0)
-            {
+            if findings.iter().any(|f| covers(f, *line, rule, *sev)) {
                 score.true_positives += 1;
             } else {
                 score.false_negatives += 1;
@@ -100,7 +120,7 @@ pub fn evaluate(checker: &Checker, cases: &[Case], min_severity: Severity) -> Ev
         for f in &findings {
             let hit = marks
                 .iter()
-                .any(|(line, rule)| rule == &f.rule_id && f.start.0 <= *line && *line <= f.end.0);
+                .any(|(line, rule, sev)| covers(f, *line, rule, *sev));
             if !hit {
                 eval.per_rule
                     .entry(f.rule_id.clone())
@@ -129,6 +149,39 @@ mod tests {
                 (1, "python/other".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn marker_severities_are_parsed_and_required() {
+        let code = "import os\n\
+                    def f(a):\n\
+                    \x20   os.system(a)  # nib: expect python/command-injection@medium\n\
+                    \x20   os.system(a)  # nib: expect python/command-injection@high\n\
+                    \x20   os.system(a)  # nib: expect python/command-injection@bogus\n";
+        assert_eq!(
+            marker_severities(code)[0],
+            (
+                2,
+                "python/command-injection".to_string(),
+                Some(Severity::Medium)
+            )
+        );
+        assert_eq!(
+            markers(code)[1],
+            (3, "python/command-injection".to_string())
+        );
+        let cases = vec![Case {
+            path: "t.py".into(),
+            lang: Language::Python,
+            code: code.into(),
+        }];
+        let eval = evaluate(&Checker::new(CheckConfig::default()), &cases, Severity::Low);
+        // A parameter is medium evidence: the @high line is a miss and its finding a false
+        // alarm, the unknown severity name never matches.
+        let s = &eval.per_rule["python/command-injection"];
+        assert_eq!((s.true_positives, s.false_positives), (1, 2));
+        assert_eq!(eval.misses.len(), 2);
+        assert!(eval.misses[0].starts_with("t.py:4:"), "{:?}", eval.misses);
     }
 
     #[test]

@@ -17,8 +17,10 @@ pub enum Origin {
     Unknown,
     /// A parameter of the enclosing function: the caller decides.
     Param,
-    /// Program input: request objects, `input()`, `sys.argv`, the environment, stdin.
-    External,
+    /// Input from whoever runs the program: `sys.argv`, the environment, stdin, `input()`.
+    Local,
+    /// Input from the network: request objects of web frameworks.
+    Remote,
 }
 
 /// The result of classifying an expression.
@@ -29,6 +31,9 @@ pub struct Flow {
     pub built: bool,
     /// A short description of the most dangerous source seen, e.g. "parameter `name`".
     pub source: Option<String>,
+    /// The most dangerous source is the content (or handle) of a file the program opens:
+    /// `open(p).read()`, `Path(p).read_text()`.
+    pub file: bool,
 }
 
 impl Flow {
@@ -37,6 +42,7 @@ impl Flow {
             origin: Origin::Constant,
             built: false,
             source: None,
+            file: false,
         }
     }
     fn unknown() -> Flow {
@@ -44,6 +50,7 @@ impl Flow {
             origin: Origin::Unknown,
             built: false,
             source: None,
+            file: false,
         }
     }
     fn of(origin: Origin, source: String) -> Flow {
@@ -51,14 +58,24 @@ impl Flow {
             origin,
             built: false,
             source: Some(source),
+            file: false,
         }
     }
-    fn join(mut self, other: Flow) -> Flow {
+    /// The flow of a value made of `self` and `other`: the more dangerous origin wins; on a
+    /// tie it comes from a file only if both parts do.
+    pub fn join(mut self, other: Flow) -> Flow {
         if other.origin > self.origin {
             self.origin = other.origin;
             self.source = other.source;
+            self.file = other.file;
+        } else if other.origin == self.origin {
+            self.file &= other.file;
         }
         self.built |= other.built;
+        self
+    }
+    fn read_from_file(mut self) -> Flow {
+        self.file = true;
         self
     }
     fn built(mut self) -> Flow {
@@ -132,7 +149,6 @@ const PY_PURE_FUNCS: &[&str] = &[
     "set",
     "sorted",
     "reversed",
-    "open",
     "format",
     "Path",
     "PurePath",
@@ -156,7 +172,12 @@ const PY_SANITISERS: &[&str] = &[
     "Identifier",
     "Literal",
     "Placeholder",
+    "safe_join",
 ];
+/// Dotted calls that make any input harmless for the sinks nib checks.
+const PY_SANITISER_CALLS: &[&str] = &["shlex.join"];
+/// Calls returning a file object for their path argument.
+const PY_OPEN_FUNCS: &[&str] = &["open", "io.open", "codecs.open"];
 const PY_PURE_METHODS: &[&str] = &[
     "format",
     "join",
@@ -249,8 +270,8 @@ impl<'s> Py<'s> {
             "identifier" => self.name(text(node, self.src), node, d),
             "attribute" => {
                 let t = text(node, self.src);
-                if let Some(src) = py_external_attr(t) {
-                    return Flow::of(Origin::External, src);
+                if let Some((origin, src)) = py_external_attr(t) {
+                    return Flow::of(origin, src);
                 }
                 match node.child_by_field_name("object") {
                     Some(obj) if matches!(text(obj, self.src), "self" | "cls") => Flow::unknown(),
@@ -311,14 +332,23 @@ impl<'s> Py<'s> {
         let args_flow = || args.map_or(Flow::constant(), |a| self.join_children(a, d));
         let ftext = text(func, self.src);
         if matches!(ftext, "input" | "raw_input") {
-            return Flow::of(Origin::External, "`input()`".into());
+            return Flow::of(Origin::Local, "`input()`".into());
         }
-        if let Some(src) = py_external_call(ftext) {
-            return Flow::of(Origin::External, src);
+        if let Some((origin, src)) = py_external_call(ftext) {
+            return Flow::of(origin, src);
         }
         let last = ftext.rsplit('.').next().unwrap_or(ftext);
-        if PY_SANITISERS.contains(&last) {
+        if PY_SANITISERS.contains(&last) || PY_SANITISER_CALLS.contains(&ftext) {
             return Flow::constant();
+        }
+        // `compile(source, filename, mode)`: only the source is code.
+        if ftext == "compile" {
+            return args
+                .and_then(|a| positional_args(a).into_iter().next())
+                .map_or(Flow::unknown(), |a| self.expr(a, d));
+        }
+        if PY_OPEN_FUNCS.contains(&ftext) {
+            return args_flow().read_from_file();
         }
         match func.kind() {
             "identifier" if PY_PURE_FUNCS.contains(&ftext) => args_flow(),
@@ -338,7 +368,9 @@ impl<'s> Py<'s> {
                 let flow = recv
                     .map_or(Flow::unknown(), |r| self.expr(r, d))
                     .join(args_flow());
-                if matches!(last, "format" | "join") && recv.is_some_and(is_py_stringish) {
+                if matches!(last, "read_text" | "read_bytes" | "open") {
+                    flow.read_from_file()
+                } else if matches!(last, "format" | "join") && recv.is_some_and(is_py_stringish) {
                     flow.built()
                 } else if matches!(last, "format" | "join" | "format_map") {
                     flow.built().at_least_unknown()
@@ -514,28 +546,35 @@ fn py_is_param(scope: Node<'_>, name: &str, src: &str) -> bool {
     })
 }
 
-fn py_external_attr(t: &str) -> Option<String> {
+fn positional_args(args: Node<'_>) -> Vec<Node<'_>> {
+    named_children(args)
+        .into_iter()
+        .filter(|c| !matches!(c.kind(), "keyword_argument" | "comment"))
+        .collect()
+}
+
+fn py_external_attr(t: &str) -> Option<(Origin, String)> {
     let root = t.split('.').next().unwrap_or(t);
     if root == "request" {
-        return Some(format!(
-            "`{}`",
-            t.split('.').take(2).collect::<Vec<_>>().join(".")
+        return Some((
+            Origin::Remote,
+            format!("`{}`", t.split('.').take(2).collect::<Vec<_>>().join(".")),
         ));
     }
     for prefix in ["sys.argv", "os.environ", "sys.stdin", "environ"] {
         if t == prefix || t.starts_with(&format!("{prefix}.")) {
-            return Some(format!("`{prefix}`"));
+            return Some((Origin::Local, format!("`{prefix}`")));
         }
     }
     None
 }
 
-fn py_external_call(f: &str) -> Option<String> {
+fn py_external_call(f: &str) -> Option<(Origin, String)> {
     if let Some(src) = py_external_attr(f) {
         return Some(src);
     }
     match f {
-        "os.getenv" | "getenv" => Some("the environment".into()),
+        "os.getenv" | "getenv" => Some((Origin::Local, "the environment".into())),
         _ => None,
     }
 }
@@ -709,7 +748,7 @@ impl<'s> Rs<'s> {
             ("read_line", "stdin"),
         ] {
             if ftext.contains(pat) {
-                return Flow::of(Origin::External, desc.into());
+                return Flow::of(Origin::Local, desc.into());
             }
         }
         let args = node
@@ -753,7 +792,10 @@ impl<'s> Rs<'s> {
             if let Some(flow) = self.last_let(s, name, at, d) {
                 return flow;
             }
-            if rs_is_param(s, name, self.src) {
+            if let Some(ty) = rs_param_type(s, name, self.src) {
+                if let Some(extractor) = rs_request_extractor(ty, at, self.src) {
+                    return Flow::of(Origin::Remote, format!("the request (`{extractor}`)"));
+                }
                 return Flow::of(Origin::Param, format!("parameter `{name}`"));
             }
             scope = enclosing(s, RS_SCOPES);
@@ -844,16 +886,52 @@ fn rs_pattern_binds(p: Node<'_>, name: &str, src: &str) -> bool {
     }
 }
 
-fn rs_is_param(scope: Node<'_>, name: &str, src: &str) -> bool {
-    let Some(params) = scope.child_by_field_name("parameters") else {
-        return false;
-    };
-    named_children(params).into_iter().any(|p| match p.kind() {
-        "parameter" => p
-            .child_by_field_name("pattern")
-            .is_some_and(|pat| rs_pattern_binds(pat, name, src)),
-        _ => rs_pattern_binds(p, name, src),
-    })
+/// The type of parameter `name` of `scope` (`""` for closure parameters without one), or
+/// `None` if it is not a parameter.
+fn rs_param_type<'s>(scope: Node<'_>, name: &str, src: &'s str) -> Option<&'s str> {
+    let params = scope.child_by_field_name("parameters")?;
+    named_children(params)
+        .into_iter()
+        .find_map(|p| match p.kind() {
+            "parameter" => p
+                .child_by_field_name("pattern")
+                .filter(|pat| rs_pattern_binds(*pat, name, src))
+                .map(|_| p.child_by_field_name("type").map_or("", |t| text(t, src))),
+            _ => rs_pattern_binds(p, name, src).then_some(""),
+        })
+}
+
+/// Web framework extractors: a handler parameter of these generic types is request data.
+const RS_EXTRACTORS: &[&str] = &["Path", "Query", "Json", "Form", "RawQuery", "Multipart"];
+
+/// `ty` is a request extractor (`Path<String>`, `web::Query<Q>`, or a generic type imported
+/// from a web framework under another name: `use axum::extract::Path as UrlPath`).
+fn rs_request_extractor<'s>(ty: &'s str, at: Node<'_>, src: &str) -> Option<&'s str> {
+    let (head, _) = ty.split_once('<')?;
+    let head = head.trim();
+    let last = head.rsplit("::").next().unwrap_or(head);
+    if RS_EXTRACTORS.contains(&last) {
+        return Some(head);
+    }
+    let mut root = at;
+    while let Some(p) = root.parent() {
+        root = p;
+    }
+    let mut aliased = false;
+    walk(root, RS_SCOPES, &mut |n| {
+        if n.kind() == "use_declaration" {
+            let t = text(n, src);
+            let framework = ["axum", "actix_web", "rocket", "warp", "poem", "salvo"]
+                .iter()
+                .any(|f| t.contains(&format!("{f}::")));
+            aliased |= framework
+                && RS_EXTRACTORS.iter().any(|e| {
+                    t.split([',', '{', '}', ';'])
+                        .any(|part| part.trim().ends_with(&format!("{e} as {last}")))
+                });
+        }
+    });
+    aliased.then_some(head)
 }
 
 /// Names captured inline by a format string literal: `"{a} {b:?} {{x}} {0} {}"` -> `a`, `b`.

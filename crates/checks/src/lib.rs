@@ -27,9 +27,11 @@ mod report;
 mod rules;
 mod secrets;
 mod syntax_check;
+mod testcode;
 mod unknown_api;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use nib_syntax::{parse, point_of, Language};
 
@@ -41,6 +43,7 @@ pub use report::{to_sarif, to_text};
 pub use rules::{RuleInfo, RULE_FILES};
 pub use secrets::shannon_entropy;
 pub use syntax_check::{error_ranges, syntax_regression};
+pub use testcode::is_test_path;
 
 /// What a [`Checker`] checks, and with what knowledge of the user's environment.
 #[derive(Debug, Default)]
@@ -111,7 +114,17 @@ impl Checker {
 
     /// Check a whole file or a snippet. Offsets are relative to `code`.
     pub fn check(&self, lang: Language, code: &str) -> Vec<Finding> {
-        let mut out = self.check_range(lang, code, 0..code.len());
+        self.check_file(lang, code, false)
+    }
+
+    /// [`Checker::check`] for the file at `path` (only its name is used: test files get the
+    /// lower test severity of rules that have one, see [`is_test_path`]).
+    pub fn check_with_path(&self, lang: Language, code: &str, path: &Path) -> Vec<Finding> {
+        self.check_file(lang, code, is_test_path(path))
+    }
+
+    fn check_file(&self, lang: Language, code: &str, test_file: bool) -> Vec<Finding> {
+        let mut out = self.check_range(lang, code, 0..code.len(), test_file);
         if let Some(corpus) = &self.config.corpus {
             out.extend(licence_findings(corpus, lang, code));
         }
@@ -129,13 +142,36 @@ impl Checker {
         suggestion: &str,
         after: &str,
     ) -> Vec<Finding> {
+        self.suggestion(lang, before, suggestion, after, false)
+    }
+
+    /// [`Checker::check_suggestion`] in the file at `path` (see [`Checker::check_with_path`]).
+    pub fn check_suggestion_with_path(
+        &self,
+        lang: Language,
+        before: &str,
+        suggestion: &str,
+        after: &str,
+        path: &Path,
+    ) -> Vec<Finding> {
+        self.suggestion(lang, before, suggestion, after, is_test_path(path))
+    }
+
+    fn suggestion(
+        &self,
+        lang: Language,
+        before: &str,
+        suggestion: &str,
+        after: &str,
+        test_file: bool,
+    ) -> Vec<Finding> {
         let full = format!("{before}{suggestion}{after}");
         let (s0, s1) = (before.len(), before.len() + suggestion.len());
         let mut out = Vec::new();
         let Some(tree) = parse(lang, &full) else {
             return out;
         };
-        let found = self.check_parsed(lang, &full, &tree, s0..s1);
+        let found = self.check_parsed(lang, &full, &tree, s0..s1, test_file);
         let mut base: Option<Vec<Finding>> = None;
         for f in found {
             if f.end_byte <= s0 || f.start_byte >= s1 {
@@ -152,6 +188,7 @@ impl Checker {
                         lang,
                         &joined,
                         s0.saturating_sub(1)..(s0 + 1).min(joined.len()),
+                        test_file,
                     )
                 });
                 if base
@@ -179,9 +216,10 @@ impl Checker {
         lang: Language,
         code: &str,
         range: std::ops::Range<usize>,
+        test_file: bool,
     ) -> Vec<Finding> {
         match parse(lang, code) {
-            Some(tree) => self.check_parsed(lang, code, &tree, range),
+            Some(tree) => self.check_parsed(lang, code, &tree, range, test_file),
             None => Vec::new(),
         }
     }
@@ -192,6 +230,7 @@ impl Checker {
         code: &str,
         tree: &nib_syntax::tree_sitter::Tree,
         range: std::ops::Range<usize>,
+        test_file: bool,
     ) -> Vec<Finding> {
         // Fragments: close dangling brackets when that parses better.
         if tree.root_node().has_error() {
@@ -199,7 +238,7 @@ impl Checker {
                 if let Some(rtree) = parse(lang, &rep.text) {
                     if error_cost(&rtree) < error_cost(tree) {
                         let rrange = rep.to_repaired(range.start)..rep.to_repaired(range.end);
-                        let found = self.check_tree(lang, &rtree, &rep.text, rrange);
+                        let found = self.check_tree(lang, &rtree, &rep.text, rrange, test_file);
                         return found
                             .into_iter()
                             .map(|mut f| {
@@ -214,7 +253,7 @@ impl Checker {
                 }
             }
         }
-        self.check_tree(lang, tree, code, range)
+        self.check_tree(lang, tree, code, range, test_file)
     }
 
     fn check_tree(
@@ -223,6 +262,7 @@ impl Checker {
         tree: &nib_syntax::tree_sitter::Tree,
         code: &str,
         range: std::ops::Range<usize>,
+        test_file: bool,
     ) -> Vec<Finding> {
         let mut out = Vec::new();
         if !self.config.no_security {
@@ -233,6 +273,7 @@ impl Checker {
                 code,
                 range.clone(),
                 &self.config.disabled_rules,
+                test_file,
             ));
         }
         if let Some(env) = &self.config.environment {

@@ -23,6 +23,19 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    /// The severity named `name` (as [`Severity::as_str`] spells it).
+    pub fn from_name(name: &str) -> Option<Severity> {
+        [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
 }
 
 /// Which check produced a finding.
@@ -68,5 +81,7 @@ mod tests {
             serde_json::to_string(&Category::UnknownApi).unwrap(),
             "\"unknown-api\""
         );
+        assert_eq!(Severity::from_name("medium"), Some(Severity::Medium));
+        assert_eq!(Severity::from_name("Medium"), None);
     }
 }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::flow::{self, Origin};
 use crate::predicates::{MatchCtx, Predicate};
+use crate::testcode;
 use crate::{Category, Finding, Severity};
 
 /// The embedded rule files: (path under `rules/`, contents).
@@ -105,6 +106,9 @@ struct RuleSpec {
     severity: Severity,
     message: String,
     fix_hint: String,
+    /// Highest severity in test code (see `testcode.rs`); `None`: as anywhere else.
+    #[serde(default)]
+    test_severity: Option<Severity>,
     #[serde(rename = "match")]
     matches: Vec<MatchSpec>,
 }
@@ -130,9 +134,20 @@ struct TaintSpec {
     /// Only report values built by formatting / concatenation.
     #[serde(default)]
     require_built: bool,
-    /// Whether a function parameter counts as outside data (`severity`) or as `unknown`.
+    /// Whether a function parameter counts as outside data (`param_severity`) or as `unknown`.
     #[serde(default = "yes")]
     params: bool,
+    /// Severity when the only evidence is a function parameter; default: the match severity,
+    /// at most medium (the caller decides, and most callers pass their own data).
+    #[serde(default)]
+    param_severity: Option<Severity>,
+    /// Severity for input from whoever runs the program (`sys.argv`, the environment, stdin,
+    /// `input()`); default: the match severity.
+    #[serde(default)]
+    local_severity: Option<Severity>,
+    /// Highest severity when the value is the content of a file the program opens.
+    #[serde(default)]
+    file_severity: Option<Severity>,
     /// Severity for values of unknown origin; `None`: no finding.
     #[serde(default)]
     unknown_severity: Option<Severity>,
@@ -166,6 +181,7 @@ struct CompiledMatch {
 
 pub(crate) struct Rule {
     pub(crate) info: RuleInfo,
+    test_severity: Option<Severity>,
     matches: Vec<CompiledMatch>,
 }
 
@@ -289,12 +305,14 @@ fn compile(text: &str) -> Result<(Rule, String), String> {
             message: spec.message,
             fix_hint: spec.fix_hint,
         },
+        test_severity: spec.test_severity,
         matches,
     };
     Ok((rule, source))
 }
 
 /// Run `rules` for `lang` over `tree` (of `src`), only looking at nodes intersecting `range`.
+/// `test_file`: the code is known to be test code (from its path).
 pub(crate) fn run(
     rules: &Rules,
     lang: Language,
@@ -302,6 +320,7 @@ pub(crate) fn run(
     src: &str,
     range: std::ops::Range<usize>,
     disabled: &std::collections::BTreeSet<String>,
+    test_file: bool,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(combined) = rules.combined.iter().find(|c| c.lang == lang) else {
@@ -370,18 +389,35 @@ pub(crate) fn run(
                     continue;
                 }
                 let sev = match flow.origin {
-                    Origin::External => Some(cm.severity),
-                    Origin::Param if spec.params => Some(cm.severity),
+                    Origin::Remote => Some(cm.severity),
+                    Origin::Local => Some(spec.local_severity.unwrap_or(cm.severity)),
+                    Origin::Param if spec.params => Some(
+                        spec.param_severity
+                            .unwrap_or_else(|| cm.severity.min(Severity::Medium)),
+                    ),
                     Origin::Param | Origin::Unknown => spec.unknown_severity,
                     Origin::Constant => spec.constant_severity,
                 };
-                let Some(sev) = sev else { continue };
+                let Some(mut sev) = sev else { continue };
                 if let (Some(source), true) = (&flow.source, flow.origin >= Origin::Param) {
-                    message = format!("{message} (data from {source})");
+                    let via = if flow.file { "a file named by " } else { "" };
+                    message = format!("{message} (data from {via}{source})");
+                }
+                if let (true, Some(cap)) = (flow.file, spec.file_severity) {
+                    sev = sev.min(cap);
                 }
                 sev
             }
             None => cm.severity,
+        };
+        let severity = match rule.test_severity {
+            Some(cap)
+                if severity > cap && (test_file || testcode::in_test_code(lang, sink, src)) =>
+            {
+                message = format!("{message} (in test code)");
+                cap
+            }
+            _ => severity,
         };
         let (start_byte, end_byte) = (sink.start_byte(), sink.end_byte());
         out.push(Finding {

@@ -42,7 +42,7 @@ fn suggestion_uses_context_for_taint() {
     let file = "import os\n\ndef clean(path):\n    $0\n\ndef other(x):\n    os.system(x)\n";
     let found = check_suggestion(&checker, Python, file, "os.system(\"rm -rf \" + path)");
     expect![[r#"
-        0:0-0:27 high python/command-injection Shell command built from non-constant data (data from parameter `path`)
+        0:0-0:27 medium python/command-injection Shell command built from non-constant data (data from parameter `path`)
     "#]]
     .assert_eq(&render(&found));
     // The finding in the context (`other`) is not reported.
@@ -74,7 +74,7 @@ fn suggestion_completing_a_call_in_the_context() {
     // The suggestion completes a call the user started typing.
     let file = "import subprocess\ndef run(cmd):\n    subprocess.run($0\n";
     expect![[r#"
-        0:0-0:16 high python/command-injection Shell command built from non-constant data (data from parameter `cmd`)
+        0:0-0:16 medium python/command-injection Shell command built from non-constant data (data from parameter `cmd`)
     "#]].assert_eq(&render(&check_suggestion(&checker, Python, file, "cmd, shell=True)")));
     // A vulnerable call already in the context, the suggestion only adds an argument.
     let file = "import subprocess\ndef run(cmd):\n    subprocess.run(cmd, shell=True$0)\n";
@@ -282,7 +282,7 @@ fn sarif_and_text_reports() {
             {
               "results": [
                 {
-                  "level": "error",
+                  "level": "warning",
                   "locations": [
                     {
                       "physicalLocation": {
@@ -301,11 +301,11 @@ fn sarif_and_text_reports() {
                     }
                   ],
                   "message": {
-                    "text": "Shell command built from non-constant data (data from parameter `x`) (high)"
+                    "text": "Shell command built from non-constant data (data from parameter `x`) (medium)"
                   },
                   "properties": {
                     "fixHint": "Pass an argument list without a shell: subprocess.run([\"prog\", arg], shell=False); if a shell is unavoidable, quote with shlex.quote",
-                    "severity": "high"
+                    "severity": "medium"
                   },
                   "ruleId": "python/command-injection",
                   "ruleIndex": 0
@@ -318,14 +318,14 @@ fn sarif_and_text_reports() {
                   "rules": [
                     {
                       "defaultConfiguration": {
-                        "level": "error"
+                        "level": "warning"
                       },
                       "help": {
                         "text": "Pass an argument list without a shell: subprocess.run([\"prog\", arg], shell=False); if a shell is unavoidable, quote with shlex.quote"
                       },
                       "id": "python/command-injection",
                       "properties": {
-                        "security-severity": "8.0",
+                        "security-severity": "5.5",
                         "tags": [
                           "security",
                           "external/cwe/cwe-78"
@@ -344,7 +344,7 @@ fn sarif_and_text_reports() {
         }"#]]
     .assert_eq(&serde_json::to_string_pretty(&sarif).unwrap());
     expect![[r#"
-        src/app.py:3:5: high [python/command-injection] Shell command built from non-constant data (data from parameter `x`) (CWE-78)
+        src/app.py:3:5: medium [python/command-injection] Shell command built from non-constant data (data from parameter `x`) (CWE-78)
             fix: Pass an argument list without a shell: subprocess.run(["prog", arg], shell=False); if a shell is unavoidable, quote with shlex.quote
     "#]]
     .assert_eq(&to_text(&results));

@@ -99,7 +99,7 @@ subprocess.run(sys.argv[1], shell=True)
 subprocess.run("make clean", shell=True)
 "#,
         expect![[r#"
-            3:4-3:29 high python/command-injection Shell command built from non-constant data (data from parameter `host`)
+            3:4-3:29 medium python/command-injection Shell command built from non-constant data (data from parameter `host`)
             5:0-5:39 high python/command-injection Shell command built from non-constant data (data from `sys.argv`)
             6:0-6:40 low python/command-injection Shell command built from non-constant data
         "#]],
@@ -117,7 +117,7 @@ def a(src):
     exec(compile_it())
 "#,
         expect![[r#"
-            2:4-2:13 high python/code-injection eval/exec of non-literal code (data from parameter `src`)
+            2:4-2:13 medium python/code-injection eval/exec of non-literal code (data from parameter `src`)
             4:4-4:22 medium python/code-injection eval/exec of non-literal code
         "#]],
     );
@@ -136,8 +136,8 @@ def a(data):
     yaml.safe_load(data)
 "#,
         expect![[r#"
-            3:4-3:22 high python/unsafe-deserialization Deserialising with pickle/marshal/shelve can execute arbitrary code (data from parameter `data`)
-            4:4-4:19 high python/yaml-load yaml.load without a safe Loader can construct arbitrary Python objects (data from parameter `data`)
+            3:4-3:22 medium python/unsafe-deserialization Deserialising with pickle/marshal/shelve can execute arbitrary code (data from parameter `data`)
+            4:4-4:19 medium python/yaml-load yaml.load without a safe Loader can construct arbitrary Python objects (data from parameter `data`)
         "#]],
     );
 }
@@ -215,7 +215,7 @@ parser = etree.XMLParser(resolve_entities=True)
 app.run(debug=True)
 "#,
         expect![[r#"
-            5:16-5:43 high python/path-traversal File path built from outside data without checking it stays inside the base directory (data from parameter `name`)
+            5:16-5:43 medium python/path-traversal File path built from outside data without checking it stays inside the base directory (data from parameter `name`)
             11:6-11:52 medium python/jinja-autoescape Jinja2 environment without HTML autoescaping renders user data as markup (XSS)
             12:9-12:47 high python/xxe XML parser resolves external entities
             13:0-13:19 high python/flask-debug Flask debug mode exposes the Werkzeug debugger, which runs arbitrary code
@@ -238,7 +238,7 @@ fn run(user: &str, conn: &Connection) {
 }
 "#,
         expect![[r#"
-            3:36-3:60 high rust/command-injection Shell command (sh -c) built from non-constant data (data from parameter `user`)
+            3:36-3:60 medium rust/command-injection Shell command (sh -c) built from non-constant data (data from parameter `user`)
             4:16-4:68 high rust/sql-injection SQL query built with format! or concatenation is passed to the database (data from parameter `user`)
             6:39-6:66 high rust/tls-verify-disabled TLS certificate or hostname verification is disabled
             7:12-7:46 medium rust/unsafe-block Generated code contains an unsafe block
@@ -267,8 +267,8 @@ fn fragments_are_still_flagged() {
     subprocess.run(cmd, shell=True)
 "#,
         expect![[r#"
-            1:11-1:29 high python/yaml-load yaml.load without a safe Loader can construct arbitrary Python objects (data from parameter `req`)
-            2:4-2:35 high python/command-injection Shell command built from non-constant data (data from parameter `cmd`)
+            1:11-1:29 medium python/yaml-load yaml.load without a safe Loader can construct arbitrary Python objects (data from parameter `req`)
+            2:4-2:35 medium python/command-injection Shell command built from non-constant data (data from parameter `cmd`)
         "#]],
     );
     check(
@@ -323,7 +323,7 @@ fn f(conn: &Connection) {
     );
 }
 
-/// The same sink is High for outside data, Medium when unknown.
+/// The same sink is High for program input, Medium for a parameter or an unknown value.
 #[test]
 fn taint_grades_severity() {
     let code = r#"
@@ -348,10 +348,153 @@ def i():
     assert_eq!(
         sev,
         vec![
-            (3, Severity::High),
+            (3, Severity::Medium),
             (5, Severity::High),
             (8, Severity::Medium),
             (12, Severity::High)
         ]
+    );
+}
+
+/// Path traversal is High only for request data: whoever runs the program may name files.
+#[test]
+fn path_traversal_grades_by_source() {
+    check(
+        Python,
+        r#"
+import os, sys
+from flask import request
+BASE = "/srv"
+def a():
+    return open(os.path.join(BASE, request.args["f"]))
+def b(name):
+    return os.path.join(BASE, name)
+def c():
+    return os.path.join(BASE, sys.argv[1])
+def d():
+    return os.path.join(BASE, os.path.basename(request.args["f"]))
+def e(name):
+    return os.path.join(BASE, safe_join(BASE, name))
+"#,
+        expect![[r#"
+            5:11-5:54 high python/path-traversal File path built from outside data without checking it stays inside the base directory (data from `request.args`)
+            7:11-7:35 medium python/path-traversal File path built from outside data without checking it stays inside the base directory (data from parameter `name`)
+            9:11-9:42 medium python/path-traversal File path built from outside data without checking it stays inside the base directory (data from `sys.argv`)
+        "#]],
+    );
+}
+
+/// exec of a file the program opens is running a script (Medium); `compile` passes on its
+/// source argument only.
+#[test]
+fn exec_of_file_content_is_medium() {
+    check(
+        Python,
+        r#"
+import os
+def load(filename):
+    with open(filename, "rb") as f:
+        exec(compile(f.read(), filename, "exec"), {})
+def startup():
+    path = os.environ.get("PYTHONSTARTUP")
+    exec(open(path).read())
+def run(src):
+    exec(compile(src, "<input>", "exec"))
+def remote():
+    exec(request.form["code"])
+"#,
+        expect![[r#"
+            4:8-4:53 medium python/code-injection eval/exec of non-literal code (data from a file named by parameter `filename`)
+            7:4-7:27 medium python/code-injection eval/exec of non-literal code (data from a file named by `os.environ`)
+            7:9-7:19 medium python/path-traversal File path built from outside data without checking it stays inside the base directory (data from `os.environ`)
+            9:4-9:41 medium python/code-injection eval/exec of non-literal code (data from parameter `src`)
+            11:4-11:30 high python/code-injection eval/exec of non-literal code (data from `request.form`)
+        "#]],
+    );
+}
+
+/// Quoting sanitises a shell command; a parameter alone is Medium, program input High.
+#[test]
+fn command_injection_sanitisers() {
+    check(
+        Python,
+        r#"
+import os, shlex, subprocess, sys
+def a(args):
+    os.system("git " + shlex.join(args))
+def b(path):
+    subprocess.run(f"ls {shlex.quote(path)}", shell=True)
+def c(pager):
+    subprocess.Popen(pager, shell=True)
+def d():
+    os.system("ls " + sys.argv[1])
+"#,
+        expect![[r#"
+            3:4-3:40 low python/command-injection Shell command built from non-constant data
+            5:4-5:57 low python/command-injection Shell command built from non-constant data
+            7:4-7:39 medium python/command-injection Shell command built from non-constant data (data from parameter `pager`)
+            9:4-9:34 high python/command-injection Shell command built from non-constant data (data from `sys.argv`)
+        "#]],
+    );
+}
+
+/// Secrets, disabled TLS verification and Flask debug are Low in test code, recognised
+/// from the code or from the path.
+#[test]
+fn test_code_is_low() {
+    let code = r#"
+import requests, pytest
+SECRET_KEY = "s3cr3t-Value-9f8a7b"
+def test_login(client):
+    client.post("/login", data={"password": "hunter2-Xq9"})
+    requests.get("https://localhost:8443", verify=False)
+@pytest.fixture
+def app():
+    app = make_app()
+    app.run(debug=True)
+class TestApi:
+    def setup_method(self):
+        self.s = requests.Session()
+        self.s.get("https://x", verify=False)
+def fetch(url):
+    return requests.get(url, verify=False)
+"#;
+    expect![[r#"
+        2:0-2:34 high python/hardcoded-secret Hard-coded credential
+        4:32-4:57 low python/hardcoded-secret Hard-coded credential (in test code)
+        5:43-5:55 low python/tls-verify-disabled TLS certificate verification is disabled (in test code)
+        9:4-9:23 low python/flask-debug Flask debug mode exposes the Werkzeug debugger, which runs arbitrary code (in test code)
+        13:32-13:44 low python/tls-verify-disabled TLS certificate verification is disabled (in test code)
+        15:29-15:41 high python/tls-verify-disabled TLS certificate verification is disabled
+    "#]]
+    .assert_eq(&render(&checker().check(Python, code)));
+    let in_tests =
+        checker().check_with_path(Python, code, std::path::Path::new("tests/test_app.py"));
+    assert!(
+        in_tests.iter().all(|f| f.severity <= Severity::Low),
+        "{}",
+        render(&in_tests)
+    );
+    let in_lib = checker().check_with_path(Python, code, std::path::Path::new("src/app.py"));
+    assert_eq!(render(&in_lib), render(&checker().check(Python, code)));
+    let rust = r#"
+const TOKEN: &str = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client() {
+        let c = reqwest::Client::builder().danger_accept_invalid_certs(true).build();
+        let key = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    }
+}
+"#;
+    let sev: Vec<_> = checker()
+        .check(Rust, rust)
+        .iter()
+        .map(|f| (f.start.0, f.severity))
+        .collect();
+    assert_eq!(
+        sev,
+        vec![(1, Severity::High), (6, Severity::Low), (7, Severity::Low)]
     );
 }
