@@ -100,6 +100,8 @@ pub struct Completion {
     /// What the safety gate found in the suggestion (offsets relative to `text`).
     pub findings: Vec<nib_checks::Finding>,
     pub context: Report,
+    /// The repository context in the prompt: what was included and dropped.
+    pub repo_context: Option<nib_context::repo::RepoReport>,
     pub model: String,
 }
 
@@ -114,6 +116,7 @@ struct Prepared {
     /// leading copy of them is removed.
     backoff: String,
     report: Report,
+    repo_report: Option<nib_context::repo::RepoReport>,
 }
 
 impl Ide {
@@ -341,6 +344,7 @@ impl Ide {
             dropped: dropped_by_gate.or(out.dropped.map(|d| format!("{d:?}"))),
             findings,
             context: prep.report,
+            repo_context: prep.repo_report,
             model: info.name,
         })
     }
@@ -404,6 +408,8 @@ impl Ide {
                             end: line_start,
                             prefix: Arc::new(prefix),
                             report,
+                            files: Arc::clone(&a.files),
+                            repo_report: a.repo_report.clone(),
                         }
                     })
                 });
@@ -422,11 +428,15 @@ impl Ide {
                     let start = line_start - w.prefix.len();
                     let mut report = w.report;
                     report.dropped_prefix_lines = doc.line_of(start);
+                    let (files, repo_report) =
+                        self.repo_files(snap, line_start, config, counter.as_ref());
                     Anchor {
                         start,
                         end: line_start,
                         prefix: Arc::new(w.prefix),
                         report,
+                        files,
+                        repo_report,
                     }
                 });
                 let report = a.report.clone();
@@ -468,6 +478,12 @@ impl Ide {
                 String::new()
             },
             middle_start: middle.to_string(),
+            files: anchor.files.to_vec(),
+            repo_name: if anchor.files.is_empty() {
+                None
+            } else {
+                self.repo_source().and_then(|r| r.repo_name())
+            },
             ..FimParts::default()
         };
         Prepared {
@@ -477,6 +493,45 @@ impl Ide {
             mode,
             backoff: backoff.to_string(),
             report,
+            repo_report: anchor.repo_report.as_deref().cloned(),
+        }
+    }
+
+    /// Repository context for a window anchored at `at`, if a source is set.
+    fn repo_files(
+        &self,
+        snap: &Snapshot,
+        at: usize,
+        config: &IdeConfig,
+        counter: &dyn nib_engine::TokenCounter,
+    ) -> (
+        Arc<Vec<nib_engine::RepoFile>>,
+        Option<Arc<nib_context::repo::RepoReport>>,
+    ) {
+        let source = self.repo_source().filter(|_| config.repo_tokens > 0);
+        let Some(source) = source else {
+            return (Arc::default(), None);
+        };
+        let text = snap.doc.text();
+        let others = self.other_documents(&snap.uri, 4);
+        let open: Vec<crate::OpenFile<'_>> = others
+            .iter()
+            .map(|(u, t)| crate::OpenFile {
+                path: u.as_str(),
+                text: t.as_str(),
+            })
+            .collect();
+        match source.context(
+            &snap.uri,
+            &text,
+            at,
+            snap.tree.as_ref(),
+            &open,
+            counter,
+            config.repo_tokens,
+        ) {
+            Some(ctx) => (Arc::new(ctx.files()), Some(Arc::new(ctx.report))),
+            None => (Arc::default(), None),
         }
     }
 
@@ -528,6 +583,7 @@ impl Ide {
             mode,
             backoff: backoff.to_string(),
             report: w.report,
+            repo_report: None,
         }
     }
 
@@ -600,6 +656,7 @@ impl Completion {
             dropped: None,
             findings: Vec::new(),
             context: Report::default(),
+            repo_context: None,
             model: String::new(),
         }
     }

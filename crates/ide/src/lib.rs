@@ -18,7 +18,27 @@ pub use complete::{Completion, CompletionRequest, Trigger};
 pub use engine_slot::EngineState;
 pub use gate::GatePolicy;
 pub use nib_checks::{Finding, Severity};
+pub use nib_context::repo::{OpenFile, RepoContext, RepoReport};
 pub use nib_postprocess::Mode;
+
+/// Where repository context comes from (the binary wires in a workspace index; the ide does no
+/// IO). Called only when the prompt's window is set up afresh, not per keystroke.
+pub trait RepoContextSource: Send + Sync {
+    /// Pieces of other files for a cursor at byte `cursor` of the document `uri`.
+    #[allow(clippy::too_many_arguments)]
+    fn context(
+        &self,
+        uri: &str,
+        text: &str,
+        cursor: usize,
+        tree: Option<&nib_syntax::tree_sitter::Tree>,
+        open_files: &[OpenFile<'_>],
+        counter: &dyn nib_engine::TokenCounter,
+        budget_tokens: usize,
+    ) -> Option<RepoContext>;
+    /// A name for the repository (the `<|repo_name|>` of Qwen prompts).
+    fn repo_name(&self) -> Option<String>;
+}
 pub use session::IdeStats;
 
 use std::collections::HashMap;
@@ -53,6 +73,8 @@ pub struct IdeConfig {
     pub typeahead_cache: bool,
     /// What the safety gate does with high/critical findings.
     pub gate: GatePolicy,
+    /// Tokens of repository context (definitions, similar snippets, versions); 0 = none.
+    pub repo_tokens: usize,
 }
 
 impl Default for IdeConfig {
@@ -68,6 +90,7 @@ impl Default for IdeConfig {
             background_prefill: true,
             typeahead_cache: true,
             gate: GatePolicy::Drop,
+            repo_tokens: 1024,
         }
     }
 }
@@ -92,6 +115,8 @@ pub struct Snapshot {
     pub uri: String,
     pub doc: Document,
     pub lang: Option<Language>,
+    /// The syntax tree of this version (cheap to clone).
+    pub tree: Option<nib_syntax::tree_sitter::Tree>,
 }
 
 struct DocEntry {
@@ -111,6 +136,7 @@ pub struct Ide {
     stats: Arc<session::Stats>,
     prefiller: session::Prefiller,
     gate: gate::Gate,
+    repo: Mutex<Option<Arc<dyn RepoContextSource>>>,
 }
 
 impl Default for Ide {
@@ -131,6 +157,7 @@ impl Ide {
             stats: Arc::default(),
             prefiller: session::Prefiller::new(),
             gate: gate::Gate::default(),
+            repo: Mutex::new(None),
         }
     }
 
@@ -149,6 +176,25 @@ impl Ide {
     pub fn set_engine(&self, engine: Arc<dyn CompletionEngine>) {
         lock(&self.lru).clear();
         self.engine.set(EngineState::Ready(engine));
+    }
+
+    /// Use `source` for repository context from now on.
+    pub fn set_repo_source(&self, source: Arc<dyn RepoContextSource>) {
+        *lock(&self.repo) = Some(source);
+    }
+
+    fn repo_source(&self) -> Option<Arc<dyn RepoContextSource>> {
+        lock(&self.repo).clone()
+    }
+
+    /// Texts of up to `n` other open documents (for similar-snippet context).
+    fn other_documents(&self, uri: &str, n: usize) -> Vec<(String, String)> {
+        let docs = lock(&self.docs);
+        docs.iter()
+            .filter(|(u, e)| u.as_str() != uri && e.doc.len_bytes() <= 256 * 1024)
+            .take(n)
+            .map(|(u, e)| (u.clone(), e.doc.text()))
+            .collect()
     }
 
     /// Replace the suggestion checker (e.g. once the project's environment is known).
@@ -266,6 +312,7 @@ impl Ide {
             uri: uri.to_string(),
             doc: e.doc.clone(),
             lang: e.lang,
+            tree: e.parsed.as_ref().and_then(|p| p.tree().cloned()),
         })
     }
 

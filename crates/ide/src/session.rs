@@ -21,6 +21,9 @@ pub(crate) struct Anchor {
     /// The document text `start..end` when the anchor was set (to validate it later).
     pub prefix: Arc<String>,
     pub report: Report,
+    /// Repository context chosen when the window was set up; kept while the window is pinned.
+    pub files: Arc<Vec<nib_engine::RepoFile>>,
+    pub repo_report: Option<Arc<nib_context::repo::RepoReport>>,
 }
 
 /// Context bytes compared around the cursor for cache hits.

@@ -156,6 +156,7 @@ fn bench_complete(
     let settings = cli::settings_for(model.as_deref(), context_tokens, None, threads);
     let t0 = Instant::now();
     let ide = cli::load_ide(&settings)?;
+    cli::attach_repo(&ide, &settings, &file);
     println!(
         "model loaded in {:.0} ms",
         t0.elapsed().as_secs_f64() * 1000.0

@@ -123,6 +123,19 @@ pub fn load_ide(settings: &Settings) -> Result<Arc<Ide>> {
     Ok(ide)
 }
 
+/// Index the project around `file` for repository context, as the server does for its
+/// workspace (skipped when the setting is 0).
+pub fn attach_repo(ide: &Ide, settings: &Settings, file: &Path) {
+    if settings.repo_context_tokens == 0 {
+        return;
+    }
+    if let Some(root) = crate::repo::project_root(file) {
+        let (source, stats) = crate::repo::WorkspaceSource::index(&root, &mut |_, _| {});
+        tracing::info!(root = %root.display(), ?stats, "workspace indexed");
+        ide.set_repo_source(Arc::new(source));
+    }
+}
+
 pub fn file_uri(path: &Path) -> String {
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     format!("file://{}", abs.display())
@@ -138,6 +151,7 @@ pub fn complete(a: CompleteArgs) -> Result<()> {
         a.threads,
     );
     let ide = load_ide(&settings)?;
+    attach_repo(&ide, &settings, &path);
     let uri = file_uri(&path);
     ide.open(&uri, None, 0, &text);
     let snap = ide.snapshot(&uri)?;

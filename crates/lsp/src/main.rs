@@ -7,6 +7,7 @@ mod engine_loader;
 mod logging;
 mod lsp_client;
 mod models;
+mod repo;
 mod scan;
 mod server;
 mod settings;

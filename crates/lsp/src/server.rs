@@ -24,6 +24,8 @@ pub struct Backend {
     ide: Arc<Ide>,
     state: Mutex<State>,
     log: LogHandle,
+    /// The workspace index, once built.
+    repo: Arc<Mutex<Option<Arc<crate::repo::WorkspaceSource>>>>,
 }
 
 #[derive(Default)]
@@ -34,6 +36,8 @@ struct State {
     pending_problems: Vec<String>,
     /// What the loaded (or loading) engine was made from.
     engine_key: Option<engine_loader::EngineKey>,
+    /// The workspace root, from initialize.
+    root: Option<std::path::PathBuf>,
 }
 
 pub async fn serve(log: LogHandle) {
@@ -44,6 +48,7 @@ pub async fn serve(log: LogHandle) {
         ide: Arc::new(Ide::default()),
         state: Mutex::default(),
         log,
+        repo: Arc::default(),
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
     .custom_method("nib/stats", Backend::stats)
@@ -172,6 +177,70 @@ impl Backend {
         }
     }
 
+    /// Build the workspace index in the background, reporting `$/progress`; the ide uses it for
+    /// repository context once it is ready.
+    async fn index_workspace(&self) {
+        let Some(root) = self.state().root.clone() else {
+            return;
+        };
+        let token = NumberOrString::String("nib/indexing".into());
+        let created = self
+            .client
+            .send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+                token: token.clone(),
+            })
+            .await
+            .is_ok();
+        let client = self.client.clone();
+        let ide = Arc::clone(&self.ide);
+        let slot = Arc::clone(&self.repo);
+        tokio::spawn(async move {
+            let progress = if created {
+                Some(
+                    client
+                        .progress(token, "nib: indexing")
+                        .with_percentage(0)
+                        .begin()
+                        .await,
+                )
+            } else {
+                None
+            };
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+            let task = tokio::task::spawn_blocking(move || {
+                let mut last = 0;
+                crate::repo::WorkspaceSource::index(&root, &mut |done, total| {
+                    let pct = (done * 100).checked_div(total).unwrap_or(100) as u32;
+                    if pct != last {
+                        last = pct;
+                        let _ = tx.send(pct);
+                    }
+                })
+            });
+            while let Some(pct) = rx.recv().await {
+                if let Some(p) = &progress {
+                    p.report(pct).await;
+                }
+            }
+            match task.await {
+                Ok((source, stats)) => {
+                    tracing::info!(?stats, "workspace indexed");
+                    let source = Arc::new(source);
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&source));
+                    ide.set_repo_source(source);
+                }
+                Err(e) => tracing::error!("indexing failed: {e}"),
+            }
+            if let Some(p) = progress {
+                p.finish().await;
+            }
+        });
+    }
+
+    fn repo(&self) -> Option<Arc<crate::repo::WorkspaceSource>> {
+        self.repo.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// `nib/stats`: counters and memory, for benchmarks and curious users.
     async fn stats(&self) -> Result<serde_json::Value> {
         let engine = match self.ide.engine_state() {
@@ -189,6 +258,7 @@ impl Backend {
     /// the whole document (so inserted code gets diagnostics with rule ids and fix hints).
     fn diagnose_when_idle(&self, uri: Uri, version: i32) {
         let ide = Arc::clone(&self.ide);
+        let repo = self.repo();
         let client = self.client.clone();
         let enc = self.encoding();
         tokio::spawn(async move {
@@ -210,6 +280,9 @@ impl Backend {
             };
             if snap.doc.version() != version {
                 return;
+            }
+            if let Some(repo) = &repo {
+                repo.update(uri.as_str(), &snap.doc.text(), snap.tree.as_ref());
             }
             let diags = convert::diagnostics(&snap.doc, &findings, enc);
             client.publish_diagnostics(uri, diags, Some(version)).await;
@@ -301,6 +374,15 @@ fn negotiate_encoding(params: &InitializeParams) -> OffsetEncoding {
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         let encoding = negotiate_encoding(&params);
+        #[allow(deprecated)]
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|f| f.first())
+            .map(|f| f.uri.as_str().to_string())
+            .or_else(|| params.root_uri.as_ref().map(|u| u.as_str().to_string()))
+            .and_then(|u| crate::repo::uri_to_path(&u));
+        self.state().root = root;
         {
             let mut st = self.state();
             st.encoding = encoding;
@@ -317,6 +399,7 @@ impl LanguageServer for Backend {
                     TextDocumentSyncOptions {
                         open_close: Some(true),
                         change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                         ..Default::default()
                     },
                 )),
@@ -342,6 +425,7 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _: InitializedParams) {
         self.apply_settings().await;
+        self.index_workspace().await;
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
@@ -392,6 +476,13 @@ impl LanguageServer for Backend {
                     )
                     .await;
             }
+        }
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        if let Some(repo) = self.repo() {
+            let uri = params.text_document.uri.as_str().to_string();
+            let _ = tokio::task::spawn_blocking(move || repo.reindex(&uri)).await;
         }
     }
 

@@ -15,6 +15,8 @@ pub struct Settings {
     pub context_tokens: usize,
     /// `maxTokens`: most tokens generated for a multi-line suggestion.
     pub max_tokens: usize,
+    /// `repoContextTokens`: tokens of repository context (definitions, similar code, versions).
+    pub repo_context_tokens: usize,
     /// `threads`: llama.cpp threads; 0 = one per physical core.
     pub threads: usize,
     /// `logLevel`: error, warn, info, debug or trace (prompts are logged only at trace).
@@ -39,6 +41,7 @@ impl Default for Settings {
             model: crate::models::DEFAULT_MODEL.to_string(),
             context_tokens: 2000,
             max_tokens: 64,
+            repo_context_tokens: 1024,
             threads: 0,
             log_level: "info".into(),
             deadline_ms: 300,
@@ -86,6 +89,10 @@ impl Settings {
             "coldDeadlineMs",
             "budget in ms when the context is cold (after opening a file or a jump)",
         ),
+        (
+            "repoContextTokens",
+            "tokens of repository context: definitions, similar code, versions (0..=8000)",
+        ),
     ];
 
     /// Apply the keys present in `value` (an object, or `{ "nib": {...} }`). Returns the
@@ -108,6 +115,9 @@ impl Settings {
                 "model" => string(v).map(|s| self.model = s),
                 "contextTokens" => int(v, 64, 16000).map(|n| self.context_tokens = n as usize),
                 "maxTokens" => int(v, 1, 1024).map(|n| self.max_tokens = n as usize),
+                "repoContextTokens" => {
+                    int(v, 0, 8000).map(|n| self.repo_context_tokens = n as usize)
+                }
                 "threads" => int(v, 0, 256).map(|n| self.threads = n as usize),
                 "logLevel" => string(v).and_then(|s| {
                     let s = s.to_ascii_lowercase();
@@ -144,6 +154,7 @@ impl Settings {
         c.window.prefix_tokens = self.context_tokens;
         c.window.suffix_tokens = self.context_tokens;
         c.max_tokens = self.max_tokens;
+        c.repo_tokens = self.repo_context_tokens;
         c.max_tokens_single_line = self.max_tokens.min(c.max_tokens_single_line);
         c.deadline = (self.deadline_ms > 0).then(|| Duration::from_millis(self.deadline_ms));
         c.cold_deadline = Duration::from_millis(self.cold_deadline_ms);
@@ -156,7 +167,9 @@ impl Settings {
 
     /// Context length the engine needs for these settings.
     pub fn context_length(&self) -> u32 {
-        let need = 2 * self.context_tokens + self.max_tokens + 1024;
+        // Both windows, the repository context, the output, typed text since the anchor, and
+        // room for the scratch slot's small prompts.
+        let need = 2 * self.context_tokens + self.repo_context_tokens + self.max_tokens + 2048;
         need.clamp(4096, 40_000) as u32
     }
 }

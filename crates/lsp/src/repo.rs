@@ -1,0 +1,156 @@
+//! Repository context for the ide from a workspace index (the IO side: walking and reading
+//! files lives in nib-workspace; the pure ranking in nib-context).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use nib_context::repo::RepoConfig;
+use nib_ide::{OpenFile, RepoContext, RepoContextSource};
+use nib_workspace::{WalkConfig, Workspace};
+
+pub struct WorkspaceSource {
+    pub ws: Arc<RwLock<Workspace>>,
+    name: String,
+}
+
+impl WorkspaceSource {
+    /// Index everything under `root` (blocking), reporting `(done, total)` as it goes.
+    pub fn index(
+        root: &Path,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> (WorkspaceSource, nib_workspace::IndexStats) {
+        let (ws, stats) = Workspace::open(root, WalkConfig::default(), &mut |p| {
+            progress(p.done, p.total)
+        });
+        let name = root.file_name().map_or_else(
+            || "workspace".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        (
+            WorkspaceSource {
+                ws: Arc::new(RwLock::new(ws)),
+                name,
+            },
+            stats,
+        )
+    }
+
+    /// Re-read an open document's text into the index.
+    pub fn update(&self, uri: &str, text: &str, tree: Option<&nib_syntax::tree_sitter::Tree>) {
+        if let (Some(path), Ok(mut ws)) = (uri_to_path(uri), self.ws.write()) {
+            ws.update_document(&path, text, tree);
+        }
+    }
+
+    /// A file changed on disk (saved, created, deleted).
+    pub fn reindex(&self, uri: &str) {
+        if let (Some(path), Ok(mut ws)) = (uri_to_path(uri), self.ws.write()) {
+            ws.reindex_path(&path);
+        }
+    }
+}
+
+impl RepoContextSource for WorkspaceSource {
+    fn context(
+        &self,
+        uri: &str,
+        text: &str,
+        cursor: usize,
+        tree: Option<&nib_syntax::tree_sitter::Tree>,
+        open_files: &[OpenFile<'_>],
+        counter: &dyn nib_engine::TokenCounter,
+        budget_tokens: usize,
+    ) -> Option<RepoContext> {
+        let path = uri_to_path(uri)?;
+        let ws = self.ws.read().ok()?;
+        // Open documents are labelled with their workspace-relative paths.
+        let rel: Vec<(String, &str)> = open_files
+            .iter()
+            .filter_map(|f| {
+                let p = uri_to_path(f.path)?;
+                Some((
+                    ws.relative(&p)
+                        .unwrap_or_else(|| p.to_string_lossy().into_owned()),
+                    f.text,
+                ))
+            })
+            .collect();
+        let open: Vec<OpenFile<'_>> = rel
+            .iter()
+            .map(|(p, t)| OpenFile {
+                path: p.as_str(),
+                text: t,
+            })
+            .collect();
+        let config = RepoConfig {
+            budget_tokens,
+            ..RepoConfig::default()
+        };
+        Some(ws.context_for(&path, text, cursor, tree, &open, counter, &config))
+    }
+
+    fn repo_name(&self) -> Option<String> {
+        Some(self.name.clone())
+    }
+}
+
+/// `file:///a/b%20c.py` -> `/a/b c.py`.
+pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    Some(PathBuf::from(String::from_utf8(out).ok()?))
+}
+
+/// The project root of a file: the nearest ancestor with a VCS or project marker.
+pub fn project_root(file: &Path) -> Option<PathBuf> {
+    let abs = std::fs::canonicalize(file).ok()?;
+    let markers = [
+        ".git",
+        "Cargo.toml",
+        "pyproject.toml",
+        "setup.py",
+        "setup.cfg",
+        ".nibignore",
+    ];
+    let mut dir = abs.parent();
+    let mut best = None;
+    while let Some(d) = dir {
+        if markers.iter().any(|m| d.join(m).exists()) {
+            best = Some(d.to_path_buf());
+            if d.join(".git").exists() {
+                break;
+            }
+        }
+        dir = d.parent();
+    }
+    best.or_else(|| abs.parent().map(Path::to_path_buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_file_uris() {
+        assert_eq!(
+            uri_to_path("file:///a/b%20c.py"),
+            Some(PathBuf::from("/a/b c.py"))
+        );
+        assert_eq!(uri_to_path("file:///x.rs"), Some(PathBuf::from("/x.rs")));
+        assert_eq!(uri_to_path("untitled:1"), None);
+        assert_eq!(uri_to_path("file:///bad%2"), Some(PathBuf::from("/bad%2")));
+    }
+}
