@@ -105,7 +105,11 @@ pub fn summary(h: &Header, results: &[TaskResult]) -> String {
                     let _ = writeln!(s, "  nib pass@{k} (unbiased estimator) = {:.1}%", 100.0 * p);
                 }
                 None => {
-                    let _ = writeln!(s, "  nib pass@{k}: not estimable with n = {}", h.n);
+                    let _ = writeln!(
+                        s,
+                        "  nib pass@{k}: not estimable with n = {} (needs n >= k)",
+                        h.n
+                    );
                 }
             }
         }
@@ -113,7 +117,7 @@ pub fn summary(h: &Header, results: &[TaskResult]) -> String {
         for &k in h.ks.iter().filter(|&&k| k > 1) {
             let _ = writeln!(
                 s,
-                "pass@{k}: not estimable with n = 1 (use --n {k} or more)"
+                "pass@{k}: not estimable with n = 1 (needs n >= k; nib gives its suggestion plus at most 2 alternatives, --n <= 3)"
             );
         }
     }
