@@ -63,6 +63,8 @@ pub(crate) enum Predicate {
     JinjaNoAutoescape,
     /// No containment check (`startswith`, `is_relative_to`, ...) in the enclosing function.
     PathUnchecked,
+    /// `@base / ...` is a path (by its name, or a name bound to `Path(...)`), unchecked.
+    PathOperandUnchecked,
     /// The enclosing function runs a shell with `-c`.
     RustShell,
     /// The module of `@fn` is not bound to `defusedxml` by an import.
@@ -78,6 +80,7 @@ impl Predicate {
             "random_secret" => Predicate::RandomSecret,
             "jinja_no_autoescape" => Predicate::JinjaNoAutoescape,
             "path_unchecked" => Predicate::PathUnchecked,
+            "path_operand_unchecked" => Predicate::PathOperandUnchecked,
             "rust_shell" => Predicate::RustShell,
             "not_defused" => Predicate::NotDefused,
             _ => return None,
@@ -91,19 +94,49 @@ impl Predicate {
             Predicate::PasswordHash => password_hash(ctx),
             Predicate::RandomSecret => random_secret(ctx),
             Predicate::JinjaNoAutoescape => jinja_no_autoescape(ctx),
-            Predicate::PathUnchecked => !re(&PATH_CHECK, r#"startswith|is_relative_to|commonpath|commonprefix|secure_filename|safe_join|['"]\.\.['"]\s+in\b|starts_with\(|ParentDir|components\(\)|contains\("\.\."\)|sanitize_filename"#)
-                .is_match(ctx.text(ctx.scope())),
+            Predicate::PathUnchecked => path_unchecked(ctx),
+            Predicate::PathOperandUnchecked => path_operand(ctx) && path_unchecked(ctx),
             Predicate::NotDefused => {
                 let func = ctx.capture_text("fn").unwrap_or("");
                 let root = func.split('.').next().unwrap_or(func);
                 !ctx.src.lines().any(|l| {
                     l.contains("defusedxml")
-                        && l.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == root)
+                        && l.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                            .any(|w| w == root)
                 })
             }
             Predicate::RustShell => rust_shell(ctx),
         }
     }
+}
+
+fn path_unchecked(ctx: &MatchCtx<'_, '_>) -> bool {
+    !re(&PATH_CHECK, r#"startswith|is_relative_to|commonpath|commonprefix|secure_filename|safe_join|['"]\.\.['"]\s+in\b|starts_with\(|ParentDir|components\(\)|contains\("\.\."\)|sanitize_filename"#)
+        .is_match(ctx.text(ctx.scope()))
+}
+
+/// The left operand of `/` is a path: named like one (`base_dir`, `Path(...)`), or a name
+/// assigned a `Path(...)` / `Path.home()` somewhere in the file.
+fn path_operand(ctx: &MatchCtx<'_, '_>) -> bool {
+    let Some(base) = ctx.captures.get("base").copied() else {
+        return false;
+    };
+    let text = ctx.text(base);
+    let named = re(
+        &PATH_NAME,
+        r"(?i)(^Path\(|^PurePath\(|^PosixPath\(|dir|path|root|base|folder|home|upload)",
+    );
+    if named.is_match(text) {
+        return true;
+    }
+    if base.kind() != "identifier" {
+        return false;
+    }
+    let bound = Regex::new(&format!(
+        r"(?m)^\s*{}\s*(?::[^=\n]+)?=\s*(?:pathlib\.)?(?:Pure|Posix|Windows)?Path\b",
+        regex::escape(text)
+    ));
+    bound.is_ok_and(|b| b.is_match(ctx.src))
 }
 
 const SHELLS: &str =
@@ -145,6 +178,7 @@ fn rust_shell(ctx: &MatchCtx<'_, '_>) -> bool {
 }
 
 static PATH_CHECK: OnceLock<Regex> = OnceLock::new();
+static PATH_NAME: OnceLock<Regex> = OnceLock::new();
 static RUST_SHELL: OnceLock<Regex> = OnceLock::new();
 static RUST_SHELL_FLAG: OnceLock<Regex> = OnceLock::new();
 static PASSWORDISH: OnceLock<Regex> = OnceLock::new();

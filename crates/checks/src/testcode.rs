@@ -34,7 +34,7 @@ pub(crate) fn in_test_code(lang: Language, node: Node<'_>, src: &str) -> bool {
             (Language::Python, "class_definition") => {
                 let named_test = n
                     .child_by_field_name("name")
-                    .is_some_and(|name| text(name).starts_with("Test"));
+                    .is_some_and(|name| py_test_class(text(name)));
                 let test_case = n
                     .child_by_field_name("superclasses")
                     .is_some_and(|s| text(s).contains("TestCase"));
@@ -72,6 +72,14 @@ fn py_test_function(name: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// `TestApi`, `Test`, `LoginTests`, `ApiTest`; not `Tester` or `Testimonial`.
+fn py_test_class(name: &str) -> bool {
+    let prefixed = name.strip_prefix("Test").is_some_and(|rest| {
+        rest.is_empty() || rest.starts_with('_') || rest.starts_with(char::is_uppercase)
+    });
+    prefixed || name.ends_with("Test") || name.ends_with("Tests")
 }
 
 /// The `#[...]` attributes written before a Rust item.
@@ -135,6 +143,16 @@ mod tests {
         assert!(!py_test_function("testing_mode"));
         assert!(!py_test_function("tested"));
         assert!(!py_test_function("latest"));
+    }
+
+    #[test]
+    fn test_class_names() {
+        for n in ["TestApi", "Test", "LoginTests", "ApiTest", "Test_x"] {
+            assert!(py_test_class(n), "{n}");
+        }
+        for n in ["Tester", "Testimonial", "Contest", "Latest"] {
+            assert!(!py_test_class(n), "{n}");
+        }
     }
 
     #[test]
