@@ -12,6 +12,8 @@ static SECRET_NAME: OnceLock<Regex> = OnceLock::new();
 static NOT_SECRET_NAME: OnceLock<Regex> = OnceLock::new();
 static TOKEN_FORMAT: OnceLock<Regex> = OnceLock::new();
 static PLACEHOLDER: OnceLock<Regex> = OnceLock::new();
+static PASSWORD_NAME: OnceLock<Regex> = OnceLock::new();
+static WORD_TAG: OnceLock<Regex> = OnceLock::new();
 static PURPOSE: OnceLock<Regex> = OnceLock::new();
 static PURPOSE_FN: OnceLock<Regex> = OnceLock::new();
 
@@ -48,7 +50,7 @@ pub fn secret_name(name: &str) -> bool {
     .is_match(last)
         && !re(
             &NOT_SECRET_NAME,
-            r"(?i)(?:_|^)(?:type|field|label|prompt|name|env|var|id|url|uri|file|path|len|length|header|param|policy|pattern|regex|re|format|endpoint|dir|prefix|suffix|hint|placeholder|message|msg|count|timeout|expiry|expires|expires_in|lifetime|ttl|column|col|display|text|title|help|required|min|max|reset_url|validator|manager|cls|class|mode|kind|method|input|widget|hash|hashed|digest|algorithm|scheme|location|error|errors|key_name)$",
+            r"(?i)(?:_|^)(?:type|field|label|prompt|name|env|var|id|url|uri|file|path|len|length|header|param|policy|pattern|regex|re|format|endpoint|dir|prefix|suffix|hint|placeholder|message|msg|count|timeout|expiry|expires|expires_in|lifetime|ttl|column|col|display|text|title|help|required|min|max|reset_url|validator|manager|cls|class|mode|kind|method|input|widget|hash|hashed|digest|algorithm|scheme|location|error|errors|key_name|arg|args|argument|option)$",
         )
         .is_match(last)
 }
@@ -74,6 +76,12 @@ pub fn plausible_secret(name: &str, literal: &str) -> bool {
     )
     .is_match(v)
     {
+        return false;
+    }
+    // Tokens, keys and secrets are machine-generated: a lowercase word such as `keyword` or
+    // `#bygroup` is a tag (a lexer's token kind), not a credential. Passwords can be words.
+    let password = re(&PASSWORD_NAME, r"(?i)pass|pwd|\bpw\b").is_match(name);
+    if !password && re(&WORD_TAG, r"^[#@:]?[a-z]+(?:[_.:-][a-z]+)*$").is_match(v) {
         return false;
     }
     shannon_entropy(v) >= 2.0
@@ -200,6 +208,16 @@ mod tests {
         assert!(!plausible_secret("password", "DB_PASSWORD"));
         assert!(!plausible_secret("password", ""));
         assert!(!plausible_secret("password", "Enter your password"));
+        assert!(plausible_secret("password", "letmein"));
+        assert!(!plausible_secret("token", "keyword"));
+        assert!(!plausible_secret("token", "#bygroup"));
+        assert!(plausible_secret(
+            "token",
+            "a8f5f167f44f4964e6c998dee827110c"
+        ));
+        assert!(plausible_secret("api_key", "k7Hq9xLmP2vR8sT4wYz1"));
+        assert!(!secret_name("pass_arg"));
+        assert!(secret_name("db_pass"));
         assert!(known_token_format("AKIAIOSFODNN7EXAMPLE"));
         assert!(known_token_format("-----BEGIN RSA PRIVATE KEY-----"));
         assert!(!known_token_format("-----BEGIN PUBLIC KEY-----"));
