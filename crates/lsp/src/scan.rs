@@ -319,8 +319,9 @@ mod tests {
             .args
     }
 
+    // Command-line input into a shell is high (a parameter alone would be medium).
     const VULN: &str =
-        "import subprocess\n\n\ndef run(cmd):\n    subprocess.call(cmd, shell=True)\n";
+        "import subprocess, sys\n\n\ndef run():\n    subprocess.call(sys.argv[1], shell=True)\n";
     const CLEAN: &str =
         "import subprocess\n\n\ndef run():\n    subprocess.run([\"ls\", \"-l\"], check=True)\n";
 
