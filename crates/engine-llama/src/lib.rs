@@ -231,12 +231,16 @@ impl CompletionEngine for LlamaEngine {
 
     fn plan(&self, prompt: &str) -> PromptPlan {
         let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
-        let cached = self.shared.main_cached.lock().map_or(0, |c| {
-            c.iter().zip(&tokens).take_while(|(a, b)| a == b).count()
+        let (cached, slot) = self.shared.main_cached.lock().map_or((0, 0), |c| {
+            (
+                c.iter().zip(&tokens).take_while(|(a, b)| a == b).count(),
+                c.len(),
+            )
         });
         PromptPlan {
             prompt_tokens: tokens.len(),
             cached_tokens: cached,
+            slot_tokens: slot,
         }
     }
 

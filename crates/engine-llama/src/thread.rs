@@ -94,7 +94,9 @@ pub(crate) fn run(
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Generate { req, reply } => {
+                let t = Instant::now();
                 let result = worker.generate(&req);
+                tracing::debug!(slot = ?req.slot, ms = t.elapsed().as_millis() as u64, ok = result.is_ok(), "engine: generate");
                 worker.publish();
                 let _ = reply.send(result);
             }
@@ -103,12 +105,19 @@ pub(crate) fn run(
                 cancel,
                 reply,
             } => {
+                let t = Instant::now();
                 let tokens = worker.tokenize(&prompt);
                 let batch = worker.prefill_batch;
                 let result = worker
                     .evaluate(Slot::Main, &tokens, &cancel, None, batch)
                     .map(|(_, evaluated)| evaluated);
                 worker.publish();
+                tracing::debug!(
+                    ms = t.elapsed().as_millis() as u64,
+                    tokens = tokens.len(),
+                    cached = worker.cached[0].len(),
+                    "engine: prefill"
+                );
                 let _ = reply.send(result);
             }
         }

@@ -103,7 +103,10 @@ pub enum Slot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct PromptPlan {
     pub prompt_tokens: usize,
+    /// Tokens of the prompt the main slot already holds.
     pub cached_tokens: usize,
+    /// Tokens the main slot holds in all.
+    pub slot_tokens: usize,
 }
 
 impl PromptPlan {
@@ -198,6 +201,7 @@ pub trait CompletionEngine: Send + Sync {
         PromptPlan {
             prompt_tokens: self.token_counter().count(prompt),
             cached_tokens: 0,
+            slot_tokens: 0,
         }
     }
     /// Measured speed, for deadline planning.

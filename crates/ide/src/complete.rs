@@ -61,6 +61,10 @@ const INVOKED_ALTERNATIVES: usize = 3;
 /// Typed text after the anchor beyond which the anchor moves.
 const MAX_TYPED_BYTES: usize = 1500;
 const MAX_TYPED_LINES: usize = 40;
+/// Anchors remembered per document.
+const MAX_ANCHORS: usize = 3;
+/// Main-slot tokens below which there is no context worth protecting from a prefill.
+const NOTHING_CACHED: usize = 64;
 /// The pinned window start is kept while the prefix stays under budget times this.
 const WINDOW_SLACK: f64 = 1.25;
 /// A fresh window fills this share of the prefix budget, leaving room to grow.
@@ -117,6 +121,8 @@ struct Prepared {
     backoff: String,
     report: Report,
     repo_report: Option<nib_context::repo::RepoReport>,
+    /// Requests served by this prompt's anchor, this one included (1 = a fresh context).
+    anchor_uses: u32,
 }
 
 impl Ide {
@@ -147,7 +153,7 @@ impl Ide {
         self.cancel_background();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
         let info = engine.info();
-        let mut prep = self.prepare(snap, offset, &config, engine.as_ref());
+        let mut prep = self.prepare(snap, offset, &config, engine.as_ref(), true);
         let deadline = match req.trigger {
             Trigger::Automatic if !req.raw => config.deadline,
             _ => None,
@@ -155,23 +161,40 @@ impl Ide {
         let mut slot = Slot::Main;
         let mut shrunk = false;
         let plan = deadline.map(|_| engine.plan(&prep.prompt));
-        let cold = plan.is_some_and(|p| p.cached_tokens * 2 < p.prompt_tokens);
+        // A fresh context (first request after opening a file or a jump) gets the cold budget;
+        // requests while the background prefill catches up get the normal one.
+        let cold =
+            prep.anchor_uses <= 1 && plan.is_some_and(|p| p.cached_tokens * 2 < p.prompt_tokens);
         let deadline = deadline.map(|d| if cold { d.max(config.cold_deadline) } else { d });
         if let (Some(budget), Some(plan), true) = (deadline, plan, config.kv_reuse) {
             let tp = engine.throughput();
             let reserve = 6.0 / tp.decode_tokens_per_s.max(1.0);
             let need = plan.new_tokens() as f64 / tp.prefill_tokens_per_s.max(1.0) + reserve;
             let avail = budget.saturating_sub(started.elapsed()).as_secs_f64();
+            tracing::debug!(
+                prompt = plan.prompt_tokens,
+                cached = plan.cached_tokens,
+                need_s = need,
+                avail_s = avail,
+                prefill_tps = tp.prefill_tokens_per_s,
+                "deadline plan"
+            );
             if need > avail * 0.9 {
                 // Shrink rather than blow the budget: a small window in the scratch slot now,
                 // the full context in the background afterwards.
                 let affordable =
                     (((avail - reserve) * 0.8 * tp.prefill_tokens_per_s) as usize).max(48);
+                let prep_uses = prep.anchor_uses;
                 let full_prompt = std::mem::replace(
                     &mut prep,
                     self.prepare_small(snap, offset, affordable, engine.as_ref()),
                 );
-                if config.background_prefill {
+                // Prefill the full context in the background once the user stays here (or when
+                // nothing worth keeping is cached): a short excursion must not evict the
+                // context of the place the user returns to.
+                if config.background_prefill
+                    && (prep_uses >= 2 || plan.slot_tokens < NOTHING_CACHED)
+                {
                     self.schedule_prefill(Arc::clone(&engine), full_prompt.prompt);
                 }
                 slot = Slot::Scratch;
@@ -361,8 +384,11 @@ impl Ide {
             return;
         };
         let offset = offset.min(snap.doc.len_bytes());
-        let prep = self.prepare(&snap, offset, &config, engine.as_ref());
-        self.schedule_prefill(engine, prep.prompt);
+        let prep = self.prepare(&snap, offset, &config, engine.as_ref(), false);
+        // Only where the user has been asking for completions, or when nothing is cached.
+        if prep.anchor_uses >= 2 || engine.plan(&prep.prompt).slot_tokens < NOTHING_CACHED {
+            self.schedule_prefill(engine, prep.prompt);
+        }
     }
 
     /// The anchored prompt for a cursor at `offset`; updates the document's anchor.
@@ -372,15 +398,20 @@ impl Ide {
         offset: usize,
         config: &IdeConfig,
         engine: &dyn CompletionEngine,
+        count_use: bool,
     ) -> Prepared {
         let doc = &snap.doc;
         let counter = engine.token_counter();
         let budget = config.window;
         let line_start = doc.line_start(doc.line_of(offset));
-        let old = lock(&self.sessions)
+        // Recent anchors of this document, newest first: returning from a short excursion
+        // finds its anchor (and the engine its cached context) again.
+        let anchors = lock(&self.sessions)
             .get(&snap.uri)
-            .and_then(|s| s.anchor.clone());
-        let valid = old.as_ref().filter(|a| {
+            .map(|s| s.anchors.clone())
+            .unwrap_or_default();
+        let old = anchors.first().cloned();
+        let valid = anchors.iter().find(|a| {
             a.end <= offset
                 && offset - a.end <= MAX_TYPED_BYTES
                 && doc.slice(a.start, a.end) == *a.prefix
@@ -410,6 +441,7 @@ impl Ide {
                             report,
                             files: Arc::clone(&a.files),
                             repo_report: a.repo_report.clone(),
+                            uses: 0,
                         }
                     })
                 });
@@ -437,6 +469,7 @@ impl Ide {
                         report,
                         files,
                         repo_report,
+                        uses: 0,
                     }
                 });
                 let report = a.report.clone();
@@ -460,10 +493,19 @@ impl Ide {
         report.suffix_tokens = sw.report.suffix_tokens;
         report.dropped_suffix_lines = sw.report.dropped_suffix_lines;
         report.cut_cursor_line |= sw.report.cut_cursor_line;
-        lock(&self.sessions)
-            .entry(snap.uri.clone())
-            .or_default()
-            .anchor = Some(anchor.clone());
+        let mut anchor = anchor;
+        if count_use {
+            anchor.uses += 1;
+        }
+        {
+            let mut sessions = lock(&self.sessions);
+            let list = &mut sessions.entry(snap.uri.clone()).or_default().anchors;
+            list.retain(|a| {
+                !(a.start == anchor.start && a.end == anchor.end && a.prefix == anchor.prefix)
+            });
+            list.insert(0, anchor.clone());
+            list.truncate(MAX_ANCHORS);
+        }
         let prefix = format!("{}{}", anchor.prefix, typed);
         let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &sw.suffix);
         let (middle, backoff) = split_backoff(&typed);
@@ -494,6 +536,7 @@ impl Ide {
             backoff: backoff.to_string(),
             report,
             repo_report: anchor.repo_report.as_deref().cloned(),
+            anchor_uses: anchor.uses,
         }
     }
 
@@ -584,6 +627,7 @@ impl Ide {
             backoff: backoff.to_string(),
             report: w.report,
             repo_report: None,
+            anchor_uses: 0,
         }
     }
 

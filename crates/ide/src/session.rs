@@ -24,6 +24,8 @@ pub(crate) struct Anchor {
     /// Repository context chosen when the window was set up; kept while the window is pinned.
     pub files: Arc<Vec<nib_engine::RepoFile>>,
     pub repo_report: Option<Arc<nib_context::repo::RepoReport>>,
+    /// Completion requests served with this anchor.
+    pub uses: u32,
 }
 
 /// Context bytes compared around the cursor for cache hits.
@@ -69,7 +71,8 @@ impl Shown {
 
 #[derive(Debug, Default)]
 pub(crate) struct Session {
-    pub anchor: Option<Anchor>,
+    /// Recent anchors, newest first.
+    pub anchors: Vec<Anchor>,
     pub shown: Option<Shown>,
 }
 

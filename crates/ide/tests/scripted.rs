@@ -164,7 +164,7 @@ fn typeahead_answers_from_the_shown_suggestion() {
 #[test]
 fn the_safety_gate_drops_dangerous_suggestions_and_keeps_findings_of_others() {
     let engine = Scripted::new(&[
-        "os.system(\"ls \" + name)",
+        "os.system(\"ls \" + request.args[\"name\"])",
         "hashlib.md5(password.encode()).hexdigest()",
     ]);
     let ide = ide_with(engine);
@@ -173,10 +173,10 @@ fn the_safety_gate_drops_dangerous_suggestions_and_keeps_findings_of_others() {
         uri,
         Some("python"),
         1,
-        "import os\nimport hashlib\n\ndef run(name):\n    \n",
+        "import os\nimport hashlib\nfrom flask import request\n\ndef run():\n    \n",
     );
-    let c = at(&ide, uri, 4, 4);
-    assert_eq!(c.text, "", "command injection from a parameter is dropped");
+    let c = at(&ide, uri, 5, 4);
+    assert_eq!(c.text, "", "command injection from request data is dropped");
     assert!(
         c.dropped
             .as_deref()
