@@ -65,10 +65,11 @@ impl Gate {
 
     /// Security findings of a whole document (no syntax or unknown-API noise: other tools
     /// report those for files the user wrote).
-    pub fn check_document(&self, lang: Language, text: &str) -> Vec<Finding> {
+    pub fn check_document(&self, lang: Language, uri: &str, text: &str) -> Vec<Finding> {
+        let path = std::path::Path::new(uri.strip_prefix("file://").unwrap_or(uri));
         self.documents
             .get_or_init(|| Checker::new(CheckConfig::default()))
-            .check(lang, text)
+            .check_with_path(lang, text, path)
     }
 }
 

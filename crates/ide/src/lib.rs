@@ -210,7 +210,7 @@ impl Ide {
         };
         match snap.lang {
             Some(lang) if snap.doc.len_bytes() <= max_bytes => {
-                self.gate.check_document(lang, &snap.doc.text())
+                self.gate.check_document(lang, uri, &snap.doc.text())
             }
             _ => Vec::new(),
         }
