@@ -10,6 +10,7 @@
 //! - Scores are computed from the sandbox outcomes only; nothing is hard-coded.
 
 pub mod data;
+pub mod holes;
 pub mod passk;
 pub mod report;
 pub mod rescore;
@@ -89,6 +90,9 @@ pub enum EvalCommand {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Next-line holes in real repositories (downloaded once), completed with prefix only,
+    /// prefix + suffix, nib's repository context, and an oracle context.
+    Holes(holes::HolesArgs),
     /// Offline, no model: re-apply the current post-processing to the raw outputs saved by
     /// `--out` and re-run the tests (an approximation of the real path, for post-processing
     /// work; confirm with a real run).
@@ -137,6 +141,7 @@ pub fn run(cmd: EvalCommand, make_ide: MakeIde) -> anyhow::Result<()> {
             };
             evaluate(&plan, all, &common, make_ide)
         }
+        EvalCommand::Holes(args) => holes::run(args, make_ide),
         EvalCommand::Rescore { results, set, jobs } => {
             let tasks = match set {
                 RescoreSet::SingleLine => data::infill_tasks(InfillSet::SingleLine)?,

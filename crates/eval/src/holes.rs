@@ -1,0 +1,531 @@
+//! `nib eval holes`: next-line holes in real repositories (not part of nib), completed through
+//! nib's real path under four context settings: prefix only, prefix + suffix, nib's full
+//! repository context, and that context with the true definitions of what the hidden rest of
+//! the line uses put first (an oracle: the best that better ranking could reach).
+//!
+//! Invariants:
+//! - The document is the file with the rest of the hole's line removed, and the workspace index
+//!   holds that holed text too (restored afterwards): the answer cannot leak through the index.
+//! - Every setting starts from a fresh document (closed and opened again), with no typeahead
+//!   or LRU cache and no background prefill, so nothing carries over between settings.
+//! - Scores come from comparing suggestions with the original lines; nothing is hard-coded.
+
+mod gen;
+mod repos;
+mod score;
+mod source;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use nib_engine::CancelToken;
+use nib_ide::{CompletionRequest, IdeConfig, Trigger};
+use nib_text::{OffsetEncoding, Position};
+use nib_workspace::{WalkConfig, Workspace};
+
+use crate::MakeIde;
+use gen::Hole;
+use source::{file_uri, oracle_definitions, HoleSource};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct HolesArgs {
+    /// Holes per repository.
+    #[arg(long, default_value_t = 25)]
+    pub holes_per_repo: usize,
+    /// Seed of the holes (lines and cut columns).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Model name (see `nib model list`) or path to a .gguf file.
+    #[arg(long, default_value = "qwen2.5-coder-0.5b")]
+    pub model: String,
+    /// Tokens of the cursor window on each side.
+    #[arg(long, default_value_t = 1024)]
+    pub context_tokens: usize,
+    /// Tokens of repository context (`nib` and `oracle` settings).
+    #[arg(long, default_value_t = 1024)]
+    pub repo_tokens: usize,
+    /// Output cap (a hole at the start of a block body may be completed multi-line; only the
+    /// first line is scored).
+    #[arg(long, default_value_t = 32)]
+    pub max_tokens: usize,
+    /// Only these repositories (names, comma-separated): requests, click, semver, anyhow.
+    #[arg(long, value_delimiter = ',')]
+    pub repos: Vec<String>,
+    /// Settings to run (comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "prefix,prefix+suffix,nib,oracle"
+    )]
+    pub settings: Vec<Setting>,
+    /// Reuse the KV cache across requests (off by default: each latency is a full prefill, so
+    /// the settings compare by prompt size alone).
+    #[arg(long)]
+    pub kv_reuse: bool,
+    /// Write the configuration, the summary and every sample here (JSON).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print each hole, each setting's suggestion and the repository context used.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Download the repositories and list the holes; no model.
+    #[arg(long)]
+    pub prepare_only: bool,
+}
+
+/// What the prompt holds besides the window's prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
+pub enum Setting {
+    /// Prefix only.
+    #[value(name = "prefix")]
+    #[serde(rename = "prefix")]
+    Prefix,
+    /// Prefix and suffix, no repository context.
+    #[value(name = "prefix+suffix")]
+    #[serde(rename = "prefix+suffix")]
+    PrefixSuffix,
+    /// nib's full context.
+    #[value(name = "nib")]
+    #[serde(rename = "nib")]
+    Nib,
+    /// nib's context with the true definitions first.
+    #[value(name = "oracle")]
+    #[serde(rename = "oracle")]
+    Oracle,
+}
+
+impl Setting {
+    fn name(self) -> &'static str {
+        match self {
+            Setting::Prefix => "prefix",
+            Setting::PrefixSuffix => "prefix+suffix",
+            Setting::Nib => "nib",
+            Setting::Oracle => "oracle",
+        }
+    }
+
+    fn config(self, base: &IdeConfig, repo_tokens: usize) -> IdeConfig {
+        let mut c = base.clone();
+        match self {
+            Setting::Prefix => {
+                c.window.suffix_tokens = 0;
+                c.repo_tokens = 0;
+            }
+            Setting::PrefixSuffix => c.repo_tokens = 0,
+            Setting::Nib | Setting::Oracle => c.repo_tokens = repo_tokens,
+        }
+        c
+    }
+}
+
+/// One completion of one hole under one setting.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sample {
+    pub repo: String,
+    pub path: String,
+    pub line: usize,
+    pub cut: usize,
+    pub setting: Setting,
+    pub kept: String,
+    pub answer: String,
+    pub suggestion: String,
+    pub exact: bool,
+    pub edit_similarity: f64,
+    pub latency_ms: f64,
+    pub prompt_tokens: usize,
+    /// Tokens of repository context in the prompt.
+    pub repo_tokens: usize,
+    /// Oracle definitions of the hole (other files' definitions of names in the hidden rest).
+    pub oracle_defs: usize,
+    /// How many of them the setting's repository context included.
+    pub oracle_defs_included: usize,
+    pub error: Option<String>,
+}
+
+/// Mean scores of a group of samples.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Cell {
+    pub n: usize,
+    pub exact: usize,
+    pub exact_match: f64,
+    pub edit_similarity: f64,
+    pub latency_ms: f64,
+    pub prompt_tokens: f64,
+}
+
+fn cell<'a>(samples: impl Iterator<Item = &'a Sample>) -> Cell {
+    let mut c = Cell::default();
+    for s in samples {
+        c.n += 1;
+        c.exact += usize::from(s.exact);
+        c.edit_similarity += s.edit_similarity;
+        c.latency_ms += s.latency_ms;
+        c.prompt_tokens += s.prompt_tokens as f64;
+    }
+    if c.n > 0 {
+        let n = c.n as f64;
+        c.exact_match = c.exact as f64 / n;
+        c.edit_similarity /= n;
+        c.latency_ms /= n;
+        c.prompt_tokens /= n;
+    }
+    c
+}
+
+struct Prepared {
+    spec: repos::RepoSpec,
+    root: PathBuf,
+    files: BTreeMap<String, String>,
+    holes: Vec<Hole>,
+}
+
+fn prepare(spec: &repos::RepoSpec, n: usize, seed: u64) -> Result<Prepared> {
+    let root = repos::fetch(spec)?;
+    let walk = WalkConfig::default();
+    let found = nib_workspace::discover(&root, &walk);
+    let mut files = BTreeMap::new();
+    for p in &found.sources {
+        if let (Some(rel), Ok(text)) = (
+            nib_workspace::relative_path(&root, p),
+            nib_workspace::read_source(p, &walk),
+        ) {
+            files.insert(rel, text);
+        }
+    }
+    let list: Vec<(String, String)> = files.iter().map(|(p, t)| (p.clone(), t.clone())).collect();
+    let holes = gen::generate(&spec.label(), &list, n, seed);
+    Ok(Prepared {
+        spec: *spec,
+        root,
+        files,
+        holes,
+    })
+}
+
+pub fn run(args: HolesArgs, make_ide: MakeIde) -> Result<()> {
+    let specs: Vec<&repos::RepoSpec> = repos::REPOS
+        .iter()
+        .filter(|r| args.repos.is_empty() || args.repos.iter().any(|n| n == r.name))
+        .collect();
+    if specs.is_empty() {
+        bail!("no repository selected (known: requests, click, semver, anyhow)");
+    }
+    let mut settings = args.settings.clone();
+    settings.sort();
+    settings.dedup();
+    let mut prepared = Vec::new();
+    for spec in specs {
+        let p = prepare(spec, args.holes_per_repo, args.seed)
+            .with_context(|| format!("cannot prepare {}", spec.label()))?;
+        eprintln!(
+            "{}: {} source files, {} holes (seed {}) at {}",
+            spec.label(),
+            p.files.len(),
+            p.holes.len(),
+            args.seed,
+            p.root.display()
+        );
+        prepared.push(p);
+    }
+    if args.prepare_only {
+        for h in prepared.iter().flat_map(|p| &p.holes) {
+            println!(
+                "{} {}:{}  {:?} | {:?}",
+                h.repo,
+                h.path,
+                h.line + 1,
+                h.kept(),
+                h.answer()
+            );
+        }
+        return Ok(());
+    }
+    let ide = make_ide(
+        &args.model,
+        Some(args.context_tokens),
+        Some(args.max_tokens),
+    )
+    .with_context(|| format!("cannot load model {}", args.model))?;
+    let base = IdeConfig {
+        deadline: None,
+        typeahead_cache: false,
+        background_prefill: false,
+        kv_reuse: args.kv_reuse,
+        ..ide.config()
+    };
+    let total: usize = prepared.iter().map(|p| p.holes.len()).sum();
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut done = 0;
+    for p in &prepared {
+        let (ws, stats) = Workspace::open(
+            &p.root,
+            WalkConfig {
+                threads: 1,
+                ..WalkConfig::default()
+            },
+            &mut |_| {},
+        );
+        eprintln!(
+            "{}: indexed {} files ({} lines) in {:.1} s",
+            p.spec.label(),
+            stats.files,
+            stats.lines,
+            stats.elapsed.as_secs_f64()
+        );
+        let source = Arc::new(HoleSource::new(ws, &p.spec.label()));
+        ide.set_repo_source(Arc::clone(&source) as Arc<dyn nib_ide::RepoContextSource>);
+        for hole in &p.holes {
+            done += 1;
+            let original = &p.files[&hole.path];
+            let abs = p.root.join(&hole.path);
+            let holed = hole.holed_text(original);
+            source.set_text(&abs, &holed);
+            let oracle = {
+                let ws = source.ws.read().unwrap_or_else(|e| e.into_inner());
+                oracle_definitions(&ws.index, &hole.path, &hole.line_text, hole.cut)
+            };
+            let uri = file_uri(&abs);
+            if args.verbose {
+                eprintln!(
+                    "\n== [{done}/{total}] {} {}:{}\n   kept   {:?}\n   answer {:?}\n   oracle {:?}",
+                    hole.repo,
+                    hole.path,
+                    hole.line + 1,
+                    hole.kept(),
+                    hole.answer(),
+                    oracle
+                        .iter()
+                        .map(|d| format!("{} ({}:{})", d.name, d.path, d.lines.start + 1))
+                        .collect::<Vec<_>>()
+                );
+            }
+            let mut line = String::new();
+            for &setting in &settings {
+                ide.set_config(setting.config(&base, args.repo_tokens));
+                source.set_oracle(if setting == Setting::Oracle {
+                    oracle.clone()
+                } else {
+                    Vec::new()
+                });
+                ide.close(&uri);
+                ide.open(&uri, None, 0, &holed);
+                let s = complete_one(&ide, &uri, hole, setting, &oracle, args.verbose);
+                line.push_str(&format!(
+                    "  {} {}",
+                    setting.name(),
+                    if s.exact { "ok" } else { "--" }
+                ));
+                samples.push(s);
+            }
+            ide.close(&uri);
+            source.set_oracle(Vec::new());
+            source.set_text(&abs, original);
+            eprintln!("[{done}/{total}] {}:{}{line}", hole.path, hole.line + 1);
+        }
+    }
+    let errors = samples.iter().filter(|s| s.error.is_some()).count();
+    if errors > 0 {
+        eprintln!("{errors} completions failed (scored as wrong; see `error` in --out)");
+    }
+    let table = summary(&prepared, &settings, &samples);
+    print!("{}", table.text);
+    if let Some(out) = &args.out {
+        let json = serde_json::json!({
+            "command": "nib eval holes",
+            "model": args.model,
+            "seed": args.seed,
+            "holes_per_repo": args.holes_per_repo,
+            "context_tokens": args.context_tokens,
+            "repo_tokens": args.repo_tokens,
+            "max_tokens": args.max_tokens,
+            "kv_reuse": args.kv_reuse,
+            "repos": prepared.iter().map(|p| p.spec.label()).collect::<Vec<_>>(),
+            "summary": table.json,
+            "samples": samples,
+        });
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(out)
+                .with_context(|| format!("cannot create {}", out.display()))?,
+        );
+        serde_json::to_writer_pretty(&mut f, &json)?;
+        f.write_all(b"\n")?;
+        f.flush()?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+fn complete_one(
+    ide: &nib_ide::Ide,
+    uri: &str,
+    hole: &Hole,
+    setting: Setting,
+    oracle: &[source::OracleDef],
+    verbose: bool,
+) -> Sample {
+    let mut s = Sample {
+        repo: hole.repo.clone(),
+        path: hole.path.clone(),
+        line: hole.line,
+        cut: hole.cut,
+        setting,
+        kept: hole.kept().to_string(),
+        answer: hole.answer().to_string(),
+        suggestion: String::new(),
+        exact: false,
+        edit_similarity: 0.0,
+        latency_ms: 0.0,
+        prompt_tokens: 0,
+        repo_tokens: 0,
+        oracle_defs: oracle.len(),
+        oracle_defs_included: 0,
+        error: None,
+    };
+    let req = CompletionRequest::new(
+        Position::new(hole.line as u32, hole.cut as u32),
+        OffsetEncoding::Utf8,
+        Trigger::Automatic,
+    );
+    let result = ide
+        .snapshot(uri)
+        .and_then(|snap| ide.complete(&snap, req, &CancelToken::new()));
+    match result {
+        Ok(c) => {
+            let (exact, es) = score::score(hole.kept(), hole.answer(), &c.text);
+            s.exact = exact;
+            s.edit_similarity = es;
+            s.latency_ms = c.latency_ms;
+            s.prompt_tokens = c.prompt_tokens;
+            if let Some(r) = &c.repo_context {
+                s.repo_tokens = r.used_tokens;
+                s.oracle_defs_included = oracle
+                    .iter()
+                    .filter(|d| {
+                        r.included
+                            .iter()
+                            .any(|(_, p, l, _)| *p == d.path && l.start == d.lines.start)
+                    })
+                    .count();
+            }
+            if verbose {
+                eprintln!(
+                    "   {:<13} {} {:?}  ({:.0} ms, {} prompt tokens{})",
+                    setting.name(),
+                    if exact { "ok" } else { "--" },
+                    score::first_line(&c.text),
+                    c.latency_ms,
+                    c.prompt_tokens,
+                    c.repo_context
+                        .as_ref()
+                        .map(|r| format!(
+                            ", repo {} tokens: {}",
+                            r.used_tokens,
+                            r.included
+                                .iter()
+                                .map(|(k, p, l, _)| format!("{k:?} {p}:{}", l.start + 1))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                        .unwrap_or_default()
+                );
+            }
+            s.suggestion = c.text;
+        }
+        Err(e) => s.error = Some(e.to_string()),
+    }
+    s
+}
+
+struct Table {
+    text: String,
+    json: serde_json::Value,
+}
+
+fn summary(prepared: &[Prepared], settings: &[Setting], samples: &[Sample]) -> Table {
+    let mut text = String::new();
+    let mut json = serde_json::Map::new();
+    let mut groups: Vec<(String, Vec<&Sample>)> = prepared
+        .iter()
+        .map(|p| {
+            let label = p.spec.label();
+            let v = samples.iter().filter(|s| s.repo == label).collect();
+            (label, v)
+        })
+        .collect();
+    groups.push(("all".to_string(), samples.iter().collect()));
+    text.push_str(&format!(
+        "\n{:<16} {:<14} {:>5} {:>7} {:>6} {:>9} {:>8}\n",
+        "repo", "setting", "n", "EM", "ES", "lat ms", "prompt"
+    ));
+    for (label, group) in &groups {
+        let mut per = serde_json::Map::new();
+        for &setting in settings {
+            let c = cell(group.iter().copied().filter(|s| s.setting == setting));
+            text.push_str(&format!(
+                "{:<16} {:<14} {:>5} {:>6.1}% {:>6.3} {:>9.0} {:>8.0}\n",
+                label,
+                setting.name(),
+                c.n,
+                100.0 * c.exact_match,
+                c.edit_similarity,
+                c.latency_ms,
+                c.prompt_tokens
+            ));
+            per.insert(
+                setting.name().to_string(),
+                serde_json::to_value(&c).unwrap_or_default(),
+            );
+        }
+        json.insert(label.clone(), serde_json::Value::Object(per));
+    }
+    let all = |setting| cell(samples.iter().filter(|s| s.setting == setting));
+    let ratio = |a: &Cell, b: &Cell| {
+        if b.exact == 0 {
+            None
+        } else {
+            Some(a.exact_match / b.exact_match)
+        }
+    };
+    let fmt = |r: Option<f64>| r.map_or_else(|| "n/a".to_string(), |r| format!("{r:.2}"));
+    let (prefix, nib, oracle) = (
+        all(Setting::Prefix),
+        all(Setting::Nib),
+        all(Setting::Oracle),
+    );
+    let nib_prefix = ratio(&nib, &prefix);
+    let nib_oracle = ratio(&nib, &oracle);
+    text.push_str(&format!(
+        "\nexact match nib/prefix = {} (target >= 1.6), nib/oracle = {} (target >= 0.90)\n",
+        fmt(nib_prefix),
+        fmt(nib_oracle)
+    ));
+    // How often nib's own context already held the definitions the answer needs.
+    let with_oracle: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.setting == Setting::Nib && s.oracle_defs > 0)
+        .collect();
+    if !with_oracle.is_empty() {
+        let any = with_oracle
+            .iter()
+            .filter(|s| s.oracle_defs_included > 0)
+            .count();
+        text.push_str(&format!(
+            "holes whose rest of line uses definitions of other files: {}; nib's context held at least one of them in {} ({:.0}%)\n",
+            with_oracle.len(),
+            any,
+            100.0 * any as f64 / with_oracle.len() as f64
+        ));
+    }
+    json.insert(
+        "ratios".to_string(),
+        serde_json::json!({ "nib_over_prefix": nib_prefix, "nib_over_oracle": nib_oracle }),
+    );
+    Table {
+        text,
+        json: serde_json::Value::Object(json),
+    }
+}
