@@ -44,7 +44,7 @@ impl LlamaConfig {
             context_length: 8192,
             threads: None,
             batch_size: 256,
-            prefill_batch: 32,
+            prefill_batch: 16,
         }
     }
 }

@@ -61,6 +61,8 @@ const INVOKED_ALTERNATIVES: usize = 3;
 /// Typed text after the anchor beyond which the anchor moves.
 const MAX_TYPED_BYTES: usize = 1500;
 const MAX_TYPED_LINES: usize = 40;
+/// Part of the budget kept for what follows generation (post-processing, gate, reply).
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
 /// Anchors remembered per document.
 const MAX_ANCHORS: usize = 3;
 /// Main-slot tokens below which there is no context worth protecting from a prefill.
@@ -241,7 +243,8 @@ impl Ide {
             0
         };
         let mut greq = GenerateRequest::new(prep.prompt.clone(), stop, cancel.clone());
-        greq.deadline = deadline.map(|d| started + d);
+        // Leave time for post-processing, the safety gate and the reply.
+        greq.deadline = deadline.map(|d| started + d.saturating_sub(DEADLINE_MARGIN));
         greq.alternatives = alternatives;
         greq.slot = slot;
         greq.reuse_cache = config.kv_reuse;
@@ -411,12 +414,16 @@ impl Ide {
             .map(|s| s.anchors.clone())
             .unwrap_or_default();
         let old = anchors.first().cloned();
-        let valid = anchors.iter().find(|a| {
-            a.end <= offset
-                && offset - a.end <= MAX_TYPED_BYTES
-                && doc.slice(a.start, a.end) == *a.prefix
-                && doc.slice(a.end, offset).matches('\n').count() <= MAX_TYPED_LINES
-        });
+        // Of the valid anchors, the closest to the cursor (least typed text after it).
+        let valid = anchors
+            .iter()
+            .filter(|a| {
+                a.end <= offset
+                    && offset - a.end <= MAX_TYPED_BYTES
+                    && doc.slice(a.start, a.end) == *a.prefix
+                    && doc.slice(a.end, offset).matches('\n').count() <= MAX_TYPED_LINES
+            })
+            .max_by_key(|a| a.end);
         let (anchor, mut report) = match valid {
             Some(a) => (a.clone(), a.report.clone()),
             None => {
@@ -526,7 +533,6 @@ impl Ide {
             } else {
                 self.repo_source().and_then(|r| r.repo_name())
             },
-            ..FimParts::default()
         };
         Prepared {
             prompt: info.format.render(&parts),

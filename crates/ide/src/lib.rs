@@ -82,7 +82,7 @@ impl Default for IdeConfig {
         IdeConfig {
             window: WindowConfig::default(),
             max_tokens: 64,
-            max_tokens_single_line: 24,
+            max_tokens_single_line: 16,
             deadline: None,
             cold_deadline: Duration::from_millis(1000),
             load_wait: Duration::from_secs(120),

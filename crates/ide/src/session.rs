@@ -165,9 +165,12 @@ impl Stats {
     }
 }
 
+/// A prefill to do: the engine, the prompt, and its cancel token.
+type PrefillJob = (Arc<dyn CompletionEngine>, String, CancelToken);
+
 /// One background thread that prefills the latest prompt it was given (older ones are dropped).
 pub(crate) struct Prefiller {
-    tx: Mutex<Option<mpsc::Sender<(Arc<dyn CompletionEngine>, String, CancelToken)>>>,
+    tx: Mutex<Option<mpsc::Sender<PrefillJob>>>,
     current: Mutex<Option<CancelToken>>,
 }
 
@@ -192,7 +195,7 @@ impl Prefiller {
         }
         let mut tx = crate::lock(&self.tx);
         if tx.is_none() {
-            let (s, r) = mpsc::channel::<(Arc<dyn CompletionEngine>, String, CancelToken)>();
+            let (s, r) = mpsc::channel::<PrefillJob>();
             let spawned = std::thread::Builder::new()
                 .name("nib-prefill".into())
                 .spawn(move || {

@@ -36,6 +36,12 @@ pub enum BenchCommand {
         /// Share of the file's lines typed back: FROM,TO.
         #[arg(long, default_value = "0.25,0.75")]
         region: String,
+        /// Use the file repeated N times (e.g. to make a 2,000-line file).
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// Typed lines between jumps elsewhere in the file.
+        #[arg(long, default_value_t = 40)]
+        jump_every: usize,
     },
     /// Replay traces against the real `nib serve` over stdio and print p50/p95/p99, cache
     /// share, tokens prefilled per request and peak RSS.
@@ -68,12 +74,15 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             output,
             seed,
             region,
+            repeat,
+            jump_every,
         } => {
-            let text = cli::read_source(&file)?;
+            let text = cli::read_source(&file)?.repeat(repeat.max(1));
             let (a, b) = region.split_once(',').context("--region is FROM,TO")?;
             let cfg = crate::trace::GenConfig {
                 seed,
                 region: (a.trim().parse()?, b.trim().parse()?),
+                jump_every_lines: jump_every.max(1),
                 ..Default::default()
             };
             let language = nib_syntax::Language::from_path(&file).map_or("plaintext", |l| l.name());
@@ -153,7 +162,11 @@ fn bench_complete(
     threads: Option<usize>,
 ) -> Result<()> {
     let text = cli::read_source(&file)?;
-    let settings = cli::settings_for(model.as_deref(), context_tokens, None, threads);
+    // Caches off: "warm" must measure the KV-cache reuse, not a cache hit.
+    let settings = crate::settings::Settings {
+        typeahead_cache: false,
+        ..cli::settings_for(model.as_deref(), context_tokens, None, threads)
+    };
     let t0 = Instant::now();
     let ide = cli::load_ide(&settings)?;
     cli::attach_repo(&ide, &settings, &file);

@@ -43,11 +43,20 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Measure quality on benchmark data through the real completion path.
     #[command(subcommand)]
-    Eval(nib_eval::EvalCommand),
+    Eval(EvalCommand),
     /// Check files or directories with the safety gate (exit 1 on high or critical findings).
     Scan(scan::ScanArgs),
-    /// Score the safety gate: labelled benchmark (vs bandit) and false positives on real code.
+    /// The same as `nib eval scan`.
+    #[command(hide = true)]
     EvalScan(scan::eval::EvalScanArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    #[command(flatten)]
+    Completion(nib_eval::EvalCommand),
+    /// Score the safety gate: labelled benchmark (vs bandit) and false positives on real code.
+    Scan(scan::eval::EvalScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,11 +92,11 @@ fn main() -> ExitCode {
             logging::init("warn");
             return scan::run(a);
         }
-        Command::EvalScan(a) => {
+        Command::EvalScan(a) | Command::Eval(EvalCommand::Scan(a)) => {
             logging::init("warn");
             scan::eval::run(a)
         }
-        Command::Eval(e) => {
+        Command::Eval(EvalCommand::Completion(e)) => {
             logging::init("warn");
             nib_eval::run(e, &|model, context_tokens, max_tokens| {
                 cli::load_ide(&cli::settings_for(

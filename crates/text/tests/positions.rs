@@ -72,11 +72,9 @@ fn out_of_range_is_an_error_not_a_panic() {
             .unwrap(),
         5
     );
-    assert_eq!(
-        doc.offset(Position::new(u32::MAX, u32::MAX), OffsetEncoding::Utf8)
-            .is_err(),
-        true
-    );
+    assert!(doc
+        .offset(Position::new(u32::MAX, u32::MAX), OffsetEncoding::Utf8)
+        .is_err());
 }
 
 #[test]
