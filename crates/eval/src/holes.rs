@@ -32,6 +32,9 @@ use source::{file_uri, oracle_definitions, HoleSource};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct HolesArgs {
+    /// Where lines are cut: `any` character (mid-identifier too) or between `word`s only.
+    #[arg(long, value_enum, default_value = "any")]
+    pub cut: gen::Cut,
     /// Holes per repository.
     #[arg(long, default_value_t = 25)]
     pub holes_per_repo: usize,
@@ -144,6 +147,8 @@ pub struct Sample {
     /// How many of them the setting's repository context included.
     pub oracle_defs_included: usize,
     pub error: Option<String>,
+    /// The `oracle` setting without oracle definitions: the `nib` sample (same prompt).
+    pub copied_from_nib: bool,
 }
 
 /// Mean scores of a group of samples.
@@ -153,25 +158,32 @@ pub struct Cell {
     pub exact: usize,
     pub exact_match: f64,
     pub edit_similarity: f64,
+    /// Mean over the samples computed (not those copied from `nib`).
     pub latency_ms: f64,
     pub prompt_tokens: f64,
 }
 
 fn cell<'a>(samples: impl Iterator<Item = &'a Sample>) -> Cell {
     let mut c = Cell::default();
+    let mut computed = 0;
     for s in samples {
         c.n += 1;
         c.exact += usize::from(s.exact);
         c.edit_similarity += s.edit_similarity;
-        c.latency_ms += s.latency_ms;
-        c.prompt_tokens += s.prompt_tokens as f64;
+        if !s.copied_from_nib {
+            computed += 1;
+            c.latency_ms += s.latency_ms;
+            c.prompt_tokens += s.prompt_tokens as f64;
+        }
     }
     if c.n > 0 {
         let n = c.n as f64;
         c.exact_match = c.exact as f64 / n;
         c.edit_similarity /= n;
-        c.latency_ms /= n;
-        c.prompt_tokens /= n;
+    }
+    if computed > 0 {
+        c.latency_ms /= computed as f64;
+        c.prompt_tokens /= computed as f64;
     }
     c
 }
@@ -183,7 +195,7 @@ struct Prepared {
     holes: Vec<Hole>,
 }
 
-fn prepare(spec: &repos::RepoSpec, n: usize, seed: u64) -> Result<Prepared> {
+fn prepare(spec: &repos::RepoSpec, n: usize, seed: u64, cut: gen::Cut) -> Result<Prepared> {
     let root = repos::fetch(spec)?;
     let walk = WalkConfig::default();
     let found = nib_workspace::discover(&root, &walk);
@@ -197,7 +209,7 @@ fn prepare(spec: &repos::RepoSpec, n: usize, seed: u64) -> Result<Prepared> {
         }
     }
     let list: Vec<(String, String)> = files.iter().map(|(p, t)| (p.clone(), t.clone())).collect();
-    let holes = gen::generate(&spec.label(), &list, n, seed);
+    let holes = gen::generate(&spec.label(), &list, n, seed, cut);
     Ok(Prepared {
         spec: *spec,
         root,
@@ -219,7 +231,7 @@ pub fn run(args: HolesArgs, make_ide: MakeIde) -> Result<()> {
     settings.dedup();
     let mut prepared = Vec::new();
     for spec in specs {
-        let p = prepare(spec, args.holes_per_repo, args.seed)
+        let p = prepare(spec, args.holes_per_repo, args.seed, args.cut)
             .with_context(|| format!("cannot prepare {}", spec.label()))?;
         eprintln!(
             "{}: {} source files, {} holes (seed {}) at {}",
@@ -311,6 +323,24 @@ pub fn run(args: HolesArgs, make_ide: MakeIde) -> Result<()> {
                 } else {
                     Vec::new()
                 });
+                // With no oracle definitions the oracle prompt is nib's prompt: greedy decoding
+                // gives nib's suggestion, so it is copied instead of computed again.
+                let nib_sample = samples
+                    .iter()
+                    .rev()
+                    .take_while(|s| s.path == hole.path && s.line == hole.line)
+                    .find(|s| s.setting == Setting::Nib);
+                if let (Setting::Oracle, true, Some(nib)) = (setting, oracle.is_empty(), nib_sample)
+                {
+                    let s = Sample {
+                        setting,
+                        copied_from_nib: true,
+                        ..nib.clone()
+                    };
+                    line.push_str(&format!(" oracle {}", if s.exact { "ok" } else { "--" }));
+                    samples.push(s);
+                    continue;
+                }
                 ide.close(&uri);
                 ide.open(&uri, None, 0, &holed);
                 let s = complete_one(&ide, &uri, hole, setting, &oracle, args.verbose);
@@ -338,6 +368,7 @@ pub fn run(args: HolesArgs, make_ide: MakeIde) -> Result<()> {
             "command": "nib eval holes",
             "model": args.model,
             "seed": args.seed,
+            "cut": args.cut,
             "holes_per_repo": args.holes_per_repo,
             "context_tokens": args.context_tokens,
             "repo_tokens": args.repo_tokens,
@@ -384,6 +415,7 @@ fn complete_one(
         oracle_defs: oracle.len(),
         oracle_defs_included: 0,
         error: None,
+        copied_from_nib: false,
     };
     let req = CompletionRequest::new(
         Position::new(hole.line as u32, hole.cut as u32),

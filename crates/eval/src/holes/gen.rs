@@ -164,10 +164,31 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// Where a line may be cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cut {
+    /// Any character inside the line (mid-identifier too), as repository-level benchmarks do.
+    #[default]
+    Any,
+    /// Never inside an identifier (the user has typed whole words).
+    Word,
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
 /// `n` holes (fewer when there are fewer eligible lines) over `files` (path, text), which
 /// are sorted here. Files for which `is_test_or_aux` holds are skipped. The same seed and
 /// files give the same holes.
-pub fn generate(repo: &str, files: &[(String, String)], n: usize, seed: u64) -> Vec<Hole> {
+pub fn generate(
+    repo: &str,
+    files: &[(String, String)],
+    n: usize,
+    seed: u64,
+    cut: Cut,
+) -> Vec<Hole> {
     let mut files: Vec<&(String, String)> =
         files.iter().filter(|(p, _)| !is_test_or_aux(p)).collect();
     files.sort_by(|a, b| a.0.cmp(&b.0));
@@ -191,6 +212,11 @@ pub fn generate(repo: &str, files: &[(String, String)], n: usize, seed: u64) -> 
                 .char_indices()
                 .map(|(i, _)| i)
                 .filter(|&i| i >= indent)
+                .filter(|&i| {
+                    cut == Cut::Any
+                        || !(text[..i].chars().next_back().is_some_and(is_word)
+                            && text[i..].chars().next().is_some_and(is_word))
+                })
                 .collect();
             let cut = cols[(next(&mut state) % cols.len() as u64) as usize];
             Hole {
@@ -238,20 +264,22 @@ def area(w, h):
 
     #[test]
     fn holes_are_seeded_and_never_on_blank_or_comment_lines() {
-        let a = generate("r", &files(), 5, 7);
-        assert_eq!(a, generate("r", &files(), 5, 7));
+        let a = generate("r", &files(), 5, 7, Cut::Any);
+        assert_eq!(a, generate("r", &files(), 5, 7, Cut::Any));
         let mut reversed = files();
         reversed.reverse();
         assert_eq!(
             a,
-            generate("r", &reversed, 5, 7),
+            generate("r", &reversed, 5, 7, Cut::Any),
             "input order must not matter"
         );
         assert_eq!(a.len(), 5);
-        let seeds: Vec<Vec<Hole>> = (0..8).map(|s| generate("r", &files(), 3, s)).collect();
+        let seeds: Vec<Vec<Hole>> = (0..8)
+            .map(|s| generate("r", &files(), 3, s, Cut::Any))
+            .collect();
         assert!(seeds.iter().any(|h| *h != seeds[0]), "seed must matter");
         for s in 0..20 {
-            for h in generate("r", &files(), 7, s) {
+            for h in generate("r", &files(), 7, s, Cut::Any) {
                 assert!(!h.path.starts_with("tests/"));
                 let t = h.line_text.trim();
                 assert!(!t.is_empty() && !t.starts_with('#') && !t.starts_with("//"));
@@ -260,6 +288,26 @@ def area(w, h):
                 assert!(h.cut >= h.line_text.len() - h.line_text.trim_start().len());
             }
         }
+    }
+
+    #[test]
+    fn word_cuts_never_split_an_identifier() {
+        let mut any_split = false;
+        for s in 0..30 {
+            for h in generate("r", &files(), 7, s, Cut::Word) {
+                let before = h.kept().chars().next_back();
+                let after = h.answer().chars().next();
+                assert!(
+                    !(before.is_some_and(is_word) && after.is_some_and(is_word)),
+                    "{h:?}"
+                );
+            }
+            any_split |= generate("r", &files(), 7, s, Cut::Any).iter().any(|h| {
+                h.kept().chars().next_back().is_some_and(is_word)
+                    && h.answer().chars().next().is_some_and(is_word)
+            });
+        }
+        assert!(any_split, "random cuts do split identifiers");
     }
 
     #[test]
