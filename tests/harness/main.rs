@@ -426,3 +426,27 @@ fn safety_findings_are_published_as_diagnostics() {
     assert!(cleared.is_some(), "diagnostics cleared after the fix");
     assert_eq!(s.shutdown(), Some(0));
 }
+
+#[test]
+fn corrupt_model_file_degrades_with_a_clear_message() {
+    let path = std::env::temp_dir().join(format!("nib-not-a-model-{}.gguf", std::process::id()));
+    std::fs::write(&path, b"this is not a GGUF file at all").unwrap();
+    let (mut s, _) = Server::start(json!({ "model": path.to_string_lossy() }), &[]);
+    let msg = s
+        .wait_notification(Duration::from_secs(30), |n| {
+            n["method"] == "window/showMessage" && n["params"]["type"] == 1
+        })
+        .expect("an error message about the corrupt model");
+    assert!(
+        msg["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a GGUF model file"),
+        "{msg}"
+    );
+    let u = uri("c.py");
+    s.open(&u, "python", "x = 1\n");
+    assert_eq!(s.inline(&u, 0, 5).unwrap(), Vec::<Value>::new());
+    assert_eq!(s.shutdown(), Some(0));
+    let _ = std::fs::remove_file(path);
+}

@@ -227,6 +227,27 @@ fn merge_external(
     }
 }
 
+/// The checker the server gates suggestions with: the standard checks, the project's discovered
+/// environment (installed packages, project modules, Cargo dependencies) when a root is known,
+/// and a copyleft corpus when one is configured. Blocking (runs the interpreter once, cached).
+pub fn gate_checker(root: Option<&Path>, corpus_dir: Option<&Path>) -> Result<Checker> {
+    let mut config = CheckConfig::standard();
+    if let Some(root) = root {
+        config.environment = Some(discover(root));
+    }
+    if let Some(dir) = corpus_dir {
+        let mut notes = Vec::new();
+        let files = collect_sources(&[dir.to_path_buf()], &mut notes)
+            .with_context(|| format!("cannot read the copyleft corpus {}", dir.display()))?;
+        let mut corpus = Corpus::new(nib_checks::WinnowConfig::default());
+        for f in &files {
+            corpus.add(&f.display, "copyleft", &f.code);
+        }
+        config.corpus = Some(corpus);
+    }
+    Ok(Checker::new(config))
+}
+
 fn corpus_checker(dir: &Path, licence: &str) -> Result<Checker> {
     let mut notes = Vec::new();
     let files = collect_sources(&[dir.to_path_buf()], &mut notes)

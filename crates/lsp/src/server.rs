@@ -82,6 +82,7 @@ impl Backend {
         }
         self.log.set_level(&settings.log_level);
         self.ide.set_config(settings.ide_config());
+        self.build_gate(&settings);
         let key = engine_loader::EngineKey::from_settings(&settings);
         let changed = {
             let mut st = self.state();
@@ -233,6 +234,32 @@ impl Backend {
             }
             if let Some(p) = progress {
                 p.finish().await;
+            }
+        });
+    }
+
+    /// Build the safety gate's checker for this project in the background (environment
+    /// discovery runs the project's interpreter once, off the completion path).
+    fn build_gate(&self, settings: &Settings) {
+        let root = self.state().root.clone();
+        let corpus = (!settings.copyleft_corpus.is_empty())
+            .then(|| std::path::PathBuf::from(&settings.copyleft_corpus));
+        let ide = Arc::clone(&self.ide);
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let built = tokio::task::spawn_blocking(move || {
+                crate::scan::gate_checker(root.as_deref(), corpus.as_deref())
+            })
+            .await;
+            match built {
+                Ok(Ok(checker)) => ide.set_checker(checker),
+                Ok(Err(e)) => {
+                    tracing::warn!("safety gate: {e:#}");
+                    client
+                        .show_message(MessageType::WARNING, format!("nib: {e:#}"))
+                        .await;
+                }
+                Err(e) => tracing::error!("safety gate setup failed: {e}"),
             }
         });
     }

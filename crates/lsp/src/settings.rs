@@ -33,6 +33,8 @@ pub struct Settings {
     pub typeahead_cache: bool,
     /// `safetyGate`: drop (default), warn or off: what a high/critical finding does to a suggestion.
     pub safety_gate: String,
+    /// `copyleftCorpus`: a directory of copyleft code; suggestions sharing long runs with it are flagged.
+    pub copyleft_corpus: String,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             background_prefill: true,
             typeahead_cache: true,
             safety_gate: "drop".into(),
+            copyleft_corpus: String::new(),
         }
     }
 }
@@ -93,6 +96,10 @@ impl Settings {
             "repoContextTokens",
             "tokens of repository context: definitions, similar code, versions (0..=8000)",
         ),
+        (
+            "copyleftCorpus",
+            "directory of copyleft code to flag copies of (empty = none)",
+        ),
     ];
 
     /// Apply the keys present in `value` (an object, or `{ "nib": {...} }`). Returns the
@@ -133,6 +140,13 @@ impl Settings {
                 "kvReuse" => boolean(v).map(|b| self.kv_reuse = b),
                 "backgroundPrefill" => boolean(v).map(|b| self.background_prefill = b),
                 "typeaheadCache" => boolean(v).map(|b| self.typeahead_cache = b),
+                "copyleftCorpus" => match v {
+                    Value::String(p) => {
+                        self.copyleft_corpus = p.trim().to_string();
+                        Ok(())
+                    }
+                    other => Err(format!("expected a directory path, got {other}")),
+                },
                 "safetyGate" => string(v).and_then(|s| match nib_ide::GatePolicy::parse(&s) {
                     Some(_) => {
                         self.safety_gate = s;
