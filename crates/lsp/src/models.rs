@@ -39,24 +39,7 @@ pub fn find(name: &str) -> Option<ModelSpec> {
     manifest().into_iter().find(|m| m.name == name)
 }
 
-/// `$NIB_HOME`, or the platform cache dir + `nib`.
-pub fn nib_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("NIB_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(x).join("nib");
-    }
-    if let Some(l) = std::env::var_os("LOCALAPPDATA").filter(|h| !h.is_empty()) {
-        return PathBuf::from(l).join("nib");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    if cfg!(target_os = "macos") {
-        home.join("Library/Caches/nib")
-    } else {
-        home.join(".cache/nib")
-    }
-}
+pub use nib_workspace::nib_home;
 
 pub fn models_dir() -> PathBuf {
     nib_home().join("models")

@@ -94,25 +94,7 @@ impl RepoContextSource for WorkspaceSource {
     }
 }
 
-/// `file:///a/b%20c.py` -> `/a/b c.py`.
-pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
-    let rest = uri.strip_prefix("file://")?;
-    let bytes = rest.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    Some(PathBuf::from(String::from_utf8(out).ok()?))
-}
+pub use nib_workspace::uri_to_path;
 
 /// The project root of a file: the nearest ancestor with a VCS or project marker.
 pub fn project_root(file: &Path) -> Option<PathBuf> {
@@ -137,20 +119,4 @@ pub fn project_root(file: &Path) -> Option<PathBuf> {
         dir = d.parent();
     }
     best.or_else(|| abs.parent().map(Path::to_path_buf))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_file_uris() {
-        assert_eq!(
-            uri_to_path("file:///a/b%20c.py"),
-            Some(PathBuf::from("/a/b c.py"))
-        );
-        assert_eq!(uri_to_path("file:///x.rs"), Some(PathBuf::from("/x.rs")));
-        assert_eq!(uri_to_path("untitled:1"), None);
-        assert_eq!(uri_to_path("file:///bad%2"), Some(PathBuf::from("/bad%2")));
-    }
 }

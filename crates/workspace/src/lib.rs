@@ -8,6 +8,9 @@
 //!   parsing runs on [`WalkConfig::threads`] threads, insertion on the caller's.
 //! - Never fails as a whole: unreadable files are counted and skipped.
 
+mod paths;
+pub use paths::{nib_home, uri_to_path};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

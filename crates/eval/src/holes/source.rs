@@ -3,7 +3,7 @@
 //! definitions put first within the same budget.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use nib_context::index::{identifiers, WorkspaceIndex};
@@ -161,9 +161,7 @@ pub fn file_uri(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
-fn uri_path(uri: &str) -> Option<PathBuf> {
-    uri.strip_prefix("file://").map(PathBuf::from)
-}
+use nib_workspace::uri_to_path as uri_path;
 
 impl RepoContextSource for HoleSource {
     fn context(
@@ -210,6 +208,7 @@ impl RepoContextSource for HoleSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     /// Counts one token per 4 bytes.
     struct Bytes4;
