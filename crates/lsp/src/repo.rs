@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use nib_context::repo::RepoConfig;
 use nib_ide::{OpenFile, RepoContext, RepoContextSource};
 use nib_workspace::{WalkConfig, Workspace};
 
@@ -61,32 +60,8 @@ impl RepoContextSource for WorkspaceSource {
         counter: &dyn nib_engine::TokenCounter,
         budget_tokens: usize,
     ) -> Option<RepoContext> {
-        let path = uri_to_path(uri)?;
         let ws = self.ws.read().ok()?;
-        // Open documents are labelled with their workspace-relative paths.
-        let rel: Vec<(String, &str)> = open_files
-            .iter()
-            .filter_map(|f| {
-                let p = uri_to_path(f.path)?;
-                Some((
-                    ws.relative(&p)
-                        .unwrap_or_else(|| p.to_string_lossy().into_owned()),
-                    f.text,
-                ))
-            })
-            .collect();
-        let open: Vec<OpenFile<'_>> = rel
-            .iter()
-            .map(|(p, t)| OpenFile {
-                path: p.as_str(),
-                text: t,
-            })
-            .collect();
-        let config = RepoConfig {
-            budget_tokens,
-            ..RepoConfig::default()
-        };
-        Some(ws.context_for(&path, text, cursor, tree, &open, counter, &config))
+        ws.context_for_uri(uri, text, cursor, tree, open_files, counter, budget_tokens)
     }
 
     fn repo_name(&self) -> Option<String> {

@@ -465,6 +465,46 @@ impl Workspace {
         repo_context(&self.index, &req, counter, config)
     }
 
+    /// [`Workspace::context_for`] for a document and open documents named by `file://` URIs
+    /// (open documents are labelled with their workspace-relative paths); `None` for a URI that
+    /// is not a file.
+    #[allow(clippy::too_many_arguments)]
+    pub fn context_for_uri(
+        &self,
+        uri: &str,
+        text: &str,
+        cursor: usize,
+        tree: Option<&Tree>,
+        open_files: &[OpenFile<'_>],
+        counter: &dyn nib_engine::TokenCounter,
+        budget_tokens: usize,
+    ) -> Option<RepoContext> {
+        let path = uri_to_path(uri)?;
+        let labelled: Vec<(String, &str)> = open_files
+            .iter()
+            .filter_map(|f| {
+                let p = uri_to_path(f.path)?;
+                Some((
+                    self.relative(&p)
+                        .unwrap_or_else(|| p.to_string_lossy().into_owned()),
+                    f.text,
+                ))
+            })
+            .collect();
+        let open: Vec<OpenFile<'_>> = labelled
+            .iter()
+            .map(|(p, t)| OpenFile {
+                path: p.as_str(),
+                text: t,
+            })
+            .collect();
+        let config = RepoConfig {
+            budget_tokens,
+            ..RepoConfig::default()
+        };
+        Some(self.context_for(&path, text, cursor, tree, &open, counter, &config))
+    }
+
     /// Versions for a file: manifests of its directory and every parent up to the root, the
     /// nearest first (exact pins still beat requirements).
     pub fn environment_for(&self, rel_path: &str) -> Environment {

@@ -161,8 +161,6 @@ pub fn file_uri(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
-use nib_workspace::uri_to_path as uri_path;
-
 impl RepoContextSource for HoleSource {
     fn context(
         &self,
@@ -174,24 +172,9 @@ impl RepoContextSource for HoleSource {
         counter: &dyn TokenCounter,
         budget_tokens: usize,
     ) -> Option<RepoContext> {
-        let path = uri_path(uri)?;
         let ws = self.ws.read().ok()?;
-        let rel: Vec<(String, &str)> = open_files
-            .iter()
-            .filter_map(|f| Some((ws.relative(&uri_path(f.path)?)?, f.text)))
-            .collect();
-        let open: Vec<OpenFile<'_>> = rel
-            .iter()
-            .map(|(p, t)| OpenFile {
-                path: p.as_str(),
-                text: t,
-            })
-            .collect();
-        let config = RepoConfig {
-            budget_tokens,
-            ..RepoConfig::default()
-        };
-        let ctx = ws.context_for(&path, text, cursor, tree, &open, counter, &config);
+        let ctx =
+            ws.context_for_uri(uri, text, cursor, tree, open_files, counter, budget_tokens)?;
         let oracle = self.oracle.lock().unwrap_or_else(|e| e.into_inner());
         if oracle.is_empty() {
             Some(ctx)
