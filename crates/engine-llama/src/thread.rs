@@ -310,7 +310,18 @@ impl Worker<'_> {
                 return Ok(out);
             }
         };
-        let firsts = top_k_logprobs(self.ctx.get_logits_ith(logits_at), 1 + req.alternatives);
+        let firsts: Vec<((LlamaToken, f32), Option<usize>)> = match &req.forced {
+            Some(f) if !f.text.is_empty() || f.then_non_blank => self.constrained_top_k(
+                self.ctx.get_logits_ith(logits_at),
+                1 + req.alternatives,
+                f,
+                f.text.len(),
+            ),
+            _ => top_k_logprobs(self.ctx.get_logits_ith(logits_at), 1 + req.alternatives)
+                .into_iter()
+                .map(|t| (t, None))
+                .collect(),
+        };
         let prompt_len = self.cached[seq(req.slot)].len();
         let decode_started = Instant::now();
         let mut stops: Vec<String> = self.stop_strings.clone();
@@ -322,14 +333,14 @@ impl Worker<'_> {
                 .cloned(),
         );
         let mut decoded = 0;
-        for (i, &first) in firsts.iter().enumerate() {
+        for (i, &(first, forced_left)) in firsts.iter().enumerate() {
             if i > 0 {
                 if req.cancel.is_cancelled() || req.deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
                 self.truncate_to(req.slot, prompt_len)?;
             }
-            let cand = self.decode_from(req.slot, first, req, max_tokens, &stops)?;
+            let cand = self.decode_from(req.slot, first, forced_left, req, max_tokens, &stops)?;
             decoded += cand.tokens.len();
             if i == 0 {
                 out.text = cand.text;
@@ -344,11 +355,69 @@ impl Worker<'_> {
         Ok(out)
     }
 
-    /// Greedy decoding starting with the chosen `first` token.
+    /// The `k` most likely tokens that agree with the forced start of the output, when
+    /// `remaining` bytes of it are still to come; each with the bytes left after it (`None`:
+    /// the constraint is satisfied). End-of-generation is not allowed while it holds.
+    fn constrained_top_k(
+        &self,
+        logits: &[f32],
+        k: usize,
+        forced: &nib_engine::Forced,
+        remaining: usize,
+    ) -> Vec<((LlamaToken, f32), Option<usize>)> {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = max + logits.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
+        // The allowed tokens are nearly always among the most likely few: look there first.
+        let top: Vec<usize> = top_k_logprobs(logits, 64)
+            .into_iter()
+            .map(|(t, _)| t.0 as usize)
+            .collect();
+        let out = self.allowed_among(&top, logits, lse, k, forced, remaining);
+        if out.len() >= k {
+            return out;
+        }
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        order.sort_unstable_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+        self.allowed_among(&order, logits, lse, k, forced, remaining)
+    }
+
+    fn allowed_among(
+        &self,
+        order: &[usize],
+        logits: &[f32],
+        lse: f32,
+        k: usize,
+        forced: &nib_engine::Forced,
+        remaining: usize,
+    ) -> Vec<((LlamaToken, f32), Option<usize>)> {
+        let vocab = self.model.vocab();
+        let mut out = Vec::with_capacity(k);
+        for &i in order {
+            let token = LlamaToken(i as i32);
+            if vocab.is_eog(token) {
+                continue;
+            }
+            let piece = vocab.token_to_piece(token, true, None);
+            let left = match forced.step(remaining, &piece) {
+                nib_engine::ForcedStep::Rejected => continue,
+                nib_engine::ForcedStep::Done => None,
+                nib_engine::ForcedStep::Continue(n) => Some(n),
+            };
+            out.push(((token, logits[i] - lse), left));
+            if out.len() >= k {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Greedy decoding starting with the chosen `first` token; while `forced_left` is
+    /// `Some`, the request's forced start still constrains the choice.
     fn decode_from(
         &mut self,
         slot: Slot,
         first: (LlamaToken, f32),
+        mut forced_left: Option<usize>,
         req: &GenerateRequest,
         max_tokens: usize,
         stops: &[String],
@@ -375,9 +444,20 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::Deadline;
                 break;
             }
-            let (token, logprob) = match next.take() {
-                Some(t) => t,
-                None => argmax_logprob(self.ctx.get_logits_ith(0)),
+            let (token, logprob) = match (next.take(), forced_left, &req.forced) {
+                (Some(t), ..) => t,
+                (None, Some(left), Some(f)) => {
+                    let Some(&(t, after)) = self
+                        .constrained_top_k(self.ctx.get_logits_ith(0), 1, f, left)
+                        .first()
+                    else {
+                        out.stop_reason = StopReason::EndOfGeneration;
+                        break;
+                    };
+                    forced_left = after;
+                    t
+                }
+                _ => argmax_logprob(self.ctx.get_logits_ith(0)),
             };
             if vocab.is_eog(token) {
                 out.stop_reason = StopReason::EndOfGeneration;

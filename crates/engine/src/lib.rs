@@ -73,6 +73,71 @@ pub struct GenerateRequest {
     pub slot: Slot,
     /// Reuse the slot's cached prefix (false evaluates the whole prompt: baseline runs).
     pub reuse_cache: bool,
+    /// Text the output must begin with (constrained decoding): text held back from the end of
+    /// the prompt so that it ends on a natural token boundary (token healing), plus, where the
+    /// caller knows it, the indentation the line needs.
+    pub forced: Option<Forced>,
+}
+
+/// A constraint on the start of the output: its first tokens are the most likely ones whose
+/// text agrees with `text`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forced {
+    pub text: String,
+    /// The character right after `text` must not be blank (the indentation is exact).
+    pub then_non_blank: bool,
+}
+
+/// Where a constrained decoding stands after some output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForcedStep {
+    /// The piece is allowed; this many bytes of the forced text remain (0: only
+    /// `then_non_blank` may still apply).
+    Continue(usize),
+    /// The piece is allowed and the constraint is satisfied.
+    Done,
+    /// The piece is not allowed.
+    Rejected,
+}
+
+impl Forced {
+    /// Whether `piece` may follow when `remaining` bytes of the forced text are still to come
+    /// (`remaining == 0`: the text is complete and only `then_non_blank` is left to check).
+    pub fn step(&self, remaining: usize, piece: &[u8]) -> ForcedStep {
+        let rest = &self.text.as_bytes()[self.text.len() - remaining.min(self.text.len())..];
+        let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        if piece.is_empty() {
+            return ForcedStep::Rejected;
+        }
+        if rest.is_empty() {
+            return if !self.then_non_blank || !blank(piece[0]) {
+                ForcedStep::Done
+            } else {
+                ForcedStep::Rejected
+            };
+        }
+        if rest.starts_with(piece) {
+            let left = rest.len() - piece.len();
+            return if left == 0 && !self.then_non_blank {
+                ForcedStep::Done
+            } else if left == 0 && piece.iter().all(|&b| blank(b)) {
+                // BPE keeps the last blank of an indentation for the next word (`       ` +
+                // ` if`); a piece that ends the indentation exactly is out of distribution.
+                ForcedStep::Rejected
+            } else {
+                ForcedStep::Continue(left)
+            };
+        }
+        if piece.starts_with(rest) {
+            let after = piece[rest.len()];
+            return if self.then_non_blank && blank(after) {
+                ForcedStep::Rejected
+            } else {
+                ForcedStep::Done
+            };
+        }
+        ForcedStep::Rejected
+    }
 }
 
 impl GenerateRequest {
@@ -85,6 +150,7 @@ impl GenerateRequest {
             alternatives: 0,
             slot: Slot::Main,
             reuse_cache: true,
+            forced: None,
         }
     }
 }
@@ -220,5 +286,49 @@ pub struct ApproxTokenCounter;
 impl TokenCounter for ApproxTokenCounter {
     fn count(&self, text: &str) -> usize {
         text.len().div_ceil(4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forced(text: &str, then_non_blank: bool) -> Forced {
+        Forced {
+            text: text.into(),
+            then_non_blank,
+        }
+    }
+
+    #[test]
+    fn forced_indentation_accepts_pieces_that_agree() {
+        let f = forced("        ", true);
+        // Part of the indentation, then a word that carries the last space.
+        assert_eq!(f.step(8, b"       "), ForcedStep::Continue(1));
+        assert_eq!(f.step(1, b" if"), ForcedStep::Done);
+        // Not the whole indentation in blank pieces: the last blank goes with the word.
+        assert_eq!(f.step(8, b"        "), ForcedStep::Rejected);
+        assert_eq!(f.step(4, b"    "), ForcedStep::Rejected);
+        assert_eq!(f.step(8, b"    "), ForcedStep::Continue(4));
+        // (Had a piece ended it, the next one must not be blank.)
+        assert_eq!(f.step(0, b"if"), ForcedStep::Done);
+        assert_eq!(f.step(0, b" "), ForcedStep::Rejected);
+        // Too deep, or not indentation at all.
+        assert_eq!(f.step(8, b"            "), ForcedStep::Rejected);
+        assert_eq!(f.step(8, b"         x"), ForcedStep::Rejected);
+        assert_eq!(f.step(8, b"return"), ForcedStep::Rejected);
+        assert_eq!(f.step(8, b""), ForcedStep::Rejected);
+    }
+
+    #[test]
+    fn forced_word_heals_a_partial_token() {
+        let f = forced(" pri", false);
+        assert_eq!(f.step(4, b" print"), ForcedStep::Done);
+        assert_eq!(f.step(4, b" pr"), ForcedStep::Continue(1));
+        assert_eq!(f.step(1, b"int"), ForcedStep::Done);
+        assert_eq!(f.step(1, b"i"), ForcedStep::Done);
+        assert_eq!(f.step(1, b"x"), ForcedStep::Rejected);
+        assert_eq!(f.step(4, b" pri"), ForcedStep::Done);
+        assert_eq!(f.step(4, b" x"), ForcedStep::Rejected);
     }
 }

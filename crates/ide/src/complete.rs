@@ -121,6 +121,11 @@ struct Prepared {
     /// Trailing blanks held back from the prompt (a clean token boundary); the output's
     /// leading copy of them is removed.
     backoff: String,
+    /// Indentation the line needs (the layout decides it) that the user has not typed: it is
+    /// in the prompt and starts the suggestion.
+    extra: String,
+    /// What the output must start with: the backoff, and whether a non-blank must follow.
+    forced: nib_engine::Forced,
     report: Report,
     repo_report: Option<nib_context::repo::RepoReport>,
     /// Requests served by this prompt's anchor, this one included (1 = a fresh context).
@@ -215,23 +220,24 @@ impl Ide {
                 ..StopRules::default()
             }
         } else {
-            let (pre, suf, lang, backoff) = (
+            let (pre, suf, lang, backoff, extra) = (
                 Arc::new(prep.prefix.clone()),
                 Arc::new(prep.suffix.clone()),
                 snap.lang,
                 prep.backoff.clone(),
+                prep.extra.clone(),
             );
             StopRules {
                 max_tokens,
                 stop_at_newline: mode == Mode::SingleLine,
                 stop_strings: Vec::new(),
                 should_stop: Some(Arc::new(move |text: &str| {
-                    let text = strip_backoff(text, &backoff);
+                    let text = format!("{extra}{}", strip_backoff(text, &backoff));
                     nib_postprocess::should_stop(&Input {
                         lang,
                         prefix: &pre,
                         suffix: &suf,
-                        raw: text,
+                        raw: &text,
                         mode,
                     })
                 })),
@@ -248,6 +254,9 @@ impl Ide {
         greq.alternatives = alternatives;
         greq.slot = slot;
         greq.reuse_cache = config.kv_reuse;
+        if !req.raw {
+            greq.forced = Some(prep.forced.clone());
+        }
         self.stats.model_requests.inc();
         let generation = engine
             .generate(greq)
@@ -258,10 +267,10 @@ impl Ide {
         let prefilled = generation.prompt_tokens - generation.reused_tokens;
         self.stats.prefilled_tokens.add(prefilled as u64);
         let process = |raw: &str| {
-            let raw = strip_backoff(raw, &prep.backoff);
+            let raw = format!("{}{}", prep.extra, strip_backoff(raw, &prep.backoff));
             if req.raw {
                 nib_postprocess::Output {
-                    text: raw.to_string(),
+                    text: raw,
                     dropped: None,
                 }
             } else {
@@ -269,7 +278,7 @@ impl Ide {
                     lang: snap.lang,
                     prefix: &prep.prefix,
                     suffix: &prep.suffix,
-                    raw,
+                    raw: &raw,
                     mode,
                 })
             }
@@ -515,7 +524,7 @@ impl Ide {
         }
         let prefix = format!("{}{}", anchor.prefix, typed);
         let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &sw.suffix);
-        let (middle, backoff) = split_backoff(&typed);
+        let heal = heal(snap.lang, &prefix, &sw.suffix, mode, &typed);
         let info = engine.info();
         let parts = FimParts {
             path: Some(file_name(&snap.uri)),
@@ -526,7 +535,7 @@ impl Ide {
             } else {
                 String::new()
             },
-            middle_start: middle.to_string(),
+            middle_start: heal.middle,
             files: anchor.files.to_vec(),
             repo_name: if anchor.files.is_empty() {
                 None
@@ -539,7 +548,9 @@ impl Ide {
             prefix,
             suffix: sw.suffix,
             mode,
-            backoff: backoff.to_string(),
+            backoff: heal.held,
+            extra: heal.extra,
+            forced: heal.forced,
             report,
             repo_report: anchor.repo_report.as_deref().cloned(),
             anchor_uses: anchor.uses,
@@ -612,7 +623,7 @@ impl Ide {
         let w = cursor_window(&before, &after, counter.as_ref(), cfg);
         let prefix = format!("{}{}", w.prefix, typed);
         let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &w.suffix);
-        let (middle, backoff) = split_backoff(&typed);
+        let heal = heal(snap.lang, &prefix, &w.suffix, mode, &typed);
         let info = engine.info();
         let parts = FimParts {
             comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
@@ -622,7 +633,7 @@ impl Ide {
             } else {
                 String::new()
             },
-            middle_start: middle.to_string(),
+            middle_start: heal.middle,
             ..FimParts::default()
         };
         Prepared {
@@ -630,7 +641,9 @@ impl Ide {
             prefix,
             suffix: w.suffix,
             mode,
-            backoff: backoff.to_string(),
+            backoff: heal.held,
+            extra: heal.extra,
+            forced: heal.forced,
             report: w.report,
             repo_report: None,
             anchor_uses: 0,
@@ -712,20 +725,62 @@ impl Completion {
     }
 }
 
-/// Split typed text into what goes into the prompt and the trailing blanks held back: a prompt
-/// ending in a space is an unnatural token boundary (BPE glues spaces to the next word).
+/// Split typed text into what goes into the prompt and what is held back (token healing):
+/// the last blank of trailing blanks (BPE glues a space, and the last blank of an
+/// indentation, to the next word), or else a partial word with the space before it (the
+/// prompt would end inside a token). The engine makes the output start with the held-back
+/// text.
 fn split_backoff(typed: &str) -> (&str, &str) {
-    let trimmed = typed.trim_end_matches([' ', '\t']);
-    let line = &trimmed[trimmed.rfind('\n').map_or(0, |i| i + 1)..];
-    if line.trim().is_empty() {
-        // Only indentation on this line: that is a natural boundary.
-        (typed, "")
-    } else {
-        (trimmed, &typed[trimmed.len()..])
+    if typed.ends_with([' ', '\t']) {
+        return typed.split_at(typed.len() - 1);
+    }
+    let word = typed.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    let len = typed.len() - word.len();
+    if len == 0 || len > MAX_HEALED_WORD {
+        return (typed, "");
+    }
+    let start = word.strip_suffix(' ').unwrap_or(word).len();
+    typed.split_at(start)
+}
+
+/// The end of the prompt and the constraint on the output's start.
+struct Heal {
+    middle: String,
+    held: String,
+    extra: String,
+    forced: nib_engine::Forced,
+}
+
+/// Heal the prompt's end: (Python, a new line) add the indentation the layout requires, then
+/// hold back what would end the prompt inside a token.
+fn heal(
+    lang: Option<nib_syntax::Language>,
+    prefix: &str,
+    suffix: &str,
+    mode: Mode,
+    typed: &str,
+) -> Heal {
+    let line = &prefix[prefix.rfind('\n').map_or(0, |i| i + 1)..];
+    let indent = nib_postprocess::expected_indent(lang, prefix, suffix, mode)
+        .filter(|i| i.starts_with(line) && typed.ends_with(line));
+    let extra = indent.as_ref().map_or("", |i| &i[line.len()..]);
+    let virtual_typed = format!("{typed}{extra}");
+    let (middle, held) = split_backoff(&virtual_typed);
+    Heal {
+        middle: middle.to_string(),
+        held: held.to_string(),
+        extra: extra.to_string(),
+        forced: nib_engine::Forced {
+            text: held.to_string(),
+            then_non_blank: indent.is_some(),
+        },
     }
 }
 
-/// Remove the held-back blanks from the start of the output (or whatever blanks it has there).
+const MAX_HEALED_WORD: usize = 24;
+
+/// Remove the held-back text from the start of the output (the engine forces it there; an
+/// unconstrained output may start with some of its blanks only).
 fn strip_backoff<'a>(raw: &'a str, backoff: &str) -> &'a str {
     if backoff.is_empty() {
         return raw;
@@ -779,13 +834,51 @@ mod tests {
     #[test]
     fn backoff_holds_trailing_blanks_after_code_only() {
         assert_eq!(split_backoff("x = "), ("x =", " "));
-        assert_eq!(split_backoff("    "), ("    ", ""));
-        assert_eq!(split_backoff("a\n    "), ("a\n    ", ""));
-        assert_eq!(split_backoff("foo(a, "), ("foo(a,", " "));
+        assert_eq!(split_backoff("    "), ("   ", " "));
+        assert_eq!(split_backoff("a\n    "), ("a\n   ", " "));
+        assert_eq!(split_backoff("foo(a,  "), ("foo(a, ", " "));
         assert_eq!(split_backoff(""), ("", ""));
+        assert_eq!(split_backoff("a\n"), ("a\n", ""));
+        // A partial word, with the space before it.
+        assert_eq!(split_backoff("x = pri"), ("x =", " pri"));
+        assert_eq!(split_backoff("self.na"), ("self.", "na"));
+        assert_eq!(split_backoff("    ret"), ("   ", " ret"));
+        assert_eq!(split_backoff("f(x)"), ("f(x)", ""));
         assert_eq!(strip_backoff(" 5", " "), "5");
         assert_eq!(strip_backoff("5", " "), "5");
         assert_eq!(strip_backoff("   5", " "), "  5");
         assert_eq!(strip_backoff("x", ""), "x");
+    }
+
+    #[test]
+    fn healing_adds_the_indentation_the_layout_requires() {
+        let py = Some(nib_syntax::Language::Python);
+        let h = heal(py, "for x in xs:\n", "", Mode::MultiLine, "");
+        assert_eq!(
+            (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
+            ("   ", " ", "    ")
+        );
+        assert!(h.forced.then_non_blank);
+        let h = heal(py, "for x in xs:\n  ", "", Mode::MultiLine, "  ");
+        assert_eq!(
+            (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
+            ("   ", " ", "  ")
+        );
+        // Open layout, or code before the cursor: only the held-back text.
+        let h = heal(py, "x = 1\n", "y = 2\n", Mode::SingleLine, "");
+        assert_eq!(
+            (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
+            ("", "", "")
+        );
+        assert!(!h.forced.then_non_blank);
+        let h = heal(
+            py,
+            "if x:\n    y = pri",
+            "",
+            Mode::SingleLine,
+            "    y = pri",
+        );
+        assert_eq!((h.middle.as_str(), h.held.as_str()), ("    y =", " pri"));
+        assert!(!h.forced.then_non_blank);
     }
 }

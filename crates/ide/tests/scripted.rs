@@ -15,6 +15,7 @@ use nib_text::{OffsetEncoding, Position, Range, TextChange};
 struct Scripted {
     outputs: Mutex<Vec<String>>,
     prompts: Mutex<Vec<String>>,
+    forced: Mutex<Vec<Option<nib_engine::Forced>>>,
 }
 
 impl Scripted {
@@ -22,6 +23,7 @@ impl Scripted {
         Arc::new(Scripted {
             outputs: Mutex::new(outputs.iter().rev().map(|s| s.to_string()).collect()),
             prompts: Mutex::default(),
+            forced: Mutex::default(),
         })
     }
 }
@@ -40,7 +42,12 @@ impl CompletionEngine for Scripted {
     }
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
         self.prompts.lock().unwrap().push(req.prompt.clone());
-        let text = self.outputs.lock().unwrap().pop().unwrap_or_default();
+        self.forced.lock().unwrap().push(req.forced.clone());
+        let mut text = self.outputs.lock().unwrap().pop().unwrap_or_default();
+        // Like a real engine: the output starts with the forced text.
+        if let Some(f) = req.forced.as_ref().filter(|f| !text.starts_with(&f.text)) {
+            text = format!("{}{text}", f.text);
+        }
         Ok(Generation {
             tokens: vec![nib_engine::GeneratedToken {
                 text: text.clone(),
@@ -122,11 +129,36 @@ fn typing_only_appends_to_the_prompt() {
             w[1]
         );
     }
+    // The last blank of the new line's indentation and a partial word are held back from the
+    // prompt (it would end inside a token) and the engine starts its output with them.
     assert!(
-        prompts[3].ends_with("<|fim_middle|>    return os.path.join(path, 'x')\n    "),
+        prompts[3].ends_with("<|fim_middle|>    return os.path.join(path, 'x')\n   "),
         "{:?}",
         prompts[3]
     );
+    assert!(
+        prompts[1].ends_with("<|fim_middle|>    return"),
+        "{:?}",
+        prompts[1]
+    );
+    let forced = engine.forced.lock().unwrap().clone();
+    let texts: Vec<_> = forced.iter().map(|f| f.clone().unwrap().text).collect();
+    assert_eq!(texts, [" ", " os", "", " "]);
+}
+
+#[test]
+fn a_new_line_after_a_block_header_is_forced_to_its_indentation() {
+    let engine = Scripted::new(&["return 1"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///e.py";
+    ide.open(uri, Some("python"), 1, "def f(x):\n    if x:\n\n");
+    let c = at(&ide, uri, 2, 0);
+    let forced = engine.forced.lock().unwrap()[0].clone().unwrap();
+    // The indentation goes into the prompt as BPE would split it (the last blank belongs to
+    // the next word); the output must start with that blank and then a non-blank.
+    assert_eq!((forced.text.as_str(), forced.then_non_blank), (" ", true));
+    assert!(engine.prompts.lock().unwrap()[0].ends_with("<|fim_middle|>       "));
+    assert_eq!(c.text, "        return 1");
 }
 
 #[test]

@@ -229,6 +229,9 @@ pub struct ReplayResult {
     pub wall_s: f64,
 }
 
+/// Requests slower than this are reported on stderr as they happen (to find outliers).
+const SLOW_REQUEST_MS: f64 = 3000.0;
+
 /// Replay a trace against a fresh `nib serve` with the given settings; `limit` stops after that
 /// many completion requests.
 pub fn replay(
@@ -287,6 +290,15 @@ pub fn replay(
                 )?;
                 let ms = t.elapsed().as_secs_f64() * 1000.0;
                 let shown = r["items"].as_array().is_some_and(|a| !a.is_empty());
+                if ms > SLOW_REQUEST_MS {
+                    eprintln!(
+                        "slow request: {ms:.0} ms, {kind} at {}:{} (request {}, {:.1} s into the replay)",
+                        at[0] + 1,
+                        at[1] + 1,
+                        out.samples.len() + 1,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
                 out.samples.push(Sample {
                     kind: kind.clone(),
                     ms,

@@ -9,6 +9,8 @@
 //!   the next line) and closers that match nothing;
 //! - filters outputs that are empty, only comments, repeat the previous line or add syntax
 //!   errors (tree-sitter, compared with the document without the completion);
+//! - says which indentation a new line at the cursor must have, where the layout decides it
+//!   ([`expected_indent`], for constrained decoding);
 //! - tells a streaming decoder when it can stop ([`should_stop`]), buckets confidence from
 //!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]).
 //!
@@ -28,12 +30,14 @@
 
 mod cut;
 mod doc;
+mod indent;
 mod scan;
 mod syntax_check;
 
 use std::collections::HashSet;
 
 pub use cut::MAX_LINES;
+pub use indent::expected_indent;
 pub use nib_syntax::Language;
 
 use crate::cut::CutReason;
