@@ -3,8 +3,10 @@
 //!
 //! Finding an action is cheap (a look at the syntax tree around the cursor, no model), because
 //! editors ask on every cursor move. Running one reuses the inline-completion path: the document
-//! is split on a new line after the comment block, with the comment's indentation, and an
-//! invoked multi-line completion is asked for there (FIM prompt, post-processing, safety gate).
+//! is split on a new line after the comment block, indented like the comment, and an invoked
+//! multi-line completion is asked for there (FIM prompt, post-processing, safety gate). The
+//! prompt holds back the indentation's last blank: ending in the whole indentation is an
+//! unnatural token boundary (the model then adds a space of its own).
 
 use std::time::Instant;
 
@@ -14,7 +16,7 @@ use nib_syntax::tree_sitter::{Node, Tree};
 use nib_syntax::{Language, ParsedDocument};
 use nib_text::{Document, OffsetEncoding, Range};
 
-use crate::complete::{PathOptions, Purpose};
+use crate::complete::{HoldBack, PathOptions, Purpose};
 use crate::{CompletionRequest, Finding, Ide, IdeError, Snapshot, Trigger};
 
 /// What a code action does.
@@ -67,7 +69,8 @@ pub struct CodeActionResult {
     /// What to put at `range`: a line break and the comment's indentation as needed, then
     /// `generated_code`. Empty when there is nothing to insert.
     pub insert_text: String,
-    /// The code, starting at the comment's indentation ("" when dropped or nothing was made).
+    /// The code, starting after the comment's indentation like a completion at that point
+    /// ("" when dropped or nothing was made).
     pub generated_code: String,
     /// A short note on what the code implements.
     pub explanation: String,
@@ -156,6 +159,7 @@ impl Ide {
             max_tokens: Some(config.code_action_max_tokens),
             alternatives: Some(CODE_ACTION_ALTERNATIVES),
             remember: false,
+            hold_back: HoldBack::AlsoIndentation,
         };
         let generated = self.generate(
             &split_snap,
@@ -214,15 +218,14 @@ struct Insertion {
     tail: &'static str,
 }
 
-/// A blank line right after the block is used for the code; otherwise a new line is opened at
-/// the end of the block. The code gets the indentation of the block's first line.
+/// A blank line right after the block is used for the code (its blanks replaced); otherwise a
+/// new line is opened at the end of the block. The code starts at the indentation of the
+/// block's first line.
 fn insertion(doc: &Document, block: CommentBlock) -> Insertion {
     let (first_start, first_end) = doc.line_bounds(block.first).unwrap_or_default();
     let first = doc.slice(first_start, first_end);
     let indent = &first[..first.len() - first.trim_start().len()];
-    let (_, last_end) = doc
-        .line_bounds(block.last)
-        .unwrap_or((first_start, first_end));
+    let last_end = doc.line_bounds(block.last).map_or(first_end, |b| b.1);
     let newline = if doc.slice(last_end, last_end + 2) == "\r\n" {
         "\r\n"
     } else {

@@ -113,9 +113,8 @@ pub struct Completion {
 
 /// Who runs the completion path: each purpose has its own in-flight request per document (a
 /// newer one cancels the older one of the same purpose; an edit cancels both).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Purpose {
-    #[default]
     Completion,
     CodeAction,
 }
@@ -132,6 +131,7 @@ pub(crate) struct PathOptions {
     pub alternatives: Option<usize>,
     /// Feed the typeahead cache and the LRU with the result.
     pub remember: bool,
+    pub hold_back: HoldBack,
 }
 
 impl PathOptions {
@@ -142,6 +142,7 @@ impl PathOptions {
             max_tokens: None,
             alternatives: None,
             remember: true,
+            hold_back: HoldBack::AfterCode,
         }
     }
 }
@@ -212,7 +213,7 @@ impl Ide {
         self.cancel_background();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
         let info = engine.info();
-        let mut prep = self.prepare(snap, offset, &config, engine.as_ref(), true);
+        let mut prep = self.prepare(snap, offset, &config, engine.as_ref(), true, opts.hold_back);
         let deadline = match req.trigger {
             Trigger::Automatic if !req.raw => config.deadline,
             _ => None,
@@ -450,7 +451,14 @@ impl Ide {
             return;
         };
         let offset = offset.min(snap.doc.len_bytes());
-        let prep = self.prepare(&snap, offset, &config, engine.as_ref(), false);
+        let prep = self.prepare(
+            &snap,
+            offset,
+            &config,
+            engine.as_ref(),
+            false,
+            HoldBack::AfterCode,
+        );
         // Only where the user has been asking for completions, or when nothing is cached.
         if prep.anchor_uses >= 2 || engine.plan(&prep.prompt).slot_tokens < NOTHING_CACHED {
             self.schedule_prefill(engine, prep.prompt);
@@ -465,6 +473,7 @@ impl Ide {
         config: &IdeConfig,
         engine: &dyn CompletionEngine,
         count_use: bool,
+        hold_back: HoldBack,
     ) -> Prepared {
         let doc = &snap.doc;
         let counter = engine.token_counter();
@@ -578,7 +587,7 @@ impl Ide {
         }
         let prefix = format!("{}{}", anchor.prefix, typed);
         let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &sw.suffix);
-        let (middle, backoff) = split_backoff(&typed);
+        let (middle, backoff) = split_backoff(&typed, hold_back);
         let info = engine.info();
         let parts = FimParts {
             path: Some(file_name(&snap.uri)),
@@ -675,7 +684,7 @@ impl Ide {
         let w = cursor_window(&before, &after, counter.as_ref(), cfg);
         let prefix = format!("{}{}", w.prefix, typed);
         let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &w.suffix);
-        let (middle, backoff) = split_backoff(&typed);
+        let (middle, backoff) = split_backoff(&typed, HoldBack::AfterCode);
         let info = engine.info();
         let parts = FimParts {
             comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
@@ -775,16 +784,29 @@ impl Completion {
     }
 }
 
+/// Which trailing blanks of the typed text are held back from the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldBack {
+    /// Blanks after code on the cursor's line.
+    AfterCode,
+    /// Those, and the last blank of a line that is only indentation: BPE tokenizers split
+    /// `"    return"` as `"   "` + `" return"`, so a prompt ending in the whole indentation
+    /// makes the model add a space of its own.
+    AlsoIndentation,
+}
+
 /// Split typed text into what goes into the prompt and the trailing blanks held back: a prompt
 /// ending in a space is an unnatural token boundary (BPE glues spaces to the next word).
-fn split_backoff(typed: &str) -> (&str, &str) {
+fn split_backoff(typed: &str, hold: HoldBack) -> (&str, &str) {
     let trimmed = typed.trim_end_matches([' ', '\t']);
     let line = &trimmed[trimmed.rfind('\n').map_or(0, |i| i + 1)..];
-    if line.trim().is_empty() {
-        // Only indentation on this line: that is a natural boundary.
-        (typed, "")
-    } else {
+    if !line.trim().is_empty() {
         (trimmed, &typed[trimmed.len()..])
+    } else if hold == HoldBack::AlsoIndentation && trimmed.len() < typed.len() {
+        typed.split_at(typed.len() - 1)
+    } else {
+        // Only indentation on this line: treated as a natural boundary.
+        (typed, "")
     }
 }
 
@@ -841,11 +863,17 @@ mod tests {
 
     #[test]
     fn backoff_holds_trailing_blanks_after_code_only() {
-        assert_eq!(split_backoff("x = "), ("x =", " "));
-        assert_eq!(split_backoff("    "), ("    ", ""));
-        assert_eq!(split_backoff("a\n    "), ("a\n    ", ""));
-        assert_eq!(split_backoff("foo(a, "), ("foo(a,", " "));
-        assert_eq!(split_backoff(""), ("", ""));
+        let code = HoldBack::AfterCode;
+        assert_eq!(split_backoff("x = ", code), ("x =", " "));
+        assert_eq!(split_backoff("    ", code), ("    ", ""));
+        assert_eq!(split_backoff("a\n    ", code), ("a\n    ", ""));
+        assert_eq!(split_backoff("foo(a, ", code), ("foo(a,", " "));
+        assert_eq!(split_backoff("", code), ("", ""));
+        let indent = HoldBack::AlsoIndentation;
+        assert_eq!(split_backoff("a\n    ", indent), ("a\n   ", " "));
+        assert_eq!(split_backoff("\t\t", indent), ("\t", "\t"));
+        assert_eq!(split_backoff("x = ", indent), ("x =", " "));
+        assert_eq!(split_backoff("a\n", indent), ("a\n", ""));
         assert_eq!(strip_backoff(" 5", " "), "5");
         assert_eq!(strip_backoff("5", " "), "5");
         assert_eq!(strip_backoff("   5", " "), "  5");

@@ -267,7 +267,7 @@ fn actions_at(ide: &Ide, uri: &str, line: u32) -> Vec<CodeActionKind> {
 /// caller decides).
 const CLEAN_DIR: &str =
     "import os\nimport sys\n\n\ndef main():\n    # delete the directory tree named on the command line\n";
-const RM_RF: &str = "os.system(\"rm -rf \" + sys.argv[1])\n";
+const RM_RF: &str = " os.system(\"rm -rf \" + sys.argv[1])\n";
 
 #[test]
 fn code_action_with_a_high_finding_is_dropped_under_drop() {
@@ -297,11 +297,12 @@ fn code_action_with_a_high_finding_is_dropped_under_drop() {
         "{:?}",
         r.findings
     );
-    // The model was asked, on a new line under the comment, for a multi-line body.
+    // The model was asked, on a new line under the comment, for a multi-line body; the
+    // indentation's last space is held back from the prompt (and the output's copy dropped).
     let prompt = engine.prompts.lock().unwrap()[0].clone();
     assert!(
         prompt.contains("    # delete the directory tree named on the command line\n")
-            && prompt.ends_with("<|fim_middle|>    "),
+            && prompt.ends_with("<|fim_middle|>   "),
         "{prompt:?}"
     );
     assert_eq!(engine.max_tokens.lock().unwrap()[0], 256);
@@ -338,9 +339,9 @@ fn code_action_with_a_high_finding_keeps_it_and_its_findings_under_warn() {
 #[test]
 fn clean_code_action_has_confidence_alternatives_and_no_gate_blocked_ones() {
     let engine = Scripted::with_alternatives(&[&[
-        "return sum(x * x for x in xs)\n",
-        "subprocess.call(input(), shell=True)\n",
-        "total = 0\n    for x in xs:\n        total += x * x\n    return total\n",
+        " return sum(x * x for x in xs)\n",
+        " subprocess.call(input(), shell=True)\n",
+        " total = 0\n    for x in xs:\n        total += x * x\n    return total\n",
     ]]);
     let ide = ide_with(engine.clone());
     let uri = "file:///squares.py";
