@@ -104,6 +104,117 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nib_text::{Position, Range};
+
+    fn result(
+        code: &str,
+        dropped: Option<&str>,
+        findings: Vec<nib_ide::Finding>,
+    ) -> CodeActionResult {
+        let at = Position::new(2, 0);
+        CodeActionResult {
+            kind: CodeActionKind::GenerateFromComment,
+            version: 7,
+            range: Range { start: at, end: at },
+            insert_text: if code.is_empty() {
+                String::new()
+            } else {
+                format!("    {code}")
+            },
+            generated_code: code.to_string(),
+            explanation: "Implements the comment on line 2: run it".into(),
+            test_stubs: Vec::new(),
+            confidence: "medium",
+            alternatives: Vec::new(),
+            findings,
+            dropped: dropped.map(str::to_string),
+            empty_reason: None,
+            model: "m".into(),
+            latency_ms: 1.0,
+        }
+    }
+
+    fn finding(severity: Severity) -> nib_ide::Finding {
+        nib_ide::Finding {
+            rule_id: "python/command-injection".into(),
+            cwe: None,
+            severity,
+            message: "Shell command built from non-constant data".into(),
+            fix_hint: "Pass an argument list".into(),
+            start_byte: 0,
+            end_byte: 4,
+            start: (0, 0),
+            end: (0, 4),
+            category: nib_checks::Category::Security,
+        }
+    }
+
+    fn offered() -> lsp::CodeAction {
+        let p = lsp::Position::new(1, 4);
+        offer(
+            CodeActionKind::GenerateFromComment,
+            &ActionData {
+                uri: "file:///a.py".into(),
+                version: 7,
+                position: p,
+                range: lsp::Range { start: p, end: p },
+                action: "generate_from_comment".into(),
+            },
+        )
+    }
+
+    fn uri() -> lsp::Uri {
+        "file:///a.py".parse().unwrap()
+    }
+
+    #[test]
+    fn a_dropped_result_has_no_edit_and_names_the_rule() {
+        let r = result(
+            "",
+            Some("safety gate: python/command-injection (Shell command)"),
+            vec![finding(Severity::High)],
+        );
+        let a = resolve(offered(), uri(), &r, false);
+        assert_eq!(a.edit, None);
+        assert_eq!(
+            a.title,
+            "nib: Generate code from comment (blocked by the safety gate: python/command-injection)"
+        );
+        let data = a.data.unwrap();
+        assert_eq!(
+            data["result"]["findings"][0]["rule_id"],
+            "python/command-injection"
+        );
+        assert_eq!(data["uri"], "file:///a.py", "the offer's data stays");
+    }
+
+    #[test]
+    fn a_kept_result_is_an_edit_with_its_findings_in_data() {
+        let r = result("os.system(cmd)", None, vec![finding(Severity::Medium)]);
+        let a = resolve(offered(), uri(), &r, false);
+        assert_eq!(a.title, "nib: Generate code from comment");
+        let edit = a.edit.clone().unwrap();
+        let edits = &edit.changes.unwrap()[&uri()];
+        assert_eq!(edits[0].new_text, "    os.system(cmd)");
+        assert_eq!(edits[0].range.start, lsp::Position::new(2, 0));
+        assert_eq!(
+            a.data.unwrap()["result"]["findings"][0]["severity"],
+            "medium"
+        );
+        // Clients that take versioned edits get one for the version the code was made for.
+        let a = resolve(offered(), uri(), &r, true);
+        let Some(lsp::DocumentChanges::Edits(edits)) = a.edit.unwrap().document_changes else {
+            panic!("versioned document edits");
+        };
+        assert_eq!(edits[0].text_document.version, Some(7));
+    }
+
+    #[test]
+    fn an_empty_result_has_no_edit() {
+        let a = resolve(offered(), uri(), &result("", None, Vec::new()), false);
+        assert_eq!(a.edit, None);
+        assert!(a.title.ends_with("(no code generated)"), "{}", a.title);
+    }
 
     #[test]
     fn only_filters_by_kind_prefix() {
