@@ -47,6 +47,11 @@ fn initialize_negotiates_encoding_and_advertises_capabilities() {
     assert_eq!(caps["inlineCompletionProvider"], true);
     assert!(caps["completionProvider"].is_object());
     assert_eq!(caps["textDocumentSync"]["change"], 2, "incremental sync");
+    assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
+    assert_eq!(
+        caps["codeActionProvider"]["codeActionKinds"],
+        json!(["refactor.nib.generate"])
+    );
     assert_eq!(result["serverInfo"]["name"], "nib");
     assert_eq!(s.shutdown(), Some(0));
 
@@ -449,4 +454,191 @@ fn corrupt_model_file_degrades_with_a_clear_message() {
     assert_eq!(s.inline(&u, 0, 5).unwrap(), Vec::<Value>::new());
     assert_eq!(s.shutdown(), Some(0));
     let _ = std::fs::remove_file(path);
+}
+
+fn code_actions(
+    s: &mut Server,
+    u: &str,
+    line: u32,
+    character: u32,
+    only: Option<&[&str]>,
+) -> Vec<Value> {
+    let p = json!({ "line": line, "character": character });
+    let mut context = json!({ "diagnostics": [] });
+    if let Some(only) = only {
+        context["only"] = json!(only);
+    }
+    let r = s
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": u }, "range": { "start": p, "end": p }, "context": context }),
+        )
+        .unwrap();
+    r.as_array().cloned().unwrap_or_default()
+}
+
+/// The nib action among the offered ones, checked for its shape.
+fn generate_action(actions: &[Value]) -> Value {
+    let a = actions
+        .iter()
+        .find(|a| a["kind"] == "refactor.nib.generate")
+        .unwrap_or_else(|| panic!("nib's action is offered: {actions:?}"))
+        .clone();
+    assert_eq!(a["title"], "nib: Generate code from comment");
+    assert!(
+        a.get("edit").is_none_or(Value::is_null),
+        "the offer is unresolved: {a}"
+    );
+    a
+}
+
+/// Apply one LSP text edit to `text` (UTF-16 positions; the test texts are ASCII).
+fn apply_edit(text: &str, edit: &Value) -> String {
+    let offset = |p: &Value| {
+        let (line, ch) = (
+            p["line"].as_u64().unwrap() as usize,
+            p["character"].as_u64().unwrap() as usize,
+        );
+        text.split_inclusive('\n')
+            .take(line)
+            .map(str::len)
+            .sum::<usize>()
+            + ch
+    };
+    let (start, end) = (
+        offset(&edit["range"]["start"]),
+        offset(&edit["range"]["end"]),
+    );
+    format!(
+        "{}{}{}",
+        &text[..start],
+        edit["newText"].as_str().unwrap(),
+        &text[end..]
+    )
+}
+
+#[test]
+fn code_action_generates_code_from_a_comment_with_the_real_model() {
+    require_model();
+    let (mut s, _) = Server::start(opts(), &[]);
+    let u = uri("squares.py");
+    let text = "def sum_squares(xs):\n    # return the sum of the squares of the numbers in xs\n\n\nprint(sum_squares([1, 2, 3]))\n";
+    s.open(&u, "python", text);
+    assert_eq!(
+        code_actions(&mut s, &u, 0, 4, None),
+        Vec::<Value>::new(),
+        "not on the def line"
+    );
+    assert_eq!(
+        code_actions(&mut s, &u, 4, 2, None),
+        Vec::<Value>::new(),
+        "not on code"
+    );
+    assert_eq!(
+        code_actions(&mut s, &u, 1, 8, Some(&["quickfix"])),
+        Vec::<Value>::new(),
+        "filtered out by `only`"
+    );
+    let offered = generate_action(&code_actions(&mut s, &u, 1, 8, Some(&["refactor"])));
+    assert_eq!(offered["data"]["version"], 1);
+
+    let t = Instant::now();
+    let resolved = s.request("codeAction/resolve", offered).unwrap();
+    eprintln!("resolve took {:?}: {resolved}", t.elapsed());
+    let edits = resolved["edit"]["changes"][u.as_str()]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("an edit for {u}: {resolved}"));
+    assert_eq!(edits.len(), 1, "{resolved}");
+    let inserted = edits[0]["newText"].as_str().unwrap();
+    assert!(!inserted.trim().is_empty(), "{resolved}");
+    assert!(
+        inserted.starts_with("    ") && !inserted.starts_with("     "),
+        "at the comment's indentation: {inserted:?}"
+    );
+    assert_eq!(
+        edits[0]["range"]["start"],
+        json!({ "line": 2, "character": 0 }),
+        "on the blank line under the comment"
+    );
+    let after = apply_edit(text, &edits[0]);
+    let tree = nib_syntax::parse(nib_syntax::Language::Python, &after).expect("a parse");
+    assert!(
+        !tree.root_node().has_error(),
+        "the inserted code parses:\n{after}"
+    );
+    assert!(
+        after.contains("# return the sum of the squares")
+            && after.ends_with("print(sum_squares([1, 2, 3]))\n"),
+        "{after}"
+    );
+    let result = &resolved["data"]["result"];
+    assert!(
+        ["low", "medium", "high"].contains(&result["confidence"].as_str().unwrap()),
+        "{result}"
+    );
+    assert!(
+        result["explanation"].as_str().unwrap().contains("line 2"),
+        "{result}"
+    );
+    assert!(result["dropped"].is_null(), "{result}");
+
+    // The client applies the edit: the document with the inserted code is checked again.
+    s.change(
+        &u,
+        2,
+        json!([{ "range": edits[0]["range"], "text": inserted }]),
+    );
+    let d = s.wait_notification(Duration::from_secs(20), |n| {
+        n["method"] == "textDocument/publishDiagnostics" && n["params"]["version"] == 2
+    });
+    assert!(d.is_some(), "diagnostics published for the edited document");
+    // An offer for an older version is refused rather than applied to the wrong text.
+    let stale = json!({ "title": "nib: Generate code from comment", "data": resolved["data"] });
+    let e = s.request("codeAction/resolve", stale).unwrap_err();
+    assert_eq!(e["code"], -32801, "ContentModified: {e}");
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn code_action_without_a_model_is_a_clear_error_and_inserted_code_gets_diagnostics() {
+    let (mut s, _) = Server::start(json!({ "model": "/nonexistent/model.gguf" }), &[]);
+    let u = uri("tool.py");
+    let text = "import subprocess\n\ndef run(cmd):\n    # run cmd through the shell\n";
+    s.open(&u, "python", text);
+    let offered = generate_action(&code_actions(&mut s, &u, 3, 4, None));
+    let e = s.request("codeAction/resolve", offered).unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("no model"), "{e}");
+    assert!(s
+        .wait_notification(Duration::from_secs(10), |n| n["method"]
+            == "window/showMessage"
+            && n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cannot generate code")))
+        .is_some());
+    // What a resolved action inserts (as the client applies it: an incremental change below
+    // the comment) gets the safety gate's diagnostics, with the rule and the fix hint.
+    s.change(
+        &u,
+        2,
+        insert(4, 0, "    return subprocess.run(cmd, shell=True)\n"),
+    );
+    let d = s
+        .wait_notification(Duration::from_secs(20), |n| {
+            n["method"] == "textDocument/publishDiagnostics"
+                && n["params"]["version"] == 2
+                && n["params"]["diagnostics"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        })
+        .expect("diagnostics for the inserted code");
+    let diag = &d["params"]["diagnostics"][0];
+    assert_eq!(diag["source"], "nib");
+    assert_eq!(diag["code"], "python/command-injection", "{diag}");
+    assert_eq!(
+        diag["range"]["start"]["line"], 4,
+        "on the inserted line: {diag}"
+    );
+    assert!(diag["message"].as_str().unwrap().contains("fix:"), "{diag}");
+    assert_eq!(s.shutdown(), Some(0));
 }

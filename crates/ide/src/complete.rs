@@ -111,6 +111,46 @@ pub struct Completion {
     pub model: String,
 }
 
+/// Who runs the completion path: each purpose has its own in-flight request per document (a
+/// newer one cancels the older one of the same purpose; an edit cancels both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Purpose {
+    Completion,
+    CodeAction,
+}
+
+/// How a caller other than inline completion bends the path (defaults: inline completion).
+#[derive(Debug, Clone)]
+pub(crate) struct PathOptions {
+    pub purpose: Purpose,
+    /// Force single- or multi-line instead of deciding from the cursor.
+    pub mode: Option<Mode>,
+    /// Output cap instead of the configured one.
+    pub max_tokens: Option<usize>,
+    /// Alternatives of an invoked request instead of [`INVOKED_ALTERNATIVES`].
+    pub alternatives: Option<usize>,
+    /// Feed the typeahead cache and the LRU with the result.
+    pub remember: bool,
+}
+
+impl PathOptions {
+    fn inline() -> PathOptions {
+        PathOptions {
+            purpose: Purpose::Completion,
+            mode: None,
+            max_tokens: None,
+            alternatives: None,
+            remember: true,
+        }
+    }
+}
+
+/// A completion, and the safety gate's reason when it dropped the output.
+pub(crate) struct Generated {
+    pub completion: Completion,
+    pub gate_dropped: Option<String>,
+}
+
 /// Everything a request sends to the model, computed from a snapshot and a cursor.
 struct Prepared {
     prompt: String,
@@ -140,21 +180,37 @@ impl Ide {
         req: CompletionRequest,
         cancel: &CancelToken,
     ) -> Result<Completion, IdeError> {
+        self.generate(snap, req, &PathOptions::inline(), cancel)
+            .map(|g| g.completion)
+    }
+
+    /// The completion path shared by inline completions and code actions: prompt, engine,
+    /// post-processing, safety gate.
+    pub(crate) fn generate(
+        &self,
+        snap: &Snapshot,
+        req: CompletionRequest,
+        opts: &PathOptions,
+        cancel: &CancelToken,
+    ) -> Result<Generated, IdeError> {
         let started = Instant::now();
         let offset = snap.doc.offset(req.position, req.encoding)?;
         let config = self.config();
         self.stats.requests.inc();
-        self.supersede(&snap.uri, cancel);
+        self.supersede(&snap.uri, opts.purpose, cancel);
         let cursor = snap.doc.position(offset, req.encoding);
         if config.typeahead_cache && !req.raw && req.trigger == Trigger::Automatic {
             if let Some((text, kind)) = self.cached(snap, offset) {
-                return Ok(Completion::from_cache(
-                    text,
-                    kind,
-                    cursor,
-                    snap.doc.version(),
-                    started,
-                ));
+                return Ok(Generated {
+                    completion: Completion::from_cache(
+                        text,
+                        kind,
+                        cursor,
+                        snap.doc.version(),
+                        started,
+                    ),
+                    gate_dropped: None,
+                });
             }
         }
         self.cancel_background();
@@ -209,11 +265,11 @@ impl Ide {
                 self.stats.shrunk.inc();
             }
         }
-        let mode = prep.mode;
-        let max_tokens = match mode {
+        let mode = opts.mode.unwrap_or(prep.mode);
+        let max_tokens = opts.max_tokens.unwrap_or(match mode {
             Mode::SingleLine if !req.raw => config.max_tokens_single_line,
             _ => config.max_tokens,
-        };
+        });
         let stop = if req.raw {
             StopRules {
                 max_tokens,
@@ -244,7 +300,7 @@ impl Ide {
             }
         };
         let alternatives = if req.trigger == Trigger::Invoked && !req.raw {
-            INVOKED_ALTERNATIVES
+            opts.alternatives.unwrap_or(INVOKED_ALTERNATIVES)
         } else {
             0
         };
@@ -341,7 +397,7 @@ impl Ide {
                 })
                 .take(2)
                 .collect();
-        if !req.raw && generation.stop_reason != StopReason::Deadline {
+        if opts.remember && !req.raw && generation.stop_reason != StopReason::Deadline {
             self.remember(snap, offset, &out.text);
         }
         tracing::debug!(
@@ -350,7 +406,7 @@ impl Ide {
             shrunk, "completion"
         );
         tracing::trace!(prompt = %prep.prompt, raw = %generation.text, kept = %out.text, "completion text");
-        Ok(Completion {
+        let completion = Completion {
             text: out.text,
             range: Range {
                 start: cursor,
@@ -376,11 +432,17 @@ impl Ide {
             cache: None,
             shrunk,
             raw: generation.text,
-            dropped: dropped_by_gate.or(out.dropped.map(|d| format!("{d:?}"))),
+            dropped: dropped_by_gate
+                .clone()
+                .or(out.dropped.map(|d| format!("{d:?}"))),
             findings,
             context: prep.report,
             repo_context: prep.repo_report,
             model: info.name,
+        };
+        Ok(Generated {
+            completion,
+            gate_dropped: dropped_by_gate,
         })
     }
 

@@ -8,12 +8,16 @@
 //!   against a [`Snapshot`] taken when the request arrives, and the result names its version.
 //! - A newer completion request for a document cancels the older one still in flight.
 //! - Without a model the facade still answers: completions are empty and say why.
+//! - Code actions run the completion path (same prompt, post-processing and safety gate) at a
+//!   point the action chooses; finding which actions apply needs no model.
 
+mod action;
 mod complete;
 mod engine_slot;
 mod gate;
 mod session;
 
+pub use action::{CodeActionKind, CodeActionRequest, CodeActionResult};
 pub use complete::{Completion, CompletionRequest, Trigger};
 pub use engine_slot::EngineState;
 pub use gate::GatePolicy;
@@ -75,6 +79,8 @@ pub struct IdeConfig {
     pub gate: GatePolicy,
     /// Tokens of repository context (definitions, similar snippets, versions); 0 = none.
     pub repo_tokens: usize,
+    /// Output cap of a code action (code written from a comment).
+    pub code_action_max_tokens: usize,
 }
 
 impl Default for IdeConfig {
@@ -91,6 +97,7 @@ impl Default for IdeConfig {
             typeahead_cache: true,
             gate: GatePolicy::Drop,
             repo_tokens: 1024,
+            code_action_max_tokens: 256,
         }
     }
 }
@@ -105,6 +112,8 @@ pub enum IdeError {
     NoModel(String),
     #[error("request cancelled")]
     Cancelled,
+    #[error("no code action here: {0}")]
+    NotApplicable(String),
     #[error("{0}")]
     Engine(String),
 }
@@ -130,7 +139,7 @@ pub struct Ide {
     docs: Mutex<HashMap<String, DocEntry>>,
     engine: engine_slot::EngineSlot,
     config: Mutex<IdeConfig>,
-    inflight: Mutex<HashMap<String, CancelToken>>,
+    inflight: Mutex<HashMap<(String, complete::Purpose), CancelToken>>,
     sessions: Mutex<HashMap<String, session::Session>>,
     lru: Mutex<session::Lru>,
     stats: Arc<session::Stats>,
@@ -283,9 +292,7 @@ impl Ide {
         }
         drop(docs);
         // The text changed under any request still running for the old version.
-        if let Some(t) = lock(&self.inflight).get(uri) {
-            t.cancel();
-        }
+        self.cancel_inflight(uri, false);
         Ok(edits.last().map(|e| e.new_end_byte))
     }
 
@@ -298,8 +305,20 @@ impl Ide {
     pub fn close(&self, uri: &str) {
         lock(&self.docs).remove(uri);
         lock(&self.sessions).remove(uri);
-        if let Some(t) = lock(&self.inflight).remove(uri) {
-            t.cancel();
+        self.cancel_inflight(uri, true);
+    }
+
+    /// Cancel the requests running for `uri` (and forget them when `forget`).
+    fn cancel_inflight(&self, uri: &str, forget: bool) {
+        let mut inflight = lock(&self.inflight);
+        for purpose in [complete::Purpose::Completion, complete::Purpose::CodeAction] {
+            let key = (uri.to_string(), purpose);
+            if let Some(t) = inflight.get(&key) {
+                t.cancel();
+            }
+            if forget {
+                inflight.remove(&key);
+            }
         }
     }
 
@@ -323,9 +342,11 @@ impl Ide {
         Some(tree.root_node().has_error())
     }
 
-    /// Register `cancel` as the one in-flight request of `uri`, cancelling the one before.
-    fn supersede(&self, uri: &str, cancel: &CancelToken) {
-        if let Some(old) = lock(&self.inflight).insert(uri.to_string(), cancel.clone()) {
+    /// Register `cancel` as the one in-flight request of `uri` for `purpose`, cancelling the one
+    /// before.
+    fn supersede(&self, uri: &str, purpose: complete::Purpose, cancel: &CancelToken) {
+        let key = (uri.to_string(), purpose);
+        if let Some(old) = lock(&self.inflight).insert(key, cancel.clone()) {
             old.cancel();
         }
     }

@@ -1,5 +1,5 @@
 //! The completion path with a scripted engine: what the ide does around the model (prompt
-//! layout while typing, caches, the safety gate). The real model is exercised end to end by
+//! layout while typing, caches, the safety gate, code actions). The real model is exercised end to end by
 //! tests/harness.
 
 use std::sync::{Arc, Mutex};
@@ -8,23 +8,48 @@ use nib_engine::{
     ApproxTokenCounter, CancelToken, CompletionEngine, EngineError, GenerateRequest, Generation,
     ModelInfo, PromptFormat, StopReason, TokenCounter,
 };
-use nib_ide::{CompletionRequest, Ide, IdeConfig, Trigger};
+use nib_ide::{
+    CodeActionKind, CodeActionRequest, CodeActionResult, CompletionRequest, GatePolicy, Ide,
+    IdeConfig, IdeError, Trigger,
+};
 use nib_text::{OffsetEncoding, Position, Range, TextChange};
 
-/// Answers every request with the next scripted output and records the prompts.
+/// Answers every request with the next scripted output (and its alternatives) and records the
+/// prompts and output caps.
 struct Scripted {
-    outputs: Mutex<Vec<String>>,
+    outputs: Mutex<Vec<Vec<String>>>,
     prompts: Mutex<Vec<String>>,
     forced: Mutex<Vec<Option<nib_engine::Forced>>>,
+    max_tokens: Mutex<Vec<usize>>,
 }
 
 impl Scripted {
     fn new(outputs: &[&str]) -> Arc<Scripted> {
+        let with_alternatives: Vec<&[&str]> = outputs.iter().map(std::slice::from_ref).collect();
+        Scripted::with_alternatives(&with_alternatives)
+    }
+
+    /// Each request gets the next list: the main output, then the alternatives.
+    fn with_alternatives(outputs: &[&[&str]]) -> Arc<Scripted> {
         Arc::new(Scripted {
-            outputs: Mutex::new(outputs.iter().rev().map(|s| s.to_string()).collect()),
+            outputs: Mutex::new(
+                outputs
+                    .iter()
+                    .rev()
+                    .map(|o| o.iter().map(|s| s.to_string()).collect())
+                    .collect(),
+            ),
             prompts: Mutex::default(),
             forced: Mutex::default(),
+            max_tokens: Mutex::default(),
         })
+    }
+}
+
+fn candidate(text: &str) -> nib_engine::GeneratedToken {
+    nib_engine::GeneratedToken {
+        text: text.to_string(),
+        logprob: -0.1,
     }
 }
 
@@ -43,19 +68,31 @@ impl CompletionEngine for Scripted {
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
         self.prompts.lock().unwrap().push(req.prompt.clone());
         self.forced.lock().unwrap().push(req.forced.clone());
-        let mut text = self.outputs.lock().unwrap().pop().unwrap_or_default();
-        // Like a real engine: the output starts with the forced text.
-        if let Some(f) = req.forced.as_ref().filter(|f| !text.starts_with(&f.text)) {
-            text = format!("{}{text}", f.text);
+        self.max_tokens.lock().unwrap().push(req.stop.max_tokens);
+        let mut outputs = self.outputs.lock().unwrap().pop().unwrap_or_default();
+        if outputs.is_empty() {
+            outputs.push(String::new());
         }
+        // Like a real engine: every candidate starts with the forced text.
+        if let Some(f) = &req.forced {
+            for o in outputs.iter_mut().filter(|o| !o.starts_with(&f.text)) {
+                *o = format!("{}{o}", f.text);
+            }
+        }
+        let text = outputs.remove(0);
         Ok(Generation {
-            tokens: vec![nib_engine::GeneratedToken {
-                text: text.clone(),
-                logprob: -0.1,
-            }],
+            tokens: vec![candidate(&text)],
             text,
             stop_reason: StopReason::EndOfGeneration,
-            alternatives: Vec::new(),
+            alternatives: outputs
+                .iter()
+                .take(req.alternatives)
+                .map(|t| nib_engine::Candidate {
+                    text: t.clone(),
+                    tokens: vec![candidate(t)],
+                    stop_reason: StopReason::EndOfGeneration,
+                })
+                .collect(),
             prompt_tokens: 10,
             reused_tokens: 0,
             prefill_time: Default::default(),
@@ -233,4 +270,147 @@ fn the_safety_gate_drops_dangerous_suggestions_and_keeps_findings_of_others() {
         "{:?}",
         c.findings
     );
+}
+
+fn action_at(ide: &Ide, uri: &str, line: u32, col: u32) -> Result<CodeActionResult, IdeError> {
+    let snap = ide.snapshot(uri).unwrap();
+    let p = Position::new(line, col);
+    ide.code_action(
+        &snap,
+        CodeActionRequest {
+            kind: CodeActionKind::GenerateFromComment,
+            range: Range { start: p, end: p },
+            encoding: OffsetEncoding::Utf8,
+        },
+        &CancelToken::new(),
+    )
+}
+
+fn actions_at(ide: &Ide, uri: &str, line: u32) -> Vec<CodeActionKind> {
+    let p = Position::new(line, 2);
+    ide.code_actions(
+        &ide.snapshot(uri).unwrap(),
+        Range { start: p, end: p },
+        OffsetEncoding::Utf8,
+    )
+    .unwrap()
+}
+
+/// A shell command from the command line is high (from a parameter it would be medium: the
+/// caller decides).
+const CLEAN_DIR: &str =
+    "import os\nimport sys\n\n\ndef main():\n    # delete the directory tree named on the command line\n";
+const RM_RF: &str = " os.system(\"rm -rf \" + sys.argv[1])\n";
+
+#[test]
+fn code_action_with_a_high_finding_is_dropped_under_drop() {
+    let engine = Scripted::new(&[RM_RF]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///clean.py";
+    ide.open(uri, Some("python"), 1, CLEAN_DIR);
+    assert_eq!(
+        actions_at(&ide, uri, 5),
+        [CodeActionKind::GenerateFromComment]
+    );
+    let r = action_at(&ide, uri, 5, 6).unwrap();
+    assert_eq!(r.generated_code, "");
+    assert_eq!(r.insert_text, "", "nothing to insert");
+    assert!(
+        r.dropped
+            .as_deref()
+            .is_some_and(|d| d.contains("python/command-injection")),
+        "{:?}",
+        r.dropped
+    );
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.rule_id == "python/command-injection"
+                && f.severity >= nib_ide::Severity::High),
+        "{:?}",
+        r.findings
+    );
+    // The model was asked, on a new line under the comment, for a multi-line body; the
+    // indentation's last space is held back from the prompt (and the output's copy dropped).
+    let prompt = engine.prompts.lock().unwrap()[0].clone();
+    assert!(
+        prompt.contains("    # delete the directory tree named on the command line\n")
+            && prompt.ends_with("<|fim_middle|>   "),
+        "{prompt:?}"
+    );
+    assert_eq!(engine.max_tokens.lock().unwrap()[0], 256);
+}
+
+#[test]
+fn code_action_with_a_high_finding_keeps_it_and_its_findings_under_warn() {
+    let engine = Scripted::new(&[RM_RF]);
+    let ide = ide_with(engine);
+    ide.set_config(IdeConfig {
+        gate: GatePolicy::Warn,
+        ..ide.config()
+    });
+    let uri = "file:///clean.py";
+    ide.open(uri, Some("python"), 1, CLEAN_DIR);
+    let r = action_at(&ide, uri, 5, 0).unwrap();
+    assert_eq!(r.generated_code, "os.system(\"rm -rf \" + sys.argv[1])");
+    assert_eq!(r.dropped, None);
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.rule_id == "python/command-injection"
+                && f.severity >= nib_ide::Severity::High),
+        "{:?}",
+        r.findings
+    );
+    // The document ends with the comment: the code goes on the (empty) last line and ends
+    // with a line break.
+    assert_eq!(r.range.start, Position::new(6, 0));
+    assert_eq!(r.range.end, Position::new(6, 0));
+    assert_eq!(r.insert_text, "    os.system(\"rm -rf \" + sys.argv[1])\n");
+}
+
+#[test]
+fn clean_code_action_has_confidence_alternatives_and_no_gate_blocked_ones() {
+    let engine = Scripted::with_alternatives(&[&[
+        " return sum(x * x for x in xs)\n",
+        " subprocess.call(input(), shell=True)\n",
+        " total = 0\n    for x in xs:\n        total += x * x\n    return total\n",
+    ]]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///squares.py";
+    let text = "import subprocess\n\ndef sum_squares(xs):\n    # return the sum of the squares of the numbers in xs\n  \n\nprint(sum_squares([1, 2]))\n";
+    ide.open(uri, Some("python"), 1, text);
+    assert_eq!(actions_at(&ide, uri, 2), [], "not on the def line");
+    assert_eq!(actions_at(&ide, uri, 6), [], "not on code");
+    assert!(matches!(
+        action_at(&ide, uri, 6, 0),
+        Err(IdeError::NotApplicable(_))
+    ));
+    assert!(engine.prompts.lock().unwrap().is_empty(), "no model call");
+
+    let r = action_at(&ide, uri, 3, 10).unwrap();
+    assert_eq!(r.generated_code, "return sum(x * x for x in xs)");
+    assert_eq!(r.dropped, None);
+    assert_eq!(r.empty_reason, None);
+    assert_eq!(r.confidence, "high");
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    // The blank line after the comment is replaced by the code at the comment's indentation.
+    assert_eq!(r.range.start, Position::new(4, 0));
+    assert_eq!(r.range.end, Position::new(4, 2));
+    assert_eq!(r.insert_text, "    return sum(x * x for x in xs)");
+    assert!(
+        r.explanation
+            .contains("line 4: return the sum of the squares of the numbers in xs"),
+        "{}",
+        r.explanation
+    );
+    assert!(r.test_stubs.is_empty());
+    // The shell=True alternative is blocked; the loop is kept whole.
+    assert_eq!(
+        r.alternatives,
+        ["total = 0\n    for x in xs:\n        total += x * x\n    return total"],
+        "{:?}",
+        r.alternatives
+    );
+    assert_eq!(r.version, 1);
 }

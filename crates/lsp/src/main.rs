@@ -1,5 +1,6 @@
 //! nib: a local-first AI coding assistant, as a language server and a CLI.
 
+mod actions;
 mod bench;
 mod cli;
 mod convert;

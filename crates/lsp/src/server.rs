@@ -38,6 +38,8 @@ struct State {
     engine_key: Option<engine_loader::EngineKey>,
     /// The workspace root, from initialize.
     root: Option<std::path::PathBuf>,
+    /// The client takes versioned document edits (`workspace.workspaceEdit.documentChanges`).
+    versioned_edits: bool,
 }
 
 pub async fn serve(log: LogHandle) {
@@ -365,7 +367,9 @@ fn peak_rss_kb() -> Option<u64> {
 
 fn ide_error(e: IdeError) -> Error {
     let code = match e {
-        IdeError::UnknownDocument(_) | IdeError::Position(_) => ErrorCode::InvalidParams,
+        IdeError::UnknownDocument(_) | IdeError::Position(_) | IdeError::NotApplicable(_) => {
+            ErrorCode::InvalidParams
+        }
         _ => ErrorCode::InternalError,
     };
     let message = match &e {
@@ -410,6 +414,13 @@ impl LanguageServer for Backend {
             .or_else(|| params.root_uri.as_ref().map(|u| u.as_str().to_string()))
             .and_then(|u| crate::repo::uri_to_path(&u));
         self.state().root = root;
+        self.state().versioned_edits = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.workspace_edit.as_ref())
+            .and_then(|e| e.document_changes)
+            .unwrap_or(false);
         {
             let mut st = self.state();
             st.encoding = encoding;
@@ -440,6 +451,15 @@ impl LanguageServer for Backend {
                     trigger_characters: None,
                     ..Default::default()
                 }),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::from(
+                            crate::actions::GENERATE_KIND.to_string(),
+                        )]),
+                        resolve_provider: Some(true),
+                        ..Default::default()
+                    },
+                )),
                 ..Default::default()
             },
             server_info: Some(ServerInfo {
@@ -524,6 +544,121 @@ impl LanguageServer for Backend {
             st.pending_problems.extend(problems);
         }
         self.apply_settings().await;
+    }
+
+    /// Offer nib's actions for the cursor (cheap: no model).
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        if !crate::actions::kind_wanted(params.context.only.as_deref()) {
+            return Ok(None);
+        }
+        let uri = params.text_document.uri;
+        let snap = self.ide.snapshot(uri.as_str()).map_err(ide_error)?;
+        let kinds = self
+            .ide
+            .code_actions(&snap, convert::range_in(params.range), self.encoding())
+            .map_err(ide_error)?;
+        let actions: Vec<CodeActionOrCommand> = kinds
+            .into_iter()
+            .map(|kind| {
+                let data = crate::actions::ActionData {
+                    uri: uri.as_str().to_string(),
+                    version: snap.doc.version(),
+                    position: params.range.start,
+                    range: params.range,
+                    action: kind.id().to_string(),
+                };
+                CodeActionOrCommand::CodeAction(crate::actions::offer(kind, &data))
+            })
+            .collect();
+        Ok((!actions.is_empty()).then_some(actions))
+    }
+
+    /// Run an offered action: the model on a blocking thread, the safety gate, the edit.
+    async fn code_action_resolve(&self, action: CodeAction) -> Result<CodeAction> {
+        let data: crate::actions::ActionData = action
+            .data
+            .clone()
+            .and_then(|d| serde_json::from_value(d).ok())
+            .ok_or_else(|| Error::invalid_params("code action without nib's data"))?;
+        let kind = nib_ide::CodeActionKind::from_id(&data.action)
+            .ok_or_else(|| Error::invalid_params(format!("unknown action {}", data.action)))?;
+        let uri: Uri = data
+            .uri
+            .parse()
+            .map_err(|_| Error::invalid_params(format!("bad uri {}", data.uri)))?;
+        let enc = self.encoding();
+        // Snapshot now, before yielding; the action was offered for one version only.
+        let snap = self.ide.snapshot(&data.uri).map_err(ide_error)?;
+        if snap.doc.version() != data.version {
+            return Err(Error {
+                code: ErrorCode::ContentModified,
+                message: "the document changed since the action was offered".into(),
+                data: None,
+            });
+        }
+        let req = nib_ide::CodeActionRequest {
+            kind,
+            range: convert::range_in(data.range),
+            encoding: enc,
+        };
+        let cancel = CancelToken::new();
+        let guard = cancel.drop_guard();
+        let ide = Arc::clone(&self.ide);
+        let span =
+            tracing::info_span!("code_action", uri = %data.uri, version = snap.doc.version());
+        let task = tokio::task::spawn_blocking(move || {
+            let _e = span.enter();
+            ide.code_action(&snap, req, &cancel)
+        });
+        let result = task.await;
+        guard.disarm();
+        match result {
+            Ok(Ok(r)) => {
+                let versioned = self.state().versioned_edits;
+                if let Some(reason) = &r.dropped {
+                    let rule = crate::actions::blocking_rule(&r);
+                    tracing::info!(rule = ?rule.map(|f| &f.rule_id), "code action dropped by the safety gate");
+                    let hint = rule
+                        .filter(|f| !f.fix_hint.is_empty())
+                        .map(|f| format!("; fix: {}", f.fix_hint))
+                        .unwrap_or_default();
+                    self.client
+                        .show_message(
+                            MessageType::WARNING,
+                            format!("nib: the generated code was not inserted: {reason}{hint}"),
+                        )
+                        .await;
+                } else if r.insert_text.is_empty() {
+                    let why = r.empty_reason.as_deref().unwrap_or("Empty");
+                    self.client
+                        .show_message(
+                            MessageType::INFO,
+                            format!("nib: the model wrote no code for this comment ({why})"),
+                        )
+                        .await;
+                }
+                Ok(crate::actions::resolve(action, uri, &r, versioned))
+            }
+            Ok(Err(IdeError::NoModel(msg))) => {
+                let msg = format!("nib: cannot generate code: no model: {msg}");
+                self.client.show_message(MessageType::ERROR, &msg).await;
+                Err(Error {
+                    code: ErrorCode::InternalError,
+                    message: msg.into(),
+                    data: None,
+                })
+            }
+            Ok(Err(IdeError::Cancelled)) => Err(Error::request_cancelled()),
+            Ok(Err(e)) => Err(ide_error(e)),
+            Err(join) => {
+                tracing::error!("code action task failed: {join}");
+                Err(Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("code action failed: {join}").into(),
+                    data: None,
+                })
+            }
+        }
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {

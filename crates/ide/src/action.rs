@@ -1,0 +1,472 @@
+//! Code actions: model-written edits the user asks for explicitly. The first one writes the code
+//! a comment (or docstring) describes, below it.
+//!
+//! Finding an action is cheap (a look at the syntax tree around the cursor, no model), because
+//! editors ask on every cursor move. Running one reuses the inline-completion path: the document
+//! is split on a new line after the comment block, indented like the comment, and an invoked
+//! multi-line completion is asked for there (FIM prompt, post-processing, safety gate). The
+//! prompt holds back the indentation's last blank: ending in the whole indentation is an
+//! unnatural token boundary (the model then adds a space of its own).
+
+use std::time::Instant;
+
+use nib_engine::CancelToken;
+use nib_postprocess::Mode;
+use nib_syntax::tree_sitter::{Node, Tree};
+use nib_syntax::{Language, ParsedDocument};
+use nib_text::{Document, OffsetEncoding, Range};
+
+use crate::complete::{PathOptions, Purpose};
+use crate::{CompletionRequest, Finding, Ide, IdeError, Snapshot, Trigger};
+
+/// What a code action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum CodeActionKind {
+    /// The cursor is on comment or docstring lines that describe code: write that code below
+    /// them.
+    GenerateFromComment,
+}
+
+impl CodeActionKind {
+    pub const ALL: &'static [CodeActionKind] = &[CodeActionKind::GenerateFromComment];
+
+    /// A stable name (for the server's resolve data).
+    pub fn id(self) -> &'static str {
+        match self {
+            CodeActionKind::GenerateFromComment => "generate_from_comment",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<CodeActionKind> {
+        CodeActionKind::ALL.iter().copied().find(|k| k.id() == id)
+    }
+
+    /// What the user sees in the editor's menu.
+    pub fn title(self) -> &'static str {
+        match self {
+            CodeActionKind::GenerateFromComment => "Generate code from comment",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeActionRequest {
+    pub kind: CodeActionKind,
+    /// The cursor or selection the action was offered for.
+    pub range: Range,
+    pub encoding: OffsetEncoding,
+}
+
+/// The outcome of a code action, checked by the safety gate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CodeActionResult {
+    pub kind: CodeActionKind,
+    /// The document version the result was computed against.
+    pub version: i32,
+    /// The range the edit replaces, in the request's encoding: empty at the end of the comment
+    /// block's last line, or the blank line right after the block.
+    pub range: Range,
+    /// What to put at `range`: a line break and the comment's indentation as needed, then
+    /// `generated_code`. Empty when there is nothing to insert.
+    pub insert_text: String,
+    /// The code, starting after the comment's indentation like a completion at that point
+    /// ("" when dropped or nothing was made).
+    pub generated_code: String,
+    /// A short note on what the code implements.
+    pub explanation: String,
+    /// Tests for the code (none from the local model yet).
+    pub test_stubs: Vec<String>,
+    /// From the log-probabilities of the kept tokens: low, medium or high.
+    pub confidence: &'static str,
+    /// Other distinct versions of the code, best first, without gate-blocked ones; at most 2.
+    pub alternatives: Vec<String>,
+    /// What the safety gate found in `generated_code` (or in the dropped code); positions are
+    /// relative to the code.
+    pub findings: Vec<Finding>,
+    /// Why the safety gate dropped the code, naming the rule.
+    pub dropped: Option<String>,
+    /// Why there is no code although the gate dropped none (post-processing kept nothing).
+    pub empty_reason: Option<String>,
+    pub model: String,
+    pub latency_ms: f64,
+}
+
+/// Alternatives asked of the engine for a code action (each is a full extra decode).
+const CODE_ACTION_ALTERNATIVES: usize = 2;
+/// Lines looked at around the cursor when finding a comment block.
+const MAX_BLOCK_LINES: usize = 200;
+/// Characters of the comment quoted in the explanation.
+const EXPLANATION_CHARS: usize = 80;
+
+/// Comment or docstring lines (inclusive, 0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CommentBlock {
+    first: usize,
+    last: usize,
+}
+
+impl Ide {
+    /// The code actions available for `range` of `snap`. Cheap (no model): called on every
+    /// cursor move. Only languages the safety gate knows get actions.
+    pub fn code_actions(
+        &self,
+        snap: &Snapshot,
+        range: Range,
+        encoding: OffsetEncoding,
+    ) -> Result<Vec<CodeActionKind>, IdeError> {
+        snap.doc.offset(range.start, encoding)?;
+        Ok(find_block(snap, range)
+            .map(|_| vec![CodeActionKind::GenerateFromComment])
+            .unwrap_or_default())
+    }
+
+    /// Run a code action against `snap`. Blocking: runs the model. A newer code action for the
+    /// same document, or an edit of it, cancels this one.
+    pub fn code_action(
+        &self,
+        snap: &Snapshot,
+        req: CodeActionRequest,
+        cancel: &CancelToken,
+    ) -> Result<CodeActionResult, IdeError> {
+        let started = Instant::now();
+        snap.doc.offset(req.range.start, req.encoding)?;
+        let CodeActionKind::GenerateFromComment = req.kind;
+        let block = find_block(snap, req.range).ok_or_else(|| {
+            IdeError::NotApplicable("the cursor is not on a comment or docstring".into())
+        })?;
+        let doc = &snap.doc;
+        let at = insertion(doc, block);
+        // The document as if the user had opened a line after the comment.
+        let text = doc.text();
+        let split = format!("{}{}{}", &text[..at.start], at.lead, &text[at.end..]);
+        let cursor = at.start + at.lead.len();
+        let split_doc = Document::new(&split, doc.version());
+        let tree = snap
+            .lang
+            .and_then(|l| ParsedDocument::new(l, &split))
+            .and_then(|p| p.tree().cloned());
+        let split_snap = Snapshot {
+            uri: snap.uri.clone(),
+            doc: split_doc,
+            lang: snap.lang,
+            tree,
+        };
+        let position = split_snap.doc.position(cursor, req.encoding);
+        let config = self.config();
+        let opts = PathOptions {
+            purpose: Purpose::CodeAction,
+            mode: Some(Mode::MultiLine),
+            max_tokens: Some(config.code_action_max_tokens),
+            alternatives: Some(CODE_ACTION_ALTERNATIVES),
+            remember: false,
+        };
+        let generated = self.generate(
+            &split_snap,
+            CompletionRequest::new(position, req.encoding, Trigger::Invoked),
+            &opts,
+            cancel,
+        )?;
+        let c = generated.completion;
+        let code = c.text.trim_end().to_string();
+        let empty_reason = match (&generated.gate_dropped, code.is_empty()) {
+            (None, true) => Some(c.dropped.clone().unwrap_or_else(|| "Empty".into())),
+            _ => None,
+        };
+        let insert_text = if code.is_empty() {
+            String::new()
+        } else {
+            format!("{}{}{}", at.lead, code, at.tail)
+        };
+        tracing::debug!(
+            uri = %snap.uri, version = doc.version(), lines = ?(block.first, block.last),
+            kept = code.len(), dropped = ?generated.gate_dropped, "code action"
+        );
+        Ok(CodeActionResult {
+            kind: req.kind,
+            version: doc.version(),
+            range: Range {
+                start: doc.position(at.start, req.encoding),
+                end: doc.position(at.end, req.encoding),
+            },
+            insert_text,
+            explanation: explanation(doc, block),
+            generated_code: code,
+            test_stubs: Vec::new(),
+            confidence: c.confidence,
+            alternatives: c
+                .alternatives
+                .iter()
+                .map(|a| a.trim_end().to_string())
+                .collect(),
+            findings: c.findings,
+            dropped: generated.gate_dropped,
+            empty_reason,
+            model: c.model,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+}
+
+/// Where the code goes: bytes `start..end` of the document are replaced by `lead`, the code and
+/// `tail`.
+#[derive(Debug, PartialEq, Eq)]
+struct Insertion {
+    start: usize,
+    end: usize,
+    lead: String,
+    tail: &'static str,
+}
+
+/// A blank line right after the block is used for the code (its blanks replaced); otherwise a
+/// new line is opened at the end of the block. The code starts at the indentation of the
+/// block's first line.
+fn insertion(doc: &Document, block: CommentBlock) -> Insertion {
+    let (first_start, first_end) = doc.line_bounds(block.first).unwrap_or_default();
+    let first = doc.slice(first_start, first_end);
+    let indent = &first[..first.len() - first.trim_start().len()];
+    let last_end = doc.line_bounds(block.last).map_or(first_end, |b| b.1);
+    let newline = if doc.slice(last_end, last_end + 2) == "\r\n" {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    match doc.line_bounds(block.last + 1) {
+        Some((s, e)) if doc.slice(s, e).trim().is_empty() => Insertion {
+            start: s,
+            end: e,
+            lead: indent.to_string(),
+            // At the end of the document: end the inserted code with a line break.
+            tail: if e == doc.len_bytes() { newline } else { "" },
+        },
+        _ => Insertion {
+            start: last_end,
+            end: last_end,
+            lead: format!("{newline}{indent}"),
+            tail: "",
+        },
+    }
+}
+
+/// The comment block on the first comment line of `range` (bounded), if any.
+fn find_block(snap: &Snapshot, range: Range) -> Option<CommentBlock> {
+    let lang = snap.lang?;
+    let first = range.start.line as usize;
+    let mut last = range.end.line.max(range.start.line) as usize;
+    if last > first && range.end.character == 0 {
+        // A selection of whole lines ends at the start of the next one.
+        last -= 1;
+    }
+    let last = last.min(first + MAX_BLOCK_LINES);
+    (first..=last).find_map(|line| comment_block(&snap.doc, lang, snap.tree.as_ref(), line))
+}
+
+/// The contiguous comment and docstring lines around `line`, if `line` is one of them.
+fn comment_block(
+    doc: &Document,
+    lang: Language,
+    tree: Option<&Tree>,
+    line: usize,
+) -> Option<CommentBlock> {
+    let (mut first, mut last) = comment_span(doc, lang, tree, line)?;
+    for _ in 0..MAX_BLOCK_LINES {
+        match first
+            .checked_sub(1)
+            .and_then(|l| comment_span(doc, lang, tree, l))
+        {
+            Some((f, _)) if f < first => first = f,
+            _ => break,
+        }
+    }
+    for _ in 0..MAX_BLOCK_LINES {
+        match comment_span(doc, lang, tree, last + 1) {
+            Some((_, l)) if l > last => last = l,
+            _ => break,
+        }
+    }
+    Some(CommentBlock { first, last })
+}
+
+/// The lines of the comment or docstring that `line` starts with (a line of code with a
+/// trailing comment is not a comment line).
+fn comment_span(
+    doc: &Document,
+    lang: Language,
+    tree: Option<&Tree>,
+    line: usize,
+) -> Option<(usize, usize)> {
+    let (start, end) = doc.line_bounds(line)?;
+    let text = doc.slice(start, end);
+    let trimmed = text.trim_start();
+    if trimmed.trim_end().is_empty() {
+        return None;
+    }
+    let Some(tree) = tree else {
+        // No syntax tree: a plain line check.
+        return trimmed
+            .starts_with(lang.line_comment())
+            .then_some((line, line));
+    };
+    let at = start + (text.len() - trimmed.len());
+    let mut node = tree.root_node().descendant_for_byte_range(at, at + 1)?;
+    loop {
+        if is_comment_node(lang, node) {
+            let s = node.start_position();
+            let e = node.end_position();
+            // A line comment may end at the start of the next line (its line break).
+            let last = if e.column == 0 && e.row > s.row {
+                e.row - 1
+            } else {
+                e.row
+            };
+            return Some((s.row, last.max(line)));
+        }
+        node = node.parent()?;
+    }
+}
+
+fn is_comment_node(lang: Language, node: Node<'_>) -> bool {
+    match lang {
+        Language::Python => {
+            node.kind() == "comment"
+                || (node.kind() == "string"
+                    && node.parent().is_some_and(|p| {
+                        p.kind() == "expression_statement" && p.named_child_count() == 1
+                    }))
+        }
+        Language::Rust => matches!(node.kind(), "line_comment" | "block_comment"),
+    }
+}
+
+/// A comment or docstring line without its markers (`#`, `//`, `///`, `/*`, quotes).
+fn comment_words(line: &str) -> &str {
+    let l = line.trim().trim_start_matches(['#', '/', '!', '*']);
+    // A string prefix (`r"""`, `b'`) goes only when a quote follows it.
+    let unprefixed = l.trim_start_matches(['r', 'b', 'u', 'f', 'R', 'B', 'U', 'F']);
+    let l = if unprefixed.starts_with(['"', '\'']) && l.len() - unprefixed.len() <= 2 {
+        unprefixed
+    } else {
+        l
+    };
+    l.trim_matches(['"', '\'', '*', '/']).trim()
+}
+
+/// "Implements the comment on line N: <its first words>".
+fn explanation(doc: &Document, block: CommentBlock) -> String {
+    let words: String = (block.first..=block.last)
+        .filter_map(|l| doc.line_bounds(l).map(|(s, e)| doc.slice(s, e)))
+        .map(|l| comment_words(&l).to_string())
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let quoted: String = if words.chars().count() > EXPLANATION_CHARS {
+        words
+            .chars()
+            .take(EXPLANATION_CHARS - 1)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        words
+    };
+    let what = if block.first == block.last {
+        format!("line {}", block.first + 1)
+    } else {
+        format!("lines {}-{}", block.first + 1, block.last + 1)
+    };
+    format!("Implements the comment on {what}: {quoted}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nib_text::Position;
+
+    fn snap(lang: Language, text: &str) -> Snapshot {
+        Snapshot {
+            uri: "file:///t".into(),
+            doc: Document::new(text, 1),
+            lang: Some(lang),
+            tree: ParsedDocument::new(lang, text).and_then(|p| p.tree().cloned()),
+        }
+    }
+
+    fn block_at(s: &Snapshot, line: u32) -> Option<(usize, usize)> {
+        let p = Position::new(line, 0);
+        find_block(s, Range { start: p, end: p }).map(|b| (b.first, b.last))
+    }
+
+    #[test]
+    fn python_comments_and_docstrings_are_blocks_code_is_not() {
+        let s = snap(
+            Language::Python,
+            "import os\n\ndef f(xs):\n    \"\"\"Sum of\n    squares.\"\"\"\n    # first\n    # second\n    x = 1  # trailing\n    s = \"\"\"not a docstring\"\"\"\n",
+        );
+        assert_eq!(block_at(&s, 0), None);
+        assert_eq!(block_at(&s, 1), None, "blank line");
+        assert_eq!(block_at(&s, 2), None);
+        assert_eq!(block_at(&s, 3), Some((3, 6)), "docstring and comments");
+        assert_eq!(block_at(&s, 4), Some((3, 6)), "inside the docstring");
+        assert_eq!(block_at(&s, 6), Some((3, 6)));
+        assert_eq!(block_at(&s, 7), None, "code with a trailing comment");
+        assert_eq!(block_at(&s, 8), None, "an assigned string");
+    }
+
+    #[test]
+    fn rust_line_doc_and_block_comments_are_blocks() {
+        let s = snap(
+            Language::Rust,
+            "/// Adds.\n/// Twice.\nfn f() {\n    // body\n    let x = 1; // trailing\n    /* a\n       b */\n}\n",
+        );
+        assert_eq!(block_at(&s, 0), Some((0, 1)));
+        assert_eq!(block_at(&s, 1), Some((0, 1)));
+        assert_eq!(block_at(&s, 2), None);
+        assert_eq!(block_at(&s, 3), Some((3, 3)));
+        assert_eq!(block_at(&s, 4), None);
+        assert_eq!(block_at(&s, 6), Some((5, 6)));
+    }
+
+    #[test]
+    fn a_selection_finds_the_first_comment_in_it() {
+        let s = snap(Language::Python, "x = 1\n# do it\ny = 2\n");
+        let r = Range {
+            start: Position::new(0, 0),
+            end: Position::new(2, 0),
+        };
+        assert_eq!(find_block(&s, r), Some(CommentBlock { first: 1, last: 1 }));
+    }
+
+    #[test]
+    fn insertion_opens_a_line_or_uses_the_blank_one() {
+        let doc = Document::new("def f(xs):\n    # sum\n    return 0\n", 1);
+        let at = insertion(&doc, CommentBlock { first: 1, last: 1 });
+        assert_eq!(
+            (at.start, at.end, at.lead.as_str(), at.tail),
+            (20, 20, "\n    ", "")
+        );
+        let doc = Document::new("def f(xs):\n    # sum\n  \nx = 1\n", 1);
+        let at = insertion(&doc, CommentBlock { first: 1, last: 1 });
+        assert_eq!(
+            (at.start, at.end, at.lead.as_str(), at.tail),
+            (21, 23, "    ", "")
+        );
+        let doc = Document::new("# sum\r\n", 1);
+        let at = insertion(&doc, CommentBlock { first: 0, last: 0 });
+        assert_eq!(
+            (at.start, at.end, at.lead.as_str(), at.tail),
+            (7, 7, "", "\r\n")
+        );
+    }
+
+    #[test]
+    fn explanation_quotes_the_comment() {
+        let doc = Document::new("    # return the sum\n    # of squares\n", 1);
+        assert_eq!(
+            explanation(&doc, CommentBlock { first: 0, last: 1 }),
+            "Implements the comment on lines 1-2: return the sum of squares"
+        );
+        let doc = Document::new("    r\"\"\"Sum\n    returns.\"\"\"\n", 1);
+        assert_eq!(
+            explanation(&doc, CommentBlock { first: 0, last: 1 }),
+            "Implements the comment on lines 1-2: Sum returns."
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! `textDocument/codeAction` and `codeAction/resolve`: the offer is cheap (no model, called on
+//! every cursor move); resolving runs the model and the safety gate.
+
+use nib_ide::{CodeActionKind, CodeActionResult, Severity};
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::lsp_types as lsp;
+
+/// The LSP kind of nib's code actions (a sub-kind of `refactor`).
+pub const GENERATE_KIND: &str = "refactor.nib.generate";
+
+/// What an offered action carries to its resolve: where it was offered and for which version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionData {
+    pub uri: String,
+    pub version: i32,
+    pub position: lsp::Position,
+    pub range: lsp::Range,
+    /// [`CodeActionKind::id`].
+    pub action: String,
+}
+
+/// Whether the client's `only` filter lets nib's kind through.
+pub fn kind_wanted(only: Option<&[lsp::CodeActionKind]>) -> bool {
+    only.is_none_or(|only| {
+        only.iter().any(|k| {
+            let k = k.as_str();
+            GENERATE_KIND == k || GENERATE_KIND.starts_with(&format!("{k}."))
+        })
+    })
+}
+
+/// The offered (unresolved) action.
+pub fn offer(kind: CodeActionKind, data: &ActionData) -> lsp::CodeAction {
+    lsp::CodeAction {
+        title: format!("nib: {}", kind.title()),
+        kind: Some(lsp::CodeActionKind::from(GENERATE_KIND.to_string())),
+        data: serde_json::to_value(data).ok(),
+        ..Default::default()
+    }
+}
+
+/// The first finding that made the gate drop the code.
+pub fn blocking_rule(r: &CodeActionResult) -> Option<&nib_ide::Finding> {
+    r.findings.iter().find(|f| f.severity >= Severity::High)
+}
+
+/// Fill in a resolved action: the edit inserting the code, or no edit and a title saying why.
+/// The result's fields travel in `data.result` (explanation, confidence, alternatives,
+/// findings, test stubs).
+pub fn resolve(
+    mut action: lsp::CodeAction,
+    uri: lsp::Uri,
+    r: &CodeActionResult,
+    versioned_edits: bool,
+) -> lsp::CodeAction {
+    if let Some(data) = action.data.as_mut() {
+        data["result"] = serde_json::json!({
+            "explanation": r.explanation,
+            "confidence": r.confidence,
+            "alternatives": r.alternatives,
+            "testStubs": r.test_stubs,
+            "findings": r.findings,
+            "dropped": r.dropped,
+            "model": r.model,
+            "latencyMs": r.latency_ms,
+        });
+    }
+    let base = format!("nib: {}", r.kind.title());
+    if r.dropped.is_some() {
+        let rule = blocking_rule(r).map_or("a high-severity finding", |f| f.rule_id.as_str());
+        action.title = format!("{base} (blocked by the safety gate: {rule})");
+        action.edit = None;
+        return action;
+    }
+    if r.insert_text.is_empty() {
+        action.title = format!("{base} (no code generated)");
+        action.edit = None;
+        return action;
+    }
+    let edit = lsp::TextEdit {
+        range: crate::convert::range(r.range),
+        new_text: r.insert_text.clone(),
+    };
+    action.edit = Some(if versioned_edits {
+        lsp::WorkspaceEdit {
+            document_changes: Some(lsp::DocumentChanges::Edits(vec![lsp::TextDocumentEdit {
+                text_document: lsp::OptionalVersionedTextDocumentIdentifier {
+                    uri,
+                    version: Some(r.version),
+                },
+                edits: vec![lsp::OneOf::Left(edit)],
+            }])),
+            ..Default::default()
+        }
+    } else {
+        lsp::WorkspaceEdit {
+            changes: Some([(uri, vec![edit])].into_iter().collect()),
+            ..Default::default()
+        }
+    });
+    action
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nib_text::{Position, Range};
+
+    fn result(
+        code: &str,
+        dropped: Option<&str>,
+        findings: Vec<nib_ide::Finding>,
+    ) -> CodeActionResult {
+        let at = Position::new(2, 0);
+        CodeActionResult {
+            kind: CodeActionKind::GenerateFromComment,
+            version: 7,
+            range: Range { start: at, end: at },
+            insert_text: if code.is_empty() {
+                String::new()
+            } else {
+                format!("    {code}")
+            },
+            generated_code: code.to_string(),
+            explanation: "Implements the comment on line 2: run it".into(),
+            test_stubs: Vec::new(),
+            confidence: "medium",
+            alternatives: Vec::new(),
+            findings,
+            dropped: dropped.map(str::to_string),
+            empty_reason: None,
+            model: "m".into(),
+            latency_ms: 1.0,
+        }
+    }
+
+    fn finding(severity: Severity) -> nib_ide::Finding {
+        nib_ide::Finding {
+            rule_id: "python/command-injection".into(),
+            cwe: None,
+            severity,
+            message: "Shell command built from non-constant data".into(),
+            fix_hint: "Pass an argument list".into(),
+            start_byte: 0,
+            end_byte: 4,
+            start: (0, 0),
+            end: (0, 4),
+            category: nib_checks::Category::Security,
+        }
+    }
+
+    fn offered() -> lsp::CodeAction {
+        let p = lsp::Position::new(1, 4);
+        offer(
+            CodeActionKind::GenerateFromComment,
+            &ActionData {
+                uri: "file:///a.py".into(),
+                version: 7,
+                position: p,
+                range: lsp::Range { start: p, end: p },
+                action: "generate_from_comment".into(),
+            },
+        )
+    }
+
+    fn uri() -> lsp::Uri {
+        "file:///a.py".parse().unwrap()
+    }
+
+    #[test]
+    fn a_dropped_result_has_no_edit_and_names_the_rule() {
+        let r = result(
+            "",
+            Some("safety gate: python/command-injection (Shell command)"),
+            vec![finding(Severity::High)],
+        );
+        let a = resolve(offered(), uri(), &r, false);
+        assert_eq!(a.edit, None);
+        assert_eq!(
+            a.title,
+            "nib: Generate code from comment (blocked by the safety gate: python/command-injection)"
+        );
+        let data = a.data.unwrap();
+        assert_eq!(
+            data["result"]["findings"][0]["rule_id"],
+            "python/command-injection"
+        );
+        assert_eq!(data["uri"], "file:///a.py", "the offer's data stays");
+    }
+
+    #[test]
+    fn a_kept_result_is_an_edit_with_its_findings_in_data() {
+        let r = result("os.system(cmd)", None, vec![finding(Severity::Medium)]);
+        let a = resolve(offered(), uri(), &r, false);
+        assert_eq!(a.title, "nib: Generate code from comment");
+        let edit = a.edit.clone().unwrap();
+        let edits = &edit.changes.unwrap()[&uri()];
+        assert_eq!(edits[0].new_text, "    os.system(cmd)");
+        assert_eq!(edits[0].range.start, lsp::Position::new(2, 0));
+        assert_eq!(
+            a.data.unwrap()["result"]["findings"][0]["severity"],
+            "medium"
+        );
+        // Clients that take versioned edits get one for the version the code was made for.
+        let a = resolve(offered(), uri(), &r, true);
+        let Some(lsp::DocumentChanges::Edits(edits)) = a.edit.unwrap().document_changes else {
+            panic!("versioned document edits");
+        };
+        assert_eq!(edits[0].text_document.version, Some(7));
+    }
+
+    #[test]
+    fn an_empty_result_has_no_edit() {
+        let a = resolve(offered(), uri(), &result("", None, Vec::new()), false);
+        assert_eq!(a.edit, None);
+        assert!(a.title.ends_with("(no code generated)"), "{}", a.title);
+    }
+
+    #[test]
+    fn only_filters_by_kind_prefix() {
+        let k = |s: &str| lsp::CodeActionKind::from(s.to_string());
+        assert!(kind_wanted(None));
+        assert!(kind_wanted(Some(&[k("refactor")])));
+        assert!(kind_wanted(Some(&[k("quickfix"), k("refactor.nib")])));
+        assert!(kind_wanted(Some(&[k(GENERATE_KIND)])));
+        assert!(!kind_wanted(Some(&[k("quickfix")])));
+        assert!(!kind_wanted(Some(&[k("refactor.rewrite")])));
+        assert!(!kind_wanted(Some(&[k("refac")])));
+        assert!(!kind_wanted(Some(&[])));
+    }
+}
