@@ -310,18 +310,21 @@ impl Worker<'_> {
                 return Ok(out);
             }
         };
-        let firsts: Vec<((LlamaToken, f32), Option<usize>)> = match &req.forced {
-            Some(f) if !f.text.is_empty() || f.then_non_blank => self.constrained_top_k(
-                self.ctx.get_logits_ith(logits_at),
-                1 + req.alternatives,
-                f,
-                f.text.len(),
-            ),
-            _ => top_k_logprobs(self.ctx.get_logits_ith(logits_at), 1 + req.alternatives)
+        let k = 1 + req.alternatives + req.first_rank;
+        let mut firsts: Vec<((LlamaToken, f32), Option<usize>)> = match &req.forced {
+            Some(f) if !f.text.is_empty() || f.then_non_blank => {
+                self.constrained_top_k(self.ctx.get_logits_ith(logits_at), k, f, f.text.len())
+            }
+            _ => top_k_logprobs(self.ctx.get_logits_ith(logits_at), k)
                 .into_iter()
                 .map(|t| (t, None))
                 .collect(),
         };
+        firsts.drain(..req.first_rank.min(firsts.len()));
+        if firsts.is_empty() {
+            out.stop_reason = StopReason::EndOfGeneration;
+            return Ok(out);
+        }
         let prompt_len = self.cached[seq(req.slot)].len();
         let decode_started = Instant::now();
         let mut stops: Vec<String> = self.stop_strings.clone();

@@ -77,6 +77,9 @@ pub struct GenerateRequest {
     /// the prompt so that it ends on a natural token boundary (token healing), plus, where the
     /// caller knows it, the indentation the line needs.
     pub forced: Option<Forced>,
+    /// Start from the `first_rank`-th most likely first token (0: greedy): a second candidate
+    /// after the greedy output was rejected, without decoding the greedy one again.
+    pub first_rank: usize,
 }
 
 /// A constraint on the start of the output: its first tokens are the most likely ones whose
@@ -151,6 +154,7 @@ impl GenerateRequest {
             slot: Slot::Main,
             reuse_cache: true,
             forced: None,
+            first_rank: 0,
         }
     }
 }

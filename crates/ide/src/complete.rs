@@ -314,7 +314,8 @@ impl Ide {
             greq.forced = Some(prep.forced.clone());
         }
         self.stats.model_requests.inc();
-        let generation = engine
+        let retry_req = greq.clone();
+        let mut generation = engine
             .generate(greq)
             .map_err(|e| IdeError::Engine(e.to_string()))?;
         if generation.stop_reason == StopReason::Cancelled {
@@ -340,6 +341,60 @@ impl Ide {
             }
         };
         let mut out = process(&generation.text);
+        // A rejected greedy line (dropped, or code that exists further down) gets one second
+        // candidate from the next most likely first token, if the budget allows.
+        let later = |o: &nib_postprocess::Output| {
+            nib_postprocess::repeats_later_line(
+                &Input {
+                    lang: snap.lang,
+                    prefix: &prep.prefix,
+                    suffix: &prep.suffix,
+                    raw: "",
+                    mode,
+                },
+                &o.text,
+            )
+        };
+        let rejected = |o: &nib_postprocess::Output| {
+            later(o)
+                || o.dropped
+                    .is_some_and(|d| d != nib_postprocess::DropReason::Empty)
+        };
+        let time_left = retry_req.deadline.is_none_or(|d| {
+            let need = (generation.tokens.len() + 2) as f64
+                / engine.throughput().decode_tokens_per_s.max(1.0);
+            d.saturating_duration_since(Instant::now()).as_secs_f64() > need
+        });
+        if !req.raw
+            && mode == Mode::SingleLine
+            && alternatives == 0
+            && matches!(
+                generation.stop_reason,
+                StopReason::Newline
+                    | StopReason::EndOfGeneration
+                    | StopReason::Caller
+                    | StopReason::MaxTokens
+            )
+            && rejected(&out)
+            && time_left
+        {
+            let mut again = retry_req;
+            again.first_rank = 1;
+            let second = engine
+                .generate(again)
+                .map_err(|e| IdeError::Engine(e.to_string()))?;
+            if second.stop_reason == StopReason::Cancelled {
+                return Err(IdeError::Cancelled);
+            }
+            let o = process(&second.text);
+            tracing::debug!(first = %out.text, dropped = ?out.dropped, second = %o.text, "second candidate");
+            if !o.text.is_empty() && !rejected(&o) {
+                out = o;
+                generation.text = second.text;
+                generation.tokens = second.tokens;
+                generation.stop_reason = second.stop_reason;
+            }
+        }
         let mut dropped_by_gate = None;
         if generation.stop_reason == StopReason::Deadline
             && mode == Mode::SingleLine

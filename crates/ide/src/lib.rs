@@ -88,7 +88,7 @@ impl Default for IdeConfig {
         IdeConfig {
             window: WindowConfig::default(),
             max_tokens: 64,
-            max_tokens_single_line: 16,
+            max_tokens_single_line: 32,
             deadline: None,
             cold_deadline: Duration::from_millis(1000),
             load_wait: Duration::from_secs(120),

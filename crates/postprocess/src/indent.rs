@@ -15,6 +15,7 @@ use crate::Mode;
 ///
 /// Only for Python, with the cursor in code, outside brackets, and nothing but whitespace
 /// before it on its line:
+/// - the previous code line ends the docstring that opens a body: level with it;
 /// - the previous code line opens a block (ends with `:`): one level deeper than that line;
 /// - (single-line) the next code line is deeper than the previous one: the new line is the
 ///   header of that block, one level less than the next line and level with the previous.
@@ -47,7 +48,10 @@ pub fn expected_indent(
     }
     let prev_indent = leading_ws(prev);
     let unit = indent_unit(lang, before, prev_indent);
-    let answer = if last == ':' {
+    let answer = if crate::ends_with_header_docstring(lang, before) {
+        // The body goes on below its docstring.
+        prev_indent.to_string()
+    } else if last == ':' {
         format!("{prev_indent}{unit}")
     } else if mode == Mode::SingleLine {
         let next = next_code_line(&doc)?;
@@ -135,6 +139,17 @@ mod tests {
         assert_eq!(check(doc, Mode::MultiLine), None);
         // Mixed widths (a 2-column step under a 4-column body): no answer.
         let doc = "def f(a):\n    x = a\n$0      if x:\n        return 1\n";
+        assert_eq!(check(doc, Mode::SingleLine), None);
+    }
+
+    #[test]
+    fn the_body_goes_on_below_its_docstring() {
+        let doc = "def f(x):\n    \"\"\"Doc.\n\n    More.\n    \"\"\"\n$0    return x\n";
+        assert_eq!(check(doc, Mode::SingleLine).as_deref(), Some("    "));
+        let doc = "class A:\n    def f(self):\n        '''Doc.'''\n\n$0";
+        assert_eq!(check(doc, Mode::MultiLine).as_deref(), Some("        "));
+        // A string that is not a docstring decides nothing.
+        let doc = "def f(x):\n    y = 1\n    s = \"\"\"a\"\"\"\n$0    return x\n";
         assert_eq!(check(doc, Mode::SingleLine), None);
     }
 

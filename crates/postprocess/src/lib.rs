@@ -11,6 +11,7 @@
 //!   errors (tree-sitter, compared with the document without the completion);
 //! - says which indentation a new line at the cursor must have, where the layout decides it
 //!   ([`expected_indent`], for constrained decoding);
+//! - flags a line that repeats code further down ([`repeats_later_line`]: worth a retry);
 //! - tells a streaming decoder when it can stop ([`should_stop`]), buckets confidence from
 //!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]).
 //!
@@ -96,7 +97,7 @@ pub fn decide_mode(lang: Option<Language>, prefix: &str, suffix: &str) -> Mode {
 
 /// `text` (the prefix up to the cursor's line) ends with a docstring that is the first
 /// statement after a block header (`def f():` then `"""..."""`).
-fn ends_with_header_docstring(lang: Option<Language>, text: &str) -> bool {
+pub(crate) fn ends_with_header_docstring(lang: Option<Language>, text: &str) -> bool {
     let t = text.trim_end();
     for q in ["\"\"\"", "'''"] {
         let Some(body) = t.strip_suffix(q) else {
@@ -265,6 +266,39 @@ pub fn process(input: &Input) -> Output {
         text,
         dropped: None,
     }
+}
+
+/// How far below the cursor [`repeats_later_line`] looks.
+pub const LATER_LINES: usize = 40;
+
+/// A kept single-line `text` that writes, on a line of its own, a line the suffix already has
+/// further down at the same indentation, with nothing shallower in between (the model skipped
+/// ahead to code that exists: `return x` above the `return x` that ends the function). Worth
+/// a second candidate; callers keep `text` when the second candidate is no better.
+pub fn repeats_later_line(input: &Input, text: &str) -> bool {
+    if input.mode != Mode::SingleLine {
+        return false;
+    }
+    let doc = Doc::new(input.lang, input.prefix, input.suffix);
+    let line = text.trim();
+    if !doc.line_prefix_blank() || line.len() < 6 || !significant(line) {
+        return false;
+    }
+    let text_line = text.trim_end_matches('\n');
+    let indent = doc::indent_width(doc.line_prefix()) + doc::indent_width(text_line);
+    for l in doc.suffix.lines().take(LATER_LINES) {
+        if l.trim().is_empty() {
+            continue;
+        }
+        let w = doc::indent_width(l);
+        if l.trim() == line && w == indent {
+            return true;
+        }
+        if w < indent {
+            return false;
+        }
+    }
+    false
 }
 
 /// All non-blank lines are comments, where code is expected (the cursor is in code and is

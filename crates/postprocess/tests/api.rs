@@ -237,3 +237,32 @@ fn line_of_its_own_before_code() {
         "    y += 1"
     );
 }
+
+#[test]
+fn a_line_that_skips_ahead_to_existing_code_is_flagged() {
+    let later = |fixture: &str, text: &str| {
+        let (prefix, suffix) = fixture.split_once("$0").expect("$0");
+        nib_postprocess::repeats_later_line(
+            &Input {
+                lang: PY,
+                prefix,
+                suffix,
+                raw: "",
+                mode: Mode::SingleLine,
+            },
+            text,
+        )
+    };
+    // The function's last line, written above the block before it.
+    let doc = "def f(a, b):\n    n = a * b\n$0        return True\n    return False\n";
+    assert!(later(doc, "    return False\n"));
+    // A nested repeat (another branch returns the same) is not flagged: a shallower line
+    // comes first, or the indentation differs.
+    let doc = "def f(m, d):\n    if m < 1:\n$0    if d < 1:\n        return False\n";
+    assert!(!later(doc, "        return False\n"));
+    let doc = "def f(n):\n    if n < 2:\n$0    for k in range(n):\n            return False\n";
+    assert!(!later(doc, "        return False\n"));
+    // Short or new lines are not flagged.
+    assert!(!later("x = 1\n$0y = 2\n", "y = 2\n"));
+    assert!(!later("def f():\n$0    return 1\n", "    return 2\n"));
+}
