@@ -218,7 +218,18 @@ impl CompletionEngine for LlamaEngine {
     }
 
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
-        self.call(|reply| thread::Job::Generate { req, reply })
+        // Counted before it is queued: a running background prefill yields at its next batch.
+        self.shared
+            .waiting_generates
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let result = self.call(|reply| thread::Job::Generate { req, reply });
+        if matches!(result, Err(EngineError::Stopped)) {
+            // Never started: undo the count (the engine thread is gone anyway).
+            self.shared
+                .waiting_generates
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        result
     }
 
     fn prefill(&self, prompt: &str, cancel: CancelToken) -> Result<usize, EngineError> {

@@ -41,12 +41,16 @@ pub(crate) struct Params {
 pub(crate) struct Shared {
     pub main_cached: Arc<Mutex<Vec<LlamaToken>>>,
     pub throughput: Arc<Mutex<Throughput>>,
+    /// Generate jobs sent and not yet started: a background prefill yields to them (stops
+    /// at its next batch) instead of making a request wait behind it.
+    pub waiting_generates: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Shared {
     pub fn new() -> Shared {
         Shared {
             main_cached: Arc::default(),
+            waiting_generates: Arc::default(),
             throughput: Arc::new(Mutex::new(Throughput {
                 prefill_tokens_per_s: 300.0,
                 decode_tokens_per_s: 60.0,
@@ -94,6 +98,10 @@ pub(crate) fn run(
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Generate { req, reply } => {
+                worker
+                    .shared
+                    .waiting_generates
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 let t = Instant::now();
                 let result = worker.generate(&req);
                 tracing::debug!(slot = ?req.slot, ms = t.elapsed().as_millis() as u64, ok = result.is_ok(), "engine: generate");
@@ -109,7 +117,7 @@ pub(crate) fn run(
                 let tokens = worker.tokenize(&prompt);
                 let batch = worker.prefill_batch;
                 let result = worker
-                    .evaluate(Slot::Main, &tokens, &cancel, None, batch)
+                    .evaluate_yielding(Slot::Main, &tokens, &cancel, batch)
                     .map(|(_, evaluated)| evaluated);
                 worker.publish();
                 tracing::debug!(
@@ -201,6 +209,18 @@ impl Worker<'_> {
         Ok(())
     }
 
+    /// [`Worker::evaluate`] for background work: stops (as if cancelled) as soon as a generate
+    /// job is waiting.
+    fn evaluate_yielding(
+        &mut self,
+        slot: Slot,
+        tokens: &[LlamaToken],
+        cancel: &CancelToken,
+        batch_size: usize,
+    ) -> Result<(Evaluated, usize), EngineError> {
+        self.evaluate_inner(slot, tokens, cancel, None, batch_size, true)
+    }
+
     /// Bring `slot` to hold exactly `tokens`, evaluating only what follows the common prefix.
     /// Returns where the last token's logits are, and how many tokens were evaluated.
     fn evaluate(
@@ -210,6 +230,18 @@ impl Worker<'_> {
         cancel: &CancelToken,
         deadline: Option<Instant>,
         batch_size: usize,
+    ) -> Result<(Evaluated, usize), EngineError> {
+        self.evaluate_inner(slot, tokens, cancel, deadline, batch_size, false)
+    }
+
+    fn evaluate_inner(
+        &mut self,
+        slot: Slot,
+        tokens: &[LlamaToken],
+        cancel: &CancelToken,
+        deadline: Option<Instant>,
+        batch_size: usize,
+        yielding: bool,
     ) -> Result<(Evaluated, usize), EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::Backend("empty prompt".into()));
@@ -245,7 +277,13 @@ impl Worker<'_> {
         let mut evaluated = 0;
         let mut pos = common;
         while pos < tokens.len() {
-            if cancel.is_cancelled() {
+            let waiting = yielding
+                && self
+                    .shared
+                    .waiting_generates
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    > 0;
+            if cancel.is_cancelled() || waiting {
                 return Ok((Evaluated::Interrupted(StopReason::Cancelled), evaluated));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {

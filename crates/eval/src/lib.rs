@@ -62,6 +62,10 @@ pub struct CommonArgs {
     /// Print each task's suggestion and raw output on stderr.
     #[arg(long)]
     pub verbose: bool,
+    /// Anchor the prompt this many lines above the cursor first, as after typing those lines
+    /// (they then follow the middle token): compares the anchored layout with the plain one.
+    #[arg(long, default_value_t = 0)]
+    pub anchor_lines: usize,
     /// Only run the self-checks (no model).
     #[arg(long)]
     pub self_check_only: bool,
@@ -191,6 +195,14 @@ fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde)
     } else {
         format!("{} of {total} tasks (seed {})", tasks.len(), common.seed)
     };
+    let subset = if common.anchor_lines > 0 {
+        format!(
+            "{subset}; prompt anchored {} lines above the cursor",
+            common.anchor_lines
+        )
+    } else {
+        subset
+    };
     let jobs = common
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -236,6 +248,7 @@ fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde)
             n,
             jobs,
             verbose: common.verbose,
+            anchor_lines: common.anchor_lines,
         },
         &tasks,
     );

@@ -144,6 +144,9 @@ pub struct RunConfig<'a> {
     pub jobs: usize,
     /// Print each task's suggestion and raw output on stderr.
     pub verbose: bool,
+    /// Anchor the prompt this many lines above the cursor before asking (0: a plain
+    /// prefix-suffix-middle prompt, the document being fresh).
+    pub anchor_lines: usize,
 }
 
 struct Generated {
@@ -151,12 +154,23 @@ struct Generated {
     nib: Result<Completion, String>,
 }
 
-fn generate(ide: &Ide, task: &Task, n: usize) -> Generated {
+fn generate(ide: &Ide, task: &Task, n: usize, anchor_lines: usize) -> Generated {
     let uri = format!("file:///nib-eval/{}.py", task.id.replace(['/', ' '], "_"));
     ide.open(&uri, Some("python"), 0, &task.document_with(""));
     let result = (|| {
         let snap = ide.snapshot(&uri).map_err(|e| e.to_string())?;
         let position = snap.doc.position(task.prompt.len(), OffsetEncoding::Utf8);
+        if anchor_lines > 0 {
+            // A request further up sets the anchor there; the requests below then find the
+            // lines in between after the middle token, as after typing them.
+            let above =
+                nib_text::Position::new(position.line.saturating_sub(anchor_lines as u32), 0);
+            let _ = ide.complete(
+                &snap,
+                CompletionRequest::new(above, OffsetEncoding::Utf8, Trigger::Automatic),
+                &CancelToken::new(),
+            );
+        }
         let raw = ide
             .complete(
                 &snap,
@@ -214,7 +228,7 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
             outcomes[t][slot] = Some(o);
         };
         for (i, task) in tasks.iter().enumerate() {
-            let g = generate(&cfg.ide, task, cfg.n);
+            let g = generate(&cfg.ide, task, cfg.n, cfg.anchor_lines);
             // Slot 0: raw; 1..=n: nib samples.
             let raw_text = g.raw.as_ref().map(|c| c.text.clone()).unwrap_or_default();
             let mut texts = vec![raw_text];

@@ -223,6 +223,9 @@ impl Ide {
         };
         let mut slot = Slot::Main;
         let mut shrunk = false;
+        // The full context to prefill in the background once this request is answered (queued
+        // earlier, it would delay this request's second candidate).
+        let mut deferred_prefill = None;
         let plan = deadline.map(|_| engine.plan(&prep.prompt));
         // A fresh context (first request after opening a file or a jump) gets the cold budget;
         // requests while the background prefill catches up get the normal one.
@@ -258,7 +261,7 @@ impl Ide {
                 if config.background_prefill
                     && (prep_uses >= 2 || plan.slot_tokens < NOTHING_CACHED)
                 {
-                    self.schedule_prefill(Arc::clone(&engine), full_prompt.prompt);
+                    deferred_prefill = Some(full_prompt.prompt);
                 }
                 slot = Slot::Scratch;
                 shrunk = true;
@@ -378,6 +381,8 @@ impl Ide {
             && rejected(&out)
             && time_left
         {
+            // Nothing queued on the engine may delay the second candidate.
+            self.cancel_background();
             let mut again = retry_req;
             again.first_rank = 1;
             let second = engine
@@ -394,6 +399,9 @@ impl Ide {
                 generation.tokens = second.tokens;
                 generation.stop_reason = second.stop_reason;
             }
+        }
+        if let Some(prompt) = deferred_prefill {
+            self.schedule_prefill(Arc::clone(&engine), prompt);
         }
         let mut dropped_by_gate = None;
         if generation.stop_reason == StopReason::Deadline
