@@ -63,6 +63,17 @@ fn read_frame(r: &mut impl BufRead) -> Result<Option<Value>, String> {
 impl Server {
     /// Start `nib serve` and complete the initialize handshake.
     pub fn start(init_options: Value, position_encodings: &[&str]) -> (Server, Value) {
+        let mut caps = json!({
+            "textDocument": { "inlineCompletion": {}, "completion": { "completionItem": {} } },
+        });
+        if !position_encodings.is_empty() {
+            caps["general"] = json!({ "positionEncodings": position_encodings });
+        }
+        Server::start_with(init_options, caps, None)
+    }
+
+    /// Start `nib serve` with these client capabilities and workspace root.
+    pub fn start_with(init_options: Value, caps: Value, root_uri: Option<&str>) -> (Server, Value) {
         let stderr_path = std::env::temp_dir().join(format!(
             "nib-harness-{}-{}.log",
             std::process::id(),
@@ -105,14 +116,8 @@ impl Server {
             notifications: Vec::new(),
             stderr_path,
         };
-        let mut caps = json!({
-            "textDocument": { "inlineCompletion": {}, "completion": { "completionItem": {} } },
-        });
-        if !position_encodings.is_empty() {
-            caps["general"] = json!({ "positionEncodings": position_encodings });
-        }
         let result = s
-            .request("initialize", json!({ "processId": null, "rootUri": null, "capabilities": caps, "initializationOptions": init_options }))
+            .request("initialize", json!({ "processId": null, "rootUri": root_uri, "capabilities": caps, "initializationOptions": init_options }))
             .expect("initialize succeeds");
         s.notify("initialized", json!({}));
         (s, result)
@@ -244,6 +249,27 @@ impl Server {
                 .unwrap_or_default(),
             _ => Vec::new(),
         })
+    }
+
+    /// Ask `nib/stats` until `pred` holds of the answer (within `timeout`); the last answer.
+    pub fn stats_until(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Value, Value> {
+        let until = Instant::now() + timeout;
+        loop {
+            let stats = self
+                .request("nib/stats", Value::Null)
+                .expect("nib/stats answers");
+            if pred(&stats) {
+                return Ok(stats);
+            }
+            if Instant::now() > until {
+                return Err(stats);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Orderly shutdown; returns the exit status code.

@@ -642,3 +642,124 @@ fn code_action_without_a_model_is_a_clear_error_and_inserted_code_gets_diagnosti
     assert!(diag["message"].as_str().unwrap().contains("fix:"), "{diag}");
     assert_eq!(s.shutdown(), Some(0));
 }
+
+fn file_uri(path: &std::path::Path) -> String {
+    format!("file://{}", path.display())
+}
+
+fn watched(uri: &str, typ: u8) -> Value {
+    json!({ "changes": [{ "uri": uri, "type": typ }] })
+}
+
+#[test]
+fn watched_file_events_update_the_workspace_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("app.py"), "def main():\n    return 1\n").unwrap();
+    std::fs::write(root.join(".gitignore"), "build/\n").unwrap();
+    let caps = json!({ "workspace": { "didChangeWatchedFiles": { "dynamicRegistration": true } } });
+    let (mut s, _) = Server::start_with(
+        json!({ "model": "/nonexistent/model.gguf" }),
+        caps,
+        Some(&file_uri(&root)),
+    );
+    let reg = s
+        .wait_notification(Duration::from_secs(20), |n| {
+            n["method"] == "client/registerCapability"
+        })
+        .expect("a client/registerCapability request");
+    let r = &reg["params"]["registrations"][0];
+    assert_eq!(r["method"], "workspace/didChangeWatchedFiles", "{reg}");
+    let globs: Vec<&str> = r["registerOptions"]["watchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["globPattern"].as_str().unwrap())
+        .collect();
+    for g in [
+        "**/*.py",
+        "**/*.rs",
+        "**/pyproject.toml",
+        "**/Cargo.toml",
+        "**/.gitignore",
+    ] {
+        assert!(globs.contains(&g), "{g} not in {globs:?}");
+    }
+
+    let ready = |st: &Value| st["index"]["files"] == 1;
+    let base = s
+        .stats_until(Duration::from_secs(20), ready)
+        .unwrap_or_else(|st| panic!("the index of app.py: {st}"));
+    assert_eq!(base["watching_files"], true);
+    let defs = base["index"]["definitions"].as_u64().unwrap();
+
+    // An ignored file first, then a real one: events apply in order, so once the second is
+    // in, the first was seen (and must have stayed out).
+    std::fs::create_dir_all(root.join("build")).unwrap();
+    let ignored = root.join("build/gen.py");
+    std::fs::write(&ignored, "def generated():\n    pass\n").unwrap();
+    s.notify(
+        "workspace/didChangeWatchedFiles",
+        watched(&file_uri(&ignored), 1),
+    );
+    let new = root.join("helpers.py");
+    std::fs::write(
+        &new,
+        "def fresh_helper(x):\n    return x\n\n\ndef other():\n    pass\n",
+    )
+    .unwrap();
+    s.notify(
+        "workspace/didChangeWatchedFiles",
+        watched(&file_uri(&new), 1),
+    );
+    let after = s
+        .stats_until(Duration::from_secs(20), |st| st["index"]["files"] == 2)
+        .unwrap_or_else(|st| panic!("helpers.py was not indexed: {st}"));
+    assert_eq!(after["index"]["definitions"], defs + 2, "{after}");
+
+    // Changed on disk: one definition fewer.
+    std::fs::write(&new, "def fresh_helper(x):\n    return x\n").unwrap();
+    s.notify(
+        "workspace/didChangeWatchedFiles",
+        watched(&file_uri(&new), 2),
+    );
+    s.stats_until(Duration::from_secs(20), |st| {
+        st["index"]["definitions"] == defs + 1
+    })
+    .unwrap_or_else(|st| panic!("the change to helpers.py was not seen: {st}"));
+
+    std::fs::remove_file(&new).unwrap();
+    s.notify(
+        "workspace/didChangeWatchedFiles",
+        watched(&file_uri(&new), 3),
+    );
+    let gone = s
+        .stats_until(Duration::from_secs(20), |st| st["index"]["files"] == 1)
+        .unwrap_or_else(|st| panic!("helpers.py is still indexed: {st}"));
+    assert_eq!(gone["index"]["definitions"], defs, "{gone}");
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn no_file_watchers_without_dynamic_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("app.py"), "def main():\n    return 1\n").unwrap();
+    let (mut s, _) = Server::start_with(
+        json!({ "model": "/nonexistent/model.gguf" }),
+        json!({}),
+        Some(&file_uri(&root)),
+    );
+    let st = s
+        .stats_until(Duration::from_secs(20), |st| st["index"]["files"] == 1)
+        .unwrap_or_else(|st| panic!("the index of app.py: {st}"));
+    assert_eq!(st["watching_files"], false);
+    assert!(
+        !s.notifications
+            .iter()
+            .any(|n| n["method"] == "client/registerCapability"),
+        "{:?}",
+        s.notifications
+    );
+    assert_eq!(s.shutdown(), Some(0));
+}

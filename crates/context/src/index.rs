@@ -411,6 +411,15 @@ impl WorkspaceIndex {
         self.by_path.is_empty()
     }
 
+    /// Definitions over all indexed files.
+    pub fn definition_count(&self) -> usize {
+        self.files
+            .iter()
+            .flatten()
+            .map(|f| f.definitions.len())
+            .sum()
+    }
+
     pub fn file(&self, path: &str) -> Option<&IndexedFile> {
         self.files[*self.by_path.get(path)? as usize].as_ref()
     }

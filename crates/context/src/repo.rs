@@ -13,8 +13,13 @@
 //! - symbols come from the enclosing function (or a fixed window of lines), without the
 //!   identifier being typed at the cursor;
 //! - chosen pieces are ordered by kind, then path, then position, never by score.
+//!
+//! Hygiene: a name defined in the current file's text around the cursor (what the prompt shows
+//! of it anyway) gets no definition piece; definitions used closest to the cursor line rank
+//! first (the distance only changes when the cursor changes lines); tests and examples are not
+//! searched by BM25 unless the current file is one. Whatever is left out is in the report.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use nib_engine::{RepoFile, TokenCounter};
@@ -55,13 +60,17 @@ pub struct RepoConfig {
     pub full_text_max_lines: usize,
     /// A name found only by name lookup is used when it has at most this many definitions.
     pub max_name_ambiguity: usize,
+    /// Lines above and below the cursor line taken as shown in the prompt anyway: names
+    /// defined there get no definition piece.
+    pub window_lines_above: usize,
+    pub window_lines_below: usize,
 }
 
 impl Default for RepoConfig {
     fn default() -> RepoConfig {
         RepoConfig {
             budget_tokens: 1024,
-            max_definitions: 12,
+            max_definitions: 6,
             max_snippets: 2,
             max_bm25: 2,
             snippet_lines: 20,
@@ -70,6 +79,8 @@ impl Default for RepoConfig {
             min_jaccard: 0.1,
             full_text_max_lines: 25,
             max_name_ambiguity: 3,
+            window_lines_above: 80,
+            window_lines_below: 20,
         }
     }
 }
@@ -215,28 +226,58 @@ pub fn repo_context(
     let (word_start, word_end) = word_at(text, cursor);
     let mut used: Vec<&str> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
+    // Every occurrence, as slices of `text` (their addresses give their offsets).
+    let mut occurrences: Vec<&str> = Vec::new();
     match tree {
         // Identifiers of the code only: not words in strings and comments.
         Some(t) => {
-            for id in tree_identifiers(t, text, region.clone(), word_start..word_end) {
-                if seen.insert(id) {
-                    used.push(id);
-                }
-            }
+            occurrences = tree_identifiers(t, text, region.clone(), word_start..word_end);
         }
         None => {
             for part in [
                 &text[region.start.min(word_start)..word_start],
                 &text[word_end..region.end.max(word_end)],
             ] {
-                for id in identifiers(part) {
-                    if seen.insert(id) {
-                        used.push(id);
-                    }
-                }
+                occurrences.extend(identifiers(part));
             }
         }
     }
+    for &id in &occurrences {
+        if seen.insert(id) {
+            used.push(id);
+        }
+    }
+
+    // Each used name's distance in lines from the cursor line (nearest use).
+    let mut distance: HashMap<&str, usize> = HashMap::new();
+    let base = text.as_ptr() as usize;
+    for part in occurrences {
+        let at = (part.as_ptr() as usize).saturating_sub(base);
+        let line = starts.partition_point(|&s| s <= at).saturating_sub(1);
+        let d = line.abs_diff(cursor_line);
+        distance
+            .entry(part)
+            .and_modify(|e| *e = (*e).min(d))
+            .or_insert(d);
+    }
+    // Names defined in the text around the cursor: the prompt shows them already. Whether a
+    // definition is nested (indented: a method) is kept, so that a local `def run` hides a
+    // top-level `run` elsewhere but not a method `run`.
+    let window = {
+        let a = cursor_line.saturating_sub(config.window_lines_above);
+        let b = (cursor_line + config.window_lines_below + 1).min(starts.len());
+        starts[a]..starts.get(b).copied().unwrap_or(text.len())
+    };
+    let window_names: HashSet<(String, bool)> = match (tree, req.lang) {
+        (Some(t), Some(l)) => tags::definitions_in(l, t, text, window)
+            .into_iter()
+            .map(|d| {
+                let nested = !indentation(text, d.range.start).is_empty();
+                (d.name, nested)
+            })
+            .collect(),
+        _ => HashSet::new(),
+    };
 
     let own = index.file(req.path);
     let own_imports_buf;
@@ -281,16 +322,38 @@ pub fn repo_context(
         req.path,
         imports,
         &used,
+        &distance,
         &own_names,
         config,
         &mut report,
     );
-    for c in defs.into_iter().take(config.max_definitions) {
+    let mut kept = 0;
+    for c in defs {
         let Some(file) = index.file(c.path) else {
             continue;
         };
         let d = &file.definitions[c.index];
         let lines = d.line..d.line + file.text[d.range.clone()].lines().count().max(1);
+        let reason = if window_names.contains(&(d.name.clone(), d.parent.is_some())) {
+            Some("defined near the cursor")
+        } else if kept >= config.max_definitions {
+            Some("max_definitions")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            // Not rendered: no tokens spent, none counted.
+            report.dropped.push(DroppedPiece {
+                path: c.path.to_string(),
+                kind: PieceKind::Definition,
+                lines,
+                tokens: 0,
+                score: c.score,
+                reason,
+            });
+            continue;
+        }
+        kept += 1;
         let text = render_definition(file.lang, &file.text, &file.definitions, c.index, config);
         candidates.push(piece(
             counter,
@@ -342,8 +405,16 @@ pub fn repo_context(
             .map(|f| f.path)
             .chain(candidates.iter().map(|c| c.path.as_str()))
             .collect();
-        let skip = |p: &str| p == req.path || shown.contains(p);
-        for h in index.bm25(&terms, config.max_bm25, &skip) {
+        // Tests and examples only help when writing tests or examples.
+        let aux_ok = is_test_or_example(req.path);
+        let skip =
+            |p: &str| p == req.path || shown.contains(p) || (!aux_ok && is_test_or_example(p));
+        let hits = index.bm25(&terms, config.max_bm25 + EXTRA_BM25_HITS, &skip);
+        let hits = hits
+            .into_iter()
+            .filter(|h| aux_ok || !in_test_module(index, h.path, &h.lines))
+            .take(config.max_bm25);
+        for h in hits {
             candidates.push(piece(
                 counter,
                 h.path,
@@ -406,19 +477,58 @@ fn piece(
     }
 }
 
+/// BM25 hits asked for beyond `max_bm25`, to make up for chunks of test modules left out.
+const EXTRA_BM25_HITS: usize = 3;
+
+/// Test files and directories (`tests/`, `test_*.py`, `*_test.py`, `conftest.py`, a Rust
+/// `tests.rs` module) and examples.
+pub fn is_test_or_example(path: &str) -> bool {
+    let mut segs = path.split('/').rev();
+    let file = segs.next().unwrap_or("");
+    segs.any(|d| matches!(d, "tests" | "test" | "examples" | "example"))
+        || file.starts_with("test_")
+        || file.ends_with("_test.py")
+        || file.ends_with("_tests.py")
+        || file.ends_with("_test.rs")
+        || file.ends_with("_tests.rs")
+        || matches!(file, "conftest.py" | "tests.rs" | "test.rs")
+}
+
+/// Whether `lines` of `path` lie inside a Rust `#[cfg(test)]` module.
+fn in_test_module(index: &WorkspaceIndex, path: &str, lines: &Range<usize>) -> bool {
+    let Some(f) = index.file(path) else {
+        return false;
+    };
+    if f.lang != Some(Language::Rust) {
+        return false;
+    }
+    f.definitions.iter().any(|d| {
+        let end = d.line + f.text[d.range.clone()].lines().count();
+        d.kind == DefKind::Module
+            && d.line <= lines.start
+            && lines.end <= end
+            && decorators_above(&f.text, d)
+                .iter()
+                .any(|a| a.replace(' ', "") == "#[cfg(test)]")
+    })
+}
+
 struct DefCandidate<'a> {
     path: &'a str,
     index: usize,
     score: f32,
 }
 
-/// Definitions to show, best first: imported names used near the cursor, then other names
-/// used near the cursor defined elsewhere (unambiguous), then imported names not used nearby.
+/// Definitions to show, best first: names used near the cursor (imported, or defined elsewhere
+/// unambiguously), the nearest use to the cursor line first; then names found by name in
+/// tests and examples; then imported names not used nearby, in import order.
+#[allow(clippy::too_many_arguments)]
 fn definition_candidates<'a>(
     index: &'a WorkspaceIndex,
     path: &str,
     imports: &[Import],
     used: &[&str],
+    distance: &HashMap<&str, usize>,
     own_names: &HashSet<&str>,
     config: &RepoConfig,
     report: &mut RepoReport,
@@ -432,7 +542,15 @@ fn definition_candidates<'a>(
             out.push(DefCandidate { path, index, score });
         }
     };
-    let score = |tier: f32, pos: usize| tier - pos as f32 * 1e-4;
+    // Tier first, then closeness to the cursor line, then order of use.
+    let score = |tier: f32, pos: usize| {
+        let d = used
+            .get(pos)
+            .and_then(|n| distance.get(n))
+            .copied()
+            .unwrap_or(pos);
+        tier * 1e6 - d as f32 * 100.0 - pos.min(99) as f32
+    };
 
     for (k, imp) in imports.iter().enumerate() {
         let Some(r) = index.resolve_import(path, imp) else {
@@ -448,7 +566,7 @@ fn definition_candidates<'a>(
                 if let Some(l) = local {
                     covered.insert(l);
                 }
-                let tier = if local_pos.is_some() { 3.0 } else { 1.0 };
+                let tier = if local_pos.is_some() { 2.0 } else { 0.0 };
                 let pos = local_pos.unwrap_or(used.len() + k);
                 for (p, i) in find_item(index, r.path, item, 3) {
                     push(&mut out, p, i, score(tier, pos));
@@ -465,7 +583,7 @@ fn definition_candidates<'a>(
                     }
                     if let Some(pos) = used_pos(&d.name) {
                         covered.insert(used[pos]);
-                        push(&mut out, &file.path, i, score(3.0, pos));
+                        push(&mut out, &file.path, i, score(2.0, pos));
                     }
                 }
             }
@@ -500,7 +618,7 @@ fn definition_candidates<'a>(
         for d in found {
             // Found by name only: tests, fixtures and examples of other files rank lower.
             let tier = if is_auxiliary(&d.file.path) && !is_auxiliary(path) {
-                1.5
+                1.0
             } else {
                 2.0
             };

@@ -1,11 +1,79 @@
 //! Repository context for the ide from a workspace index (the IO side: walking and reading
 //! files lives in nib-workspace; the pure ranking in nib-context).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use nib_ide::{OpenFile, RepoContext, RepoContextSource};
-use nib_workspace::{WalkConfig, Workspace};
+use nib_workspace::{Reindexed, WalkConfig, Workspace};
+
+/// Globs registered for `workspace/didChangeWatchedFiles`: the sources the index covers, the
+/// manifests the environment header reads, and the ignore files the walk honours.
+pub const WATCH_GLOBS: &[&str] = &[
+    "**/*.py",
+    "**/*.pyi",
+    "**/*.rs",
+    "**/pyproject.toml",
+    "**/setup.cfg",
+    "**/Pipfile",
+    "**/.python-version",
+    "**/requirements*.txt",
+    "**/Cargo.toml",
+    "**/Cargo.lock",
+    "**/rust-toolchain",
+    "**/rust-toolchain.toml",
+    "**/.gitignore",
+    "**/.ignore",
+    "**/.nibignore",
+];
+
+/// What happened to a watched path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileChange {
+    Created,
+    Changed,
+    Deleted,
+}
+
+/// Paths of the documents open in the editor: their text is the editor's, not the disk's.
+#[derive(Debug, Default, Clone)]
+pub struct OpenPaths(Arc<Mutex<HashSet<PathBuf>>>);
+
+impl OpenPaths {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn open(&self, uri: &str) {
+        if let Some(p) = uri_to_path(uri) {
+            self.set().insert(p);
+        }
+    }
+
+    pub fn close(&self, uri: &str) {
+        if let Some(p) = uri_to_path(uri) {
+            self.set().remove(&p);
+        }
+    }
+
+    pub fn contains(&self, path: &Path) -> bool {
+        self.set().contains(path)
+    }
+}
+
+/// What a batch of file events did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventsApplied {
+    pub updated: usize,
+    pub removed: usize,
+    pub manifests: usize,
+    /// Events about open documents, left to the editor.
+    pub open: usize,
+    pub skipped: usize,
+    /// An ignore file changed and the index was checked against the ignore rules again.
+    pub resynced: bool,
+}
 
 pub struct WorkspaceSource {
     pub ws: Arc<RwLock<Workspace>>,
@@ -41,11 +109,60 @@ impl WorkspaceSource {
         }
     }
 
-    /// A file changed on disk (saved, created, deleted).
-    pub fn reindex(&self, uri: &str) {
+    /// A document was saved: re-read it (and re-check the ignore rules if it is an ignore file).
+    pub fn reindex(&self, uri: &str, open: &OpenPaths) {
         if let (Some(path), Ok(mut ws)) = (uri_to_path(uri), self.ws.write()) {
-            ws.reindex_path(&path);
+            if ws.reindex_path(&path) == Reindexed::IgnoreRulesChanged {
+                ws.resync(&|p| open.contains(p));
+            }
         }
+    }
+
+    /// Apply `workspace/didChangeWatchedFiles` events (blocking: reads files). Paths open in
+    /// the editor are left alone; an ignore file's change re-checks the workspace once per
+    /// batch. The lock is taken per event, so completions wait for one file at most.
+    pub fn apply_file_events(
+        &self,
+        events: &[(PathBuf, FileChange)],
+        open: &OpenPaths,
+    ) -> EventsApplied {
+        let mut out = EventsApplied::default();
+        let mut resync = false;
+        for (path, change) in events {
+            if open.contains(path) {
+                out.open += 1;
+                continue;
+            }
+            let Ok(mut ws) = self.ws.write() else {
+                return out;
+            };
+            let r = match change {
+                FileChange::Created | FileChange::Changed => ws.update_path(path),
+                FileChange::Deleted => ws.remove_path(path),
+            };
+            match r {
+                Reindexed::Updated => out.updated += 1,
+                Reindexed::Removed => out.removed += 1,
+                Reindexed::ManifestUpdated => out.manifests += 1,
+                Reindexed::IgnoreRulesChanged => resync = true,
+                Reindexed::Skipped(_) => out.skipped += 1,
+            }
+        }
+        if resync {
+            if let Ok(mut ws) = self.ws.write() {
+                ws.resync(&|p| open.contains(p));
+                out.resynced = true;
+            }
+        }
+        out
+    }
+
+    /// (indexed files, definitions), for `nib/stats`.
+    pub fn counts(&self) -> (usize, usize) {
+        self.ws
+            .read()
+            .map(|ws| (ws.index.len(), ws.index.definition_count()))
+            .unwrap_or_default()
     }
 }
 
@@ -94,4 +211,52 @@ pub fn project_root(file: &Path) -> Option<PathBuf> {
         dir = d.parent();
     }
     best.or_else(|| abs.parent().map(Path::to_path_buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every watched glob names files the workspace acts on, and every manifest name the
+    /// environment reads is watched.
+    #[test]
+    fn watch_globs_cover_what_the_index_reads() {
+        for g in WATCH_GLOBS {
+            let sample = g.trim_start_matches("**/").replace('*', "x");
+            let handled = nib_context::env::is_manifest(&sample)
+                || nib_workspace::is_ignore_file(&sample)
+                || nib_syntax::Language::from_path(Path::new(&sample)).is_some();
+            assert!(handled, "{g} watches files nib ignores");
+        }
+        for name in [
+            "pyproject.toml",
+            "setup.cfg",
+            "Pipfile",
+            ".python-version",
+            "requirements-dev.txt",
+            "Cargo.toml",
+            "Cargo.lock",
+            "rust-toolchain",
+            "rust-toolchain.toml",
+            ".gitignore",
+            ".nibignore",
+        ] {
+            assert!(
+                WATCH_GLOBS
+                    .iter()
+                    .any(|g| glob_matches(g.trim_start_matches("**/"), name)),
+                "{name} is not watched"
+            );
+        }
+    }
+
+    /// `*` only, enough for the globs above.
+    fn glob_matches(glob: &str, name: &str) -> bool {
+        match glob.split_once('*') {
+            None => glob == name,
+            Some((a, b)) => {
+                name.len() >= a.len() + b.len() && name.starts_with(a) && name.ends_with(b)
+            }
+        }
+    }
 }

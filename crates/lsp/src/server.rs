@@ -26,7 +26,14 @@ pub struct Backend {
     log: LogHandle,
     /// The workspace index, once built.
     repo: Arc<Mutex<Option<Arc<crate::repo::WorkspaceSource>>>>,
+    /// Paths of open documents (the index takes their text from the editor, not the disk).
+    open_paths: crate::repo::OpenPaths,
+    /// `workspace/didChangeWatchedFiles` events, applied in order once the index is built.
+    watch_tx: tokio::sync::mpsc::UnboundedSender<Vec<WatchEvent>>,
+    watch_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<WatchEvent>>>>,
 }
+
+type WatchEvent = (std::path::PathBuf, crate::repo::FileChange);
 
 #[derive(Default)]
 struct State {
@@ -40,17 +47,25 @@ struct State {
     root: Option<std::path::PathBuf>,
     /// The client takes versioned document edits (`workspace.workspaceEdit.documentChanges`).
     versioned_edits: bool,
+    /// The client registers file watchers for us (`workspace.didChangeWatchedFiles`).
+    watch_dynamic: bool,
+    /// Our file watchers were registered.
+    watching: bool,
 }
 
 pub async fn serve(log: LogHandle) {
     let stdin = tokio::io::stdin();
     let stdout = tokio::io::stdout();
+    let (watch_tx, watch_rx) = tokio::sync::mpsc::unbounded_channel();
     let (service, socket) = LspService::build(|client| Backend {
         client,
         ide: Arc::new(Ide::default()),
         state: Mutex::default(),
         log,
         repo: Arc::default(),
+        open_paths: crate::repo::OpenPaths::default(),
+        watch_tx,
+        watch_rx: Mutex::new(Some(watch_rx)),
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
     .custom_method("nib/stats", Backend::stats)
@@ -197,6 +212,12 @@ impl Backend {
         let client = self.client.clone();
         let ide = Arc::clone(&self.ide);
         let slot = Arc::clone(&self.repo);
+        let watch_rx = self
+            .watch_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let open_paths = self.open_paths.clone();
         tokio::spawn(async move {
             let progress = if created {
                 Some(
@@ -230,7 +251,10 @@ impl Backend {
                     tracing::info!(?stats, "workspace indexed");
                     let source = Arc::new(source);
                     *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&source));
-                    ide.set_repo_source(source);
+                    ide.set_repo_source(Arc::clone(&source) as _);
+                    if let Some(rx) = watch_rx {
+                        tokio::spawn(apply_watch_events(rx, source, open_paths));
+                    }
                 }
                 Err(e) => tracing::error!("indexing failed: {e}"),
             }
@@ -238,6 +262,38 @@ impl Backend {
                 p.finish().await;
             }
         });
+    }
+
+    /// Ask the client to watch the files the index covers (dynamic registration only: the
+    /// protocol has no static way).
+    async fn register_watchers(&self) {
+        let wanted = {
+            let st = self.state();
+            st.watch_dynamic && st.root.is_some()
+        };
+        if !wanted {
+            return;
+        }
+        let watchers: Vec<FileSystemWatcher> = crate::repo::WATCH_GLOBS
+            .iter()
+            .map(|g| FileSystemWatcher {
+                glob_pattern: GlobPattern::String(g.to_string()),
+                kind: None,
+            })
+            .collect();
+        let options = DidChangeWatchedFilesRegistrationOptions { watchers };
+        let registration = Registration {
+            id: "nib/watched-files".into(),
+            method: "workspace/didChangeWatchedFiles".into(),
+            register_options: serde_json::to_value(options).ok(),
+        };
+        match self.client.register_capability(vec![registration]).await {
+            Ok(()) => {
+                self.state().watching = true;
+                tracing::info!("file watchers registered");
+            }
+            Err(e) => tracing::warn!("file watchers not registered: {e}"),
+        }
     }
 
     /// Build the safety gate's checker for this project in the background (environment
@@ -276,9 +332,20 @@ impl Backend {
             EngineState::Ready(e) => serde_json::to_value(e.throughput()).unwrap_or_default(),
             other => serde_json::Value::String(format!("{other:?}")),
         };
+        let index = match self.repo() {
+            Some(repo) => tokio::task::spawn_blocking(move || repo.counts())
+                .await
+                .ok()
+                .map(|(files, definitions)| {
+                    serde_json::json!({ "files": files, "definitions": definitions })
+                }),
+            None => None,
+        };
         Ok(serde_json::json!({
             "ide": self.ide.stats(),
             "engine": engine,
+            "index": index,
+            "watching_files": self.state().watching,
             "peak_rss_kb": peak_rss_kb(),
         }))
     }
@@ -347,6 +414,26 @@ impl Backend {
         Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
             items,
         })))
+    }
+}
+
+/// Apply file events in arrival order, batches that queued up together at once, the IO on a
+/// blocking thread.
+async fn apply_watch_events(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<WatchEvent>>,
+    source: Arc<crate::repo::WorkspaceSource>,
+    open: crate::repo::OpenPaths,
+) {
+    while let Some(mut events) = rx.recv().await {
+        while let Ok(more) = rx.try_recv() {
+            events.extend(more);
+        }
+        let (source, open) = (Arc::clone(&source), open.clone());
+        let n = events.len();
+        match tokio::task::spawn_blocking(move || source.apply_file_events(&events, &open)).await {
+            Ok(applied) => tracing::debug!(events = n, ?applied, "file events applied"),
+            Err(e) => tracing::error!("file events failed: {e}"),
+        }
     }
 }
 
@@ -421,6 +508,13 @@ impl LanguageServer for Backend {
             .and_then(|w| w.workspace_edit.as_ref())
             .and_then(|e| e.document_changes)
             .unwrap_or(false);
+        self.state().watch_dynamic = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|c| c.dynamic_registration)
+            .unwrap_or(false);
         {
             let mut st = self.state();
             st.encoding = encoding;
@@ -473,6 +567,7 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         self.apply_settings().await;
         self.index_workspace().await;
+        self.register_watchers().await;
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
@@ -491,6 +586,7 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let d = params.text_document;
+        self.open_paths.open(d.uri.as_str());
         self.ide
             .open(d.uri.as_str(), Some(&d.language_id), d.version, &d.text);
         self.diagnose_when_idle(d.uri, d.version);
@@ -529,12 +625,38 @@ impl LanguageServer for Backend {
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         if let Some(repo) = self.repo() {
             let uri = params.text_document.uri.as_str().to_string();
-            let _ = tokio::task::spawn_blocking(move || repo.reindex(&uri)).await;
+            let open = self.open_paths.clone();
+            let _ = tokio::task::spawn_blocking(move || repo.reindex(&uri, &open)).await;
         }
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        self.open_paths.close(params.text_document.uri.as_str());
         self.ide.close(params.text_document.uri.as_str());
+    }
+
+    /// Files created, changed or deleted outside the editor: queued, applied in order off the
+    /// event loop once the index exists (events before then are kept until it does).
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        if self.state().root.is_none() {
+            return;
+        }
+        let events: Vec<WatchEvent> = params
+            .changes
+            .into_iter()
+            .filter_map(|e| {
+                let change = match e.typ {
+                    FileChangeType::CREATED => crate::repo::FileChange::Created,
+                    FileChangeType::CHANGED => crate::repo::FileChange::Changed,
+                    FileChangeType::DELETED => crate::repo::FileChange::Deleted,
+                    _ => return None,
+                };
+                Some((crate::repo::uri_to_path(e.uri.as_str())?, change))
+            })
+            .collect();
+        if !events.is_empty() && self.watch_tx.send(events).is_err() {
+            tracing::warn!("file events dropped: the index is gone");
+        }
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {

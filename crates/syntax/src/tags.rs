@@ -411,6 +411,21 @@ fn link_parents(defs: &mut [Definition]) {
     }
 }
 
+/// Definitions that start inside `range` (a window of `text`), in source order; containers
+/// around the window are not included.
+pub fn definitions_in(
+    lang: Language,
+    tree: &Tree,
+    text: &str,
+    range: Range<usize>,
+) -> Vec<Definition> {
+    let range = range.start.min(text.len())..range.end.min(text.len());
+    collect_definitions(lang, tree, text, Some(range.clone()))
+        .into_iter()
+        .filter(|d| range.contains(&d.range.start))
+        .collect()
+}
+
 /// Definitions enclosing byte offset `byte`, outermost first.
 pub fn enclosing_scopes(lang: Language, tree: &Tree, text: &str, byte: usize) -> Vec<Scope> {
     let byte = byte.min(text.len());

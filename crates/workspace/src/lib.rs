@@ -7,6 +7,10 @@
 //! - Feeds [`nib_context::index::WorkspaceIndex`] (pure) with workspace-relative `/` paths;
 //!   parsing runs on [`WalkConfig::threads`] threads, insertion on the caller's.
 //! - Never fails as a whole: unreadable files are counted and skipped.
+//! - Keeps up with the disk one path at a time ([`Workspace::update_path`] on create/change,
+//!   [`Workspace::remove_path`] on delete) under the same rules as the walk; an ignore file's
+//!   change is answered by [`Workspace::resync`]. Which files the editor owns is the caller's
+//!   business.
 
 mod paths;
 pub use paths::{nib_home, uri_to_path};
@@ -196,6 +200,13 @@ pub enum Reindexed {
     Removed,
     Skipped(SkipReason),
     ManifestUpdated,
+    /// An ignore file changed or went: nothing done; the caller should [`Workspace::resync`].
+    IgnoreRulesChanged,
+}
+
+/// `.gitignore`, `.ignore` and `.nibignore`: the files the walk's ignore rules come from.
+pub fn is_ignore_file(file_name: &str) -> bool {
+    matches!(file_name, ".gitignore" | ".ignore" | ".nibignore")
 }
 
 impl Workspace {
@@ -289,6 +300,9 @@ impl Workspace {
         let Some(rel) = relative_path(&self.root, path) else {
             return false;
         };
+        if std::fs::metadata(path).map_or(true, |m| m.len() > self.config.max_file_bytes) {
+            return false;
+        }
         let Ok(text) = std::fs::read_to_string(path) else {
             return false;
         };
@@ -297,6 +311,8 @@ impl Workspace {
             None => (String::new(), rel.clone()),
         };
         let manifest = parse_manifest(&name, &text);
+        // A renamed crate: its old name goes.
+        self.forget_manifest(&dir, &name);
         if let (true, Some(krate)) = (name == "Cargo.toml", &manifest.name) {
             let src = if dir.is_empty() {
                 "src".to_string()
@@ -329,43 +345,53 @@ impl Workspace {
         Some(rel)
     }
 
-    /// Re-read one path from disk after a save, create, change or delete.
-    pub fn reindex_path(&mut self, path: &Path) -> Reindexed {
-        let abs = if path.is_absolute() {
+    fn absolute(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
             path.to_path_buf()
         } else {
             self.root.join(path)
-        };
+        }
+    }
+
+    /// Re-read one path from disk after a save, create, change or delete: [`Workspace::update_path`]
+    /// when it exists, else [`Workspace::remove_path`].
+    pub fn reindex_path(&mut self, path: &Path) -> Reindexed {
+        let abs = self.absolute(path);
+        if abs.exists() {
+            self.update_path(&abs)
+        } else {
+            self.remove_path(&abs)
+        }
+    }
+
+    /// A file was created or changed on disk (absolute, or relative to the root): re-read and
+    /// re-index it with the rules of the initial walk (ignore files, skipped directories, size,
+    /// binary and generated checks). A source file that is now skipped leaves the index; a
+    /// manifest refreshes the environment; an ignore file only returns
+    /// [`Reindexed::IgnoreRulesChanged`] (the caller knows which files the editor owns and
+    /// calls [`Workspace::resync`]).
+    pub fn update_path(&mut self, path: &Path) -> Reindexed {
+        let abs = self.absolute(path);
         let Some(rel) = relative_path(&self.root, &abs) else {
             return Reindexed::Skipped(SkipReason::NotSource);
         };
-        if is_manifest(file_name(&abs)) {
-            if !abs.exists() {
-                let dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-                let name = file_name(&abs).to_string();
-                if let Some(list) = self.manifests.get_mut(&dir) {
-                    for (_, m) in list
-                        .iter()
-                        .filter(|(n, _)| *n == "Cargo.toml" && name == *n)
-                    {
-                        if let Some(krate) = &m.name {
-                            self.index.remove_rust_crate(krate);
-                        }
-                    }
-                    list.retain(|(n, _)| *n != name);
-                }
-                return Reindexed::Removed;
+        let name = file_name(&abs);
+        if is_ignore_file(name) {
+            return Reindexed::IgnoreRulesChanged;
+        }
+        if is_manifest(name) {
+            if self.is_ignored(&abs) {
+                return Reindexed::Skipped(SkipReason::NotSource);
             }
-            self.read_manifest(&abs);
-            return Reindexed::ManifestUpdated;
+            return if self.read_manifest(&abs) {
+                Reindexed::ManifestUpdated
+            } else {
+                Reindexed::Skipped(SkipReason::Unreadable)
+            };
         }
         let Some(lang) = Language::from_path(&abs) else {
             return Reindexed::Skipped(SkipReason::NotSource);
         };
-        if !abs.exists() {
-            self.index.remove_file(&rel);
-            return Reindexed::Removed;
-        }
         if self.is_ignored(&abs) {
             self.index.remove_file(&rel);
             return Reindexed::Skipped(SkipReason::NotSource);
@@ -380,6 +406,139 @@ impl Workspace {
                 Reindexed::Skipped(e)
             }
         }
+    }
+
+    /// A file or directory was deleted (absolute, or relative to the root): forget its index
+    /// entries (every file under it, for a directory) or its manifest. Reads nothing; a deleted
+    /// ignore file is reported like in [`Workspace::update_path`].
+    pub fn remove_path(&mut self, path: &Path) -> Reindexed {
+        let abs = self.absolute(path);
+        let Some(rel) = relative_path(&self.root, &abs) else {
+            return Reindexed::Skipped(SkipReason::NotSource);
+        };
+        let name = file_name(&abs).to_string();
+        if is_ignore_file(&name) {
+            return Reindexed::IgnoreRulesChanged;
+        }
+        if is_manifest(&name) {
+            let dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+            return if self.forget_manifest(&dir, &name) {
+                Reindexed::Removed
+            } else {
+                Reindexed::Skipped(SkipReason::NotSource)
+            };
+        }
+        if self.index.remove_file(&rel) {
+            return Reindexed::Removed;
+        }
+        // A directory: everything indexed below it.
+        let prefix = format!("{rel}/");
+        let below: Vec<String> = self
+            .index
+            .paths()
+            .into_iter()
+            .filter(|p| p.starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        for p in &below {
+            self.index.remove_file(p);
+        }
+        let dirs: Vec<String> = self
+            .manifests
+            .keys()
+            .filter(|d| **d == rel || d.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for d in &dirs {
+            let names: Vec<String> = self.manifests[d].iter().map(|(n, _)| n.clone()).collect();
+            for n in names {
+                self.forget_manifest(d, &n);
+            }
+        }
+        if below.is_empty() && dirs.is_empty() {
+            Reindexed::Skipped(SkipReason::NotSource)
+        } else {
+            Reindexed::Removed
+        }
+    }
+
+    /// Drop a manifest (and the Rust crate a Cargo.toml declared); `false` when unknown.
+    fn forget_manifest(&mut self, dir: &str, name: &str) -> bool {
+        let Some(list) = self.manifests.get_mut(dir) else {
+            return false;
+        };
+        let before = list.len();
+        for (_, m) in list.iter().filter(|(n, _)| n == name && n == "Cargo.toml") {
+            if let Some(krate) = &m.name {
+                self.index.remove_rust_crate(krate);
+            }
+        }
+        list.retain(|(n, _)| n != name);
+        let removed = list.len() != before;
+        if list.is_empty() {
+            self.manifests.remove(dir);
+        }
+        removed
+    }
+
+    /// Bring the index in line with the ignore files after one changed: walk again, drop
+    /// indexed files the walk no longer finds, read the files it finds that are not indexed
+    /// (except those `is_open` says the editor owns), and re-read every manifest.
+    pub fn resync(&mut self, is_open: &dyn Fn(&Path) -> bool) -> IndexStats {
+        let start = Instant::now();
+        let found = discover(&self.root, &self.config);
+        let mut stats = IndexStats::default();
+        let wanted: std::collections::HashSet<String> = found
+            .sources
+            .iter()
+            .filter_map(|p| relative_path(&self.root, p))
+            .collect();
+        let stale: Vec<String> = self
+            .index
+            .paths()
+            .into_iter()
+            .filter(|p| !wanted.contains(*p) && !is_open(&self.root.join(p)))
+            .map(str::to_string)
+            .collect();
+        for p in &stale {
+            self.index.remove_file(p);
+        }
+        for path in &found.sources {
+            let Some(rel) = relative_path(&self.root, path) else {
+                continue;
+            };
+            if self.index.file(&rel).is_some() || is_open(path) {
+                continue;
+            }
+            match read_source(path, &self.config) {
+                Ok(text) => {
+                    stats.files += 1;
+                    stats.bytes += text.len() as u64;
+                    stats.lines += text.lines().count();
+                    self.index
+                        .update_file(&rel, Language::from_path(path), &text);
+                }
+                Err(SkipReason::Binary) => stats.binary += 1,
+                Err(SkipReason::Generated) => stats.generated += 1,
+                Err(SkipReason::TooLarge) => stats.too_large += 1,
+                Err(_) => stats.unreadable += 1,
+            }
+        }
+        let known: Vec<(String, String)> = self
+            .manifests
+            .iter()
+            .flat_map(|(d, l)| l.iter().map(move |(n, _)| (d.clone(), n.clone())))
+            .collect();
+        for (d, n) in known {
+            self.forget_manifest(&d, &n);
+        }
+        for m in &found.manifests {
+            if self.read_manifest(m) {
+                stats.manifests += 1;
+            }
+        }
+        stats.elapsed = start.elapsed();
+        stats
     }
 
     /// Whether the ignore files or skipped directories exclude `abs`.

@@ -180,3 +180,184 @@ fn context_for_a_cursor_uses_the_index_and_the_nearest_manifests() {
         ]
     );
 }
+
+#[test]
+fn update_path_indexes_a_new_file_and_remove_path_forgets_it() {
+    let t = tree("update-remove");
+    let (mut ws, _) = Workspace::open(&t.0, config(), &mut |_| {});
+    let before = ws.index.len();
+    assert!(ws.index.definitions_named("fresh").is_empty());
+
+    t.write("pkg/fresh.py", b"def fresh(x):\n    return x\n");
+    assert_eq!(
+        ws.update_path(&t.0.join("pkg/fresh.py")),
+        Reindexed::Updated
+    );
+    assert_eq!(ws.index.len(), before + 1);
+    assert_eq!(
+        ws.index.definitions_named("fresh")[0].file.path,
+        "pkg/fresh.py"
+    );
+
+    // Changed on disk: the old definition goes, the new one comes.
+    t.write("pkg/fresh.py", b"def fresher(x):\n    return x\n");
+    assert_eq!(
+        ws.update_path(Path::new("pkg/fresh.py")),
+        Reindexed::Updated
+    );
+    assert!(ws.index.definitions_named("fresh").is_empty());
+    assert_eq!(ws.index.definitions_named("fresher").len(), 1);
+
+    std::fs::remove_file(t.0.join("pkg/fresh.py")).unwrap();
+    assert_eq!(
+        ws.remove_path(&t.0.join("pkg/fresh.py")),
+        Reindexed::Removed
+    );
+    assert!(ws.index.definitions_named("fresher").is_empty());
+    assert_eq!(ws.index.len(), before);
+    // Twice, or a path never indexed: nothing to do.
+    assert_eq!(
+        ws.remove_path(&t.0.join("pkg/fresh.py")),
+        Reindexed::Skipped(SkipReason::NotSource)
+    );
+}
+
+#[test]
+fn update_path_honours_ignore_files_and_skipped_dirs() {
+    let t = tree("update-ignored");
+    let (mut ws, _) = Workspace::open(&t.0, config(), &mut |_| {});
+    for rel in [
+        "ignored_dir/late.py",
+        "late.tmp.py",
+        "secret.py",
+        "node_modules/m/late.py",
+        "target/late.rs",
+    ] {
+        t.write(rel, b"def late():\n    pass\n");
+        assert_eq!(
+            ws.update_path(&t.0.join(rel)),
+            Reindexed::Skipped(SkipReason::NotSource),
+            "{rel}"
+        );
+        assert!(ws.index.file(rel).is_none(), "{rel}");
+    }
+    assert!(ws.index.definitions_named("late").is_empty());
+    // Outside the root, or not a language nib indexes.
+    t.write("notes.txt", b"late\n");
+    assert_eq!(
+        ws.update_path(&t.0.join("notes.txt")),
+        Reindexed::Skipped(SkipReason::NotSource)
+    );
+    assert_eq!(
+        ws.update_path(Path::new("/elsewhere/x.py")),
+        Reindexed::Skipped(SkipReason::NotSource)
+    );
+}
+
+#[test]
+fn update_path_skips_huge_binary_and_invalid_utf8_files_and_drops_their_old_entries() {
+    let t = tree("update-limits");
+    let (mut ws, _) = Workspace::open(&t.0, config(), &mut |_| {});
+    assert_eq!(ws.index.definitions_named("helper").len(), 1);
+
+    t.write(
+        "pkg/b.py",
+        "def helper():\n    pass\n".repeat(100).as_bytes(),
+    );
+    assert_eq!(
+        ws.update_path(&t.0.join("pkg/b.py")),
+        Reindexed::Skipped(SkipReason::TooLarge)
+    );
+    assert!(ws.index.file("pkg/b.py").is_none());
+    assert!(ws.index.definitions_named("helper").is_empty());
+
+    t.write("pkg/bin.py", b"def b():\n    pass\n\0\x01\x02");
+    assert_eq!(
+        ws.update_path(&t.0.join("pkg/bin.py")),
+        Reindexed::Skipped(SkipReason::Binary)
+    );
+    t.write("pkg/latin1.py", b"name = '\xe9t\xe9'\ndef l():\n    pass\n");
+    assert_eq!(
+        ws.update_path(&t.0.join("pkg/latin1.py")),
+        Reindexed::Skipped(SkipReason::Binary)
+    );
+    assert!(ws.index.file("pkg/bin.py").is_none());
+    assert!(ws.index.file("pkg/latin1.py").is_none());
+}
+
+#[test]
+fn removing_a_directory_forgets_every_file_and_manifest_below_it() {
+    let t = tree("remove-dir");
+    let (mut ws, _) = Workspace::open(&t.0, config(), &mut |_| {});
+    assert_eq!(
+        ws.environment_for("pkg/b.py").packages["requests"].version,
+        "2.32.3"
+    );
+    std::fs::remove_dir_all(t.0.join("pkg")).unwrap();
+    assert_eq!(ws.remove_path(&t.0.join("pkg")), Reindexed::Removed);
+    assert_eq!(ws.index.paths(), ["a.py", "src/lib.rs"]);
+    assert_eq!(
+        ws.environment_for("pkg/b.py").packages["requests"].version,
+        ">=2"
+    );
+}
+
+#[test]
+fn manifest_events_refresh_the_environment() {
+    let t = tree("manifests");
+    let (mut ws, _) = Workspace::open(&t.0, config(), &mut |_| {});
+    t.write("pkg/requirements-dev.txt", b"pytest==8.1.0\n");
+    assert_eq!(
+        ws.update_path(&t.0.join("pkg/requirements-dev.txt")),
+        Reindexed::ManifestUpdated
+    );
+    assert_eq!(
+        ws.environment_for("pkg/b.py").packages["pytest"].version,
+        "8.1.0"
+    );
+    std::fs::remove_file(t.0.join("pkg/requirements.txt")).unwrap();
+    assert_eq!(
+        ws.remove_path(&t.0.join("pkg/requirements.txt")),
+        Reindexed::Removed
+    );
+    assert_eq!(
+        ws.environment_for("pkg/b.py").packages["requests"].version,
+        ">=2"
+    );
+    // A huge manifest is not read.
+    t.write("big/requirements.txt", "x==1\n".repeat(400).as_bytes());
+    assert_eq!(
+        ws.update_path(&t.0.join("big/requirements.txt")),
+        Reindexed::Skipped(SkipReason::Unreadable)
+    );
+}
+
+#[test]
+fn an_ignore_file_change_resyncs_the_index_but_spares_open_files() {
+    let t = tree("resync");
+    let (mut ws, _) = Workspace::open(&t.0, config(), &mut |_| {});
+    assert!(ws.index.file("pkg/b.py").is_some());
+    t.write(".nibignore", b"secret.py\npkg/\na.py\n");
+    assert_eq!(
+        ws.update_path(&t.0.join(".nibignore")),
+        Reindexed::IgnoreRulesChanged
+    );
+    let a = t.0.join("a.py");
+    ws.resync(&|p| p == a);
+    assert_eq!(ws.index.paths(), ["a.py", "src/lib.rs"]);
+
+    // Un-ignored again: the files come back (read from disk).
+    t.write(".nibignore", b"");
+    ws.resync(&|_| false);
+    assert_eq!(
+        ws.index.paths(),
+        [
+            "a.py",
+            "pkg/__init__.py",
+            "pkg/b.py",
+            "secret.py",
+            "src/lib.rs"
+        ]
+    );
+    assert_eq!(ws.index.definitions_named("helper").len(), 1);
+}

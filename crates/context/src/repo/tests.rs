@@ -269,15 +269,12 @@ fn small_budget_keeps_the_best_and_reports_the_rest() {
             == Environment environment 0..0
             # Python 3.11.9
             # requests 2.32.3
-            == Definition shop/models.py 6..15
-            @dataclass
-            class Item:
-                """One thing for sale."""
-                name: str
-                price: float
-                def with_tax(self) -> float: ...
-            -- dropped Definition shop/models.py (budget)
+            == Definition shop/models.py 17..20
+            def make_item(name: str, price: float = 0.0) -> Item:
+                """Build an item, rounding the price to cents."""
+                ...
             -- dropped Definition shop/payments/fees.py (budget)
+            -- dropped Definition shop/models.py (budget)
             -- dropped Bm25 app.py (budget)
         "#]],
     );
@@ -454,4 +451,211 @@ fn long_docs_are_cut_to_their_first_paragraph() {
     let long: String = (0..20).map(|i| format!("/// line {i}\n")).collect();
     assert_eq!(short_doc(&long).lines().count(), MAX_DOC_LINES);
     assert_eq!(short_doc("/// short"), "/// short");
+}
+
+fn context_with(
+    index: &WorkspaceIndex,
+    path: &str,
+    fixture: &str,
+    config: &RepoConfig,
+) -> RepoContext {
+    let (text, cursor) = edited(fixture, "$0", "");
+    let lang = Language::from_path(std::path::Path::new(path));
+    let req = RepoRequest {
+        path,
+        lang,
+        text: &text,
+        cursor,
+        tree: None,
+        open_files: &[],
+        env: None,
+    };
+    repo_context(index, &req, &ApproxTokenCounter, config)
+}
+
+fn dropped(ctx: &RepoContext) -> Vec<String> {
+    ctx.report
+        .dropped
+        .iter()
+        .map(|d| format!("{:?} {}:{} ({})", d.kind, d.path, d.lines.start, d.reason))
+        .collect()
+}
+
+#[test]
+fn names_defined_near_the_cursor_get_no_definition_piece() {
+    let mut index = WorkspaceIndex::new();
+    index.update_file(
+        "lib/util.py",
+        Some(Language::Python),
+        "def helper(x):\n    return x\n\n\ndef other(y):\n    return y\n",
+    );
+    // app.py is not indexed: the text itself says what it defines.
+    let text =
+        "def helper(x):\n    return x + 1\n\n\ndef main():\n    helper(1)\n    other(2)\n    $0\n";
+    let config = RepoConfig {
+        max_bm25: 0,
+        ..RepoConfig::default()
+    };
+    let ctx = context_with(&index, "app.py", text, &config);
+    let defs: Vec<String> = ctx
+        .pieces
+        .iter()
+        .map(|p| format!("{}:{}", p.path, p.lines.start))
+        .collect();
+    assert_eq!(defs, ["lib/util.py:4"]);
+    assert_eq!(
+        dropped(&ctx),
+        ["Definition lib/util.py:0 (defined near the cursor)"]
+    );
+    assert_eq!(ctx.report.included.len(), 1);
+
+    // Defined far above the window: the prompt may not show it, so the other one is shown.
+    let narrow = RepoConfig {
+        window_lines_above: 3,
+        ..config
+    };
+    let ctx = context_with(&index, "app.py", text, &narrow);
+    let defs: Vec<String> = ctx
+        .pieces
+        .iter()
+        .map(|p| format!("{}:{}", p.path, p.lines.start))
+        .collect();
+    assert_eq!(defs, ["lib/util.py:0", "lib/util.py:4"]);
+    assert!(ctx.report.dropped.is_empty());
+
+    // A method of the same name in the window does not hide a top-level function.
+    let method =
+        "class K:\n    def helper(self):\n        pass\n\n\ndef main():\n    helper(1)\n    $0\n";
+    let ctx = context_with(&index, "app.py", method, &config);
+    assert_eq!(ctx.pieces.len(), 1, "{:?}", dropped(&ctx));
+    assert_eq!(ctx.pieces[0].lines.start, 0);
+}
+
+#[test]
+fn definitions_used_nearest_the_cursor_come_first_and_are_capped() {
+    let names = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
+    ];
+    let lib: String = names
+        .iter()
+        .map(|n| format!("def {n}_fn():\n    pass\n\n\n"))
+        .collect();
+    let mut index = WorkspaceIndex::new();
+    index.update_file("lib/many.py", Some(Language::Python), &lib);
+    let calls: String = names.iter().map(|n| format!("    {n}_fn()\n")).collect();
+    let config = RepoConfig {
+        max_bm25: 0,
+        ..RepoConfig::default()
+    };
+    let kept = |ctx: &RepoContext| -> Vec<usize> {
+        ctx.pieces.iter().map(|p| p.lines.start / 4).collect()
+    };
+
+    // Cursor below the calls: the last six are nearest.
+    let below = format!("def main():\n{calls}    $0\n");
+    let ctx = context_with(&index, "app.py", &below, &config);
+    assert_eq!(config.max_definitions, 6);
+    assert_eq!(kept(&ctx), [2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        dropped(&ctx),
+        [
+            "Definition lib/many.py:4 (max_definitions)",
+            "Definition lib/many.py:0 (max_definitions)"
+        ]
+    );
+
+    // Cursor above them: the first six.
+    let above = format!("def main():\n    $0\n{calls}");
+    let ctx = context_with(&index, "app.py", &above, &config);
+    assert_eq!(kept(&ctx), [0, 1, 2, 3, 4, 5]);
+    assert_eq!(ctx.report.dropped.len(), 2);
+}
+
+#[test]
+fn bm25_leaves_out_tests_and_examples_unless_the_current_file_is_a_test() {
+    let py = Some(Language::Python);
+    let body = "ledger_total = ledger_balance + ledger_fee\nledger_report(ledger_total)\n";
+    let mut index = WorkspaceIndex::new();
+    for p in [
+        "src/books.py",
+        "tests/test_books.py",
+        "test_top.py",
+        "pkg/books_test.py",
+        "conftest.py",
+        "examples/demo.py",
+    ] {
+        index.update_file(p, py, body);
+    }
+    // A Rust file whose ledger code is all in its `#[cfg(test)]` module.
+    let mut rs = String::from("pub fn open() {}\n\n#[cfg(test)]\nmod tests {\n");
+    for _ in 0..40 {
+        rs.push_str("    fn t() { let ledger_total = ledger_balance + ledger_fee; }\n");
+    }
+    rs.push_str("}\n");
+    index.update_file("src/lib.rs", Some(Language::Rust), &rs);
+    let config = RepoConfig {
+        max_bm25: 10,
+        budget_tokens: 100_000,
+        ..RepoConfig::default()
+    };
+    let text = "x = ledger_balance + ledger_fee\nledger_total = x\n$0\n";
+    let bm25 = |ctx: &RepoContext| -> Vec<String> {
+        let mut v: Vec<String> = ctx
+            .pieces
+            .iter()
+            .filter(|p| p.kind == PieceKind::Bm25)
+            .map(|p| format!("{}:{}", p.path, p.lines.start))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let ctx = context_with(&index, "app.py", text, &config);
+    let hits = bm25(&ctx);
+    assert!(hits.contains(&"src/books.py:0".to_string()), "{hits:?}");
+    for h in &hits {
+        assert!(
+            h == "src/books.py:0" || h == "src/lib.rs:0",
+            "a test or example was searched: {hits:?}"
+        );
+    }
+
+    let ctx = context_with(&index, "tests/test_app.py", text, &config);
+    let hits = bm25(&ctx);
+    for p in [
+        "tests/test_books.py:0",
+        "conftest.py:0",
+        "examples/demo.py:0",
+    ] {
+        assert!(hits.contains(&p.to_string()), "{p} missing from {hits:?}");
+    }
+    assert!(
+        hits.iter()
+            .any(|h| h.starts_with("src/lib.rs:") && h != "src/lib.rs:0"),
+        "{hits:?}"
+    );
+}
+
+#[test]
+fn test_and_example_paths() {
+    for p in [
+        "tests/a.py",
+        "pkg/test/a.py",
+        "test_a.py",
+        "pkg/a_test.py",
+        "conftest.py",
+        "crates/x/tests/it.rs",
+        "src/repo/tests.rs",
+        "examples/demo.rs",
+    ] {
+        assert!(is_test_or_example(p), "{p}");
+    }
+    for p in [
+        "src/lib.rs",
+        "testing_utils.py",
+        "contest.py",
+        "src/attest.rs",
+    ] {
+        assert!(!is_test_or_example(p), "{p}");
+    }
 }
