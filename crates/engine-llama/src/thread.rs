@@ -117,7 +117,7 @@ pub(crate) fn run(
                 let tokens = worker.tokenize(&prompt);
                 let batch = worker.prefill_batch;
                 let result = worker
-                    .evaluate_yielding(Slot::Main, &tokens, &cancel, batch)
+                    .evaluate(Slot::Main, &tokens, &cancel, Until::RequestWaits, batch)
                     .map(|(_, evaluated)| evaluated);
                 worker.publish();
                 tracing::debug!(
@@ -149,6 +149,15 @@ enum Evaluated {
     /// The last prompt token was evaluated in the last batch: its logits are at this index.
     Logits(i32),
     Interrupted(StopReason),
+}
+
+/// When an evaluation stops early (besides cancellation).
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// A request's deadline, if any.
+    Deadline(Option<Instant>),
+    /// Background work: as soon as a generate job is waiting.
+    RequestWaits,
 }
 
 fn seq(slot: Slot) -> usize {
@@ -209,39 +218,16 @@ impl Worker<'_> {
         Ok(())
     }
 
-    /// [`Worker::evaluate`] for background work: stops (as if cancelled) as soon as a generate
-    /// job is waiting.
-    fn evaluate_yielding(
-        &mut self,
-        slot: Slot,
-        tokens: &[LlamaToken],
-        cancel: &CancelToken,
-        batch_size: usize,
-    ) -> Result<(Evaluated, usize), EngineError> {
-        self.evaluate_inner(slot, tokens, cancel, None, batch_size, true)
-    }
-
-    /// Bring `slot` to hold exactly `tokens`, evaluating only what follows the common prefix.
+    /// Bring `slot` to hold exactly `tokens`, evaluating only what follows the common prefix,
+    /// `batch_size` tokens at a time, until done or `until` says stop.
     /// Returns where the last token's logits are, and how many tokens were evaluated.
     fn evaluate(
         &mut self,
         slot: Slot,
         tokens: &[LlamaToken],
         cancel: &CancelToken,
-        deadline: Option<Instant>,
+        until: Until,
         batch_size: usize,
-    ) -> Result<(Evaluated, usize), EngineError> {
-        self.evaluate_inner(slot, tokens, cancel, deadline, batch_size, false)
-    }
-
-    fn evaluate_inner(
-        &mut self,
-        slot: Slot,
-        tokens: &[LlamaToken],
-        cancel: &CancelToken,
-        deadline: Option<Instant>,
-        batch_size: usize,
-        yielding: bool,
     ) -> Result<(Evaluated, usize), EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::Backend("empty prompt".into()));
@@ -277,17 +263,20 @@ impl Worker<'_> {
         let mut evaluated = 0;
         let mut pos = common;
         while pos < tokens.len() {
-            let waiting = yielding
-                && self
-                    .shared
+            let waiting = || {
+                self.shared
                     .waiting_generates
                     .load(std::sync::atomic::Ordering::SeqCst)
-                    > 0;
-            if cancel.is_cancelled() || waiting {
-                return Ok((Evaluated::Interrupted(StopReason::Cancelled), evaluated));
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok((Evaluated::Interrupted(StopReason::Deadline), evaluated));
+                    > 0
+            };
+            let stop = match until {
+                _ if cancel.is_cancelled() => Some(StopReason::Cancelled),
+                Until::Deadline(Some(d)) if Instant::now() >= d => Some(StopReason::Deadline),
+                Until::RequestWaits if waiting() => Some(StopReason::Cancelled),
+                _ => None,
+            };
+            if let Some(reason) = stop {
+                return Ok((Evaluated::Interrupted(reason), evaluated));
             }
             let end = (pos + batch_size.min(self.n_batch)).min(tokens.len());
             self.batch.clear();
@@ -329,8 +318,13 @@ impl Worker<'_> {
             self.truncate_to(req.slot, 0)?;
         }
         let n_batch = self.n_batch;
-        let (evaluated, n_eval) =
-            self.evaluate(req.slot, &tokens, &req.cancel, req.deadline, n_batch)?;
+        let (evaluated, n_eval) = self.evaluate(
+            req.slot,
+            &tokens,
+            &req.cancel,
+            Until::Deadline(req.deadline),
+            n_batch,
+        )?;
         let mut out = Generation {
             text: String::new(),
             tokens: Vec::new(),

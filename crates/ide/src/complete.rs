@@ -158,8 +158,8 @@ struct Prepared {
     prefix: String,
     suffix: String,
     mode: Mode,
-    /// Trailing blanks held back from the prompt (a clean token boundary); the output's
-    /// leading copy of them is removed.
+    /// Text held back from the prompt's end (a trailing blank or a partial word: a clean
+    /// token boundary); the output is forced to start with it and that copy is removed.
     backoff: String,
     /// Indentation the line needs (the layout decides it) that the user has not typed: it is
     /// in the prompt and starts the suggestion.
