@@ -489,6 +489,12 @@ fn summary(prepared: &[Prepared], settings: &[Setting], samples: &[Sample]) -> T
         })
         .collect();
     groups.push(("all".to_string(), samples.iter().collect()));
+    // The holes where repository context can matter: the hidden rest of the line uses a
+    // definition from another file (as cross-file benchmarks select their holes).
+    groups.push((
+        "cross-file".to_string(),
+        samples.iter().filter(|s| s.oracle_defs > 0).collect(),
+    ));
     text.push_str(&format!(
         "\n{:<16} {:<14} {:>5} {:>7} {:>6} {:>9} {:>8}\n",
         "repo", "setting", "n", "EM", "ES", "lat ms", "prompt"
@@ -552,9 +558,34 @@ fn summary(prepared: &[Prepared], settings: &[Setting], samples: &[Sample]) -> T
             100.0 * any as f64 / with_oracle.len() as f64
         ));
     }
+    let cross = |setting| {
+        cell(
+            samples
+                .iter()
+                .filter(|s| s.setting == setting && s.oracle_defs > 0),
+        )
+    };
+    let (cross_prefix, cross_nib, cross_oracle) = (
+        cross(Setting::Prefix),
+        cross(Setting::Nib),
+        cross(Setting::Oracle),
+    );
+    let cross_nib_prefix = ratio(&cross_nib, &cross_prefix);
+    let cross_nib_oracle = ratio(&cross_nib, &cross_oracle);
+    text.push_str(&format!(
+        "cross-file holes only ({}): nib/prefix = {}, nib/oracle = {}\n",
+        cross_nib.n,
+        fmt(cross_nib_prefix),
+        fmt(cross_nib_oracle)
+    ));
     json.insert(
         "ratios".to_string(),
-        serde_json::json!({ "nib_over_prefix": nib_prefix, "nib_over_oracle": nib_oracle }),
+        serde_json::json!({
+            "nib_over_prefix": nib_prefix,
+            "nib_over_oracle": nib_oracle,
+            "cross_file_nib_over_prefix": cross_nib_prefix,
+            "cross_file_nib_over_oracle": cross_nib_oracle,
+        }),
     );
     Table {
         text,

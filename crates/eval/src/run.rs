@@ -318,7 +318,10 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
                 Err(e) => format!("engine: {e}"),
                 Ok(_) => raw_o.kind(),
             };
-            let raw_new = new_errors(&texts[0]);
+            // New errors: tree-sitter's, or Python's own (which also refuses layout errors
+            // that tree-sitter forgives); the reference solution compiles (self-checks).
+            let raw_new =
+                new_errors(&texts[0]) || matches!(raw_o, crate::sandbox::Outcome::SyntaxError);
             let samples = (1..texts.len())
                 .map(|slot| {
                     let o = outcome(slot);
@@ -360,7 +363,9 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
                         dropped,
                         generated_tokens: tokens,
                         raw_generated_tokens: raw_tokens,
-                        new_syntax_errors: !texts[slot].is_empty() && new_errors(&texts[slot]),
+                        new_syntax_errors: !texts[slot].is_empty()
+                            && (new_errors(&texts[slot])
+                                || matches!(o, crate::sandbox::Outcome::SyntaxError)),
                         raw_new_syntax_errors: raw_new,
                     }
                 })

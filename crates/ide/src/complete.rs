@@ -170,6 +170,10 @@ struct Prepared {
     repo_report: Option<nib_context::repo::RepoReport>,
     /// Requests served by this prompt's anchor, this one included (1 = a fresh context).
     anchor_uses: u32,
+    /// What the prompt was rendered from (a retry re-renders it with another healing).
+    parts: FimParts,
+    /// Text typed after the anchor (the start of the middle, before healing).
+    typed: String,
 }
 
 impl Ide {
@@ -269,26 +273,32 @@ impl Ide {
             }
         }
         let mode = opts.mode.unwrap_or(prep.mode);
+        // (Python, a new line) A single-line suggestion may need a few more lines to leave
+        // the layout whole (a header's body): post-processing decides where it stops.
+        let extend =
+            !req.raw && nib_postprocess::may_extend(snap.lang, &prep.prefix, &prep.suffix, mode);
         let max_tokens = opts.max_tokens.unwrap_or(match mode {
+            Mode::SingleLine if extend => config.max_tokens_single_line * 2,
             Mode::SingleLine if !req.raw => config.max_tokens_single_line,
             _ => config.max_tokens,
         });
-        let stop = if req.raw {
-            StopRules {
-                max_tokens,
-                ..StopRules::default()
+        let stop_rules = |extra: &str, backoff: &str| {
+            if req.raw {
+                return StopRules {
+                    max_tokens,
+                    ..StopRules::default()
+                };
             }
-        } else {
             let (pre, suf, lang, backoff, extra) = (
                 Arc::new(prep.prefix.clone()),
                 Arc::new(prep.suffix.clone()),
                 snap.lang,
-                prep.backoff.clone(),
-                prep.extra.clone(),
+                backoff.to_string(),
+                extra.to_string(),
             );
             StopRules {
                 max_tokens,
-                stop_at_newline: mode == Mode::SingleLine,
+                stop_at_newline: mode == Mode::SingleLine && !extend,
                 stop_strings: Vec::new(),
                 should_stop: Some(Arc::new(move |text: &str| {
                     let text = format!("{extra}{}", strip_backoff(text, &backoff));
@@ -302,6 +312,7 @@ impl Ide {
                 })),
             }
         };
+        let stop = stop_rules(&prep.extra, &prep.backoff);
         let alternatives = if req.trigger == Trigger::Invoked && !req.raw {
             opts.alternatives.unwrap_or(INVOKED_ALTERNATIVES)
         } else {
@@ -326,8 +337,8 @@ impl Ide {
         }
         let prefilled = generation.prompt_tokens - generation.reused_tokens;
         self.stats.prefilled_tokens.add(prefilled as u64);
-        let process = |raw: &str| {
-            let raw = format!("{}{}", prep.extra, strip_backoff(raw, &prep.backoff));
+        let process_healed = |raw: &str, extra: &str, backoff: &str| {
+            let raw = format!("{extra}{}", strip_backoff(raw, backoff));
             if req.raw {
                 nib_postprocess::Output {
                     text: raw,
@@ -343,6 +354,7 @@ impl Ide {
                 })
             }
         };
+        let process = |raw: &str| process_healed(raw, &prep.extra, &prep.backoff);
         let mut out = process(&generation.text);
         // A rejected greedy line (dropped, or code that exists further down) gets one second
         // candidate from the next most likely first token, if the budget allows.
@@ -384,14 +396,42 @@ impl Ide {
             // Nothing queued on the engine may delay the second candidate.
             self.cancel_background();
             let mut again = retry_req;
-            again.first_rank = 1;
+            // A statement where the layout needs a block header (the next line is deeper):
+            // the second candidate starts at the header's indentation. Otherwise: the next
+            // most likely first token.
+            let header = (out.dropped == Some(nib_postprocess::DropReason::BreaksIndentation))
+                .then(|| nib_postprocess::header_indent(snap.lang, &prep.prefix, &prep.suffix))
+                .flatten();
+            let healed = header.map(|indent| {
+                heal(
+                    snap.lang,
+                    &prep.prefix,
+                    &prep.suffix,
+                    mode,
+                    &prep.typed,
+                    Some(indent),
+                )
+            });
+            match &healed {
+                Some(h) if h.extra != prep.extra => {
+                    let mut parts = prep.parts.clone();
+                    parts.middle_start = h.middle.clone();
+                    again.prompt = info.format.render(&parts);
+                    again.forced = Some(h.forced.clone());
+                    again.stop = stop_rules(&h.extra, &h.held);
+                }
+                _ => again.first_rank = 1,
+            }
             let second = engine
                 .generate(again)
                 .map_err(|e| IdeError::Engine(e.to_string()))?;
             if second.stop_reason == StopReason::Cancelled {
                 return Err(IdeError::Cancelled);
             }
-            let o = process(&second.text);
+            let o = match &healed {
+                Some(h) if h.extra != prep.extra => process_healed(&second.text, &h.extra, &h.held),
+                _ => process(&second.text),
+            };
             tracing::debug!(first = %out.text, dropped = ?out.dropped, second = %o.text, "second candidate");
             if !o.text.is_empty() && !rejected(&o) {
                 out = o;
@@ -649,7 +689,7 @@ impl Ide {
         }
         let prefix = format!("{}{}", anchor.prefix, typed);
         let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &sw.suffix);
-        let heal = heal(snap.lang, &prefix, &sw.suffix, mode, &typed);
+        let heal = heal(snap.lang, &prefix, &sw.suffix, mode, &typed, None);
         let info = engine.info();
         let parts = FimParts {
             path: Some(file_name(&snap.uri)),
@@ -679,6 +719,8 @@ impl Ide {
             report,
             repo_report: anchor.repo_report.as_deref().cloned(),
             anchor_uses: anchor.uses,
+            parts,
+            typed,
         }
     }
 
@@ -748,7 +790,7 @@ impl Ide {
         let w = cursor_window(&before, &after, counter.as_ref(), cfg);
         let prefix = format!("{}{}", w.prefix, typed);
         let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &w.suffix);
-        let heal = heal(snap.lang, &prefix, &w.suffix, mode, &typed);
+        let heal = heal(snap.lang, &prefix, &w.suffix, mode, &typed, None);
         let info = engine.info();
         let parts = FimParts {
             comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
@@ -772,6 +814,8 @@ impl Ide {
             report: w.report,
             repo_report: None,
             anchor_uses: 0,
+            parts,
+            typed,
         }
     }
 
@@ -876,17 +920,19 @@ struct Heal {
     forced: nib_engine::Forced,
 }
 
-/// Heal the prompt's end: (Python, a new line) add the indentation the layout requires, then
-/// hold back what would end the prompt inside a token.
+/// Heal the prompt's end: (Python, a new line) add the indentation the layout requires (or
+/// `indent`, when given), then hold back what would end the prompt inside a token.
 fn heal(
     lang: Option<nib_syntax::Language>,
     prefix: &str,
     suffix: &str,
     mode: Mode,
     typed: &str,
+    indent: Option<String>,
 ) -> Heal {
     let line = &prefix[prefix.rfind('\n').map_or(0, |i| i + 1)..];
-    let indent = nib_postprocess::expected_indent(lang, prefix, suffix, mode)
+    let indent = indent
+        .or_else(|| nib_postprocess::expected_indent(lang, prefix, suffix, mode))
         .filter(|i| i.starts_with(line) && typed.ends_with(line));
     let extra = indent.as_ref().map_or("", |i| &i[line.len()..]);
     let virtual_typed = format!("{typed}{extra}");
@@ -978,19 +1024,19 @@ mod tests {
     #[test]
     fn healing_adds_the_indentation_the_layout_requires() {
         let py = Some(nib_syntax::Language::Python);
-        let h = heal(py, "for x in xs:\n", "", Mode::MultiLine, "");
+        let h = heal(py, "for x in xs:\n", "", Mode::MultiLine, "", None);
         assert_eq!(
             (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
             ("   ", " ", "    ")
         );
         assert!(h.forced.then_non_blank);
-        let h = heal(py, "for x in xs:\n  ", "", Mode::MultiLine, "  ");
+        let h = heal(py, "for x in xs:\n  ", "", Mode::MultiLine, "  ", None);
         assert_eq!(
             (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
             ("   ", " ", "  ")
         );
         // Open layout, or code before the cursor: only the held-back text.
-        let h = heal(py, "x = 1\n", "y = 2\n", Mode::SingleLine, "");
+        let h = heal(py, "x = 1\n", "y = 2\n", Mode::SingleLine, "", None);
         assert_eq!(
             (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
             ("", "", "")
@@ -1002,6 +1048,7 @@ mod tests {
             "",
             Mode::SingleLine,
             "    y = pri",
+            None,
         );
         assert_eq!((h.middle.as_str(), h.held.as_str()), ("    y =", " pri"));
         assert!(!h.forced.then_non_blank);

@@ -199,6 +199,47 @@ fn a_new_line_after_a_block_header_is_forced_to_its_indentation() {
 }
 
 #[test]
+fn a_statement_above_a_deeper_line_is_retried_as_its_header() {
+    // The greedy line dedents to a statement: the next line (deeper) would be orphaned, which
+    // Python refuses. The second candidate starts at the indentation of that line's header.
+    let engine = Scripted::new(&["    return d", " else:"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///h.py";
+    let text = "def f(s):\n    d = 0\n    for c in s:\n        if c == '(':\n            d += 1\n\n            d -= 1\n    return d\n";
+    ide.open(uri, Some("python"), 1, text);
+    let c = at(&ide, uri, 5, 0);
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2, "one retry");
+    assert!(
+        prompts[1].ends_with("<|fim_middle|>       "),
+        "the retry's prompt ends in the header's indentation less its last blank: {:?}",
+        prompts[1]
+    );
+    let forced = engine.forced.lock().unwrap()[1].clone().unwrap();
+    assert_eq!((forced.text.as_str(), forced.then_non_blank), (" ", true));
+    assert_eq!(c.text, "        else:");
+}
+
+#[test]
+fn a_block_header_on_a_new_line_comes_with_its_body() {
+    // Single-line mode, but `for ...:` alone would take `return total` as its body.
+    let engine = Scripted::new(&["for x in xs:\n        total += x\n    return total\n"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///g.py";
+    ide.open(
+        uri,
+        Some("python"),
+        1,
+        "def f(xs):\n    total = 0\n    \n    return total\n",
+    );
+    let c = at(&ide, uri, 2, 4);
+    assert_eq!(c.mode, "single_line");
+    assert_eq!(c.text, "for x in xs:\n        total += x");
+    // The engine was not told to stop at the first line break, and may write a few lines.
+    assert!(engine.max_tokens.lock().unwrap()[0] > IdeConfig::default().max_tokens_single_line);
+}
+
+#[test]
 fn trailing_space_is_held_back_and_stripped_from_the_output() {
     let engine = Scripted::new(&[" 42"]);
     let ide = ide_with(engine.clone());

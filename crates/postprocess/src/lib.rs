@@ -15,12 +15,17 @@
 //! - tells a streaming decoder when it can stop ([`should_stop`]), buckets confidence from
 //!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]).
 //!
+//! - (Python, single-line mode on a new line) lets the suggestion grow past its first line
+//!   when the layout needs it: a block header gets its body, a statement above a deeper line
+//!   becomes the header that line needs ([`may_extend`]).
+//!
 //! Invariants and boundary:
 //! - Pure: no IO, no async, no LSP types; strings in, strings out.
 //! - Never panics, on any input (empty, CRLF, non-ASCII, huge); work is linear in the input
 //!   plus at most a handful of tree-sitter parses of `prefix + completion + suffix`.
 //! - Works on `\n` internally; when the document uses `\r\n`, so does the output.
-//! - A single-line result never contains a line break, except a final one when the cursor is
+//! - A single-line result never contains a line break, except where Python's layout needs
+//!   more lines (at most [`MAX_LAYOUT_LINES`]) and a final one when the cursor is
 //!   at the start of a line that has code and the result is a line of its own (inserted above
 //!   that code: the cursor is before the code's indentation, or inline it would add syntax
 //!   errors). Results never end in whitespace, except
@@ -32,6 +37,7 @@
 mod cut;
 mod doc;
 mod indent;
+mod layout;
 mod scan;
 mod syntax_check;
 
@@ -39,6 +45,7 @@ use std::collections::HashSet;
 
 pub use cut::MAX_LINES;
 pub use indent::expected_indent;
+pub use layout::{header_indent, may_extend, MAX_LAYOUT_LINES};
 pub use nib_syntax::Language;
 
 use crate::cut::CutReason;
@@ -161,6 +168,9 @@ pub enum DropReason {
     RepeatsSuffix,
     /// Adds tree-sitter ERROR/MISSING nodes near the cursor that the document did not have.
     IntroducesSyntaxError,
+    /// (Python) Breaks the layout: the next code line ends up deeper than its block, or a
+    /// dedent matches no enclosing block.
+    BreaksIndentation,
 }
 
 fn cap(raw: &str) -> &str {
@@ -177,7 +187,21 @@ pub fn process(input: &Input) -> Output {
     let raw = normalize(cap(input.raw));
     let single = input.mode == Mode::SingleLine;
     let (text, cut) = if single {
-        (cut::single_line(&doc, &raw), None)
+        let mut text = cut::single_line(&doc, &raw);
+        if layout::needs_more_lines(&doc, &text) {
+            // Python's layout needs more lines here: the first few that mend it, if any.
+            let s = cut::prepare_multi(&doc, &raw);
+            let ends = s.match_indices('\n').map(|(i, _)| i).chain([s.len()]);
+            let mended = ends
+                .skip(1)
+                .take(MAX_LAYOUT_LINES - 1)
+                .map(|end| s[..end].trim_end())
+                .find(|t| !layout::needs_more_lines(&doc, t));
+            if let Some(t) = mended {
+                text = t.to_string();
+            }
+        }
+        (text, None)
     } else {
         let s = cut::prepare_multi(&doc, &raw);
         let cut = cut::scope_cut(&doc, &s, true);
@@ -218,14 +242,19 @@ pub fn process(input: &Input) -> Output {
     let as_line = doc.line_prefix_blank() && !doc.line_suffix().trim().is_empty();
     let mut own_line = false;
     if let Some(mut checker) = Checker::new(&doc) {
-        let mut bad = |t: &str| {
-            checker.introduces_errors(t, false) && (!as_line || checker.introduces_errors(t, true))
+        let mut verdict = |t: &str| {
+            let inline = checker.verdict(t, false)?;
+            if as_line {
+                checker.verdict(t, true)
+            } else {
+                Some(inline)
+            }
         };
         if single {
-            if bad(&text) {
-                return Output::dropped(DropReason::IntroducesSyntaxError);
+            if let Some(reason) = verdict(&text) {
+                return Output::dropped(reason);
             }
-        } else if bad(&text) {
+        } else if let Some(reason) = verdict(&text) {
             // Keep the longest run of whole lines that parses no worse.
             let ends: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
             let shorter = ends
@@ -233,10 +262,10 @@ pub fn process(input: &Input) -> Output {
                 .rev()
                 .take(8)
                 .map(|&i| text[..i].trim_end())
-                .find(|t| !t.trim().is_empty() && !bad(t));
+                .find(|t| !t.trim().is_empty() && verdict(t).is_none());
             match shorter {
                 Some(t) => text.truncate(t.len()),
-                None => return Output::dropped(DropReason::IntroducesSyntaxError),
+                None => return Output::dropped(reason),
             }
         }
         own_line = as_line
@@ -354,6 +383,23 @@ pub fn should_stop(input: &Input) -> bool {
         return true;
     }
     match input.mode {
+        Mode::SingleLine if layout::may_extend(doc.lang, &doc.prefix, &doc.suffix, input.mode) => {
+            // Whole lines so far: stop at the first line break where the layout is whole, or
+            // after the most lines a suggestion may grow to.
+            let s = cut::prepare_multi(&doc, &raw);
+            let mut lines = 0;
+            for (end, _) in s.match_indices('\n') {
+                let t = &s[..end];
+                if t.trim().is_empty() {
+                    continue;
+                }
+                lines += 1;
+                if lines >= MAX_LAYOUT_LINES || !layout::needs_more_lines(&doc, t) {
+                    return true;
+                }
+            }
+            false
+        }
         Mode::SingleLine => {
             let Some(first_end) = raw.find('\n') else {
                 return false;

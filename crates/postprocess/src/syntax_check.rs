@@ -5,15 +5,27 @@
 //! line to the end of the line where the completion ends). A completion is rejected only when
 //! both counts grow: errors elsewhere (a call left open at the end of a partial line, a window
 //! that starts mid-construct) are not the completion's fault.
+//!
+//! Python also gets its layout checked ([`crate::layout`]), which tree-sitter forgives: the
+//! completion is rejected when it adds layout errors in the lines it touches and the dozen
+//! after, or leaves the first code line after it indented deeper than its block (a statement
+//! where a block header belongs), even when the document had that error without it.
 
 use nib_syntax::{parse, tree_sitter::Tree, Language};
 
 use crate::doc::Doc;
+use crate::layout::layout_errors;
+use crate::DropReason;
+
+/// Lines after the completion where new layout errors count.
+const LAYOUT_LINES: usize = 12;
 
 pub(crate) struct Checker<'d, 'a> {
     doc: &'d Doc<'a>,
     lang: Language,
     base: Option<(usize, usize)>,
+    /// Layout errors of `prefix + suffix` (byte offsets), Python only.
+    base_layout: Option<Vec<usize>>,
 }
 
 /// (all error nodes, error nodes touching `region`).
@@ -51,6 +63,7 @@ impl<'d, 'a> Checker<'d, 'a> {
             doc,
             lang,
             base: None,
+            base_layout: None,
         })
     }
 
@@ -74,18 +87,75 @@ impl<'d, 'a> Checker<'d, 'a> {
 
     /// `text` inserted at the cursor (followed by a line break when `as_new_line`) adds errors.
     pub(crate) fn introduces_errors(&mut self, text: &str, as_new_line: bool) -> bool {
-        let Some((base_total, base_near)) = self.base() else {
-            return false;
-        };
+        self.verdict(text, as_new_line).is_some()
+    }
+
+    /// Why `text` inserted at the cursor (followed by a line break when `as_new_line`) breaks
+    /// the document: [`DropReason::IntroducesSyntaxError`] (tree-sitter) or
+    /// [`DropReason::BreaksIndentation`] (Python's layout); `None` when it does not.
+    pub(crate) fn verdict(&mut self, text: &str, as_new_line: bool) -> Option<DropReason> {
         let doc = self.doc;
         let nl = if as_new_line { "\n" } else { "" };
         let new = format!("{}{}{}{}", doc.prefix, text, nl, doc.suffix);
-        let Some(tree) = parse(self.lang, &new) else {
-            return false;
-        };
         let end = doc.prefix.len() + text.len() + nl.len();
-        let line_end = new[end..].find('\n').map_or(new.len(), |i| end + i);
-        let (total, near) = errors(&tree, (self.line_start(), line_end));
-        total > base_total && near > base_near
+        if let Some((base_total, base_near)) = self.base() {
+            if let Some(tree) = parse(self.lang, &new) {
+                let line_end = new[end..].find('\n').map_or(new.len(), |i| end + i);
+                let (total, near) = errors(&tree, (self.line_start(), line_end));
+                if total > base_total && near > base_near {
+                    return Some(DropReason::IntroducesSyntaxError);
+                }
+            }
+        }
+        if self.lang == Language::Python && self.breaks_layout(&new, end, as_new_line) {
+            return Some(DropReason::BreaksIndentation);
+        }
+        None
+    }
+
+    /// `new` (the document with the completion, which ends at byte `end`) has more layout
+    /// errors near the completion than the document without it, or one at the first code line
+    /// after the completion.
+    fn breaks_layout(&mut self, new: &str, end: usize, as_new_line: bool) -> bool {
+        let doc = self.doc;
+        let start = self.line_start();
+        // Suffix bytes (from the end of the cursor's line) covered by the region.
+        let rest = &doc.suffix[doc.line_suffix().len()..];
+        let span = rest
+            .match_indices('\n')
+            .nth(LAYOUT_LINES)
+            .map_or(rest.len(), |(i, _)| i);
+        let span = doc.line_suffix().len() + span;
+        let base = self
+            .base_layout
+            .get_or_insert_with(|| layout_errors(&format!("{}{}", doc.prefix, doc.suffix)));
+        let base_near = base
+            .iter()
+            .filter(|&&e| e >= start && e <= doc.prefix.len() + span)
+            .count();
+        let errs = layout_errors(new);
+        let region_end = end + span;
+        let near = errs
+            .iter()
+            .filter(|&&e| e >= start && e <= region_end)
+            .count();
+        if near > base_near {
+            return true;
+        }
+        // The first code line after the completion's last line.
+        let after = if as_new_line {
+            end
+        } else {
+            new[end..].find('\n').map_or(new.len(), |i| end + i + 1)
+        };
+        let mut at = after;
+        for line in new[after..].split_inclusive('\n') {
+            let t = line.trim();
+            if !t.is_empty() && !t.starts_with('#') {
+                return errs.contains(&at);
+            }
+            at += line.len();
+        }
+        false
     }
 }

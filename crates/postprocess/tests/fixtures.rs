@@ -238,7 +238,8 @@ fn py_whole_rest_of_file_single_line() {
 }
 
 #[test]
-fn py_block_header_line_is_kept_in_single_line() {
+fn py_block_header_gets_its_body_in_single_line() {
+    // A header alone would leave `return total` as its body: the body line comes along.
     check(
         PY,
         "def f(items):\n    total = 0\n    $0\n    return total\n",
@@ -246,6 +247,7 @@ fn py_block_header_line_is_kept_in_single_line() {
         expect![[r#"
             SingleLine
             |for x in items:
+            |        total += x
         "#]],
     );
 }
@@ -793,6 +795,41 @@ fn txt_first_line_and_closer() {
         expect![[r#"
         SingleLine
         |12
+    "#]],
+    );
+}
+
+#[test]
+fn py_statement_where_a_header_belongs_is_dropped() {
+    // tree-sitter accepts `return d` followed by a deeper line; Python does not.
+    check(
+        PY,
+        "def f(s):\n    for c in s:\n        if c == '(':\n            d += 1\n$0            d -= 1\n    return d\n",
+        "    return d\n",
+        expect![[r#"
+        SingleLine
+        dropped: BreaksIndentation
+    "#]],
+    );
+    // The header the next line needs is kept.
+    check(
+        PY,
+        "def f(s):\n    for c in s:\n        if c == '(':\n            d += 1\n$0            d -= 1\n    return d\n",
+        "        else:\n",
+        expect![[r#"
+            SingleLine
+            |        else:
+            |
+        "#]],
+    );
+    // A dedent that matches no enclosing block: the header one level too shallow.
+    check(
+        PY,
+        "def f(g):\n    for i in g:\n        if i:\n            t = []\n            if i > 1:\n                t.append(1)\n\n$0\n                t.append(2)\n\n            v = min(t)\n",
+        "        if i > 2:\n",
+        expect![[r#"
+        SingleLine
+        dropped: BreaksIndentation
     "#]],
     );
 }

@@ -1,0 +1,263 @@
+//! Python's layout rules, which tree-sitter forgives: a line indented deeper than its block
+//! without a block header before it ("unexpected indent"), and a dedent to a column that no
+//! enclosing block uses ("unindent does not match any outer indentation level").
+//!
+//! tree-sitter-python parses `return x` followed by a deeper `y = 1` without an ERROR node,
+//! while CPython refuses the file; a single-line suggestion at the wrong indentation is the
+//! most common way a small model breaks a Python file.
+
+use nib_syntax::Language;
+
+use crate::doc::{indent_width, last_code_char, Doc};
+use crate::scan::{Ev, Lexer};
+use crate::Mode;
+
+/// Most lines a single-line suggestion grows to when Python's layout needs more (see
+/// [`needs_more_lines`]).
+pub const MAX_LAYOUT_LINES: usize = 6;
+
+/// (Python, single-line mode, nothing but indentation before the cursor, outside brackets and
+/// strings) The suggestion may grow past its first line when the layout needs it: the engine
+/// must not stop at the first line break, and [`crate::should_stop`] decides.
+pub fn may_extend(lang: Option<Language>, prefix: &str, suffix: &str, mode: Mode) -> bool {
+    if lang != Some(Language::Python) || mode != Mode::SingleLine {
+        return false;
+    }
+    let doc = Doc::new(lang, prefix, suffix);
+    doc.lex.in_code() && doc.lex.stack.is_empty() && doc.line_prefix_blank()
+}
+
+/// (Python, a cursor on a blank line or before the indentation of code) `text`, made of whole
+/// lines inserted at the cursor, leaves the layout broken where it meets the next code line:
+/// it ends with a block header and the next line is not deeper (the body is missing), or it
+/// ends with a statement and the next line is deeper (a header is missing). A suggestion that
+/// stops there leaves the file broken; one more line may mend it.
+pub(crate) fn needs_more_lines(doc: &Doc, text: &str) -> bool {
+    if doc.lang != Some(Language::Python) || !doc.line_prefix_blank() {
+        return false;
+    }
+    let whole = format!("{}{}", doc.line_prefix(), text.trim_end());
+    let mut lex = Lexer::new(doc.lang);
+    lex.feed(&whole, |_, _| {});
+    if !lex.in_code() || !lex.stack.is_empty() {
+        // An open bracket or string: the statement is not finished, nothing to compare.
+        return false;
+    }
+    let Some(last) = whole
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !doc.is_comment_line(l))
+    else {
+        return false;
+    };
+    let next = if doc.line_suffix().trim().is_empty() {
+        match doc
+            .suffix
+            .lines()
+            .skip(1)
+            .find(|l| !l.trim().is_empty() && !doc.is_comment_line(l))
+        {
+            Some(l) => indent_width(l),
+            None => return false,
+        }
+    } else {
+        indent_width(doc.line_prefix()) + indent_width(doc.line_suffix())
+    };
+    let header = last_code_char(doc.lang, last) == Some(':');
+    let level = indent_width(last);
+    if header {
+        next <= level
+    } else {
+        next > level
+    }
+}
+
+/// Byte offsets (line starts) of the logical lines of `text` that break Python's layout.
+///
+/// Forgiving where a window may start mid-file: the first code line sets the base level, and
+/// a dedent below every level seen so far starts a new base instead of being an error. A line
+/// after a block header that is not deeper ("expected an indented block") is not reported:
+/// while typing, a header often comes before its body.
+pub(crate) fn layout_errors(text: &str) -> Vec<usize> {
+    let mut errors = Vec::new();
+    let mut lex = Lexer::new(Some(Language::Python));
+    let mut levels: Vec<usize> = Vec::new();
+    let mut opens_block = false;
+    let mut continued = false;
+    let mut start = 0;
+    while start < text.len() {
+        let end = text[start..]
+            .find('\n')
+            .map_or(text.len(), |i| start + i + 1);
+        let line = &text[start..end];
+        let logical_start = lex.in_code() && lex.stack.is_empty() && !continued;
+        let code = line.trim();
+        if logical_start && !code.is_empty() && !code.starts_with('#') {
+            let w = indent_width(line);
+            match levels.last().copied() {
+                None => levels.push(w),
+                Some(top) if w > top => {
+                    if !opens_block {
+                        errors.push(start);
+                    }
+                    levels.push(w);
+                }
+                Some(top) if w < top => {
+                    while levels.last().is_some_and(|&l| l > w) {
+                        levels.pop();
+                    }
+                    match levels.last() {
+                        None => levels.push(w),
+                        Some(&l) if l != w => {
+                            errors.push(start);
+                            levels.push(w);
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        let mut comment_at = None;
+        lex.feed(line, |i, ev| {
+            if ev == Ev::LineComment && comment_at.is_none() {
+                comment_at = Some(i);
+            }
+        });
+        let body = line[..comment_at.unwrap_or(line.len())].trim_end();
+        continued = lex.in_code() && body.ends_with('\\');
+        if lex.in_code() && lex.stack.is_empty() && !continued && !body.trim().is_empty() {
+            // The logical line ends here.
+            opens_block = last_code_char(Some(Language::Python), body) == Some(':');
+        }
+        start = end;
+    }
+    errors
+}
+
+/// (Python) The indentation a block header at the cursor needs for the next code line to be
+/// its body: one level less than that line. For a retry when a suggestion left the next line
+/// indented deeper than its block. `None` when the cursor's line has text or the layout says
+/// nothing.
+pub fn header_indent(lang: Option<Language>, prefix: &str, suffix: &str) -> Option<String> {
+    if lang != Some(Language::Python) {
+        return None;
+    }
+    let doc = Doc::new(lang, prefix, suffix);
+    if !doc.lex.in_code() || !doc.lex.stack.is_empty() || !doc.line_prefix_blank() {
+        return None;
+    }
+    // The new line goes above the code the cursor's line has, or above the next code line.
+    let next = if doc.line_suffix().trim().is_empty() {
+        doc.suffix
+            .lines()
+            .skip(1)
+            .find(|l| !l.trim().is_empty() && !doc.is_comment_line(l))?
+            .to_string()
+    } else {
+        format!("{}{}", doc.line_prefix(), doc.line_suffix())
+    };
+    let next = next.as_str();
+    let next_indent = &next[..next.len() - next.trim_start_matches([' ', '\t']).len()];
+    let unit = if next_indent.ends_with('\t') {
+        "\t"
+    } else {
+        let line_start = doc.prefix.len() - doc.line_prefix().len();
+        let prev = doc.prefix[..line_start]
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !doc.is_comment_line(l))
+            .map_or(0, indent_width);
+        // The step the file uses: the smaller of 4 and the next line's depth over the
+        // previous code line, when that is a plausible step.
+        let w = indent_width(next_indent);
+        if w > prev && w - prev < 4 {
+            &next_indent[..w - prev]
+        } else {
+            "    "
+        }
+    };
+    let header = next_indent.strip_suffix(unit)?;
+    let typed = doc.line_prefix();
+    header.starts_with(typed).then(|| header.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_lines_are_needed_for_a_missing_body_or_header() {
+        let py = Some(Language::Python);
+        let prefix = "def f(xs):\n    total = 0\n";
+        let suffix = "    return total\n";
+        let doc = Doc::new(py, prefix, suffix);
+        assert!(needs_more_lines(&doc, "    for x in xs:\n"));
+        assert!(!needs_more_lines(
+            &doc,
+            "    for x in xs:\n        total += x\n"
+        ));
+        assert!(!needs_more_lines(&doc, "    total += 1\n"));
+        // The next line is deeper: a statement leaves it orphaned, a header adopts it.
+        let doc = Doc::new(py, prefix, "\n        total += x\n    return total\n");
+        assert!(needs_more_lines(&doc, "    total = 1"));
+        assert!(!needs_more_lines(&doc, "    for x in xs:"));
+        // At the end of the file, or inside brackets: nothing to say.
+        let doc = Doc::new(py, prefix, "");
+        assert!(!needs_more_lines(&doc, "    for x in xs:"));
+        let doc = Doc::new(py, prefix, suffix);
+        assert!(!needs_more_lines(&doc, "    xs = [\n"));
+    }
+
+    fn lines_with_errors(text: &str) -> Vec<usize> {
+        layout_errors(text)
+            .into_iter()
+            .map(|at| text[..at].matches('\n').count() + 1)
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_file_has_no_layout_errors() {
+        let text = "import os\n\n\ndef f(xs):\n    \"\"\"Doc.\n\n  odd indentation inside a string\n    \"\"\"\n    total = (1 +\n  2)\n    for x in xs:  # c\n        if x:\n            total += x\n    # a comment at any column\n            # deeper comment\n    return \\\n        total\n\n\nclass A:\n    def g(self): return 1\n";
+        assert_eq!(lines_with_errors(text), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn unexpected_indent_and_bad_dedent_are_found() {
+        // A statement where a header belongs: the next line is too deep.
+        let text = "def f(s):\n    for c in s:\n        if c:\n            d += 1\n    return d\n            d -= 1\n";
+        assert_eq!(lines_with_errors(text), vec![6]);
+        // A dedent to a column no block uses.
+        let text = "def f(x):\n    if x:\n        y = 1\n      z = 2\n";
+        assert_eq!(lines_with_errors(text), vec![4]);
+    }
+
+    #[test]
+    fn a_window_may_start_inside_a_block() {
+        let text = "        x = 1\n        return x\n\n    def g(self):\n        pass\nclass B:\n    pass\n";
+        assert_eq!(lines_with_errors(text), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn header_indent_is_one_level_above_the_next_line() {
+        let py = Some(Language::Python);
+        let prefix = "def f(s):\n    for c in s:\n        if c:\n            d += 1\n";
+        let suffix = "\n                d -= 1\n";
+        assert_eq!(
+            header_indent(py, prefix, suffix).as_deref(),
+            Some("            ")
+        );
+        // Two-space files.
+        let prefix = "def f(s):\n  for c in s:\n    d += 1\n";
+        let suffix = "\n      d -= 1\n";
+        assert_eq!(header_indent(py, prefix, suffix).as_deref(), Some("    "));
+        // The cursor before the next line's code: the same answer.
+        assert_eq!(
+            header_indent(py, prefix, "      d -= 1\n").as_deref(),
+            Some("    ")
+        );
+        // Text before the cursor, or another language: nothing.
+        assert_eq!(header_indent(py, "    x", suffix), None);
+        assert_eq!(header_indent(Some(Language::Rust), prefix, suffix), None);
+    }
+}
