@@ -29,6 +29,9 @@ pub struct SampleRecord {
     pub latency_ms: f64,
     pub raw_latency_ms: f64,
     pub confidence: String,
+    /// Mean and lowest log-probability of the kept tokens (for calibrating the buckets).
+    pub logprob_mean: Option<f32>,
+    pub logprob_min: Option<f32>,
     pub mode: String,
     pub dropped: Option<String>,
     pub generated_tokens: usize,
@@ -325,6 +328,10 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
             let samples = (1..texts.len())
                 .map(|slot| {
                     let o = outcome(slot);
+                    let (logprob_mean, logprob_min) = match &g.nib {
+                        Ok(c) if slot == 1 => (c.logprob_mean, c.logprob_min),
+                        _ => (None, None),
+                    };
                     let (latency, confidence, mode, dropped, tokens, error) = match &g.nib {
                         Ok(c) => (
                             c.latency_ms,
@@ -359,6 +366,8 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
                         latency_ms: latency,
                         raw_latency_ms: raw_latency,
                         confidence,
+                        logprob_mean,
+                        logprob_min,
                         mode,
                         dropped,
                         generated_tokens: tokens,

@@ -86,6 +86,10 @@ pub struct Completion {
     pub mode: &'static str,
     /// From the log-probabilities of the kept tokens: low, medium or high.
     pub confidence: &'static str,
+    /// Mean and lowest log-probability of the kept tokens (what `confidence` buckets; for
+    /// calibration). `None` without model tokens (a cache answer, nothing kept).
+    pub logprob_mean: Option<f32>,
+    pub logprob_min: Option<f32>,
     /// Other distinct suggestions (explicit requests only), best first; at most 2.
     pub alternatives: Vec<String>,
     pub latency_ms: f64,
@@ -477,7 +481,10 @@ impl Ide {
                 dropped_by_gate = Some(format!("safety gate: {} ({})", f.rule_id, f.message));
             }
         }
-        let confidence = nib_postprocess::confidence(&kept_logprobs(&generation.tokens, &out.text));
+        let kept = kept_logprobs(&generation.tokens, &out.text);
+        let confidence = nib_postprocess::confidence(&kept);
+        let logprob_mean = (!kept.is_empty()).then(|| kept.iter().sum::<f32>() / kept.len() as f32);
+        let logprob_min = kept.iter().copied().reduce(f32::min);
         let mut ranked: Vec<(nib_postprocess::Output, f32)> = vec![(out.clone(), f32::INFINITY)];
         for alt in &generation.alternatives {
             let o = process(&alt.text);
@@ -525,6 +532,8 @@ impl Ide {
                 nib_postprocess::Confidence::Medium => "medium",
                 nib_postprocess::Confidence::High => "high",
             },
+            logprob_mean,
+            logprob_min,
             alternatives,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             prompt_tokens: generation.prompt_tokens,
@@ -875,6 +884,8 @@ impl Completion {
             },
             version,
             confidence: "medium",
+            logprob_mean: None,
+            logprob_min: None,
             alternatives: Vec::new(),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             prompt_tokens: 0,
