@@ -89,6 +89,10 @@ pub struct Forced {
     pub text: String,
     /// The character right after `text` must not be blank (the indentation is exact).
     pub then_non_blank: bool,
+    /// When not empty, the text right after `text` starts with one of these words, whole, in
+    /// the same token (`if`, `for`...: a block header is needed; keywords are single tokens
+    /// in code vocabularies).
+    pub then_one_of: Vec<String>,
 }
 
 /// Where a constrained decoding stands after some output.
@@ -104,6 +108,16 @@ pub enum ForcedStep {
 }
 
 impl Forced {
+    /// `after` (what follows the forced text) starts with one of `then_one_of`, whole.
+    fn word_ok(&self, after: &[u8]) -> bool {
+        let ident = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+        self.then_one_of.is_empty()
+            || self
+                .then_one_of
+                .iter()
+                .any(|w| after.starts_with(w.as_bytes()) && !after.get(w.len()).is_some_and(ident))
+    }
+
     /// Whether `piece` may follow when `remaining` bytes of the forced text are still to come
     /// (`remaining == 0`: the text is complete and only `then_non_blank` is left to check).
     pub fn step(&self, remaining: usize, piece: &[u8]) -> ForcedStep {
@@ -113,7 +127,7 @@ impl Forced {
             return ForcedStep::Rejected;
         }
         if rest.is_empty() {
-            return if !self.then_non_blank || !blank(piece[0]) {
+            return if (!self.then_non_blank || !blank(piece[0])) && self.word_ok(piece) {
                 ForcedStep::Done
             } else {
                 ForcedStep::Rejected
@@ -133,7 +147,7 @@ impl Forced {
         }
         if piece.starts_with(rest) {
             let after = piece[rest.len()];
-            return if self.then_non_blank && blank(after) {
+            return if (self.then_non_blank && blank(after)) || !self.word_ok(&piece[rest.len()..]) {
                 ForcedStep::Rejected
             } else {
                 ForcedStep::Done
@@ -301,7 +315,24 @@ mod tests {
         Forced {
             text: text.into(),
             then_non_blank,
+            then_one_of: Vec::new(),
         }
+    }
+
+    #[test]
+    fn forced_first_word_from_a_list() {
+        let f = Forced {
+            then_one_of: vec!["if".into(), "else".into()],
+            ..forced("    ", true)
+        };
+        assert_eq!(f.step(4, b"   "), ForcedStep::Continue(1));
+        assert_eq!(f.step(1, b" if"), ForcedStep::Done);
+        assert_eq!(f.step(1, b" else"), ForcedStep::Done);
+        assert_eq!(f.step(0, b"else:"), ForcedStep::Done);
+        // Another word, or a longer identifier that starts like one.
+        assert_eq!(f.step(1, b" val"), ForcedStep::Rejected);
+        assert_eq!(f.step(1, b" iff"), ForcedStep::Rejected);
+        assert_eq!(f.step(0, b"elsewhere"), ForcedStep::Rejected);
     }
 
     #[test]

@@ -421,7 +421,12 @@ impl Ide {
                     let mut parts = prep.parts.clone();
                     parts.middle_start = h.middle.clone();
                     again.prompt = info.format.render(&parts);
-                    again.forced = Some(h.forced.clone());
+                    let mut forced = h.forced.clone();
+                    if forced.then_non_blank {
+                        forced.then_one_of =
+                            PY_BLOCK_KEYWORDS.iter().map(|w| w.to_string()).collect();
+                    }
+                    again.forced = Some(forced);
                     again.stop = stop_rules(&h.extra, &h.held);
                 }
                 _ => again.first_rank = 1,
@@ -955,11 +960,18 @@ fn heal(
         forced: nib_engine::Forced {
             text: held.to_string(),
             then_non_blank: indent.is_some(),
+            then_one_of: Vec::new(),
         },
     }
 }
 
 const MAX_HEALED_WORD: usize = 24;
+
+/// Words that start a Python block header (a header retry's first word is one of them).
+const PY_BLOCK_KEYWORDS: &[&str] = &[
+    "if", "elif", "else", "for", "while", "with", "try", "except", "finally", "def", "class",
+    "async",
+];
 
 /// Remove the held-back text from the start of the output (the engine forces it there; an
 /// unconstrained output may start with some of its blanks only).

@@ -217,6 +217,9 @@ fn a_statement_above_a_deeper_line_is_retried_as_its_header() {
     );
     let forced = engine.forced.lock().unwrap()[1].clone().unwrap();
     assert_eq!((forced.text.as_str(), forced.then_non_blank), (" ", true));
+    // ... and its first word is a block keyword.
+    assert!(forced.then_one_of.iter().any(|w| w == "else"));
+    assert!(!forced.then_one_of.iter().any(|w| w == "return"));
     assert_eq!(c.text, "        else:");
 }
 
