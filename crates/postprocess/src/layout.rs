@@ -36,7 +36,7 @@ pub(crate) fn needs_more_lines(doc: &Doc, text: &str) -> bool {
     if doc.lang != Some(Language::Python) || !doc.line_prefix_blank() {
         return false;
     }
-    let whole = format!("{}{}", doc.line_prefix(), text.trim_end());
+    let whole = format!("{}{}\n", doc.line_prefix(), text.trim_end());
     let mut lex = Lexer::new(doc.lang);
     lex.feed(&whole, |_, _| {});
     if !lex.in_code() || !lex.stack.is_empty() {
@@ -207,6 +207,9 @@ mod tests {
         assert!(!needs_more_lines(&doc, "    for x in xs:"));
         let doc = Doc::new(py, prefix, suffix);
         assert!(!needs_more_lines(&doc, "    xs = [\n"));
+        // A comment line after the statement changes nothing.
+        let doc = Doc::new(py, prefix, "\n        total += x\n");
+        assert!(needs_more_lines(&doc, "    total = 1\n\n# Check the solution"));
     }
 
     fn lines_with_errors(text: &str) -> Vec<usize> {
