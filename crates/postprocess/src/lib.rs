@@ -13,7 +13,9 @@
 //!   ([`expected_indent`], for constrained decoding);
 //! - flags a line that repeats code further down ([`repeats_later_line`]: worth a retry);
 //! - tells a streaming decoder when it can stop ([`should_stop`]), buckets confidence from
-//!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]).
+//!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]);
+//! - takes the code out of a chat answer ([`answer_code`]) and the body of the function being
+//!   written out of that code, with the imports and helpers it needs ([`function_body`]).
 //!
 //! Invariants and boundary:
 //! - Pure: no IO, no async, no LSP types; strings in, strings out.
@@ -31,6 +33,7 @@
 
 mod cut;
 mod doc;
+mod extract;
 mod indent;
 mod scan;
 mod syntax_check;
@@ -38,6 +41,7 @@ mod syntax_check;
 use std::collections::HashSet;
 
 pub use cut::MAX_LINES;
+pub use extract::{answer_code, code_block_closed, function_body, Extracted};
 pub use indent::expected_indent;
 pub use nib_syntax::Language;
 
