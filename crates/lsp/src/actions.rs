@@ -131,6 +131,9 @@ mod tests {
             empty_reason: None,
             model: "m".into(),
             latency_ms: 1.0,
+            generated_tokens: 3,
+            source: "infill",
+            raw: code.to_string(),
         }
     }
 
