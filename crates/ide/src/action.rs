@@ -151,6 +151,8 @@ impl Ide {
         let doc = &snap.doc;
         let at = insertion(doc, block);
         let config = self.config();
+        // A newer code action for the document cancels this one, also while the model loads.
+        self.supersede(&snap.uri, Purpose::CodeAction, cancel);
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
         let chat_target = match (engine.info().chat, snap.lang) {
             (Some(chat), Some(lang)) => {
@@ -296,7 +298,6 @@ impl Ide {
         config: &crate::IdeConfig,
         cancel: &CancelToken,
     ) -> Result<Option<Made>, IdeError> {
-        self.supersede(&snap.uri, Purpose::CodeAction, cancel);
         self.cancel_background();
         let text = snap.doc.text();
         let counter = engine.token_counter();
