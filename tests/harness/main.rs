@@ -582,6 +582,8 @@ fn code_action_generates_code_from_a_comment_with_the_real_model() {
         "{result}"
     );
     assert!(result["dropped"].is_null(), "{result}");
+    // The default model is an instruct model and the comment is in a function: the chat path.
+    assert_eq!(result["source"], "chat", "{result}");
 
     // The client applies the edit: the document with the inserted code is checked again.
     s.change(

@@ -19,7 +19,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use nib_engine::{
-    CancelToken, CompletionEngine, EngineError, GenerateRequest, Generation, ModelInfo,
+    CancelToken, ChatFormat, CompletionEngine, EngineError, GenerateRequest, Generation, ModelInfo,
     PromptFormat, PromptPlan, Throughput, TokenCounter,
 };
 
@@ -144,6 +144,7 @@ impl LlamaEngine {
             })?;
         let model = Arc::new(model);
         let format = detect_format(&model);
+        let chat = detect_chat(&model);
         let threads = config.threads.unwrap_or_else(physical_cores).max(1);
         let n_ctx_train = usize::try_from(model.n_ctx_train()).unwrap_or(usize::MAX);
         let context_length = (config.context_length as usize).min(n_ctx_train).max(256);
@@ -156,6 +157,7 @@ impl LlamaEngine {
         let info = ModelInfo {
             name,
             format,
+            chat,
             context_length,
             threads,
         };
@@ -176,7 +178,7 @@ impl LlamaEngine {
             .spawn(move || thread::run(backend, thread_model, params, thread_shared, rx, ready_tx))
             .map_err(|e| EngineError::Backend(format!("cannot start the engine thread: {e}")))?;
         ready_rx.recv().map_err(|_| EngineError::Stopped)??;
-        tracing::info!(model = %info.name, ?format, context_length, threads, "model loaded");
+        tracing::info!(model = %info.name, ?format, ?chat, context_length, threads, "model loaded");
         Ok(LlamaEngine {
             jobs: tx,
             info,
@@ -198,14 +200,24 @@ impl LlamaEngine {
     }
 }
 
-fn detect_format(model: &LlamaModel) -> PromptFormat {
+/// A special token is one token when specials are parsed, and several when they are not.
+fn is_special(model: &LlamaModel, text: &str) -> bool {
     let vocab = model.vocab();
-    let is_special = |text: &str| {
-        // A special token is one token when specials are parsed, and several when they are not.
-        vocab.tokenize(text.as_bytes(), false, true).len() == 1
-            && vocab.tokenize(text.as_bytes(), false, false).len() > 1
-    };
-    PromptFormat::detect(&is_special)
+    vocab.tokenize(text.as_bytes(), false, true).len() == 1
+        && vocab.tokenize(text.as_bytes(), false, false).len() > 1
+}
+
+fn detect_format(model: &LlamaModel) -> PromptFormat {
+    PromptFormat::detect(&|t| is_special(model, t))
+}
+
+/// From the GGUF's embedded chat template (`tokenizer.chat_template`).
+fn detect_chat(model: &LlamaModel) -> Option<ChatFormat> {
+    let template = model
+        .chat_template(None)
+        .ok()
+        .and_then(|t| t.to_string().ok());
+    ChatFormat::detect(&|t| is_special(model, t), template.as_deref())
 }
 
 impl CompletionEngine for LlamaEngine {

@@ -18,6 +18,11 @@ impl CancelToken {
         self.0.load(Ordering::Acquire)
     }
 
+    /// Whether `other` is this token (a clone of it), not merely one in the same state.
+    pub fn same(&self, other: &CancelToken) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// A guard that cancels this token when dropped (e.g. when a request future is dropped).
     pub fn drop_guard(&self) -> CancelOnDrop {
         CancelOnDrop(Some(self.clone()))

@@ -5,12 +5,15 @@
 //!   implement these traits; `ide` talks only to the traits.
 //! - Calls are blocking; backends run their own thread and check a [`CancelToken`] between
 //!   decoded tokens, so callers cancel work by flipping the token, not by dropping a future.
-//! - Prompt formats are data: [`PromptFormat`] is chosen from the model's own vocabulary.
+//! - Prompt formats are data: [`PromptFormat`] (infilling) is chosen from the model's own
+//!   vocabulary, [`ChatFormat`] (explicit requests to instruct models) from its chat template.
 
 mod cancel;
+mod chat;
 mod format;
 
 pub use cancel::{CancelOnDrop, CancelToken};
+pub use chat::{ChatFormat, ChatMessage, Role};
 pub use format::{FimParts, PromptFormat, RepoFile};
 
 use std::time::{Duration, Instant};
@@ -252,6 +255,9 @@ mod millis {
 pub struct ModelInfo {
     pub name: String,
     pub format: PromptFormat,
+    /// The chat format when the model ships a chat template (an instruct model); `None` for a
+    /// base model.
+    pub chat: Option<ChatFormat>,
     pub context_length: usize,
     pub threads: usize,
 }

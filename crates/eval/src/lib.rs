@@ -27,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use nib_ide::Ide;
 
 use crate::data::{InfillSet, Task};
-use crate::run::{RunConfig, TaskResult};
+use crate::run::{EvalPath, RunConfig, TaskResult};
 use crate::sandbox::{NetIsolation, Sandbox, SandboxConfig};
 
 /// Builds an `Ide` with a loaded model: `(model name or path, context tokens, max tokens)`.
@@ -91,6 +91,12 @@ pub enum EvalCommand {
         /// Report pass@k for these k (comma-separated).
         #[arg(long, value_delimiter = ',', default_value = "1,10")]
         k: Vec<usize>,
+        /// `infill`: an inline completion on the empty line after the docstring (raw: the same
+        /// prompt unprocessed). `action`: the code action "Generate code from comment" on the
+        /// docstring, which asks an instruct model in its chat format (raw: the same answer
+        /// inserted as the body as-is).
+        #[arg(long, value_enum, default_value = "infill")]
+        path: EvalPath,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -128,10 +134,11 @@ pub fn run(cmd: EvalCommand, make_ide: MakeIde) -> anyhow::Result<()> {
                 ks: vec![1],
                 default_max_tokens: 64,
                 allow_trivial: true,
+                path: EvalPath::Infill,
             };
             evaluate(&plan, all, &common, make_ide)
         }
-        EvalCommand::Humaneval { n, k, common } => {
+        EvalCommand::Humaneval { n, k, path, common } => {
             if !(1..=3).contains(&n) {
                 bail!("--n must be 1..=3 (nib's suggestion plus at most 2 alternatives)");
             }
@@ -142,6 +149,7 @@ pub fn run(cmd: EvalCommand, make_ide: MakeIde) -> anyhow::Result<()> {
                 ks: k,
                 default_max_tokens: 384,
                 allow_trivial: false,
+                path,
             };
             evaluate(&plan, all, &common, make_ide)
         }
@@ -177,6 +185,7 @@ struct Plan {
     /// Leave out tasks that pass with an empty middle (infilling lines whose removal the
     /// tests do not notice) instead of failing the self-check.
     allow_trivial: bool,
+    path: EvalPath,
 }
 
 fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde) -> Result<()> {
@@ -186,6 +195,7 @@ fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde)
         ref ks,
         default_max_tokens,
         allow_trivial,
+        path,
     } = *plan;
     let total = all.len();
     let picked = data::subset(total, common.limit, common.seed);
@@ -194,6 +204,12 @@ fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde)
         format!("all {total} tasks")
     } else {
         format!("{} of {total} tasks (seed {})", tasks.len(), common.seed)
+    };
+    let subset = match path {
+        EvalPath::Infill => subset,
+        EvalPath::Action => {
+            format!("{subset}; code action path (raw: the same answer as the body, unprocessed)")
+        }
     };
     let subset = if common.anchor_lines > 0 {
         format!(
@@ -241,6 +257,11 @@ fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde)
     let max_tokens = common.max_tokens.unwrap_or(default_max_tokens);
     let ide = make_ide(&common.model, common.context_tokens, Some(max_tokens))
         .with_context(|| format!("cannot load model {}", common.model))?;
+    // The code action's own output cap follows the command's.
+    ide.set_config(nib_ide::IdeConfig {
+        code_action_max_tokens: max_tokens,
+        ..ide.config()
+    });
     let results = run::run_tasks(
         &RunConfig {
             ide,
@@ -249,6 +270,7 @@ fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde)
             jobs,
             verbose: common.verbose,
             anchor_lines: common.anchor_lines,
+            path,
         },
         &tasks,
     );
@@ -268,6 +290,7 @@ fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde)
                 ks,
                 self_check: &check,
                 network,
+                one_generation: path == EvalPath::Action,
             },
             &results
         )

@@ -13,6 +13,8 @@ pub struct Header<'a> {
     pub ks: &'a [usize],
     pub self_check: &'a SelfCheck,
     pub network: &'a str,
+    /// Raw and nib come from one generation (the code action path): same latency.
+    pub one_generation: bool,
 }
 
 fn pct(a: usize, b: usize) -> String {
@@ -161,8 +163,17 @@ pub fn summary(h: &Header, results: &[TaskResult]) -> String {
         let _ = writeln!(s, "  dropped by post-processing: {}", list.join(", "));
     }
     let _ = writeln!(s, "by mode:");
-    for mode in ["single_line", "multi_line"] {
+    let mut modes: Vec<&str> = vec!["single_line", "multi_line"];
+    for r in &firsts {
+        if !r.mode.is_empty() && !modes.contains(&r.mode.as_str()) {
+            modes.push(&r.mode);
+        }
+    }
+    for mode in modes {
         let m: Vec<_> = firsts.iter().filter(|r| r.mode == mode).collect();
+        if m.is_empty() && !["single_line", "multi_line"].contains(&mode) {
+            continue;
+        }
         let p = m.iter().filter(|r| r.passed).count();
         let rp = m.iter().filter(|r| r.raw_passed).count();
         let _ = writeln!(
@@ -206,7 +217,12 @@ pub fn summary(h: &Header, results: &[TaskResult]) -> String {
     raw_lat.sort_by(f64::total_cmp);
     let _ = writeln!(
         s,
-        "latency ms p50/p95 (prompt cached by the raw request just before): nib {:.0}/{:.0}, raw {:.0}/{:.0}",
+        "latency ms p50/p95 ({}): nib {:.0}/{:.0}, raw {:.0}/{:.0}",
+        if h.one_generation {
+            "one generation for both"
+        } else {
+            "prompt cached by the raw request just before"
+        },
         percentile(&lat, 0.5),
         percentile(&lat, 0.95),
         percentile(&raw_lat, 0.5),

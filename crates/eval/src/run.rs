@@ -7,8 +7,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use nib_engine::CancelToken;
-use nib_ide::{Completion, CompletionRequest, Ide, Trigger};
-use nib_text::OffsetEncoding;
+use nib_ide::{
+    CodeActionKind, CodeActionRequest, CodeActionResult, Completion, CompletionRequest, Ide,
+    Trigger,
+};
+use nib_text::{OffsetEncoding, Range};
 
 use crate::data::Task;
 use crate::sandbox::{parallel_map, Outcome, Sandbox};
@@ -150,14 +153,60 @@ pub struct RunConfig<'a> {
     /// Anchor the prompt this many lines above the cursor before asking (0: a plain
     /// prefix-suffix-middle prompt, the document being fresh).
     pub anchor_lines: usize,
+    pub path: EvalPath,
+}
+
+/// Which product path writes the middle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EvalPath {
+    /// An inline completion at the cursor (fill-in-the-middle); raw: the same prompt without
+    /// post-processing or constrained decoding.
+    #[default]
+    Infill,
+    /// The code action "Generate code from comment" on the docstring (the chat prompt for
+    /// instruct models); raw: the same answer (one generation) inserted as the body as-is.
+    Action,
+}
+
+/// What a path produced for one task (nib's suggestion, or the raw model output).
+#[derive(Debug, Clone)]
+struct Sample {
+    text: String,
+    alternatives: Vec<String>,
+    latency_ms: f64,
+    generated_tokens: usize,
+    confidence: String,
+    logprob_mean: Option<f32>,
+    logprob_min: Option<f32>,
+    mode: String,
+    dropped: Option<String>,
+}
+
+impl Sample {
+    fn from_completion(c: &Completion) -> Sample {
+        Sample {
+            text: c.text.clone(),
+            alternatives: c.alternatives.clone(),
+            latency_ms: c.latency_ms,
+            generated_tokens: c.generated_tokens,
+            confidence: c.confidence.to_string(),
+            logprob_mean: c.logprob_mean,
+            logprob_min: c.logprob_min,
+            mode: c.mode.to_string(),
+            dropped: c.dropped.clone(),
+        }
+    }
 }
 
 struct Generated {
-    raw: Result<Completion, String>,
-    nib: Result<Completion, String>,
+    raw: Result<Sample, String>,
+    nib: Result<Sample, String>,
 }
 
-fn generate(ide: &Ide, task: &Task, n: usize, anchor_lines: usize) -> Generated {
+fn generate(ide: &Ide, task: &Task, n: usize, anchor_lines: usize, path: EvalPath) -> Generated {
+    if path == EvalPath::Action {
+        return generate_by_action(ide, task);
+    }
     let uri = format!("file:///nib-eval/{}.py", task.id.replace(['/', ' '], "_"));
     ide.open(&uri, Some("python"), 0, &task.document_with(""));
     let result = (|| {
@@ -183,6 +232,7 @@ fn generate(ide: &Ide, task: &Task, n: usize, anchor_lines: usize) -> Generated 
                 },
                 &CancelToken::new(),
             )
+            .map(|c| Sample::from_completion(&c))
             .map_err(|e| e.to_string());
         let trigger = if n > 1 {
             Trigger::Invoked
@@ -195,6 +245,7 @@ fn generate(ide: &Ide, task: &Task, n: usize, anchor_lines: usize) -> Generated 
                 CompletionRequest::new(position, OffsetEncoding::Utf8, trigger),
                 &CancelToken::new(),
             )
+            .map(|c| Sample::from_completion(&c))
             .map_err(|e| e.to_string());
         Ok::<_, String>(Generated { raw, nib })
     })();
@@ -203,6 +254,77 @@ fn generate(ide: &Ide, task: &Task, n: usize, anchor_lines: usize) -> Generated 
         raw: Err(e.clone()),
         nib: Err(e),
     })
+}
+
+/// The code action on the task's docstring; the middle is what its edit puts between the
+/// prompt and the suffix. Raw: the model's output of the same request, as the middle as-is.
+fn generate_by_action(ide: &Ide, task: &Task) -> Generated {
+    let uri = format!("file:///nib-eval/{}.py", task.id.replace(['/', ' '], "_"));
+    ide.open(&uri, Some("python"), 0, &task.document_with(""));
+    let result = (|| {
+        let snap = ide.snapshot(&uri).map_err(|e| e.to_string())?;
+        // The docstring's last line (the prompt ends with it).
+        let on = snap
+            .doc
+            .position(task.prompt.trim_end().len(), OffsetEncoding::Utf8);
+        let r = ide
+            .code_action(
+                &snap,
+                CodeActionRequest {
+                    kind: CodeActionKind::GenerateFromComment,
+                    range: Range { start: on, end: on },
+                    encoding: OffsetEncoding::Utf8,
+                },
+                &CancelToken::new(),
+            )
+            .map_err(|e| e.to_string())?;
+        let middle = action_middle(task, &snap.doc, &r)?;
+        let sample = |text: String| Sample {
+            text,
+            alternatives: r.alternatives.clone(),
+            latency_ms: r.latency_ms,
+            generated_tokens: r.generated_tokens,
+            confidence: r.confidence.to_string(),
+            logprob_mean: None,
+            logprob_min: None,
+            mode: r.source.to_string(),
+            dropped: r.dropped.clone().or(r.empty_reason.clone()),
+        };
+        Ok::<_, String>(Generated {
+            raw: Ok(Sample {
+                alternatives: Vec::new(),
+                dropped: None,
+                ..sample(r.raw.clone())
+            }),
+            nib: Ok(sample(middle)),
+        })
+    })();
+    ide.close(&uri);
+    result.unwrap_or_else(|e| Generated {
+        raw: Err(e.clone()),
+        nib: Err(e),
+    })
+}
+
+/// The text the action's edit puts between the task's prompt and suffix.
+fn action_middle(
+    task: &Task,
+    doc: &nib_text::Document,
+    r: &CodeActionResult,
+) -> Result<String, String> {
+    let start = doc
+        .offset(r.range.start, OffsetEncoding::Utf8)
+        .map_err(|e| e.to_string())?;
+    let end = doc
+        .offset(r.range.end, OffsetEncoding::Utf8)
+        .map_err(|e| e.to_string())?;
+    let text = doc.text();
+    let edited = format!("{}{}{}", &text[..start], r.insert_text, &text[end..]);
+    edited
+        .strip_prefix(task.prompt.as_str())
+        .and_then(|m| m.strip_suffix(task.suffix.as_str()))
+        .map(str::to_string)
+        .ok_or_else(|| "the edit is not between the prompt and the suffix".to_string())
 }
 
 type Job = (usize, usize, String);
@@ -231,7 +353,7 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
             outcomes[t][slot] = Some(o);
         };
         for (i, task) in tasks.iter().enumerate() {
-            let g = generate(&cfg.ide, task, cfg.n, cfg.anchor_lines);
+            let g = generate(&cfg.ide, task, cfg.n, cfg.anchor_lines, cfg.path);
             // Slot 0: raw; 1..=n: nib samples.
             let raw_text = g.raw.as_ref().map(|c| c.text.clone()).unwrap_or_default();
             let mut texts = vec![raw_text];
@@ -335,8 +457,8 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
                     let (latency, confidence, mode, dropped, tokens, error) = match &g.nib {
                         Ok(c) => (
                             c.latency_ms,
-                            c.confidence.to_string(),
-                            c.mode.to_string(),
+                            c.confidence.clone(),
+                            c.mode.clone(),
                             c.dropped.clone(),
                             c.generated_tokens,
                             if slot > 1 && texts[slot].is_empty() {

@@ -2,15 +2,21 @@
 //! a comment (or docstring) describes, below it.
 //!
 //! Finding an action is cheap (a look at the syntax tree around the cursor, no model), because
-//! editors ask on every cursor move. Running one reuses the inline-completion path: the document
-//! is split on a new line after the comment block, indented like the comment, and an invoked
-//! multi-line completion is asked for there (FIM prompt, post-processing, safety gate). The
-//! prompt holds back the indentation's last blank: ending in the whole indentation is an
-//! unnatural token boundary (the model then adds a space of its own).
+//! editors ask on every cursor move. Running one writes the code on a new line after the comment
+//! block, indented like the comment, through one of two paths, then the same post-processing
+//! and safety gate:
+//! - chat: when the model is an instruct model (it ships a chat template) and the comment is
+//!   inside a function, the model is asked in its chat format for the function, and the new
+//!   lines of its body are kept ([`crate::chat`]);
+//! - infilling, otherwise and when the chat answer has no usable body: the document is split
+//!   on that new line and an invoked multi-line completion is asked for there (FIM prompt). The
+//!   prompt holds back the indentation's last blank: ending in the whole indentation is an
+//!   unnatural token boundary (the model then adds a space of its own).
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use nib_engine::CancelToken;
+use nib_engine::{CancelToken, ChatFormat, GenerateRequest, Slot, StopReason, StopRules};
 use nib_postprocess::Mode;
 use nib_syntax::tree_sitter::{Node, Tree};
 use nib_syntax::{Language, ParsedDocument};
@@ -89,6 +95,14 @@ pub struct CodeActionResult {
     pub empty_reason: Option<String>,
     pub model: String,
     pub latency_ms: f64,
+    /// Tokens the model generated for the code (the chat answer, or the infilled middle).
+    pub generated_tokens: usize,
+    /// Which path wrote the code: `chat` (an instruct model asked in its chat format, the
+    /// function's body taken from the answer) or `infill` (fill-in-the-middle at the new line).
+    pub source: &'static str,
+    /// The model's output before extraction and post-processing (the chat path: the answer
+    /// after the function's beginning, which the prompt wrote for it).
+    pub raw: String,
 }
 
 /// Alternatives asked of the engine for a code action (each is a full extra decode).
@@ -136,40 +150,47 @@ impl Ide {
         })?;
         let doc = &snap.doc;
         let at = insertion(doc, block);
-        // The document as if the user had opened a line after the comment.
-        let text = doc.text();
-        let split = format!("{}{}{}", &text[..at.start], at.lead, &text[at.end..]);
-        let cursor = at.start + at.lead.len();
-        let split_doc = Document::new(&split, doc.version());
-        let tree = snap
-            .lang
-            .and_then(|l| ParsedDocument::new(l, &split))
-            .and_then(|p| p.tree().cloned());
-        let split_snap = Snapshot {
-            uri: snap.uri.clone(),
-            doc: split_doc,
-            lang: snap.lang,
-            tree,
-        };
-        let position = split_snap.doc.position(cursor, req.encoding);
         let config = self.config();
-        let opts = PathOptions {
-            purpose: Purpose::CodeAction,
-            mode: Some(Mode::MultiLine),
-            max_tokens: Some(config.code_action_max_tokens),
-            alternatives: Some(CODE_ACTION_ALTERNATIVES),
-            remember: false,
+        // A newer code action for the document cancels this one, also while the model loads.
+        self.supersede(&snap.uri, Purpose::CodeAction, cancel);
+        let engine = self.engine.wait_ready(config.load_wait, cancel)?;
+        let chat_target = match (engine.info().chat, snap.lang) {
+            (Some(chat), Some(lang)) => {
+                let (s, e) = doc.line_bounds(block.first).unwrap_or_default();
+                let line = doc.slice(s, e);
+                let comment_at = s + (line.len() - line.trim_start().len());
+                crate::chat::function_at_insertion(
+                    lang,
+                    &doc.text(),
+                    (at.start, at.end),
+                    &at.lead,
+                    at.tail,
+                    comment_at,
+                )
+                .map(|f| (chat, lang, f))
+            }
+            _ => None,
         };
-        let generated = self.generate(
-            &split_snap,
-            CompletionRequest::new(position, req.encoding, Trigger::Invoked),
-            &opts,
-            cancel,
-        )?;
-        let c = generated.completion;
-        let code = c.text.trim_end().to_string();
-        let empty_reason = match (&generated.gate_dropped, code.is_empty()) {
-            (None, true) => Some(c.dropped.clone().unwrap_or_else(|| "Empty".into())),
+        let chat_made = match chat_target {
+            Some((chat, lang, func)) => self.chat_code(
+                snap,
+                engine.as_ref(),
+                chat,
+                lang,
+                &func,
+                &at,
+                &config,
+                cancel,
+            )?,
+            None => None,
+        };
+        let made = match chat_made {
+            Some(m) => m,
+            None => self.infill_code(snap, &at, &config, req.encoding, cancel)?,
+        };
+        let code = made.code.trim_end().to_string();
+        let empty_reason = match (&made.gate_dropped, code.is_empty()) {
+            (None, true) => Some(made.post_dropped.clone().unwrap_or_else(|| "Empty".into())),
             _ => None,
         };
         let insert_text = if code.is_empty() {
@@ -179,7 +200,7 @@ impl Ide {
         };
         tracing::debug!(
             uri = %snap.uri, version = doc.version(), lines = ?(block.first, block.last),
-            kept = code.len(), dropped = ?generated.gate_dropped, "code action"
+            source = made.source, kept = code.len(), dropped = ?made.gate_dropped, "code action"
         );
         Ok(CodeActionResult {
             kind: req.kind,
@@ -192,19 +213,191 @@ impl Ide {
             explanation: explanation(doc, block),
             generated_code: code,
             test_stubs: Vec::new(),
+            confidence: made.confidence,
+            alternatives: made.alternatives,
+            findings: made.findings,
+            dropped: made.gate_dropped,
+            empty_reason,
+            model: made.model,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            generated_tokens: made.generated_tokens,
+            source: made.source,
+            raw: made.raw,
+        })
+    }
+
+    /// The infilling path: the document split on a new line after the comment, and an invoked
+    /// multi-line completion there.
+    fn infill_code(
+        &self,
+        snap: &Snapshot,
+        at: &Insertion,
+        config: &crate::IdeConfig,
+        encoding: OffsetEncoding,
+        cancel: &CancelToken,
+    ) -> Result<Made, IdeError> {
+        let text = snap.doc.text();
+        let split = format!("{}{}{}", &text[..at.start], at.lead, &text[at.end..]);
+        let cursor = at.start + at.lead.len();
+        let split_doc = Document::new(&split, snap.doc.version());
+        let tree = snap
+            .lang
+            .and_then(|l| ParsedDocument::new(l, &split))
+            .and_then(|p| p.tree().cloned());
+        let split_snap = Snapshot {
+            uri: snap.uri.clone(),
+            doc: split_doc,
+            lang: snap.lang,
+            tree,
+        };
+        let position = split_snap.doc.position(cursor, encoding);
+        let opts = PathOptions {
+            purpose: Purpose::CodeAction,
+            mode: Some(Mode::MultiLine),
+            max_tokens: Some(config.code_action_max_tokens),
+            alternatives: Some(CODE_ACTION_ALTERNATIVES),
+            remember: false,
+        };
+        let generated = self.generate(
+            &split_snap,
+            CompletionRequest::new(position, encoding, Trigger::Invoked),
+            &opts,
+            cancel,
+        )?;
+        let c = generated.completion;
+        Ok(Made {
+            code: c.text,
+            post_dropped: c.dropped,
+            gate_dropped: generated.gate_dropped,
+            findings: c.findings,
             confidence: c.confidence,
             alternatives: c
                 .alternatives
                 .iter()
                 .map(|a| a.trim_end().to_string())
                 .collect(),
-            findings: c.findings,
-            dropped: generated.gate_dropped,
-            empty_reason,
             model: c.model,
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            raw: c.raw,
+            generated_tokens: c.generated_tokens,
+            source: "infill",
         })
     }
+
+    /// The chat path (see [`crate::chat`]): `None` when the answer has no body for the
+    /// function or post-processing keeps nothing of it (the caller then uses the infilling
+    /// path). A body the safety gate drops stays dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn chat_code(
+        &self,
+        snap: &Snapshot,
+        engine: &dyn nib_engine::CompletionEngine,
+        chat: ChatFormat,
+        lang: Language,
+        func: &crate::chat::Function,
+        at: &Insertion,
+        config: &crate::IdeConfig,
+        cancel: &CancelToken,
+    ) -> Result<Option<Made>, IdeError> {
+        self.cancel_background();
+        let text = snap.doc.text();
+        let counter = engine.token_counter();
+        let prompt = crate::chat::chat_prompt(
+            chat,
+            lang,
+            &text,
+            func,
+            at.start,
+            counter.as_ref(),
+            config.window.prefix_tokens,
+        );
+        let mut stop_strings = chat.stop_strings();
+        // The end of the code block.
+        stop_strings.push("\n```".into());
+        let answer_start = prompt.answer_start.clone();
+        let stop = StopRules {
+            max_tokens: config.code_action_max_tokens,
+            stop_at_newline: false,
+            stop_strings,
+            should_stop: Some(Arc::new(move |t: &str| {
+                nib_postprocess::code_block_closed(&format!("{answer_start}{t}"))
+            })),
+        };
+        let mut greq = GenerateRequest::new(prompt.prompt.clone(), stop, cancel.clone());
+        // A one-off prompt: the inline-completion context in the main slot stays.
+        greq.slot = Slot::Scratch;
+        greq.reuse_cache = config.kv_reuse;
+        self.stats.model_requests.inc();
+        let generation = engine
+            .generate(greq)
+            .map_err(|e| IdeError::Engine(e.to_string()))?;
+        if generation.stop_reason == StopReason::Cancelled {
+            return Err(IdeError::Cancelled);
+        }
+        tracing::trace!(prompt = %prompt.prompt, answer = %generation.text, "chat code action");
+        let Some(code) = crate::chat::code_from_answer(
+            lang,
+            &prompt,
+            &generation.text,
+            func,
+            &text,
+            at.lead.trim_start_matches(['\r', '\n']),
+        ) else {
+            tracing::debug!(function = %func.name, stop = ?generation.stop_reason, "no body in the chat answer: infilling instead");
+            return Ok(None);
+        };
+        let prefix = format!("{}{}", &text[..at.start], at.lead);
+        let suffix = format!("{}{}", at.tail, &text[at.end..]);
+        let out = nib_postprocess::process(&nib_postprocess::Input {
+            lang: Some(lang),
+            prefix: &prefix,
+            suffix: &suffix,
+            raw: &code,
+            mode: Mode::MultiLine,
+        });
+        if out.text.trim().is_empty() {
+            tracing::debug!(function = %func.name, dropped = ?out.dropped, "post-processing kept nothing of the chat answer: infilling instead");
+            return Ok(None);
+        }
+        let (findings, gate_dropped) =
+            self.gate_check(config, Some(lang), &prefix, &out.text, &suffix);
+        if let Some(why) = &gate_dropped {
+            tracing::info!(%why, "code dropped by the safety gate");
+            self.stats.gated.inc();
+        }
+        let logprobs: Vec<f32> = generation.tokens.iter().map(|t| t.logprob).collect();
+        Ok(Some(Made {
+            code: if gate_dropped.is_some() {
+                String::new()
+            } else {
+                out.text
+            },
+            post_dropped: None,
+            gate_dropped,
+            findings,
+            confidence: crate::complete::confidence_name(nib_postprocess::confidence(&logprobs)),
+            alternatives: Vec::new(),
+            model: engine.info().name,
+            generated_tokens: generation.tokens.len(),
+            raw: generation.text,
+            source: "chat",
+        }))
+    }
+}
+
+/// What a path made for a code action.
+struct Made {
+    /// The code after post-processing and the gate ("" when dropped).
+    code: String,
+    /// Why post-processing kept nothing.
+    post_dropped: Option<String>,
+    gate_dropped: Option<String>,
+    findings: Vec<Finding>,
+    confidence: &'static str,
+    alternatives: Vec<String>,
+    model: String,
+    raw: String,
+    generated_tokens: usize,
+    source: &'static str,
 }
 
 /// Where the code goes: bytes `start..end` of the document are replaced by `lead`, the code and

@@ -465,26 +465,23 @@ impl Ide {
             out.text.truncate(keep);
         }
         // The safety gate: findings travel with the suggestion; high/critical ones drop it.
-        let gated = !req.raw && config.gate != crate::GatePolicy::Off;
+        let gated = !req.raw;
         let check = |text: &str| {
             if gated {
-                self.gate
-                    .check_suggestion(snap.lang, &prep.prefix, text, &prep.suffix)
+                self.gate_check(&config, snap.lang, &prep.prefix, text, &prep.suffix)
             } else {
-                Vec::new()
+                (Vec::new(), None)
             }
         };
-        let findings = check(&out.text);
-        if config.gate == crate::GatePolicy::Drop {
-            if let Some(f) = crate::gate::blocks(&findings) {
-                tracing::info!(rule = %f.rule_id, severity = ?f.severity, "suggestion dropped by the safety gate");
-                self.stats.gated.inc();
-                out = nib_postprocess::Output {
-                    text: String::new(),
-                    dropped: None,
-                };
-                dropped_by_gate = Some(format!("safety gate: {} ({})", f.rule_id, f.message));
-            }
+        let (findings, gate_dropped) = check(&out.text);
+        if let Some(why) = &gate_dropped {
+            tracing::info!(%why, "suggestion dropped by the safety gate");
+            self.stats.gated.inc();
+            out = nib_postprocess::Output {
+                text: String::new(),
+                dropped: None,
+            };
+            dropped_by_gate = gate_dropped;
         }
         let kept = kept_logprobs(&generation.tokens, &out.text);
         let confidence = nib_postprocess::confidence(&kept);
@@ -506,10 +503,7 @@ impl Ide {
                 .into_iter()
                 .map(|o| o.text)
                 .filter(|t| t.trim() != out.text.trim())
-                .filter(|t| {
-                    config.gate != crate::GatePolicy::Drop
-                        || crate::gate::blocks(&check(t)).is_none()
-                })
+                .filter(|t| check(t).1.is_none())
                 .take(2)
                 .collect();
         if opts.remember && !req.raw && generation.stop_reason != StopReason::Deadline {
@@ -532,11 +526,7 @@ impl Ide {
                 Mode::SingleLine => "single_line",
                 Mode::MultiLine => "multi_line",
             },
-            confidence: match confidence {
-                nib_postprocess::Confidence::Low => "low",
-                nib_postprocess::Confidence::Medium => "medium",
-                nib_postprocess::Confidence::High => "high",
-            },
+            confidence: confidence_name(confidence),
             logprob_mean,
             logprob_min,
             alternatives,
@@ -561,6 +551,30 @@ impl Ide {
             completion,
             gate_dropped: dropped_by_gate,
         })
+    }
+
+    /// The safety gate on a suggestion inserted between `prefix` and `suffix`: its findings, and
+    /// why it is dropped (a high or critical finding under [`crate::GatePolicy::Drop`]). The
+    /// caller counts and logs a dropped suggestion.
+    pub(crate) fn gate_check(
+        &self,
+        config: &IdeConfig,
+        lang: Option<nib_syntax::Language>,
+        prefix: &str,
+        text: &str,
+        suffix: &str,
+    ) -> (Vec<nib_checks::Finding>, Option<String>) {
+        if config.gate == crate::GatePolicy::Off {
+            return (Vec::new(), None);
+        }
+        let findings = self.gate.check_suggestion(lang, prefix, text, suffix);
+        let dropped = match (config.gate, crate::gate::blocks(&findings)) {
+            (crate::GatePolicy::Drop, Some(f)) => {
+                Some(format!("safety gate: {} ({})", f.rule_id, f.message))
+            }
+            _ => None,
+        };
+        (findings, dropped)
     }
 
     /// Evaluate, in the background, the prompt a request at `position` would use, so that the
@@ -907,6 +921,14 @@ impl Completion {
             repo_context: None,
             model: String::new(),
         }
+    }
+}
+
+pub(crate) fn confidence_name(c: nib_postprocess::Confidence) -> &'static str {
+    match c {
+        nib_postprocess::Confidence::Low => "low",
+        nib_postprocess::Confidence::Medium => "medium",
+        nib_postprocess::Confidence::High => "high",
     }
 }
 

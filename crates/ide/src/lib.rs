@@ -9,9 +9,12 @@
 //! - A newer completion request for a document cancels the older one still in flight.
 //! - Without a model the facade still answers: completions are empty and say why.
 //! - Code actions run the completion path (same prompt, post-processing and safety gate) at a
-//!   point the action chooses; finding which actions apply needs no model.
+//!   point the action chooses, or, for an instruct model and a comment inside a function, ask
+//!   the model in its chat format and keep the function's new body (same post-processing and
+//!   safety gate); finding which actions apply needs no model.
 
 mod action;
+mod chat;
 mod complete;
 mod engine_slot;
 mod gate;
@@ -347,7 +350,11 @@ impl Ide {
     fn supersede(&self, uri: &str, purpose: complete::Purpose, cancel: &CancelToken) {
         let key = (uri.to_string(), purpose);
         if let Some(old) = lock(&self.inflight).insert(key, cancel.clone()) {
-            old.cancel();
+            // Registering the same request again (a code action falling back from the chat
+            // path to the infilling one) must not cancel it.
+            if !old.same(cancel) {
+                old.cancel();
+            }
         }
     }
 }

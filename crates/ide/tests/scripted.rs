@@ -21,6 +21,10 @@ struct Scripted {
     prompts: Mutex<Vec<String>>,
     forced: Mutex<Vec<Option<nib_engine::Forced>>>,
     max_tokens: Mutex<Vec<usize>>,
+    /// The chat format the scripted model reports (none: a base model).
+    chat: Mutex<Option<nib_engine::ChatFormat>>,
+    stops: Mutex<Vec<Vec<String>>>,
+    slots: Mutex<Vec<nib_engine::Slot>>,
 }
 
 impl Scripted {
@@ -42,7 +46,17 @@ impl Scripted {
             prompts: Mutex::default(),
             forced: Mutex::default(),
             max_tokens: Mutex::default(),
+            chat: Mutex::default(),
+            stops: Mutex::default(),
+            slots: Mutex::default(),
         })
+    }
+
+    /// An instruct model (ChatML template) answering with `outputs`.
+    fn chat(outputs: &[&str]) -> Arc<Scripted> {
+        let s = Scripted::new(outputs);
+        *s.chat.lock().unwrap() = Some(nib_engine::ChatFormat::ChatMl);
+        s
     }
 }
 
@@ -58,6 +72,7 @@ impl CompletionEngine for Scripted {
         ModelInfo {
             name: "scripted".into(),
             format: PromptFormat::Qwen,
+            chat: *self.chat.lock().unwrap(),
             context_length: 8192,
             threads: 1,
         }
@@ -69,6 +84,11 @@ impl CompletionEngine for Scripted {
         self.prompts.lock().unwrap().push(req.prompt.clone());
         self.forced.lock().unwrap().push(req.forced.clone());
         self.max_tokens.lock().unwrap().push(req.stop.max_tokens);
+        self.stops
+            .lock()
+            .unwrap()
+            .push(req.stop.stop_strings.clone());
+        self.slots.lock().unwrap().push(req.slot);
         let mut outputs = self.outputs.lock().unwrap().pop().unwrap_or_default();
         if outputs.is_empty() {
             outputs.push(String::new());
@@ -77,6 +97,18 @@ impl CompletionEngine for Scripted {
         if let Some(f) = &req.forced {
             for o in outputs.iter_mut().filter(|o| !o.starts_with(&f.text)) {
                 *o = format!("{}{o}", f.text);
+            }
+        }
+        // Like a real engine: cut at the first stop string.
+        for o in outputs.iter_mut() {
+            if let Some(i) = req
+                .stop
+                .stop_strings
+                .iter()
+                .filter_map(|stop| o.find(stop.as_str()))
+                .min()
+            {
+                o.truncate(i);
             }
         }
         let text = outputs.remove(0);
@@ -457,4 +489,105 @@ fn clean_code_action_has_confidence_alternatives_and_no_gate_blocked_ones() {
         r.alternatives
     );
     assert_eq!(r.version, 1);
+}
+
+const SQUARES: &str = "import math\n\ndef sum_squares(xs):\n    \"\"\"Return the sum of the squares of xs.\"\"\"\n\n\nprint(sum_squares([1, 2]))\n";
+
+#[test]
+fn chat_model_writes_the_function_body_from_its_answer() {
+    let engine = Scripted::chat(&[
+        "    if not xs:\n        return 0\n    return sum(x * x for x in xs)\n```\n\nThis sums the squares.",
+    ]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///squares.py";
+    ide.open(uri, Some("python"), 1, SQUARES);
+    let r = action_at(&ide, uri, 3, 8).unwrap();
+    assert_eq!(r.source, "chat");
+    assert_eq!(
+        r.generated_code,
+        "if not xs:\n        return 0\n    return sum(x * x for x in xs)"
+    );
+    // Into the blank line after the docstring, at its indentation.
+    assert_eq!(
+        (r.range.start, r.range.end),
+        (Position::new(4, 0), Position::new(4, 0))
+    );
+    assert_eq!(r.insert_text, format!("    {}", r.generated_code));
+    // The answer as the engine returned it: cut at the end of the code block.
+    assert_eq!(
+        r.raw,
+        "    if not xs:\n        return 0\n    return sum(x * x for x in xs)"
+    );
+    assert_eq!(r.dropped, None);
+    // One chat request: the file in the user turn, the answer started with the function.
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 1);
+    assert!(
+        prompts[0].starts_with("<|im_start|>system\n"),
+        "{:?}",
+        prompts[0]
+    );
+    assert!(
+        prompts[0].contains("```python\nimport math\n"),
+        "{:?}",
+        prompts[0]
+    );
+    assert!(
+        prompts[0].ends_with("<|im_start|>assistant\n```python\ndef sum_squares(xs):\n    \"\"\"Return the sum of the squares of xs.\"\"\"\n"),
+        "{:?}",
+        prompts[0]
+    );
+    let stops = engine.stops.lock().unwrap()[0].clone();
+    assert!(stops.iter().any(|s| s == "<|im_end|>") && stops.iter().any(|s| s == "\n```"));
+    assert_eq!(engine.slots.lock().unwrap()[0], nib_engine::Slot::Scratch);
+    assert_eq!(engine.max_tokens.lock().unwrap()[0], 256);
+}
+
+#[test]
+fn chat_answer_without_the_function_body_falls_back_to_infilling() {
+    let engine = Scripted::chat(&["I need more context.", " return sum(x * x for x in xs)\n"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///squares.py";
+    ide.open(uri, Some("python"), 1, SQUARES);
+    let r = action_at(&ide, uri, 3, 8).unwrap();
+    assert_eq!(r.source, "infill");
+    assert_eq!(r.generated_code, "return sum(x * x for x in xs)");
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    assert!(prompts[1].contains("<|fim_middle|>"), "{:?}", prompts[1]);
+}
+
+#[test]
+fn chat_code_with_a_high_finding_is_dropped_and_not_retried() {
+    let engine = Scripted::chat(&["    os.system(\"rm -rf \" + sys.argv[1])\n```", RM_RF]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///clean.py";
+    ide.open(uri, Some("python"), 1, CLEAN_DIR);
+    let r = action_at(&ide, uri, 5, 6).unwrap();
+    assert_eq!(r.source, "chat");
+    assert_eq!(
+        (r.generated_code.as_str(), r.insert_text.as_str()),
+        ("", "")
+    );
+    assert!(
+        r.dropped
+            .as_deref()
+            .is_some_and(|d| d.contains("python/command-injection")),
+        "{:?}",
+        r.dropped
+    );
+    assert_eq!(engine.prompts.lock().unwrap().len(), 1, "no second path");
+}
+
+#[test]
+fn a_comment_outside_a_function_uses_infilling_with_a_chat_model() {
+    let engine = Scripted::chat(&[" print(\"hello\")\n"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///hello.py";
+    ide.open(uri, Some("python"), 1, "# say hello\n");
+    let r = action_at(&ide, uri, 0, 2).unwrap();
+    assert_eq!(r.source, "infill");
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 1);
+    assert!(!prompts[0].contains("<|im_start|>"), "{:?}", prompts[0]);
 }

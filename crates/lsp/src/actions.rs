@@ -46,7 +46,7 @@ pub fn blocking_rule(r: &CodeActionResult) -> Option<&nib_ide::Finding> {
 
 /// Fill in a resolved action: the edit inserting the code, or no edit and a title saying why.
 /// The result's fields travel in `data.result` (explanation, confidence, alternatives,
-/// findings, test stubs).
+/// findings, test stubs, which path wrote the code).
 pub fn resolve(
     mut action: lsp::CodeAction,
     uri: lsp::Uri,
@@ -63,6 +63,7 @@ pub fn resolve(
             "dropped": r.dropped,
             "model": r.model,
             "latencyMs": r.latency_ms,
+            "source": r.source,
         });
     }
     let base = format!("nib: {}", r.kind.title());
@@ -131,6 +132,9 @@ mod tests {
             empty_reason: None,
             model: "m".into(),
             latency_ms: 1.0,
+            generated_tokens: 3,
+            source: "infill",
+            raw: code.to_string(),
         }
     }
 
@@ -197,10 +201,9 @@ mod tests {
         let edits = &edit.changes.unwrap()[&uri()];
         assert_eq!(edits[0].new_text, "    os.system(cmd)");
         assert_eq!(edits[0].range.start, lsp::Position::new(2, 0));
-        assert_eq!(
-            a.data.unwrap()["result"]["findings"][0]["severity"],
-            "medium"
-        );
+        let data = a.data.unwrap();
+        assert_eq!(data["result"]["findings"][0]["severity"], "medium");
+        assert_eq!(data["result"]["source"], "infill");
         // Clients that take versioned edits get one for the version the code was made for.
         let a = resolve(offered(), uri(), &r, true);
         let Some(lsp::DocumentChanges::Edits(edits)) = a.edit.unwrap().document_changes else {

@@ -209,7 +209,10 @@ mod tests {
         assert!(!needs_more_lines(&doc, "    xs = [\n"));
         // A comment line after the statement changes nothing.
         let doc = Doc::new(py, prefix, "\n        total += x\n");
-        assert!(needs_more_lines(&doc, "    total = 1\n\n# Check the solution"));
+        assert!(needs_more_lines(
+            &doc,
+            "    total = 1\n\n# Check the solution"
+        ));
     }
 
     fn lines_with_errors(text: &str) -> Vec<usize> {

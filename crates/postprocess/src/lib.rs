@@ -13,7 +13,9 @@
 //!   ([`expected_indent`], for constrained decoding);
 //! - flags a line that repeats code further down ([`repeats_later_line`]: worth a retry);
 //! - tells a streaming decoder when it can stop ([`should_stop`]), buckets confidence from
-//!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]).
+//!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]);
+//! - takes the code out of a chat answer ([`answer_code`]) and the body of the function being
+//!   written out of that code, with the imports and helpers it needs ([`function_body`]).
 //!
 //! - (Python, single-line mode on a new line) lets the suggestion grow past its first line
 //!   when the layout needs it: a block header gets its body, a statement above a deeper line
@@ -36,6 +38,7 @@
 
 mod cut;
 mod doc;
+mod extract;
 mod indent;
 mod layout;
 mod scan;
@@ -44,6 +47,7 @@ mod syntax_check;
 use std::collections::HashSet;
 
 pub use cut::MAX_LINES;
+pub use extract::{answer_code, code_block_closed, function_body, Extracted};
 pub use indent::expected_indent;
 pub use layout::{header_indent, may_extend, MAX_LAYOUT_LINES};
 pub use nib_syntax::Language;
