@@ -520,7 +520,6 @@ fn summary(prepared: &[Prepared], settings: &[Setting], samples: &[Sample]) -> T
         }
         json.insert(label.clone(), serde_json::Value::Object(per));
     }
-    let all = |setting| cell(samples.iter().filter(|s| s.setting == setting));
     let ratio = |a: &Cell, b: &Cell| {
         if b.exact == 0 {
             None
@@ -529,13 +528,23 @@ fn summary(prepared: &[Prepared], settings: &[Setting], samples: &[Sample]) -> T
         }
     };
     let fmt = |r: Option<f64>| r.map_or_else(|| "n/a".to_string(), |r| format!("{r:.2}"));
-    let (prefix, nib, oracle) = (
-        all(Setting::Prefix),
-        all(Setting::Nib),
-        all(Setting::Oracle),
-    );
-    let nib_prefix = ratio(&nib, &prefix);
-    let nib_oracle = ratio(&nib, &oracle);
+    // (nib/prefix, nib/oracle, holes) over all holes or the cross-file ones only.
+    let ratios = |cross_file: bool| {
+        let get = |setting| {
+            cell(
+                samples
+                    .iter()
+                    .filter(|s| s.setting == setting && (!cross_file || s.oracle_defs > 0)),
+            )
+        };
+        let (prefix, nib, oracle) = (
+            get(Setting::Prefix),
+            get(Setting::Nib),
+            get(Setting::Oracle),
+        );
+        (ratio(&nib, &prefix), ratio(&nib, &oracle), nib.n)
+    };
+    let (nib_prefix, nib_oracle, _) = ratios(false);
     text.push_str(&format!(
         "\nexact match nib/prefix = {} (target >= 1.6), nib/oracle = {} (target >= 0.90)\n",
         fmt(nib_prefix),
@@ -558,23 +567,10 @@ fn summary(prepared: &[Prepared], settings: &[Setting], samples: &[Sample]) -> T
             100.0 * any as f64 / with_oracle.len() as f64
         ));
     }
-    let cross = |setting| {
-        cell(
-            samples
-                .iter()
-                .filter(|s| s.setting == setting && s.oracle_defs > 0),
-        )
-    };
-    let (cross_prefix, cross_nib, cross_oracle) = (
-        cross(Setting::Prefix),
-        cross(Setting::Nib),
-        cross(Setting::Oracle),
-    );
-    let cross_nib_prefix = ratio(&cross_nib, &cross_prefix);
-    let cross_nib_oracle = ratio(&cross_nib, &cross_oracle);
+    let (cross_nib_prefix, cross_nib_oracle, cross_n) = ratios(true);
     text.push_str(&format!(
         "cross-file holes only ({}): nib/prefix = {}, nib/oracle = {}\n",
-        cross_nib.n,
+        cross_n,
         fmt(cross_nib_prefix),
         fmt(cross_nib_oracle)
     ));
