@@ -33,7 +33,12 @@ pub fn may_extend(lang: Option<Language>, prefix: &str, suffix: &str, mode: Mode
 /// ends with a statement and the next line is deeper (a header is missing). A suggestion that
 /// stops there leaves the file broken; one more line may mend it.
 pub(crate) fn needs_more_lines(doc: &Doc, text: &str) -> bool {
-    if doc.lang != Some(Language::Python) || !doc.line_prefix_blank() {
+    if doc.lang != Some(Language::Python)
+        || !doc.line_prefix_blank()
+        || !doc.lex.in_code()
+        || !doc.lex.stack.is_empty()
+    {
+        // Inside brackets or a string the lines are not the layout's.
         return false;
     }
     let whole = format!("{}{}\n", doc.line_prefix(), text.trim_end());

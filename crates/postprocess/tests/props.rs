@@ -1,6 +1,8 @@
 //! Property tests: `process` never panics and keeps its output invariants on any input.
 
-use nib_postprocess::{decide_mode, process, should_stop, Input, Language, Mode};
+use nib_postprocess::{
+    decide_mode, may_extend, process, should_stop, Input, Language, Mode, MAX_LAYOUT_LINES,
+};
 use proptest::prelude::*;
 
 fn lang() -> impl Strategy<Value = Option<Language>> {
@@ -66,7 +68,10 @@ proptest! {
                 prop_assert!(line_prefix.trim().is_empty() && !line_suffix.trim().is_empty(), "{:?}", out.text);
             }
             let body = body.unwrap_or(&out.text);
-            prop_assert!(!body.contains('\n') && !body.contains('\r'), "{:?}", out.text);
+            // More lines only where Python's layout may need them, and never more than the cap.
+            let lines = body.replace("\r\n", "\n").split(['\n', '\r']).count();
+            let most = if may_extend(lang, &prefix, &suffix, mode) { MAX_LAYOUT_LINES } else { 1 };
+            prop_assert!(lines <= most, "{:?}", out.text);
         }
         if let Some(line) = first_suffix_line(&suffix).filter(|l| l.len() >= 8) {
             prop_assert!(!out.text.replace("\r\n", "\n").contains(&line), "{:?} has {:?}", out.text, line);
