@@ -63,18 +63,87 @@ pub(crate) fn needs_more_lines(doc: &Doc, text: &str) -> bool {
             .find(|l| !l.trim().is_empty() && !doc.is_comment_line(l))
         {
             Some(l) => indent_width(l),
-            None => return false,
+            // The end of the file: a header still needs its body.
+            None => return last_code_char(doc.lang, last) == Some(':'),
         }
     } else {
         indent_width(doc.line_prefix()) + indent_width(doc.line_suffix())
     };
     let header = last_code_char(doc.lang, last) == Some(':');
     let level = indent_width(last);
-    if header {
-        next <= level
-    } else {
-        next > level
+    let broken = if header { next <= level } else { next > level };
+    broken || breaks_following_lines(doc, text)
+}
+
+/// (Python) A line of `text` (inserted at the cursor) starts a statement less indented than
+/// the suggestion's first line: the suggestion left the block it was asked for (a `def main():`
+/// after the function, say). Growth never goes there.
+pub(crate) fn leaves_block(doc: &Doc, text: &str) -> bool {
+    let whole = format!("{}{}", doc.line_prefix(), text);
+    let mut lex = Lexer::new(doc.lang);
+    let mut first: Option<usize> = None;
+    let mut continued = false;
+    for line in whole.split_inclusive('\n') {
+        let logical_start = lex.in_code() && lex.stack.is_empty() && !continued;
+        let code = line.trim();
+        if logical_start && !code.is_empty() && !doc.is_comment_line(line) {
+            let w = indent_width(line);
+            match first {
+                None => first = Some(w),
+                Some(f) if w < f => return true,
+                Some(_) => {}
+            }
+        }
+        lex.feed(line, |_, _| {});
+        continued = lex.in_code() && line.trim_end().ends_with('\\');
     }
+    false
+}
+
+/// How many code lines after the suggestion [`breaks_following_lines`] looks at.
+const FOLLOWING_LINES: usize = 4;
+
+/// (Python) With `text` inserted, one of the next few code lines after it breaks the layout
+/// (a dedent to no enclosing level, or an indent without a header): the lines the code below
+/// needs, like the `if` an `else` belongs to, are still missing. Errors the code below has
+/// anyway count too: they are where the document waits for lines at the cursor.
+fn breaks_following_lines(doc: &Doc, text: &str) -> bool {
+    let line_start = doc.prefix.len() - doc.line_prefix().len();
+    let rest = if doc.line_suffix().trim().is_empty() {
+        doc.suffix.get(doc.line_suffix().len() + 1..).unwrap_or("")
+    } else {
+        // The cursor's line keeps its code (and its indentation) below the new lines.
+        &doc.suffix[..]
+    };
+    let mut head = String::new();
+    let mut code_lines = 0;
+    for line in rest.split_inclusive('\n') {
+        if code_lines == FOLLOWING_LINES {
+            break;
+        }
+        if !line.trim().is_empty() && !doc.is_comment_line(line) {
+            code_lines += 1;
+        }
+        head.push_str(line);
+    }
+    if code_lines == 0 {
+        return false;
+    }
+    let carried = if doc.line_suffix().trim().is_empty() {
+        ""
+    } else {
+        doc.line_prefix()
+    };
+    let whole = format!(
+        "{}{}{}\n{carried}",
+        &doc.prefix[..line_start],
+        doc.line_prefix(),
+        text.trim_end()
+    );
+    let from = whole.len() - carried.len();
+    layout_errors(&format!("{whole}{head}"))
+        .into_iter()
+        .any(|at| at >= from)
 }
 
 /// Byte offsets (line starts) of the logical lines of `text` that break Python's layout.
@@ -207,9 +276,15 @@ mod tests {
         let doc = Doc::new(py, prefix, "\n        total += x\n    return total\n");
         assert!(needs_more_lines(&doc, "    total = 1"));
         assert!(!needs_more_lines(&doc, "    for x in xs:"));
-        // At the end of the file, or inside brackets: nothing to say.
+        // At the end of the file a header needs its body, a statement nothing.
         let doc = Doc::new(py, prefix, "");
-        assert!(!needs_more_lines(&doc, "    for x in xs:"));
+        assert!(needs_more_lines(&doc, "    for x in xs:"));
+        assert!(!needs_more_lines(
+            &doc,
+            "    for x in xs:\n        total += x"
+        ));
+        assert!(!needs_more_lines(&doc, "    return total"));
+        // Inside brackets: nothing to say.
         let doc = Doc::new(py, prefix, suffix);
         assert!(!needs_more_lines(&doc, "    xs = [\n"));
         // A comment line after the statement changes nothing.
@@ -217,6 +292,46 @@ mod tests {
         assert!(needs_more_lines(
             &doc,
             "    total = 1\n\n# Check the solution"
+        ));
+    }
+
+    #[test]
+    fn more_lines_are_needed_until_the_code_below_fits() {
+        let py = Some(Language::Python);
+        // The hidden lines held an `if` whose body and `else` follow the cursor.
+        let prefix = "def f(xs):\n    out = []\n";
+        let suffix =
+            "            out.append(x)\n        else:\n            out.append(0)\n    return out\n";
+        let doc = Doc::new(py, prefix, suffix);
+        assert!(needs_more_lines(&doc, "    for x in xs:"));
+        assert!(!needs_more_lines(&doc, "    for x in xs:\n        if x:"));
+        // On a blank line above the same code.
+        let below = format!("\n{suffix}");
+        let doc = Doc::new(py, "def f(xs):\n    out = []\n    ", &below);
+        assert!(needs_more_lines(&doc, "for x in xs:"));
+        assert!(!needs_more_lines(&doc, "for x in xs:\n        if x:"));
+        // An error further below is not the suggestion's business.
+        let far = "    a = 1\n    b = 2\n    c = 3\n    d = 4\n      e = 5\n";
+        let doc = Doc::new(py, prefix, far);
+        assert!(!needs_more_lines(&doc, "    z = 0"));
+    }
+
+    #[test]
+    fn growth_stays_in_the_block() {
+        let py = Some(Language::Python);
+        let doc = Doc::new(
+            py,
+            "def f(a, b):\n",
+            "        if a:\n            return 1\n",
+        );
+        assert!(leaves_block(
+            &doc,
+            "    x = 1\n    return x\n\n\ndef main():\n"
+        ));
+        assert!(!leaves_block(&doc, "    def g(i):\n        y = (1,\n2)\n"));
+        assert!(!leaves_block(
+            &doc,
+            "    x = 1\n# a comment at column 0\n    y = 2\n"
         ));
     }
 

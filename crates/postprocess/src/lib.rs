@@ -200,6 +200,7 @@ pub fn process(input: &Input) -> Output {
                 .skip(1)
                 .take(MAX_LAYOUT_LINES - 1)
                 .map(|end| s[..end].trim_end())
+                .take_while(|t| !layout::leaves_block(&doc, t))
                 .find(|t| !layout::needs_more_lines(&doc, t));
             if let Some(t) = mended {
                 text = t.to_string();
@@ -398,7 +399,10 @@ pub fn should_stop(input: &Input) -> bool {
                     continue;
                 }
                 lines += 1;
-                if lines >= MAX_LAYOUT_LINES || !layout::needs_more_lines(&doc, t) {
+                if lines >= MAX_LAYOUT_LINES
+                    || layout::leaves_block(&doc, t)
+                    || !layout::needs_more_lines(&doc, t)
+                {
                     return true;
                 }
             }
@@ -431,27 +435,51 @@ pub enum Confidence {
     High,
 }
 
-/// Mean token log-probability at or above which (with [`HIGH_MIN_LOGPROB`]) a completion is
-/// [`Confidence::High`]. To be calibrated.
-pub const HIGH_MEAN_LOGPROB: f32 = -0.3;
+/// Total log-probability of the kept tokens at or above which (with [`HIGH_MIN_LOGPROB`]) an
+/// inline suggestion is [`Confidence::High`]: the chance that the whole suggestion is what the
+/// model would write, about e^-1 or better. Calibrated on HumanEval single-line infilling (see
+/// the README's calibration table).
+pub const HIGH_SUM_LOGPROB: f32 = -1.0;
 /// Every token at or above this for [`Confidence::High`].
-pub const HIGH_MIN_LOGPROB: f32 = -2.5;
-/// Mean below this is [`Confidence::Low`].
-pub const LOW_MEAN_LOGPROB: f32 = -1.2;
-/// Any token below this is [`Confidence::Low`].
-pub const LOW_MIN_LOGPROB: f32 = -6.0;
+pub const HIGH_MIN_LOGPROB: f32 = -1.1;
+/// Total below this is [`Confidence::Low`].
+pub const LOW_SUM_LOGPROB: f32 = -3.0;
 
-/// Confidence bucket from the log-probabilities of the kept text's tokens. No tokens, or a
-/// value that is not a finite log-probability (NaN, infinite, positive), is [`Confidence::Low`].
+/// Confidence bucket of an inline suggestion from the log-probabilities of its kept tokens:
+/// their sum (longer suggestions have more ways to be wrong) and the weakest token. No
+/// tokens, or a value that is not a finite log-probability (NaN, infinite, positive), is
+/// [`Confidence::Low`].
 pub fn confidence(token_logprobs: &[f32]) -> Confidence {
-    if token_logprobs.is_empty() || token_logprobs.iter().any(|p| !p.is_finite() || *p > 1e-3) {
+    if !valid_logprobs(token_logprobs) {
+        return Confidence::Low;
+    }
+    let sum = token_logprobs.iter().map(|&p| p as f64).sum::<f64>();
+    let min = token_logprobs.iter().copied().fold(f32::INFINITY, f32::min);
+    if sum < LOW_SUM_LOGPROB as f64 {
+        Confidence::Low
+    } else if sum >= HIGH_SUM_LOGPROB as f64 && min >= HIGH_MIN_LOGPROB {
+        Confidence::High
+    } else {
+        Confidence::Medium
+    }
+}
+
+fn valid_logprobs(token_logprobs: &[f32]) -> bool {
+    !token_logprobs.is_empty() && token_logprobs.iter().all(|p| p.is_finite() && *p <= 1e-3)
+}
+
+/// Confidence of a long generated body (a code action), where a sum would always be low:
+/// the mean token log-probability (high from -0.3, low under -1.2) and the weakest token (high
+/// from -2.5, low under -6). Not calibrated on evaluation data yet.
+pub fn confidence_per_token(token_logprobs: &[f32]) -> Confidence {
+    if !valid_logprobs(token_logprobs) {
         return Confidence::Low;
     }
     let mean = token_logprobs.iter().map(|&p| p as f64).sum::<f64>() / token_logprobs.len() as f64;
     let min = token_logprobs.iter().copied().fold(f32::INFINITY, f32::min);
-    if mean < LOW_MEAN_LOGPROB as f64 || min < LOW_MIN_LOGPROB {
+    if mean < -1.2 || min < -6.0 {
         Confidence::Low
-    } else if mean >= HIGH_MEAN_LOGPROB as f64 && min >= HIGH_MIN_LOGPROB {
+    } else if mean >= -0.3 && min >= -2.5 {
         Confidence::High
     } else {
         Confidence::Medium
