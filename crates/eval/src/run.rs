@@ -32,7 +32,8 @@ pub struct SampleRecord {
     pub latency_ms: f64,
     pub raw_latency_ms: f64,
     pub confidence: String,
-    /// Mean and lowest log-probability of the kept tokens (for calibrating the buckets).
+    /// Sum, mean and lowest log-probability of the kept tokens (for calibrating the buckets).
+    pub logprob_sum: Option<f32>,
     pub logprob_mean: Option<f32>,
     pub logprob_min: Option<f32>,
     pub mode: String,
@@ -176,6 +177,7 @@ struct Sample {
     latency_ms: f64,
     generated_tokens: usize,
     confidence: String,
+    logprob_sum: Option<f32>,
     logprob_mean: Option<f32>,
     logprob_min: Option<f32>,
     mode: String,
@@ -190,6 +192,7 @@ impl Sample {
             latency_ms: c.latency_ms,
             generated_tokens: c.generated_tokens,
             confidence: c.confidence.to_string(),
+            logprob_sum: c.logprob_sum,
             logprob_mean: c.logprob_mean,
             logprob_min: c.logprob_min,
             mode: c.mode.to_string(),
@@ -285,6 +288,7 @@ fn generate_by_action(ide: &Ide, task: &Task) -> Generated {
             latency_ms: r.latency_ms,
             generated_tokens: r.generated_tokens,
             confidence: r.confidence.to_string(),
+            logprob_sum: None,
             logprob_mean: None,
             logprob_min: None,
             mode: r.source.to_string(),
@@ -450,9 +454,9 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
             let samples = (1..texts.len())
                 .map(|slot| {
                     let o = outcome(slot);
-                    let (logprob_mean, logprob_min) = match &g.nib {
-                        Ok(c) if slot == 1 => (c.logprob_mean, c.logprob_min),
-                        _ => (None, None),
+                    let (logprob_sum, logprob_mean, logprob_min) = match &g.nib {
+                        Ok(c) if slot == 1 => (c.logprob_sum, c.logprob_mean, c.logprob_min),
+                        _ => (None, None, None),
                     };
                     let (latency, confidence, mode, dropped, tokens, error) = match &g.nib {
                         Ok(c) => (
@@ -488,6 +492,7 @@ pub fn run_tasks(cfg: &RunConfig, tasks: &[Task]) -> Vec<TaskResult> {
                         latency_ms: latency,
                         raw_latency_ms: raw_latency,
                         confidence,
+                        logprob_sum,
                         logprob_mean,
                         logprob_min,
                         mode,

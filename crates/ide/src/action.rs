@@ -374,7 +374,9 @@ impl Ide {
             post_dropped: None,
             gate_dropped,
             findings,
-            confidence: crate::complete::confidence_name(nib_postprocess::confidence(&logprobs)),
+            confidence: crate::complete::confidence_name(nib_postprocess::confidence_per_token(
+                &logprobs,
+            )),
             alternatives: Vec::new(),
             model: engine.info().name,
             generated_tokens: generation.tokens.len(),

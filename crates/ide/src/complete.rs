@@ -86,8 +86,9 @@ pub struct Completion {
     pub mode: &'static str,
     /// From the log-probabilities of the kept tokens: low, medium or high.
     pub confidence: &'static str,
-    /// Mean and lowest log-probability of the kept tokens (what `confidence` buckets; for
-    /// calibration). `None` without model tokens (a cache answer, nothing kept).
+    /// Sum, mean and lowest log-probability of the kept tokens (what `confidence` buckets;
+    /// for calibration). `None` without model tokens (a cache answer, nothing kept).
+    pub logprob_sum: Option<f32>,
     pub logprob_mean: Option<f32>,
     pub logprob_min: Option<f32>,
     /// Other distinct suggestions (explicit requests only), best first; at most 2.
@@ -485,7 +486,8 @@ impl Ide {
         }
         let kept = kept_logprobs(&generation.tokens, &out.text);
         let confidence = nib_postprocess::confidence(&kept);
-        let logprob_mean = (!kept.is_empty()).then(|| kept.iter().sum::<f32>() / kept.len() as f32);
+        let logprob_sum = (!kept.is_empty()).then(|| kept.iter().sum::<f32>());
+        let logprob_mean = logprob_sum.map(|s| s / kept.len() as f32);
         let logprob_min = kept.iter().copied().reduce(f32::min);
         let mut ranked: Vec<(nib_postprocess::Output, f32)> = vec![(out.clone(), f32::INFINITY)];
         for alt in &generation.alternatives {
@@ -527,6 +529,7 @@ impl Ide {
                 Mode::MultiLine => "multi_line",
             },
             confidence: confidence_name(confidence),
+            logprob_sum,
             logprob_mean,
             logprob_min,
             alternatives,
@@ -903,6 +906,7 @@ impl Completion {
             },
             version,
             confidence: "medium",
+            logprob_sum: None,
             logprob_mean: None,
             logprob_min: None,
             alternatives: Vec::new(),

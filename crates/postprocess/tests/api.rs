@@ -2,8 +2,8 @@
 
 use expect_test::{expect, Expect};
 use nib_postprocess::{
-    confidence, decide_mode, rank_alternatives, should_stop, Confidence, DropReason, Input,
-    Language, Mode, Output,
+    confidence, confidence_per_token, decide_mode, rank_alternatives, should_stop, Confidence,
+    DropReason, Input, Language, Mode, Output,
 };
 
 const PY: Option<Language> = Some(Language::Python);
@@ -144,12 +144,19 @@ fn stops() {
 fn confidence_buckets() {
     assert_eq!(confidence(&[]), Confidence::Low);
     assert_eq!(confidence(&[-0.01, -0.1, -0.05]), Confidence::High);
-    assert_eq!(confidence(&[-0.01, -3.0, -0.05]), Confidence::Medium);
+    // One weak token, or many fair ones, is not high.
+    assert_eq!(confidence(&[-0.01, -1.5, -0.05]), Confidence::Medium);
+    assert_eq!(confidence(&[-0.2; 8]), Confidence::Medium);
     assert_eq!(confidence(&[-0.5, -0.7, -0.9]), Confidence::Medium);
-    assert_eq!(confidence(&[-2.0, -1.5, -1.0]), Confidence::Low);
+    assert_eq!(confidence(&[-0.2; 20]), Confidence::Low);
     assert_eq!(confidence(&[-0.01, -9.0]), Confidence::Low);
     assert_eq!(confidence(&[f32::NAN, -0.1]), Confidence::Low);
     assert_eq!(confidence(&[f32::NEG_INFINITY]), Confidence::Low);
+    // A long body is judged per token.
+    assert_eq!(confidence_per_token(&[-0.1; 40]), Confidence::High);
+    assert_eq!(confidence_per_token(&[-0.5; 40]), Confidence::Medium);
+    assert_eq!(confidence_per_token(&[-1.5; 40]), Confidence::Low);
+    assert_eq!(confidence_per_token(&[]), Confidence::Low);
 }
 
 #[test]
