@@ -35,6 +35,10 @@ pub struct LlamaConfig {
     pub batch_size: u32,
     /// Tokens per batch of background prefill (a waiting request waits for one batch).
     pub prefill_batch: usize,
+    /// Most draft tokens verified per decoding step (prompt-lookup speculative decoding: the
+    /// tokens that followed the last few output tokens where they occur earlier in the
+    /// prompt or output). 0 turns it off. Greedy output is the same either way.
+    pub draft_tokens: usize,
 }
 
 impl LlamaConfig {
@@ -45,9 +49,13 @@ impl LlamaConfig {
             threads: None,
             batch_size: 256,
             prefill_batch: 16,
+            draft_tokens: DEFAULT_DRAFT_TOKENS,
         }
     }
 }
+
+/// See [`LlamaConfig::draft_tokens`].
+pub const DEFAULT_DRAFT_TOKENS: usize = 4;
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
@@ -168,6 +176,7 @@ impl LlamaEngine {
             n_ctx: NonZeroU32::new(context_length as u32).expect("context length is at least 256"),
             n_batch: config.batch_size.clamp(16, 2048),
             prefill_batch: config.prefill_batch,
+            draft_tokens: config.draft_tokens.min(16),
             threads: threads as i32,
             stop_strings: format.stop_strings(),
         };

@@ -32,6 +32,7 @@ pub(crate) struct Params {
     pub n_batch: u32,
     /// Batch size of background prefill: small, so a request waits little behind it.
     pub prefill_batch: usize,
+    pub draft_tokens: usize,
     pub threads: i32,
     pub stop_strings: Vec<String>,
 }
@@ -92,6 +93,7 @@ pub(crate) fn run(
         batch: LlamaBatch::new(params.n_batch as usize, 1),
         n_batch: params.n_batch as usize,
         prefill_batch: params.prefill_batch.clamp(1, params.n_batch as usize),
+        draft_tokens: params.draft_tokens.min(params.n_batch as usize - 1),
         stop_strings: params.stop_strings,
         shared,
     };
@@ -141,6 +143,7 @@ struct Worker<'m> {
     batch: LlamaBatch<'static>,
     n_batch: usize,
     prefill_batch: usize,
+    draft_tokens: usize,
     stop_strings: Vec<String>,
     shared: Shared,
 }
@@ -334,6 +337,7 @@ impl Worker<'_> {
             reused_tokens: tokens.len().saturating_sub(n_eval),
             prefill_time: started.elapsed(),
             decode_time: Default::default(),
+            drafted_tokens: 0,
         };
         let logits_at = match evaluated {
             Evaluated::Logits(i) => i,
@@ -375,8 +379,10 @@ impl Worker<'_> {
                 }
                 self.truncate_to(req.slot, prompt_len)?;
             }
-            let cand = self.decode_from(req.slot, first, forced_left, req, max_tokens, &stops)?;
+            let (cand, drafted) =
+                self.decode_from(req.slot, first, forced_left, req, max_tokens, &stops)?;
             decoded += cand.tokens.len();
+            out.drafted_tokens += drafted;
             if i == 0 {
                 out.text = cand.text;
                 out.tokens = cand.tokens;
@@ -447,7 +453,14 @@ impl Worker<'_> {
     }
 
     /// Greedy decoding starting with the chosen `first` token; while `forced_left` is
-    /// `Some`, the request's forced start still constrains the choice.
+    /// `Some`, the request's forced start still constrains the choice. Returns the candidate
+    /// and how many of its tokens came from verified drafts.
+    ///
+    /// Each step feeds the chosen token together with up to `draft_tokens` guessed next tokens
+    /// (prompt lookup, [`draft`]) in one batch; the guesses the model's own greedy choices
+    /// confirm are taken as they are, the rest leave the KV cache again. One batch of a few
+    /// tokens costs little more than one token on a CPU, so each confirmed guess saves most
+    /// of a step.
     fn decode_from(
         &mut self,
         slot: Slot,
@@ -456,7 +469,7 @@ impl Worker<'_> {
         req: &GenerateRequest,
         max_tokens: usize,
         stops: &[String],
-    ) -> Result<Candidate, EngineError> {
+    ) -> Result<(Candidate, usize), EngineError> {
         let vocab = self.model.vocab();
         let s = seq(slot);
         let mut out = Candidate {
@@ -465,7 +478,11 @@ impl Worker<'_> {
             stop_reason: StopReason::MaxTokens,
         };
         let mut pending = Vec::<u8>::new();
-        let mut next = Some(first);
+        // Tokens already chosen; `true`: already in the KV cache (a confirmed draft).
+        let mut queued = std::collections::VecDeque::from([(first, false)]);
+        // Where the logits for the token after the last fed one are.
+        let mut logits_row = 0;
+        let mut drafted = 0;
         loop {
             if out.tokens.len() >= max_tokens {
                 out.stop_reason = StopReason::MaxTokens;
@@ -479,20 +496,21 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::Deadline;
                 break;
             }
-            let (token, logprob) = match (next.take(), forced_left, &req.forced) {
+            let ((token, logprob), in_cache) = match (queued.pop_front(), forced_left, &req.forced)
+            {
                 (Some(t), ..) => t,
                 (None, Some(left), Some(f)) => {
                     let Some(&(t, after)) = self
-                        .constrained_top_k(self.ctx.get_logits_ith(0), 1, f, left)
+                        .constrained_top_k(self.ctx.get_logits_ith(logits_row), 1, f, left)
                         .first()
                     else {
                         out.stop_reason = StopReason::EndOfGeneration;
                         break;
                     };
                     forced_left = after;
-                    t
+                    (t, false)
                 }
-                _ => argmax_logprob(self.ctx.get_logits_ith(0)),
+                _ => (argmax_logprob(self.ctx.get_logits_ith(logits_row)), false),
             };
             if vocab.is_eog(token) {
                 out.stop_reason = StopReason::EndOfGeneration;
@@ -505,6 +523,9 @@ impl Worker<'_> {
                 text: piece,
                 logprob,
             });
+            if in_cache {
+                drafted += 1;
+            }
             if let Some(cut) = first_stop(&out.text, stops) {
                 out.text.truncate(cut);
                 out.stop_reason = StopReason::StopString;
@@ -525,21 +546,71 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::Caller;
                 break;
             }
-            // Feed the token back.
+            if in_cache {
+                continue;
+            }
+            // Feed the token back, with a draft of what may follow when nothing constrains it.
             let pos = self.cached[s].len();
-            if self.used() + 1 >= self.n_ctx() {
+            let room = self
+                .n_ctx()
+                .saturating_sub(self.used() + 2)
+                .min(max_tokens.saturating_sub(out.tokens.len() + 1));
+            if room == 0 && self.used() + 1 >= self.n_ctx() {
                 out.stop_reason = StopReason::MaxTokens;
                 break;
             }
+            let guess = if forced_left.is_none() {
+                draft(&self.cached[s], token, self.draft_tokens.min(room))
+            } else {
+                Vec::new()
+            };
             self.batch.clear();
-            self.batch
-                .add(token, pos as i32, &[s as i32], true)
-                .map_err(|e| EngineError::Backend(e.to_string()))?;
+            for (i, &t) in std::iter::once(&token).chain(&guess).enumerate() {
+                self.batch
+                    .add(t, (pos + i) as i32, &[s as i32], true)
+                    .map_err(|e| EngineError::Backend(e.to_string()))?;
+            }
             self.decode()?;
             self.cached[s].push(token);
+            self.cached[s].extend_from_slice(&guess);
+            // Keep the guesses the model would have chosen itself.
+            let mut kept = 0;
+            while kept < guess.len() {
+                let (t, lp) = argmax_logprob(self.ctx.get_logits_ith(kept as i32));
+                if t != guess[kept] {
+                    break;
+                }
+                queued.push_back(((t, lp), true));
+                kept += 1;
+            }
+            self.truncate_to(slot, pos + 1 + kept)?;
+            logits_row = kept as i32;
         }
-        Ok(out)
+        Ok((out, drafted))
     }
+}
+
+/// Prompt lookup: the tokens that followed the latest earlier occurrence of the last few
+/// tokens of `history` + `next` (3, else 2 tokens long), at most `max` of them.
+fn draft(history: &[LlamaToken], next: LlamaToken, max: usize) -> Vec<LlamaToken> {
+    if max == 0 || history.len() < 3 {
+        return Vec::new();
+    }
+    let at = |i: usize| if i == history.len() { next } else { history[i] };
+    let len = history.len() + 1;
+    for n in [3usize, 2] {
+        // Occurrences ending before the last token; the latest one wins.
+        let tail: Vec<LlamaToken> = (len - n..len).map(at).collect();
+        let found = (0..len - n)
+            .rev()
+            .find(|&start| (0..n).all(|j| at(start + j) == tail[j]));
+        if let Some(start) = found {
+            let from = start + n;
+            let to = (from + max).min(len);
+            return (from..to).map(at).collect();
+        }
+    }
+    Vec::new()
 }
 
 /// The `k` most likely tokens with their log-probabilities, best first.
@@ -630,6 +701,25 @@ mod tests {
             .map(|l| (l - 3.0f32).exp())
             .sum();
         assert!((top[0].1 - (-total.ln())).abs() < 1e-5);
+    }
+
+    #[test]
+    fn draft_continues_the_latest_earlier_occurrence() {
+        let t = |v: &[i32]| v.iter().map(|&i| LlamaToken(i)).collect::<Vec<_>>();
+        // ... 1 2 3 4 5 ... 1 2 | next 3 -> 4 5 (the 3-gram "1 2 3" seen before).
+        let history = t(&[9, 1, 2, 3, 4, 5, 8, 1, 2]);
+        assert_eq!(draft(&history, LlamaToken(3), 4), t(&[4, 5, 8, 1]));
+        assert_eq!(draft(&history, LlamaToken(3), 1), t(&[4]));
+        // Only a 2-gram matches: "2 7" nowhere, "8 1" -> 2.
+        let history = t(&[8, 1, 2, 6, 6, 8]);
+        assert_eq!(draft(&history, LlamaToken(1), 3), t(&[2, 6, 6]));
+        // Nothing to go on.
+        assert_eq!(draft(&t(&[1, 2, 3]), LlamaToken(4), 4), t(&[]));
+        assert_eq!(draft(&t(&[1, 2]), LlamaToken(1), 4), t(&[]));
+        assert_eq!(draft(&history, LlamaToken(1), 0), t(&[]));
+        // The draft never reaches past the end (the occurrence right before the tail).
+        let history = t(&[5, 5, 5]);
+        assert_eq!(draft(&history, LlamaToken(5), 4), t(&[5]));
     }
 
     #[test]

@@ -239,6 +239,9 @@ pub struct Generation {
     pub prefill_time: Duration,
     #[serde(with = "millis")]
     pub decode_time: Duration,
+    /// Output tokens that came out of a verified draft (prompt-lookup speculative decoding):
+    /// evaluated in a batch with the token before them instead of one step each.
+    pub drafted_tokens: usize,
 }
 
 mod millis {

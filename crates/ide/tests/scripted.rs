@@ -129,6 +129,7 @@ impl CompletionEngine for Scripted {
             reused_tokens: 0,
             prefill_time: Default::default(),
             decode_time: Default::default(),
+            drafted_tokens: 0,
         })
     }
 }

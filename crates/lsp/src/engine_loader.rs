@@ -34,7 +34,77 @@ pub fn load(key: &EngineKey) -> Result<Arc<dyn CompletionEngine>, String> {
     let mut config = LlamaConfig::new(&key.resolved.path);
     config.threads = key.threads;
     config.context_length = key.context_length;
+    // An experiment knob (benchmarks compare with and without): see `LlamaConfig::draft_tokens`.
+    if let Some(n) = std::env::var("NIB_DRAFT_TOKENS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        config.draft_tokens = n;
+    }
     LlamaEngine::load(&config)
         .map(|e| Arc::new(e) as Arc<dyn CompletionEngine>)
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use nib_engine::{CancelToken, CompletionEngine, GenerateRequest, StopRules};
+    use nib_engine_llama::{LlamaConfig, LlamaEngine};
+
+    fn generate(engine: &LlamaEngine, prompt: &str, max_tokens: usize) -> nib_engine::Generation {
+        let stop = StopRules {
+            max_tokens,
+            stop_at_newline: false,
+            stop_strings: Vec::new(),
+            should_stop: None,
+        };
+        engine
+            .generate(GenerateRequest::new(
+                prompt.to_string(),
+                stop,
+                CancelToken::new(),
+            ))
+            .unwrap()
+    }
+
+    /// Prompt-lookup drafting changes how many decoding steps greedy output takes, not the
+    /// output: the real default model with and without it. (Only up to near-ties: a batch
+    /// sums in another order than single steps, so two almost equally likely tokens may swap
+    /// further on; these outputs are short enough to have none.)
+    #[test]
+    fn drafting_keeps_greedy_output_and_confirms_repeated_text() {
+        let resolved = crate::models::resolve(crate::models::DEFAULT_MODEL);
+        assert!(
+            resolved.path.is_file(),
+            "the default model is missing at {}: run `nib model pull` first",
+            resolved.path.display()
+        );
+        let load = |draft_tokens| {
+            let mut config = LlamaConfig::new(&resolved.path);
+            config.context_length = 2048;
+            config.draft_tokens = draft_tokens;
+            LlamaEngine::load(&config).unwrap()
+        };
+        let plain = load(0);
+        let drafting = load(4);
+        let repeated = "def area(shape):\n    if shape.kind == \"circle\":\n        return math.pi * shape.radius ** 2\n    if shape.kind == \"square\":\n        return shape.side ** 2\n\n\ndef perimeter(shape):\n    if shape.kind == \"circle\":\n        return 2 * math.pi * shape.radius\n    if shape.kind == \"square\":\n        return 4 * shape.side\n\n\ndef describe(shape):\n    if shape.kind == \"circle\":\n";
+        let novel = "<|fim_prefix|>import json\n\ndef load_config(path):\n    <|fim_suffix|>\n    return config\n<|fim_middle|>";
+        for (prompt, max) in [(repeated, 24), (novel, 24)] {
+            let a = generate(&plain, prompt, max);
+            let b = generate(&drafting, prompt, max);
+            assert_eq!(a.text, b.text, "{prompt}");
+            assert_eq!(a.drafted_tokens, 0);
+            assert_eq!(a.tokens.len(), b.tokens.len());
+            for (x, y) in a.tokens.iter().zip(&b.tokens) {
+                assert!((x.logprob - y.logprob).abs() < 0.05, "{x:?} vs {y:?}");
+            }
+        }
+        let b = generate(&drafting, repeated, 24);
+        assert!(
+            b.drafted_tokens >= 5,
+            "{} of {} drafted",
+            b.drafted_tokens,
+            b.tokens.len()
+        );
+    }
 }
