@@ -418,7 +418,7 @@ impl Ide {
                 )
             });
             match &healed {
-                Some(h) if h.extra != prep.extra => {
+                Some(h) if h.extra != prep.extra || h.forced.then_non_blank => {
                     let mut parts = prep.parts.clone();
                     parts.middle_start = h.middle.clone();
                     again.prompt = info.format.render(&parts);
@@ -439,10 +439,12 @@ impl Ide {
                 return Err(IdeError::Cancelled);
             }
             let o = match &healed {
-                Some(h) if h.extra != prep.extra => process_healed(&second.text, &h.extra, &h.held),
+                Some(h) if h.extra != prep.extra || h.forced.then_non_blank => {
+                    process_healed(&second.text, &h.extra, &h.held)
+                }
                 _ => process(&second.text),
             };
-            tracing::debug!(first = %out.text, dropped = ?out.dropped, second = %o.text, "second candidate");
+            tracing::debug!(first = %out.text, dropped = ?out.dropped, second_raw = %second.text, second = %o.text, second_dropped = ?o.dropped, "second candidate");
             if !o.text.is_empty() && !rejected(&o) {
                 out = o;
                 generation.text = second.text;

@@ -257,6 +257,24 @@ fn a_statement_above_a_deeper_line_is_retried_as_its_header() {
 }
 
 #[test]
+fn a_header_retry_at_the_line_start_is_constrained_to_a_keyword() {
+    // The cursor is at column 0 of a blank line, so the first attempt was already held to the
+    // header's indentation: the retry differs by its first word, a block keyword.
+    let engine = Scripted::new(&["    x = 1", " def g(i):"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///k.py";
+    let text = "def f(a, b):\n    y = 2\n\n        if a:\n            return y\n";
+    ide.open(uri, Some("python"), 1, text);
+    let c = at(&ide, uri, 2, 0);
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2, "one retry: {c:?}");
+    let forced = engine.forced.lock().unwrap()[1].clone().unwrap();
+    assert_eq!((forced.text.as_str(), forced.then_non_blank), (" ", true));
+    assert!(forced.then_one_of.iter().any(|w| w == "def"), "{forced:?}");
+    assert_eq!(c.text, "    def g(i):");
+}
+
+#[test]
 fn a_block_header_on_a_new_line_comes_with_its_body() {
     // Single-line mode, but `for ...:` alone would take `return total` as its body.
     let engine = Scripted::new(&["for x in xs:\n        total += x\n    return total\n"]);
