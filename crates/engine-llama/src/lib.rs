@@ -37,8 +37,19 @@ pub struct LlamaConfig {
     pub prefill_batch: usize,
     /// Most draft tokens verified per decoding step (prompt-lookup speculative decoding: the
     /// tokens that followed the last few output tokens where they occur earlier in the
-    /// prompt or output). 0 turns it off. Greedy output is the same either way.
+    /// prompt or output). 0 turns it off. Greedy output is the same either way. Off by
+    /// default: verifying a draft computes the output layer (152k-token vocabulary) for every
+    /// drafted token, which on a 2-core CPU costs more than the confirmed guesses save on
+    /// typical one-line suggestions (`nib bench complete fixtures/python/task_scheduler.py
+    /// --positions 3`, warm requests: 219 / 360 ms without, 305 / 546 ms with 4 draft tokens;
+    /// only a long repetitive output gained, 1,730 -> 1,255 ms).
     pub draft_tokens: usize,
+    /// llama.cpp's flash attention. Off by default: on CPUs it speeds up large cold-prefill
+    /// batches a little (~25%) but makes the small batches of typing (a few prompt tokens, one
+    /// token per decoding step) several times slower once the cache holds a few thousand
+    /// tokens (measured with `examples/kv_speed.rs`: a 16-token batch at 3,072 cached tokens
+    /// 2,285 ms with it, 378 ms without; a decoding step 216 ms against 70 ms).
+    pub flash_attention: bool,
 }
 
 impl LlamaConfig {
@@ -50,12 +61,13 @@ impl LlamaConfig {
             batch_size: 256,
             prefill_batch: 16,
             draft_tokens: DEFAULT_DRAFT_TOKENS,
+            flash_attention: false,
         }
     }
 }
 
 /// See [`LlamaConfig::draft_tokens`].
-pub const DEFAULT_DRAFT_TOKENS: usize = 4;
+pub const DEFAULT_DRAFT_TOKENS: usize = 0;
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
@@ -177,6 +189,7 @@ impl LlamaEngine {
             n_batch: config.batch_size.clamp(16, 2048),
             prefill_batch: config.prefill_batch,
             draft_tokens: config.draft_tokens.min(16),
+            flash_attention: config.flash_attention,
             threads: threads as i32,
             stop_strings: format.stop_strings(),
         };

@@ -33,6 +33,7 @@ pub(crate) struct Params {
     /// Batch size of background prefill: small, so a request waits little behind it.
     pub prefill_batch: usize,
     pub draft_tokens: usize,
+    pub flash_attention: bool,
     pub threads: i32,
     pub stop_strings: Vec<String>,
 }
@@ -74,6 +75,9 @@ pub(crate) fn run(
         .with_n_ubatch(params.n_batch)
         .with_n_seq_max(2)
         .with_kv_unified(true)
+        // llama.cpp's `llama_flash_attn_type`: 1 enabled, 0 disabled (-1, auto, enables it on
+        // CPUs: see `LlamaConfig::flash_attention` for why not).
+        .with_flash_attention_policy(i32::from(params.flash_attention))
         .with_n_threads(params.threads)
         .with_n_threads_batch(params.threads);
     let ctx = match model.new_context(backend, ctx_params) {

@@ -41,6 +41,10 @@ pub fn load(key: &EngineKey) -> Result<Arc<dyn CompletionEngine>, String> {
     {
         config.draft_tokens = n;
     }
+    // Likewise for `LlamaConfig::flash_attention` (NIB_FLASH_ATTN=1 turns it on).
+    if let Ok(v) = std::env::var("NIB_FLASH_ATTN") {
+        config.flash_attention = v.trim() == "1";
+    }
     LlamaEngine::load(&config)
         .map(|e| Arc::new(e) as Arc<dyn CompletionEngine>)
         .map_err(|e| e.to_string())
