@@ -21,6 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::path::Path;
 
 use nib_engine::{RepoFile, TokenCounter};
 use nib_syntax::tags::{self, DefKind, Definition, Import};
@@ -320,6 +321,7 @@ pub fn repo_context(
     let defs = definition_candidates(
         index,
         req.path,
+        req.lang,
         imports,
         &used,
         &distance,
@@ -373,7 +375,10 @@ pub fn repo_context(
     let query: HashSet<&str> = identifiers(query_text).filter(|t| t.len() >= 2).collect();
     let mut snippet_hits = Vec::new();
     if !query.is_empty() {
-        for f in req.open_files.iter().filter(|f| f.path != req.path) {
+        let other = |f: &&OpenFile| {
+            f.path != req.path && same_language(req.lang, Language::from_path(Path::new(f.path)))
+        };
+        for f in req.open_files.iter().filter(other) {
             snippet_hits.extend(best_windows(f, &query, config));
         }
     }
@@ -407,8 +412,12 @@ pub fn repo_context(
             .collect();
         // Tests and examples only help when writing tests or examples.
         let aux_ok = is_test_or_example(req.path);
-        let skip =
-            |p: &str| p == req.path || shown.contains(p) || (!aux_ok && is_test_or_example(p));
+        let skip = |p: &str| {
+            p == req.path
+                || shown.contains(p)
+                || (!aux_ok && is_test_or_example(p))
+                || !same_language(req.lang, index.file(p).and_then(|f| f.lang))
+        };
         let hits = index.bm25(&terms, config.max_bm25 + EXTRA_BM25_HITS, &skip);
         let hits = hits
             .into_iter()
@@ -526,6 +535,7 @@ struct DefCandidate<'a> {
 fn definition_candidates<'a>(
     index: &'a WorkspaceIndex,
     path: &str,
+    lang: Option<Language>,
     imports: &[Import],
     used: &[&str],
     distance: &HashMap<&str, usize>,
@@ -604,6 +614,7 @@ fn definition_candidates<'a>(
         let found: Vec<_> = found
             .into_iter()
             .filter(|d| d.file.path != path && !is_trait_impl(d.def))
+            .filter(|d| same_language(lang, d.file.lang))
             .filter(|d| d.def.parent.is_none() || related.contains(d.file.path.as_str()))
             .collect();
         if found.is_empty() {
@@ -639,6 +650,12 @@ fn definition_candidates<'a>(
             .then_with(|| (a.path, a.index).cmp(&(b.path, b.index)))
     });
     out
+}
+
+/// Pieces come from files in the current file's language (a Rust function named like a
+/// Python call is noise in a Python prompt); a file of no known language takes anything.
+fn same_language(current: Option<Language>, other: Option<Language>) -> bool {
+    current.is_none() || current == other
 }
 
 /// Tests, fixtures, examples and benchmarks.

@@ -612,13 +612,11 @@ fn bm25_leaves_out_tests_and_examples_unless_the_current_file_is_a_test() {
     };
     let ctx = context_with(&index, "app.py", text, &config);
     let hits = bm25(&ctx);
-    assert!(hits.contains(&"src/books.py:0".to_string()), "{hits:?}");
-    for h in &hits {
-        assert!(
-            h == "src/books.py:0" || h == "src/lib.rs:0",
-            "a test or example was searched: {hits:?}"
-        );
-    }
+    assert_eq!(
+        hits,
+        ["src/books.py:0"],
+        "a test, an example or another language"
+    );
 
     let ctx = context_with(&index, "tests/test_app.py", text, &config);
     let hits = bm25(&ctx);
@@ -629,10 +627,87 @@ fn bm25_leaves_out_tests_and_examples_unless_the_current_file_is_a_test() {
     ] {
         assert!(hits.contains(&p.to_string()), "{p} missing from {hits:?}");
     }
+
+    // Rust: the `#[cfg(test)]` module is searched only from a test.
+    let rs_text = "fn run() {
+    let x = ledger_balance + ledger_fee;
+    $0
+}
+";
+    let ctx = context_with(&index, "src/main.rs", rs_text, &config);
+    let hits = bm25(&ctx);
+    assert!(
+        hits.iter().all(|h| h == "src/lib.rs:0"),
+        "test module searched: {hits:?}"
+    );
+    let ctx = context_with(&index, "tests/it.rs", rs_text, &config);
+    let hits = bm25(&ctx);
     assert!(
         hits.iter()
             .any(|h| h.starts_with("src/lib.rs:") && h != "src/lib.rs:0"),
         "{hits:?}"
+    );
+}
+
+#[test]
+fn pieces_come_from_files_of_the_current_language() {
+    let mut index = WorkspaceIndex::new();
+    index.update_file(
+        "src/settings.rs",
+        Some(Language::Rust),
+        "/// Context length.\npub fn context_length(tokens: u32) -> u32 {\n    tokens * 2\n}\n",
+    );
+    index.update_file(
+        "lib/sizes.py",
+        Some(Language::Python),
+        "def context_length(tokens):\n    \"\"\"Context length.\"\"\"\n    return tokens * 2\n",
+    );
+    let config = RepoConfig {
+        max_bm25: 10,
+        budget_tokens: 100_000,
+        ..RepoConfig::default()
+    };
+    let paths = |ctx: &RepoContext| -> Vec<String> {
+        let mut v: Vec<String> = ctx.pieces.iter().map(|p| p.path.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let py = context_with(
+        &index,
+        "app.py",
+        "n = context_length(tokens)\n$0\n",
+        &config,
+    );
+    assert_eq!(paths(&py), ["lib/sizes.py"]);
+    let rs = context_with(
+        &index,
+        "src/main.rs",
+        "fn main() {\n    let n = context_length(tokens);\n    $0\n}\n",
+        &config,
+    );
+    assert_eq!(paths(&rs), ["src/settings.rs"]);
+    // Open files of another language give no snippets either.
+    let text = "n = context_length(tokens)\n";
+    let open = [OpenFile {
+        path: "src/settings.rs",
+        text: "pub fn context_length(tokens: u32) -> u32 {\n    tokens * 2\n}\n",
+    }];
+    let (t, cursor) = edited(text, "\n", "\n");
+    let req = RepoRequest {
+        path: "app.py",
+        lang: Some(Language::Python),
+        text: &t,
+        cursor,
+        tree: None,
+        open_files: &open,
+        env: None,
+    };
+    let ctx = repo_context(&index, &req, &ApproxTokenCounter, &config);
+    assert!(
+        ctx.pieces.iter().all(|p| p.path != "src/settings.rs"),
+        "{:?}",
+        paths(&ctx)
     );
 }
 
