@@ -33,7 +33,8 @@ pub struct LlamaConfig {
     pub threads: Option<usize>,
     /// Tokens evaluated per prefill batch.
     pub batch_size: u32,
-    /// Tokens per batch of background prefill (a waiting request waits for one batch).
+    /// Tokens in the first batch of background prefill; later batches are sized to take about
+    /// 60 ms each, since a request that arrives meanwhile waits for the running batch.
     pub prefill_batch: usize,
     /// Most draft tokens verified per decoding step (prompt-lookup speculative decoding: the
     /// tokens that followed the last few output tokens where they occur earlier in the

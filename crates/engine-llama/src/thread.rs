@@ -121,9 +121,8 @@ pub(crate) fn run(
             } => {
                 let t = Instant::now();
                 let tokens = worker.tokenize(&prompt);
-                let batch = worker.prefill_batch;
                 let result = worker
-                    .evaluate(Slot::Main, &tokens, &cancel, Until::RequestWaits, batch)
+                    .evaluate(Slot::Main, &tokens, &cancel, Until::RequestWaits, 0)
                     .map(|(_, evaluated)| evaluated);
                 worker.publish();
                 tracing::debug!(
@@ -156,6 +155,27 @@ enum Evaluated {
     /// The last prompt token was evaluated in the last batch: its logits are at this index.
     Logits(i32),
     Interrupted(StopReason),
+}
+
+/// How long one batch of background prefill should take: a request that arrives meanwhile
+/// waits for the batch to finish (llama.cpp cannot stop a batch halfway).
+const BACKGROUND_BATCH_TARGET: std::time::Duration = std::time::Duration::from_millis(60);
+const MIN_BACKGROUND_BATCH: usize = 2;
+const MAX_BACKGROUND_BATCH: usize = 64;
+
+/// The size of the next background batch after one of `size` tokens took `took`: halved while
+/// batches take longer than [`BACKGROUND_BATCH_TARGET`], doubled while they take less than
+/// half of it. A batch's cost grows with the cached context and differs many times between
+/// CPUs (16 tokens at 3,000 cached: ~50 ms on one 2-core machine here, ~380 ms on another),
+/// so a fixed size either starves the background work or makes requests wait.
+fn next_background_batch(size: usize, took: std::time::Duration) -> usize {
+    if took > BACKGROUND_BATCH_TARGET {
+        (size / 2).max(MIN_BACKGROUND_BATCH)
+    } else if took * 2 < BACKGROUND_BATCH_TARGET {
+        (size * 2).min(MAX_BACKGROUND_BATCH)
+    } else {
+        size
+    }
 }
 
 /// When an evaluation stops early (besides cancellation).
@@ -226,7 +246,8 @@ impl Worker<'_> {
     }
 
     /// Bring `slot` to hold exactly `tokens`, evaluating only what follows the common prefix,
-    /// `batch_size` tokens at a time, until done or `until` says stop.
+    /// `batch_size` tokens at a time (background work, [`Until::RequestWaits`], sizes its
+    /// batches by time instead: [`next_background_batch`]), until done or `until` says stop.
     /// Returns where the last token's logits are, and how many tokens were evaluated.
     fn evaluate(
         &mut self,
@@ -285,7 +306,14 @@ impl Worker<'_> {
             if let Some(reason) = stop {
                 return Ok((Evaluated::Interrupted(reason), evaluated));
             }
-            let end = (pos + batch_size.min(self.n_batch)).min(tokens.len());
+            let background = matches!(until, Until::RequestWaits);
+            let size = if background {
+                self.prefill_batch
+            } else {
+                batch_size
+            };
+            let end = (pos + size.min(self.n_batch)).min(tokens.len());
+            let batch_started = Instant::now();
             self.batch.clear();
             for (i, &tok) in tokens[pos..end].iter().enumerate() {
                 let p = pos + i;
@@ -294,6 +322,10 @@ impl Worker<'_> {
                     .map_err(|e| EngineError::Backend(e.to_string()))?;
             }
             self.decode()?;
+            if background && end - pos == size {
+                self.prefill_batch =
+                    next_background_batch(size, batch_started.elapsed()).min(self.n_batch);
+            }
             self.cached[s].extend_from_slice(&tokens[pos..end]);
             evaluated += end - pos;
             pos = end;
@@ -705,6 +737,26 @@ mod tests {
             .map(|l| (l - 3.0f32).exp())
             .sum();
         assert!((top[0].1 - (-total.ln())).abs() < 1e-5);
+    }
+
+    #[test]
+    fn background_batches_follow_their_time_target() {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        // Too slow: halve, down to the floor.
+        assert_eq!(next_background_batch(16, ms(380)), 8);
+        assert_eq!(next_background_batch(2, ms(380)), MIN_BACKGROUND_BATCH);
+        // Fast: double, up to the cap.
+        assert_eq!(next_background_batch(16, ms(20)), 32);
+        assert_eq!(next_background_batch(64, ms(5)), MAX_BACKGROUND_BATCH);
+        // Near the target: keep.
+        assert_eq!(next_background_batch(16, ms(45)), 16);
+        // From any start, a CPU where a token costs 20 ms settles at 2-3 tokens a batch.
+        let mut size = 16;
+        for _ in 0..10 {
+            size = next_background_batch(size, ms(20 * size as u64));
+        }
+        assert!(size * 20 <= 60 && size >= MIN_BACKGROUND_BATCH, "{size}");
     }
 
     #[test]
