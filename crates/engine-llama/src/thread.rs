@@ -30,7 +30,7 @@ pub(crate) enum Job {
 pub(crate) struct Params {
     pub n_ctx: NonZeroU32,
     pub n_batch: u32,
-    /// Batch size of background prefill: small, so a request waits little behind it.
+    /// First batch size of background prefill (then sized by time: `next_background_batch`).
     pub prefill_batch: usize,
     pub draft_tokens: usize,
     pub flash_attention: bool,
@@ -121,8 +121,9 @@ pub(crate) fn run(
             } => {
                 let t = Instant::now();
                 let tokens = worker.tokenize(&prompt);
+                let first = worker.prefill_batch;
                 let result = worker
-                    .evaluate(Slot::Main, &tokens, &cancel, Until::RequestWaits, 0)
+                    .evaluate(Slot::Main, &tokens, &cancel, Until::RequestWaits, first)
                     .map(|(_, evaluated)| evaluated);
                 worker.publish();
                 tracing::debug!(
