@@ -56,6 +56,15 @@ pub fn expected_indent(
     } else if mode == Mode::SingleLine {
         let next = next_code_line(&doc)?;
         let next_indent = leading_ws(next);
+        let blank_before = before.lines().last().is_some_and(|l| l.trim().is_empty());
+        let code_on_line = !doc.line_suffix().trim().is_empty();
+        if indent_width(next_indent) < indent_width(prev_indent) && blank_before && code_on_line {
+            // A blank line after a deeper block, above code: the new line goes with that
+            // code (12 of 14 such HumanEval infilling lines do).
+            return next_indent
+                .starts_with(typed)
+                .then(|| next_indent.to_string());
+        }
         if indent_width(next_indent) <= indent_width(prev_indent) {
             return None;
         }
@@ -143,6 +152,15 @@ mod tests {
     }
 
     #[test]
+    fn after_a_blank_line_the_new_line_goes_with_the_code_below() {
+        let doc = "def f(v):\n    if v:\n        while v:\n            v = v[:-1]\n\n$0    if v == 1:\n        return 2\n";
+        assert_eq!(check(doc, Mode::SingleLine).as_deref(), Some("    "));
+        // Without the blank line the deeper block may go on.
+        let doc = "def f(v):\n    if v:\n        while v:\n            v = v[:-1]\n$0    if v == 1:\n        return 2\n";
+        assert_eq!(check(doc, Mode::SingleLine), None);
+    }
+
+    #[test]
     fn the_body_goes_on_below_its_docstring() {
         let doc = "def f(x):\n    \"\"\"Doc.\n\n    More.\n    \"\"\"\n$0    return x\n";
         assert_eq!(check(doc, Mode::SingleLine).as_deref(), Some("    "));
@@ -159,6 +177,9 @@ mod tests {
         let doc = "def f(x):\n    if x:\n        a = 1\n$0        b = 2\n";
         assert_eq!(check(doc, Mode::SingleLine), None);
         let doc = "def f(x):\n    if x:\n        a = 1\n$0    return a\n";
+        assert_eq!(check(doc, Mode::SingleLine), None);
+        // A dedent after a blank line but with an empty cursor line: open too.
+        let doc = "def f(x):\n    if x:\n        a = 1\n\n$0\n    return a\n";
         assert_eq!(check(doc, Mode::SingleLine), None);
         // Inside brackets, a string, after a continuation, or with code before the cursor.
         assert_eq!(check("x = foo(\n$0    1)\n", Mode::SingleLine), None);
