@@ -361,19 +361,18 @@ impl Ide {
         };
         let process = |raw: &str| process_healed(raw, &prep.extra, &prep.backoff);
         let mut out = process(&generation.text);
-        // A rejected greedy line (dropped, or code that exists further down) gets one second
-        // candidate from the next most likely first token, if the budget allows.
+        // A rejected greedy line (dropped, code that exists further down, or an exit that
+        // makes the code below unreachable) gets one second candidate from the next most likely first token, if the budget allows.
         let later = |o: &nib_postprocess::Output| {
-            nib_postprocess::repeats_later_line(
-                &Input {
-                    lang: snap.lang,
-                    prefix: &prep.prefix,
-                    suffix: &prep.suffix,
-                    raw: "",
-                    mode,
-                },
-                &o.text,
-            )
+            let input = Input {
+                lang: snap.lang,
+                prefix: &prep.prefix,
+                suffix: &prep.suffix,
+                raw: "",
+                mode,
+            };
+            nib_postprocess::repeats_later_line(&input, &o.text)
+                || nib_postprocess::makes_code_unreachable(&input, &o.text)
         };
         let rejected = |o: &nib_postprocess::Output| {
             later(o)

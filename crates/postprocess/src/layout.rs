@@ -146,7 +146,10 @@ fn breaks_following_lines(doc: &Doc, text: &str) -> bool {
         .any(|at| at >= from)
 }
 
-/// Byte offsets (line starts) of the logical lines of `text` that break Python's layout.
+/// Byte offsets (line starts) of the logical lines of `text` that break Python's layout:
+/// an indent without a header, a dedent to no enclosing level, and a clause (`else`, `elif`,
+/// `except`, `finally`) after a simple statement at its level (the `if` or `try` it belongs
+/// to is missing: tree-sitter parses `return x` then `else:` without complaint).
 ///
 /// Forgiving where a window may start mid-file: the first code line sets the base level, and
 /// a dedent below every level seen so far starts a new base instead of being an error. A line
@@ -156,6 +159,9 @@ pub(crate) fn layout_errors(text: &str) -> Vec<usize> {
     let mut errors = Vec::new();
     let mut lex = Lexer::new(Some(Language::Python));
     let mut levels: Vec<usize> = Vec::new();
+    // Per level: the last statement there was compound (a clause may follow it); `None`
+    // before any statement at that level was seen (a window may start mid-block).
+    let mut compound: Vec<Option<bool>> = Vec::new();
     let mut opens_block = false;
     let mut continued = false;
     let mut start = 0;
@@ -168,28 +174,45 @@ pub(crate) fn layout_errors(text: &str) -> Vec<usize> {
         let code = line.trim();
         if logical_start && !code.is_empty() && !code.starts_with('#') {
             let w = indent_width(line);
+            let mut error = false;
             match levels.last().copied() {
-                None => levels.push(w),
-                Some(top) if w > top => {
-                    if !opens_block {
-                        errors.push(start);
-                    }
+                None => {
                     levels.push(w);
+                    compound.push(None);
+                }
+                Some(top) if w > top => {
+                    error |= !opens_block;
+                    levels.push(w);
+                    compound.push(None);
                 }
                 Some(top) if w < top => {
                     while levels.last().is_some_and(|&l| l > w) {
                         levels.pop();
+                        compound.pop();
                     }
                     match levels.last() {
-                        None => levels.push(w),
-                        Some(&l) if l != w => {
-                            errors.push(start);
+                        None => {
                             levels.push(w);
+                            compound.push(None);
+                        }
+                        Some(&l) if l != w => {
+                            error = true;
+                            levels.push(w);
+                            compound.push(None);
                         }
                         Some(_) => {}
                     }
                 }
                 Some(_) => {}
+            }
+            let word = first_word(code);
+            let last = compound.last_mut().expect("a level was pushed");
+            if ["else", "elif", "except", "finally"].contains(&word) && *last == Some(false) {
+                error = true;
+            }
+            *last = Some(COMPOUND_KEYWORDS.contains(&word));
+            if error {
+                errors.push(start);
             }
         }
         let mut comment_at = None;
@@ -207,6 +230,18 @@ pub(crate) fn layout_errors(text: &str) -> Vec<usize> {
         start = end;
     }
     errors
+}
+
+/// Words that start a Python statement a clause (`else`, `except`, ...) may follow.
+const COMPOUND_KEYWORDS: &[&str] = &[
+    "if", "elif", "else", "for", "while", "try", "except", "async",
+];
+
+/// The first identifier-like word of `code`.
+fn first_word(code: &str) -> &str {
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("")
 }
 
 /// (Python) The indentation a block header at the cursor needs for the next code line to be
@@ -233,6 +268,13 @@ pub fn header_indent(lang: Option<Language>, prefix: &str, suffix: &str) -> Opti
     };
     let next = next.as_str();
     let next_indent = &next[..next.len() - next.trim_start_matches([' ', '\t']).len()];
+    if ["else", "elif", "except", "finally"].contains(&first_word(next.trim_start())) {
+        // A clause: its `if` / `try` goes level with it.
+        let typed = doc.line_prefix();
+        return next_indent
+            .starts_with(typed)
+            .then(|| next_indent.to_string());
+    }
     let unit = if next_indent.ends_with('\t') {
         "\t"
     } else {
@@ -356,6 +398,24 @@ mod tests {
         // A dedent to a column no block uses.
         let text = "def f(x):\n    if x:\n        y = 1\n      z = 2\n";
         assert_eq!(lines_with_errors(text), vec![4]);
+    }
+
+    #[test]
+    fn a_clause_needs_its_compound_statement() {
+        let text = "def f(a, b):\n    x = len(a)\n    else:\n        return b\n";
+        assert_eq!(lines_with_errors(text), vec![3]);
+        let text = "def f(a):\n    try:\n        g()\n    except E:\n        pass\n    finally:\n        h()\n    for x in a:\n        if x: return 1\n        elif x == 2: return 2\n    else:\n        pass\n";
+        assert_eq!(lines_with_errors(text), Vec::<usize>::new());
+        // A window that starts inside the `if` body does not know its header.
+        let text = "        return a\n    else:\n        return b\n";
+        assert_eq!(lines_with_errors(text), Vec::<usize>::new());
+        // The header before a clause goes level with it.
+        let py = Some(Language::Python);
+        let prefix = "def f(a, b):\n    x = len(a)\n";
+        assert_eq!(
+            header_indent(py, prefix, "    else:\n        return b\n").as_deref(),
+            Some("    ")
+        );
     }
 
     #[test]

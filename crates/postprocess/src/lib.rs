@@ -11,7 +11,8 @@
 //!   errors (tree-sitter, compared with the document without the completion);
 //! - says which indentation a new line at the cursor must have, where the layout decides it
 //!   ([`expected_indent`], for constrained decoding);
-//! - flags a line that repeats code further down ([`repeats_later_line`]: worth a retry);
+//! - flags a line that repeats code further down ([`repeats_later_line`]) or makes it
+//!   unreachable ([`makes_code_unreachable`]): worth a retry;
 //! - tells a streaming decoder when it can stop ([`should_stop`]), buckets confidence from
 //!   token log-probabilities ([`confidence`]) and ranks alternatives ([`rank_alternatives`]);
 //! - takes the code out of a chat answer ([`answer_code`]) and the body of the function being
@@ -224,6 +225,17 @@ pub fn process(input: &Input) -> Output {
     }
     let mut text = cut::fix_suffix(&doc, single, &text);
     if single && doc.line_prefix_blank() && text.trim() == doc.next_line().unwrap_or("").trim() {
+        // A rewrite of the next line. Shallower than that line, the model wanted a line the
+        // layout needs there (the header the next line is the body of): worth a retry at
+        // the header's indentation, which `BreaksIndentation` asks for.
+        let as_line = !doc.line_suffix().trim().is_empty();
+        let width = doc::indent_width(&format!("{}{}", doc.line_prefix(), text));
+        let shallower = doc.next_line_indent().is_some_and(|next| width < next);
+        let breaks = shallower
+            && Checker::new(&doc).is_some_and(|mut c| c.introduces_errors(&text, as_line));
+        if breaks {
+            return Output::dropped(DropReason::BreaksIndentation);
+        }
         text.clear();
     }
     // The suffix's first non-blank line never appears in the output.
@@ -245,9 +257,15 @@ pub fn process(input: &Input) -> Output {
     // At a line start before existing code, the completion may also be meant as lines of
     // their own: then it ends with a line break, which pushes the existing code down.
     let as_line = doc.line_prefix_blank() && !doc.line_suffix().trim().is_empty();
+    // Before the indentation of existing code the text cannot be meant inline (and
+    // tree-sitter accepts `return x            return y` on one line).
+    let before_indent = as_line && doc.line_suffix().starts_with([' ', '\t']);
     let mut own_line = false;
     if let Some(mut checker) = Checker::new(&doc) {
         let mut verdict = |t: &str| {
+            if before_indent {
+                return checker.verdict(t, true);
+            }
             let inline = checker.verdict(t, false)?;
             if as_line {
                 checker.verdict(t, true)
@@ -277,8 +295,7 @@ pub fn process(input: &Input) -> Output {
             && checker.introduces_errors(&text, false)
             && !checker.introduces_errors(&text, true);
     }
-    // Before the indentation of existing code the text cannot be meant inline.
-    own_line |= as_line && doc.line_suffix().starts_with([' ', '\t']) && !text.ends_with('\n');
+    own_line |= before_indent && !text.ends_with('\n');
     if own_line {
         text.push('\n');
     }
@@ -333,6 +350,74 @@ pub fn repeats_later_line(input: &Input, text: &str) -> bool {
         }
     }
     false
+}
+
+/// A kept single-line `text` ends with a statement that leaves the block (`return`, `raise`,
+/// `break`, `continue`) right above code at the same indentation, which it makes
+/// unreachable: `return None` above the function's real `return`, `return True` above the
+/// loop that decides it. Hand-written code almost never does this (1 of 1,033 HumanEval
+/// infilling lines), a small model often does. Worth a second candidate, like
+/// [`repeats_later_line`].
+pub fn makes_code_unreachable(input: &Input, text: &str) -> bool {
+    if input.mode != Mode::SingleLine || input.lang.is_none() {
+        return false;
+    }
+    let doc = Doc::new(input.lang, input.prefix, input.suffix);
+    if !doc.line_prefix_blank() || !doc.lex.in_code() {
+        return false;
+    }
+    let Some((i, last)) = text
+        .trim_end()
+        .split('\n')
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !doc.is_comment_line(l))
+        .last()
+    else {
+        return false;
+    };
+    let word = last
+        .trim_start()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    let exits = match input.lang {
+        Some(Language::Python) => ["return", "raise", "break", "continue"].contains(&word),
+        _ => ["return", "break", "continue"].contains(&word),
+    };
+    if !exits {
+        return false;
+    }
+    let width = doc::indent_width(last)
+        + if i == 0 {
+            doc::indent_width(doc.line_prefix())
+        } else {
+            0
+        };
+    let next = if doc.line_suffix().trim().is_empty() {
+        doc.suffix
+            .lines()
+            .skip(1)
+            .find(|l| !l.trim().is_empty() && !doc.is_comment_line(l))
+    } else {
+        Some(doc.line_suffix())
+    };
+    let Some(next) = next else {
+        return false;
+    };
+    let next_width = if doc.line_suffix().trim().is_empty() {
+        doc::indent_width(next)
+    } else {
+        doc::indent_width(doc.line_prefix()) + doc::indent_width(next)
+    };
+    let next_word = next
+        .trim_start()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    // Lines that continue a compound statement (or close a Rust block) are not code after it.
+    let continues = ["else", "elif", "except", "finally", "case"].contains(&next_word)
+        || next.trim_start().starts_with(['}', ')', ']']);
+    width == next_width && !continues
 }
 
 /// All non-blank lines are comments, where code is expected (the cursor is in code and is

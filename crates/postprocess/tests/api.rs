@@ -273,3 +273,89 @@ fn a_line_that_skips_ahead_to_existing_code_is_flagged() {
     assert!(!later("x = 1\n$0y = 2\n", "y = 2\n"));
     assert!(!later("def f():\n$0    return 1\n", "    return 2\n"));
 }
+
+/// Before the indentation of code that is deeper than the suggestion, a statement leaves that
+/// code without its block header: the suggestion is dropped as breaking the layout (the
+/// server then retries at the header's indentation), also when the statement rewrites that
+/// code at the shallower level.
+#[test]
+fn a_statement_above_deeper_code_breaks_the_layout() {
+    let run = |fixture: &str, raw: &str| {
+        let (prefix, suffix) = fixture.split_once("$0").expect("$0");
+        let out = nib_postprocess::process(&Input {
+            lang: PY,
+            prefix,
+            suffix,
+            raw,
+            mode: Mode::SingleLine,
+        });
+        (out.text, out.dropped)
+    };
+    let doc = "def f(n):\n    while True:\n        if ok(n):\n            n -= 1\n$0            return n\n";
+    // tree-sitter accepts `    return None            return n` as one line: the text is
+    // judged as a line of its own.
+    assert_eq!(
+        run(doc, "    return None\n"),
+        (String::new(), Some(DropReason::BreaksIndentation))
+    );
+    let doc = "def f(xs):\n    if bad(xs):\n        return False\n$0        return True\n    else:\n        return False\n";
+    assert_eq!(
+        run(doc, "    return True\n\nprint(f([]))\n"),
+        (String::new(), Some(DropReason::BreaksIndentation))
+    );
+    // At the next line's own level a rewrite of it is only a repeat.
+    assert_eq!(
+        run(doc, "        return True\n"),
+        (String::new(), Some(DropReason::RepeatsSuffix))
+    );
+    // A header at the right level is kept, on a line of its own.
+    assert_eq!(
+        run(doc, "    if xs:\n        return True\n"),
+        ("    if xs:\n".to_string(), None)
+    );
+}
+
+#[test]
+fn an_exit_above_code_at_its_level_is_flagged() {
+    let flagged = |lang: Option<Language>, fixture: &str, text: &str| {
+        let (prefix, suffix) = fixture.split_once("$0").expect("$0");
+        nib_postprocess::makes_code_unreachable(
+            &Input {
+                lang,
+                prefix,
+                suffix,
+                raw: "",
+                mode: Mode::SingleLine,
+            },
+            text,
+        )
+    };
+    let doc = "def f(text):\n    \"\"\"Hash.\"\"\"\n$0    return md5(text)\n";
+    assert!(flagged(PY, doc, "    return None\n"));
+    assert!(!flagged(PY, doc, "    import hashlib\n"));
+    // On a blank line, the next code line counts; a deeper exit ends its own block.
+    let doc = "def f(d):\n    if not d:\n        return False\n$0\n    for k in d:\n        pass\n";
+    assert!(flagged(PY, doc, "    return True"));
+    assert!(!flagged(PY, doc, "        return True"));
+    // What continues the statement, or the end of the block, is not unreachable.
+    let doc = "def f(x):\n    if x:\n        y = 1\n$0    else:\n        y = 2\n";
+    assert!(!flagged(PY, doc, "        return y\n"));
+    assert!(!flagged(PY, "def f(x):\n    y = x\n$0", "    return y"));
+    let rs = Some(Language::Rust);
+    assert!(!flagged(
+        rs,
+        "fn f() -> u8 {\n    let a = 1;\n$0}\n",
+        "    return a;\n"
+    ));
+    assert!(flagged(
+        rs,
+        "fn f() -> u8 {\n    let a = 1;\n$0    a + 1\n}\n",
+        "    return a;\n"
+    ));
+    // Mid-line, or in multi-line mode: not flagged.
+    assert!(!flagged(
+        PY,
+        "def f(x):\n    y = $0\n    return y\n",
+        "return 1"
+    ));
+}
