@@ -113,6 +113,15 @@ fn python_block_indent(doc: &Doc, s: &str) -> (usize, usize) {
         // The completion may close blocks down to where the suffix continues (anywhere when
         // the document ends), but an indented cursor never runs on into top-level code.
         let next = doc.next_line_indent().unwrap_or(0);
+        // The body of a header just written, with the code after it already there at the
+        // header's level: the body is what is missing.
+        let header = doc
+            .prev_line()
+            .filter(|l| last_code_char(doc.lang, l) == Some(':'))
+            .map(indent_width);
+        if header == Some(next) && next < first {
+            return (first, first);
+        }
         (
             if next < first {
                 next.max(usize::from(first > 0))

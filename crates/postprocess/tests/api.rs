@@ -359,3 +359,26 @@ fn an_exit_above_code_at_its_level_is_flagged() {
         "return 1"
     ));
 }
+
+/// After a block header, with the code after the block already there at the header's level,
+/// a multi-line suggestion is the body only; where the suffix continues further out, the
+/// suggestion may also close the block and go on.
+#[test]
+fn the_body_of_a_header_followed_by_code() {
+    let run = |fixture: &str, raw: &str| {
+        let (prefix, suffix) = fixture.split_once("$0").expect("$0");
+        nib_postprocess::process(&Input {
+            lang: PY,
+            prefix,
+            suffix,
+            raw,
+            mode: Mode::MultiLine,
+        })
+        .text
+    };
+    let raw = "        total += x\n    for x in ys:\n        total -= x\n";
+    let doc = "def f(xs, ys):\n    total = 0\n    for x in xs:\n$0\n    return total\n";
+    assert_eq!(run(doc, raw), "        total += x");
+    let doc = "def f(xs, ys):\n    total = 0\n    for x in xs:\n$0\nprint(f([1], [2]))\n";
+    assert_eq!(run(doc, raw), raw.trim_end());
+}

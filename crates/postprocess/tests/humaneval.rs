@@ -98,11 +98,13 @@ fn multi_line_canonical_then_suffix() {
     assert!(tasks.len() > 5000);
     let first = run(&tasks[..200], Mode::MultiLine);
     let all = run(&tasks, Mode::MultiLine);
-    // Measured: 191/200 (95.5%) and 5189/5815 (89.2%). What is lost are middles that dedent below the
-    // line where the suffix continues (`return x` then `else:` ..), which the block rule cuts
-    // on purpose.
+    // Measured: 187/200 (93.5%) and 5072/5815 (87.2%). What is lost are middles that dedent
+    // below the line where the suffix continues (`return x` then `else:` ..), and middles
+    // that go on after the body of a header the cursor follows when the suffix continues at
+    // the header's level (117 of them): the block rules cut both on purpose (the body is
+    // what is missing; the benchmark's holes also span the code after it).
     assert!(report("multi-line, first 200", &first) >= 0.93);
-    assert!(report("multi-line, all", &all) >= 0.88);
+    assert!(report("multi-line, all", &all) >= 0.86);
 }
 
 /// A streaming decoder stopped by `should_stop` gets no less than the full output would give.
