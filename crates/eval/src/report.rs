@@ -143,6 +143,19 @@ pub fn summary(h: &Header, results: &[TaskResult]) -> String {
         pct(syn, nonempty.len()),
         pct(raw_syn, raw_nonempty)
     );
+    let broken = nonempty
+        .iter()
+        .filter(|r| r.new_syntax_errors)
+        .filter(|r| h.self_check.broken_without_middle.contains(&r.task_id))
+        .count();
+    if syn > 0 {
+        let _ = writeln!(
+            s,
+            "  of nib's {syn}: {broken} in documents that do not compile without a middle ({} of {} tasks are such)",
+            h.self_check.broken_without_middle.len(),
+            h.self_check.tasks
+        );
+    }
     let empty = total - nonempty.len();
     let _ = writeln!(
         s,

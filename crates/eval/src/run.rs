@@ -68,6 +68,9 @@ pub struct SelfCheck {
     /// Indices of tasks that pass with an empty middle (they cannot tell a right answer from
     /// none).
     pub trivial: Vec<usize>,
+    /// Ids of tasks whose document does not compile without a middle (CPython's
+    /// SyntaxError): the hole spans lines that a short suggestion cannot mend.
+    pub broken_without_middle: Vec<String>,
 }
 
 /// Run every task's reference middle and an empty middle through the sandbox.
@@ -89,6 +92,7 @@ pub fn self_check(sandbox: &Sandbox, tasks: &[Task], jobs: usize) -> SelfCheck {
         empty_passed: 0,
         canonical_failures: Vec::new(),
         trivial: Vec::new(),
+        broken_without_middle: Vec::new(),
     };
     for ((i, canonical, _), o) in programs.iter().zip(&outcomes) {
         match (canonical, o.passed()) {
@@ -102,7 +106,11 @@ pub fn self_check(sandbox: &Sandbox, tasks: &[Task], jobs: usize) -> SelfCheck {
                 check.empty_passed += 1;
                 check.trivial.push(*i);
             }
-            (false, false) => {}
+            (false, false) => {
+                if matches!(o, Outcome::SyntaxError) {
+                    check.broken_without_middle.push(tasks[*i].id.clone());
+                }
+            }
         }
     }
     check
