@@ -64,6 +64,8 @@ pub struct Report {
     pub cut_cursor_line: bool,
     /// Enclosing scope headers put before the prefix ([`cursor_window_scoped`]).
     pub scope_headers: usize,
+    /// Bytes at the start of the prefix taken by those headers.
+    pub scope_header_bytes: usize,
 }
 
 /// Largest byte count per token we assume when pre-cutting huge inputs before counting.

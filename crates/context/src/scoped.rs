@@ -102,6 +102,7 @@ pub fn cursor_window_scoped(
                 // A tokenizer that merges across the join: fall back to the plain window.
                 return cursor_window(before, after, counter, config);
             }
+            window.report.scope_header_bytes = prefix.len() - window.prefix.len();
             window.prefix = prefix;
             window.report.prefix_tokens = total;
             window.report.scope_headers = kept;
@@ -159,6 +160,12 @@ mod tests {
             w.prefix
         );
         assert!(w.prefix.ends_with("        acc += "));
+        let headers = &w.prefix[..w.report.scope_header_bytes];
+        assert_eq!(
+            headers,
+            "class Cart:\n    def total(self, items: list) -> float:\n"
+        );
+        assert!(text[..cursor].ends_with(&w.prefix[w.report.scope_header_bytes..]));
         assert!(ApproxTokenCounter.count(&w.prefix) <= 120);
         assert_eq!(w.report.prefix_tokens, ApproxTokenCounter.count(&w.prefix));
     }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use nib_context::{cursor_window, Report, WindowConfig};
+use nib_context::{cursor_window, cursor_window_scoped, Report, WindowConfig};
 use nib_engine::{
     CancelToken, CompletionEngine, FimParts, GenerateRequest, Slot, StopReason, StopRules,
 };
@@ -651,6 +651,8 @@ impl Ide {
                             start: a.start,
                             end: line_start,
                             prefix: Arc::new(prefix),
+                            // The window starts where it did: so do its enclosing scopes.
+                            headers: Arc::clone(&a.headers),
                             report,
                             files: Arc::clone(&a.files),
                             repo_report: a.repo_report.clone(),
@@ -669,7 +671,12 @@ impl Ide {
                         budget.prefix_tokens * BYTES_PER_TOKEN_BOUND,
                     );
                     let before = doc.slice(excerpt_start, line_start);
-                    let w = cursor_window(&before, "", counter.as_ref(), share);
+                    // The signatures of the scopes around the cursor stay in the prompt
+                    // when the window starts inside their bodies.
+                    let scopes = self.scope_headers(snap, line_start, excerpt_start);
+                    let mut w = cursor_window_scoped(&before, "", counter.as_ref(), share, &scopes);
+                    let headers = w.prefix[..w.report.scope_header_bytes].to_string();
+                    w.prefix.drain(..headers.len());
                     let start = line_start - w.prefix.len();
                     let mut report = w.report;
                     report.dropped_prefix_lines = doc.line_of(start);
@@ -679,6 +686,7 @@ impl Ide {
                         start,
                         end: line_start,
                         prefix: Arc::new(w.prefix),
+                        headers: Arc::new(headers),
                         report,
                         files,
                         repo_report,
@@ -726,7 +734,7 @@ impl Ide {
         let parts = FimParts {
             path: Some(file_name(&snap.uri)),
             comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
-            prefix: anchor.prefix.to_string(),
+            prefix: format!("{}{}", anchor.headers, anchor.prefix),
             suffix: if info.format.supports_fim() {
                 sw.suffix.clone()
             } else {
@@ -754,6 +762,22 @@ impl Ide {
             parts,
             typed,
         }
+    }
+
+    /// Headers of the scopes enclosing byte `at` of the document, for a window excerpt that
+    /// starts at byte `excerpt_start` (see [`nib_context::cursor_window_scoped`]).
+    fn scope_headers(
+        &self,
+        snap: &Snapshot,
+        at: usize,
+        excerpt_start: usize,
+    ) -> Vec<nib_context::ScopeHeader> {
+        let (Some(lang), Some(tree)) = (snap.lang, snap.tree.as_ref()) else {
+            return Vec::new();
+        };
+        let text = snap.doc.text();
+        let scopes = nib_syntax::tags::enclosing_scopes(lang, tree, &text, at);
+        nib_context::scope_headers(&text, excerpt_start, &scopes)
     }
 
     /// Repository context for a window anchored at `at`, if a source is set.

@@ -20,6 +20,9 @@ pub(crate) struct Anchor {
     pub end: usize,
     /// The document text `start..end` when the anchor was set (to validate it later).
     pub prefix: Arc<String>,
+    /// Header lines of the scopes enclosing the window's start that lie before it (class /
+    /// impl / function signatures, outermost first), put before `prefix` in the prompt.
+    pub headers: Arc<String>,
     pub report: Report,
     /// Repository context chosen when the window was set up; kept while the window is pinned.
     pub files: Arc<Vec<nib_engine::RepoFile>>,

@@ -257,6 +257,49 @@ fn a_statement_above_a_deeper_line_is_retried_as_its_header() {
 }
 
 #[test]
+fn an_exit_above_code_at_its_level_gets_a_second_candidate() {
+    // `return None` above the function's real return would leave it unreachable.
+    let engine = Scripted::new(&["return None", "import hashlib"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///u.py";
+    let text = "def f(text):\n    \"\"\"Hash.\"\"\"\n    return hashlib.md5(text).hexdigest()\n";
+    ide.open(uri, Some("python"), 1, text);
+    // At the start of the line with the return (a line of its own goes above it).
+    let c = at(&ide, uri, 2, 0);
+    assert_eq!(engine.prompts.lock().unwrap().len(), 2, "one retry");
+    assert_eq!(c.text, "    import hashlib\n");
+}
+
+#[test]
+fn the_enclosing_signatures_stay_in_a_window_that_starts_inside_the_body() {
+    let engine = Scripted::new(&["0"]);
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        window: nib_context::WindowConfig {
+            prefix_tokens: 200,
+            suffix_tokens: 100,
+        },
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine.clone());
+    let uri = "file:///s.py";
+    let mut text = String::from("class Cart:\n    def total(self, items):\n        acc = 0\n");
+    for i in 0..300 {
+        text.push_str(&format!("        acc += items[{i}] * {i}\n"));
+    }
+    text.push_str("        acc += \n        return acc\n");
+    ide.open(uri, Some("python"), 1, &text);
+    at(&ide, uri, 303, 15);
+    let prompt = engine.prompts.lock().unwrap()[0].clone();
+    let headers = "class Cart:\n    def total(self, items):\n        acc += items[";
+    assert!(prompt.contains(headers), "{prompt:?}");
+    assert!(
+        !prompt.contains("items[100]"),
+        "the window is short: {prompt:?}"
+    );
+}
+
+#[test]
 fn a_header_retry_at_the_line_start_is_constrained_to_a_keyword() {
     // The cursor is at column 0 of a blank line, so the first attempt was already held to the
     // header's indentation: the retry differs by its first word, a block keyword.
