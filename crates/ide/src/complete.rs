@@ -385,7 +385,6 @@ impl Ide {
             d.saturating_duration_since(Instant::now()).as_secs_f64() > need
         });
         if !req.raw
-            && mode == Mode::SingleLine
             && alternatives == 0
             && matches!(
                 generation.stop_reason,
@@ -456,9 +455,14 @@ impl Ide {
         }
         let mut dropped_by_gate = None;
         if generation.stop_reason == StopReason::Deadline
-            && mode == Mode::SingleLine
-            && !out.text.is_empty()
+            && mode == Mode::MultiLine
+            && out.text.trim_end().contains('\n')
         {
+            // Cut short by the deadline: keep whole lines only.
+            let keep = out.text.trim_end().rfind('\n').unwrap_or(0);
+            out.text.truncate(keep);
+            out.text.truncate(out.text.trim_end().len());
+        } else if generation.stop_reason == StopReason::Deadline && !out.text.is_empty() {
             // Cut short by the deadline: keep whole words only.
             let keep = out
                 .text

@@ -25,6 +25,8 @@ struct Scripted {
     chat: Mutex<Option<nib_engine::ChatFormat>>,
     stops: Mutex<Vec<Vec<String>>>,
     slots: Mutex<Vec<nib_engine::Slot>>,
+    /// Report every output as cut short by the request's deadline.
+    deadline_hit: Mutex<bool>,
 }
 
 impl Scripted {
@@ -49,6 +51,7 @@ impl Scripted {
             chat: Mutex::default(),
             stops: Mutex::default(),
             slots: Mutex::default(),
+            deadline_hit: Mutex::default(),
         })
     }
 
@@ -112,10 +115,15 @@ impl CompletionEngine for Scripted {
             }
         }
         let text = outputs.remove(0);
+        let stop_reason = if *self.deadline_hit.lock().unwrap() {
+            StopReason::Deadline
+        } else {
+            StopReason::EndOfGeneration
+        };
         Ok(Generation {
             tokens: vec![candidate(&text)],
             text,
-            stop_reason: StopReason::EndOfGeneration,
+            stop_reason,
             alternatives: outputs
                 .iter()
                 .take(req.alternatives)
@@ -257,6 +265,24 @@ fn a_statement_above_a_deeper_line_is_retried_as_its_header() {
 }
 
 #[test]
+fn a_suggestion_cut_by_the_deadline_keeps_whole_lines_or_words() {
+    let engine = Scripted::new(&[
+        "acc = 0\n    for x in xs:\n        acc += x.pri",
+        "return acc.tot",
+    ]);
+    *engine.deadline_hit.lock().unwrap() = true;
+    let ide = ide_with(engine.clone());
+    let uri = "file:///d.py";
+    ide.open(uri, Some("python"), 1, "def f(xs):\n    \n");
+    // A blank line of its own: multi-line, whole lines only.
+    let c = at(&ide, uri, 1, 4);
+    assert_eq!(c.text, "acc = 0\n    for x in xs:");
+    // One line: whole words only.
+    let c = at(&ide, uri, 1, 4);
+    assert_eq!(c.text, "return acc.");
+}
+
+#[test]
 fn an_exit_above_code_at_its_level_gets_a_second_candidate() {
     // `return None` above the function's real return would leave it unreachable.
     let engine = Scripted::new(&["return None", "import hashlib"]);
@@ -320,18 +346,19 @@ fn a_header_retry_at_the_line_start_is_constrained_to_a_keyword() {
 #[test]
 fn a_block_header_on_a_new_line_comes_with_its_body() {
     // Single-line mode, but `for ...:` alone would take `return total` as its body.
-    let engine = Scripted::new(&["for x in xs:\n        total += x\n    return total\n"]);
+    let engine = Scripted::new(&["    for x in xs:\n        total += x\n    return total\n"]);
     let ide = ide_with(engine.clone());
     let uri = "file:///g.py";
     ide.open(
         uri,
         Some("python"),
         1,
-        "def f(xs):\n    total = 0\n    \n    return total\n",
+        "def f(xs):\n    total = 0\n    return total\n",
     );
-    let c = at(&ide, uri, 2, 4);
+    // At the start of the line with the return: single-line mode.
+    let c = at(&ide, uri, 2, 0);
     assert_eq!(c.mode, "single_line");
-    assert_eq!(c.text, "for x in xs:\n        total += x");
+    assert_eq!(c.text, "    for x in xs:\n        total += x\n");
     // The engine was not told to stop at the first line break, and may write a few lines.
     assert!(engine.max_tokens.lock().unwrap()[0] > IdeConfig::default().max_tokens_single_line);
 }

@@ -74,7 +74,11 @@ pub const MAX_RAW_BYTES: usize = 64 * 1024;
 ///   plain text), or the cursor's line is blank right after such a line (an empty body), or
 ///   (Python) right after the docstring that follows such a line (a function body to write
 ///   from its signature and docstring): [`Mode::MultiLine`].
-/// - Anything else (mid-statement, a blank line among statements): [`Mode::SingleLine`].
+/// - (code) A blank line of its own, nothing before or after the cursor on it: new lines are
+///   being written, [`Mode::MultiLine`]; except (Python) where the layout asks for one
+///   particular line (the next code line is deeper than the previous one, or is an `else:` /
+///   `except:` clause): [`Mode::SingleLine`].
+/// - Anything else (mid-statement, code after the cursor): [`Mode::SingleLine`].
 pub fn decide_mode(lang: Option<Language>, prefix: &str, suffix: &str) -> Mode {
     let doc = Doc::new(lang, prefix, suffix);
     if !doc.lex.in_code() {
@@ -100,11 +104,38 @@ pub fn decide_mode(lang: Option<Language>, prefix: &str, suffix: &str) -> Mode {
     let after_docstring = lang == Some(Language::Python)
         && doc.line_prefix_blank()
         && ends_with_header_docstring(lang, &prefix[..prefix.rfind('\n').map_or(0, |i| i + 1)]);
-    if header.is_some_and(opens_block) || after_docstring {
+    let blank_line = lang.is_some()
+        && doc.line_prefix_blank()
+        && doc.line_suffix().trim().is_empty()
+        && !layout_wants_a_line(&doc);
+    if header.is_some_and(opens_block) || after_docstring || blank_line {
         Mode::MultiLine
     } else {
         Mode::SingleLine
     }
+}
+
+/// (Python, a blank cursor line) The layout asks for one particular line here: the next code
+/// line is deeper than the previous one (its header is missing) or is a clause (`else:`,
+/// `except ..:`) that needs its `if` / `try`. Single-line mode handles those (the header's
+/// indentation, a retry at it).
+fn layout_wants_a_line(doc: &Doc) -> bool {
+    if doc.lang != Some(Language::Python) {
+        return false;
+    }
+    let line_start = doc.prefix.len() - doc.line_prefix().len();
+    let code = |l: &&str| !l.trim().is_empty() && !doc.is_comment_line(l);
+    let prev = doc.prefix[..line_start].lines().rev().find(code);
+    let Some(next) = doc.suffix.lines().skip(1).find(code) else {
+        return false;
+    };
+    let word = next
+        .trim_start()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    let deeper = prev.is_some_and(|p| doc::indent_width(next) > doc::indent_width(p));
+    deeper || ["else", "elif", "except", "finally"].contains(&word)
 }
 
 /// `text` (the prefix up to the cursor's line) ends with a docstring that is the first

@@ -183,7 +183,7 @@ fn py_blank_line_in_body_keeps_first_line() {
         "def f(x):\n    y = x * 2\n    $0\n",
         "return y\n\ndef g():\n    pass\n",
         expect![[r#"
-            SingleLine
+            MultiLine
             |return y
         "#]],
     );
@@ -196,9 +196,9 @@ fn py_leading_newline_at_blank_line_is_reindented() {
         "def f(x):\n    y = 1\n    $0\n",
         "\n    return y\n",
         expect![[r#"
-        SingleLine
-        |return y
-    "#]],
+            MultiLine
+            |return y
+        "#]],
     );
 }
 
@@ -240,12 +240,23 @@ fn py_whole_rest_of_file_single_line() {
 #[test]
 fn py_block_header_gets_its_body_in_single_line() {
     // A header alone would leave `return total` as its body: the body line comes along.
-    check(
+    check_single(
         PY,
         "def f(items):\n    total = 0\n    $0\n    return total\n",
         "for x in items:\n        total += x\n    return total\n",
         expect![[r#"
             SingleLine
+            |for x in items:
+            |        total += x
+        "#]],
+    );
+    // On a blank line of its own the mode is multi-line anyway: the same block.
+    check(
+        PY,
+        "def f(items):\n    total = 0\n    $0\n    return total\n",
+        "for x in items:\n        total += x\n    return total\n",
+        expect![[r#"
+            MultiLine
             |for x in items:
             |        total += x
         "#]],
@@ -259,9 +270,9 @@ fn py_repeats_previous_line() {
         "x = compute(a)\n$0\n",
         "x = compute(a)\n",
         expect![[r#"
-        SingleLine
-        dropped: RepeatsPrevious
-    "#]],
+            MultiLine
+            dropped: RepeatsPrevious
+        "#]],
     );
     check(
         PY,
@@ -281,9 +292,9 @@ fn py_repeats_next_line() {
         "def f(a):\n    b = a\n    $0\n    return b\n",
         "return b\n",
         expect![[r#"
-        SingleLine
-        dropped: RepeatsSuffix
-    "#]],
+            MultiLine
+            dropped: RepeatsSuffix
+        "#]],
     );
 }
 
@@ -294,18 +305,18 @@ fn py_comment_only() {
         "def f(x):\n    y = x + 1\n    $0\n",
         "# TODO: handle x\n",
         expect![[r#"
-        SingleLine
-        dropped: OnlyWhitespaceOrComment
-    "#]],
+            MultiLine
+            dropped: OnlyWhitespaceOrComment
+        "#]],
     );
     check(
         PY,
         "def f(x):\n    y = x + 1\n    $0\n",
         "   \n  \n",
         expect![[r#"
-        SingleLine
-        dropped: Empty
-    "#]],
+            MultiLine
+            dropped: Empty
+        "#]],
     );
     // Continuing a comment or a block of comment lines is fine.
     check(
@@ -322,9 +333,9 @@ fn py_comment_only() {
         "# Steps:\n# 1. read\n$0\n",
         "# 2. parse\n",
         expect![[r#"
-        SingleLine
-        |# 2. parse
-    "#]],
+            MultiLine
+            |# 2. parse
+        "#]],
     );
 }
 
@@ -658,9 +669,9 @@ fn rs_block_closed_by_completion_when_suffix_does_not() {
         "fn f() {\n    let x = 1;\n$0",
         "}\n",
         expect![[r#"
-        SingleLine
-        |}
-    "#]],
+            MultiLine
+            |}
+        "#]],
     );
 }
 
@@ -724,18 +735,18 @@ fn rs_comment_only_and_repeat() {
         "fn f() {\n    let x = 1;\n    $0\n}\n",
         "// done\n",
         expect![[r#"
-        SingleLine
-        dropped: OnlyWhitespaceOrComment
-    "#]],
+            MultiLine
+            dropped: OnlyWhitespaceOrComment
+        "#]],
     );
     check(
         RS,
         "fn f(v: &mut Vec<i32>) {\n    v.push(1);\n    $0\n}\n",
         "v.push(1);\n",
         expect![[r#"
-        SingleLine
-        dropped: RepeatsPrevious
-    "#]],
+            MultiLine
+            dropped: RepeatsPrevious
+        "#]],
     );
 }
 
@@ -828,8 +839,8 @@ fn py_statement_where_a_header_belongs_is_dropped() {
         "def f(g):\n    for i in g:\n        if i:\n            t = []\n            if i > 1:\n                t.append(1)\n\n$0\n                t.append(2)\n\n            v = min(t)\n",
         "        if i > 2:\n",
         expect![[r#"
-        SingleLine
-        dropped: BreaksIndentation
-    "#]],
+            MultiLine
+            dropped: BreaksIndentation
+        "#]],
     );
 }
