@@ -273,8 +273,8 @@ fn a_suggestion_cut_by_the_deadline_keeps_whole_lines_or_words() {
     *engine.deadline_hit.lock().unwrap() = true;
     let ide = ide_with(engine.clone());
     let uri = "file:///d.py";
-    ide.open(uri, Some("python"), 1, "def f(xs):\n    \n\nprint(f([]))\n");
-    // A blank line of its own (code follows): multi-line, whole lines only.
+    ide.open(uri, Some("python"), 1, "def f(xs):\n    \n");
+    // A blank line of its own: multi-line, whole lines only.
     let c = at(&ide, uri, 1, 4);
     assert_eq!(c.text, "acc = 0\n    for x in xs:");
     // One line: whole words only.

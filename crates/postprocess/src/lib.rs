@@ -74,11 +74,10 @@ pub const MAX_RAW_BYTES: usize = 64 * 1024;
 ///   plain text), or the cursor's line is blank right after such a line (an empty body), or
 ///   (Python) right after the docstring that follows such a line (a function body to write
 ///   from its signature and docstring): [`Mode::MultiLine`].
-/// - (code) A blank line of its own, nothing before or after the cursor on it, with code
-///   after it: new lines are being written, [`Mode::MultiLine`]; except (Python) where the
-///   layout asks for one particular line (the next code line is deeper than the previous one,
-///   or is an `else:` / `except:` clause): [`Mode::SingleLine`]. At the end of the file:
-///   [`Mode::SingleLine`].
+/// - (code) A blank line of its own, nothing before or after the cursor on it: new lines are
+///   being written, [`Mode::MultiLine`]; except (Python) where the layout asks for one
+///   particular line (the next code line is deeper than the previous one, or is an `else:` /
+///   `except:` clause): [`Mode::SingleLine`].
 /// - Anything else (mid-statement, code after the cursor): [`Mode::SingleLine`].
 pub fn decide_mode(lang: Option<Language>, prefix: &str, suffix: &str) -> Mode {
     let doc = Doc::new(lang, prefix, suffix);
@@ -108,22 +107,12 @@ pub fn decide_mode(lang: Option<Language>, prefix: &str, suffix: &str) -> Mode {
     let blank_line = lang.is_some()
         && doc.line_prefix_blank()
         && doc.line_suffix().trim().is_empty()
-        && code_follows(&doc)
         && !layout_wants_a_line(&doc);
     if header.is_some_and(opens_block) || after_docstring || blank_line {
         Mode::MultiLine
     } else {
         Mode::SingleLine
     }
-}
-
-/// A code line follows the cursor's line. At the end of a file a small model's block is
-/// mostly usage examples and tests of the code above (`print(f(1))  # Output: ...`).
-fn code_follows(doc: &Doc) -> bool {
-    doc.suffix
-        .lines()
-        .skip(1)
-        .any(|l| !l.trim().is_empty() && !doc.is_comment_line(l))
 }
 
 /// (Python, a blank cursor line) The layout asks for one particular line here: the next code

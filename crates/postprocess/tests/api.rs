@@ -53,7 +53,6 @@ fn modes() {
                 "def f(x):\n    y = 1\n    $0\n    else:\n        pass\n",
             ),
             (PY, "def f(x):\n    y = 1\n    $0\n    return y\n"),
-            (PY, "def f(x):\n    return x\n$0\n\n"),
             (None, "section {$0\n"),
             (None, "Dear $0\n"),
         ],
@@ -64,23 +63,22 @@ fn modes() {
             MultiLine  "def f(x):\n$0"
             SingleLine  "x = foo($0)\n"
             SingleLine  "x = $0 + 1\n"
-            SingleLine  "    y = 1\n    $0\n"
+            MultiLine  "    y = 1\n    $0\n"
             SingleLine  "print(\"a:$0\")\n"
             SingleLine  "# header:$0\n"
             MultiLine  "def f(x):\n    \"\"\"Doc.\"\"\"\n$0"
             MultiLine  "def f(x):\n    \"\"\"Doc.\n\n    >>> f(1)\n    \"\"\"\n\n$0\n    return x\n"
             MultiLine  "def f(\n    x,\n) -> int:\n    r'''Doc.'''\n    $0"
-            SingleLine  "x = 1\n\"\"\"Module doc.\"\"\"\n$0"
-            SingleLine  "def f(x):\n    y = \"\"\"a\"\"\"\n$0"
+            MultiLine  "x = 1\n\"\"\"Module doc.\"\"\"\n$0"
+            MultiLine  "def f(x):\n    y = \"\"\"a\"\"\"\n$0"
             SingleLine  "def f(x):\n    \"\"\"Doc.\"\"\"\n    y = 1$0"
             MultiLine  "fn main() {$0}\n"
             MultiLine  "fn main() {\n    $0\n}\n"
             SingleLine  "let v = vec![$0];\n"
-            SingleLine  "    let x = 1;\n    $0\n"
+            MultiLine  "    let x = 1;\n    $0\n"
             SingleLine  "def f(x):\n    y = 1\n$0\n        return y\n"
             SingleLine  "def f(x):\n    y = 1\n    $0\n    else:\n        pass\n"
             MultiLine  "def f(x):\n    y = 1\n    $0\n    return y\n"
-            SingleLine  "def f(x):\n    return x\n$0\n\n"
             MultiLine  "section {$0\n"
             SingleLine  "Dear $0\n"
         "##]],

@@ -183,7 +183,7 @@ fn py_blank_line_in_body_keeps_first_line() {
         "def f(x):\n    y = x * 2\n    $0\n",
         "return y\n\ndef g():\n    pass\n",
         expect![[r#"
-            SingleLine
+            MultiLine
             |return y
         "#]],
     );
@@ -196,7 +196,7 @@ fn py_leading_newline_at_blank_line_is_reindented() {
         "def f(x):\n    y = 1\n    $0\n",
         "\n    return y\n",
         expect![[r#"
-            SingleLine
+            MultiLine
             |return y
         "#]],
     );
@@ -270,7 +270,7 @@ fn py_repeats_previous_line() {
         "x = compute(a)\n$0\n",
         "x = compute(a)\n",
         expect![[r#"
-            SingleLine
+            MultiLine
             dropped: RepeatsPrevious
         "#]],
     );
@@ -305,7 +305,7 @@ fn py_comment_only() {
         "def f(x):\n    y = x + 1\n    $0\n",
         "# TODO: handle x\n",
         expect![[r#"
-            SingleLine
+            MultiLine
             dropped: OnlyWhitespaceOrComment
         "#]],
     );
@@ -314,7 +314,7 @@ fn py_comment_only() {
         "def f(x):\n    y = x + 1\n    $0\n",
         "   \n  \n",
         expect![[r#"
-            SingleLine
+            MultiLine
             dropped: Empty
         "#]],
     );
@@ -333,7 +333,7 @@ fn py_comment_only() {
         "# Steps:\n# 1. read\n$0\n",
         "# 2. parse\n",
         expect![[r#"
-            SingleLine
+            MultiLine
             |# 2. parse
         "#]],
     );
@@ -669,7 +669,7 @@ fn rs_block_closed_by_completion_when_suffix_does_not() {
         "fn f() {\n    let x = 1;\n$0",
         "}\n",
         expect![[r#"
-            SingleLine
+            MultiLine
             |}
         "#]],
     );
