@@ -207,7 +207,7 @@ pub(crate) fn layout_errors(text: &str) -> Vec<usize> {
             }
             let word = first_word(code);
             let last = compound.last_mut().expect("a level was pushed");
-            if ["else", "elif", "except", "finally"].contains(&word) && *last == Some(false) {
+            if CLAUSE_KEYWORDS.contains(&word) && *last == Some(false) {
                 error = true;
             }
             *last = Some(COMPOUND_KEYWORDS.contains(&word));
@@ -232,13 +232,16 @@ pub(crate) fn layout_errors(text: &str) -> Vec<usize> {
     errors
 }
 
+/// Python clauses: they continue a compound statement at their own level.
+pub(crate) const CLAUSE_KEYWORDS: &[&str] = &["else", "elif", "except", "finally"];
+
 /// Words that start a Python statement a clause (`else`, `except`, ...) may follow.
 const COMPOUND_KEYWORDS: &[&str] = &[
     "if", "elif", "else", "for", "while", "try", "except", "async",
 ];
 
 /// The first identifier-like word of `code`.
-fn first_word(code: &str) -> &str {
+pub(crate) fn first_word(code: &str) -> &str {
     code.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .next()
         .unwrap_or("")
@@ -268,7 +271,7 @@ pub fn header_indent(lang: Option<Language>, prefix: &str, suffix: &str) -> Opti
     };
     let next = next.as_str();
     let next_indent = &next[..next.len() - next.trim_start_matches([' ', '\t']).len()];
-    if ["else", "elif", "except", "finally"].contains(&first_word(next.trim_start())) {
+    if CLAUSE_KEYWORDS.contains(&first_word(next.trim_start())) {
         // A clause: its `if` / `try` goes level with it.
         let typed = doc.line_prefix();
         return next_indent

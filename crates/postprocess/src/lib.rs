@@ -129,13 +129,8 @@ fn layout_wants_a_line(doc: &Doc) -> bool {
     let Some(next) = doc.suffix.lines().skip(1).find(code) else {
         return false;
     };
-    let word = next
-        .trim_start()
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .next()
-        .unwrap_or("");
     let deeper = prev.is_some_and(|p| doc::indent_width(next) > doc::indent_width(p));
-    deeper || ["else", "elif", "except", "finally"].contains(&word)
+    deeper || layout::CLAUSE_KEYWORDS.contains(&layout::first_word(next.trim_start()))
 }
 
 /// `text` (the prefix up to the cursor's line) ends with a docstring that is the first
@@ -406,11 +401,7 @@ pub fn makes_code_unreachable(input: &Input, text: &str) -> bool {
     else {
         return false;
     };
-    let word = last
-        .trim_start()
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .next()
-        .unwrap_or("");
+    let word = layout::first_word(last.trim_start());
     let exits = match input.lang {
         Some(Language::Python) => ["return", "raise", "break", "continue"].contains(&word),
         _ => ["return", "break", "continue"].contains(&word),
@@ -440,13 +431,10 @@ pub fn makes_code_unreachable(input: &Input, text: &str) -> bool {
     } else {
         doc::indent_width(doc.line_prefix()) + doc::indent_width(next)
     };
-    let next_word = next
-        .trim_start()
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .next()
-        .unwrap_or("");
+    let next_word = layout::first_word(next.trim_start());
     // Lines that continue a compound statement (or close a Rust block) are not code after it.
-    let continues = ["else", "elif", "except", "finally", "case"].contains(&next_word)
+    let continues = layout::CLAUSE_KEYWORDS.contains(&next_word)
+        || next_word == "case"
         || next.trim_start().starts_with(['}', ')', ']']);
     width == next_width && !continues
 }
