@@ -677,7 +677,9 @@ impl Ide {
                     let before = doc.slice(excerpt_start, line_start);
                     // The signatures of the scopes around the cursor stay in the prompt
                     // when the window starts inside their bodies.
-                    let scopes = self.scope_headers(snap, line_start, excerpt_start);
+                    // The whole text once, for the scope headers and the repository context.
+                    let text = doc.text();
+                    let scopes = self.scope_headers(snap, &text, line_start, excerpt_start);
                     let mut w = cursor_window_scoped(&before, "", counter.as_ref(), share, &scopes);
                     let headers = w.prefix[..w.report.scope_header_bytes].to_string();
                     w.prefix.drain(..headers.len());
@@ -685,7 +687,7 @@ impl Ide {
                     let mut report = w.report;
                     report.dropped_prefix_lines = doc.line_of(start);
                     let (files, repo_report) =
-                        self.repo_files(snap, line_start, config, counter.as_ref());
+                        self.repo_files(snap, &text, line_start, config, counter.as_ref());
                     Anchor {
                         start,
                         end: line_start,
@@ -773,21 +775,22 @@ impl Ide {
     fn scope_headers(
         &self,
         snap: &Snapshot,
+        text: &str,
         at: usize,
         excerpt_start: usize,
     ) -> Vec<nib_context::ScopeHeader> {
         let (Some(lang), Some(tree)) = (snap.lang, snap.tree.as_ref()) else {
             return Vec::new();
         };
-        let text = snap.doc.text();
-        let scopes = nib_syntax::tags::enclosing_scopes(lang, tree, &text, at);
-        nib_context::scope_headers(&text, excerpt_start, &scopes)
+        let scopes = nib_syntax::tags::enclosing_scopes(lang, tree, text, at);
+        nib_context::scope_headers(text, excerpt_start, &scopes)
     }
 
     /// Repository context for a window anchored at `at`, if a source is set.
     fn repo_files(
         &self,
         snap: &Snapshot,
+        text: &str,
         at: usize,
         config: &IdeConfig,
         counter: &dyn nib_engine::TokenCounter,
@@ -799,7 +802,6 @@ impl Ide {
         let Some(source) = source else {
             return (Arc::default(), None);
         };
-        let text = snap.doc.text();
         let others = self.other_documents(&snap.uri, 4);
         let open: Vec<crate::OpenFile<'_>> = others
             .iter()
@@ -810,7 +812,7 @@ impl Ide {
             .collect();
         match source.context(
             &snap.uri,
-            &text,
+            text,
             at,
             snap.tree.as_ref(),
             &open,

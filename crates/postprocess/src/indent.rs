@@ -82,7 +82,7 @@ pub fn expected_indent(
 
 /// The suffix's first code line, with the rest of the cursor's line counting as one when it
 /// has code (the new line goes above it).
-fn next_code_line<'d>(doc: &'d Doc<'_>) -> Option<&'d str> {
+pub(crate) fn next_code_line<'d>(doc: &'d Doc<'_>) -> Option<&'d str> {
     let rest = doc.line_suffix();
     if !rest.trim().is_empty() {
         return Some(rest);

@@ -415,15 +415,7 @@ pub fn makes_code_unreachable(input: &Input, text: &str) -> bool {
         } else {
             0
         };
-    let next = if doc.line_suffix().trim().is_empty() {
-        doc.suffix
-            .lines()
-            .skip(1)
-            .find(|l| !l.trim().is_empty() && !doc.is_comment_line(l))
-    } else {
-        Some(doc.line_suffix())
-    };
-    let Some(next) = next else {
+    let Some(next) = indent::next_code_line(&doc) else {
         return false;
     };
     let next_width = if doc.line_suffix().trim().is_empty() {
