@@ -41,6 +41,9 @@ pub struct CommonArgs {
     /// Seed of the subset.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Only these tasks (ids, comma-separated), after the subset: for looking at single cases.
+    #[arg(long, value_delimiter = ',')]
+    pub task: Vec<String>,
     /// Model name (see `nib model list`) or path to a .gguf file.
     #[arg(long, default_value = "qwen2.5-coder-0.5b")]
     pub model: String,
@@ -199,8 +202,14 @@ fn evaluate(plan: &Plan, all: Vec<Task>, common: &CommonArgs, make_ide: MakeIde)
     } = *plan;
     let total = all.len();
     let picked = data::subset(total, common.limit, common.seed);
-    let tasks: Vec<Task> = picked.iter().map(|&i| all[i].clone()).collect();
-    let subset = if tasks.len() == total {
+    let tasks: Vec<Task> = picked
+        .iter()
+        .map(|&i| all[i].clone())
+        .filter(|t| common.task.is_empty() || common.task.contains(&t.id))
+        .collect();
+    let subset = if !common.task.is_empty() {
+        format!("{} chosen tasks", tasks.len())
+    } else if tasks.len() == total {
         format!("all {total} tasks")
     } else {
         format!("{} of {total} tasks (seed {})", tasks.len(), common.seed)
