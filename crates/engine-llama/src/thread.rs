@@ -163,6 +163,8 @@ enum Evaluated {
 const BACKGROUND_BATCH_TARGET: std::time::Duration = std::time::Duration::from_millis(60);
 const MIN_BACKGROUND_BATCH: usize = 2;
 const MAX_BACKGROUND_BATCH: usize = 64;
+/// First tokens looked at beyond those asked for when some must be skipped (`avoid`).
+const AVOID_SPARE: usize = 16;
 
 /// The size of the next background batch after one of `size` tokens took `took`: halved while
 /// batches take longer than [`BACKGROUND_BATCH_TARGET`], doubled while they take less than
@@ -383,7 +385,9 @@ impl Worker<'_> {
                 return Ok(out);
             }
         };
-        let k = 1 + req.alternatives + req.first_rank;
+        // Room for the first tokens `avoid` rules out.
+        let spare = if req.avoid.is_empty() { 0 } else { AVOID_SPARE };
+        let k = 1 + req.alternatives + req.first_rank + spare;
         let mut firsts: Vec<((LlamaToken, f32), Option<usize>)> = match &req.forced {
             Some(f) if !f.text.is_empty() || f.then_non_blank => {
                 self.constrained_top_k(self.ctx.get_logits_ith(logits_at), k, f, f.text.len())
@@ -393,7 +397,15 @@ impl Worker<'_> {
                 .map(|t| (t, None))
                 .collect(),
         };
+        if !req.avoid.is_empty() {
+            let vocab = self.model.vocab();
+            firsts.retain(|&((token, _), _)| {
+                !vocab.is_eog(token)
+                    && !avoided("", &vocab.token_to_piece(token, true, None), &req.avoid)
+            });
+        }
         firsts.drain(..req.first_rank.min(firsts.len()));
+        firsts.truncate(1 + req.alternatives);
         if firsts.is_empty() {
             out.stop_reason = StopReason::EndOfGeneration;
             return Ok(out);
@@ -533,18 +545,46 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::Deadline;
                 break;
             }
+            // Until the candidate has code, it must not lead back into a rejected text.
+            let avoiding = !req.avoid.is_empty() && out.text.trim().is_empty();
             let ((token, logprob), in_cache) = match (queued.pop_front(), forced_left, &req.forced)
             {
                 (Some(t), ..) => t,
                 (None, Some(left), Some(f)) => {
+                    let k = if avoiding { AVOID_SPARE } else { 1 };
                     let Some(&(t, after)) = self
-                        .constrained_top_k(self.ctx.get_logits_ith(logits_row), 1, f, left)
-                        .first()
+                        .constrained_top_k(self.ctx.get_logits_ith(logits_row), k, f, left)
+                        .iter()
+                        .find(|((t, _), _)| {
+                            !avoiding
+                                || !avoided(
+                                    &out.text,
+                                    &vocab.token_to_piece(*t, true, None),
+                                    &req.avoid,
+                                )
+                        })
                     else {
                         out.stop_reason = StopReason::EndOfGeneration;
                         break;
                     };
                     forced_left = after;
+                    (t, false)
+                }
+                _ if avoiding => {
+                    let Some(t) = top_k_logprobs(self.ctx.get_logits_ith(logits_row), AVOID_SPARE)
+                        .into_iter()
+                        .find(|&(t, _)| {
+                            !vocab.is_eog(t)
+                                && !avoided(
+                                    &out.text,
+                                    &vocab.token_to_piece(t, true, None),
+                                    &req.avoid,
+                                )
+                        })
+                    else {
+                        out.stop_reason = StopReason::EndOfGeneration;
+                        break;
+                    };
                     (t, false)
                 }
                 _ => (argmax_logprob(self.ctx.get_logits_ith(logits_row)), false),
@@ -596,7 +636,7 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::MaxTokens;
                 break;
             }
-            let guess = if forced_left.is_none() {
+            let guess = if forced_left.is_none() && !avoiding {
                 draft(&self.cached[s], token, self.draft_tokens.min(room))
             } else {
                 Vec::new()
@@ -625,6 +665,23 @@ impl Worker<'_> {
         }
         Ok((out, drafted))
     }
+}
+
+/// Whether the next token `piece` after the candidate's text `so_far` (blank so far) is ruled
+/// out by the rejected texts `avoid`: it ends the line before any code (a blank line), or it
+/// commits to the code one of them starts with.
+fn avoided(so_far: &str, piece: &[u8], avoid: &[String]) -> bool {
+    if piece.is_empty() {
+        return true;
+    }
+    let text = [so_far.as_bytes(), piece].concat();
+    let blank = |b: &u8| b.is_ascii_whitespace();
+    if let Some(nl) = text.iter().position(|&b| b == b'\n') {
+        if text[..nl].iter().all(blank) {
+            return true;
+        }
+    }
+    !piece.iter().all(blank) && avoid.iter().any(|a| a.as_bytes().starts_with(&text))
 }
 
 /// Prompt lookup: the tokens that followed the latest earlier occurrence of the last few
@@ -716,6 +773,24 @@ fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn avoided_first_tokens_lead_back_into_a_rejected_text_or_give_a_blank_line() {
+        let avoid = ["    return res".to_string()];
+        // Indentation alone is allowed: the code after it decides.
+        assert!(!avoided("", b"    ", &avoid));
+        assert!(!avoided("", b"  ", &avoid));
+        // The same code as the rejected text, whole or in part.
+        assert!(avoided("    ", b"return", &avoid));
+        assert!(avoided("", b"    return", &avoid));
+        // Different code, or the same code at another indentation.
+        assert!(!avoided("    ", b"if", &avoid));
+        assert!(!avoided("        ", b"return", &avoid));
+        // A blank line, nothing at all.
+        assert!(avoided("", b"\n", &avoid));
+        assert!(avoided("  ", b" \n", &avoid));
+        assert!(avoided("", b"", &avoid));
+    }
 
     #[test]
     fn utf8_split_across_tokens() {

@@ -83,6 +83,11 @@ pub struct GenerateRequest {
     /// Start from the `first_rank`-th most likely first token (0: greedy): a second candidate
     /// after the greedy output was rejected, without decoding the greedy one again.
     pub first_rank: usize,
+    /// Outputs already rejected for this prompt: until the output has code, no token may lead
+    /// it back into the code one of them starts with (indentation alone may), end the line
+    /// blank, or end the generation. For further candidates after post-processing rejected
+    /// the greedy one.
+    pub avoid: Vec<String>,
 }
 
 /// A constraint on the start of the output: its first tokens are the most likely ones whose
@@ -172,6 +177,7 @@ impl GenerateRequest {
             reuse_cache: true,
             forced: None,
             first_rank: 0,
+            avoid: Vec::new(),
         }
     }
 }

@@ -61,6 +61,8 @@ const INVOKED_ALTERNATIVES: usize = 3;
 /// Typed text after the anchor beyond which the anchor moves.
 const MAX_TYPED_BYTES: usize = 1500;
 const MAX_TYPED_LINES: usize = 40;
+/// Further candidates after a rejected greedy line (each only if the deadline leaves time).
+const MAX_RETRIES: usize = 2;
 /// Part of the budget kept for what follows generation (post-processing, gate, reply).
 const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
 /// Anchors remembered per document.
@@ -362,7 +364,8 @@ impl Ide {
         let process = |raw: &str| process_healed(raw, &prep.extra, &prep.backoff);
         let mut out = process(&generation.text);
         // A rejected greedy line (dropped, code that exists further down, or an exit that
-        // makes the code below unreachable) gets one second candidate from the next most likely first token, if the budget allows.
+        // makes the code below unreachable) gets up to [`MAX_RETRIES`] further candidates, if
+        // the budget allows.
         let later = |o: &nib_postprocess::Output| {
             let input = Input {
                 lang: snap.lang,
@@ -379,12 +382,13 @@ impl Ide {
                 || o.dropped
                     .is_some_and(|d| d != nib_postprocess::DropReason::Empty)
         };
-        let time_left = retry_req.deadline.is_none_or(|d| {
-            let need = (generation.tokens.len() + 2) as f64
-                / engine.throughput().decode_tokens_per_s.max(1.0);
-            d.saturating_duration_since(Instant::now()).as_secs_f64() > need
-        });
-        if !req.raw
+        let time_left = |tokens: usize| {
+            retry_req.deadline.is_none_or(|d| {
+                let need = (tokens + 2) as f64 / engine.throughput().decode_tokens_per_s.max(1.0);
+                d.saturating_duration_since(Instant::now()).as_secs_f64() > need
+            })
+        };
+        let may_retry = !req.raw
             && alternatives == 0
             && matches!(
                 generation.stop_reason,
@@ -392,31 +396,40 @@ impl Ide {
                     | StopReason::EndOfGeneration
                     | StopReason::Caller
                     | StopReason::MaxTokens
-            )
-            && rejected(&out)
-            && time_left
-        {
-            // Nothing queued on the engine may delay the second candidate.
+            );
+        // Further candidates: the header retry or the second most likely first token, then a
+        // start that does not lead back into a rejected text.
+        let mut avoid = vec![generation.text.clone()];
+        let mut header_tried = false;
+        for attempt in 0..MAX_RETRIES {
+            if !(may_retry && rejected(&out) && time_left(generation.tokens.len())) {
+                break;
+            }
+            // Nothing queued on the engine may delay the next candidate.
             self.cancel_background();
-            let mut again = retry_req;
+            let mut again = retry_req.clone();
             // A statement where the layout needs a block header (the next line is deeper):
-            // the second candidate starts at the header's indentation. Otherwise: the next
-            // most likely first token.
-            let header = (out.dropped == Some(nib_postprocess::DropReason::BreaksIndentation))
-                .then(|| nib_postprocess::header_indent(snap.lang, &prep.prefix, &prep.suffix))
-                .flatten();
-            let healed = header.map(|indent| {
-                heal(
-                    snap.lang,
-                    &prep.prefix,
-                    &prep.suffix,
-                    mode,
-                    &prep.typed,
-                    Some(indent),
-                )
-            });
+            // the candidate starts at the header's indentation. Otherwise: the next most
+            // likely first token.
+            let header = (!header_tried
+                && out.dropped == Some(nib_postprocess::DropReason::BreaksIndentation))
+            .then(|| nib_postprocess::header_indent(snap.lang, &prep.prefix, &prep.suffix))
+            .flatten();
+            let healed = header
+                .map(|indent| {
+                    heal(
+                        snap.lang,
+                        &prep.prefix,
+                        &prep.suffix,
+                        mode,
+                        &prep.typed,
+                        Some(indent),
+                    )
+                })
+                .filter(|h| h.extra != prep.extra || h.forced.then_non_blank);
             match &healed {
-                Some(h) if h.extra != prep.extra || h.forced.then_non_blank => {
+                Some(h) => {
+                    header_tried = true;
                     let mut parts = prep.parts.clone();
                     parts.middle_start = h.middle.clone();
                     again.prompt = info.format.render(&parts);
@@ -428,7 +441,11 @@ impl Ide {
                     again.forced = Some(forced);
                     again.stop = stop_rules(&h.extra, &h.held);
                 }
-                _ => again.first_rank = 1,
+                // The first retry: the second most likely first token (often the same code
+                // at another indentation). A later one: any start that does not lead back
+                // into a rejected text.
+                None if attempt == 0 => again.first_rank = 1,
+                None => again.avoid = avoid.clone(),
             }
             let second = engine
                 .generate(again)
@@ -437,17 +454,19 @@ impl Ide {
                 return Err(IdeError::Cancelled);
             }
             let o = match &healed {
-                Some(h) if h.extra != prep.extra || h.forced.then_non_blank => {
-                    process_healed(&second.text, &h.extra, &h.held)
-                }
-                _ => process(&second.text),
+                Some(h) => process_healed(&second.text, &h.extra, &h.held),
+                None => process(&second.text),
             };
-            tracing::debug!(first = %out.text, dropped = ?out.dropped, second_raw = %second.text, second = %o.text, second_dropped = ?o.dropped, "second candidate");
+            tracing::debug!(first = %out.text, dropped = ?out.dropped, again_raw = %second.text, again = %o.text, again_dropped = ?o.dropped, "another candidate");
+            if healed.is_none() {
+                avoid.push(second.text.clone());
+            }
             if !o.text.is_empty() && !rejected(&o) {
                 out = o;
                 generation.text = second.text;
                 generation.tokens = second.tokens;
                 generation.stop_reason = second.stop_reason;
+                break;
             }
         }
         if let Some(prompt) = deferred_prefill {

@@ -25,6 +25,8 @@ struct Scripted {
     chat: Mutex<Option<nib_engine::ChatFormat>>,
     stops: Mutex<Vec<Vec<String>>>,
     slots: Mutex<Vec<nib_engine::Slot>>,
+    /// The rejected texts each request asked to avoid.
+    avoids: Mutex<Vec<Vec<String>>>,
     /// Report every output as cut short by the request's deadline.
     deadline_hit: Mutex<bool>,
 }
@@ -51,6 +53,7 @@ impl Scripted {
             chat: Mutex::default(),
             stops: Mutex::default(),
             slots: Mutex::default(),
+            avoids: Mutex::default(),
             deadline_hit: Mutex::default(),
         })
     }
@@ -92,6 +95,7 @@ impl CompletionEngine for Scripted {
             .unwrap()
             .push(req.stop.stop_strings.clone());
         self.slots.lock().unwrap().push(req.slot);
+        self.avoids.lock().unwrap().push(req.avoid.clone());
         let mut outputs = self.outputs.lock().unwrap().pop().unwrap_or_default();
         if outputs.is_empty() {
             outputs.push(String::new());
@@ -294,6 +298,40 @@ fn an_exit_above_code_at_its_level_gets_a_second_candidate() {
     let c = at(&ide, uri, 2, 0);
     assert_eq!(engine.prompts.lock().unwrap().len(), 2, "one retry");
     assert_eq!(c.text, "    import hashlib\n");
+    // The first retry takes the second most likely start; it has nothing to avoid.
+    assert_eq!(
+        engine.avoids.lock().unwrap().clone(),
+        vec![Vec::<String>::new(); 2]
+    );
+}
+
+#[test]
+fn rejected_candidates_get_at_most_two_more() {
+    // Repeats of the next line, three times over: two retries, then nothing.
+    let engine = Scripted::new(&["return total", "return total", "return total", "total += 1"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///r.py";
+    let text = "def f(xs):\n    total = 0\n    \n    return total\n";
+    ide.open(uri, Some("python"), 1, text);
+    let c = at(&ide, uri, 2, 4);
+    assert_eq!(c.text, "");
+    let avoids = engine.avoids.lock().unwrap().clone();
+    assert_eq!(avoids.len(), 3, "{avoids:?}");
+    assert!(
+        avoids[1].is_empty(),
+        "the second most likely start: {avoids:?}"
+    );
+    assert_eq!(
+        avoids[2].len(),
+        2,
+        "each rejected text is avoided: {avoids:?}"
+    );
+    // The second retry's answer is taken when the first retry's is rejected too.
+    let engine = Scripted::new(&["return total", "return total", "total += 1"]);
+    let ide = ide_with(engine.clone());
+    ide.open(uri, Some("python"), 1, text);
+    let c = at(&ide, uri, 2, 4);
+    assert_eq!(c.text, "total += 1", "{:?}", engine.avoids.lock().unwrap());
 }
 
 #[test]
@@ -634,7 +672,11 @@ fn chat_model_writes_the_function_body_from_its_answer() {
 
 #[test]
 fn chat_answer_without_the_function_body_falls_back_to_infilling() {
-    let engine = Scripted::chat(&["I need more context.", " return sum(x * x for x in xs)\n"]);
+    let engine = Scripted::chat(&[
+        "I need more context.",
+        "    # Your code here\n    pass\n```",
+        " return sum(x * x for x in xs)\n",
+    ]);
     let ide = ide_with(engine.clone());
     let uri = "file:///squares.py";
     ide.open(uri, Some("python"), 1, SQUARES);
@@ -642,8 +684,33 @@ fn chat_answer_without_the_function_body_falls_back_to_infilling() {
     assert_eq!(r.source, "infill");
     assert_eq!(r.generated_code, "return sum(x * x for x in xs)");
     let prompts = engine.prompts.lock().unwrap().clone();
-    assert_eq!(prompts.len(), 2);
-    assert!(prompts[1].contains("<|fim_middle|>"), "{:?}", prompts[1]);
+    assert_eq!(prompts.len(), 3, "two chat answers, then infilling");
+    assert_eq!(prompts[0], prompts[1]);
+    assert!(prompts[2].contains("<|fim_middle|>"), "{:?}", prompts[2]);
+    assert_eq!(
+        engine.avoids.lock().unwrap()[1],
+        vec!["I need more context.".to_string()]
+    );
+}
+
+#[test]
+fn a_placeholder_chat_answer_gets_a_second_answer() {
+    let engine = Scripted::chat(&[
+        "    # Your implementation goes here\n    pass\n```",
+        "    return sum(x * x for x in xs)\n```",
+    ]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///squares.py";
+    ide.open(uri, Some("python"), 1, SQUARES);
+    let r = action_at(&ide, uri, 3, 8).unwrap();
+    assert_eq!(r.source, "chat");
+    assert_eq!(r.generated_code, "return sum(x * x for x in xs)");
+    let avoids = engine.avoids.lock().unwrap().clone();
+    assert_eq!(avoids.len(), 2);
+    assert!(
+        avoids[1][0].starts_with("    # Your implementation"),
+        "{avoids:?}"
+    );
 }
 
 #[test]
