@@ -326,23 +326,46 @@ impl Ide {
         // A one-off prompt: the inline-completion context in the main slot stays.
         greq.slot = Slot::Scratch;
         greq.reuse_cache = config.kv_reuse;
-        self.stats.model_requests.inc();
-        let generation = engine
-            .generate(greq)
-            .map_err(|e| IdeError::Engine(e.to_string()))?;
-        if generation.stop_reason == StopReason::Cancelled {
-            return Err(IdeError::Cancelled);
+        let body = |answer: &str| {
+            crate::chat::code_from_answer(
+                lang,
+                &prompt,
+                answer,
+                func,
+                &text,
+                at.lead.trim_start_matches(['\r', '\n']),
+            )
+        };
+        let mut generation: Option<nib_engine::Generation> = None;
+        let mut code = None;
+        // An answer without a body (a placeholder such as `pass`, or no such function) gets a
+        // second one that starts differently.
+        for attempt in 0..2 {
+            let mut req = greq.clone();
+            if let Some(rejected) = &generation {
+                req.avoid = vec![rejected.text.clone()];
+            }
+            self.stats.model_requests.inc();
+            let g = engine
+                .generate(req)
+                .map_err(|e| IdeError::Engine(e.to_string()))?;
+            if g.stop_reason == StopReason::Cancelled {
+                return Err(IdeError::Cancelled);
+            }
+            tracing::trace!(prompt = %prompt.prompt, answer = %g.text, attempt, "chat code action");
+            code = body(&g.text);
+            let stop = g.stop_reason;
+            generation = Some(g);
+            if code.is_some() || stop == StopReason::Deadline {
+                break;
+            }
+            tracing::debug!(function = %func.name, ?stop, "no body in the chat answer");
         }
-        tracing::trace!(prompt = %prompt.prompt, answer = %generation.text, "chat code action");
-        let Some(code) = crate::chat::code_from_answer(
-            lang,
-            &prompt,
-            &generation.text,
-            func,
-            &text,
-            at.lead.trim_start_matches(['\r', '\n']),
-        ) else {
-            tracing::debug!(function = %func.name, stop = ?generation.stop_reason, "no body in the chat answer: infilling instead");
+        let Some(generation) = generation else {
+            return Ok(None);
+        };
+        let Some(code) = code else {
+            tracing::debug!(function = %func.name, "no body in the chat answers: infilling instead");
             return Ok(None);
         };
         let prefix = format!("{}{}", &text[..at.start], at.lead);

@@ -79,11 +79,25 @@ impl Extracted {
     }
 }
 
+/// Whether a function body says only that it is to be written: nothing but comments and
+/// `pass`, `...`, `raise NotImplementedError`, `todo!()` or `unimplemented!()`.
+fn is_placeholder(body: &str) -> bool {
+    body.lines()
+        .map(|l| l.trim().trim_end_matches(';'))
+        .filter(|l| !(l.is_empty() || l.starts_with('#') || l.starts_with("//")))
+        .all(|l| {
+            matches!(l, "pass" | "..." | "raise NotImplementedError")
+                || l.starts_with("raise NotImplementedError(")
+                || l.starts_with("todo!(")
+                || l.starts_with("unimplemented!(")
+        })
+}
+
 /// The body of the function `name` in `code` (the first definition of that name, at any depth),
 /// with what it needs from the rest of `code` that `document` lacks. Body lines that start
 /// before byte `keep_from` of `code` are left out (the document already has them: the answer
 /// was started with the function's beginning). `None` when `code` has no such function or
-/// nothing is left of its body (or only `pass`, `...`, `todo!()`).
+/// nothing is left of its body but a placeholder ([`is_placeholder`]).
 pub fn function_body(
     lang: Language,
     code: &str,
@@ -104,10 +118,7 @@ pub fn function_body(
     let def_indent = &def_line[..def_line.len() - def_line.trim_start().len()];
     let body = block_text(lang, block, &code, keep_from)?;
     let body = relative_to(&body, Some(def_indent));
-    if matches!(
-        body.trim(),
-        "" | "pass" | "..." | "todo!()" | "unimplemented!()"
-    ) {
+    if is_placeholder(&body) {
         return None;
     }
     let first = body.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
@@ -387,6 +398,34 @@ mod tests {
             "double",
             "",
             expect!["None"],
+        );
+        for stub in [
+            "    # Your implementation goes here\n    pass",
+            "    raise NotImplementedError(\"later\")",
+            "    ...",
+        ] {
+            check(
+                Language::Python,
+                &format!("```python\ndef double(x):\n{stub}\n```"),
+                "double",
+                "",
+                expect!["None"],
+            );
+        }
+        check(
+            Language::Rust,
+            "```rust\nfn one() -> i32 {\n    // TODO\n    todo!(\"one\");\n}\n```",
+            "one",
+            "",
+            expect!["None"],
+        );
+        // Code with a comment is not a placeholder.
+        check(
+            Language::Python,
+            "```python\ndef double(x):\n    # twice\n    return 2 * x\n```",
+            "double",
+            "",
+            expect![">     return 2 * x"],
         );
         check(
             Language::Python,
