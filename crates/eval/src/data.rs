@@ -168,10 +168,18 @@ fn fetch_humaneval(dir: &Path, cached: &Path) -> Result<()> {
 
 /// A seeded subset of `n` indices out of `len` (all when `n >= len`), in ascending order.
 pub fn subset(len: usize, n: Option<usize>, seed: u64) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..len).collect();
     let Some(n) = n.filter(|&n| n < len) else {
-        return idx;
+        return (0..len).collect();
     };
+    let mut idx = permutation(len, seed);
+    idx.truncate(n);
+    idx.sort_unstable();
+    idx
+}
+
+/// `0..len` in a seeded random order (the order [`subset`] takes its first `n` from).
+pub fn permutation(len: usize, seed: u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..len).collect();
     // Fisher-Yates with splitmix64.
     let mut state = seed;
     let mut next = || {
@@ -185,8 +193,6 @@ pub fn subset(len: usize, n: Option<usize>, seed: u64) -> Vec<usize> {
         let j = (next() % (i as u64 + 1)) as usize;
         idx.swap(i, j);
     }
-    idx.truncate(n);
-    idx.sort_unstable();
     idx
 }
 

@@ -35,6 +35,11 @@ pub struct HolesArgs {
     /// Where lines are cut: `any` character (mid-identifier too) or between `word`s only.
     #[arg(long, value_enum, default_value = "any")]
     pub cut: gen::Cut,
+    /// Which lines may be holes: `any` eligible line, or only `cross-file` lines (the hidden
+    /// part uses a definition from another file of the repository, as cross-file benchmarks
+    /// such as CrossCodeEval select them).
+    #[arg(long, value_enum, default_value = "any")]
+    pub select: Select,
     /// Holes per repository.
     #[arg(long, default_value_t = 25)]
     pub holes_per_repo: usize,
@@ -78,6 +83,17 @@ pub struct HolesArgs {
     /// Download the repositories and list the holes; no model.
     #[arg(long)]
     pub prepare_only: bool,
+}
+
+/// Which lines may be holes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Select {
+    #[value(name = "any")]
+    #[serde(rename = "any")]
+    Any,
+    #[value(name = "cross-file")]
+    #[serde(rename = "cross-file")]
+    CrossFile,
 }
 
 /// What the prompt holds besides the window's prefix.
@@ -195,7 +211,13 @@ struct Prepared {
     holes: Vec<Hole>,
 }
 
-fn prepare(spec: &repos::RepoSpec, n: usize, seed: u64, cut: gen::Cut) -> Result<Prepared> {
+fn prepare(
+    spec: &repos::RepoSpec,
+    n: usize,
+    seed: u64,
+    cut: gen::Cut,
+    select: Select,
+) -> Result<Prepared> {
     let root = repos::fetch(spec)?;
     let walk = WalkConfig::default();
     let found = nib_workspace::discover(&root, &walk);
@@ -209,13 +231,46 @@ fn prepare(spec: &repos::RepoSpec, n: usize, seed: u64, cut: gen::Cut) -> Result
         }
     }
     let list: Vec<(String, String)> = files.iter().map(|(p, t)| (p.clone(), t.clone())).collect();
-    let holes = gen::generate(&spec.label(), &list, n, seed, cut);
+    let holes = match select {
+        Select::Any => gen::generate(&spec.label(), &list, n, seed, cut, None),
+        Select::CrossFile => {
+            let (ws, _) = Workspace::open(&root, WalkConfig::default(), &mut |_| {});
+            // As CrossCodeEval selects its lines: a hidden name is defined in another file and
+            // appears nowhere else in the hole's own file (neither defined nor used there), so
+            // the file alone cannot show it.
+            let keep = |h: &Hole| {
+                let text = &files[&h.path];
+                oracle_definitions(&ws.index, &h.path, &h.line_text, h.cut)
+                    .iter()
+                    .any(|d| {
+                        word_count(text, &d.name) == word_count(&h.line_text, &d.name)
+                            && !ws
+                                .index
+                                .definitions_named(&d.name)
+                                .iter()
+                                .any(|x| x.file.path == h.path)
+                    })
+            };
+            gen::generate(&spec.label(), &list, n, seed, cut, Some(&keep))
+        }
+    };
     Ok(Prepared {
         spec: *spec,
         root,
         files,
         holes,
     })
+}
+
+/// How often `word` occurs in `text` as a whole identifier.
+fn word_count(text: &str, word: &str) -> usize {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word)
+        .filter(|&(i, _)| {
+            !text[..i].chars().next_back().is_some_and(is_word)
+                && !text[i + word.len()..].chars().next().is_some_and(is_word)
+        })
+        .count()
 }
 
 pub fn run(args: HolesArgs, make_ide: MakeIde) -> Result<()> {
@@ -231,13 +286,14 @@ pub fn run(args: HolesArgs, make_ide: MakeIde) -> Result<()> {
     settings.dedup();
     let mut prepared = Vec::new();
     for spec in specs {
-        let p = prepare(spec, args.holes_per_repo, args.seed, args.cut)
+        let p = prepare(spec, args.holes_per_repo, args.seed, args.cut, args.select)
             .with_context(|| format!("cannot prepare {}", spec.label()))?;
         eprintln!(
-            "{}: {} source files, {} holes (seed {}) at {}",
+            "{}: {} source files, {} holes ({:?} lines, seed {}) at {}",
             spec.label(),
             p.files.len(),
             p.holes.len(),
+            args.select,
             args.seed,
             p.root.display()
         );
@@ -369,6 +425,7 @@ pub fn run(args: HolesArgs, make_ide: MakeIde) -> Result<()> {
             "model": args.model,
             "seed": args.seed,
             "cut": args.cut,
+            "select": args.select,
             "holes_per_repo": args.holes_per_repo,
             "context_tokens": args.context_tokens,
             "repo_tokens": args.repo_tokens,
@@ -586,5 +643,18 @@ fn summary(prepared: &[Prepared], settings: &[Setting], samples: &[Sample]) -> T
     Table {
         text,
         json: serde_json::Value::Object(json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_count_counts_whole_identifiers_only() {
+        let text = "from .core import Context\nctx = Context()\nmy_Context = 1\nContexts = 2\n";
+        assert_eq!(word_count(text, "Context"), 2);
+        assert_eq!(word_count(text, "ctx"), 1);
+        assert_eq!(word_count(text, "missing"), 0);
     }
 }

@@ -182,12 +182,16 @@ fn is_word(c: char) -> bool {
 /// `n` holes (fewer when there are fewer eligible lines) over `files` (path, text), which
 /// are sorted here. Files for which `is_test_or_aux` holds are skipped. The same seed and
 /// files give the same holes.
+/// `n` seeded holes; with `keep`, the first `n` of a seeded order of all lines that `keep`
+/// accepts (e.g. only lines that use another file's definitions, as cross-file benchmarks
+/// select them).
 pub fn generate(
     repo: &str,
     files: &[(String, String)],
     n: usize,
     seed: u64,
     cut: Cut,
+    keep: Option<&dyn Fn(&Hole) -> bool>,
 ) -> Vec<Hole> {
     let mut files: Vec<&(String, String)> =
         files.iter().filter(|(p, _)| !is_test_or_aux(p)).collect();
@@ -199,35 +203,43 @@ pub fn generate(
         candidates.extend(eligible_lines(lang, text).into_iter().map(|l| (fi, l)));
         lines_of.push(text.split('\n').collect());
     }
-    let picked = crate::data::subset(candidates.len(), Some(n), seed ^ fnv(repo));
+    let picked = match keep {
+        None => crate::data::subset(candidates.len(), Some(n), seed ^ fnv(repo)),
+        Some(_) => crate::data::permutation(candidates.len(), seed ^ fnv(repo)),
+    };
     let mut state = seed ^ fnv(repo).rotate_left(17);
-    picked
-        .into_iter()
-        .map(|k| {
-            let (fi, line) = candidates[k];
-            let text = lines_of[fi][line].trim_end();
-            let indent = text.len() - text.trim_start().len();
-            // Cut at a character boundary in [indent, len): at least one character hidden.
-            let cols: Vec<usize> = text
-                .char_indices()
-                .map(|(i, _)| i)
-                .filter(|&i| i >= indent)
-                .filter(|&i| {
-                    cut == Cut::Any
-                        || !(text[..i].chars().next_back().is_some_and(is_word)
-                            && text[i..].chars().next().is_some_and(is_word))
-                })
-                .collect();
-            let cut = cols[(next(&mut state) % cols.len() as u64) as usize];
-            Hole {
-                repo: repo.to_string(),
-                path: files[fi].0.clone(),
-                line,
-                cut,
-                line_text: text.to_string(),
-            }
-        })
-        .collect()
+    let holes = picked.into_iter().map(|k| {
+        let (fi, line) = candidates[k];
+        let text = lines_of[fi][line].trim_end();
+        let indent = text.len() - text.trim_start().len();
+        // Cut at a character boundary in [indent, len): at least one character hidden.
+        let cols: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .filter(|&i| i >= indent)
+            .filter(|&i| {
+                cut == Cut::Any
+                    || !(text[..i].chars().next_back().is_some_and(is_word)
+                        && text[i..].chars().next().is_some_and(is_word))
+            })
+            .collect();
+        let cut = cols[(next(&mut state) % cols.len() as u64) as usize];
+        Hole {
+            repo: repo.to_string(),
+            path: files[fi].0.clone(),
+            line,
+            cut,
+            line_text: text.to_string(),
+        }
+    });
+    match keep {
+        None => holes.collect(),
+        Some(keep) => {
+            let mut kept: Vec<Hole> = holes.filter(|h| keep(h)).take(n).collect();
+            kept.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+            kept
+        }
+    }
 }
 
 #[cfg(test)]
@@ -263,23 +275,35 @@ def area(w, h):
     }
 
     #[test]
+    fn a_selection_keeps_seeded_holes_that_pass_it() {
+        let keep = |h: &Hole| h.answer().contains('w');
+        let a = generate("r", &files(), 2, 3, Cut::Any, Some(&keep));
+        assert_eq!(a.len(), 2);
+        assert!(a.iter().all(keep), "{a:?}");
+        assert_eq!(a, generate("r", &files(), 2, 3, Cut::Any, Some(&keep)));
+        // Fewer lines pass than asked for: all of them.
+        let none = |_: &Hole| false;
+        assert!(generate("r", &files(), 2, 3, Cut::Any, Some(&none)).is_empty());
+    }
+
+    #[test]
     fn holes_are_seeded_and_never_on_blank_or_comment_lines() {
-        let a = generate("r", &files(), 5, 7, Cut::Any);
-        assert_eq!(a, generate("r", &files(), 5, 7, Cut::Any));
+        let a = generate("r", &files(), 5, 7, Cut::Any, None);
+        assert_eq!(a, generate("r", &files(), 5, 7, Cut::Any, None));
         let mut reversed = files();
         reversed.reverse();
         assert_eq!(
             a,
-            generate("r", &reversed, 5, 7, Cut::Any),
+            generate("r", &reversed, 5, 7, Cut::Any, None),
             "input order must not matter"
         );
         assert_eq!(a.len(), 5);
         let seeds: Vec<Vec<Hole>> = (0..8)
-            .map(|s| generate("r", &files(), 3, s, Cut::Any))
+            .map(|s| generate("r", &files(), 3, s, Cut::Any, None))
             .collect();
         assert!(seeds.iter().any(|h| *h != seeds[0]), "seed must matter");
         for s in 0..20 {
-            for h in generate("r", &files(), 7, s, Cut::Any) {
+            for h in generate("r", &files(), 7, s, Cut::Any, None) {
                 assert!(!h.path.starts_with("tests/"));
                 let t = h.line_text.trim();
                 assert!(!t.is_empty() && !t.starts_with('#') && !t.starts_with("//"));
@@ -294,7 +318,7 @@ def area(w, h):
     fn word_cuts_never_split_an_identifier() {
         let mut any_split = false;
         for s in 0..30 {
-            for h in generate("r", &files(), 7, s, Cut::Word) {
+            for h in generate("r", &files(), 7, s, Cut::Word, None) {
                 let before = h.kept().chars().next_back();
                 let after = h.answer().chars().next();
                 assert!(
@@ -302,10 +326,12 @@ def area(w, h):
                     "{h:?}"
                 );
             }
-            any_split |= generate("r", &files(), 7, s, Cut::Any).iter().any(|h| {
-                h.kept().chars().next_back().is_some_and(is_word)
-                    && h.answer().chars().next().is_some_and(is_word)
-            });
+            any_split |= generate("r", &files(), 7, s, Cut::Any, None)
+                .iter()
+                .any(|h| {
+                    h.kept().chars().next_back().is_some_and(is_word)
+                        && h.answer().chars().next().is_some_and(is_word)
+                });
         }
         assert!(any_split, "random cuts do split identifiers");
     }
