@@ -765,3 +765,41 @@ fn no_file_watchers_without_dynamic_registration() {
     );
     assert_eq!(s.shutdown(), Some(0));
 }
+
+#[test]
+fn bench_replay_waits_for_the_model_and_reports_latency() {
+    require_model();
+    let dir = std::env::temp_dir().join(format!("nib-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("inventory.jsonl");
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/python/inventory.py");
+    let nib = env!("CARGO_BIN_EXE_nib");
+    let made = std::process::Command::new(nib)
+        .args(["bench", "trace", "--region", "0.5,0.51", "-o"])
+        .arg(&trace)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let out = std::process::Command::new(nib)
+        .args(["bench", "replay", "--context-tokens", "256"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("p95"), "{stdout}");
+    // The trace starts once the model is loaded; the load is reported apart.
+    assert!(stdout.contains("model loaded"), "{stdout}");
+    assert!(stdout.contains("open   n=1"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
