@@ -61,7 +61,8 @@ const INVOKED_ALTERNATIVES: usize = 3;
 /// Typed text after the anchor beyond which the anchor moves.
 const MAX_TYPED_BYTES: usize = 1500;
 const MAX_TYPED_LINES: usize = 40;
-/// Further candidates after a rejected greedy line (each only if the deadline leaves time).
+/// Further candidates after a rejected greedy line for a request without a deadline (an
+/// explicit one); a request with a deadline gets one, and only if the deadline leaves time.
 const MAX_RETRIES: usize = 2;
 /// Part of the budget kept for what follows generation (post-processing, gate, reply).
 const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
@@ -401,7 +402,14 @@ impl Ide {
         // start that does not lead back into a rejected text.
         let mut avoid = vec![generation.text.clone()];
         let mut header_tried = false;
-        for attempt in 0..MAX_RETRIES {
+        // While typing (a deadline) one retry only: a second one would spend the rest of the
+        // budget more often, and the next keystroke's request waits for it.
+        let max_retries = if retry_req.deadline.is_some() {
+            1
+        } else {
+            MAX_RETRIES
+        };
+        for attempt in 0..max_retries {
             if !(may_retry && rejected(&out) && time_left(generation.tokens.len())) {
                 break;
             }

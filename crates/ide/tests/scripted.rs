@@ -326,6 +326,18 @@ fn rejected_candidates_get_at_most_two_more() {
         2,
         "each rejected text is avoided: {avoids:?}"
     );
+    // While typing (a request with a deadline) one retry only.
+    let engine = Scripted::new(&["return total", "return total", "total += 1"]);
+    let ide = Ide::new(IdeConfig {
+        deadline: Some(std::time::Duration::from_secs(30)),
+        cold_deadline: std::time::Duration::from_secs(30),
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine.clone());
+    ide.open(uri, Some("python"), 1, text);
+    let c = at(&ide, uri, 2, 4);
+    assert_eq!(c.text, "");
+    assert_eq!(engine.prompts.lock().unwrap().len(), 2);
     // The second retry's answer is taken when the first retry's is rejected too.
     let engine = Scripted::new(&["return total", "return total", "total += 1"]);
     let ide = ide_with(engine.clone());
