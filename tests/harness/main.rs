@@ -160,6 +160,13 @@ fn bad_positions_and_unknown_documents_are_errors_not_crashes() {
 fn python_and_rust_completions_with_the_real_model() {
     require_model();
     let (mut s, _) = Server::start(opts(), &["utf-16"]);
+    // The model is warmed up before it is reported ready: the prefill speed is then a
+    // measurement on this machine, not the built-in guess of 300 tokens/s.
+    let stats = s
+        .stats_until(Duration::from_secs(120), |v| v["engine"].is_object())
+        .expect("the model loads");
+    let prefill = stats["engine"]["prefill_tokens_per_s"].as_f64().unwrap();
+    assert!(prefill > 0.0 && prefill != 300.0, "{stats}");
     let py = fixture("python/inventory.py");
     let u = uri("inventory.py");
     s.open(&u, "python", &py);
