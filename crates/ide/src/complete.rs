@@ -401,7 +401,6 @@ impl Ide {
         // Further candidates: the header retry or the second most likely first token, then a
         // start that does not lead back into a rejected text.
         let mut avoid = vec![generation.text.clone()];
-        let mut header_tried = false;
         // While typing (a deadline) one retry only: a second one would spend the rest of the
         // budget more often, and the next keystroke's request waits for it.
         let max_retries = if retry_req.deadline.is_some() {
@@ -419,7 +418,7 @@ impl Ide {
             // A statement where the layout needs a block header (the next line is deeper):
             // the candidate starts at the header's indentation. Otherwise: the next most
             // likely first token.
-            let header = (!header_tried
+            let header = (attempt == 0
                 && out.dropped == Some(nib_postprocess::DropReason::BreaksIndentation))
             .then(|| nib_postprocess::header_indent(snap.lang, &prep.prefix, &prep.suffix))
             .flatten();
@@ -437,7 +436,6 @@ impl Ide {
                 .filter(|h| h.extra != prep.extra || h.forced.then_non_blank);
             match &healed {
                 Some(h) => {
-                    header_tried = true;
                     let mut parts = prep.parts.clone();
                     parts.middle_start = h.middle.clone();
                     again.prompt = info.format.render(&parts);

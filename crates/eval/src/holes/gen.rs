@@ -181,10 +181,9 @@ fn is_word(c: char) -> bool {
 
 /// `n` holes (fewer when there are fewer eligible lines) over `files` (path, text), which
 /// are sorted here. Files for which `is_test_or_aux` holds are skipped. The same seed and
-/// files give the same holes.
-/// `n` seeded holes; with `keep`, the first `n` of a seeded order of all lines that `keep`
-/// accepts (e.g. only lines that use another file's definitions, as cross-file benchmarks
-/// select them).
+/// files give the same holes. With `keep`, the holes are the first `n` that `keep` accepts in
+/// a seeded order of all eligible lines (e.g. only lines that use another file's definitions,
+/// as cross-file benchmarks select them).
 pub fn generate(
     repo: &str,
     files: &[(String, String)],
