@@ -355,19 +355,23 @@ mod tests {
     #[test]
     fn scratch_directory_is_fresh_and_removed() {
         let sb = sandbox(10_000);
-        let prog = "import os\nassert sorted(os.listdir('.')) == ['prog.py', 'stderr.txt'], os.listdir('.')\nopen('junk.txt', 'w').write('x')\n";
-        assert_eq!(sb.run(prog), Outcome::Passed);
-        assert_eq!(sb.run(prog), Outcome::Passed);
-        let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("nib-eval-{}-", std::process::id()))
-            })
-            .collect();
-        assert!(left.is_empty(), "scratch dirs left: {left:?}");
+        // Each run records where it ran (other tests of this process run sandboxes at the same
+        // time, so the temporary directory as a whole says nothing).
+        let record = std::env::temp_dir().join(format!("nib-eval-test-cwd-{}", std::process::id()));
+        let prog = format!(
+            "import os\nassert sorted(os.listdir('.')) == ['prog.py', 'stderr.txt'], os.listdir('.')\nopen('junk.txt', 'w').write('x')\nopen({:?}, 'a').write(os.getcwd() + '\\n')\n",
+            record.display().to_string()
+        );
+        assert_eq!(sb.run(&prog), Outcome::Passed);
+        assert_eq!(sb.run(&prog), Outcome::Passed);
+        let dirs = std::fs::read_to_string(&record).unwrap();
+        let _ = std::fs::remove_file(&record);
+        let dirs: Vec<&str> = dirs.lines().collect();
+        assert_eq!(dirs.len(), 2, "{dirs:?}");
+        assert_ne!(dirs[0], dirs[1], "a fresh directory per run");
+        for d in dirs {
+            assert!(!std::path::Path::new(d).exists(), "scratch dir left: {d}");
+        }
     }
 
     #[test]
