@@ -12,7 +12,7 @@
 //!   5 ms.
 //!
 //! Checks: security rules (`rules/<lang>/<rule>.toml`, see `rules.rs`), unknown APIs
-//! ([`Environment`]), copyleft similarity ([`Corpus`], winnowing), and syntax regressions of a
+//! ([`Environment`]), calls of names the file never defines ([`undefined_calls`], whole files only), copyleft similarity ([`Corpus`], winnowing), and syntax regressions of a
 //! suggestion spliced into its context. [`to_sarif`] / [`to_text`] format results; [`evaluate`]
 //! scores rules against the labelled benchmark under `fixtures/checks/`.
 
@@ -28,6 +28,7 @@ mod rules;
 mod secrets;
 mod syntax_check;
 mod testcode;
+mod undefined;
 mod unknown_api;
 
 use std::collections::BTreeSet;
@@ -44,6 +45,7 @@ pub use rules::{RuleInfo, RULE_FILES};
 pub use secrets::shannon_entropy;
 pub use syntax_check::{error_ranges, syntax_regression};
 pub use testcode::is_test_path;
+pub use undefined::{undefined_calls, UNDEFINED_RULE};
 
 /// What a [`Checker`] checks, and with what knowledge of the user's environment.
 #[derive(Debug, Default)]

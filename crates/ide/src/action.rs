@@ -336,30 +336,75 @@ impl Ide {
                 at.lead.trim_start_matches(['\r', '\n']),
             )
         };
+        // Plain calls in a body that nothing in the file defines (the model made up a helper).
+        let undefined = |code: &str| -> Vec<String> {
+            let before = format!("{}{}", &text[..at.start], at.lead);
+            let after = format!("{}{}", at.tail, &text[at.end..]);
+            nib_checks::undefined_calls(lang, &before, code, &after)
+                .into_iter()
+                .map(|f| code[f.start_byte..f.end_byte].to_string())
+                .collect()
+        };
         let mut generation: Option<nib_engine::Generation> = None;
         let mut code = None;
-        // An answer without a body (a placeholder such as `pass`, or no such function) gets a
-        // second one that starts differently.
+        // A first answer whose body calls undefined names, kept in case the second is worse.
+        let mut first: Option<(nib_engine::Generation, String)> = None;
+        let mut req = greq.clone();
+        // At most two answers. An answer without a body (a placeholder such as `pass`, or no
+        // such function) gets a second one that starts differently; a body that calls names
+        // nothing defines gets a second one that is told so.
         for attempt in 0..2 {
-            let mut req = greq.clone();
-            if let Some(rejected) = &generation {
-                req.avoid = vec![rejected.text.clone()];
-            }
             self.stats.model_requests.inc();
             let g = engine
-                .generate(req)
+                .generate(req.clone())
                 .map_err(|e| IdeError::Engine(e.to_string()))?;
             if g.stop_reason == StopReason::Cancelled {
                 return Err(IdeError::Cancelled);
             }
-            tracing::trace!(prompt = %prompt.prompt, answer = %g.text, attempt, "chat code action");
-            code = body(&g.text);
+            tracing::trace!(prompt = %req.prompt, answer = %g.text, attempt, "chat code action");
             let stop = g.stop_reason;
-            generation = Some(g);
-            if code.is_some() || stop == StopReason::Deadline {
-                break;
+            match body(&g.text) {
+                Some(c) => {
+                    let names = undefined(&c);
+                    if names.is_empty() {
+                        first = None;
+                        (generation, code) = (Some(g), Some(c));
+                        break;
+                    }
+                    if let Some((g0, c0)) = first.take() {
+                        tracing::debug!(function = %func.name, ?names, "the second answer still calls undefined names: the first stays");
+                        (generation, code) = (Some(g0), Some(c0));
+                        break;
+                    }
+                    tracing::debug!(function = %func.name, ?names, "the chat answer calls undefined names");
+                    let feedback = crate::chat::undefined_feedback(lang, &func.name, &names);
+                    req = greq.clone();
+                    req.prompt =
+                        crate::chat::repair_prompt(chat, &prompt, &g.text, &feedback).prompt;
+                    (generation, code) = (None, Some(c.clone()));
+                    first = Some((g, c));
+                    if stop == StopReason::Deadline {
+                        break;
+                    }
+                }
+                None => {
+                    if let Some((g0, c0)) = first.take() {
+                        (generation, code) = (Some(g0), Some(c0));
+                        break;
+                    }
+                    tracing::debug!(function = %func.name, ?stop, "no body in the chat answer");
+                    req = greq.clone();
+                    req.avoid = vec![g.text.clone()];
+                    (generation, code) = (Some(g), None);
+                    if stop == StopReason::Deadline {
+                        break;
+                    }
+                }
             }
-            tracing::debug!(function = %func.name, ?stop, "no body in the chat answer");
+        }
+        if let Some((g0, c0)) = first.take() {
+            // The loop ended right after the first answer (a deadline).
+            (generation, code) = (Some(g0), Some(c0));
         }
         let Some(generation) = generation else {
             return Ok(None);
@@ -381,8 +426,14 @@ impl Ide {
             tracing::debug!(function = %func.name, dropped = ?out.dropped, "post-processing kept nothing of the chat answer: infilling instead");
             return Ok(None);
         }
-        let (findings, gate_dropped) =
+        let (mut findings, gate_dropped) =
             self.gate_check(config, Some(lang), &prefix, &out.text, &suffix);
+        if config.gate != crate::GatePolicy::Off {
+            // The whole document is the context here, so undefined names can be told.
+            findings.extend(nib_checks::undefined_calls(
+                lang, &prefix, &out.text, &suffix,
+            ));
+        }
         if let Some(why) = &gate_dropped {
             tracing::info!(%why, "code dropped by the safety gate");
             self.stats.gated.inc();

@@ -104,6 +104,8 @@ pub(crate) struct ChatPrompt {
     pub code_start: usize,
     /// Lines of the file before the function that the budget left out (0: all shown).
     pub dropped_context_lines: usize,
+    /// The chat before the opened assistant turn (for a follow-up, see [`repair_prompt`]).
+    pub messages: Vec<ChatMessage>,
 }
 
 pub(crate) const SYSTEM: &str = "You are a coding assistant. You complete the code you are given: \
@@ -160,7 +162,48 @@ pub(crate) fn chat_prompt(
         code_start: fence.len(),
         answer_start,
         dropped_context_lines: before.report.dropped_prefix_lines,
+        messages: messages.to_vec(),
     }
+}
+
+/// The chat of `first` continued: the model's `answer` to it (what followed
+/// `first.answer_start`), then `feedback` from the user, and the assistant turn opened again
+/// the same way. The model sees what it wrote and what is wrong with it, and writes the
+/// function again.
+pub(crate) fn repair_prompt(
+    chat: ChatFormat,
+    first: &ChatPrompt,
+    answer: &str,
+    feedback: &str,
+) -> ChatPrompt {
+    let mut said = format!("{}{}", first.answer_start, answer.trim_end());
+    if !said.trim_end().ends_with("```") {
+        said.push_str("\n```");
+    }
+    let mut messages = first.messages.clone();
+    messages.push(ChatMessage::new(Role::Assistant, said));
+    messages.push(ChatMessage::new(Role::User, feedback));
+    ChatPrompt {
+        prompt: format!("{}{}", chat.render(&messages), first.answer_start),
+        answer_start: first.answer_start.clone(),
+        code_start: first.code_start,
+        dropped_context_lines: first.dropped_context_lines,
+        messages,
+    }
+}
+
+/// What the user says about an answer whose body calls `names`, which nothing defines.
+pub(crate) fn undefined_feedback(lang: Language, function: &str, names: &[String]) -> String {
+    let list = names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let verb = if names.len() == 1 { "is" } else { "are" };
+    format!(
+        "{list} {verb} not defined or imported anywhere in the file. Write the complete {} function `{function}` again so that it defines or imports everything it uses.",
+        capitalized(lang.name()),
+    )
 }
 
 fn with_newline(s: &str) -> String {

@@ -726,6 +726,59 @@ fn a_placeholder_chat_answer_gets_a_second_answer() {
 }
 
 #[test]
+fn a_chat_answer_calling_an_undefined_helper_is_told_so_and_answered_again() {
+    let engine = Scripted::chat(&[
+        "    return sum(square(x) for x in xs)\n```",
+        "    def square(x):\n        return x * x\n\n    return sum(square(x) for x in xs)\n```",
+    ]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///squares.py";
+    ide.open(uri, Some("python"), 1, SQUARES);
+    let r = action_at(&ide, uri, 3, 8).unwrap();
+    assert_eq!(r.source, "chat");
+    assert!(
+        r.generated_code.starts_with("def square(x):"),
+        "{:?}",
+        r.generated_code
+    );
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    // The second chat holds the first answer and what is wrong with it, and opens the answer
+    // the same way.
+    let (first, second) = (&prompts[0], &prompts[1]);
+    let opened = "<|im_start|>assistant\n```python\ndef sum_squares(xs):\n";
+    let at = first.rfind(opened).unwrap();
+    assert!(second.starts_with(&first[..at]));
+    assert!(
+        second.contains("    return sum(square(x) for x in xs)\n```<|im_end|>\n<|im_start|>user\n`square` is not defined"),
+        "{second:?}"
+    );
+    assert_eq!(&second[second.len() - (first.len() - at)..], &first[at..]);
+}
+
+#[test]
+fn a_second_answer_no_better_than_the_first_leaves_the_first_with_its_finding() {
+    let engine = Scripted::chat(&[
+        "    return sum(square(x) for x in xs)\n```",
+        "    return total(xs)\n```",
+    ]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///squares.py";
+    ide.open(uri, Some("python"), 1, SQUARES);
+    let r = action_at(&ide, uri, 3, 8).unwrap();
+    assert_eq!(r.generated_code, "return sum(square(x) for x in xs)");
+    assert_eq!(engine.prompts.lock().unwrap().len(), 2);
+    let undefined: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "python/undefined-name")
+        .collect();
+    assert_eq!(undefined.len(), 1, "{:?}", r.findings);
+    assert!(undefined[0].message.starts_with("`square`"));
+}
+
+#[test]
 fn chat_code_with_a_high_finding_is_dropped_and_not_retried() {
     let engine = Scripted::chat(&["    os.system(\"rm -rf \" + sys.argv[1])\n```", RM_RF]);
     let ide = ide_with(engine.clone());
