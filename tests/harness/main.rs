@@ -167,6 +167,14 @@ fn python_and_rust_completions_with_the_real_model() {
         .expect("the model loads");
     let prefill = stats["engine"]["prefill_tokens_per_s"].as_f64().unwrap();
     assert!(prefill > 0.0 && prefill != 300.0, "{stats}");
+    // The chat template's own system message, for the code action's chat.
+    assert_eq!(stats["model"]["chat"], "chat-ml", "{stats}");
+    assert!(
+        stats["model"]["default_system"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("You are Qwen")),
+        "{stats}"
+    );
     let py = fixture("python/inventory.py");
     let u = uri("inventory.py");
     s.open(&u, "python", &py);

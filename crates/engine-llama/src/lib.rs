@@ -165,7 +165,7 @@ impl LlamaEngine {
             })?;
         let model = Arc::new(model);
         let format = detect_format(&model);
-        let chat = detect_chat(&model);
+        let (chat, default_system) = detect_chat(&model);
         let threads = config.threads.unwrap_or_else(physical_cores).max(1);
         let n_ctx_train = usize::try_from(model.n_ctx_train()).unwrap_or(usize::MAX);
         let context_length = (config.context_length as usize).min(n_ctx_train).max(256);
@@ -179,6 +179,7 @@ impl LlamaEngine {
             name,
             format,
             chat,
+            default_system,
             context_length,
             threads,
         };
@@ -234,13 +235,18 @@ fn detect_format(model: &LlamaModel) -> PromptFormat {
     PromptFormat::detect(&|t| is_special(model, t))
 }
 
-/// From the GGUF's embedded chat template (`tokenizer.chat_template`).
-fn detect_chat(model: &LlamaModel) -> Option<ChatFormat> {
+/// From the GGUF's embedded chat template (`tokenizer.chat_template`): the chat format and
+/// the template's default system message.
+fn detect_chat(model: &LlamaModel) -> (Option<ChatFormat>, Option<String>) {
     let template = model
         .chat_template(None)
         .ok()
         .and_then(|t| t.to_string().ok());
-    ChatFormat::detect(&|t| is_special(model, t), template.as_deref())
+    let chat = ChatFormat::detect(&|t| is_special(model, t), template.as_deref());
+    let system = chat
+        .and(template.as_deref())
+        .and_then(nib_engine::default_system_message);
+    (chat, system)
 }
 
 impl CompletionEngine for LlamaEngine {

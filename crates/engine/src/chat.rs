@@ -102,6 +102,30 @@ impl ChatFormat {
     }
 }
 
+/// The system message a chat template writes when the chat has none: the one the model was
+/// tuned with (Qwen2.5: "You are Qwen, created by Alibaba Cloud. You are a helpful
+/// assistant."). Found as a ChatML system turn spelled out whole in one string literal of
+/// the template; `None` when there is no such turn.
+pub fn default_system_message(template: &str) -> Option<String> {
+    let open = format!("{IM_START}system");
+    let mut rest = template;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(body) = rest.strip_prefix("\\n").or_else(|| rest.strip_prefix('\n')) else {
+            continue;
+        };
+        let Some(end) = body.find(IM_END) else {
+            break;
+        };
+        let text = &body[..end];
+        // Template code (a message's content spliced in) is not a fixed message.
+        if !text.trim().is_empty() && !text.contains(['\'', '"', '{', '}', '+', '\n', '\\']) {
+            return Some(text.to_string());
+        }
+    }
+    None
+}
+
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::System => "system",
@@ -144,6 +168,19 @@ mod tests {
             ChatFormat::detect(&none, Some(QWEN_TEMPLATE)),
             Some(ChatFormat::Plain)
         );
+    }
+
+    #[test]
+    fn the_default_system_message_is_read_from_the_template() {
+        // As the Qwen2.5 GGUFs ship it: with tools, the same text without the turn around it.
+        let qwen = "{%- if tools %}\n    {{- '<|im_start|>system\\n' }}\n    {%- if messages[0]['role'] == 'system' %}\n        {{- messages[0]['content'] }}\n    {%- else %}\n        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}\n    {%- endif %}\n{%- else %}\n    {%- if messages[0]['role'] == 'system' %}\n        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n    {%- else %}\n        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}\n    {%- endif %}\n{%- endif %}";
+        assert_eq!(
+            default_system_message(qwen).as_deref(),
+            Some("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.")
+        );
+        // A template that only splices the caller's messages has none.
+        assert_eq!(default_system_message(QWEN_TEMPLATE), None);
+        assert_eq!(default_system_message("[INST] {{ message }} [/INST]"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod chat;
 mod format;
 
 pub use cancel::{CancelOnDrop, CancelToken};
-pub use chat::{ChatFormat, ChatMessage, Role};
+pub use chat::{default_system_message, ChatFormat, ChatMessage, Role};
 pub use format::{FimParts, PromptFormat, RepoFile};
 
 use std::time::{Duration, Instant};
@@ -267,6 +267,9 @@ pub struct ModelInfo {
     /// The chat format when the model ships a chat template (an instruct model); `None` for a
     /// base model.
     pub chat: Option<ChatFormat>,
+    /// The system message the model's chat template writes when a chat has none (see
+    /// [`default_system_message`]).
+    pub default_system: Option<String>,
     pub context_length: usize,
     pub threads: usize,
 }

@@ -301,8 +301,10 @@ impl Ide {
         self.cancel_background();
         let text = snap.doc.text();
         let counter = engine.token_counter();
+        let info = engine.info();
         let prompt = crate::chat::chat_prompt(
             chat,
+            info.default_system.as_deref(),
             lang,
             &text,
             func,

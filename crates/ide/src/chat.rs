@@ -108,14 +108,19 @@ pub(crate) struct ChatPrompt {
     pub messages: Vec<ChatMessage>,
 }
 
+/// The system message for a model whose chat template has no default one. A model that has
+/// one gets that (the message it was tuned with; nib's instruction is in the user turn).
 pub(crate) const SYSTEM: &str = "You are a coding assistant. You complete the code you are given: \
 you write the implementation it asks for, in the same language and style, and answer with the \
 code in one fenced code block.";
 
 /// The chat asking for the body of `func` at byte `insert_at` of `text` (the end of the comment
-/// block), with up to `context_tokens` of the file before the function.
+/// block), with up to `context_tokens` of the file before the function. `system`: the model's
+/// default system message, if its template has one ([`SYSTEM`] otherwise).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn chat_prompt(
     chat: ChatFormat,
+    system: Option<&str>,
     lang: Language,
     text: &str,
     func: &Function,
@@ -154,7 +159,7 @@ pub(crate) fn chat_prompt(
     );
     let answer_start = format!("{fence}{}", dedent_by(&head, &func.indent));
     let messages = [
-        ChatMessage::new(Role::System, SYSTEM),
+        ChatMessage::new(Role::System, system.unwrap_or(SYSTEM)),
         ChatMessage::new(Role::User, user),
     ];
     ChatPrompt {
@@ -334,6 +339,7 @@ mod tests {
         let insert_at = DOC.find("math.pi\n").unwrap() + "math.pi\n".len();
         let p = chat_prompt(
             ChatFormat::ChatMl,
+            None,
             Language::Python,
             DOC,
             &f,
@@ -376,6 +382,7 @@ mod tests {
         let f = func_at(DOC, "# use").unwrap();
         let small = chat_prompt(
             ChatFormat::ChatMl,
+            None,
             Language::Python,
             DOC,
             &f,
@@ -385,6 +392,24 @@ mod tests {
         );
         assert!(small.dropped_context_lines > 0);
         assert!(!small.prompt.contains("import math"));
+    }
+
+    #[test]
+    fn the_model_s_own_default_system_message_replaces_nib_s() {
+        let f = func_at(DOC, "# use").unwrap();
+        let own = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+        let p = chat_prompt(
+            ChatFormat::ChatMl,
+            Some(own),
+            Language::Python,
+            DOC,
+            &f,
+            DOC.find("math.pi\n").unwrap() + 8,
+            &ApproxTokenCounter,
+            100,
+        );
+        assert!(p.prompt.starts_with(&format!("<|im_start|>system\n{own}<|im_end|>\n<|im_start|>user\nComplete the Python function `area`")), "{}", p.prompt);
+        assert!(!p.prompt.contains(SYSTEM));
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl CompletionEngine for Scripted {
             name: "scripted".into(),
             format: PromptFormat::Qwen,
             chat: *self.chat.lock().unwrap(),
+            default_system: None,
             context_length: 8192,
             threads: 1,
         }

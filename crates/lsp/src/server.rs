@@ -328,9 +328,24 @@ impl Backend {
 
     /// `nib/stats`: counters and memory, for benchmarks and curious users.
     async fn stats(&self) -> Result<serde_json::Value> {
-        let engine = match self.ide.engine_state() {
-            EngineState::Ready(e) => serde_json::to_value(e.throughput()).unwrap_or_default(),
-            other => serde_json::Value::String(format!("{other:?}")),
+        let (engine, model) = match self.ide.engine_state() {
+            EngineState::Ready(e) => {
+                let info = e.info();
+                (
+                    serde_json::to_value(e.throughput()).unwrap_or_default(),
+                    serde_json::json!({
+                        "name": info.name,
+                        "chat": info.chat,
+                        "default_system": info.default_system,
+                        "context_length": info.context_length,
+                        "threads": info.threads,
+                    }),
+                )
+            }
+            other => (
+                serde_json::Value::String(format!("{other:?}")),
+                serde_json::Value::Null,
+            ),
         };
         let index = match self.repo() {
             Some(repo) => tokio::task::spawn_blocking(move || repo.counts())
@@ -344,6 +359,7 @@ impl Backend {
         Ok(serde_json::json!({
             "ide": self.ide.stats(),
             "engine": engine,
+            "model": model,
             "index": index,
             "watching_files": self.state().watching,
             "peak_rss_kb": peak_rss_kb(),
