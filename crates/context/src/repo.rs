@@ -24,12 +24,12 @@ use std::ops::Range;
 use std::path::Path;
 
 use nib_engine::{RepoFile, TokenCounter};
-use nib_syntax::tags::{self, DefKind, Definition, Import};
+use nib_syntax::tags::{self, DefKind, Definition, Import, ImportKind};
 use nib_syntax::tree_sitter::Tree;
 use nib_syntax::Language;
 
 use crate::env::Environment;
-use crate::index::{identifiers, line_starts, WorkspaceIndex};
+use crate::index::{identifiers, line_starts, IndexedFile, WorkspaceIndex};
 
 /// Tokens added per piece for the separator token and the path line's newline.
 pub const PIECE_OVERHEAD_TOKENS: usize = 2;
@@ -65,6 +65,8 @@ pub struct RepoConfig {
     /// defined there get no definition piece.
     pub window_lines_above: usize,
     pub window_lines_below: usize,
+    /// Lines of an outline of a module the cursor line reaches into (`types.`, `crate::m::`).
+    pub max_outline_lines: usize,
 }
 
 impl Default for RepoConfig {
@@ -82,6 +84,7 @@ impl Default for RepoConfig {
             max_name_ambiguity: 3,
             window_lines_above: 80,
             window_lines_below: 20,
+            max_outline_lines: 40,
         }
     }
 }
@@ -269,9 +272,11 @@ pub fn repo_context(
         let b = (cursor_line + config.window_lines_below + 1).min(starts.len());
         starts[a]..starts.get(b).copied().unwrap_or(text.len())
     };
+    // An `impl X` block does not define `X`: the type's definition elsewhere still helps.
     let window_names: HashSet<(String, bool)> = match (tree, req.lang) {
         (Some(t), Some(l)) => tags::definitions_in(l, t, text, window)
             .into_iter()
+            .filter(|d| d.kind != DefKind::Impl)
             .map(|d| {
                 let nested = !indentation(text, d.range.start).is_empty();
                 (d.name, nested)
@@ -293,7 +298,13 @@ pub fn repo_context(
         }
     };
     let own_names: HashSet<&str> = own
-        .map(|f| f.definitions.iter().map(|d| d.name.as_str()).collect())
+        .map(|f| {
+            f.definitions
+                .iter()
+                .filter(|d| d.kind != DefKind::Impl)
+                .map(|d| d.name.as_str())
+                .collect()
+        })
         .unwrap_or_default();
 
     let mut report = RepoReport {
@@ -317,7 +328,7 @@ pub fn repo_context(
         }
     }
 
-    // 2. Definitions.
+    // 2. Definitions (after the outlines of modules the cursor line reaches into).
     let defs = definition_candidates(
         index,
         req.path,
@@ -329,6 +340,50 @@ pub fn repo_context(
         config,
         &mut report,
     );
+    // Outlines of the project modules the cursor line reaches into (`types.`,
+    //    `crate::ensure::{`, `from .core import`): the names the next word is chosen from.
+    if let Some(lang) = req.lang {
+        let line_end = text[starts[cursor_line]..]
+            .find('\n')
+            .map_or(text.len(), |i| starts[cursor_line] + i);
+        let line = &text[starts[cursor_line]..line_end];
+        let mut shown: HashSet<String> = HashSet::new();
+        for imp in modules_on_line(lang, line, imports) {
+            let Some(path) = index
+                .resolve_import(req.path, &imp)
+                .filter(|r| r.item.is_none() && r.path != req.path)
+                .map(|r| r.path.to_string())
+            else {
+                continue;
+            };
+            let Some(file) = index.file(&path) else {
+                continue;
+            };
+            if !shown.insert(path) {
+                continue;
+            }
+            // Without the definitions shown whole anyway.
+            let whole: HashSet<usize> = defs
+                .iter()
+                .filter(|c| c.path == file.path)
+                .map(|c| c.index)
+                .collect();
+            if let Some((outline, lines)) = module_outline(file, &whole, config.max_outline_lines) {
+                candidates.push(piece(
+                    counter,
+                    &file.path,
+                    outline,
+                    PieceKind::Definition,
+                    f32::MAX,
+                    lines,
+                ));
+            }
+            if shown.len() >= MAX_OUTLINES {
+                break;
+            }
+        }
+    }
+
     let mut kept = 0;
     for c in defs {
         let Some(file) = index.file(c.path) else {
@@ -484,6 +539,135 @@ fn piece(
         lines,
         tokens,
     }
+}
+
+/// Module outlines per request at most.
+const MAX_OUTLINES: usize = 2;
+
+/// Imports (real ones of the file, or made from the line's text) of the modules that `line`
+/// reaches into: Python `name.` where `name` is an imported module and `from m import`; Rust
+/// paths `a::b::` (`use` lists included). The caller keeps those that resolve to a module.
+fn modules_on_line(lang: Language, line: &str, imports: &[Import]) -> Vec<Import> {
+    let code = line.split(lang.line_comment()).next().unwrap_or(line);
+    let mut out = Vec::new();
+    let made = |kind, module: Vec<String>, level| Import {
+        kind,
+        module,
+        name: None,
+        alias: None,
+        level,
+        glob: false,
+        line: 0,
+    };
+    match lang {
+        Language::Python => {
+            let t = code.trim_start();
+            if let Some(rest) = t.strip_prefix("from ") {
+                let m = rest.split_whitespace().next().unwrap_or("");
+                let level = m.len() - m.trim_start_matches('.').len();
+                let module: Vec<String> = m
+                    .trim_start_matches('.')
+                    .split('.')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                if rest.contains(" import") && (level > 0 || !module.is_empty()) {
+                    out.push(made(ImportKind::From, module, level));
+                }
+            }
+            // `name.` where `name` is bound by an import to a module.
+            let bytes = code.as_bytes();
+            for (i, _) in code.match_indices('.') {
+                let start = run_start(&code[..i], |c| c.is_alphanumeric() || c == '_');
+                if start == i || (start > 0 && bytes[start - 1] == b'.') {
+                    continue;
+                }
+                let name = &code[start..i];
+                out.extend(
+                    imports
+                        .iter()
+                        .filter(|imp| imp.local_name() == Some(name))
+                        .cloned(),
+                );
+            }
+        }
+        Language::Rust => {
+            for (i, _) in code.match_indices("::") {
+                // The whole path before this `::`.
+                let start = run_start(&code[..i], |c| c.is_alphanumeric() || c == '_' || c == ':');
+                let segs: Vec<String> = code[start..i]
+                    .split("::")
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                if segs.is_empty() || segs.iter().any(|s| s.starts_with(char::is_uppercase)) {
+                    continue;
+                }
+                // A path that starts with an imported name goes through that import.
+                let via = imports.iter().find(|imp| {
+                    imp.local_name() == Some(segs[0].as_str()) && imp.kind != ImportKind::Mod
+                });
+                let module = match via {
+                    Some(imp) => {
+                        let mut m = imp.module.clone();
+                        m.extend(imp.name.clone());
+                        m.extend(segs[1..].iter().cloned());
+                        m
+                    }
+                    None => segs,
+                };
+                out.push(made(ImportKind::Import, module, 0));
+            }
+        }
+    }
+    out
+}
+
+/// Byte where the run of characters satisfying `ok` that ends `s` starts.
+fn run_start(s: &str, ok: impl Fn(char) -> bool) -> usize {
+    s.char_indices()
+        .rev()
+        .find(|&(_, c)| !ok(c))
+        .map_or(0, |(j, c)| j + c.len_utf8())
+}
+
+/// One line per top-level definition of `file` (its signature; not those at indices `skip`), at
+/// most `max_lines`: what a module offers. `None` when it has none.
+fn module_outline(
+    file: &IndexedFile,
+    skip: &HashSet<usize>,
+    max_lines: usize,
+) -> Option<(String, Range<usize>)> {
+    let rust = file.lang == Some(Language::Rust);
+    let mut out = String::new();
+    let mut n = 0;
+    let (mut first, mut last) = (usize::MAX, 0);
+    for (i, d) in file.definitions.iter().enumerate() {
+        if skip.contains(&i)
+            || d.parent.is_some()
+            || d.kind == DefKind::Impl
+            || d.kind == DefKind::Module
+        {
+            continue;
+        }
+        if rust && !d.signature.trim_start().starts_with("pub") {
+            continue;
+        }
+        if n == max_lines {
+            break;
+        }
+        let sig = d.signature.lines().next().unwrap_or("").trim_end();
+        out.push_str(sig);
+        out.push_str(match (rust, sig.ends_with(';'), sig.ends_with(':')) {
+            (true, false, _) => " { ... }\n",
+            (false, _, true) => " ...\n",
+            _ => "\n",
+        });
+        n += 1;
+        first = first.min(d.line);
+        last = last.max(d.line + 1);
+    }
+    (n > 0).then_some((out, first..last))
 }
 
 /// BM25 hits asked for beyond `max_bm25`, to make up for chunks of test modules left out.

@@ -734,3 +734,125 @@ fn test_and_example_paths() {
         assert!(!is_test_or_example(p), "{p}");
     }
 }
+
+#[test]
+fn a_module_the_cursor_line_reaches_into_comes_with_its_outline() {
+    let f = fixture("pyproj");
+    let config = RepoConfig {
+        max_bm25: 0,
+        ..RepoConfig::default()
+    };
+    // `m` is `import shop.models as m`: the names after `m.` are what models.py offers.
+    let ctx = f.context(
+        "app.py",
+        "        receipts.append(charge(item, \"visa\"))",
+        "        receipts.append(charge(item, \"visa\"))\n        rate = m.",
+        &[],
+        &config,
+    );
+    check(
+        &ctx,
+        expect![[r#"
+            == Environment environment 0..0
+            # Python 3.11.9
+            == Definition shop/models.py 2..7
+            TAX_RATE = 0.2
+            class Item: ...
+            == Definition shop/models.py 17..20
+            def make_item(name: str, price: float = 0.0) -> Item:
+                """Build an item, rounding the price to cents."""
+                ...
+            == Definition shop/payments/gateway.py 6..11
+            def charge(item: Item, card: str) -> dict:
+                """Charge a card for an item and return the provider's reply."""
+                ...
+        "#]],
+    );
+    // Not for a name that is no module, nor in a comment.
+    for line in ["        rate = item.", "        # see m."] {
+        let ctx = f.context(
+            "app.py",
+            "        receipts.append(charge(item, \"visa\"))",
+            &format!("        receipts.append(charge(item, \"visa\"))\n{line}"),
+            &[],
+            &config,
+        );
+        assert!(
+            !render(&ctx).contains("TAX_RATE"),
+            "{line}: {}",
+            render(&ctx)
+        );
+    }
+}
+
+#[test]
+fn a_rust_path_on_the_cursor_line_brings_the_module_outline() {
+    let f = fixture("rscrate");
+    let config = RepoConfig {
+        max_bm25: 0,
+        ..RepoConfig::default()
+    };
+    let ctx = f.context(
+        "src/lib.rs",
+        "pub use store::Store;",
+        "pub use crate::util::",
+        &[],
+        &config,
+    );
+    check(
+        &ctx,
+        expect![[r#"
+            == Environment environment 0..0
+            // Rust 1.82.0
+            == Definition src/store/mod.rs 6..9
+            /// Items by name.
+            #[derive(Debug, Default)]
+            pub struct Store {
+                items: Vec<Item>,
+            }
+            == Definition src/store/mod.rs 10..24
+            impl Store {
+                pub fn insert(&mut self, item: Item) -> Option<Item>;
+                pub fn remove(&mut self, name: &str) -> Option<Item>;
+            }
+            == Definition src/util.rs 4..9
+            pub fn total(items: &[Item]) -> u64 { ... }
+            pub fn restock(store: &mut Store, names: &[&str]) { ... }
+        "#]],
+    );
+}
+
+#[test]
+fn an_impl_in_the_current_file_does_not_hide_the_type_defined_elsewhere() {
+    let f = fixture("rscrate");
+    let config = RepoConfig {
+        max_bm25: 0,
+        ..RepoConfig::default()
+    };
+    let ctx = f.context(
+        "src/util.rs",
+        "/// Total price",
+        "impl Default for Item {\n    fn default() -> Item {\n        Item::$0\n    }\n}\n\n/// Total price",
+        &[],
+        &config,
+    );
+    let shown = render(&ctx);
+    assert!(
+        shown.contains("pub struct Item {") && shown.contains("pub fn new(name: &str"),
+        "{shown}"
+    );
+    // Nor once the index has the file with the impl (its definitions are the file's own).
+    let mut f = f;
+    let insert = "impl Default for Item {\n    fn default() -> Item {\n        Item::$0\n    }\n}\n\n/// Total price";
+    let (text, _) = edited(f.text("src/util.rs"), "/// Total price", insert);
+    f.index
+        .update_file("src/util.rs", Some(Language::Rust), &text);
+    let narrow = RepoConfig {
+        window_lines_above: 0,
+        window_lines_below: 0,
+        ..config
+    };
+    let ctx = f.context("src/util.rs", "/// Total price", insert, &[], &narrow);
+    let shown = render(&ctx);
+    assert!(shown.contains("pub struct Item {"), "{shown}");
+}
