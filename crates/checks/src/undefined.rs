@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use nib_syntax::tree_sitter::Node;
 use nib_syntax::{parse, point_of, Language};
 
+use crate::unknown_api::all_nodes;
 use crate::{Category, Finding, Severity};
 
 pub const UNDEFINED_RULE: &str = "python/undefined-name";
@@ -250,17 +251,6 @@ pub fn undefined_calls(
             end: point_of(suggestion, b),
             category: Category::UnknownApi,
         });
-    }
-    out
-}
-
-fn all_nodes<'t>(root: Node<'t>) -> Vec<Node<'t>> {
-    let mut out = Vec::new();
-    let mut stack = vec![root];
-    while let Some(n) = stack.pop() {
-        out.push(n);
-        let mut c = n.walk();
-        stack.extend(n.children(&mut c));
     }
     out
 }

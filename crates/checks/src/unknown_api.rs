@@ -23,7 +23,8 @@ fn text<'a>(n: Node<'_>, src: &'a str) -> &'a str {
     src.get(n.byte_range()).unwrap_or("")
 }
 
-fn all_nodes<'t>(root: Node<'t>) -> Vec<Node<'t>> {
+/// Every node of the tree under `root`, in source order (pre-order).
+pub(crate) fn all_nodes<'t>(root: Node<'t>) -> Vec<Node<'t>> {
     let mut out = Vec::new();
     let mut stack = vec![root];
     while let Some(n) = stack.pop() {
