@@ -219,6 +219,7 @@ pub fn undefined_calls(
         }
     }
     let mut out: Vec<Finding> = Vec::new();
+    let mut reported: BTreeSet<&str> = BTreeSet::new();
     for n in &nodes {
         if n.kind() != "call" || n.start_byte() < s0 || n.end_byte() > s1 {
             continue;
@@ -230,12 +231,7 @@ pub fn undefined_calls(
             continue;
         }
         let name = &full[f.byte_range()];
-        if bound.contains(name)
-            || PYTHON_BUILTINS.contains(&name)
-            || out
-                .iter()
-                .any(|o| o.message.starts_with(&format!("`{name}`")))
-        {
+        if bound.contains(name) || PYTHON_BUILTINS.contains(&name) || !reported.insert(name) {
             continue;
         }
         let (a, b) = (f.start_byte() - s0, f.end_byte() - s0);

@@ -454,7 +454,7 @@ impl Ide {
                 &logprobs,
             )),
             alternatives: Vec::new(),
-            model: engine.info().name,
+            model: info.name,
             generated_tokens: generation.tokens.len(),
             raw: generation.text,
             source: "chat",
