@@ -382,6 +382,38 @@ fn cancel_request_stops_model_work() {
     assert_eq!(s.shutdown(), Some(0));
 }
 
+/// With the default ±2000-token window and a deadline, a fresh file's context cannot be
+/// evaluated within the budget: requests use a small window in the scratch slot. That window is
+/// anchored like the full one, so typing on into the next line only appends tokens to what the
+/// slot holds (a window that followed the cursor line would be evaluated again on every line).
+#[test]
+fn a_shrunk_context_stays_anchored_across_lines() {
+    require_model();
+    let (mut s, _) = Server::start(json!({ "deadlineMs": 600 }), &[]);
+    s.stats_until(Duration::from_secs(120), |v| v["engine"].is_object())
+        .expect("the model loads");
+    let text = fixture("python/task_scheduler.py");
+    let u = uri("task_scheduler.py");
+    s.open(&u, "python", &text);
+    let l = line_of(&text, "def delay_for") + 1;
+    s.change(&u, 2, insert(l, 0, "    zq_count = 0\n    zq"));
+    s.inline(&u, l + 1, 6).expect("first request");
+    let first = s.request("nib/stats", Value::Null).unwrap()["ide"].clone();
+    assert_eq!(first["shrunk"], 1, "{first}");
+    // On into the next line.
+    s.change(&u, 3, insert(l + 1, 6, "_x = zq_count + 1\n    zq"));
+    s.inline(&u, l + 2, 6).expect("second request");
+    let second = s.request("nib/stats", Value::Null).unwrap()["ide"].clone();
+    assert_eq!(second["shrunk"], 2, "{second}");
+    assert_eq!(second["skipped"], 0, "{second}");
+    assert_eq!(second["model_requests"], 2, "{second}");
+    let prefilled = second["prefilled_tokens"].as_u64().unwrap()
+        - first["prefilled_tokens"].as_u64().unwrap();
+    // The new line's tokens (about 12), not the window again.
+    assert!(prefilled <= 20, "prefilled {prefilled}: {first} -> {second}");
+    assert_eq!(s.shutdown(), Some(0));
+}
+
 #[test]
 fn huge_files_are_bounded() {
     require_model();

@@ -20,7 +20,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use nib_engine::{
     CancelToken, ChatFormat, CompletionEngine, EngineError, GenerateRequest, Generation, ModelInfo,
-    PromptFormat, PromptPlan, Throughput, TokenCounter,
+    PromptFormat, PromptPlan, Slot, Throughput, TokenCounter,
 };
 
 /// How to load and run a model.
@@ -273,22 +273,25 @@ impl CompletionEngine for LlamaEngine {
         result
     }
 
-    fn prefill(&self, prompt: &str, cancel: CancelToken) -> Result<usize, EngineError> {
+    fn prefill(&self, slot: Slot, prompt: &str, cancel: CancelToken) -> Result<usize, EngineError> {
         self.call(|reply| thread::Job::Prefill {
+            slot,
             prompt: prompt.to_string(),
             cancel,
             reply,
         })
     }
 
-    fn plan(&self, prompt: &str) -> PromptPlan {
+    fn plan(&self, slot: Slot, prompt: &str) -> PromptPlan {
         let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
-        let (cached, slot) = self.shared.main_cached.lock().map_or((0, 0), |c| {
-            (
-                c.iter().zip(&tokens).take_while(|(a, b)| a == b).count(),
-                c.len(),
-            )
-        });
+        let (cached, slot) = self.shared.cached[thread::seq(slot)]
+            .lock()
+            .map_or((0, 0), |c| {
+                (
+                    c.iter().zip(&tokens).take_while(|(a, b)| a == b).count(),
+                    c.len(),
+                )
+            });
         PromptPlan {
             prompt_tokens: tokens.len(),
             cached_tokens: cached,

@@ -21,6 +21,7 @@ pub(crate) enum Job {
         reply: mpsc::Sender<Result<Generation, EngineError>>,
     },
     Prefill {
+        slot: Slot,
         prompt: String,
         cancel: CancelToken,
         reply: mpsc::Sender<Result<usize, EngineError>>,
@@ -38,10 +39,11 @@ pub(crate) struct Params {
     pub stop_strings: Vec<String>,
 }
 
-/// State shared with the engine handle: what the main slot holds, and measured speed.
+/// State shared with the engine handle: what each slot holds, and measured speed.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    pub main_cached: Arc<Mutex<Vec<LlamaToken>>>,
+    /// Per slot ([`seq`]), the tokens its cache holds.
+    pub cached: [Arc<Mutex<Vec<LlamaToken>>>; 2],
     pub throughput: Arc<Mutex<Throughput>>,
     /// Generate jobs sent and not yet started: a background prefill yields to them (stops
     /// at its next batch) instead of making a request wait behind it.
@@ -51,7 +53,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn new() -> Shared {
         Shared {
-            main_cached: Arc::default(),
+            cached: [Arc::default(), Arc::default()],
             waiting_generates: Arc::default(),
             throughput: Arc::new(Mutex::new(Throughput {
                 prefill_tokens_per_s: 300.0,
@@ -116,6 +118,7 @@ pub(crate) fn run(
                 let _ = reply.send(result);
             }
             Job::Prefill {
+                slot,
                 prompt,
                 cancel,
                 reply,
@@ -124,13 +127,14 @@ pub(crate) fn run(
                 let tokens = worker.tokenize(&prompt);
                 let first = worker.prefill_batch;
                 let result = worker
-                    .evaluate(Slot::Main, &tokens, &cancel, Until::RequestWaits, first)
+                    .evaluate(slot, &tokens, &cancel, Until::RequestWaits, first)
                     .map(|(_, evaluated)| evaluated);
                 worker.publish();
                 tracing::debug!(
                     ms = t.elapsed().as_millis() as u64,
+                    ?slot,
                     tokens = tokens.len(),
-                    cached = worker.cached[0].len(),
+                    cached = worker.cached[seq(slot)].len(),
                     "engine: prefill"
                 );
                 let _ = reply.send(result);
@@ -194,7 +198,7 @@ enum Until {
     RequestWaits,
 }
 
-fn seq(slot: Slot) -> usize {
+pub(crate) fn seq(slot: Slot) -> usize {
     match slot {
         Slot::Main => 0,
         Slot::Scratch => 1,
@@ -216,8 +220,10 @@ impl Worker<'_> {
     }
 
     fn publish(&self) {
-        if let Ok(mut m) = self.shared.main_cached.lock() {
-            m.clone_from(&self.cached[0]);
+        for (shared, cached) in self.shared.cached.iter().zip(&self.cached) {
+            if let Ok(mut m) = shared.lock() {
+                m.clone_from(cached);
+            }
         }
     }
 
@@ -564,6 +570,13 @@ impl Worker<'_> {
         // Where the logits for the token after the last fed one are.
         let mut logits_row = 0;
         let mut drafted = 0;
+        // The cost of one decoding step: measured speed, then the last step's time.
+        let decode_tps = self
+            .shared
+            .throughput
+            .lock()
+            .map_or(60.0, |t| t.decode_tokens_per_s);
+        let mut step_estimate = std::time::Duration::from_secs_f64(1.0 / decode_tps.max(1.0));
         loop {
             if out.tokens.len() >= max_tokens {
                 out.stop_reason = StopReason::MaxTokens;
@@ -668,6 +681,15 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::MaxTokens;
                 break;
             }
+            // A step that would end after the deadline is not started: the token just chosen
+            // is the last one (one step costs 15-70 ms on 2 cores; starting it anyway would
+            // overrun the budget by that much).
+            if let Some(d) = req.deadline {
+                if Instant::now() + step_estimate > d {
+                    out.stop_reason = StopReason::Deadline;
+                    break;
+                }
+            }
             let guess = if forced_left.is_none() && !avoiding {
                 draft(&self.cached[s], token, self.draft_tokens.min(room))
             } else {
@@ -679,7 +701,9 @@ impl Worker<'_> {
                     .add(t, (pos + i) as i32, &[s as i32], true)
                     .map_err(|e| EngineError::Backend(e.to_string()))?;
             }
+            let step_started = Instant::now();
             self.decode()?;
+            step_estimate = step_started.elapsed();
             self.cached[s].push(token);
             self.cached[s].extend_from_slice(&guess);
             // Keep the guesses the model would have chosen itself.

@@ -192,13 +192,13 @@ pub enum Slot {
     Scratch,
 }
 
-/// How much of a prompt the main slot's cache already holds.
+/// How much of a prompt a slot's cache already holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct PromptPlan {
     pub prompt_tokens: usize,
-    /// Tokens of the prompt the main slot already holds.
+    /// Tokens of the prompt the slot already holds.
     pub cached_tokens: usize,
-    /// Tokens the main slot holds in all.
+    /// Tokens the slot holds in all.
     pub slot_tokens: usize,
 }
 
@@ -292,14 +292,19 @@ pub trait CompletionEngine: Send + Sync {
     fn token_counter(&self) -> std::sync::Arc<dyn TokenCounter>;
     /// Generate greedily. Blocking; honours `req.cancel` and `req.deadline` between tokens.
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError>;
-    /// Evaluate `prompt` into the main slot ahead of a request (background prefill), in small
+    /// Evaluate `prompt` into `slot` ahead of a request (background prefill), in small
     /// batches so that a request waiting behind it is not held up. Returns the number of tokens
     /// evaluated. Default: nothing to do.
-    fn prefill(&self, _prompt: &str, _cancel: CancelToken) -> Result<usize, EngineError> {
+    fn prefill(
+        &self,
+        _slot: Slot,
+        _prompt: &str,
+        _cancel: CancelToken,
+    ) -> Result<usize, EngineError> {
         Ok(0)
     }
-    /// How much of `prompt` the main slot already holds. Default: nothing.
-    fn plan(&self, prompt: &str) -> PromptPlan {
+    /// How much of `prompt` `slot` already holds. Default: nothing.
+    fn plan(&self, _slot: Slot, prompt: &str) -> PromptPlan {
         PromptPlan {
             prompt_tokens: self.token_counter().count(prompt),
             cached_tokens: 0,

@@ -18,7 +18,7 @@ use nib_engine::{
 use nib_postprocess::{Input, Mode};
 use nib_text::{Document, OffsetEncoding, Position, Range};
 
-use crate::session::{Anchor, Shown};
+use crate::session::{Anchor, Shown, SmallWindow};
 use crate::{lock, Ide, IdeConfig, IdeError, Snapshot};
 
 /// Why the completion was asked for.
@@ -68,6 +68,9 @@ const MAX_RETRIES: usize = 2;
 const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
 /// Anchors remembered per document.
 const MAX_ANCHORS: usize = 3;
+/// Size bounds of a new small window for the scratch slot, in tokens.
+const MIN_SMALL_TOKENS: usize = 48;
+const MAX_SMALL_TOKENS: usize = 512;
 /// Main-slot tokens below which there is no context worth protecting from a prefill.
 const NOTHING_CACHED: usize = 64;
 /// The pinned window start is kept while the prefix stays under budget times this.
@@ -178,6 +181,8 @@ struct Prepared {
     repo_report: Option<nib_context::repo::RepoReport>,
     /// Requests served by this prompt's anchor, this one included (1 = a fresh context).
     anchor_uses: u32,
+    /// Byte offset of the anchor: the line start the prompt's prefix ends at.
+    anchor_end: usize,
     /// What the prompt was rendered from (a retry re-renders it with another healing).
     parts: FimParts,
     /// Text typed after the anchor (the start of the middle, before healing).
@@ -238,15 +243,18 @@ impl Ide {
         // The full context to prefill in the background once this request is answered (queued
         // earlier, it would delay this request's second candidate).
         let mut deferred_prefill = None;
-        let plan = deadline.map(|_| engine.plan(&prep.prompt));
+        let plan = deadline.map(|_| engine.plan(Slot::Main, &prep.prompt));
         // A fresh context (first request after opening a file or a jump) gets the cold budget;
         // requests while the background prefill catches up get the normal one.
         let cold =
             prep.anchor_uses <= 1 && plan.is_some_and(|p| p.cached_tokens * 2 < p.prompt_tokens);
         let deadline = deadline.map(|d| if cold { d.max(config.cold_deadline) } else { d });
+        // Nothing to run now: the scratch slot is filled in the background first.
+        let mut skip: Option<nib_engine::PromptPlan> = None;
         if let (Some(budget), Some(plan), true) = (deadline, plan, config.kv_reuse) {
             let tp = engine.throughput();
-            let reserve = 6.0 / tp.decode_tokens_per_s.max(1.0);
+            let step = 1.0 / tp.decode_tokens_per_s.max(1.0);
+            let reserve = 6.0 * step;
             let need = plan.new_tokens() as f64 / tp.prefill_tokens_per_s.max(1.0) + reserve;
             let avail = budget.saturating_sub(started.elapsed()).as_secs_f64();
             tracing::debug!(
@@ -258,22 +266,42 @@ impl Ide {
                 "deadline plan"
             );
             if need > avail * 0.9 {
-                // Shrink rather than blow the budget: a small window in the scratch slot now,
-                // the full context in the background afterwards.
-                let affordable =
-                    (((avail - reserve) * 0.8 * tp.prefill_tokens_per_s) as usize).max(48);
+                // Shrink rather than blow the budget: the small anchored window in the scratch
+                // slot now, the full context in the background afterwards. A new small window
+                // is as large as the cold budget can prefill: a cold request evaluates it
+                // within its budget, later requests only append what was typed.
+                let size = (((config.cold_deadline.as_secs_f64() - reserve).max(0.0)
+                    * 0.8
+                    * tp.prefill_tokens_per_s) as usize)
+                    .clamp(MIN_SMALL_TOKENS, MAX_SMALL_TOKENS);
                 let prep_uses = prep.anchor_uses;
+                let anchor_end = prep.anchor_end;
                 let full_prompt = std::mem::replace(
                     &mut prep,
-                    self.prepare_small(snap, offset, affordable, engine.as_ref()),
+                    self.prepare_small(snap, offset, anchor_end, size, engine.as_ref()),
                 );
+                let mut background = Vec::new();
+                let small = engine.plan(Slot::Scratch, &prep.prompt);
+                let small_need =
+                    small.new_tokens() as f64 / tp.prefill_tokens_per_s.max(1.0) + step;
+                if config.background_prefill && small_need > avail * 0.9 {
+                    // Not even the small window fits (a new one while typing): answer at once
+                    // with nothing rather than late with nothing; it is evaluated in the
+                    // background for the next keystroke.
+                    background.push((Slot::Scratch, prep.prompt.clone()));
+                    skip = Some(small);
+                    self.stats.skipped.inc();
+                }
                 // Prefill the full context in the background once the user stays here (or when
                 // nothing worth keeping is cached): a short excursion must not evict the
                 // context of the place the user returns to.
                 if config.background_prefill
                     && (prep_uses >= 2 || plan.slot_tokens < NOTHING_CACHED)
                 {
-                    deferred_prefill = Some(full_prompt.prompt);
+                    background.push((Slot::Main, full_prompt.prompt));
+                }
+                if !background.is_empty() {
+                    deferred_prefill = Some(background);
                 }
                 slot = Slot::Scratch;
                 shrunk = true;
@@ -335,11 +363,26 @@ impl Ide {
         if !req.raw {
             greq.forced = Some(prep.forced.clone());
         }
-        self.stats.model_requests.inc();
         let retry_req = greq.clone();
-        let mut generation = engine
-            .generate(greq)
-            .map_err(|e| IdeError::Engine(e.to_string()))?;
+        let mut generation = match skip {
+            Some(plan) => nib_engine::Generation {
+                text: String::new(),
+                tokens: Vec::new(),
+                stop_reason: StopReason::Deadline,
+                alternatives: Vec::new(),
+                prompt_tokens: plan.prompt_tokens,
+                reused_tokens: plan.prompt_tokens,
+                prefill_time: std::time::Duration::ZERO,
+                decode_time: std::time::Duration::ZERO,
+                drafted_tokens: 0,
+            },
+            None => {
+                self.stats.model_requests.inc();
+                engine
+                    .generate(greq)
+                    .map_err(|e| IdeError::Engine(e.to_string()))?
+            }
+        };
         if generation.stop_reason == StopReason::Cancelled {
             return Err(IdeError::Cancelled);
         }
@@ -475,8 +518,8 @@ impl Ide {
                 break;
             }
         }
-        if let Some(prompt) = deferred_prefill {
-            self.schedule_prefill(Arc::clone(&engine), prompt);
+        if let Some(prompts) = deferred_prefill {
+            self.schedule_prefill(Arc::clone(&engine), prompts);
         }
         let mut dropped_by_gate = None;
         if generation.stop_reason == StopReason::Deadline
@@ -624,8 +667,10 @@ impl Ide {
         let offset = offset.min(snap.doc.len_bytes());
         let prep = self.prepare(&snap, offset, &config, engine.as_ref(), false);
         // Only where the user has been asking for completions, or when nothing is cached.
-        if prep.anchor_uses >= 2 || engine.plan(&prep.prompt).slot_tokens < NOTHING_CACHED {
-            self.schedule_prefill(engine, prep.prompt);
+        if prep.anchor_uses >= 2
+            || engine.plan(Slot::Main, &prep.prompt).slot_tokens < NOTHING_CACHED
+        {
+            self.schedule_prefill(engine, vec![(Slot::Main, prep.prompt)]);
         }
     }
 
@@ -790,6 +835,7 @@ impl Ide {
             report,
             repo_report: anchor.repo_report.as_deref().cloned(),
             anchor_uses: anchor.uses,
+            anchor_end: anchor.end,
             parts,
             typed,
         }
@@ -849,58 +895,102 @@ impl Ide {
         }
     }
 
-    /// A small prompt around the cursor that fits `tokens` (for the scratch slot).
+    /// The small anchored prompt for the scratch slot: the document's small window for the
+    /// anchor at `anchor_end` (the one last used, while still valid, so that the scratch
+    /// slot's cache is reused; otherwise a new one of about `tokens` tokens), the text typed
+    /// since the anchor after the middle token, like the full prompt.
     fn prepare_small(
         &self,
         snap: &Snapshot,
         offset: usize,
+        anchor_end: usize,
         tokens: usize,
         engine: &dyn CompletionEngine,
     ) -> Prepared {
         let doc = &snap.doc;
         let counter = engine.token_counter();
-        let line_start = doc.line_start(doc.line_of(offset));
-        let typed = doc.slice(line_start, offset);
-        let left = tokens.saturating_sub(counter.count(&typed) + 8);
-        let cfg = WindowConfig {
-            prefix_tokens: left * 3 / 4,
-            suffix_tokens: left / 4,
-        };
-        let before = doc.slice(
-            excerpt_start(doc, line_start, cfg.prefix_tokens * BYTES_PER_TOKEN_BOUND),
-            line_start,
-        );
+        let anchor_end = anchor_end.min(offset);
+        let existing = lock(&self.sessions)
+            .get(&snap.uri)
+            .and_then(|s| s.small.clone())
+            .filter(|w| w.end == anchor_end && doc.slice(w.start, w.end) == *w.prefix);
+        let win = existing.unwrap_or_else(|| {
+            let typed = doc.slice(anchor_end, offset);
+            let left = tokens.saturating_sub(counter.count(&typed) + 8).max(16);
+            let cfg = WindowConfig {
+                prefix_tokens: left * 3 / 4,
+                suffix_tokens: 0,
+            };
+            let excerpt_start =
+                excerpt_start(doc, anchor_end, cfg.prefix_tokens * BYTES_PER_TOKEN_BOUND);
+            let before = doc.slice(excerpt_start, anchor_end);
+            let text = doc.text();
+            let scopes = self.scope_headers(snap, &text, anchor_end, excerpt_start);
+            let mut w = cursor_window_scoped(&before, "", counter.as_ref(), cfg, &scopes);
+            let headers = w.prefix[..w.report.scope_header_bytes].to_string();
+            w.prefix.drain(..headers.len());
+            SmallWindow {
+                end: anchor_end,
+                start: anchor_end - w.prefix.len(),
+                prefix: Arc::new(w.prefix),
+                headers: Arc::new(headers),
+                suffix_tokens: left / 4,
+            }
+        });
+        lock(&self.sessions)
+            .entry(snap.uri.clone())
+            .or_default()
+            .small = Some(win.clone());
+        let typed = doc.slice(win.end, offset);
         let after = doc.slice(
             offset,
-            offset.saturating_add(cfg.suffix_tokens * BYTES_PER_TOKEN_BOUND),
+            offset.saturating_add(win.suffix_tokens * BYTES_PER_TOKEN_BOUND),
         );
-        let w = cursor_window(&before, &after, counter.as_ref(), cfg);
-        let prefix = format!("{}{}", w.prefix, typed);
-        let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &w.suffix);
-        let heal = heal(snap.lang, &prefix, &w.suffix, mode, &typed, None);
+        let sw = cursor_window(
+            "",
+            &after,
+            counter.as_ref(),
+            WindowConfig {
+                prefix_tokens: 0,
+                suffix_tokens: win.suffix_tokens,
+            },
+        );
+        let prefix = format!("{}{}", win.prefix, typed);
+        let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &sw.suffix);
+        let heal = heal(snap.lang, &prefix, &sw.suffix, mode, &typed, None);
         let info = engine.info();
         let parts = FimParts {
+            path: Some(file_name(&snap.uri)),
             comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
-            prefix: w.prefix.clone(),
+            prefix: format!("{}{}", win.headers, win.prefix),
             suffix: if info.format.supports_fim() {
-                w.suffix.clone()
+                sw.suffix.clone()
             } else {
                 String::new()
             },
             middle_start: heal.middle,
             ..FimParts::default()
         };
+        let report = Report {
+            prefix_tokens: counter.count(&win.prefix),
+            suffix_tokens: sw.report.suffix_tokens,
+            dropped_prefix_lines: doc.line_of(win.start),
+            dropped_suffix_lines: sw.report.dropped_suffix_lines,
+            cut_cursor_line: sw.report.cut_cursor_line,
+            ..Report::default()
+        };
         Prepared {
             prompt: info.format.render(&parts),
             prefix,
-            suffix: w.suffix,
+            suffix: sw.suffix,
             mode,
             backoff: heal.held,
             extra: heal.extra,
             forced: heal.forced,
-            report: w.report,
+            report,
             repo_report: None,
             anchor_uses: 0,
+            anchor_end: win.end,
             parts,
             typed,
         }

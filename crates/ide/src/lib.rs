@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nib_context::WindowConfig;
-use nib_engine::{CancelToken, CompletionEngine};
+use nib_engine::{CancelToken, CompletionEngine, Slot};
 use nib_syntax::{Language, ParsedDocument};
 use nib_text::{Document, OffsetEncoding, PositionError, TextChange};
 
@@ -236,9 +236,11 @@ impl Ide {
         self.prefiller.cancel();
     }
 
-    fn schedule_prefill(&self, engine: Arc<dyn CompletionEngine>, prompt: String) {
+    /// Evaluate `prompts` in the background, in order, each into its slot (the newest
+    /// schedule replaces what has not run yet).
+    fn schedule_prefill(&self, engine: Arc<dyn CompletionEngine>, prompts: Vec<(Slot, String)>) {
         self.prefiller
-            .schedule(engine, prompt, Arc::clone(&self.stats));
+            .schedule(engine, prompts, Arc::clone(&self.stats));
     }
 
     pub fn engine_state(&self) -> EngineState {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use nib_context::Report;
-use nib_engine::{CancelToken, CompletionEngine};
+use nib_engine::{CancelToken, CompletionEngine, Slot};
 use nib_text::Document;
 
 /// Where the prompt's prefix ends: text before it is stable while the user types after it.
@@ -77,6 +77,26 @@ pub(crate) struct Session {
     /// Recent anchors, newest first.
     pub anchors: Vec<Anchor>,
     pub shown: Option<Shown>,
+    /// The small window last used in the scratch slot.
+    pub small: Option<SmallWindow>,
+}
+
+/// A small context window for the scratch slot, used while the main slot's full context is
+/// not yet evaluated. Like the full window it is anchored: its prefix ends at the anchor and
+/// its suffix is a fixed number of tokens after the cursor, so typing (across lines too) only
+/// appends tokens to what the scratch slot holds.
+#[derive(Debug, Clone)]
+pub(crate) struct SmallWindow {
+    /// The anchor (a line start) the window's prefix ends at.
+    pub end: usize,
+    /// Byte offset of the window start.
+    pub start: usize,
+    /// The document text `start..end` when the window was set (to validate it later).
+    pub prefix: Arc<String>,
+    /// Scope header lines put before `prefix` (see [`Anchor::headers`]).
+    pub headers: Arc<String>,
+    /// Suffix budget in tokens.
+    pub suffix_tokens: usize,
 }
 
 /// A small LRU map from context hashes to suggestions.
@@ -134,6 +154,7 @@ pub(crate) struct Stats {
     pub typeahead_hits: Counter,
     pub lru_hits: Counter,
     pub shrunk: Counter,
+    pub skipped: Counter,
     pub gated: Counter,
     pub prefilled_tokens: Counter,
     pub background_prefilled_tokens: Counter,
@@ -147,6 +168,9 @@ pub struct IdeStats {
     pub typeahead_hits: u64,
     pub lru_hits: u64,
     pub shrunk: u64,
+    /// Shrunk requests answered at once with nothing while their small window was evaluated in
+    /// the background.
+    pub skipped: u64,
     /// Suggestions dropped by the safety gate.
     pub gated: u64,
     pub prefilled_tokens: u64,
@@ -161,6 +185,7 @@ impl Stats {
             typeahead_hits: self.typeahead_hits.get(),
             lru_hits: self.lru_hits.get(),
             shrunk: self.shrunk.get(),
+            skipped: self.skipped.get(),
             gated: self.gated.get(),
             prefilled_tokens: self.prefilled_tokens.get(),
             background_prefilled_tokens: self.background_prefilled_tokens.get(),
@@ -168,8 +193,8 @@ impl Stats {
     }
 }
 
-/// A prefill to do: the engine, the prompt, and its cancel token.
-type PrefillJob = (Arc<dyn CompletionEngine>, String, CancelToken);
+/// A prefill to do: the engine, the prompts to evaluate in order, each into its slot.
+type PrefillJob = (Arc<dyn CompletionEngine>, Vec<(Slot, String)>, CancelToken);
 
 /// One background thread that prefills the latest prompt it was given (older ones are dropped).
 pub(crate) struct Prefiller {
@@ -191,7 +216,12 @@ impl Prefiller {
         }
     }
 
-    pub fn schedule(&self, engine: Arc<dyn CompletionEngine>, prompt: String, stats: Arc<Stats>) {
+    pub fn schedule(
+        &self,
+        engine: Arc<dyn CompletionEngine>,
+        prompts: Vec<(Slot, String)>,
+        stats: Arc<Stats>,
+    ) {
         let cancel = CancelToken::new();
         if let Some(old) = crate::lock(&self.current).replace(cancel.clone()) {
             old.cancel();
@@ -207,16 +237,21 @@ impl Prefiller {
                         while let Ok(newer) = r.try_recv() {
                             job = newer;
                         }
-                        let (engine, prompt, cancel) = job;
-                        if cancel.is_cancelled() {
-                            continue;
-                        }
-                        match engine.prefill(&prompt, cancel) {
-                            Ok(n) => {
-                                stats.background_prefilled_tokens.add(n as u64);
-                                tracing::debug!(tokens = n, "background prefill");
+                        let (engine, prompts, cancel) = job;
+                        for (slot, prompt) in prompts {
+                            if cancel.is_cancelled() {
+                                break;
                             }
-                            Err(e) => tracing::debug!("background prefill failed: {e}"),
+                            match engine.prefill(slot, &prompt, cancel.clone()) {
+                                Ok(n) => {
+                                    stats.background_prefilled_tokens.add(n as u64);
+                                    tracing::debug!(?slot, tokens = n, "background prefill");
+                                }
+                                Err(e) => {
+                                    tracing::debug!("background prefill failed: {e}");
+                                    break;
+                                }
+                            }
                         }
                     }
                 });
@@ -226,7 +261,7 @@ impl Prefiller {
             *tx = Some(s);
         }
         if let Some(s) = tx.as_ref() {
-            let _ = s.send((engine, prompt, cancel));
+            let _ = s.send((engine, prompts, cancel));
         }
     }
 }

@@ -357,7 +357,7 @@ fn print_replay(label: &str, r: &ReplayResult) {
     let n = ide["requests"].as_u64().unwrap_or(0).max(1) as f64;
     let hits = ide["typeahead_hits"].as_u64().unwrap_or(0) + ide["lru_hits"].as_u64().unwrap_or(0);
     println!(
-        "{label:<34} requests {:>4}  p50 {:>6.0} ms  p95 {:>6.0} ms  p99 {:>6.0} ms  cache {:>4.1}%  shown {:>4.1}%  prefill/request {:>6.1} tok (+{:.1} background)  shrunk {}  peak RSS {} MB",
+        "{label:<34} requests {:>4}  p50 {:>6.0} ms  p95 {:>6.0} ms  p99 {:>6.0} ms  cache {:>4.1}%  shown {:>4.1}%  prefill/request {:>6.1} tok (+{:.1} background)  shrunk {} (skipped {})  peak RSS {} MB",
         all.len(),
         pct(&all, 50.0),
         pct(&all, 95.0),
@@ -367,6 +367,7 @@ fn print_replay(label: &str, r: &ReplayResult) {
         ide["prefilled_tokens"].as_u64().unwrap_or(0) as f64 / n,
         ide["background_prefilled_tokens"].as_u64().unwrap_or(0) as f64 / n,
         ide["shrunk"].as_u64().unwrap_or(0),
+        ide["skipped"].as_u64().unwrap_or(0),
         r.stats["peak_rss_kb"].as_u64().unwrap_or(0) / 1024,
     );
     if !r.model_ready_ms.is_empty() {
