@@ -35,9 +35,11 @@ pub struct HolesArgs {
     /// Where lines are cut: `any` character (mid-identifier too) or between `word`s only.
     #[arg(long, value_enum, default_value = "any")]
     pub cut: gen::Cut,
-    /// Which lines may be holes: `any` eligible line, or only `cross-file` lines (the hidden
-    /// part uses a definition from another file of the repository, as cross-file benchmarks
-    /// such as CrossCodeEval select them).
+    /// Which lines may be holes: `any` eligible line; `cross-file` lines (the hidden part uses
+    /// a definition from another file of the repository that appears nowhere else in the
+    /// hole's file); `cross-file-use` lines (the same, except that the name may be imported:
+    /// the first use in code of an imported name counts; import statements are never holes,
+    /// as in CrossCodeEval, which replaces them before it looks for cross-file uses).
     #[arg(long, value_enum, default_value = "any")]
     pub select: Select,
     /// Holes per repository.
@@ -94,6 +96,9 @@ pub enum Select {
     #[value(name = "cross-file")]
     #[serde(rename = "cross-file")]
     CrossFile,
+    #[value(name = "cross-file-use")]
+    #[serde(rename = "cross-file-use")]
+    CrossFileUse,
 }
 
 /// What the prompt holds besides the window's prefix.
@@ -250,6 +255,43 @@ fn prepare(
                                 .iter()
                                 .any(|x| x.file.path == h.path)
                     })
+            };
+            gen::generate(&spec.label(), &list, n, seed, cut, Some(&keep))
+        }
+        Select::CrossFileUse => {
+            let (ws, _) = Workspace::open(&root, WalkConfig::default(), &mut |_| {});
+            // Per file: its import lines, and its text without them.
+            let code: BTreeMap<&str, (std::collections::HashSet<usize>, String)> = files
+                .iter()
+                .map(|(path, text)| {
+                    let lang = nib_syntax::Language::from_path(std::path::Path::new(path));
+                    let imports = gen::import_lines(lang, text);
+                    let rest: Vec<&str> = text
+                        .split('\n')
+                        .enumerate()
+                        .filter(|(i, _)| !imports.contains(i))
+                        .map(|(_, l)| l)
+                        .collect();
+                    (path.as_str(), (imports, rest.join("\n")))
+                })
+                .collect();
+            // As CrossCodeEval finds its lines (imports of project modules replaced by empty
+            // stand-ins, then every name left undefined): the hole is not an import, and a
+            // hidden name is defined in another file, not in the hole's own, and appears
+            // nowhere else in the file's code (its import aside).
+            let keep = |h: &Hole| {
+                let (imports, rest) = &code[h.path.as_str()];
+                !imports.contains(&h.line)
+                    && oracle_definitions(&ws.index, &h.path, &h.line_text, h.cut)
+                        .iter()
+                        .any(|d| {
+                            word_count(rest, &d.name) == word_count(&h.line_text, &d.name)
+                                && !ws
+                                    .index
+                                    .definitions_named(&d.name)
+                                    .iter()
+                                    .any(|x| x.file.path == h.path)
+                        })
             };
             gen::generate(&spec.label(), &list, n, seed, cut, Some(&keep))
         }

@@ -179,6 +179,35 @@ fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
+/// Lines (0-based) taken by import statements: Python `import` / `from ... import`, Rust
+/// `use`, `extern crate` and `mod name;` (several lines each when an import spans them).
+pub fn import_lines(lang: Option<Language>, text: &str) -> std::collections::HashSet<usize> {
+    let mut out = std::collections::HashSet::new();
+    let Some(tree) = lang.and_then(|l| nib_syntax::parse(l, text)) else {
+        return out;
+    };
+    let mut stack = vec![tree.root_node()];
+    while let Some(node) = stack.pop() {
+        let import = match node.kind() {
+            "import_statement"
+            | "import_from_statement"
+            | "future_import_statement"
+            | "use_declaration"
+            | "extern_crate_declaration" => true,
+            // `mod name;`, not an inline module with a body.
+            "mod_item" => node.child_by_field_name("body").is_none(),
+            _ => false,
+        };
+        if import {
+            out.extend(node.start_position().row..=node.end_position().row);
+            continue;
+        }
+        let mut cursor = node.walk();
+        stack.extend(node.children(&mut cursor));
+    }
+    out
+}
+
 /// `n` holes (fewer when there are fewer eligible lines) over `files` (path, text), which
 /// are sorted here. Files for which `is_test_or_aux` holds are skipped. The same seed and
 /// files give the same holes. With `keep`, the holes are the first `n` that `keep` accepts in
@@ -271,6 +300,18 @@ def area(w, h):
             ("src/lib.rs".to_string(), RS.to_string()),
             ("tests/test_geo.py".to_string(), PY.to_string()),
         ]
+    }
+
+    #[test]
+    fn import_lines_are_found_in_python_and_rust() {
+        let py = "import os\nfrom .core import (\n    Context,\n    Group,\n)\n\nx = Context()\n";
+        let mut got: Vec<usize> = import_lines(Some(Language::Python), py).into_iter().collect();
+        got.sort();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+        let rs = "use std::fmt;\npub use crate::ensure::{\n    BothDebug,\n};\nmod parse;\nmod tests {\n    use super::*;\n    fn f() {}\n}\n";
+        let mut got: Vec<usize> = import_lines(Some(Language::Rust), rs).into_iter().collect();
+        got.sort();
+        assert_eq!(got, vec![0, 1, 2, 3, 4, 6]);
     }
 
     #[test]
