@@ -407,10 +407,13 @@ fn a_shrunk_context_stays_anchored_across_lines() {
     assert_eq!(second["shrunk"], 2, "{second}");
     assert_eq!(second["skipped"], 0, "{second}");
     assert_eq!(second["model_requests"], 2, "{second}");
-    let prefilled = second["prefilled_tokens"].as_u64().unwrap()
-        - first["prefilled_tokens"].as_u64().unwrap();
+    let prefilled =
+        second["prefilled_tokens"].as_u64().unwrap() - first["prefilled_tokens"].as_u64().unwrap();
     // The new line's tokens (about 12), not the window again.
-    assert!(prefilled <= 20, "prefilled {prefilled}: {first} -> {second}");
+    assert!(
+        prefilled <= 20,
+        "prefilled {prefilled}: {first} -> {second}"
+    );
     assert_eq!(s.shutdown(), Some(0));
 }
 

@@ -305,7 +305,9 @@ def area(w, h):
     #[test]
     fn import_lines_are_found_in_python_and_rust() {
         let py = "import os\nfrom .core import (\n    Context,\n    Group,\n)\n\nx = Context()\n";
-        let mut got: Vec<usize> = import_lines(Some(Language::Python), py).into_iter().collect();
+        let mut got: Vec<usize> = import_lines(Some(Language::Python), py)
+            .into_iter()
+            .collect();
         got.sort();
         assert_eq!(got, vec![0, 1, 2, 3, 4]);
         let rs = "use std::fmt;\npub use crate::ensure::{\n    BothDebug,\n};\nmod parse;\nmod tests {\n    use super::*;\n    fn f() {}\n}\n";
