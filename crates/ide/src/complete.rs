@@ -774,19 +774,7 @@ impl Ide {
             }
         };
         let typed = doc.slice(anchor.end, offset);
-        let after = doc.slice(
-            offset,
-            offset.saturating_add(budget.suffix_tokens * BYTES_PER_TOKEN_BOUND),
-        );
-        let sw = cursor_window(
-            "",
-            &after,
-            counter.as_ref(),
-            WindowConfig {
-                prefix_tokens: 0,
-                ..budget
-            },
-        );
+        let sw = suffix_window(doc, offset, budget.suffix_tokens, counter.as_ref());
         report.suffix_tokens = sw.report.suffix_tokens;
         report.dropped_suffix_lines = sw.report.dropped_suffix_lines;
         report.cut_cursor_line |= sw.report.cut_cursor_line;
@@ -803,41 +791,62 @@ impl Ide {
             list.insert(0, anchor.clone());
             list.truncate(MAX_ANCHORS);
         }
-        let prefix = format!("{}{}", anchor.prefix, typed);
-        let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &sw.suffix);
-        let heal = heal(snap.lang, &prefix, &sw.suffix, mode, &typed, None);
+        self.assemble(
+            snap,
+            engine,
+            Pieces {
+                headers: &anchor.headers,
+                window: &anchor.prefix,
+                typed,
+                suffix: sw.suffix,
+                files: anchor.files.to_vec(),
+                report,
+                repo_report: anchor.repo_report.as_deref().cloned(),
+                anchor_uses: anchor.uses,
+                anchor_end: anchor.end,
+            },
+        )
+    }
+
+    /// The prompt made of a window (`headers` then `window`, ending at the anchor), the text
+    /// typed since the anchor, and the suffix after the cursor.
+    fn assemble(&self, snap: &Snapshot, engine: &dyn CompletionEngine, p: Pieces<'_>) -> Prepared {
+        let prefix = format!("{}{}", p.window, p.typed);
+        let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &p.suffix);
+        let heal = heal(snap.lang, &prefix, &p.suffix, mode, &p.typed, None);
         let info = engine.info();
+        let repo_name = if p.files.is_empty() {
+            None
+        } else {
+            self.repo_source().and_then(|r| r.repo_name())
+        };
         let parts = FimParts {
             path: Some(file_name(&snap.uri)),
             comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
-            prefix: format!("{}{}", anchor.headers, anchor.prefix),
+            prefix: format!("{}{}", p.headers, p.window),
             suffix: if info.format.supports_fim() {
-                sw.suffix.clone()
+                p.suffix.clone()
             } else {
                 String::new()
             },
             middle_start: heal.middle,
-            files: anchor.files.to_vec(),
-            repo_name: if anchor.files.is_empty() {
-                None
-            } else {
-                self.repo_source().and_then(|r| r.repo_name())
-            },
+            files: p.files,
+            repo_name,
         };
         Prepared {
             prompt: info.format.render(&parts),
             prefix,
-            suffix: sw.suffix,
+            suffix: p.suffix,
             mode,
             backoff: heal.held,
             extra: heal.extra,
             forced: heal.forced,
-            report,
-            repo_report: anchor.repo_report.as_deref().cloned(),
-            anchor_uses: anchor.uses,
-            anchor_end: anchor.end,
+            report: p.report,
+            repo_report: p.repo_report,
+            anchor_uses: p.anchor_uses,
+            anchor_end: p.anchor_end,
             parts,
-            typed,
+            typed: p.typed,
         }
     }
 
@@ -942,35 +951,7 @@ impl Ide {
             .or_default()
             .small = Some(win.clone());
         let typed = doc.slice(win.end, offset);
-        let after = doc.slice(
-            offset,
-            offset.saturating_add(win.suffix_tokens * BYTES_PER_TOKEN_BOUND),
-        );
-        let sw = cursor_window(
-            "",
-            &after,
-            counter.as_ref(),
-            WindowConfig {
-                prefix_tokens: 0,
-                suffix_tokens: win.suffix_tokens,
-            },
-        );
-        let prefix = format!("{}{}", win.prefix, typed);
-        let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &sw.suffix);
-        let heal = heal(snap.lang, &prefix, &sw.suffix, mode, &typed, None);
-        let info = engine.info();
-        let parts = FimParts {
-            path: Some(file_name(&snap.uri)),
-            comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
-            prefix: format!("{}{}", win.headers, win.prefix),
-            suffix: if info.format.supports_fim() {
-                sw.suffix.clone()
-            } else {
-                String::new()
-            },
-            middle_start: heal.middle,
-            ..FimParts::default()
-        };
+        let sw = suffix_window(doc, offset, win.suffix_tokens, counter.as_ref());
         let report = Report {
             prefix_tokens: counter.count(&win.prefix),
             suffix_tokens: sw.report.suffix_tokens,
@@ -979,21 +960,21 @@ impl Ide {
             cut_cursor_line: sw.report.cut_cursor_line,
             ..Report::default()
         };
-        Prepared {
-            prompt: info.format.render(&parts),
-            prefix,
-            suffix: sw.suffix,
-            mode,
-            backoff: heal.held,
-            extra: heal.extra,
-            forced: heal.forced,
-            report,
-            repo_report: None,
-            anchor_uses: 0,
-            anchor_end: win.end,
-            parts,
-            typed,
-        }
+        self.assemble(
+            snap,
+            engine,
+            Pieces {
+                headers: &win.headers,
+                window: &win.prefix,
+                typed,
+                suffix: sw.suffix,
+                files: Vec::new(),
+                report,
+                repo_report: None,
+                anchor_uses: 0,
+                anchor_end: win.end,
+            },
+        )
     }
 
     /// The typeahead cache (the user typed the start of the suggestion shown), then the LRU.
@@ -1175,6 +1156,41 @@ fn kept_logprobs(tokens: &[nib_engine::GeneratedToken], kept: &str) -> Vec<f32> 
 
 /// Start of the text before `offset` worth looking at: `max_bytes` back, moved forward to a
 /// line start when one exists before `offset`.
+/// What a prompt is assembled from (see [`Ide::assemble`]).
+struct Pieces<'a> {
+    headers: &'a str,
+    window: &'a str,
+    typed: String,
+    suffix: String,
+    files: Vec<nib_engine::RepoFile>,
+    report: Report,
+    repo_report: Option<nib_context::repo::RepoReport>,
+    anchor_uses: u32,
+    anchor_end: usize,
+}
+
+/// Up to `tokens` tokens of the document after `offset`, cut at a line end.
+fn suffix_window(
+    doc: &Document,
+    offset: usize,
+    tokens: usize,
+    counter: &dyn nib_engine::TokenCounter,
+) -> nib_context::Window {
+    let after = doc.slice(
+        offset,
+        offset.saturating_add(tokens * BYTES_PER_TOKEN_BOUND),
+    );
+    cursor_window(
+        "",
+        &after,
+        counter,
+        WindowConfig {
+            prefix_tokens: 0,
+            suffix_tokens: tokens,
+        },
+    )
+}
+
 fn excerpt_start(doc: &Document, offset: usize, max_bytes: usize) -> usize {
     let rough = offset.saturating_sub(max_bytes);
     if rough == 0 {
