@@ -243,19 +243,7 @@ fn prepare(
             // As CrossCodeEval selects its lines: a hidden name is defined in another file and
             // appears nowhere else in the hole's own file (neither defined nor used there), so
             // the file alone cannot show it.
-            let keep = |h: &Hole| {
-                let text = &files[&h.path];
-                oracle_definitions(&ws.index, &h.path, &h.line_text, h.cut)
-                    .iter()
-                    .any(|d| {
-                        word_count(text, &d.name) == word_count(&h.line_text, &d.name)
-                            && !ws
-                                .index
-                                .definitions_named(&d.name)
-                                .iter()
-                                .any(|x| x.file.path == h.path)
-                    })
-            };
+            let keep = |h: &Hole| uses_unseen_definition(&ws, h, &files[&h.path]);
             gen::generate(&spec.label(), &list, n, seed, cut, Some(&keep))
         }
         Select::CrossFileUse => {
@@ -281,17 +269,7 @@ fn prepare(
             // nowhere else in the file's code (its import aside).
             let keep = |h: &Hole| {
                 let (imports, rest) = &code[h.path.as_str()];
-                !imports.contains(&h.line)
-                    && oracle_definitions(&ws.index, &h.path, &h.line_text, h.cut)
-                        .iter()
-                        .any(|d| {
-                            word_count(rest, &d.name) == word_count(&h.line_text, &d.name)
-                                && !ws
-                                    .index
-                                    .definitions_named(&d.name)
-                                    .iter()
-                                    .any(|x| x.file.path == h.path)
-                        })
+                !imports.contains(&h.line) && uses_unseen_definition(&ws, h, rest)
             };
             gen::generate(&spec.label(), &list, n, seed, cut, Some(&keep))
         }
@@ -302,6 +280,22 @@ fn prepare(
         files,
         holes,
     })
+}
+
+/// Whether the hidden part of `h` uses a name defined in another file of the workspace, not
+/// in the hole's own file, that occurs in `text` (the hole's file, or part of it) only as
+/// often as in the hole's line.
+fn uses_unseen_definition(ws: &Workspace, h: &Hole, text: &str) -> bool {
+    oracle_definitions(&ws.index, &h.path, &h.line_text, h.cut)
+        .iter()
+        .any(|d| {
+            word_count(text, &d.name) == word_count(&h.line_text, &d.name)
+                && !ws
+                    .index
+                    .definitions_named(&d.name)
+                    .iter()
+                    .any(|x| x.file.path == h.path)
+        })
 }
 
 /// How often `word` occurs in `text` as a whole identifier.

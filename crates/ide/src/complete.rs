@@ -941,6 +941,7 @@ impl Ide {
             SmallWindow {
                 end: anchor_end,
                 start: anchor_end - w.prefix.len(),
+                prefix_tokens: counter.count(&w.prefix),
                 prefix: Arc::new(w.prefix),
                 headers: Arc::new(headers),
                 suffix_tokens: left / 4,
@@ -953,7 +954,7 @@ impl Ide {
         let typed = doc.slice(win.end, offset);
         let sw = suffix_window(doc, offset, win.suffix_tokens, counter.as_ref());
         let report = Report {
-            prefix_tokens: counter.count(&win.prefix),
+            prefix_tokens: win.prefix_tokens,
             suffix_tokens: sw.report.suffix_tokens,
             dropped_prefix_lines: doc.line_of(win.start),
             dropped_suffix_lines: sw.report.dropped_suffix_lines,

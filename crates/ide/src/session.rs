@@ -93,6 +93,8 @@ pub(crate) struct SmallWindow {
     pub start: usize,
     /// The document text `start..end` when the window was set (to validate it later).
     pub prefix: Arc<String>,
+    /// Tokens of `prefix` (for the context report).
+    pub prefix_tokens: usize,
     /// Scope header lines put before `prefix` (see [`Anchor::headers`]).
     pub headers: Arc<String>,
     /// Suffix budget in tokens.
