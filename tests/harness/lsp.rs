@@ -1,22 +1,17 @@
-//! A headless LSP client: spawns the real `nib serve` binary and speaks Content-Length framed
-//! JSON-RPC over its stdio, exactly like an editor. Every byte on stdout must be a frame.
+//! A headless editor for the tests: the real `nib serve` binary driven over stdio by the LSP
+//! client `nib bench` uses (nib-bench), with helpers for documents and completions.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use nib_bench::client::{Client, Spawn};
 use serde_json::{json, Value};
 
 pub const TIMEOUT: Duration = Duration::from_secs(180);
 
+/// The shared LSP client (nib-bench) with the test's conveniences: a failure panics with the
+/// tail of the server's log.
 pub struct Server {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    frames: Receiver<Result<Value, String>>,
-    next_id: i64,
-    /// Notifications and server requests seen so far.
-    pub notifications: Vec<Value>,
+    client: Client,
     stderr_path: std::path::PathBuf,
 }
 
@@ -30,34 +25,6 @@ pub fn fixture(rel: &str) -> String {
 
 pub fn uri(name: &str) -> String {
     format!("file:///workspace/{name}")
-}
-
-fn read_frame(r: &mut impl BufRead) -> Result<Option<Value>, String> {
-    let mut len = None;
-    loop {
-        let mut line = String::new();
-        let n = r.read_line(&mut line).map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if line == "\r\n" {
-            break;
-        }
-        let Some((name, value)) = line.trim_end().split_once(": ") else {
-            return Err(format!("stdout carried a non-frame line: {line:?}"));
-        };
-        if name.eq_ignore_ascii_case("Content-Length") {
-            len = Some(value.parse::<usize>().map_err(|e| e.to_string())?);
-        } else if !name.eq_ignore_ascii_case("Content-Type") {
-            return Err(format!("unexpected header {line:?}"));
-        }
-    }
-    let len = len.ok_or("frame without Content-Length")?;
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).map_err(|e| e.to_string())?;
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(|e| format!("frame is not JSON: {e}"))
 }
 
 impl Server {
@@ -79,41 +46,29 @@ impl Server {
             std::process::id(),
             rand_suffix()
         ));
-        let stderr = std::fs::File::create(&stderr_path).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nib"))
-            .arg("serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .env("NIB_LOG", "debug")
-            .spawn()
-            .expect("spawn nib serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            loop {
-                match read_frame(&mut r) {
-                    Ok(Some(v)) => {
-                        if tx.send(Ok(v)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => return,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                }
-            }
-        });
-        let stdin = child.stdin.take();
+        Server::start_env(init_options, caps, root_uri, &[], stderr_path)
+    }
+
+    /// Start `nib serve` with extra environment variables.
+    pub fn start_env(
+        init_options: Value,
+        caps: Value,
+        root_uri: Option<&str>,
+        env: &[(&str, &str)],
+        stderr_path: std::path::PathBuf,
+    ) -> (Server, Value) {
+        let mut vars = vec![("NIB_LOG".to_string(), "debug".to_string())];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let client = Client::spawn_with(
+            std::path::Path::new(env!("CARGO_BIN_EXE_nib")),
+            &Spawn {
+                stderr_log: Some(stderr_path.clone()),
+                env: vars,
+            },
+        )
+        .expect("spawn nib serve");
         let mut s = Server {
-            child,
-            stdin,
-            frames: rx,
-            next_id: 0,
-            notifications: Vec::new(),
+            client,
             stderr_path,
         };
         let result = s
@@ -124,37 +79,30 @@ impl Server {
     }
 
     pub fn notify(&mut self, method: &str, params: Value) {
-        self.send(&json!({ "jsonrpc": "2.0", "method": method, "params": params }));
+        let r = self.client.notify(method, params);
+        self.check(r)
     }
 
     pub fn send(&mut self, msg: &Value) {
-        let body = msg.to_string();
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        write!(stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).unwrap();
-        stdin.flush().unwrap();
+        let r = self.client.send(msg);
+        self.check(r)
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let r = self.client.send_raw(bytes);
+        self.check(r)
     }
 
     /// Send a request without waiting; returns its id.
     pub fn send_request(&mut self, method: &str, params: Value) -> i64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
-        id
+        let r = self.client.send_request(method, params);
+        self.check(r)
     }
 
     /// Wait for the response to `id`: Ok(result) or Err(error object).
     pub fn wait_response(&mut self, id: i64) -> Result<Value, Value> {
-        let until = Instant::now() + TIMEOUT;
-        loop {
-            let msg = self.next_frame(until);
-            if msg.get("id") == Some(&json!(id)) && msg.get("method").is_none() {
-                return match msg.get("error") {
-                    Some(e) => Err(e.clone()),
-                    None => Ok(msg.get("result").cloned().unwrap_or(Value::Null)),
-                };
-            }
-            self.absorb(msg);
-        }
+        let r = self.client.wait_response(id, TIMEOUT);
+        self.check(r)
     }
 
     pub fn request(&mut self, method: &str, params: Value) -> Result<Value, Value> {
@@ -162,25 +110,9 @@ impl Server {
         self.wait_response(id)
     }
 
-    fn next_frame(&mut self, until: Instant) -> Value {
-        let left = until.saturating_duration_since(Instant::now());
-        match self.frames.recv_timeout(left) {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => panic!("protocol error from nib: {e}\n{}", self.stderr()),
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("nib did not answer in time\n{}", self.stderr())
-            }
-            Err(RecvTimeoutError::Disconnected) => panic!("nib closed stdout\n{}", self.stderr()),
-        }
-    }
-
-    /// Keep a notification; answer server-to-client requests (e.g. progress) with null.
-    fn absorb(&mut self, msg: Value) {
-        if let (Some(id), Some(_)) = (msg.get("id"), msg.get("method")) {
-            let id = id.clone();
-            self.send(&json!({ "jsonrpc": "2.0", "id": id, "result": null }));
-        }
-        self.notifications.push(msg);
+    /// Notifications and server requests seen so far.
+    pub fn notifications(&self) -> &[Value] {
+        &self.client.notifications
     }
 
     /// Wait until a notification matching `pred` arrives (or was already seen).
@@ -189,27 +121,12 @@ impl Server {
         timeout: Duration,
         pred: impl Fn(&Value) -> bool,
     ) -> Option<Value> {
-        if let Some(n) = self.notifications.iter().find(|n| pred(n)) {
-            return Some(n.clone());
-        }
-        let until = Instant::now() + timeout;
-        while Instant::now() < until {
-            match self
-                .frames
-                .recv_timeout(until.saturating_duration_since(Instant::now()))
-            {
-                Ok(Ok(v)) => {
-                    let hit = pred(&v);
-                    self.absorb(v.clone());
-                    if hit {
-                        return Some(v);
-                    }
-                }
-                Ok(Err(e)) => panic!("protocol error from nib: {e}"),
-                Err(_) => return None,
-            }
-        }
-        None
+        let r = self.client.wait_notification(timeout, pred);
+        self.check(r)
+    }
+
+    fn check<T>(&self, r: anyhow::Result<T>) -> T {
+        r.unwrap_or_else(|e| panic!("{e:#}\n{}", self.stderr()))
     }
 
     pub fn open(&mut self, uri: &str, language: &str, text: &str) {
@@ -274,18 +191,8 @@ impl Server {
 
     /// Orderly shutdown; returns the exit status code.
     pub fn shutdown(mut self) -> Option<i32> {
-        self.request("shutdown", Value::Null)
-            .expect("shutdown succeeds");
-        self.notify("exit", Value::Null);
-        self.stdin.take();
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("nib did not exit after shutdown/exit");
+        let r = self.client.shutdown();
+        self.check(r)
     }
 
     pub fn stderr(&self) -> String {
@@ -300,8 +207,6 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.stderr_path);
     }
 }

@@ -810,11 +810,11 @@ fn no_file_watchers_without_dynamic_registration() {
         .unwrap_or_else(|st| panic!("the index of app.py: {st}"));
     assert_eq!(st["watching_files"], false);
     assert!(
-        !s.notifications
+        !s.notifications()
             .iter()
             .any(|n| n["method"] == "client/registerCapability"),
         "{:?}",
-        s.notifications
+        s.notifications()
     );
     assert_eq!(s.shutdown(), Some(0));
 }
@@ -855,4 +855,48 @@ fn bench_replay_waits_for_the_model_and_reports_latency() {
     assert!(stdout.contains("model loaded"), "{stdout}");
     assert!(stdout.contains("open   n=1"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A handler that panics (on the blocking pool, or in the handler itself) answers with an
+/// internal error, and the server goes on answering and keeps its documents.
+#[test]
+fn a_panicking_handler_becomes_an_error_response() {
+    let log = std::env::temp_dir().join(format!("nib-panic-{}.log", std::process::id()));
+    let (mut s, _) = Server::start_env(
+        json!({ "model": "/nonexistent/model.gguf" }),
+        json!({}),
+        None,
+        &[("NIB_DEBUG", "1")],
+        log,
+    );
+    let u = uri("kept.py");
+    s.open(&u, "python", "x = 1\n");
+    for place in ["blocking", "handler"] {
+        let e = s
+            .request("nib/debug/panic", json!({ "where": place }))
+            .expect_err("a panic is an error response");
+        assert_eq!(e["code"], -32603, "{e}");
+        assert!(
+            e["message"].as_str().unwrap().contains("nib/debug/panic"),
+            "{e}"
+        );
+    }
+    let doc = s
+        .request("nib/debug/document", json!({ "uri": u }))
+        .expect("the server still answers");
+    assert_eq!(doc["text"], "x = 1\n");
+    assert!(s.request("nib/stats", Value::Null).is_ok());
+    assert!(s.stderr().contains("panicked; the server goes on"), "{}", s.stderr());
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+/// Without `NIB_DEBUG=1` the debug requests do not exist.
+#[test]
+fn debug_requests_are_off_by_default() {
+    let (mut s, _) = Server::start(json!({ "model": "/nonexistent/model.gguf" }), &[]);
+    let e = s
+        .request("nib/debug/panic", json!({ "where": "handler" }))
+        .expect_err("unknown");
+    assert_eq!(e["code"], -32601, "{e}");
+    assert_eq!(s.shutdown(), Some(0));
 }

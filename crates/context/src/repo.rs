@@ -1249,5 +1249,24 @@ fn best_windows<'a>(
     out
 }
 
+/// Where repository context comes from (the server wires in a workspace index: nib-workspace;
+/// the ide and this crate do no IO). Called only when the prompt's window is set up afresh, not per keystroke.
+pub trait RepoContextSource: Send + Sync {
+    /// Pieces of other files for a cursor at byte `cursor` of the document `uri`.
+    #[allow(clippy::too_many_arguments)]
+    fn context(
+        &self,
+        uri: &str,
+        text: &str,
+        cursor: usize,
+        tree: Option<&nib_syntax::tree_sitter::Tree>,
+        open_files: &[OpenFile<'_>],
+        counter: &dyn nib_engine::TokenCounter,
+        budget_tokens: usize,
+    ) -> Option<RepoContext>;
+    /// A name for the repository (the `<|repo_name|>` of Qwen prompts).
+    fn repo_name(&self) -> Option<String>;
+}
+
 #[cfg(test)]
 mod tests;

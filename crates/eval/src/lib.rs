@@ -16,6 +16,7 @@ pub mod report;
 pub mod rescore;
 pub mod run;
 pub mod sandbox;
+pub mod scan;
 pub mod syntax;
 
 use std::io::Write;

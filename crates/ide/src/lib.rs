@@ -25,27 +25,9 @@ pub use complete::{Completion, CompletionRequest, Trigger};
 pub use engine_slot::EngineState;
 pub use gate::GatePolicy;
 pub use nib_checks::{Finding, Severity};
-pub use nib_context::repo::{OpenFile, RepoContext, RepoReport};
+pub use nib_context::repo::{OpenFile, RepoContext, RepoContextSource, RepoReport};
 pub use nib_postprocess::Mode;
 
-/// Where repository context comes from (the binary wires in a workspace index; the ide does no
-/// IO). Called only when the prompt's window is set up afresh, not per keystroke.
-pub trait RepoContextSource: Send + Sync {
-    /// Pieces of other files for a cursor at byte `cursor` of the document `uri`.
-    #[allow(clippy::too_many_arguments)]
-    fn context(
-        &self,
-        uri: &str,
-        text: &str,
-        cursor: usize,
-        tree: Option<&nib_syntax::tree_sitter::Tree>,
-        open_files: &[OpenFile<'_>],
-        counter: &dyn nib_engine::TokenCounter,
-        budget_tokens: usize,
-    ) -> Option<RepoContext>;
-    /// A name for the repository (the `<|repo_name|>` of Qwen prompts).
-    fn repo_name(&self) -> Option<String>;
-}
 pub use session::IdeStats;
 
 use std::collections::HashMap;

@@ -1,107 +1,235 @@
-//! nib's settings: one documented struct, read leniently from `initializationOptions` and
-//! `workspace/didChangeConfiguration`. Invalid or unknown keys are reported and ignored.
+//! nib's settings: one table ([`KEYS`]) is the single source of every key's name, type, default
+//! and documentation. The parser validates against it, the README's settings table and
+//! `nib settings --json` (which the editor packages are generated from) are printed from it, and
+//! tests keep the typed [`Settings`] struct, the table and the README in step.
+//!
+//! Settings arrive as `initializationOptions` and `workspace/didChangeConfiguration` (flat, or
+//! under a `nib` key). Parsing is lenient: an invalid value or an unknown key is reported and
+//! skipped, the rest applies.
 
 use std::time::Duration;
 
+use nib_ide::GatePolicy;
 use serde_json::Value;
 
-/// Every setting nib understands (camelCase in JSON). The README's settings table is checked
-/// against [`Settings::KEYS`] by a test.
+/// The type of a setting's value, with its constraints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A non-empty string.
+    String,
+    /// A path; the empty string means none.
+    Path,
+    Integer { min: u64, max: u64 },
+    Bool,
+    /// One of these strings (case-insensitive on input).
+    Enum(&'static [&'static str]),
+}
+
+/// One setting: its camelCase key, type, default (as JSON) and meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+pub const GATE_POLICIES: &[&str] = &["drop", "warn", "off"];
+
+/// Every setting nib understands.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "model",
+        kind: Kind::String,
+        default: "\"qwen2.5-coder-0.5b\"",
+        doc: "model name from `nib model list`, or a path to a `.gguf` file",
+    },
+    Key {
+        name: "contextTokens",
+        kind: Kind::Integer { min: 64, max: 16000 },
+        default: "2000",
+        doc: "tokens of context on each side of the cursor",
+    },
+    Key {
+        name: "maxTokens",
+        kind: Kind::Integer { min: 1, max: 1024 },
+        default: "64",
+        doc: "most tokens generated for a multi-line suggestion",
+    },
+    Key {
+        name: "repoContextTokens",
+        kind: Kind::Integer { min: 0, max: 8000 },
+        default: "1024",
+        doc: "tokens of repository context: definitions of the symbols used near the cursor, similar code, library versions",
+    },
+    Key {
+        name: "threads",
+        kind: Kind::Integer { min: 0, max: 256 },
+        default: "0",
+        doc: "llama.cpp threads; 0 = one per physical core",
+    },
+    Key {
+        name: "logLevel",
+        kind: Kind::Enum(LOG_LEVELS),
+        default: "\"info\"",
+        doc: "log level (prompts are logged only at `trace`)",
+    },
+    Key {
+        name: "deadlineMs",
+        kind: Kind::Integer {
+            min: 0,
+            max: 600_000,
+        },
+        default: "300",
+        doc: "time budget of an automatic inline completion in ms (the context shrinks to fit); 0 = none",
+    },
+    Key {
+        name: "coldDeadlineMs",
+        kind: Kind::Integer {
+            min: 0,
+            max: 600_000,
+        },
+        default: "1000",
+        doc: "budget in ms when the context is cold (the first request after opening a file or a jump)",
+    },
+    Key {
+        name: "kvReuse",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "reuse the model's KV cache across requests (off only to measure a baseline)",
+    },
+    Key {
+        name: "backgroundPrefill",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "evaluate the context ahead of requests: after edits and after a shrunk request",
+    },
+    Key {
+        name: "typeaheadCache",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "answer from the suggestion shown when the user types its start, and from recent contexts",
+    },
+    Key {
+        name: "safetyGate",
+        kind: Kind::Enum(GATE_POLICIES),
+        default: "\"drop\"",
+        doc: "what a high or critical safety finding does to a suggestion: drop it, warn (show it with its findings), or off",
+    },
+    Key {
+        name: "copyleftCorpus",
+        kind: Kind::Path,
+        default: "\"\"",
+        doc: "a directory of copyleft code: suggestions sharing a long run of tokens with it are flagged (empty = none)",
+    },
+];
+
+/// `logLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        LOG_LEVELS[self as usize]
+    }
+
+    fn parse(s: &str) -> Option<LogLevel> {
+        use LogLevel::*;
+        [Error, Warn, Info, Debug, Trace]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+/// Every setting, typed. Field docs: see [`KEYS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// `model`: a model name from `nib model list`, or a path to a `.gguf` file.
     pub model: String,
-    /// `contextTokens`: tokens of context on each side of the cursor.
     pub context_tokens: usize,
-    /// `maxTokens`: most tokens generated for a multi-line suggestion.
     pub max_tokens: usize,
-    /// `repoContextTokens`: tokens of repository context (definitions, similar code, versions).
     pub repo_context_tokens: usize,
-    /// `threads`: llama.cpp threads; 0 = one per physical core.
     pub threads: usize,
-    /// `logLevel`: error, warn, info, debug or trace (prompts are logged only at trace).
-    pub log_level: String,
-    /// `deadlineMs`: time budget of an automatic inline completion in ms; 0 = none.
+    pub log_level: LogLevel,
     pub deadline_ms: u64,
-    /// `coldDeadlineMs`: budget when the context is cold (after opening a file or a jump).
     pub cold_deadline_ms: u64,
-    /// `kvReuse`: reuse the model's KV cache across requests (off only to measure baselines).
     pub kv_reuse: bool,
-    /// `backgroundPrefill`: evaluate the context ahead of requests.
     pub background_prefill: bool,
-    /// `typeaheadCache`: answer from the shown suggestion when the user types its start.
     pub typeahead_cache: bool,
-    /// `safetyGate`: drop (default), warn or off: what a high/critical finding does to a suggestion.
-    pub safety_gate: String,
-    /// `copyleftCorpus`: a directory of copyleft code; suggestions sharing long runs with it are flagged.
+    pub safety_gate: GatePolicy,
+    /// Empty: none.
     pub copyleft_corpus: String,
 }
 
 impl Default for Settings {
+    /// The table's defaults.
     fn default() -> Settings {
-        Settings {
-            model: crate::models::DEFAULT_MODEL.to_string(),
-            context_tokens: 2000,
-            max_tokens: 64,
-            repo_context_tokens: 1024,
+        let mut s = Settings {
+            model: String::new(),
+            context_tokens: 0,
+            max_tokens: 0,
+            repo_context_tokens: 0,
             threads: 0,
-            log_level: "info".into(),
-            deadline_ms: 300,
-            cold_deadline_ms: 1000,
-            kv_reuse: true,
-            background_prefill: true,
-            typeahead_cache: true,
-            safety_gate: "drop".into(),
+            log_level: LogLevel::default(),
+            deadline_ms: 0,
+            cold_deadline_ms: 0,
+            kv_reuse: false,
+            background_prefill: false,
+            typeahead_cache: false,
+            safety_gate: GatePolicy::default(),
             copyleft_corpus: String::new(),
+        };
+        for key in KEYS {
+            let v: Value = serde_json::from_str(key.default).expect("defaults are JSON (tested)");
+            let checked = check(key.kind, &v).expect("defaults are valid (tested)");
+            s.set(key.name, checked);
         }
+        s
     }
 }
 
-const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+/// A value that passed its key's [`Kind`].
+enum Checked {
+    Str(String),
+    Int(u64),
+    Bool(bool),
+}
+
+fn check(kind: Kind, v: &Value) -> Result<Checked, String> {
+    match kind {
+        Kind::String => match v {
+            Value::String(s) if !s.trim().is_empty() => Ok(Checked::Str(s.trim().to_string())),
+            other => Err(format!("expected a non-empty string, got {other}")),
+        },
+        Kind::Path => match v {
+            Value::String(s) => Ok(Checked::Str(s.trim().to_string())),
+            other => Err(format!("expected a path, got {other}")),
+        },
+        Kind::Integer { min, max } => match v.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Ok(Checked::Int(n)),
+            _ => Err(format!("expected an integer in {min}..={max}, got {v}")),
+        },
+        Kind::Bool => v
+            .as_bool()
+            .map(Checked::Bool)
+            .ok_or_else(|| format!("expected true or false, got {v}")),
+        Kind::Enum(values) => match v {
+            Value::String(s) if values.contains(&s.trim().to_ascii_lowercase().as_str()) => {
+                Ok(Checked::Str(s.trim().to_ascii_lowercase()))
+            }
+            other => Err(format!("expected one of {}, got {other}", values.join(", "))),
+        },
+    }
+}
 
 impl Settings {
-    /// (key, description, default) for documentation.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub const KEYS: &'static [(&'static str, &'static str)] = &[
-        (
-            "model",
-            "model name from `nib model list`, or a path to a .gguf file",
-        ),
-        (
-            "contextTokens",
-            "tokens of context on each side of the cursor (64..=16000)",
-        ),
-        (
-            "maxTokens",
-            "most tokens generated for a multi-line suggestion (1..=1024)",
-        ),
-        ("threads", "llama.cpp threads; 0 = one per physical core"),
-        (
-            "logLevel",
-            "error | warn | info | debug | trace (prompts only at trace)",
-        ),
-        (
-            "deadlineMs",
-            "time budget of an inline completion in ms; 0 = none",
-        ),
-        (
-            "safetyGate",
-            "drop | warn | off: what a high or critical finding does to a suggestion",
-        ),
-        (
-            "coldDeadlineMs",
-            "budget in ms when the context is cold (after opening a file or a jump)",
-        ),
-        (
-            "repoContextTokens",
-            "tokens of repository context: definitions, similar code, versions (0..=8000)",
-        ),
-        (
-            "copyleftCorpus",
-            "directory of copyleft code to flag copies of (empty = none)",
-        ),
-    ];
-
     /// Apply the keys present in `value` (an object, or `{ "nib": {...} }`). Returns the
     /// problems found; each bad key is skipped, the good ones are applied.
     pub fn merge(&mut self, value: &Value) -> Vec<String> {
@@ -117,50 +245,41 @@ impl Settings {
                 return problems;
             }
         };
-        for (key, v) in obj {
-            let r = match key.as_str() {
-                "model" => string(v).map(|s| self.model = s),
-                "contextTokens" => int(v, 64, 16000).map(|n| self.context_tokens = n as usize),
-                "maxTokens" => int(v, 1, 1024).map(|n| self.max_tokens = n as usize),
-                "repoContextTokens" => {
-                    int(v, 0, 8000).map(|n| self.repo_context_tokens = n as usize)
-                }
-                "threads" => int(v, 0, 256).map(|n| self.threads = n as usize),
-                "logLevel" => string(v).and_then(|s| {
-                    let s = s.to_ascii_lowercase();
-                    if LOG_LEVELS.contains(&s.as_str()) {
-                        self.log_level = s;
-                        Ok(())
-                    } else {
-                        Err(format!("expected one of {}", LOG_LEVELS.join(", ")))
-                    }
-                }),
-                "deadlineMs" => int(v, 0, 600_000).map(|n| self.deadline_ms = n),
-                "coldDeadlineMs" => int(v, 0, 600_000).map(|n| self.cold_deadline_ms = n),
-                "kvReuse" => boolean(v).map(|b| self.kv_reuse = b),
-                "backgroundPrefill" => boolean(v).map(|b| self.background_prefill = b),
-                "typeaheadCache" => boolean(v).map(|b| self.typeahead_cache = b),
-                "copyleftCorpus" => match v {
-                    Value::String(p) => {
-                        self.copyleft_corpus = p.trim().to_string();
-                        Ok(())
-                    }
-                    other => Err(format!("expected a directory path, got {other}")),
-                },
-                "safetyGate" => string(v).and_then(|s| match nib_ide::GatePolicy::parse(&s) {
-                    Some(_) => {
-                        self.safety_gate = s;
-                        Ok(())
-                    }
-                    None => Err("expected drop, warn or off".into()),
-                }),
-                _ => Err("unknown setting".into()),
+        for (name, v) in obj {
+            let Some(key) = KEYS.iter().find(|k| k.name == name) else {
+                problems.push(format!("setting `{name}` ignored: unknown setting"));
+                continue;
             };
-            if let Err(e) = r {
-                problems.push(format!("setting `{key}` ignored: {e}"));
+            match check(key.kind, v) {
+                Ok(checked) => self.set(key.name, checked),
+                Err(e) => problems.push(format!("setting `{name}` ignored: {e}")),
             }
         }
         problems
+    }
+
+    /// Store a checked value. Every key of [`KEYS`] has an arm (tested).
+    fn set(&mut self, name: &str, v: Checked) {
+        match (name, v) {
+            ("model", Checked::Str(s)) => self.model = s,
+            ("copyleftCorpus", Checked::Str(s)) => self.copyleft_corpus = s,
+            ("logLevel", Checked::Str(s)) => {
+                self.log_level = LogLevel::parse(&s).unwrap_or_default()
+            }
+            ("safetyGate", Checked::Str(s)) => {
+                self.safety_gate = GatePolicy::parse(&s).unwrap_or_default()
+            }
+            ("contextTokens", Checked::Int(n)) => self.context_tokens = n as usize,
+            ("maxTokens", Checked::Int(n)) => self.max_tokens = n as usize,
+            ("repoContextTokens", Checked::Int(n)) => self.repo_context_tokens = n as usize,
+            ("threads", Checked::Int(n)) => self.threads = n as usize,
+            ("deadlineMs", Checked::Int(n)) => self.deadline_ms = n,
+            ("coldDeadlineMs", Checked::Int(n)) => self.cold_deadline_ms = n,
+            ("kvReuse", Checked::Bool(b)) => self.kv_reuse = b,
+            ("backgroundPrefill", Checked::Bool(b)) => self.background_prefill = b,
+            ("typeaheadCache", Checked::Bool(b)) => self.typeahead_cache = b,
+            (other, _) => tracing::error!("setting `{other}` has no field"),
+        }
     }
 
     pub fn ide_config(&self) -> nib_ide::IdeConfig {
@@ -175,7 +294,7 @@ impl Settings {
         c.kv_reuse = self.kv_reuse;
         c.background_prefill = self.background_prefill;
         c.typeahead_cache = self.typeahead_cache;
-        c.gate = nib_ide::GatePolicy::parse(&self.safety_gate).unwrap_or_default();
+        c.gate = self.safety_gate;
         c
     }
 
@@ -186,25 +305,66 @@ impl Settings {
         let need = 2 * self.context_tokens + self.repo_context_tokens + self.max_tokens + 2048;
         need.clamp(4096, 40_000) as u32
     }
-}
 
-fn string(v: &Value) -> Result<String, String> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        other => Err(format!("expected a non-empty string, got {other}")),
+    /// What the engine is loaded from: a change of it means a reload.
+    pub fn engine_key(&self) -> nib_models::EngineKey {
+        nib_models::EngineKey::new(&self.model, self.threads, self.context_length())
     }
 }
 
-fn boolean(v: &Value) -> Result<bool, String> {
-    v.as_bool()
-        .ok_or_else(|| format!("expected true or false, got {v}"))
+fn kind_name(kind: Kind) -> String {
+    match kind {
+        Kind::String => "string".into(),
+        Kind::Path => "path".into(),
+        Kind::Integer { min, max } => format!("integer {min}..={max}"),
+        Kind::Bool => "boolean".into(),
+        Kind::Enum(values) => values.join(" \\| "),
+    }
 }
 
-fn int(v: &Value, min: u64, max: u64) -> Result<u64, String> {
-    match v.as_u64() {
-        Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("expected an integer in {min}..={max}, got {v}")),
+/// The README's settings table.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | type | default | meaning |\n|---|---|---|---|\n");
+    for k in KEYS {
+        let default = match k.default {
+            "\"\"" => "(none)".to_string(),
+            d => format!("`{}`", d.trim_matches('"')),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            k.name,
+            kind_name(k.kind),
+            default,
+            k.doc
+        ));
     }
+    out
+}
+
+/// The table as JSON, for editor packages:
+/// `[{"key","type","default","enum","minimum","maximum","description"}]`.
+pub fn json_schema() -> Value {
+    let keys: Vec<Value> = KEYS
+        .iter()
+        .map(|k| {
+            let (ty, values, min, max) = match k.kind {
+                Kind::String | Kind::Path => ("string", None, None, None),
+                Kind::Integer { min, max } => ("integer", None, Some(min), Some(max)),
+                Kind::Bool => ("boolean", None, None, None),
+                Kind::Enum(v) => ("string", Some(v), None, None),
+            };
+            serde_json::json!({
+                "key": k.name,
+                "type": ty,
+                "default": serde_json::from_str::<Value>(k.default).unwrap_or(Value::Null),
+                "enum": values,
+                "minimum": min,
+                "maximum": max,
+                "description": k.doc,
+            })
+        })
+        .collect();
+    Value::Array(keys)
 }
 
 #[cfg(test)]
@@ -220,7 +380,7 @@ mod tests {
         );
         assert_eq!(s.context_tokens, 512);
         assert_eq!(s.max_tokens, 64);
-        assert_eq!(s.log_level, "debug");
+        assert_eq!(s.log_level, LogLevel::Debug);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("maxTokens")));
         assert!(problems.iter().any(|p| p.contains("bogus")));
@@ -236,13 +396,78 @@ mod tests {
     }
 
     #[test]
-    fn readme_documents_every_setting() {
-        let readme = include_str!("../../../README.md");
-        for (key, _) in Settings::KEYS {
-            assert!(
-                readme.contains(&format!("`{key}`")),
-                "README lacks setting {key}"
-            );
+    fn enums_are_typed() {
+        let mut s = Settings::default();
+        assert_eq!(s.safety_gate, GatePolicy::Drop);
+        assert!(s.merge(&json!({"safetyGate": "Warn"})).is_empty());
+        assert_eq!(s.safety_gate, GatePolicy::Warn);
+        assert_eq!(s.merge(&json!({"safetyGate": "maybe"})).len(), 1);
+        assert_eq!(s.safety_gate, GatePolicy::Warn);
+        assert_eq!(s.merge(&json!({"logLevel": "loud"})).len(), 1);
+    }
+
+    /// Every key of the table is stored in its own field: setting a value other than the
+    /// default changes the struct, and setting the default back restores it.
+    #[test]
+    fn every_key_has_a_field() {
+        let base = Settings::default();
+        for k in KEYS {
+            let other = match k.kind {
+                Kind::String | Kind::Path => json!("/some/other.gguf"),
+                Kind::Integer { min, max } => {
+                    let d: u64 = k.default.parse().unwrap();
+                    json!(if d == max { min } else { d + 1 })
+                }
+                Kind::Bool => json!(k.default != "true"),
+                Kind::Enum(values) => json!(values.iter().find(|v| k.default != format!("\"{v}\"")).unwrap()),
+            };
+            let mut s = base.clone();
+            assert!(s.merge(&json!({ k.name: other })).is_empty(), "{}", k.name);
+            assert_ne!(s, base, "{} has no field", k.name);
+            let default: Value = serde_json::from_str(k.default).unwrap();
+            assert!(s.merge(&json!({ k.name: default })).is_empty(), "{}", k.name);
+            assert_eq!(s, base, "{}: the table's default is not the struct's", k.name);
         }
+    }
+
+    #[test]
+    fn defaults_match_the_product() {
+        let s = Settings::default();
+        assert_eq!(s.model, nib_models::DEFAULT_MODEL);
+        assert_eq!((s.context_tokens, s.max_tokens, s.deadline_ms), (2000, 64, 300));
+        assert!(s.kv_reuse && s.background_prefill && s.typeahead_cache);
+        assert_eq!(s.copyleft_corpus, "");
+    }
+
+    /// The README's settings table is the one printed from [`KEYS`]
+    /// (`nib settings --markdown` prints it).
+    #[test]
+    fn readme_table_is_generated_from_the_keys() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("<!-- settings:start -->\n")
+            .expect("README has a settings:start marker");
+        let end = readme
+            .find("<!-- settings:end -->")
+            .expect("README has a settings:end marker");
+        let table = &readme[start + "<!-- settings:start -->\n".len()..end];
+        assert_eq!(
+            table,
+            markdown_table(),
+            "README's settings table is stale: paste `nib settings --markdown`"
+        );
+    }
+
+    #[test]
+    fn json_lists_every_key() {
+        let v = json_schema();
+        let keys: Vec<&str> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, KEYS.iter().map(|k| k.name).collect::<Vec<_>>());
+        assert_eq!(v[5]["enum"], json!(LOG_LEVELS));
     }
 }

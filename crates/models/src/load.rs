@@ -5,8 +5,7 @@ use std::sync::Arc;
 use nib_engine::CompletionEngine;
 use nib_engine_llama::{LlamaConfig, LlamaEngine};
 
-use crate::models::{self, Resolved};
-use crate::settings::Settings;
+use crate::Resolved;
 
 /// What an engine is built from: a change means a reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,18 +16,19 @@ pub struct EngineKey {
 }
 
 impl EngineKey {
-    pub fn from_settings(s: &Settings) -> EngineKey {
+    /// `threads` 0 means one per physical core.
+    pub fn new(model: &str, threads: usize, context_length: u32) -> EngineKey {
         EngineKey {
-            resolved: models::resolve(&s.model),
-            threads: (s.threads > 0).then_some(s.threads),
-            context_length: s.context_length(),
+            resolved: crate::resolve(model),
+            threads: (threads > 0).then_some(threads),
+            context_length,
         }
     }
 }
 
 /// Load the model (blocking). The error is one line for the user.
 pub fn load(key: &EngineKey) -> Result<Arc<dyn CompletionEngine>, String> {
-    if let Some(msg) = models::check_present(&key.resolved) {
+    if let Some(msg) = crate::check_present(&key.resolved) {
         return Err(msg);
     }
     let mut config = LlamaConfig::new(&key.resolved.path);
@@ -77,7 +77,7 @@ mod tests {
     /// further on; these outputs are short enough to have none.)
     #[test]
     fn drafting_keeps_greedy_output_and_confirms_repeated_text() {
-        let resolved = crate::models::resolve(crate::models::DEFAULT_MODEL);
+        let resolved = crate::resolve(crate::DEFAULT_MODEL);
         assert!(
             resolved.path.is_file(),
             "the default model is missing at {}: run `nib model pull` first",

@@ -18,16 +18,6 @@ use nib_checks::Environment;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Files or directories whose presence marks a project root.
-const ROOT_MARKERS: &[&str] = &[
-    ".git",
-    "pyproject.toml",
-    "setup.py",
-    "setup.cfg",
-    "Cargo.toml",
-    "requirements.txt",
-];
-
 /// How long the interpreter may take to list its packages.
 const PYTHON_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -85,7 +75,7 @@ struct ProbeOutput {
 /// its own modules, its Cargo dependencies. Falls back to [`Environment::builtin`] (plus
 /// whatever could be found) when discovery fails, and says so at debug level.
 pub fn discover(root: &Path) -> Environment {
-    discover_with(root, &crate::models::nib_home().join("env-cache"))
+    discover_with(root, &crate::nib_home().join("env-cache"))
 }
 
 /// [`discover`] with an explicit cache directory.
@@ -122,20 +112,7 @@ pub fn discover_with(root: &Path, cache_dir: &Path) -> Environment {
     env.with_project_modules(modules)
 }
 
-/// The nearest ancestor of `path` (itself included) that holds a root marker, else the
-/// directory of `path`.
-pub fn project_root(path: &Path) -> PathBuf {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let start = if abs.is_dir() {
-        abs.clone()
-    } else {
-        abs.parent().map_or_else(|| abs.clone(), Path::to_path_buf)
-    };
-    start
-        .ancestors()
-        .find(|d| ROOT_MARKERS.iter().any(|m| d.join(m).exists()))
-        .map_or(start.clone(), Path::to_path_buf)
-}
+pub use crate::root::project_root;
 
 /// `.venv/bin/python`, `venv/bin/python`, `$VIRTUAL_ENV/bin/python`, else `python3` on PATH.
 pub fn find_interpreter(root: &Path) -> Option<PathBuf> {
@@ -569,22 +546,5 @@ mod tests {
         let n = std::fs::read_to_string(&calls).unwrap().lines().count();
         assert_eq!(n, 1);
         assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn project_root_is_nearest_marker() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        write(root, "pyproject.toml", "");
-        write(root, "a/b/c.py", "");
-        assert_eq!(
-            project_root(&root.join("a/b/c.py")),
-            std::path::absolute(root).unwrap()
-        );
-        write(root, "a/Cargo.toml", "");
-        assert_eq!(
-            project_root(&root.join("a/b")),
-            std::path::absolute(root.join("a")).unwrap()
-        );
     }
 }

@@ -1,18 +1,7 @@
-//! nib: a local-first AI coding assistant, as a language server and a CLI.
+//! nib: a local-first AI coding assistant, as a language server and a CLI. This binary only
+//! parses the command line and calls into the crates.
 
-mod actions;
-mod bench;
 mod cli;
-mod convert;
-mod engine_loader;
-mod logging;
-mod lsp_client;
-mod models;
-mod repo;
-mod scan;
-mod server;
-mod settings;
-mod trace;
 
 use std::process::ExitCode;
 
@@ -41,15 +30,17 @@ enum Command {
     Model(cli::ModelCommand),
     /// Measure latency.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(nib_bench::BenchCommand),
     /// Measure quality on benchmark data through the real completion path.
     #[command(subcommand)]
     Eval(EvalCommand),
     /// Check files or directories with the safety gate (exit 1 on high or critical findings).
-    Scan(scan::ScanArgs),
+    Scan(nib_scan::ScanArgs),
+    /// Print the settings nib understands (`--json` for editor packages, `--markdown` for the README).
+    Settings(cli::SettingsArgs),
     /// The same as `nib eval scan`.
     #[command(hide = true)]
-    EvalScan(scan::eval::EvalScanArgs),
+    EvalScan(nib_eval::scan::EvalScanArgs),
 }
 
 #[derive(Subcommand)]
@@ -57,50 +48,51 @@ enum EvalCommand {
     #[command(flatten)]
     Completion(nib_eval::EvalCommand),
     /// Score the safety gate: labelled benchmark (vs bandit) and false positives on real code.
-    Scan(scan::eval::EvalScanArgs),
+    Scan(nib_eval::scan::EvalScanArgs),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Serve => {
-            let log = logging::init("info");
+            let log = nib_lsp::logging::init("info");
             match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
             {
                 Ok(rt) => {
-                    rt.block_on(server::serve(log));
+                    rt.block_on(nib_lsp::serve(log));
                     Ok(())
                 }
                 Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),
             }
         }
         Command::Complete(a) => {
-            logging::init("warn");
+            nib_lsp::logging::init("warn");
             cli::complete(a)
         }
+        Command::Settings(a) => cli::settings(a),
         Command::Model(m) => {
-            logging::init("warn");
+            nib_lsp::logging::init("warn");
             cli::model(m)
         }
         Command::Bench(b) => {
-            logging::init("warn");
-            bench::run(b)
+            nib_lsp::logging::init("warn");
+            nib_bench::run(b)
         }
         Command::Scan(a) => {
-            logging::init("warn");
-            return scan::run(a);
+            nib_lsp::logging::init("warn");
+            return nib_scan::run(a);
         }
         Command::EvalScan(a) | Command::Eval(EvalCommand::Scan(a)) => {
-            logging::init("warn");
-            scan::eval::run(a)
+            nib_lsp::logging::init("warn");
+            nib_eval::scan::run(a)
         }
         Command::Eval(EvalCommand::Completion(e)) => {
-            logging::init("warn");
+            nib_lsp::logging::init("warn");
             nib_eval::run(e, &|model, context_tokens, max_tokens| {
-                cli::load_ide(&cli::settings_for(
+                nib_lsp::local::load_ide(&nib_lsp::local::settings_for(
                     Some(model),
                     context_tokens,
                     max_tokens,

@@ -1,4 +1,6 @@
-//! `nib bench`: latency measurements printed as p50 / p95 (never timed unit tests).
+//! `nib bench`: latency measurements printed as p50 / p95 (never timed unit tests): typing
+//! traces ([`trace`]) replayed against the real `nib serve` through the LSP client ([`client`])
+//! that the end-to-end tests use too, and in-process completions at spread positions.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,7 +10,10 @@ use nib_engine::CancelToken;
 use nib_ide::{CompletionRequest, Trigger};
 use nib_text::{OffsetEncoding, Position};
 
-use crate::cli;
+use nib_lsp::local as cli;
+
+pub mod client;
+pub mod trace;
 
 #[derive(clap::Subcommand)]
 pub enum BenchCommand {
@@ -163,7 +168,7 @@ fn bench_complete(
 ) -> Result<()> {
     let text = cli::read_source(&file)?;
     // Caches off: "warm" must measure the KV-cache reuse, not a cache hit.
-    let settings = crate::settings::Settings {
+    let settings = nib_lsp::Settings {
         typeahead_cache: false,
         ..cli::settings_for(model.as_deref(), context_tokens, None, threads)
     };
@@ -249,7 +254,7 @@ pub fn replay(
     use std::time::Duration;
     let exe = std::env::current_exe()?;
     let log = std::env::var_os("NIB_BENCH_SERVER_LOG").map(std::path::PathBuf::from);
-    let mut client = crate::lsp_client::Client::spawn(&exe, log.as_deref())?;
+    let mut client = crate::client::Client::spawn(&exe, log.as_deref())?;
     client.initialize(options)?;
     // The trace starts once the model is loaded: the first completion after opening a file
     // measures the file, not the server's start (reported apart).

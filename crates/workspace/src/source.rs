@@ -1,12 +1,14 @@
-//! Repository context for the ide from a workspace index (the IO side: walking and reading
-//! files lives in nib-workspace; the pure ranking in nib-context).
+//! Repository context for the ide from a workspace index: a [`RepoContextSource`] over a
+//! [`Workspace`] that follows the editor's open documents and file events (the pure ranking
+//! lives in nib-context).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use nib_ide::{OpenFile, RepoContext, RepoContextSource};
-use nib_workspace::{Reindexed, WalkConfig, Workspace};
+use nib_context::repo::{OpenFile, RepoContext, RepoContextSource};
+
+use crate::{Reindexed, WalkConfig, Workspace};
 
 /// Globs registered for `workspace/didChangeWatchedFiles`: the sources the index covers, the
 /// manifests the environment header reads, and the ignore files the walk honours.
@@ -85,7 +87,7 @@ impl WorkspaceSource {
     pub fn index(
         root: &Path,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> (WorkspaceSource, nib_workspace::IndexStats) {
+    ) -> (WorkspaceSource, crate::IndexStats) {
         let (ws, stats) = Workspace::open(root, WalkConfig::default(), &mut |p| {
             progress(p.done, p.total)
         });
@@ -186,33 +188,6 @@ impl RepoContextSource for WorkspaceSource {
     }
 }
 
-pub use nib_workspace::uri_to_path;
-
-/// The project root of a file: the nearest ancestor with a VCS or project marker.
-pub fn project_root(file: &Path) -> Option<PathBuf> {
-    let abs = std::fs::canonicalize(file).ok()?;
-    let markers = [
-        ".git",
-        "Cargo.toml",
-        "pyproject.toml",
-        "setup.py",
-        "setup.cfg",
-        ".nibignore",
-    ];
-    let mut dir = abs.parent();
-    let mut best = None;
-    while let Some(d) = dir {
-        if markers.iter().any(|m| d.join(m).exists()) {
-            best = Some(d.to_path_buf());
-            if d.join(".git").exists() {
-                break;
-            }
-        }
-        dir = d.parent();
-    }
-    best.or_else(|| abs.parent().map(Path::to_path_buf))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,7 +199,7 @@ mod tests {
         for g in WATCH_GLOBS {
             let sample = g.trim_start_matches("**/").replace('*', "x");
             let handled = nib_context::env::is_manifest(&sample)
-                || nib_workspace::is_ignore_file(&sample)
+                || crate::is_ignore_file(&sample)
                 || nib_syntax::Language::from_path(Path::new(&sample)).is_some();
             assert!(handled, "{g} watches files nib ignores");
         }

@@ -6,8 +6,6 @@
 //! Exit status: 1 when a high or critical finding is reported, 2 on usage or IO errors,
 //! 0 otherwise. Notes about skipped files go to stderr.
 
-pub mod env;
-pub mod eval;
 pub mod external;
 
 use std::collections::BTreeMap;
@@ -19,11 +17,8 @@ use anyhow::{bail, Context, Result};
 use nib_checks::{CheckConfig, Checker, Corpus, Finding, Severity};
 use nib_syntax::Language;
 
-pub use env::discover;
 use external::Tool;
-
-/// Larger files are skipped (generated code, vendored bundles).
-pub const MAX_FILE_BYTES: u64 = 1 << 20;
+pub use nib_workspace::{collect_sources, discover, project_root, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -75,16 +70,6 @@ pub struct ScanArgs {
     /// Do not ask the project's Python interpreter or read Cargo.toml: standard library only.
     #[arg(long)]
     pub no_discover: bool,
-}
-
-/// One file to check.
-#[derive(Debug, Clone)]
-pub struct Source {
-    /// As shown in reports (as walked from the given path).
-    pub display: String,
-    pub path: PathBuf,
-    pub lang: Language,
-    pub code: String,
 }
 
 /// The outcome of a scan: findings per file, and notes about skipped files.
@@ -155,7 +140,7 @@ pub fn scan(args: &ScanArgs) -> Result<Report> {
     // One checker per project root: each has its own environment.
     let mut checkers: BTreeMap<PathBuf, Checker> = BTreeMap::new();
     for src in &sources {
-        let root = env::project_root(&src.path);
+        let root = project_root(&src.path);
         let checker = checkers.entry(root.clone()).or_insert_with(|| {
             let environment = if args.no_discover {
                 nib_checks::Environment::builtin()
@@ -227,100 +212,13 @@ fn merge_external(
     }
 }
 
-/// The checker the server gates suggestions with: the standard checks, the project's discovered
-/// environment (installed packages, project modules, Cargo dependencies) when a root is known,
-/// and a copyleft corpus when one is configured. Blocking (runs the interpreter once, cached).
-pub fn gate_checker(root: Option<&Path>, corpus_dir: Option<&Path>) -> Result<Checker> {
-    let mut config = CheckConfig::standard();
-    if let Some(root) = root {
-        config.environment = Some(discover(root));
-    }
-    if let Some(dir) = corpus_dir {
-        let mut notes = Vec::new();
-        let files = collect_sources(&[dir.to_path_buf()], &mut notes)
-            .with_context(|| format!("cannot read the copyleft corpus {}", dir.display()))?;
-        let mut corpus = Corpus::new(nib_checks::WinnowConfig::default());
-        for f in &files {
-            corpus.add(&f.display, "copyleft", &f.code);
-        }
-        config.corpus = Some(corpus);
-    }
-    Ok(Checker::new(config))
-}
-
 fn corpus_checker(dir: &Path, licence: &str) -> Result<Checker> {
-    let mut notes = Vec::new();
-    let files = collect_sources(&[dir.to_path_buf()], &mut notes)
-        .with_context(|| format!("cannot read the corpus {}", dir.display()))?;
-    if files.is_empty() {
-        bail!("no Python or Rust files in the corpus {}", dir.display());
-    }
-    let mut corpus = Corpus::new(nib_checks::WinnowConfig::default());
-    for f in &files {
-        corpus.add(&f.display, licence, &f.code);
-    }
+    let corpus = nib_workspace::load_corpus(dir, licence)?;
     Ok(Checker::new(CheckConfig {
         no_security: true,
         corpus: Some(corpus),
         ..CheckConfig::default()
     }))
-}
-
-/// Python and Rust files under `paths`, in a stable order. A path that does not exist is an
-/// error; skipped files get a note.
-pub fn collect_sources(paths: &[PathBuf], notes: &mut Vec<String>) -> Result<Vec<Source>> {
-    let mut out = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
-        let mut files = Vec::new();
-        if meta.is_file() {
-            files.push(p.clone());
-        } else {
-            let walk = ignore::WalkBuilder::new(p)
-                .require_git(false)
-                .follow_links(false)
-                .build();
-            for entry in walk {
-                match entry {
-                    Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
-                        let path = e.into_path();
-                        if Language::from_path(&path).is_some() {
-                            files.push(path);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => notes.push(format!("skipped: {e}")),
-                }
-            }
-            files.sort();
-        }
-        for path in files {
-            let display = path.display().to_string();
-            let Some(lang) = Language::from_path(&path) else {
-                notes.push(format!("{display}: skipped, not a Python or Rust file"));
-                continue;
-            };
-            let size = std::fs::metadata(&path)
-                .with_context(|| format!("cannot read {display}"))?
-                .len();
-            if size > MAX_FILE_BYTES {
-                notes.push(format!("{display}: skipped, larger than 1 MB"));
-                continue;
-            }
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {display}"))?;
-            let Ok(code) = String::from_utf8(bytes) else {
-                notes.push(format!("{display}: skipped, not UTF-8"));
-                continue;
-            };
-            out.push(Source {
-                display,
-                path,
-                lang,
-                code,
-            });
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

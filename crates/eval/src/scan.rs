@@ -3,7 +3,7 @@
 //! 1. The labelled benchmark under `fixtures/checks/<lang>/<rule>/` (markers
 //!    `nib: expect <rule-id>`): recall and precision per rule for nib and, with `--bandit`, for
 //!    bandit on the same Python files, its test ids mapped to nib rules
-//!    ([`super::external::bandit_to_nib`]).
+//!    ([`nib_scan::external::bandit_to_nib`]).
 //! 2. Clean real-world code (sdists of popular pure-Python packages, downloaded into
 //!    `$NIB_HOME/eval-scan/`, and any `--real DIR`): high/critical findings per 10k lines,
 //!    i.e. the false-positive rate a user of the gate would see.
@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use nib_checks::{evaluate, markers, Case, CheckConfig, Checker, RuleScore, Severity};
 use nib_syntax::Language;
 
-use super::external;
+use nib_scan::external;
 
 /// Packages whose sdists are the default clean code.
 pub const DEFAULT_PACKAGES: &str = "requests==2.32.3,flask==3.0.3,click==8.1.7";
@@ -100,7 +100,7 @@ pub fn run(args: EvalScanArgs) -> Result<()> {
         let mut rows = Vec::new();
         let mut total = RealScore::default();
         for dir in &dirs {
-            let env = super::discover(&super::env::project_root(dir));
+            let env = nib_workspace::discover(&nib_workspace::project_root(dir));
             let s = real_code(dir, env, bandit_exe.as_deref(), args.verbose)?;
             rows.push(s.row(&dir_label(dir)));
             total.add(&s);
@@ -375,8 +375,8 @@ fn ensure_bandit() -> Result<PathBuf> {
         return Ok(exe);
     }
     let venv = external::bandit_venv();
-    let python = super::env::which("python3")
-        .or_else(|| super::env::which("python"))
+    let python = nib_workspace::env::which("python3")
+        .or_else(|| nib_workspace::env::which("python"))
         .context("no python3 on PATH to install bandit with")?;
     eprintln!("nib: installing bandit into {}", venv.display());
     let status = Command::new(&python)
@@ -412,7 +412,7 @@ fn tool_version(exe: &Path) -> String {
 }
 
 fn eval_home() -> PathBuf {
-    crate::models::nib_home().join("eval-scan")
+    nib_workspace::nib_home().join("eval-scan")
 }
 
 fn sdist_dir() -> PathBuf {
@@ -461,8 +461,8 @@ fn fetch_sdists(packages: &[String], no_download: bool) -> Result<Vec<PathBuf>> 
         if no_download {
             bail!("not downloaded yet: {missing:?}");
         }
-        let python = super::env::which("python3")
-            .or_else(|| super::env::which("python"))
+        let python = nib_workspace::env::which("python3")
+            .or_else(|| nib_workspace::env::which("python"))
             .context("no python3 on PATH for pip download")?;
         let status = Command::new(&python)
             .args(["-m", "pip", "download", "--quiet", "--no-deps"])
@@ -573,7 +573,7 @@ pub fn real_code(
     verbose: bool,
 ) -> Result<RealScore> {
     let mut notes = Vec::new();
-    let sources = super::collect_sources(&[dir.to_path_buf()], &mut notes)?;
+    let sources = nib_workspace::collect_sources(&[dir.to_path_buf()], &mut notes)?;
     let checker = Checker::new(CheckConfig {
         environment: Some(environment),
         min_severity: Some(Severity::High),

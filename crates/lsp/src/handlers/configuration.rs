@@ -1,0 +1,118 @@
+//! Settings (`initializationOptions`, `workspace/didChangeConfiguration`) and what they drive:
+//! the log level, the ide's knobs, the safety gate, and the model (reloaded when its key
+//! changes).
+
+use std::sync::Arc;
+
+use nib_ide::EngineState;
+use tower_lsp_server::lsp_types::*;
+
+use crate::server::Backend;
+use crate::settings::Settings;
+
+impl Backend {
+    pub(crate) async fn on_configuration(&self, params: DidChangeConfigurationParams) {
+        {
+            let mut st = self.state();
+            let problems = st.settings.merge(&params.settings);
+            st.pending_problems.extend(problems);
+        }
+        self.apply_settings().await;
+    }
+
+    /// Apply settings: logging and IDE knobs at once, the engine reloaded if its key changed.
+    pub(crate) async fn apply_settings(&self) {
+        let (settings, problems) = {
+            let mut st = self.state();
+            (
+                st.settings.clone(),
+                std::mem::take(&mut st.pending_problems),
+            )
+        };
+        for p in problems {
+            tracing::warn!("{p}");
+            self.client
+                .show_message(MessageType::WARNING, format!("nib: {p}"))
+                .await;
+        }
+        self.log.set_level(settings.log_level.as_str());
+        self.ide.set_config(settings.ide_config());
+        self.build_gate(&settings);
+        let key = settings.engine_key();
+        let changed = {
+            let mut st = self.state();
+            let changed = st.engine_key.as_ref() != Some(&key);
+            st.engine_key = Some(key.clone());
+            changed
+        };
+        if changed {
+            self.load_engine(key).await;
+        }
+    }
+
+    async fn load_engine(&self, key: nib_models::EngineKey) {
+        if let Some(msg) = nib_models::check_present(&key.resolved) {
+            tracing::error!("{msg}");
+            self.ide.set_engine_state(EngineState::Failed(msg.clone()));
+            self.client
+                .show_message(MessageType::ERROR, format!("nib: {msg}"))
+                .await;
+            return;
+        }
+        self.ide.set_engine_state(EngineState::Loading);
+        let ide = Arc::clone(&self.ide);
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || nib_models::load(&key)).await;
+            let result = result.unwrap_or_else(|e| Err(format!("model loader panicked: {e}")));
+            match result {
+                Ok(engine) => {
+                    let info = engine.info();
+                    ide.set_engine(engine);
+                    client
+                        .log_message(
+                            MessageType::INFO,
+                            format!(
+                                "nib: model {} loaded ({:?} prompts)",
+                                info.name, info.format
+                            ),
+                        )
+                        .await;
+                }
+                Err(msg) => {
+                    tracing::error!("{msg}");
+                    ide.set_engine_state(EngineState::Failed(msg.clone()));
+                    client
+                        .show_message(MessageType::ERROR, format!("nib: {msg}"))
+                        .await;
+                }
+            }
+        });
+    }
+
+    /// Build the safety gate's checker for this project in the background (environment
+    /// discovery runs the project's interpreter once, off the completion path).
+    fn build_gate(&self, settings: &Settings) {
+        let root = self.state().root.clone();
+        let corpus = (!settings.copyleft_corpus.is_empty())
+            .then(|| std::path::PathBuf::from(&settings.copyleft_corpus));
+        let ide = Arc::clone(&self.ide);
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let built = tokio::task::spawn_blocking(move || {
+                nib_workspace::gate_checker(root.as_deref(), corpus.as_deref())
+            })
+            .await;
+            match built {
+                Ok(Ok(checker)) => ide.set_checker(checker),
+                Ok(Err(e)) => {
+                    tracing::warn!("safety gate: {e:#}");
+                    client
+                        .show_message(MessageType::WARNING, format!("nib: {e:#}"))
+                        .await;
+                }
+                Err(e) => tracing::error!("safety gate setup failed: {e}"),
+            }
+        });
+    }
+}

