@@ -51,7 +51,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "scan",
         ],
     ),
-    ("bench", &["text", "engine", "ide", "lsp"]),
+    ("bench", &["text", "syntax", "engine", "ide", "lsp"]),
     (
         "nib",
         &["ide", "lsp", "models", "scan", "eval", "bench", "workspace"],

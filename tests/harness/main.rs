@@ -900,3 +900,62 @@ fn debug_requests_are_off_by_default() {
     assert_eq!(e["code"], -32601, "{e}");
     assert_eq!(s.shutdown(), Some(0));
 }
+
+/// Every kind of malformed frame gets its JSON-RPC error (or is skipped with a log line), and
+/// the server goes on answering: documents, requests and shutdown.
+#[test]
+fn malformed_frames_get_errors_and_the_server_keeps_answering() {
+    let log = std::env::temp_dir().join(format!("nib-malformed-{}.log", std::process::id()));
+    let (mut s, _) = Server::start_env(
+        json!({ "model": "/nonexistent/model.gguf" }),
+        json!({}),
+        None,
+        &[("NIB_DEBUG", "1")],
+        log,
+    );
+    let u = uri("m.py");
+    s.open(&u, "python", "a = 1\n");
+    let bad = [
+        ("{", -32700),
+        ("[]", -32600),
+        ("null", -32600),
+        ("{\"jsonrpc\":\"2.0\",\"id\":5,\"meth", -32700),
+        ("42", -32600),
+        ("{}", -32600),
+        ("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":3}", -32600),
+        ("{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":7}", -32600),
+    ];
+    for (body, _) in bad {
+        s.send_raw(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    }
+    // Not a header at all, and a header with a bad length: skipped.
+    s.send_raw(b"this is not a header\r\n");
+    s.send_raw(b"Content-Length: many\r\n\r\n");
+    s.change(
+        &u,
+        2,
+        json!([{ "range": { "start": { "line": 0, "character": 4 }, "end": { "line": 0, "character": 5 } }, "text": "2" }]),
+    );
+    let doc = s
+        .request("nib/debug/document", json!({ "uri": u }))
+        .expect("the server still answers");
+    assert_eq!(doc["text"], "a = 2\n");
+    assert_eq!(doc["version"], 2);
+    let errors: Vec<&Value> = s
+        .notifications()
+        .iter()
+        .filter(|n| n.get("error").is_some())
+        .collect();
+    let codes: Vec<i64> = errors
+        .iter()
+        .map(|e| e["error"]["code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        bad.iter().map(|(_, c)| *c).collect::<Vec<_>>(),
+        "{errors:?}"
+    );
+    assert_eq!(errors[6]["id"], 7, "an id that can be read is answered");
+    assert!(s.request("nib/stats", Value::Null).is_ok());
+    assert_eq!(s.shutdown(), Some(0));
+}

@@ -100,7 +100,7 @@ pub fn run(args: EvalScanArgs) -> Result<()> {
         let mut rows = Vec::new();
         let mut total = RealScore::default();
         for dir in &dirs {
-            let env = nib_workspace::discover(&nib_workspace::project_root(dir));
+            let env = nib_workspace::env::discover(&nib_workspace::project_root(dir));
             let s = real_code(dir, env, bandit_exe.as_deref(), args.verbose)?;
             rows.push(s.row(&dir_label(dir)));
             total.add(&s);

@@ -2,6 +2,8 @@
 //!
 //! Invariants and boundary:
 //! - Stdout carries only JSON-RPC frames; logs go to stderr or a file ([`logging`]).
+//! - Every frame gets an answer or a log line: malformed frames are answered by the validating
+//!   [`transport`] and never reach (or stop) the protocol layer.
 //! - Every request gets an answer: a panic in a handler becomes an internal-error response
 //!   and a log line ([`blocking`]), never a dead server.
 //! - Handlers live in `handlers/`, one file per request or notification family; conversions
@@ -21,6 +23,7 @@ pub mod local;
 pub mod logging;
 mod server;
 pub mod settings;
+pub mod transport;
 
 pub use server::serve;
 pub use settings::Settings;

@@ -6,7 +6,7 @@ use tracing_subscriber::{prelude::*, reload, EnvFilter, Registry};
 pub struct LogHandle(Option<reload::Handle<EnvFilter, Registry>>);
 
 impl LogHandle {
-    /// Change the level at run time (`logLevel` setting); `NIB_LOG` / `RUST_LOG` win if set.
+    /// Change the level at run time (`logLevel` setting); `NIB_LOG` wins if set.
     pub fn set_level(&self, level: &str) {
         if std::env::var_os("NIB_LOG").is_some() {
             return;

@@ -21,6 +21,7 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 use crate::debounce::Debouncer;
 use crate::logging::LogHandle;
 use crate::settings::Settings;
+use crate::transport;
 
 /// Idle time after an edit before the document is checked.
 pub(crate) const DIAGNOSE_IDLE: Duration = Duration::from_millis(300);
@@ -63,10 +64,9 @@ pub(crate) struct State {
     pub watching: bool,
 }
 
-/// Serve LSP on stdin / stdout until the client exits.
+/// Serve LSP on stdin / stdout until the client exits. Frames pass through the validating
+/// transport ([`crate::transport`]) in both directions.
 pub async fn serve(log: LogHandle) {
-    let stdin = tokio::io::stdin();
-    let stdout = tokio::io::stdout();
     let (watch_tx, watch_rx) = tokio::sync::mpsc::unbounded_channel();
     let (service, socket) = LspService::build(|client| Backend {
         client,
@@ -88,7 +88,26 @@ pub async fn serve(log: LogHandle) {
     .custom_method("nib/debug/document", Backend::debug_document)
     .custom_method("nib/debug/panic", Backend::debug_panic)
     .finish();
-    Server::new(stdin, stdout, socket).serve(service).await;
+    let (to_server, server_in) = tokio::io::duplex(1 << 16);
+    let (server_out, from_server) = tokio::io::duplex(1 << 16);
+    let (frames_tx, frames_rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = tokio::spawn(transport::write_output(tokio::io::stdout(), frames_rx));
+    let reader = tokio::spawn(transport::filter_input(
+        tokio::io::BufReader::new(tokio::io::stdin()),
+        to_server,
+        frames_tx.clone(),
+    ));
+    let output = tokio::spawn(transport::collect_output(
+        tokio::io::BufReader::new(from_server),
+        frames_tx,
+    ));
+    Server::new(server_in, server_out, socket)
+        .serve(service)
+        .await;
+    // The server is done (exit, or the input ended): send what it wrote, then stop reading.
+    let _ = output.await;
+    reader.abort();
+    let _ = writer.await;
 }
 
 impl Backend {

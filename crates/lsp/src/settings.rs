@@ -316,9 +316,9 @@ fn kind_name(kind: Kind) -> String {
     match kind {
         Kind::String => "string".into(),
         Kind::Path => "path".into(),
-        Kind::Integer { min, max } => format!("integer {min}..={max}"),
+        Kind::Integer { min, max } => format!("integer, {min}..={max}"),
         Kind::Bool => "boolean".into(),
-        Kind::Enum(values) => values.join(" \\| "),
+        Kind::Enum(values) => format!("enum: {}", values.join(", ")),
     }
 }
 

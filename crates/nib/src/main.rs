@@ -63,6 +63,8 @@ fn main() -> ExitCode {
             {
                 Ok(rt) => {
                     rt.block_on(nib_lsp::serve(log));
+                    // A read of stdin may still be blocked in the pool: do not wait for it.
+                    rt.shutdown_timeout(std::time::Duration::from_millis(200));
                     Ok(())
                 }
                 Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),

@@ -534,7 +534,7 @@ pub enum Confidence {
 /// Total log-probability of the kept tokens at or above which (with [`HIGH_MIN_LOGPROB`]) an
 /// inline suggestion is [`Confidence::High`]: the chance that the whole suggestion is what the
 /// model would write, about e^-1 or better. Calibrated on HumanEval single-line infilling (see
-/// the README's calibration table).
+/// docs/evaluation.md, "Confidence").
 pub const HIGH_SUM_LOGPROB: f32 = -1.0;
 /// Every token at or above this for [`Confidence::High`].
 pub const HIGH_MIN_LOGPROB: f32 = -1.1;

@@ -274,14 +274,14 @@ pub fn parse_semgrep(json: &str) -> Result<Vec<ExternalFinding>> {
 
 /// The bandit executable: on PATH, else the one `nib eval-scan` installs under `$NIB_HOME`.
 pub fn bandit_executable() -> Option<PathBuf> {
-    super::env::which("bandit").or_else(|| {
+    nib_workspace::env::which("bandit").or_else(|| {
         let p = bandit_venv().join("bin/bandit");
         p.is_file().then_some(p)
     })
 }
 
 pub fn bandit_venv() -> PathBuf {
-    crate::models::nib_home().join("tools/bandit")
+    nib_workspace::nib_home().join("tools/bandit")
 }
 
 /// Run `tool` over `files` (Python files only) and return its findings. `Ok(None)` when the
@@ -289,7 +289,7 @@ pub fn bandit_venv() -> PathBuf {
 pub fn run(tool: Tool, files: &[String]) -> Result<Option<Vec<ExternalFinding>>> {
     let exe = match tool {
         Tool::Bandit => bandit_executable(),
-        Tool::Semgrep => super::env::which("semgrep"),
+        Tool::Semgrep => nib_workspace::env::which("semgrep"),
     };
     let Some(exe) = exe else { return Ok(None) };
     let py: Vec<&String> = files.iter().filter(|f| f.ends_with(".py")).collect();

@@ -13,12 +13,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
-use nib_checks::{CheckConfig, Checker, Corpus, Finding, Severity};
-use nib_syntax::Language;
+use anyhow::Result;
+use nib_checks::{CheckConfig, Checker, Finding, Severity};
 
 use external::Tool;
-pub use nib_workspace::{collect_sources, discover, project_root, Source};
+pub use nib_workspace::env::discover;
+pub use nib_workspace::{collect_sources, project_root, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -22,7 +22,6 @@ mod paths;
 mod root;
 mod source;
 mod sources;
-pub use env::discover;
 pub use paths::{nib_home, uri_to_path};
 pub use root::project_root;
 pub use source::{EventsApplied, FileChange, OpenPaths, WorkspaceSource, WATCH_GLOBS};

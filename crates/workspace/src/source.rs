@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use nib_context::repo::{OpenFile, RepoContext, RepoContextSource};
 
-use crate::{Reindexed, WalkConfig, Workspace};
+use crate::{uri_to_path, Reindexed, WalkConfig, Workspace};
 
 /// Globs registered for `workspace/didChangeWatchedFiles`: the sources the index covers, the
 /// manifests the environment header reads, and the ignore files the walk honours.
