@@ -282,15 +282,7 @@ impl Ide {
             self.schedule_prefill(Arc::clone(&engine), std::mem::take(&mut run.background));
         }
         shape.cut_at_deadline(&mut out, generation.stop_reason);
-        let (findings, gate_dropped) = self.gate_suggestion(&config, &shape, &out.text);
-        if let Some(why) = &gate_dropped {
-            tracing::info!(%why, "suggestion dropped by the safety gate");
-            self.stats.gated.inc();
-            out = Output {
-                text: String::new(),
-                dropped: None,
-            };
-        }
+        let (findings, gate_dropped) = self.gate_output(&config, &shape, &mut out);
         let scores = Scores::of(&generation.tokens, &out.text);
         let alternatives = self.alternatives(&config, &shape, prep, &generation.alternatives, &out);
         if opts.remember && !req.raw && generation.stop_reason != StopReason::Deadline {
@@ -420,6 +412,26 @@ impl Ide {
                 }
             }
         }
+    }
+
+    /// The safety gate on the suggestion: its findings, and why it dropped it (then `out` is
+    /// emptied).
+    fn gate_output(
+        &self,
+        config: &IdeConfig,
+        shape: &Shape,
+        out: &mut Output,
+    ) -> (Vec<nib_checks::Finding>, Option<String>) {
+        let (findings, dropped) = self.gate_suggestion(config, shape, &out.text);
+        if let Some(why) = &dropped {
+            tracing::info!(%why, "suggestion dropped by the safety gate");
+            self.stats.gated.inc();
+            *out = Output {
+                text: String::new(),
+                dropped: None,
+            };
+        }
+        (findings, dropped)
     }
 
     /// The safety gate on a suggestion of this request (none for a raw one).

@@ -29,38 +29,38 @@ use nib_engine::{PromptPlan, Throughput};
 /// Decode steps kept in the budget after the full window's prefill: time to generate the
 /// start of a suggestion. The same reserve comes off the cold budget when a new small window
 /// is sized.
-pub(crate) const FULL_DECODE_RESERVE_STEPS: f64 = 6.0;
+const FULL_DECODE_RESERVE_STEPS: f64 = 6.0;
 /// Decode steps kept in the budget after the small window's prefill.
-pub(crate) const SMALL_DECODE_RESERVE_STEPS: f64 = 1.0;
+const SMALL_DECODE_RESERVE_STEPS: f64 = 1.0;
 /// Share of the time left that a prefill and its decode reserve may take; the rest absorbs the
 /// error of the throughput estimate.
-pub(crate) const BUDGET_SHARE: f64 = 0.9;
+const BUDGET_SHARE: f64 = 0.9;
 /// Share of the cold budget a new small window's prefill takes: a cold request evaluates it
 /// within its budget, later requests only append what was typed.
-pub(crate) const SMALL_WINDOW_BUDGET_SHARE: f64 = 0.8;
+const SMALL_WINDOW_BUDGET_SHARE: f64 = 0.8;
 /// Size bounds of a new small window, in tokens.
-pub(crate) const MIN_SMALL_TOKENS: usize = 48;
-pub(crate) const MAX_SMALL_TOKENS: usize = 512;
+const MIN_SMALL_TOKENS: usize = 48;
+const MAX_SMALL_TOKENS: usize = 512;
 /// Main-slot tokens below which nothing worth protecting is cached: prefilling the full
 /// window there evicts nothing of value.
-pub(crate) const NOTHING_CACHED: usize = 64;
+const NOTHING_CACHED: usize = 64;
 /// Requests served by an anchor (this one included) up to which the context is fresh: the
 /// first request after opening a file or a jump.
-pub(crate) const FRESH_ANCHOR_USES: u32 = 1;
+const FRESH_ANCHOR_USES: u32 = 1;
 /// Requests served by an anchor from which the user is taken to stay there: its full window is
 /// worth prefilling in the background even if that evicts the main slot's context (a short
 /// excursion must not evict the context of the place the user returns to).
-pub(crate) const SETTLED_ANCHOR_USES: u32 = 2;
+const SETTLED_ANCHOR_USES: u32 = 2;
 /// A fresh context is cold when the main slot holds less than this fraction (numerator,
 /// denominator) of its prompt.
-pub(crate) const COLD_CACHED_FRACTION: (usize, usize) = (1, 2);
+const COLD_CACHED_FRACTION: (usize, usize) = (1, 2);
 /// Throughput floor (tokens/s): guards against a zero or missing measurement.
-pub(crate) const MIN_TOKENS_PER_S: f64 = 1.0;
+const MIN_TOKENS_PER_S: f64 = 1.0;
 /// Part of the budget kept for what follows generation (post-processing, safety gate, reply):
 /// the engine stops generating this long before the request's budget ends.
-pub(crate) const REPLY_MARGIN: Duration = Duration::from_millis(25);
+const REPLY_MARGIN: Duration = Duration::from_millis(25);
 /// Tokens a further candidate needs beyond the length of the first one.
-pub(crate) const RETRY_EXTRA_TOKENS: usize = 2;
+const RETRY_EXTRA_TOKENS: usize = 2;
 
 /// The request's budget, and what the main slot holds of the full window's prompt.
 #[derive(Debug, Clone, Copy, PartialEq)]
