@@ -22,7 +22,7 @@ use nib_syntax::tree_sitter::{Node, Tree};
 use nib_syntax::{Language, ParsedDocument};
 use nib_text::{Document, OffsetEncoding, Range};
 
-use crate::complete::{PathOptions, Purpose};
+use crate::complete::{Outcome, PathOptions, Purpose};
 use crate::{CompletionRequest, Finding, Ide, IdeError, Snapshot, Trigger};
 
 /// What a code action does.
@@ -264,11 +264,25 @@ impl Ide {
             &opts,
             cancel,
         )?;
-        let c = generated.completion;
+        // An invoked request has no deadline, so it is not skipped; were it, nothing is made.
+        let (c, post_dropped, gate_dropped) = match generated {
+            Outcome::Answered {
+                completion,
+                gate_dropped,
+            } => {
+                let post_dropped = completion.dropped.clone();
+                (completion, post_dropped, gate_dropped)
+            }
+            Outcome::Skipped { completion, reason } => (
+                completion,
+                Some(format!("skipped: {}", reason.as_str())),
+                None,
+            ),
+        };
         Ok(Made {
             code: c.text,
-            post_dropped: c.dropped,
-            gate_dropped: generated.gate_dropped,
+            post_dropped,
+            gate_dropped,
             findings: c.findings,
             confidence: c.confidence,
             alternatives: c

@@ -1,25 +1,33 @@
-//! The inline-completion path: snapshot -> (caches) -> anchored prompt -> engine ->
-//! post-processing.
+//! The inline-completion path, as a sequence of steps: caches -> anchored prompt -> deadline
+//! plan -> engine -> further candidates -> post-processing -> safety gate -> confidence.
 //!
-//! Prompt layout and KV-cache reuse: the prompt is `PRE prefix SUF suffix MID typed`, where
-//! `prefix` ends at an *anchor* (the start of the line where the user started typing) and
-//! `typed` is what was typed since. While the user types, the anchor stays put, so each request
-//! only appends the newly typed tokens to what the engine's cache already holds. The anchor
-//! moves (and the context is read again) when the user jumps elsewhere, edits before it, or has
-//! typed a lot since; the window start then moves only in large steps.
+//! Each step has its module: [`crate::cache`] (typeahead, LRU), [`crate::prompt`] (the full
+//! and the small anchored windows), [`crate::plan`] (which window the deadline affords, or a
+//! skip), [`crate::heal`] (token healing), [`crate::output`] (stop rules, post-processing,
+//! deadline cut), [`crate::retry`] (further candidates after a rejected one).
+//!
+//! Invariants:
+//! - A request becomes its document's in-flight request of its purpose (the older one is
+//!   cancelled) and cancels the background prefill before it uses the engine.
+//! - A skipped request runs no model: its completion is empty and says why
+//!   ([`Completion::skipped`]); what it planned to prefill is scheduled at once.
+//! - Background prefill a request plans is scheduled only after its own candidates are
+//!   generated, so that it never delays them.
+//! - The safety gate sees every suggestion and alternative shown (not raw requests).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use nib_context::{cursor_window, cursor_window_scoped, Report, WindowConfig};
-use nib_engine::{
-    CancelToken, CompletionEngine, FimParts, GenerateRequest, Slot, StopReason, StopRules,
-};
-use nib_postprocess::{Input, Mode};
-use nib_text::{Document, OffsetEncoding, Position, Range};
+use nib_context::Report;
+use nib_engine::{CancelToken, CompletionEngine, GenerateRequest, PromptPlan, Slot, StopReason};
+use nib_postprocess::{Mode, Output};
+use nib_text::{OffsetEncoding, Position, Range};
 
-use crate::session::{Anchor, Shown, SmallWindow};
-use crate::{lock, Ide, IdeConfig, IdeError, Snapshot};
+use crate::output::{mode_name, Shape};
+use crate::plan::{self, Plan, SkipReason};
+use crate::prompt::Prepared;
+use crate::retry::Retry;
+use crate::{Ide, IdeConfig, IdeError, Snapshot};
 
 /// Why the completion was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,27 +66,8 @@ impl CompletionRequest {
 
 /// Alternatives generated for an explicit request (besides the main suggestion).
 const INVOKED_ALTERNATIVES: usize = 3;
-/// Typed text after the anchor beyond which the anchor moves.
-const MAX_TYPED_BYTES: usize = 1500;
-const MAX_TYPED_LINES: usize = 40;
-/// Further candidates after a rejected greedy line for a request without a deadline (an
-/// explicit one); a request with a deadline gets one, and only if the deadline leaves time.
-const MAX_RETRIES: usize = 2;
-/// Part of the budget kept for what follows generation (post-processing, gate, reply).
-const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
-/// Anchors remembered per document.
-const MAX_ANCHORS: usize = 3;
-/// Size bounds of a new small window for the scratch slot, in tokens.
-const MIN_SMALL_TOKENS: usize = 48;
-const MAX_SMALL_TOKENS: usize = 512;
-/// Main-slot tokens below which there is no context worth protecting from a prefill.
-const NOTHING_CACHED: usize = 64;
-/// The pinned window start is kept while the prefix stays under budget times this.
-const WINDOW_SLACK: f64 = 1.25;
-/// A fresh window fills this share of the prefix budget, leaving room to grow.
-const FRESH_WINDOW_SHARE: f64 = 0.8;
-/// Bytes of document text looked at on each side before token counting (bounds work on huge files).
-const BYTES_PER_TOKEN_BOUND: usize = 16;
+/// Alternatives shown with a suggestion.
+const MAX_SHOWN_ALTERNATIVES: usize = 2;
 
 /// A suggestion, and how it was made.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -110,6 +99,11 @@ pub struct Completion {
     pub cache: Option<&'static str>,
     /// The context was shrunk to meet the deadline (the full context is prefilled afterwards).
     pub shrunk: bool,
+    /// Why the request was answered at once without running the model (the deadline
+    /// planner's reason, e.g. `small_window_over_budget`); the small window is evaluated in the
+    /// background for the next request. A skipped completion is empty, its stop reason is
+    /// `Deadline` and its `dropped` is `Empty`.
+    pub skipped: Option<&'static str>,
     /// The model's output before post-processing.
     pub raw: String,
     /// Why post-processing or the safety gate dropped the output, if one did.
@@ -156,37 +150,44 @@ impl PathOptions {
     }
 }
 
-/// A completion, and the safety gate's reason when it dropped the output.
-pub(crate) struct Generated {
-    pub completion: Completion,
-    pub gate_dropped: Option<String>,
+/// What the completion path produced.
+pub(crate) enum Outcome {
+    /// The model (or a cache) answered; `gate_dropped` is the safety gate's reason when it
+    /// dropped the output.
+    Answered {
+        completion: Completion,
+        gate_dropped: Option<String>,
+    },
+    /// Nothing ran (see [`Plan::Skip`]); the completion is empty and names the reason.
+    Skipped {
+        completion: Completion,
+        reason: SkipReason,
+    },
 }
 
-/// Everything a request sends to the model, computed from a snapshot and a cursor.
-struct Prepared {
-    prompt: String,
-    /// Real document text before the cursor in the window (for post-processing).
-    prefix: String,
-    suffix: String,
-    mode: Mode,
-    /// Text held back from the prompt's end (a trailing blank or a partial word: a clean
-    /// token boundary); the output is forced to start with it and that copy is removed.
-    backoff: String,
-    /// Indentation the line needs (the layout decides it) that the user has not typed: it is
-    /// in the prompt and starts the suggestion.
-    extra: String,
-    /// What the output must start with: the backoff, and whether a non-blank must follow.
-    forced: nib_engine::Forced,
-    report: Report,
-    repo_report: Option<nib_context::repo::RepoReport>,
-    /// Requests served by this prompt's anchor, this one included (1 = a fresh context).
-    anchor_uses: u32,
-    /// Byte offset of the anchor: the line start the prompt's prefix ends at.
-    anchor_end: usize,
-    /// What the prompt was rendered from (a retry re-renders it with another healing).
-    parts: FimParts,
-    /// Text typed after the anchor (the start of the middle, before healing).
-    typed: String,
+/// The window a request runs with, as planned.
+struct Run {
+    prep: Prepared,
+    slot: Slot,
+    /// The request's time budget (`None`: no deadline).
+    budget: Option<Duration>,
+    /// The small window stands in for the full one.
+    shrunk: bool,
+    /// Prompts to evaluate in the background once the request has its candidates, in order.
+    background: Vec<(Slot, String)>,
+}
+
+/// What planning decided: run a window, or skip the request.
+enum Choice {
+    Run(Run),
+    Skip {
+        /// The small window (prefilled in the background).
+        prep: Prepared,
+        /// What the scratch slot holds of it.
+        small: PromptPlan,
+        reason: SkipReason,
+        background: Vec<(Slot, String)>,
+    },
 }
 
 impl Ide {
@@ -197,19 +198,22 @@ impl Ide {
         req: CompletionRequest,
         cancel: &CancelToken,
     ) -> Result<Completion, IdeError> {
-        self.generate(snap, req, &PathOptions::inline(), cancel)
-            .map(|g| g.completion)
+        match self.generate(snap, req, &PathOptions::inline(), cancel)? {
+            Outcome::Answered { completion, .. } | Outcome::Skipped { completion, .. } => {
+                Ok(completion)
+            }
+        }
     }
 
-    /// The completion path shared by inline completions and code actions: prompt, engine,
-    /// post-processing, safety gate.
+    /// The completion path shared by inline completions and code actions: prompt, plan,
+    /// engine, further candidates, post-processing, safety gate.
     pub(crate) fn generate(
         &self,
         snap: &Snapshot,
         req: CompletionRequest,
         opts: &PathOptions,
         cancel: &CancelToken,
-    ) -> Result<Generated, IdeError> {
+    ) -> Result<Outcome, IdeError> {
         let started = Instant::now();
         let offset = snap.doc.offset(req.position, req.encoding)?;
         let config = self.config();
@@ -217,15 +221,9 @@ impl Ide {
         self.supersede(&snap.uri, opts.purpose, cancel);
         let cursor = snap.doc.position(offset, req.encoding);
         if config.typeahead_cache && !req.raw && req.trigger == Trigger::Automatic {
-            if let Some((text, kind)) = self.cached(snap, offset) {
-                return Ok(Generated {
-                    completion: Completion::from_cache(
-                        text,
-                        kind,
-                        cursor,
-                        snap.doc.version(),
-                        started,
-                    ),
+            if let Some(completion) = self.cached_completion(snap, offset, cursor, started) {
+                return Ok(Outcome::Answered {
+                    completion,
                     gate_dropped: None,
                 });
             }
@@ -233,361 +231,67 @@ impl Ide {
         self.cancel_background();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
         let info = engine.info();
-        let mut prep = self.prepare(snap, offset, &config, engine.as_ref(), true);
-        let deadline = match req.trigger {
-            Trigger::Automatic if !req.raw => config.deadline,
-            _ => None,
-        };
-        let mut slot = Slot::Main;
-        let mut shrunk = false;
-        // The full context to prefill in the background once this request is answered (queued
-        // earlier, it would delay this request's second candidate).
-        let mut deferred_prefill = None;
-        let plan = deadline.map(|_| engine.plan(Slot::Main, &prep.prompt));
-        // A fresh context (first request after opening a file or a jump) gets the cold budget;
-        // requests while the background prefill catches up get the normal one.
-        let cold =
-            prep.anchor_uses <= 1 && plan.is_some_and(|p| p.cached_tokens * 2 < p.prompt_tokens);
-        let deadline = deadline.map(|d| if cold { d.max(config.cold_deadline) } else { d });
-        // Nothing to run now: the scratch slot is filled in the background first.
-        let mut skip: Option<nib_engine::PromptPlan> = None;
-        if let (Some(budget), Some(plan), true) = (deadline, plan, config.kv_reuse) {
-            let tp = engine.throughput();
-            let step = 1.0 / tp.decode_tokens_per_s.max(1.0);
-            let reserve = 6.0 * step;
-            let need = plan.new_tokens() as f64 / tp.prefill_tokens_per_s.max(1.0) + reserve;
-            let avail = budget.saturating_sub(started.elapsed()).as_secs_f64();
-            tracing::debug!(
-                prompt = plan.prompt_tokens,
-                cached = plan.cached_tokens,
-                need_s = need,
-                avail_s = avail,
-                prefill_tps = tp.prefill_tokens_per_s,
-                "deadline plan"
-            );
-            if need > avail * 0.9 {
-                // Shrink rather than blow the budget: the small anchored window in the scratch
-                // slot now, the full context in the background afterwards. A new small window
-                // is as large as the cold budget can prefill: a cold request evaluates it
-                // within its budget, later requests only append what was typed.
-                let size = (((config.cold_deadline.as_secs_f64() - reserve).max(0.0)
-                    * 0.8
-                    * tp.prefill_tokens_per_s) as usize)
-                    .clamp(MIN_SMALL_TOKENS, MAX_SMALL_TOKENS);
-                let prep_uses = prep.anchor_uses;
-                let anchor_end = prep.anchor_end;
-                let full_prompt = std::mem::replace(
-                    &mut prep,
-                    self.prepare_small(snap, offset, anchor_end, size, engine.as_ref()),
-                );
-                let mut background = Vec::new();
-                let small = engine.plan(Slot::Scratch, &prep.prompt);
-                let small_need =
-                    small.new_tokens() as f64 / tp.prefill_tokens_per_s.max(1.0) + step;
-                if config.background_prefill && small_need > avail * 0.9 {
-                    // Not even the small window fits (a new one while typing): answer at once
-                    // with nothing rather than late with nothing; it is evaluated in the
-                    // background for the next keystroke.
-                    background.push((Slot::Scratch, prep.prompt.clone()));
-                    skip = Some(small);
-                    self.stats.skipped.inc();
-                }
-                // Prefill the full context in the background once the user stays here (or when
-                // nothing worth keeping is cached): a short excursion must not evict the
-                // context of the place the user returns to.
-                if config.background_prefill
-                    && (prep_uses >= 2 || plan.slot_tokens < NOTHING_CACHED)
-                {
-                    background.push((Slot::Main, full_prompt.prompt));
-                }
-                if !background.is_empty() {
-                    deferred_prefill = Some(background);
-                }
-                slot = Slot::Scratch;
-                shrunk = true;
-                self.stats.shrunk.inc();
-            }
-        }
-        let mode = opts.mode.unwrap_or(prep.mode);
-        // (Python, a new line) A single-line suggestion may need a few more lines to leave
-        // the layout whole (a header's body): post-processing decides where it stops.
-        let extend =
-            !req.raw && nib_postprocess::may_extend(snap.lang, &prep.prefix, &prep.suffix, mode);
-        let max_tokens = opts.max_tokens.unwrap_or(match mode {
-            Mode::SingleLine if extend => config.max_tokens_single_line * 2,
-            Mode::SingleLine if !req.raw => config.max_tokens_single_line,
-            _ => config.max_tokens,
-        });
-        let stop_rules = |extra: &str, backoff: &str| {
-            if req.raw {
-                return StopRules {
-                    max_tokens,
-                    ..StopRules::default()
-                };
-            }
-            let (pre, suf, lang, backoff, extra) = (
-                Arc::new(prep.prefix.clone()),
-                Arc::new(prep.suffix.clone()),
-                snap.lang,
-                backoff.to_string(),
-                extra.to_string(),
-            );
-            StopRules {
-                max_tokens,
-                stop_at_newline: mode == Mode::SingleLine && !extend,
-                stop_strings: Vec::new(),
-                should_stop: Some(Arc::new(move |text: &str| {
-                    let text = format!("{extra}{}", strip_backoff(text, &backoff));
-                    nib_postprocess::should_stop(&Input {
-                        lang,
-                        prefix: &pre,
-                        suffix: &suf,
-                        raw: &text,
-                        mode,
-                    })
-                })),
+        let full = self.prepare(snap, offset, &config, engine.as_ref(), true);
+        let mut run = match self.choose(snap, offset, &req, &config, engine.as_ref(), full, started)
+        {
+            Choice::Run(run) => run,
+            Choice::Skip {
+                prep,
+                small,
+                reason,
+                background,
+            } => {
+                self.schedule_prefill(Arc::clone(&engine), background);
+                let mode = opts.mode.unwrap_or(prep.mode);
+                tracing::debug!(uri = %snap.uri, version = snap.doc.version(), ?mode, prompt_tokens = small.prompt_tokens, reason = reason.as_str(), "completion skipped");
+                let completion =
+                    skipped(snap, &prep, small, reason, mode, cursor, started, info.name);
+                return Ok(Outcome::Skipped { completion, reason });
             }
         };
-        let stop = stop_rules(&prep.extra, &prep.backoff);
-        let alternatives = if req.trigger == Trigger::Invoked && !req.raw {
-            opts.alternatives.unwrap_or(INVOKED_ALTERNATIVES)
-        } else {
-            0
-        };
-        let mut greq = GenerateRequest::new(prep.prompt.clone(), stop, cancel.clone());
-        // Leave time for post-processing, the safety gate and the reply.
-        greq.deadline = deadline.map(|d| started + d.saturating_sub(DEADLINE_MARGIN));
-        greq.alternatives = alternatives;
-        greq.slot = slot;
-        greq.reuse_cache = config.kv_reuse;
-        if !req.raw {
-            greq.forced = Some(prep.forced.clone());
-        }
-        let retry_req = greq.clone();
-        let mut generation = match skip {
-            Some(plan) => nib_engine::Generation {
-                text: String::new(),
-                tokens: Vec::new(),
-                stop_reason: StopReason::Deadline,
-                alternatives: Vec::new(),
-                prompt_tokens: plan.prompt_tokens,
-                reused_tokens: plan.prompt_tokens,
-                prefill_time: std::time::Duration::ZERO,
-                decode_time: std::time::Duration::ZERO,
-                drafted_tokens: 0,
-            },
-            None => {
-                self.stats.model_requests.inc();
-                engine
-                    .generate(greq)
-                    .map_err(|e| IdeError::Engine(e.to_string()))?
-            }
-        };
+        let prep = &run.prep;
+        let shape = Shape::new(
+            snap.lang,
+            &prep.prefix,
+            &prep.suffix,
+            opts.mode.unwrap_or(prep.mode),
+            req.raw,
+            opts.max_tokens,
+            &config,
+        );
+        let first = first_request(&run, &shape, &req, opts, &config, cancel, started);
+        self.stats.model_requests.inc();
+        let mut generation = engine
+            .generate(first.clone())
+            .map_err(|e| IdeError::Engine(e.to_string()))?;
         if generation.stop_reason == StopReason::Cancelled {
             return Err(IdeError::Cancelled);
         }
         let prefilled = generation.prompt_tokens - generation.reused_tokens;
         self.stats.prefilled_tokens.add(prefilled as u64);
-        let process_healed = |raw: &str, extra: &str, backoff: &str| {
-            let raw = format!("{extra}{}", strip_backoff(raw, backoff));
-            if req.raw {
-                nib_postprocess::Output {
-                    text: raw,
-                    dropped: None,
-                }
-            } else {
-                nib_postprocess::process(&Input {
-                    lang: snap.lang,
-                    prefix: &prep.prefix,
-                    suffix: &prep.suffix,
-                    raw: &raw,
-                    mode,
-                })
-            }
+        let mut out = shape.process(&generation.text, &prep.heal);
+        let retry = Retry {
+            engine: engine.as_ref(),
+            format: &info.format,
+            prep,
+            shape: &shape,
+            first: &first,
         };
-        let process = |raw: &str| process_healed(raw, &prep.extra, &prep.backoff);
-        let mut out = process(&generation.text);
-        // A rejected greedy line (dropped, code that exists further down, or an exit that
-        // makes the code below unreachable) gets up to [`MAX_RETRIES`] further candidates, if
-        // the budget allows.
-        let later = |o: &nib_postprocess::Output| {
-            let input = Input {
-                lang: snap.lang,
-                prefix: &prep.prefix,
-                suffix: &prep.suffix,
-                raw: "",
-                mode,
-            };
-            nib_postprocess::repeats_later_line(&input, &o.text)
-                || nib_postprocess::makes_code_unreachable(&input, &o.text)
-        };
-        let rejected = |o: &nib_postprocess::Output| {
-            later(o)
-                || o.dropped
-                    .is_some_and(|d| d != nib_postprocess::DropReason::Empty)
-        };
-        let time_left = |tokens: usize| {
-            retry_req.deadline.is_none_or(|d| {
-                let need = (tokens + 2) as f64 / engine.throughput().decode_tokens_per_s.max(1.0);
-                d.saturating_duration_since(Instant::now()).as_secs_f64() > need
-            })
-        };
-        let may_retry = !req.raw
-            && alternatives == 0
-            && matches!(
-                generation.stop_reason,
-                StopReason::Newline
-                    | StopReason::EndOfGeneration
-                    | StopReason::Caller
-                    | StopReason::MaxTokens
-            );
-        // Further candidates: the header retry or the second most likely first token, then a
-        // start that does not lead back into a rejected text.
-        let mut avoid = vec![generation.text.clone()];
-        // While typing (a deadline) one retry only: a second one would spend the rest of the
-        // budget more often, and the next keystroke's request waits for it.
-        let max_retries = if retry_req.deadline.is_some() {
-            1
-        } else {
-            MAX_RETRIES
-        };
-        for attempt in 0..max_retries {
-            if !(may_retry && rejected(&out) && time_left(generation.tokens.len())) {
-                break;
-            }
-            // Nothing queued on the engine may delay the next candidate.
-            self.cancel_background();
-            let mut again = retry_req.clone();
-            // A statement where the layout needs a block header (the next line is deeper):
-            // the candidate starts at the header's indentation. Otherwise: the next most
-            // likely first token.
-            let header = (attempt == 0
-                && out.dropped == Some(nib_postprocess::DropReason::BreaksIndentation))
-            .then(|| nib_postprocess::header_indent(snap.lang, &prep.prefix, &prep.suffix))
-            .flatten();
-            let healed = header
-                .map(|indent| {
-                    heal(
-                        snap.lang,
-                        &prep.prefix,
-                        &prep.suffix,
-                        mode,
-                        &prep.typed,
-                        Some(indent),
-                    )
-                })
-                .filter(|h| h.extra != prep.extra || h.forced.then_non_blank);
-            match &healed {
-                Some(h) => {
-                    let mut parts = prep.parts.clone();
-                    parts.middle_start = h.middle.clone();
-                    again.prompt = info.format.render(&parts);
-                    let mut forced = h.forced.clone();
-                    if forced.then_non_blank {
-                        forced.then_one_of =
-                            PY_BLOCK_KEYWORDS.iter().map(|w| w.to_string()).collect();
-                    }
-                    again.forced = Some(forced);
-                    again.stop = stop_rules(&h.extra, &h.held);
-                }
-                // The first retry: the second most likely first token (often the same code
-                // at another indentation). A later one: any start that does not lead back
-                // into a rejected text.
-                None if attempt == 0 => again.first_rank = 1,
-                None => again.avoid = avoid.clone(),
-            }
-            let second = engine
-                .generate(again)
-                .map_err(|e| IdeError::Engine(e.to_string()))?;
-            if second.stop_reason == StopReason::Cancelled {
-                return Err(IdeError::Cancelled);
-            }
-            let o = match &healed {
-                Some(h) => process_healed(&second.text, &h.extra, &h.held),
-                None => process(&second.text),
-            };
-            tracing::debug!(first = %out.text, dropped = ?out.dropped, again_raw = %second.text, again = %o.text, again_dropped = ?o.dropped, "another candidate");
-            if healed.is_none() {
-                avoid.push(second.text.clone());
-            }
-            if !o.text.is_empty() && !rejected(&o) {
-                out = o;
-                generation.text = second.text;
-                generation.tokens = second.tokens;
-                generation.stop_reason = second.stop_reason;
-                break;
-            }
+        self.retry_rejected(&retry, &mut out, &mut generation)?;
+        if !run.background.is_empty() {
+            self.schedule_prefill(Arc::clone(&engine), std::mem::take(&mut run.background));
         }
-        if let Some(prompts) = deferred_prefill {
-            self.schedule_prefill(Arc::clone(&engine), prompts);
-        }
-        let mut dropped_by_gate = None;
-        if generation.stop_reason == StopReason::Deadline
-            && mode == Mode::MultiLine
-            && out.text.trim_end().contains('\n')
-        {
-            // Cut short by the deadline: keep whole lines only.
-            let keep = out.text.trim_end().rfind('\n').unwrap_or(0);
-            out.text.truncate(keep);
-            out.text.truncate(out.text.trim_end().len());
-        } else if generation.stop_reason == StopReason::Deadline && !out.text.is_empty() {
-            // Cut short by the deadline: keep whole words only.
-            let keep = out
-                .text
-                .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .map_or(0, |i| i + 1);
-            out.text.truncate(keep);
-        }
-        // The safety gate: findings travel with the suggestion; high/critical ones drop it.
-        let gated = !req.raw;
-        let check = |text: &str| {
-            if gated {
-                self.gate_check(&config, snap.lang, &prep.prefix, text, &prep.suffix)
-            } else {
-                (Vec::new(), None)
-            }
-        };
-        let (findings, gate_dropped) = check(&out.text);
-        if let Some(why) = &gate_dropped {
-            tracing::info!(%why, "suggestion dropped by the safety gate");
-            self.stats.gated.inc();
-            out = nib_postprocess::Output {
-                text: String::new(),
-                dropped: None,
-            };
-            dropped_by_gate = gate_dropped;
-        }
-        let kept = kept_logprobs(&generation.tokens, &out.text);
-        let confidence = nib_postprocess::confidence(&kept);
-        let logprob_sum = (!kept.is_empty()).then(|| kept.iter().sum::<f32>());
-        let logprob_mean = logprob_sum.map(|s| s / kept.len() as f32);
-        let logprob_min = kept.iter().copied().reduce(f32::min);
-        let mut ranked: Vec<(nib_postprocess::Output, f32)> = vec![(out.clone(), f32::INFINITY)];
-        for alt in &generation.alternatives {
-            let o = process(&alt.text);
-            let lp = kept_logprobs(&alt.tokens, &o.text);
-            let score = if lp.is_empty() {
-                f32::NEG_INFINITY
-            } else {
-                lp.iter().sum::<f32>() / lp.len() as f32
-            };
-            ranked.push((o, score));
-        }
-        let alternatives: Vec<String> =
-            nib_postprocess::rank_alternatives(ranked, 1 + INVOKED_ALTERNATIVES)
-                .into_iter()
-                .map(|o| o.text)
-                .filter(|t| t.trim() != out.text.trim())
-                .filter(|t| check(t).1.is_none())
-                .take(2)
-                .collect();
+        shape.cut_at_deadline(&mut out, generation.stop_reason);
+        let (findings, gate_dropped) = self.gate_output(&config, &shape, &mut out);
+        let scores = Scores::of(&generation.tokens, &out.text);
+        let alternatives = self.alternatives(&config, &shape, prep, &generation.alternatives, &out);
         if opts.remember && !req.raw && generation.stop_reason != StopReason::Deadline {
             self.remember(snap, offset, &out.text);
         }
         tracing::debug!(
-            uri = %snap.uri, version = snap.doc.version(), ?mode, prompt_tokens = generation.prompt_tokens,
+            uri = %snap.uri, version = snap.doc.version(), mode = ?shape.mode, prompt_tokens = generation.prompt_tokens,
             reused = generation.reused_tokens, generated = generation.tokens.len(), stop = ?generation.stop_reason,
-            shrunk, "completion"
+            shrunk = run.shrunk, "completion"
         );
         tracing::trace!(prompt = %prep.prompt, raw = %generation.text, kept = %out.text, "completion text");
         let completion = Completion {
@@ -597,14 +301,11 @@ impl Ide {
                 end: cursor,
             },
             version: snap.doc.version(),
-            mode: match mode {
-                Mode::SingleLine => "single_line",
-                Mode::MultiLine => "multi_line",
-            },
-            confidence: confidence_name(confidence),
-            logprob_sum,
-            logprob_mean,
-            logprob_min,
+            mode: mode_name(shape.mode),
+            confidence: scores.confidence,
+            logprob_sum: scores.sum,
+            logprob_mean: scores.mean,
+            logprob_min: scores.min,
             alternatives,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             prompt_tokens: generation.prompt_tokens,
@@ -613,20 +314,167 @@ impl Ide {
             generated_tokens: generation.tokens.len(),
             stop_reason: generation.stop_reason,
             cache: None,
-            shrunk,
+            shrunk: run.shrunk,
+            skipped: None,
             raw: generation.text,
-            dropped: dropped_by_gate
+            dropped: gate_dropped
                 .clone()
                 .or(out.dropped.map(|d| format!("{d:?}"))),
             findings,
-            context: prep.report,
-            repo_context: prep.repo_report,
+            context: run.prep.report,
+            repo_context: run.prep.repo_report,
             model: info.name,
         };
-        Ok(Generated {
+        Ok(Outcome::Answered {
             completion,
-            gate_dropped: dropped_by_gate,
+            gate_dropped,
         })
+    }
+
+    /// Plan the request (see [`crate::plan`]): the full window, the small one, or a skip; counts
+    /// shrunk and skipped requests.
+    #[allow(clippy::too_many_arguments)]
+    fn choose(
+        &self,
+        snap: &Snapshot,
+        offset: usize,
+        req: &CompletionRequest,
+        config: &IdeConfig,
+        engine: &dyn CompletionEngine,
+        full: Prepared,
+        started: Instant,
+    ) -> Choice {
+        let deadline = match req.trigger {
+            Trigger::Automatic if !req.raw => config.deadline,
+            _ => None,
+        }
+        .map(|budget| plan::Deadline {
+            budget,
+            cold_budget: config.cold_deadline,
+            full: engine.plan(Slot::Main, &full.prompt),
+        });
+        let input = plan::Input {
+            deadline,
+            throughput: engine.throughput(),
+            elapsed: started.elapsed(),
+            anchor_uses: full.anchor_uses,
+            kv_reuse: config.kv_reuse,
+            background_prefill: config.background_prefill,
+        };
+        let planned = plan::plan(&input, |tokens| {
+            let small = self.prepare_small(snap, offset, full.anchor_end, tokens, engine);
+            let cached = engine.plan(Slot::Scratch, &small.prompt);
+            (small, cached)
+        });
+        match planned {
+            Plan::Full { budget } => Choice::Run(Run {
+                prep: full,
+                slot: Slot::Main,
+                budget,
+                shrunk: false,
+                background: Vec::new(),
+            }),
+            Plan::Small {
+                budget,
+                window,
+                prefill_full,
+                ..
+            } => {
+                self.stats.shrunk.inc();
+                Choice::Run(Run {
+                    prep: window,
+                    slot: Slot::Scratch,
+                    budget: Some(budget),
+                    shrunk: true,
+                    background: prefill_full
+                        .then_some((Slot::Main, full.prompt))
+                        .into_iter()
+                        .collect(),
+                })
+            }
+            Plan::Skip {
+                reason,
+                window,
+                small,
+                prefill_full,
+            } => {
+                self.stats.shrunk.inc();
+                self.stats.skipped.inc();
+                let mut background = vec![(Slot::Scratch, window.prompt.clone())];
+                if prefill_full {
+                    background.push((Slot::Main, full.prompt));
+                }
+                Choice::Skip {
+                    prep: window,
+                    small,
+                    reason,
+                    background,
+                }
+            }
+        }
+    }
+
+    /// The safety gate on the suggestion: its findings, and why it dropped it (then `out` is
+    /// emptied).
+    fn gate_output(
+        &self,
+        config: &IdeConfig,
+        shape: &Shape,
+        out: &mut Output,
+    ) -> (Vec<nib_checks::Finding>, Option<String>) {
+        let (findings, dropped) = self.gate_suggestion(config, shape, &out.text);
+        if let Some(why) = &dropped {
+            tracing::info!(%why, "suggestion dropped by the safety gate");
+            self.stats.gated.inc();
+            *out = Output {
+                text: String::new(),
+                dropped: None,
+            };
+        }
+        (findings, dropped)
+    }
+
+    /// The safety gate on a suggestion of this request (none for a raw one).
+    fn gate_suggestion(
+        &self,
+        config: &IdeConfig,
+        shape: &Shape,
+        text: &str,
+    ) -> (Vec<nib_checks::Finding>, Option<String>) {
+        if shape.raw {
+            return (Vec::new(), None);
+        }
+        self.gate_check(config, shape.lang, shape.prefix(), text, shape.suffix())
+    }
+
+    /// The other candidates of an explicit request, post-processed and ranked, without the
+    /// suggestion itself and without those the safety gate drops.
+    fn alternatives(
+        &self,
+        config: &IdeConfig,
+        shape: &Shape,
+        prep: &Prepared,
+        candidates: &[nib_engine::Candidate],
+        out: &Output,
+    ) -> Vec<String> {
+        let mut ranked: Vec<(Output, f32)> = vec![(out.clone(), f32::INFINITY)];
+        for alt in candidates {
+            let o = shape.process(&alt.text, &prep.heal);
+            let lp = kept_logprobs(&alt.tokens, &o.text);
+            let score = if lp.is_empty() {
+                f32::NEG_INFINITY
+            } else {
+                lp.iter().sum::<f32>() / lp.len() as f32
+            };
+            ranked.push((o, score));
+        }
+        nib_postprocess::rank_alternatives(ranked, 1 + INVOKED_ALTERNATIVES)
+            .into_iter()
+            .map(|o| o.text)
+            .filter(|t| t.trim() != out.text.trim())
+            .filter(|t| self.gate_suggestion(config, shape, t).1.is_none())
+            .take(MAX_SHOWN_ALTERNATIVES)
+            .collect()
     }
 
     /// The safety gate on a suggestion inserted between `prefix` and `suffix`: its findings, and
@@ -667,392 +515,85 @@ impl Ide {
         let offset = offset.min(snap.doc.len_bytes());
         let prep = self.prepare(&snap, offset, &config, engine.as_ref(), false);
         // Only where the user has been asking for completions, or when nothing is cached.
-        if prep.anchor_uses >= 2
-            || engine.plan(Slot::Main, &prep.prompt).slot_tokens < NOTHING_CACHED
+        if plan::is_settled(prep.anchor_uses)
+            || plan::nothing_worth_keeping(engine.plan(Slot::Main, &prep.prompt).slot_tokens)
         {
             self.schedule_prefill(engine, vec![(Slot::Main, prep.prompt)]);
         }
     }
-
-    /// The anchored prompt for a cursor at `offset`; updates the document's anchor.
-    fn prepare(
-        &self,
-        snap: &Snapshot,
-        offset: usize,
-        config: &IdeConfig,
-        engine: &dyn CompletionEngine,
-        count_use: bool,
-    ) -> Prepared {
-        let doc = &snap.doc;
-        let counter = engine.token_counter();
-        let budget = config.window;
-        let line_start = doc.line_start(doc.line_of(offset));
-        // Recent anchors of this document, newest first: returning from a short excursion
-        // finds its anchor (and the engine its cached context) again.
-        let anchors = lock(&self.sessions)
-            .get(&snap.uri)
-            .map(|s| s.anchors.clone())
-            .unwrap_or_default();
-        let old = anchors.first().cloned();
-        // Of the valid anchors, the closest to the cursor (least typed text after it).
-        let valid = anchors
-            .iter()
-            .filter(|a| {
-                a.end <= offset
-                    && offset - a.end <= MAX_TYPED_BYTES
-                    && doc.slice(a.start, a.end) == *a.prefix
-                    && doc.slice(a.end, offset).matches('\n').count() <= MAX_TYPED_LINES
-            })
-            .max_by_key(|a| a.end);
-        let (anchor, mut report) = match valid {
-            Some(a) => (a.clone(), a.report.clone()),
-            None => {
-                // Re-anchor at the cursor line's start; keep the old window start while the
-                // prefix still fits (window moves in large steps, not per keystroke).
-                let pinned = old
-                    .as_ref()
-                    .filter(|a| a.start <= line_start && doc.slice(a.start, a.end) == *a.prefix);
-                let kept = pinned.and_then(|a| {
-                    let prefix = doc.slice(a.start, line_start);
-                    let tokens = counter.count(&prefix);
-                    (tokens as f64 <= budget.prefix_tokens as f64 * WINDOW_SLACK).then(|| {
-                        let report = Report {
-                            prefix_tokens: tokens,
-                            dropped_prefix_lines: doc.line_of(a.start),
-                            ..Report::default()
-                        };
-                        Anchor {
-                            start: a.start,
-                            end: line_start,
-                            prefix: Arc::new(prefix),
-                            // The window starts where it did: so do its enclosing scopes.
-                            headers: Arc::clone(&a.headers),
-                            report,
-                            files: Arc::clone(&a.files),
-                            repo_report: a.repo_report.clone(),
-                            uses: 0,
-                        }
-                    })
-                });
-                let a = kept.unwrap_or_else(|| {
-                    let share = WindowConfig {
-                        prefix_tokens: (budget.prefix_tokens as f64 * FRESH_WINDOW_SHARE) as usize,
-                        suffix_tokens: 0,
-                    };
-                    let excerpt_start = excerpt_start(
-                        doc,
-                        line_start,
-                        budget.prefix_tokens * BYTES_PER_TOKEN_BOUND,
-                    );
-                    let before = doc.slice(excerpt_start, line_start);
-                    // The signatures of the scopes around the cursor stay in the prompt
-                    // when the window starts inside their bodies.
-                    // The whole text once, for the scope headers and the repository context.
-                    let text = doc.text();
-                    let scopes = self.scope_headers(snap, &text, line_start, excerpt_start);
-                    let mut w = cursor_window_scoped(&before, "", counter.as_ref(), share, &scopes);
-                    let headers = w.prefix[..w.report.scope_header_bytes].to_string();
-                    w.prefix.drain(..headers.len());
-                    let start = line_start - w.prefix.len();
-                    let mut report = w.report;
-                    report.dropped_prefix_lines = doc.line_of(start);
-                    let (files, repo_report) =
-                        self.repo_files(snap, &text, line_start, config, counter.as_ref());
-                    Anchor {
-                        start,
-                        end: line_start,
-                        prefix: Arc::new(w.prefix),
-                        headers: Arc::new(headers),
-                        report,
-                        files,
-                        repo_report,
-                        uses: 0,
-                    }
-                });
-                let report = a.report.clone();
-                (a, report)
-            }
-        };
-        let typed = doc.slice(anchor.end, offset);
-        let sw = suffix_window(doc, offset, budget.suffix_tokens, counter.as_ref());
-        report.suffix_tokens = sw.report.suffix_tokens;
-        report.dropped_suffix_lines = sw.report.dropped_suffix_lines;
-        report.cut_cursor_line |= sw.report.cut_cursor_line;
-        let mut anchor = anchor;
-        if count_use {
-            anchor.uses += 1;
-        }
-        {
-            let mut sessions = lock(&self.sessions);
-            let list = &mut sessions.entry(snap.uri.clone()).or_default().anchors;
-            list.retain(|a| {
-                !(a.start == anchor.start && a.end == anchor.end && a.prefix == anchor.prefix)
-            });
-            list.insert(0, anchor.clone());
-            list.truncate(MAX_ANCHORS);
-        }
-        self.assemble(
-            snap,
-            engine,
-            Pieces {
-                headers: &anchor.headers,
-                window: &anchor.prefix,
-                typed,
-                suffix: sw.suffix,
-                files: anchor.files.to_vec(),
-                report,
-                repo_report: anchor.repo_report.as_deref().cloned(),
-                anchor_uses: anchor.uses,
-                anchor_end: anchor.end,
-            },
-        )
-    }
-
-    /// The prompt made of a window (`headers` then `window`, ending at the anchor), the text
-    /// typed since the anchor, and the suffix after the cursor.
-    fn assemble(&self, snap: &Snapshot, engine: &dyn CompletionEngine, p: Pieces<'_>) -> Prepared {
-        let prefix = format!("{}{}", p.window, p.typed);
-        let mode = nib_postprocess::decide_mode(snap.lang, &prefix, &p.suffix);
-        let heal = heal(snap.lang, &prefix, &p.suffix, mode, &p.typed, None);
-        let info = engine.info();
-        let repo_name = if p.files.is_empty() {
-            None
-        } else {
-            self.repo_source().and_then(|r| r.repo_name())
-        };
-        let parts = FimParts {
-            path: Some(file_name(&snap.uri)),
-            comment: snap.lang.map_or("#", |l| l.line_comment()).to_string(),
-            prefix: format!("{}{}", p.headers, p.window),
-            suffix: if info.format.supports_fim() {
-                p.suffix.clone()
-            } else {
-                String::new()
-            },
-            middle_start: heal.middle,
-            files: p.files,
-            repo_name,
-        };
-        Prepared {
-            prompt: info.format.render(&parts),
-            prefix,
-            suffix: p.suffix,
-            mode,
-            backoff: heal.held,
-            extra: heal.extra,
-            forced: heal.forced,
-            report: p.report,
-            repo_report: p.repo_report,
-            anchor_uses: p.anchor_uses,
-            anchor_end: p.anchor_end,
-            parts,
-            typed: p.typed,
-        }
-    }
-
-    /// Headers of the scopes enclosing byte `at` of the document, for a window excerpt that
-    /// starts at byte `excerpt_start` (see [`nib_context::cursor_window_scoped`]).
-    fn scope_headers(
-        &self,
-        snap: &Snapshot,
-        text: &str,
-        at: usize,
-        excerpt_start: usize,
-    ) -> Vec<nib_context::ScopeHeader> {
-        let (Some(lang), Some(tree)) = (snap.lang, snap.tree.as_ref()) else {
-            return Vec::new();
-        };
-        let scopes = nib_syntax::tags::enclosing_scopes(lang, tree, text, at);
-        nib_context::scope_headers(text, excerpt_start, &scopes)
-    }
-
-    /// Repository context for a window anchored at `at`, if a source is set.
-    fn repo_files(
-        &self,
-        snap: &Snapshot,
-        text: &str,
-        at: usize,
-        config: &IdeConfig,
-        counter: &dyn nib_engine::TokenCounter,
-    ) -> (
-        Arc<Vec<nib_engine::RepoFile>>,
-        Option<Arc<nib_context::repo::RepoReport>>,
-    ) {
-        let source = self.repo_source().filter(|_| config.repo_tokens > 0);
-        let Some(source) = source else {
-            return (Arc::default(), None);
-        };
-        let others = self.other_documents(&snap.uri, 4);
-        let open: Vec<crate::OpenFile<'_>> = others
-            .iter()
-            .map(|(u, t)| crate::OpenFile {
-                path: u.as_str(),
-                text: t.as_str(),
-            })
-            .collect();
-        match source.context(
-            &snap.uri,
-            text,
-            at,
-            snap.tree.as_ref(),
-            &open,
-            counter,
-            config.repo_tokens,
-        ) {
-            Some(ctx) => (Arc::new(ctx.files()), Some(Arc::new(ctx.report))),
-            None => (Arc::default(), None),
-        }
-    }
-
-    /// The small anchored prompt for the scratch slot: the document's small window for the
-    /// anchor at `anchor_end` (the one last used, while still valid, so that the scratch
-    /// slot's cache is reused; otherwise a new one of about `tokens` tokens), the text typed
-    /// since the anchor after the middle token, like the full prompt.
-    fn prepare_small(
-        &self,
-        snap: &Snapshot,
-        offset: usize,
-        anchor_end: usize,
-        tokens: usize,
-        engine: &dyn CompletionEngine,
-    ) -> Prepared {
-        let doc = &snap.doc;
-        let counter = engine.token_counter();
-        let anchor_end = anchor_end.min(offset);
-        let existing = lock(&self.sessions)
-            .get(&snap.uri)
-            .and_then(|s| s.small.clone())
-            .filter(|w| w.end == anchor_end && doc.slice(w.start, w.end) == *w.prefix);
-        let win = existing.unwrap_or_else(|| {
-            let typed = doc.slice(anchor_end, offset);
-            let left = tokens.saturating_sub(counter.count(&typed) + 8).max(16);
-            let cfg = WindowConfig {
-                prefix_tokens: left * 3 / 4,
-                suffix_tokens: 0,
-            };
-            let excerpt_start =
-                excerpt_start(doc, anchor_end, cfg.prefix_tokens * BYTES_PER_TOKEN_BOUND);
-            let before = doc.slice(excerpt_start, anchor_end);
-            let text = doc.text();
-            let scopes = self.scope_headers(snap, &text, anchor_end, excerpt_start);
-            let mut w = cursor_window_scoped(&before, "", counter.as_ref(), cfg, &scopes);
-            let headers = w.prefix[..w.report.scope_header_bytes].to_string();
-            w.prefix.drain(..headers.len());
-            SmallWindow {
-                end: anchor_end,
-                start: anchor_end - w.prefix.len(),
-                prefix_tokens: counter.count(&w.prefix),
-                prefix: Arc::new(w.prefix),
-                headers: Arc::new(headers),
-                suffix_tokens: left / 4,
-            }
-        });
-        lock(&self.sessions)
-            .entry(snap.uri.clone())
-            .or_default()
-            .small = Some(win.clone());
-        let typed = doc.slice(win.end, offset);
-        let sw = suffix_window(doc, offset, win.suffix_tokens, counter.as_ref());
-        let report = Report {
-            prefix_tokens: win.prefix_tokens,
-            suffix_tokens: sw.report.suffix_tokens,
-            dropped_prefix_lines: doc.line_of(win.start),
-            dropped_suffix_lines: sw.report.dropped_suffix_lines,
-            cut_cursor_line: sw.report.cut_cursor_line,
-            ..Report::default()
-        };
-        self.assemble(
-            snap,
-            engine,
-            Pieces {
-                headers: &win.headers,
-                window: &win.prefix,
-                typed,
-                suffix: sw.suffix,
-                files: Vec::new(),
-                report,
-                repo_report: None,
-                anchor_uses: 0,
-                anchor_end: win.end,
-            },
-        )
-    }
-
-    /// The typeahead cache (the user typed the start of the suggestion shown), then the LRU.
-    fn cached(&self, snap: &Snapshot, offset: usize) -> Option<(String, &'static str)> {
-        let doc = &snap.doc;
-        let shown = lock(&self.sessions)
-            .get(&snap.uri)
-            .and_then(|s| s.shown.clone());
-        if let Some(s) = shown.filter(|s| s.matches_context(doc, s.at.min(offset), offset)) {
-            if offset >= s.at {
-                let typed = doc.slice(s.at, offset);
-                if let Some(rest) = s.text.strip_prefix(typed.as_str()) {
-                    if !rest.is_empty() && !s.text.is_empty() {
-                        self.stats.typeahead_hits.inc();
-                        return Some((rest.to_string(), "typeahead"));
-                    }
-                }
-            }
-        }
-        let key = Shown::key(&snap.uri, doc, offset);
-        let hit = lock(&self.lru).get(key);
-        hit.map(|text| {
-            self.stats.lru_hits.inc();
-            (text, "lru")
-        })
-    }
-
-    fn remember(&self, snap: &Snapshot, offset: usize, text: &str) {
-        let shown = Shown::new(&snap.doc, offset, text);
-        lock(&self.lru).put(Shown::key(&snap.uri, &snap.doc, offset), text.to_string());
-        lock(&self.sessions)
-            .entry(snap.uri.clone())
-            .or_default()
-            .shown = Some(shown);
-    }
 }
 
-impl Completion {
-    fn from_cache(
-        text: String,
-        kind: &'static str,
-        cursor: Position,
-        version: i32,
-        started: Instant,
-    ) -> Completion {
-        Completion {
-            mode: if text.contains('\n') {
-                "multi_line"
-            } else {
-                "single_line"
-            },
-            text,
-            range: Range {
-                start: cursor,
-                end: cursor,
-            },
-            version,
-            confidence: "medium",
-            logprob_sum: None,
-            logprob_mean: None,
-            logprob_min: None,
-            alternatives: Vec::new(),
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-            prompt_tokens: 0,
-            reused_tokens: 0,
-            prefilled_tokens: 0,
-            generated_tokens: 0,
-            stop_reason: StopReason::EndOfGeneration,
-            cache: Some(kind),
-            shrunk: false,
-            raw: String::new(),
-            dropped: None,
-            findings: Vec::new(),
-            context: Report::default(),
-            repo_context: None,
-            model: String::new(),
-        }
+/// The request for the first candidate.
+fn first_request(
+    run: &Run,
+    shape: &Shape,
+    req: &CompletionRequest,
+    opts: &PathOptions,
+    config: &IdeConfig,
+    cancel: &CancelToken,
+    started: Instant,
+) -> GenerateRequest {
+    let prep = &run.prep;
+    let mut first = GenerateRequest::new(
+        prep.prompt.clone(),
+        shape.stop_rules(&prep.heal),
+        cancel.clone(),
+    );
+    first.deadline = plan::engine_deadline(started, run.budget);
+    first.alternatives = if req.trigger == Trigger::Invoked && !req.raw {
+        opts.alternatives.unwrap_or(INVOKED_ALTERNATIVES)
+    } else {
+        0
+    };
+    first.slot = run.slot;
+    first.reuse_cache = config.kv_reuse;
+    if !req.raw {
+        first.forced = Some(prep.heal.forced.clone());
+    }
+    first
+}
+
+/// The empty completion of a skipped request: the small window it would have used, nothing
+/// generated.
+#[allow(clippy::too_many_arguments)]
+fn skipped(
+    snap: &Snapshot,
+    prep: &Prepared,
+    small: PromptPlan,
+    reason: SkipReason,
+    mode: Mode,
+    cursor: Position,
+    started: Instant,
+    model: String,
+) -> Completion {
+    Completion {
+        text: String::new(),
+        range: Range {
+            start: cursor,
+            end: cursor,
+        },
+        version: snap.doc.version(),
+        mode: mode_name(mode),
+        confidence: confidence_name(nib_postprocess::confidence(&[])),
+        logprob_sum: None,
+        logprob_mean: None,
+        logprob_min: None,
+        alternatives: Vec::new(),
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        prompt_tokens: small.prompt_tokens,
+        reused_tokens: small.prompt_tokens,
+        prefilled_tokens: 0,
+        generated_tokens: 0,
+        stop_reason: StopReason::Deadline,
+        cache: None,
+        shrunk: true,
+        skipped: Some(reason.as_str()),
+        raw: String::new(),
+        dropped: Some(format!("{:?}", nib_postprocess::DropReason::Empty)),
+        findings: Vec::new(),
+        context: prep.report.clone(),
+        repo_context: prep.repo_report.clone(),
+        model,
     }
 }
 
@@ -1064,80 +605,26 @@ pub(crate) fn confidence_name(c: nib_postprocess::Confidence) -> &'static str {
     }
 }
 
-/// Split typed text into what goes into the prompt and what is held back (token healing):
-/// the last blank of trailing blanks (BPE glues a space, and the last blank of an
-/// indentation, to the next word), or else a partial word with the space before it (the
-/// prompt would end inside a token). The engine makes the output start with the held-back
-/// text.
-fn split_backoff(typed: &str) -> (&str, &str) {
-    if typed.ends_with([' ', '\t']) {
-        return typed.split_at(typed.len() - 1);
-    }
-    let word = typed.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
-    let len = typed.len() - word.len();
-    if len == 0 || len > MAX_HEALED_WORD {
-        return (typed, "");
-    }
-    let start = word.strip_suffix(' ').unwrap_or(word).len();
-    typed.split_at(start)
+/// The log-probabilities of the kept tokens, summed up.
+struct Scores {
+    /// Bucketed: low, medium or high.
+    confidence: &'static str,
+    sum: Option<f32>,
+    mean: Option<f32>,
+    min: Option<f32>,
 }
 
-/// The end of the prompt and the constraint on the output's start.
-struct Heal {
-    middle: String,
-    held: String,
-    extra: String,
-    forced: nib_engine::Forced,
-}
-
-/// Heal the prompt's end: (Python, a new line) add the indentation the layout requires (or
-/// `indent`, when given), then hold back what would end the prompt inside a token.
-fn heal(
-    lang: Option<nib_syntax::Language>,
-    prefix: &str,
-    suffix: &str,
-    mode: Mode,
-    typed: &str,
-    indent: Option<String>,
-) -> Heal {
-    let line = &prefix[prefix.rfind('\n').map_or(0, |i| i + 1)..];
-    let indent = indent
-        .or_else(|| nib_postprocess::expected_indent(lang, prefix, suffix, mode))
-        .filter(|i| i.starts_with(line) && typed.ends_with(line));
-    let extra = indent.as_ref().map_or("", |i| &i[line.len()..]);
-    let virtual_typed = format!("{typed}{extra}");
-    let (middle, held) = split_backoff(&virtual_typed);
-    Heal {
-        middle: middle.to_string(),
-        held: held.to_string(),
-        extra: extra.to_string(),
-        forced: nib_engine::Forced {
-            text: held.to_string(),
-            then_non_blank: indent.is_some(),
-            then_one_of: Vec::new(),
-        },
+impl Scores {
+    fn of(tokens: &[nib_engine::GeneratedToken], kept_text: &str) -> Scores {
+        let kept = kept_logprobs(tokens, kept_text);
+        let sum = (!kept.is_empty()).then(|| kept.iter().sum::<f32>());
+        Scores {
+            confidence: confidence_name(nib_postprocess::confidence(&kept)),
+            sum,
+            mean: sum.map(|s| s / kept.len() as f32),
+            min: kept.iter().copied().reduce(f32::min),
+        }
     }
-}
-
-const MAX_HEALED_WORD: usize = 24;
-
-/// Words that start a Python block header (a header retry's first word is one of them).
-const PY_BLOCK_KEYWORDS: &[&str] = &[
-    "if", "elif", "else", "for", "while", "with", "try", "except", "finally", "def", "class",
-    "async",
-];
-
-/// Remove the held-back text from the start of the output (the engine forces it there; an
-/// unconstrained output may start with some of its blanks only).
-fn strip_backoff<'a>(raw: &'a str, backoff: &str) -> &'a str {
-    if backoff.is_empty() {
-        return raw;
-    }
-    if let Some(rest) = raw.strip_prefix(backoff) {
-        return rest;
-    }
-    let blanks = raw.len() - raw.trim_start_matches([' ', '\t']).len();
-    &raw[blanks.min(backoff.len())..]
 }
 
 /// Log-probabilities of the generated tokens that make up the kept text (its first
@@ -1153,116 +640,4 @@ fn kept_logprobs(tokens: &[nib_engine::GeneratedToken], kept: &str) -> Vec<f32> 
         out.push(t.logprob);
     }
     out
-}
-
-/// Start of the text before `offset` worth looking at: `max_bytes` back, moved forward to a
-/// line start when one exists before `offset`.
-/// What a prompt is assembled from (see [`Ide::assemble`]).
-struct Pieces<'a> {
-    headers: &'a str,
-    window: &'a str,
-    typed: String,
-    suffix: String,
-    files: Vec<nib_engine::RepoFile>,
-    report: Report,
-    repo_report: Option<nib_context::repo::RepoReport>,
-    anchor_uses: u32,
-    anchor_end: usize,
-}
-
-/// Up to `tokens` tokens of the document after `offset`, cut at a line end.
-fn suffix_window(
-    doc: &Document,
-    offset: usize,
-    tokens: usize,
-    counter: &dyn nib_engine::TokenCounter,
-) -> nib_context::Window {
-    let after = doc.slice(
-        offset,
-        offset.saturating_add(tokens * BYTES_PER_TOKEN_BOUND),
-    );
-    cursor_window(
-        "",
-        &after,
-        counter,
-        WindowConfig {
-            prefix_tokens: 0,
-            suffix_tokens: tokens,
-        },
-    )
-}
-
-fn excerpt_start(doc: &Document, offset: usize, max_bytes: usize) -> usize {
-    let rough = offset.saturating_sub(max_bytes);
-    if rough == 0 {
-        return 0;
-    }
-    let line = doc.line_of(rough);
-    let next = doc.line_start(line + 1);
-    if doc.line_start(line) == rough || next > offset {
-        rough
-    } else {
-        next
-    }
-}
-
-fn file_name(uri: &str) -> String {
-    uri.rsplit('/').next().unwrap_or(uri).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_holds_trailing_blanks_after_code_only() {
-        assert_eq!(split_backoff("x = "), ("x =", " "));
-        assert_eq!(split_backoff("    "), ("   ", " "));
-        assert_eq!(split_backoff("a\n    "), ("a\n   ", " "));
-        assert_eq!(split_backoff("foo(a,  "), ("foo(a, ", " "));
-        assert_eq!(split_backoff(""), ("", ""));
-        assert_eq!(split_backoff("a\n"), ("a\n", ""));
-        // A partial word, with the space before it.
-        assert_eq!(split_backoff("x = pri"), ("x =", " pri"));
-        assert_eq!(split_backoff("self.na"), ("self.", "na"));
-        assert_eq!(split_backoff("    ret"), ("   ", " ret"));
-        assert_eq!(split_backoff("f(x)"), ("f(x)", ""));
-        assert_eq!(strip_backoff(" 5", " "), "5");
-        assert_eq!(strip_backoff("5", " "), "5");
-        assert_eq!(strip_backoff("   5", " "), "  5");
-        assert_eq!(strip_backoff("x", ""), "x");
-    }
-
-    #[test]
-    fn healing_adds_the_indentation_the_layout_requires() {
-        let py = Some(nib_syntax::Language::Python);
-        let h = heal(py, "for x in xs:\n", "", Mode::MultiLine, "", None);
-        assert_eq!(
-            (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
-            ("   ", " ", "    ")
-        );
-        assert!(h.forced.then_non_blank);
-        let h = heal(py, "for x in xs:\n  ", "", Mode::MultiLine, "  ", None);
-        assert_eq!(
-            (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
-            ("   ", " ", "  ")
-        );
-        // Open layout, or code before the cursor: only the held-back text.
-        let h = heal(py, "x = 1\n", "y = 2\n", Mode::SingleLine, "", None);
-        assert_eq!(
-            (h.middle.as_str(), h.held.as_str(), h.extra.as_str()),
-            ("", "", "")
-        );
-        assert!(!h.forced.then_non_blank);
-        let h = heal(
-            py,
-            "if x:\n    y = pri",
-            "",
-            Mode::SingleLine,
-            "    y = pri",
-            None,
-        );
-        assert_eq!((h.middle.as_str(), h.held.as_str()), ("    y =", " pri"));
-        assert!(!h.forced.then_non_blank);
-    }
 }

@@ -14,10 +14,16 @@
 //!   safety gate); finding which actions apply needs no model.
 
 mod action;
+mod cache;
 mod chat;
 mod complete;
 mod engine_slot;
 mod gate;
+mod heal;
+mod output;
+mod plan;
+mod prompt;
+mod retry;
 mod session;
 
 pub use action::{CodeActionKind, CodeActionRequest, CodeActionResult};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use nib_engine::{
     ApproxTokenCounter, CancelToken, CompletionEngine, EngineError, GenerateRequest, Generation,
-    ModelInfo, PromptFormat, StopReason, TokenCounter,
+    ModelInfo, PromptFormat, PromptPlan, Slot, StopReason, Throughput, TokenCounter,
 };
 use nib_ide::{
     CodeActionKind, CodeActionRequest, CodeActionResult, CompletionRequest, GatePolicy, Ide,
@@ -29,6 +29,12 @@ struct Scripted {
     avoids: Mutex<Vec<Vec<String>>>,
     /// Report every output as cut short by the request's deadline.
     deadline_hit: Mutex<bool>,
+    /// The speed the engine reports (deadline planning reads it).
+    throughput: Mutex<Throughput>,
+    /// Slots that hold every prompt `plan` is asked about (the others hold nothing).
+    warm: Mutex<Vec<Slot>>,
+    /// The slots of the background prefills run, in order.
+    prefilled: Mutex<Vec<Slot>>,
 }
 
 impl Scripted {
@@ -55,6 +61,12 @@ impl Scripted {
             slots: Mutex::default(),
             avoids: Mutex::default(),
             deadline_hit: Mutex::default(),
+            throughput: Mutex::new(Throughput {
+                prefill_tokens_per_s: 300.0,
+                decode_tokens_per_s: 60.0,
+            }),
+            warm: Mutex::default(),
+            prefilled: Mutex::default(),
         })
     }
 
@@ -86,6 +98,31 @@ impl CompletionEngine for Scripted {
     }
     fn token_counter(&self) -> Arc<dyn TokenCounter> {
         Arc::new(ApproxTokenCounter)
+    }
+    fn throughput(&self) -> Throughput {
+        *self.throughput.lock().unwrap()
+    }
+    fn plan(&self, slot: Slot, prompt: &str) -> PromptPlan {
+        let tokens = ApproxTokenCounter.count(prompt);
+        let held = if self.warm.lock().unwrap().contains(&slot) {
+            tokens
+        } else {
+            0
+        };
+        PromptPlan {
+            prompt_tokens: tokens,
+            cached_tokens: held,
+            slot_tokens: held,
+        }
+    }
+    fn prefill(
+        &self,
+        slot: Slot,
+        prompt: &str,
+        _cancel: CancelToken,
+    ) -> Result<usize, EngineError> {
+        self.prefilled.lock().unwrap().push(slot);
+        Ok(ApproxTokenCounter.count(prompt))
     }
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
         self.prompts.lock().unwrap().push(req.prompt.clone());
@@ -182,6 +219,118 @@ fn type_at(ide: &Ide, uri: &str, version: i32, line: u32, col: u32, text: &str) 
         OffsetEncoding::Utf8,
     )
     .unwrap();
+}
+
+/// A Python function of 600 statements (about 2,400 tokens on each side of its middle), and
+/// the position of the blank line in its middle.
+fn long_function() -> (String, u32, u32) {
+    let mut text = String::from("def f(xs):\n");
+    for i in 0..300 {
+        text.push_str(&format!("    total_{i} = compute(xs, {i})\n"));
+    }
+    text.push_str("    \n");
+    for i in 300..600 {
+        text.push_str(&format!("    total_{i} = compute(xs, {i})\n"));
+    }
+    (text, 301, 4)
+}
+
+/// An ide with a deadline of 5 s (20 s cold) over `engine` reporting `prefill` tokens/s (and
+/// a fast decode), with [`long_function`] open. The budgets are far from what the plans need
+/// on either side, so that the time this machine spends on the request does not matter.
+fn typing_ide(engine: &Arc<Scripted>, prefill: f64) -> Ide {
+    *engine.throughput.lock().unwrap() = Throughput {
+        prefill_tokens_per_s: prefill,
+        decode_tokens_per_s: 1000.0,
+    };
+    let ide = Ide::new(IdeConfig {
+        deadline: Some(std::time::Duration::from_secs(5)),
+        cold_deadline: std::time::Duration::from_secs(20),
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine.clone());
+    ide.open("file:///long.py", Some("python"), 1, &long_function().0);
+    ide
+}
+
+fn at_long_function_middle(ide: &Ide) -> nib_ide::Completion {
+    let (_, line, col) = long_function();
+    at(ide, "file:///long.py", line, col)
+}
+
+#[test]
+fn a_fast_engine_runs_the_full_window() {
+    // 3,600 prompt tokens at a million tokens/s: well within the budget.
+    let engine = Scripted::new(&["return total_0"]);
+    let ide = typing_ide(&engine, 1e6);
+    let c = at_long_function_middle(&ide);
+    assert_eq!((c.shrunk, c.skipped), (false, None));
+    assert_eq!(engine.slots.lock().unwrap().clone(), [Slot::Main]);
+    let prompt = engine.prompts.lock().unwrap()[0].clone();
+    assert!(
+        prompt.contains("total_150 ="),
+        "the full window reaches far up"
+    );
+    assert_eq!(c.text, "return total_0");
+}
+
+#[test]
+fn a_slow_engine_shrinks_a_cold_request_to_the_small_window() {
+    // At 100 tokens/s the full window (about 3,600 tokens) needs 36 s, more than the 20 s cold
+    // budget; the small window (512 tokens, the most) needs about 5 s.
+    let engine = Scripted::new(&["return total_0"]);
+    let ide = typing_ide(&engine, 100.0);
+    let c = at_long_function_middle(&ide);
+    assert_eq!((c.shrunk, c.skipped), (true, None));
+    assert_eq!(engine.slots.lock().unwrap().clone(), [Slot::Scratch]);
+    let prompt = engine.prompts.lock().unwrap()[0].clone();
+    assert!(prompt.contains("total_299 ="), "{prompt:?}");
+    assert!(!prompt.contains("total_150 ="), "the small window is small");
+    assert!(ApproxTokenCounter.count(&prompt) <= 600, "{prompt:?}");
+    assert_eq!(c.text, "return total_0");
+    let stats = ide.stats();
+    assert_eq!((stats.shrunk, stats.skipped), (1, 0));
+}
+
+#[test]
+fn a_slow_engine_with_the_full_window_cached_runs_it() {
+    // At 1 token/s nothing uncached fits, but the main slot already holds the whole prompt.
+    let engine = Scripted::new(&["return total_0"]);
+    engine.warm.lock().unwrap().push(Slot::Main);
+    let ide = typing_ide(&engine, 1.0);
+    let c = at_long_function_middle(&ide);
+    assert_eq!((c.shrunk, c.skipped), (false, None));
+    assert_eq!(engine.slots.lock().unwrap().clone(), [Slot::Main]);
+}
+
+#[test]
+fn an_engine_too_slow_even_for_the_small_window_skips_the_request() {
+    // At 1 token/s even the smallest window (48 tokens and more) takes longer than the budget:
+    // the request is answered at once with nothing, without the model, and both windows are
+    // evaluated in the background (the small one first, for the next keystroke).
+    let engine = Scripted::new(&["return total_0"]);
+    let ide = typing_ide(&engine, 1.0);
+    let c = at_long_function_middle(&ide);
+    assert_eq!(c.text, "");
+    assert_eq!(c.skipped, Some("small_window_over_budget"));
+    assert!(c.shrunk);
+    assert_eq!(c.generated_tokens, 0);
+    assert!(engine.prompts.lock().unwrap().is_empty(), "no model call");
+    let stats = ide.stats();
+    assert_eq!(
+        (stats.shrunk, stats.skipped, stats.model_requests),
+        (1, 1, 0)
+    );
+    let waited = std::time::Instant::now();
+    while engine.prefilled.lock().unwrap().len() < 2
+        && waited.elapsed() < std::time::Duration::from_secs(30)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        engine.prefilled.lock().unwrap().clone(),
+        [Slot::Scratch, Slot::Main]
+    );
 }
 
 #[test]

@@ -1,0 +1,123 @@
+//! Answers without the model: the typeahead cache (the user typed the start of the suggestion
+//! shown) and an LRU of recent contexts.
+//!
+//! Invariants:
+//! - A typeahead answer is the rest of the suggestion last shown for the document, only while
+//!   the text before the suggestion's start and after the cursor is what it was when shown,
+//!   and only when something of it remains.
+//! - The LRU is keyed by the document and the text around the cursor; it is cleared when the
+//!   engine changes.
+//! - Only complete suggestions are remembered (the caller does not remember one cut by the
+//!   deadline).
+
+use std::time::Instant;
+
+use nib_context::Report;
+use nib_engine::StopReason;
+use nib_text::{Position, Range};
+
+use crate::session::Shown;
+use crate::{lock, Completion, Ide, Snapshot};
+
+/// Confidence reported for an answer from a cache (no log-probabilities to judge it by).
+const CACHED_CONFIDENCE: &str = "medium";
+
+impl Ide {
+    /// A completion from a cache for a cursor at `offset`, if one matches.
+    pub(crate) fn cached_completion(
+        &self,
+        snap: &Snapshot,
+        offset: usize,
+        cursor: Position,
+        started: Instant,
+    ) -> Option<Completion> {
+        let (text, kind) = self.cached(snap, offset)?;
+        Some(Completion::from_cache(
+            text,
+            kind,
+            cursor,
+            snap.doc.version(),
+            started,
+        ))
+    }
+
+    /// The typeahead cache (the user typed the start of the suggestion shown), then the LRU.
+    fn cached(&self, snap: &Snapshot, offset: usize) -> Option<(String, &'static str)> {
+        let doc = &snap.doc;
+        let shown = lock(&self.sessions)
+            .get(&snap.uri)
+            .and_then(|s| s.shown.clone());
+        if let Some(s) = shown.filter(|s| s.matches_context(doc, s.at.min(offset), offset)) {
+            if offset >= s.at {
+                let typed = doc.slice(s.at, offset);
+                if let Some(rest) = s.text.strip_prefix(typed.as_str()) {
+                    if !rest.is_empty() && !s.text.is_empty() {
+                        self.stats.typeahead_hits.inc();
+                        return Some((rest.to_string(), "typeahead"));
+                    }
+                }
+            }
+        }
+        let key = Shown::key(&snap.uri, doc, offset);
+        let hit = lock(&self.lru).get(key);
+        hit.map(|text| {
+            self.stats.lru_hits.inc();
+            (text, "lru")
+        })
+    }
+
+    /// Remember `text` as the suggestion shown at `offset` (typeahead) and for its context
+    /// (LRU).
+    pub(crate) fn remember(&self, snap: &Snapshot, offset: usize, text: &str) {
+        let shown = Shown::new(&snap.doc, offset, text);
+        lock(&self.lru).put(Shown::key(&snap.uri, &snap.doc, offset), text.to_string());
+        lock(&self.sessions)
+            .entry(snap.uri.clone())
+            .or_default()
+            .shown = Some(shown);
+    }
+}
+
+impl Completion {
+    fn from_cache(
+        text: String,
+        kind: &'static str,
+        cursor: Position,
+        version: i32,
+        started: Instant,
+    ) -> Completion {
+        Completion {
+            mode: if text.contains('\n') {
+                "multi_line"
+            } else {
+                "single_line"
+            },
+            text,
+            range: Range {
+                start: cursor,
+                end: cursor,
+            },
+            version,
+            confidence: CACHED_CONFIDENCE,
+            logprob_sum: None,
+            logprob_mean: None,
+            logprob_min: None,
+            alternatives: Vec::new(),
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            prompt_tokens: 0,
+            reused_tokens: 0,
+            prefilled_tokens: 0,
+            generated_tokens: 0,
+            stop_reason: StopReason::EndOfGeneration,
+            cache: Some(kind),
+            shrunk: false,
+            skipped: None,
+            raw: String::new(),
+            dropped: None,
+            findings: Vec::new(),
+            context: Report::default(),
+            repo_context: None,
+            model: String::new(),
+        }
+    }
+}
