@@ -83,11 +83,6 @@ impl Server {
         self.check(r)
     }
 
-    pub fn send(&mut self, msg: &Value) {
-        let r = self.client.send(msg);
-        self.check(r)
-    }
-
     pub fn send_raw(&mut self, bytes: &[u8]) {
         let r = self.client.send_raw(bytes);
         self.check(r)

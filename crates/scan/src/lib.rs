@@ -363,7 +363,7 @@ mod tests {
         let src = |display: &str, code: &str| Source {
             display: display.into(),
             path: display.into(),
-            lang: Language::Python,
+            lang: nib_syntax::Language::Python,
             code: code.into(),
         };
         let sources = [src("a/x.py", VULN), src("a/y.py", CLEAN)];
