@@ -6,7 +6,7 @@
 //! Crates are looked up under `DIR` (default `~/.cargo/registry/src/*/`) by name, any
 //! version; without names a fixed list of popular crates is used, `--all` takes every crate
 //! there. Test files get the lower test severity, as in `nib scan`. Every high finding is
-//! printed with its line so it can be reviewed.
+//! printed with its line so it can be reviewed (`SHOW_MEDIUM=1`: a few mediums per rule too).
 
 use std::path::{Path, PathBuf};
 
@@ -87,6 +87,9 @@ fn main() {
     });
     let (mut total_lines, mut total_high, mut total_medium) = (0usize, 0usize, 0usize);
     let mut highs = Vec::new();
+    // (rule, severity) -> count, and a few medium examples per rule for review.
+    let mut per_rule: std::collections::BTreeMap<(String, &str), usize> = Default::default();
+    let mut medium_examples: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     println!(
         "{:32} {:>9} {:>6} {:>6}",
         "crate", "lines", "medium", "high+"
@@ -103,6 +106,9 @@ fn main() {
             lines += code.lines().count();
             let rel = f.strip_prefix(dir).unwrap_or(f);
             for finding in checker.check_with_path(Language::Rust, &code, rel) {
+                *per_rule
+                    .entry((finding.rule_id.clone(), finding.severity.as_str()))
+                    .or_default() += 1;
                 if finding.severity >= Severity::High {
                     high += 1;
                     let line = code.lines().nth(finding.start.0).unwrap_or("").trim();
@@ -116,6 +122,16 @@ fn main() {
                     ));
                 } else if finding.severity == Severity::Medium {
                     medium += 1;
+                    let examples = medium_examples.entry(finding.rule_id.clone()).or_default();
+                    if examples.len() < 8 {
+                        let line = code.lines().nth(finding.start.0).unwrap_or("").trim();
+                        examples.push(format!(
+                            "{}:{}: {}",
+                            f.display(),
+                            finding.start.0 + 1,
+                            truncate(line, 120)
+                        ));
+                    }
                 }
             }
         }
@@ -125,6 +141,19 @@ fn main() {
         total_high += high;
         total_medium += medium;
     }
+    println!("\nfindings per rule and severity:");
+    for ((rule, sev), n) in &per_rule {
+        println!("  {rule:32} {sev:8} {n:>6}");
+    }
+    if std::env::var_os("SHOW_MEDIUM").is_some() {
+        for (rule, examples) in &medium_examples {
+            println!("\nmedium {rule}:");
+            for e in examples {
+                println!("  {e}");
+            }
+        }
+    }
+    println!("\nhigh/critical findings:");
     for h in &highs {
         println!("{h}");
     }

@@ -211,6 +211,7 @@ static PATH_CHECK: OnceLock<Regex> = OnceLock::new();
 static SQL_TEXT: OnceLock<Regex> = OnceLock::new();
 static TEMP_DIR: OnceLock<Regex> = OnceLock::new();
 static RANDOM_NAME: OnceLock<Regex> = OnceLock::new();
+static NAMED: OnceLock<Regex> = OnceLock::new();
 static WRITES: OnceLock<Regex> = OnceLock::new();
 static HASHER_INPUT: OnceLock<Regex> = OnceLock::new();
 static INSECURE_VERIFIER: OnceLock<Regex> = OnceLock::new();
@@ -264,7 +265,13 @@ fn secret(ctx: &MatchCtx<'_, '_>) -> bool {
     let Some(literal) = secrets::literal_of(ctx.lang, value, ctx.src) else {
         return false;
     };
-    if secrets::known_token_format(&literal) {
+    // A PEM header alone (a marker to search for, a regex) holds no key.
+    let bare_header = literal
+        .trim()
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.strip_suffix("PRIVATE KEY-----"))
+        .is_some_and(|kind| kind.chars().all(|c| c.is_ascii_uppercase() || c == ' '));
+    if secrets::known_token_format(&literal) && !bare_header {
         return true;
     }
     match ctx.capture_text("name") {
@@ -493,7 +500,9 @@ fn predictable_temp(ctx: &MatchCtx<'_, '_>) -> bool {
         &RANDOM_NAME,
         r"(?i)tempfile|\btempdir\(|TempDir|uuid|\brand(?:om)?\b|rand::|thread_rng|OsRng|getrandom|nonce|mkstemp|mkdtemp",
     );
-    temp.is_match(&path) && !random.is_match(&path)
+    // The temporary directory itself (`create_dir_all(env::temp_dir())`) is not a file name.
+    let named = re(&NAMED, r#"\.\s*(?:join|push)\s*\(|format!|/tmp/[^"\s]"#);
+    temp.is_match(&path) && named.is_match(&path) && !random.is_match(&path)
 }
 
 /// `{ Ok(ServerCertVerified::assertion()) }`, comments and `let _ = ..;` aside.
