@@ -587,3 +587,34 @@ fn words_contain(text: &str, ident: &str) -> bool {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .any(|w| w == ident)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_words_are_whole_words() {
+        assert!(mentions_secret("hash_password"));
+        assert!(mentions_secret("signRequest"));
+        assert!(mentions_secret("let sig = x"));
+        assert!(mentions_secret("API_TOKEN"));
+        assert!(!mentions_secret("design_name"));
+        assert!(!mentions_secret("assign_slot"));
+        assert!(!mentions_secret("authority"));
+        assert!(!mentions_secret("etag(body)"));
+        assert!(!mentions_secret("bypass_cache"));
+    }
+
+    #[test]
+    fn accept_all_bodies() {
+        assert!(only_asserts(
+            "{\n    Ok(ServerCertVerified::assertion())\n}"
+        ));
+        assert!(only_asserts(
+            "{ // trust everything\n Ok(rustls::client::danger::ServerCertVerified::assertion()) }"
+        ));
+        assert!(!only_asserts(
+            "{ if pinned(e) { Ok(ServerCertVerified::assertion()) } else { Err(bad()) } }"
+        ));
+    }
+}
