@@ -34,6 +34,9 @@ pub struct Flow {
     /// The most dangerous source is the content (or handle) of a file the program opens:
     /// `open(p).read()`, `Path(p).read_text()`.
     pub file: bool,
+    /// The most dangerous source is the environment (`os.environ`, `std::env::var`): set by
+    /// whoever runs the program, often on purpose (`CC`, `EDITOR`, `OUT_DIR`).
+    pub env: bool,
 }
 
 impl Flow {
@@ -43,6 +46,7 @@ impl Flow {
             built: false,
             source: None,
             file: false,
+            env: false,
         }
     }
     fn unknown() -> Flow {
@@ -51,6 +55,7 @@ impl Flow {
             built: false,
             source: None,
             file: false,
+            env: false,
         }
     }
     fn of(origin: Origin, source: String) -> Flow {
@@ -59,17 +64,29 @@ impl Flow {
             built: false,
             source: Some(source),
             file: false,
+            env: false,
+        }
+    }
+    fn of_env(source: String) -> Flow {
+        Flow {
+            env: true,
+            ..Flow::of(Origin::Local, source)
         }
     }
     /// The flow of a value made of `self` and `other`: the more dangerous origin wins; on a
-    /// tie it comes from a file only if both parts do.
+    /// tie it comes from a file (the environment) only if both parts do.
     pub fn join(mut self, other: Flow) -> Flow {
         if other.origin > self.origin {
             self.origin = other.origin;
             self.source = other.source;
             self.file = other.file;
+            self.env = other.env;
         } else if other.origin == self.origin {
             self.file &= other.file;
+            if self.env && !other.env {
+                self.source = other.source;
+            }
+            self.env &= other.env;
         }
         self.built |= other.built;
         self
@@ -271,6 +288,9 @@ impl<'s> Py<'s> {
             "attribute" => {
                 let t = text(node, self.src);
                 if let Some((origin, src)) = py_external_attr(t) {
+                    if py_env_source(&src) {
+                        return Flow::of_env(src);
+                    }
                     return Flow::of(origin, src);
                 }
                 match node.child_by_field_name("object") {
@@ -335,6 +355,9 @@ impl<'s> Py<'s> {
             return Flow::of(Origin::Local, "`input()`".into());
         }
         if let Some((origin, src)) = py_external_call(ftext) {
+            if py_env_source(&src) {
+                return Flow::of_env(src);
+            }
             return Flow::of(origin, src);
         }
         let last = ftext.rsplit('.').next().unwrap_or(ftext);
@@ -569,6 +592,10 @@ fn py_external_attr(t: &str) -> Option<(Origin, String)> {
     None
 }
 
+fn py_env_source(source: &str) -> bool {
+    matches!(source, "`os.environ`" | "`environ`" | "the environment")
+}
+
 fn py_external_call(f: &str) -> Option<(Origin, String)> {
     if let Some(src) = py_external_attr(f) {
         return Some(src);
@@ -718,7 +745,12 @@ impl<'s> Rs<'s> {
                         && c.next_sibling()
                             .and_then(|n| n.next_sibling())
                             .is_some_and(|n| text(n, self.src) != "=");
-                    if !after_dot && !is_named_arg {
+                    // `ids.len()`: a number, as outside a macro.
+                    let sanitised = c.next_sibling().is_some_and(|n| text(n, self.src) == ".")
+                        && c.next_sibling()
+                            .and_then(|n| n.next_sibling())
+                            .is_some_and(|m| RS_SANITISERS.contains(&text(m, self.src)));
+                    if !after_dot && !is_named_arg && !sanitised {
                         flow = flow.join(self.name(text(*c, self.src), *c, d));
                     }
                 }
@@ -748,6 +780,9 @@ impl<'s> Rs<'s> {
             ("read_line", "stdin"),
         ] {
             if ftext.contains(pat) {
+                if pat == "env::var" {
+                    return Flow::of_env(desc.into());
+                }
                 return Flow::of(Origin::Local, desc.into());
             }
         }
@@ -824,7 +859,26 @@ impl<'s> Rs<'s> {
     }
 
     fn last_let(&self, scope: Node<'_>, name: &str, at: Node<'_>, d: u32) -> Option<Flow> {
-        let mut best: Option<Node<'_>> = None;
+        let n = self.last_binding(scope, name, at)?;
+        Some(match n.kind() {
+            "let_declaration" => {
+                let init = n
+                    .child_by_field_name("value")
+                    .map_or(Flow::unknown(), |v| self.expr(v, d));
+                rs_mutations(scope, name, n.end_byte(), at.start_byte(), self.src)
+                    .into_iter()
+                    .fold(init, |acc, m| acc.join(self.mutation(m, d)))
+            }
+            "for_expression" => n
+                .child_by_field_name("value")
+                .map_or(Flow::unknown(), |v| self.expr(v, d)),
+            _ => Flow::unknown(),
+        })
+    }
+
+    /// The `let` or `for` in `scope` that last binds `name` before `at`.
+    fn last_binding<'t>(&self, scope: Node<'t>, name: &str, at: Node<'t>) -> Option<Node<'t>> {
+        let mut best: Option<Node<'t>> = None;
         let limit = at.start_byte();
         walk(scope, RS_SCOPES, &mut |n| {
             if n.end_byte() > limit {
@@ -859,16 +913,202 @@ impl<'s> Rs<'s> {
             }
             cur = p.parent();
         }
-        let n = best?;
-        Some(match n.kind() {
-            "let_declaration" => n
-                .child_by_field_name("value")
-                .map_or(Flow::unknown(), |v| self.expr(v, d)),
-            "for_expression" => n
-                .child_by_field_name("value")
-                .map_or(Flow::unknown(), |v| self.expr(v, d)),
+        best
+    }
+
+    /// What the mutation `m` (see [`rs_mutations`]) adds to the variable's value.
+    fn mutation(&self, m: Node<'_>, d: u32) -> Flow {
+        let added = match m.kind() {
+            "compound_assignment_expr" => m
+                .child_by_field_name("right")
+                .map_or(Flow::unknown(), |r| self.expr(r, d)),
+            "macro_invocation" => named_children(m)
+                .into_iter()
+                .find(|c| c.kind() == "token_tree")
+                .map_or(Flow::unknown(), |t| self.token_tree(t, d)),
+            "call_expression" => {
+                let func = m.child_by_field_name("function");
+                let method = func
+                    .and_then(|f| f.child_by_field_name("field"))
+                    .map_or("", |f| text(f, self.src));
+                let recv = func.and_then(|f| f.child_by_field_name("value"));
+                if RS_READ_INTO.contains(&method) {
+                    // `stdin().read_line(&mut buf)`, `file.read_to_string(&mut buf)`.
+                    let recv_text = recv.map_or("", |r| text(r, self.src));
+                    if recv_text.contains("stdin") {
+                        return Flow::of(Origin::Local, "stdin".into());
+                    }
+                    return recv
+                        .map_or(Flow::unknown(), |r| self.expr(r, d))
+                        .at_least_unknown();
+                }
+                m.child_by_field_name("arguments")
+                    .map_or(Flow::unknown(), |a| self.join_children(a, d))
+            }
             _ => Flow::unknown(),
-        })
+        };
+        if added.origin > Origin::Constant {
+            added.built()
+        } else {
+            added
+        }
+    }
+}
+
+/// Methods that append to a string / path / buffer variable.
+const RS_APPEND: &[&str] = &[
+    "push_str",
+    "push",
+    "extend",
+    "insert_str",
+    "extend_from_slice",
+];
+/// Methods that fill a buffer passed as `&mut name`.
+const RS_READ_INTO: &[&str] = &["read_line", "read_to_string", "read_to_end"];
+
+/// Statements between byte `from` and `to` of `scope` that change the value of the variable
+/// `name`: `name.push_str(x)`, `name.push(x)`, `name += x`, `write!(name, ..)`,
+/// `reader.read_line(&mut name)`.
+fn rs_mutations<'t>(
+    scope: Node<'t>,
+    name: &str,
+    from: usize,
+    to: usize,
+    src: &str,
+) -> Vec<Node<'t>> {
+    let is_name = |n: Node<'_>| {
+        let t = text(n, src)
+            .trim_start_matches('&')
+            .trim_start_matches("mut ")
+            .trim();
+        t.trim_start_matches('*') == name
+    };
+    let mut out = Vec::new();
+    walk(scope, RS_SCOPES, &mut |n| {
+        if n.start_byte() < from || n.end_byte() > to {
+            return;
+        }
+        let mutates = match n.kind() {
+            "compound_assignment_expr" => {
+                n.child_by_field_name("left").is_some_and(is_name)
+                    && n.child_by_field_name("operator")
+                        .is_some_and(|o| text(o, src) == "+=")
+            }
+            "macro_invocation" => {
+                let mac = n.child_by_field_name("macro").map_or("", |m| text(m, src));
+                matches!(mac, "write" | "writeln")
+                    && named_children(n)
+                        .into_iter()
+                        .find(|c| c.kind() == "token_tree")
+                        .and_then(|t| named_children(t).into_iter().next())
+                        .is_some_and(|first| text(first, src) == name)
+            }
+            "call_expression" => {
+                let func = n
+                    .child_by_field_name("function")
+                    .filter(|f| f.kind() == "field_expression");
+                let method = func
+                    .and_then(|f| f.child_by_field_name("field"))
+                    .map_or("", |f| text(f, src));
+                let recv_is_name = func
+                    .and_then(|f| f.child_by_field_name("value"))
+                    .is_some_and(is_name);
+                let fills_name = RS_READ_INTO.contains(&method)
+                    && n.child_by_field_name("arguments").is_some_and(|a| {
+                        named_children(a)
+                            .into_iter()
+                            .any(|arg| arg.kind() == "reference_expression" && is_name(arg))
+                    });
+                (RS_APPEND.contains(&method) && recv_is_name) || fills_name
+            }
+            _ => false,
+        };
+        if mutates {
+            out.push(n);
+        }
+    });
+    out
+}
+
+/// The text of the Rust expression `node` followed by the texts of the values its local
+/// names are bound to (`let`, module `const` / `static`, and later `push` / `push_str` /
+/// `+=` on them), recursively: `File::create(&p)` after `let p = dir.join("x.lock")` and
+/// `let dir = env::temp_dir()` expands to all three. For predicates that look for a source
+/// pattern (`temp_dir()`, a SQL keyword) through local variables.
+pub fn rs_expand(node: Node<'_>, src: &str) -> String {
+    let mut out = String::new();
+    let mut seen = Vec::new();
+    rs_expand_into(node, src, 0, &mut out, &mut seen);
+    out
+}
+
+fn rs_expand_into(node: Node<'_>, src: &str, depth: u32, out: &mut String, seen: &mut Vec<usize>) {
+    out.push_str(text(node, src));
+    out.push('\n');
+    if depth >= 6 {
+        return;
+    }
+    // (where it is used, the name): identifiers that start a path, and inline format
+    // captures (`format!("{name}")`).
+    let mut names: Vec<(Node<'_>, &str)> = Vec::new();
+    walk(node, &[], &mut |n| match n.kind() {
+        "identifier" => {
+            let after_path = n
+                .prev_sibling()
+                .is_some_and(|p| matches!(text(p, src), "." | "::"));
+            if !after_path {
+                names.push((n, text(n, src)));
+            }
+        }
+        "string_literal" if n.parent().is_some_and(|p| p.kind() == "token_tree") => {
+            names.extend(inline_captures(text(n, src)).into_iter().map(|c| (n, c)));
+        }
+        _ => {}
+    });
+    let rs = Rs { src };
+    for (ident, name) in names {
+        let mut scope = enclosing(ident, RS_SCOPES);
+        let mut found = None;
+        while let Some(s) = scope {
+            if let Some(b) = rs.last_binding(s, name, ident) {
+                found = Some((s, b));
+                break;
+            }
+            scope = enclosing(s, RS_SCOPES);
+        }
+        let mut root = ident;
+        while let Some(p) = root.parent() {
+            root = p;
+        }
+        // A fragment without its function: its `let`s are at the top.
+        if found.is_none() {
+            found = rs.last_binding(root, name, ident).map(|b| (root, b));
+        }
+        let mut parts = Vec::new();
+        match found {
+            Some((s, b)) => {
+                if let Some(v) = b.child_by_field_name("value") {
+                    parts.push(v);
+                }
+                parts.extend(rs_mutations(s, name, b.end_byte(), ident.start_byte(), src));
+            }
+            None => {
+                walk(root, RS_SCOPES, &mut |n| {
+                    if matches!(n.kind(), "const_item" | "static_item")
+                        && n.child_by_field_name("name")
+                            .is_some_and(|i| text(i, src) == name)
+                    {
+                        parts.extend(n.child_by_field_name("value"));
+                    }
+                });
+            }
+        }
+        for p in parts {
+            if !seen.contains(&p.start_byte()) {
+                seen.push(p.start_byte());
+                rs_expand_into(p, src, depth + 1, out, seen);
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use nib_syntax::tree_sitter::Node;
 use nib_syntax::Language;
 use regex::Regex;
 
-use crate::flow::enclosing;
+use crate::flow::{enclosing, rs_expand};
 use crate::secrets;
 
 pub(crate) struct MatchCtx<'a, 't> {
@@ -69,6 +69,20 @@ pub(crate) enum Predicate {
     RustShell,
     /// The module of `@fn` is not bound to `defusedxml` by an import.
     NotDefused,
+    /// A weak hash at `@sink` hashes a password, a signature or a token (by the names and
+    /// strings of its statement, the hasher's updates and the enclosing function's name).
+    WeakHashSecret,
+    /// The path `@arg` (through local variables) is the shared temporary directory joined
+    /// with a fixed or guessable name, and the call creates or writes the file (`@opts`:
+    /// `OpenOptions` that write and do not `create_new`).
+    PredictableTemp,
+    /// The string `@arg` (through local variables) contains SQL.
+    SqlText,
+    /// `@arg` is a rustls verifier that accepts everything (named so, or defined in the file
+    /// with a `verify_server_cert` that only asserts), installed unconditionally.
+    AcceptAllVerifier,
+    /// The function body `@body` only returns `Ok(ServerCertVerified::assertion())`.
+    AcceptsAll,
 }
 
 impl Predicate {
@@ -83,6 +97,11 @@ impl Predicate {
             "path_operand_unchecked" => Predicate::PathOperandUnchecked,
             "rust_shell" => Predicate::RustShell,
             "not_defused" => Predicate::NotDefused,
+            "weak_hash_secret" => Predicate::WeakHashSecret,
+            "predictable_temp" => Predicate::PredictableTemp,
+            "sql_text" => Predicate::SqlText,
+            "accept_all_verifier" => Predicate::AcceptAllVerifier,
+            "accepts_all" => Predicate::AcceptsAll,
             _ => return None,
         })
     }
@@ -106,6 +125,17 @@ impl Predicate {
                 })
             }
             Predicate::RustShell => rust_shell(ctx),
+            Predicate::WeakHashSecret => weak_hash_secret(ctx),
+            Predicate::PredictableTemp => predictable_temp(ctx),
+            Predicate::SqlText => ctx
+                .captures
+                .get("arg")
+                .is_some_and(|a| re(&SQL_TEXT, SQL).is_match(&rs_expand(*a, ctx.src))),
+            Predicate::AcceptAllVerifier => accept_all_verifier(ctx),
+            Predicate::AcceptsAll => ctx
+                .captures
+                .get("body")
+                .is_some_and(|b| only_asserts(ctx.text(*b))),
         }
     }
 }
@@ -178,6 +208,15 @@ fn rust_shell(ctx: &MatchCtx<'_, '_>) -> bool {
 }
 
 static PATH_CHECK: OnceLock<Regex> = OnceLock::new();
+static SQL_TEXT: OnceLock<Regex> = OnceLock::new();
+static TEMP_DIR: OnceLock<Regex> = OnceLock::new();
+static RANDOM_NAME: OnceLock<Regex> = OnceLock::new();
+static NAMED: OnceLock<Regex> = OnceLock::new();
+static WRITES: OnceLock<Regex> = OnceLock::new();
+static HASHER_INPUT: OnceLock<Regex> = OnceLock::new();
+static INSECURE_VERIFIER: OnceLock<Regex> = OnceLock::new();
+static ASSERT_ONLY: OnceLock<Regex> = OnceLock::new();
+
 static PATH_NAME: OnceLock<Regex> = OnceLock::new();
 static RUST_SHELL: OnceLock<Regex> = OnceLock::new();
 static RUST_SHELL_FLAG: OnceLock<Regex> = OnceLock::new();
@@ -226,7 +265,13 @@ fn secret(ctx: &MatchCtx<'_, '_>) -> bool {
     let Some(literal) = secrets::literal_of(ctx.lang, value, ctx.src) else {
         return false;
     };
-    if secrets::known_token_format(&literal) {
+    // A PEM header alone (a marker to search for, a regex) holds no key.
+    let bare_header = literal
+        .trim()
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.strip_suffix("PRIVATE KEY-----"))
+        .is_some_and(|kind| kind.chars().all(|c| c.is_ascii_uppercase() || c == ' '));
+    if secrets::known_token_format(&literal) && !bare_header {
         return true;
     }
     match ctx.capture_text("name") {
@@ -328,5 +373,248 @@ fn jinja_no_autoescape(ctx: &MatchCtx<'_, '_>) -> bool {
     match keyword_value(ctx, args, "autoescape") {
         None => true,
         Some(v) => matches!(ctx.text(v), "False" | "None"),
+    }
+}
+
+/// SQL statements (in any case) as they start or continue in a query string.
+const SQL: &str = r#"(?i)"[^"]*\b(?:select\s[^"]*\bfrom\b|select\s+(?:\*|count\()|insert\s+(?:or\s+\w+\s+)?into\b|update\s+\w+\s+set\b|delete\s+from\b|(?:create|drop)\s+(?:temp\w*\s+)?(?:table|index|view|database|schema|trigger)\b|alter\s+table\b|truncate\s+|pragma\s|where\s|order\s+by\b|values\s*\()"#;
+
+/// Words (identifier parts and string words) that say a hash protects a secret or proves
+/// authenticity: `password_hash`, `signRequest`, `"token"`.
+const SECRET_WORDS: &[&str] = &[
+    "password",
+    "passwords",
+    "passwd",
+    "pwd",
+    "pw",
+    "pass",
+    "passphrase",
+    "secret",
+    "secrets",
+    "signature",
+    "signatures",
+    "sig",
+    "sign",
+    "signed",
+    "signing",
+    "signer",
+    "token",
+    "tokens",
+    "auth",
+    "authenticate",
+    "authentication",
+    "credential",
+    "credentials",
+    "apikey",
+];
+
+/// Lower-case words of `text`: identifiers split at `_` and at camelCase humps.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .flat_map(|token| {
+            let mut parts = Vec::new();
+            let mut cur = String::new();
+            let mut prev_lower = false;
+            for c in token.chars() {
+                if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+                    parts.push(std::mem::take(&mut cur));
+                }
+                prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+                cur.push(c.to_ascii_lowercase());
+            }
+            parts.push(cur);
+            parts
+        })
+}
+
+fn mentions_secret(text: &str) -> bool {
+    words(text).any(|w| SECRET_WORDS.contains(&w.as_str()))
+}
+
+fn weak_hash_secret(ctx: &MatchCtx<'_, '_>) -> bool {
+    // The statement the call is part of: its bound name, the data hashed, chained calls.
+    let mut stmt = ctx.sink;
+    while let Some(p) = stmt.parent() {
+        if matches!(
+            p.kind(),
+            "block" | "function_item" | "source_file" | "closure_expression"
+        ) {
+            break;
+        }
+        stmt = p;
+        if matches!(
+            p.kind(),
+            "let_declaration" | "expression_statement" | "field_initializer"
+        ) {
+            break;
+        }
+    }
+    let mut context = ctx.text(stmt).to_string();
+    // `let mut h = Sha1::new(); h.update(secret)`: what goes into the hasher.
+    let bound = stmt
+        .child_by_field_name("pattern")
+        .filter(|_| stmt.kind() == "let_declaration")
+        .map(|p| ctx.text(p).trim_start_matches("mut ").trim());
+    if let Some(name) = bound {
+        let scope = ctx.text(ctx.scope());
+        let input = re(
+            &HASHER_INPUT,
+            r"(\w+)\s*\.\s*(?:update|input|chain_update|chain|consume|write_all|write)\s*\(([^;]*)",
+        );
+        for cap in input.captures_iter(scope) {
+            if &cap[1] == name {
+                context.push('\n');
+                context.push_str(&cap[2]);
+            }
+        }
+    }
+    if let Some(name) = ctx.scope_name() {
+        context.push('\n');
+        context.push_str(name);
+    }
+    mentions_secret(&context)
+}
+
+fn predictable_temp(ctx: &MatchCtx<'_, '_>) -> bool {
+    let Some(arg) = ctx.captures.get("arg").copied() else {
+        return false;
+    };
+    if let Some(opts) = ctx.captures.get("opts").copied() {
+        let o = rs_expand(opts, ctx.src);
+        let writes = re(
+            &WRITES,
+            r"\.\s*(?:write|append|create|truncate)\s*\(\s*true\s*\)",
+        );
+        let options = o.contains("OpenOptions") || o.contains("options()");
+        if !options || !writes.is_match(&o) || o.contains("create_new(true)") {
+            return false;
+        }
+    }
+    let path = rs_expand(arg, ctx.src);
+    let temp = re(
+        &TEMP_DIR,
+        r#"temp_dir\(\)|"(?:/var)?/tmp(?:/|")|"/dev/shm/"#,
+    );
+    let random = re(
+        &RANDOM_NAME,
+        r"(?i)tempfile|\btempdir\(|TempDir|uuid|\brand(?:om)?\b|rand::|thread_rng|OsRng|getrandom|nonce|mkstemp|mkdtemp",
+    );
+    // The temporary directory itself (`create_dir_all(env::temp_dir())`) is not a file name.
+    let named = re(&NAMED, r#"\.\s*(?:join|push)\s*\(|format!|/tmp/[^"\s]"#);
+    temp.is_match(&path) && named.is_match(&path) && !random.is_match(&path)
+}
+
+/// `{ Ok(ServerCertVerified::assertion()) }`, comments and `let _ = ..;` aside.
+fn only_asserts(body: &str) -> bool {
+    let code: String = body
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    re(
+        &ASSERT_ONLY,
+        r"^\{(?:let_\w*=[^;]*;)*Ok\((?:[\w:]+::)?ServerCertVerified::assertion\(\)\)\}$",
+    )
+    .is_match(&code)
+}
+
+fn accept_all_verifier(ctx: &MatchCtx<'_, '_>) -> bool {
+    let Some(arg) = ctx.captures.get("arg").copied() else {
+        return false;
+    };
+    // `if insecure { ..set_certificate_verifier(..) }`: an opt-in, like verify=flag.
+    let mut cur = ctx.sink.parent();
+    while let Some(n) = cur {
+        match n.kind() {
+            "if_expression" | "match_arm" => return false,
+            "function_item" => break,
+            _ => cur = n.parent(),
+        }
+    }
+    let value = rs_expand(arg, ctx.src);
+    let named = re(
+        &INSECURE_VERIFIER,
+        r"(?i)no_?(?:cert(?:ificate)?_?)?verif|no_?cert|insecure|accept_?(?:all|any|invalid|everything)|danger|skip_?(?:server_?)?(?:cert_?)?verif|trust_?(?:all|any)|allow_?(?:all|any)|(?:dummy|noop|null|fake|yes)_?verif|permissive",
+    );
+    if named.is_match(&value) {
+        return true;
+    }
+    // A verifier type defined in this file whose `verify_server_cert` only asserts.
+    accept_all_types(ctx)
+        .iter()
+        .any(|ty| words_contain(&value, ty))
+}
+
+/// Types of the file with an `impl ServerCertVerifier` whose `verify_server_cert` only asserts.
+fn accept_all_types<'a>(ctx: &MatchCtx<'a, '_>) -> Vec<&'a str> {
+    let mut root = ctx.sink;
+    while let Some(p) = root.parent() {
+        root = p;
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        if n.kind() == "impl_item" {
+            let verifier = n
+                .child_by_field_name("trait")
+                .is_some_and(|t| ctx.text(t).ends_with("ServerCertVerifier"));
+            let accepts = verifier
+                && n.child_by_field_name("body").is_some_and(|body| {
+                    let mut c = body.walk();
+                    let fns: Vec<_> = body.named_children(&mut c).collect();
+                    fns.into_iter().any(|f| {
+                        f.kind() == "function_item"
+                            && f.child_by_field_name("name")
+                                .is_some_and(|name| ctx.text(name) == "verify_server_cert")
+                            && f.child_by_field_name("body")
+                                .is_some_and(|b| only_asserts(ctx.text(b)))
+                    })
+                });
+            if let (true, Some(ty)) = (accepts, n.child_by_field_name("type")) {
+                out.push(ctx.text(ty));
+            }
+            continue;
+        }
+        let mut c = n.walk();
+        stack.extend(n.named_children(&mut c));
+    }
+    out
+}
+
+fn words_contain(text: &str, ident: &str) -> bool {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|w| w == ident)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_words_are_whole_words() {
+        assert!(mentions_secret("hash_password"));
+        assert!(mentions_secret("signRequest"));
+        assert!(mentions_secret("let sig = x"));
+        assert!(mentions_secret("API_TOKEN"));
+        assert!(!mentions_secret("design_name"));
+        assert!(!mentions_secret("assign_slot"));
+        assert!(!mentions_secret("authority"));
+        assert!(!mentions_secret("etag(body)"));
+        assert!(!mentions_secret("bypass_cache"));
+    }
+
+    #[test]
+    fn accept_all_bodies() {
+        assert!(only_asserts(
+            "{\n    Ok(ServerCertVerified::assertion())\n}"
+        ));
+        assert!(only_asserts(
+            "{ // trust everything\n Ok(rustls::client::danger::ServerCertVerified::assertion()) }"
+        ));
+        assert!(!only_asserts(
+            "{ if pinned(e) { Ok(ServerCertVerified::assertion()) } else { Err(bad()) } }"
+        ));
     }
 }

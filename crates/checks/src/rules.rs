@@ -80,6 +80,10 @@ pub const RULE_FILES: &[(&str, &str)] = &[
         include_str!("../rules/rust/hardcoded-secret.toml"),
     ),
     (
+        "rust/insecure-tempfile.toml",
+        include_str!("../rules/rust/insecure-tempfile.toml"),
+    ),
+    (
         "rust/path-traversal.toml",
         include_str!("../rules/rust/path-traversal.toml"),
     ),
@@ -94,6 +98,10 @@ pub const RULE_FILES: &[(&str, &str)] = &[
     (
         "rust/unsafe-block.toml",
         include_str!("../rules/rust/unsafe-block.toml"),
+    ),
+    (
+        "rust/weak-hash.toml",
+        include_str!("../rules/rust/weak-hash.toml"),
     ),
 ];
 
@@ -145,6 +153,9 @@ struct TaintSpec {
     /// `input()`); default: the match severity.
     #[serde(default)]
     local_severity: Option<Severity>,
+    /// Severity when that input is the environment; default: `local_severity`.
+    #[serde(default)]
+    env_severity: Option<Severity>,
     /// Highest severity when the value is the content of a file the program opens.
     #[serde(default)]
     file_severity: Option<Severity>,
@@ -390,7 +401,11 @@ pub(crate) fn run(
                 }
                 let sev = match flow.origin {
                     Origin::Remote => Some(cm.severity),
-                    Origin::Local => Some(spec.local_severity.unwrap_or(cm.severity)),
+                    Origin::Local => Some(
+                        (if flow.env { spec.env_severity } else { None })
+                            .or(spec.local_severity)
+                            .unwrap_or(cm.severity),
+                    ),
                     Origin::Param if spec.params => Some(
                         spec.param_severity
                             .unwrap_or_else(|| cm.severity.min(Severity::Medium)),

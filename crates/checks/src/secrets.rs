@@ -87,11 +87,12 @@ pub fn plausible_secret(name: &str, literal: &str) -> bool {
     shannon_entropy(v) >= 2.0
 }
 
-/// Strings that are credentials whatever they are called: cloud / VCS / chat tokens and PEM keys.
+/// Strings that are credentials whatever they are called: cloud / VCS / chat tokens (AWS key
+/// ids, GCP API keys, GitHub and Slack tokens, Slack webhook URLs) and PEM keys.
 pub fn known_token_format(literal: &str) -> bool {
     re(
         &TOKEN_FORMAT,
-        r"(?:\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36,}|\bgithub_pat_[A-Za-z0-9_]{40,}|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}|\bsk_live_[0-9a-zA-Z]{24,}|\bAIza[0-9A-Za-z_-]{35}|\bglpat-[0-9A-Za-z_-]{20,}|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----)",
+        r"(?:\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|https://hooks\.slack\.com/(?:services|workflows)/T[0-9A-Z]{8,}/[0-9A-Z]{8,}/[0-9A-Za-z]{16,}|\bgh[pousr]_[A-Za-z0-9]{36,}|\bgithub_pat_[A-Za-z0-9_]{40,}|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}|\bsk_live_[0-9a-zA-Z]{24,}|\bAIza[0-9A-Za-z_-]{35}|\bglpat-[0-9A-Za-z_-]{20,}|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----)",
     )
     .is_match(literal)
 }
@@ -115,8 +116,8 @@ pub fn secret_function_name(name: &str) -> bool {
     .is_match(name)
 }
 
-/// The content of a string literal `node` (or `"x".to_string()`, `String::from("x")`, ...),
-/// `None` when the value is not a plain literal.
+/// The content of a string literal `node` (or `"x".to_string()`, `String::from("x")`,
+/// `Some("x")`, ...), `None` when the value is not a plain literal.
 pub fn literal_of(lang: Language, node: Node<'_>, src: &str) -> Option<String> {
     let text = src.get(node.byte_range())?;
     match (lang, node.kind()) {
@@ -162,7 +163,7 @@ pub fn literal_of(lang: Language, node: Node<'_>, src: &str) -> Option<String> {
                 }
                 _ => {
                     let f = src.get(func.byte_range())?;
-                    if f.ends_with("String::from") || f.ends_with("::new") {
+                    if f.ends_with("String::from") || f.ends_with("::new") || f == "Some" {
                         let args = node.child_by_field_name("arguments")?;
                         let mut cursor = args.walk();
                         let first = args.named_children(&mut cursor).next()?;
@@ -219,6 +220,12 @@ mod tests {
         assert!(!secret_name("pass_arg"));
         assert!(secret_name("db_pass"));
         assert!(known_token_format("AKIAIOSFODNN7EXAMPLE"));
+        assert!(known_token_format("ASIAQ7XK2M4PLR8T6WNB"));
+        assert!(!known_token_format("AKIAEXAMPLE"));
+        assert!(known_token_format(
+            "https://hooks.slack.com/services/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"
+        ));
+        assert!(!known_token_format("https://hooks.slack.com/services/..."));
         assert!(known_token_format("-----BEGIN RSA PRIVATE KEY-----"));
         assert!(!known_token_format("-----BEGIN PUBLIC KEY-----"));
     }

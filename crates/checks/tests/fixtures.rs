@@ -160,3 +160,69 @@ fn fixture_snapshots() {
         expect_test::expect_file![format!("snapshots/{dir}.txt")].assert_eq(&out);
     }
 }
+
+/// Micro-averaged recall and precision of one language's rules.
+fn totals<'a>(scores: impl Iterator<Item = &'a nib_checks::RuleScore>) -> nib_checks::RuleScore {
+    scores.fold(nib_checks::RuleScore::default(), |mut t, s| {
+        t.expected += s.expected;
+        t.true_positives += s.true_positives;
+        t.false_positives += s.false_positives;
+        t.false_negatives += s.false_negatives;
+        t
+    })
+}
+
+/// The safety gate is as good on Rust as on Python: over each language's labelled samples
+/// (findings of medium and above), Rust recall is at least Python's and Rust precision at
+/// least 90%. `cargo test -p nib-checks --test fixtures rust_at_the_level -- --nocapture`
+/// prints the table.
+#[test]
+fn rust_at_the_level_of_python() {
+    let checker = Checker::new(CheckConfig::standard());
+    let cases = load_cases();
+    let eval = evaluate(&checker, &cases, Severity::Medium);
+    let of = |lang: &str| {
+        let prefix = format!("{lang}/");
+        eval.per_rule
+            .iter()
+            .filter(move |(id, _)| id.starts_with(&prefix))
+            .map(|(_, s)| s)
+    };
+    let files = |lang: &str| {
+        cases
+            .iter()
+            .filter(|c| c.path.starts_with(&format!("{lang}/")))
+            .count()
+    };
+    let mut table =
+        String::from("language  rules  files  expected  tp  fp  fn  recall  precision\n");
+    let (py, rs) = (totals(of("python")), totals(of("rust")));
+    for (lang, t) in [("python", &py), ("rust", &rs)] {
+        table.push_str(&format!(
+            "{lang:8}  {:5}  {:5}  {:8}  {:2}  {:2}  {:2}  {:6.3}  {:9.3}\n",
+            of(lang).count(),
+            files(lang),
+            t.expected,
+            t.true_positives,
+            t.false_positives,
+            t.false_negatives,
+            t.recall(),
+            t.precision()
+        ));
+    }
+    println!("{table}");
+    assert!(
+        rs.expected >= py.expected / 2,
+        "too few Rust markers\n{table}"
+    );
+    assert!(
+        rs.recall() >= py.recall(),
+        "Rust recall below Python's\n{table}{:#?}",
+        eval.misses
+    );
+    assert!(
+        rs.precision() >= 0.9,
+        "Rust precision below 90%\n{table}{:#?}",
+        eval.false_alarms
+    );
+}

@@ -238,7 +238,7 @@ fn run(user: &str, conn: &Connection) {
 }
 "#,
         expect![[r#"
-            3:36-3:60 medium rust/command-injection Shell command (sh -c) built from non-constant data (data from parameter `user`)
+            3:36-3:60 medium rust/command-injection Process started from non-constant data (the program name, or the command line of sh -c) (data from parameter `user`)
             4:16-4:68 high rust/sql-injection SQL query built with format! or concatenation is passed to the database (data from parameter `user`)
             6:39-6:66 high rust/tls-verify-disabled TLS certificate or hostname verification is disabled
             7:12-7:46 medium rust/unsafe-block Generated code contains an unsafe block
@@ -496,5 +496,69 @@ mod tests {
     assert_eq!(
         sev,
         vec![(1, Severity::High), (6, Severity::Low), (7, Severity::Low)]
+    );
+}
+
+/// Rust taint sources: stdin read into a buffer, strings grown with push_str / write!, the
+/// environment (a program name from it is the user's choice: low), request extractors.
+#[test]
+fn rust_taint_sources() {
+    check(
+        Rust,
+        r#"
+use std::fmt::Write;
+use std::process::Command;
+fn a() {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    Command::new("sh").arg("-c").arg(&line).status().unwrap();
+}
+fn b(conn: &Connection, name: &str) {
+    let mut sql = String::from("SELECT * FROM t WHERE n = '");
+    sql.push_str(name);
+    conn.execute(&sql, []).unwrap();
+    let mut q = String::from("DELETE FROM t WHERE 1 = 1");
+    write!(q, " AND n = '{}'", name).unwrap();
+    conn.execute_batch(&q).unwrap();
+    let mut fixed = String::from("SELECT * FROM t");
+    fixed.push_str(" LIMIT 1");
+    conn.execute(&fixed, []).unwrap();
+}
+fn c() {
+    Command::new(std::env::var("EDITOR").unwrap()).status().unwrap();
+    Command::new(std::env::args().nth(1).unwrap()).status().unwrap();
+}
+async fn d(Query(p): Query<Params>) {
+    Command::new(&p.tool).status().unwrap();
+}
+"#,
+        expect![[r#"
+            6:36-6:43 high rust/command-injection Process started from non-constant data (the program name, or the command line of sh -c) (data from stdin)
+            11:16-11:26 high rust/sql-injection SQL query built with format! or concatenation is passed to the database (data from parameter `name`)
+            14:22-14:26 high rust/sql-injection SQL query built with format! or concatenation is passed to the database (data from parameter `name`)
+            20:16-20:50 low rust/command-injection Process started from non-constant data (the program name, or the command line of sh -c) (data from the environment)
+            21:16-21:50 high rust/command-injection Process started from non-constant data (the program name, or the command line of sh -c) (data from `std::env::args`)
+            24:16-24:25 high rust/command-injection Process started from non-constant data (the program name, or the command line of sh -c) (data from the request (`Query`))
+        "#]],
+    );
+}
+
+/// Weak hashes, temporary files and accept-all verifiers.
+#[test]
+fn rust_hash_tempfile_tls() {
+    check(
+        Rust,
+        r#"
+fn store(password: &str) -> String { format!("{:x}", md5::compute(password)) }
+fn etag(body: &[u8]) -> String { format!("{:x}", md5::compute(body)) }
+fn lock() { std::fs::File::create("/tmp/app.lock").unwrap(); }
+fn scratch() { tempfile::NamedTempFile::new().unwrap(); }
+fn tls(c: Builder) { c.dangerous().set_certificate_verifier(Arc::new(NoCertificateVerification)); }
+"#,
+        expect![[r#"
+            1:37-1:76 medium rust/weak-hash Fast, broken hash (MD5/SHA-1) used for a password, signature or token
+            3:33-3:50 medium rust/insecure-tempfile File created at a predictable path in the shared temporary directory: another user can create it first or plant a symlink there
+            5:35-5:59 high rust/tls-verify-disabled TLS certificate or hostname verification is disabled
+        "#]],
     );
 }
