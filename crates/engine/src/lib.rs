@@ -1,7 +1,7 @@
 //! Engine: the traits every model backend implements, and the plain data that crosses them.
 //!
 //! Invariants and boundary:
-//! - No IO, no async runtime, no LSP types: backends (`engine-llama`, later `engine-openai`)
+//! - No IO, no async runtime, no LSP types: backends (`engine-llama`, `engine-openai`)
 //!   implement these traits; `ide` talks only to the traits.
 //! - Calls are blocking; backends run their own thread and check a [`CancelToken`] between
 //!   decoded tokens, so callers cancel work by flipping the token, not by dropping a future.
@@ -13,7 +13,10 @@ mod chat;
 mod format;
 
 pub use cancel::{CancelOnDrop, CancelToken};
-pub use chat::{default_system_message, ChatFormat, ChatMessage, Role};
+pub use chat::{
+    default_system_message, ChatEngine, ChatFormat, ChatMessage, ChatRequest, ChatResponse,
+    DeltaCallback, Role,
+};
 pub use format::{FimParts, PromptFormat, RepoFile};
 
 use std::time::{Duration, Instant};
@@ -284,6 +287,41 @@ pub enum EngineError {
     Backend(String),
     #[error("engine thread has stopped")]
     Stopped,
+    /// A remote server refused the credentials (HTTP 401 / 403) or none were found: the
+    /// message names the environment variable meant to hold the key, never the key.
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+    /// A remote server could not be reached (connection refused, DNS, TLS, reset before an
+    /// answer), after the configured retries.
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    /// No answer within the budget (connect, first byte, total or the request's deadline)
+    /// and nothing generated yet.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The server answered something that is not a valid answer: malformed data, a stream
+    /// cut short, a body over the size bound.
+    #[error("bad response: {0}")]
+    BadResponse(String),
+    /// The server answered with an HTTP error status that retrying did not cure (400, 404,
+    /// 429 after the retries, 5xx after the retries).
+    #[error("server answered {status}: {message}")]
+    Status { status: u16, message: String },
+}
+
+impl EngineError {
+    /// A failure of a remote provider (as opposed to a local engine's): the caller may answer
+    /// from a local model instead.
+    pub fn is_remote_failure(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Unauthorized(_)
+                | EngineError::Unreachable(_)
+                | EngineError::Timeout(_)
+                | EngineError::BadResponse(_)
+                | EngineError::Status { .. }
+        )
+    }
 }
 
 /// A model that continues a prompt: the local inline-completion engine.
