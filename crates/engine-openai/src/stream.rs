@@ -378,10 +378,12 @@ async fn read_events(
                     answer.stop_reason = reason;
                     break;
                 }
-                None => return Err(EngineError::BadResponse(format!(
+                None => {
+                    return Err(EngineError::BadResponse(format!(
                     "the stream ended before the answer was complete ({} bytes of text received)",
                     answer.text.len() - answer.given
-                ))),
+                )))
+                }
             },
             Some(Ok(event)) => event,
             Some(Err(EventStreamError::Transport(Transport::TooLarge))) => {
