@@ -29,8 +29,9 @@
 //!   [`ChatRequest::on_delta`] are the partial answer;
 //! - 401 / 403 or a missing key: [`EngineError::Unauthorized`], never retried;
 //! - refused or broken connections, 5xx and 429 are retried ([`OpenAiConfig::max_retries`],
-//!   exponential backoff from [`OpenAiConfig::backoff`], Retry-After honoured when it fits
-//!   the budget; when it does not, the call ends at once): then
+//!   exponential backoff from [`OpenAiConfig::backoff`], a Retry-After in seconds honoured
+//!   when it fits the budget, and the call ended at once when it does not; a Retry-After date
+//!   counts as none): then
 //!   [`EngineError::Unreachable`] or [`EngineError::Status`];
 //! - any other HTTP error status: [`EngineError::Status`] at once.
 
