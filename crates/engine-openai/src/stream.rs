@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
-use nib_engine::{CancelToken, DeltaCallback, EngineError, GeneratedToken, StopReason};
+use nib_engine::{
+    partial_stop_len, CancelToken, DeltaCallback, EngineError, GeneratedToken, StopReason,
+};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use tokio::time::sleep_until;
 
@@ -439,7 +441,7 @@ async fn read_events(
             break;
         }
         if let Some(f) = &call.on_delta {
-            let upto = answer.text.len() - held_back(&answer.text, &call.stop.strings);
+            let upto = answer.text.len() - partial_stop_len(&answer.text, &call.stop.strings);
             if upto > emitted {
                 f(&answer.text[emitted..upto]);
                 emitted = upto;
@@ -488,25 +490,6 @@ fn local_stop(stop: &LocalStop, text: &mut String, from: usize) -> Option<StopRe
         return Some(StopReason::Caller);
     }
     None
-}
-
-/// Bytes at the end of `text` that may be the start of a stop string (not shown yet: the
-/// next piece may complete it).
-fn held_back(text: &str, stops: &[String]) -> usize {
-    stops
-        .iter()
-        .flat_map(|s| (1..s.len()).rev().map(move |n| &s.as_bytes()[..n]))
-        .filter(|p| text.as_bytes().ends_with(p))
-        .map(<[u8]>::len)
-        .max()
-        .map_or(0, |n| {
-            // Never split a character.
-            let mut n = n;
-            while !text.is_char_boundary(text.len() - n) {
-                n += 1;
-            }
-            n
-        })
 }
 
 /// Read up to `max` bytes of an (error) body, until `until` at the latest.
@@ -599,15 +582,14 @@ mod tests {
         let stop = stops(&["<END>"]);
         let mut text = "abc<E".to_string();
         assert_eq!(local_stop(&stop, &mut text, 0), None);
-        assert_eq!(held_back(&text, &stop.strings), 2);
+        assert_eq!(partial_stop_len(&text, &stop.strings), 2);
         text.push_str("ND>def");
         assert_eq!(
             local_stop(&stop, &mut text, 5),
             Some(StopReason::StopString)
         );
         assert_eq!(text, "abc");
-        assert_eq!(held_back("abc", &stop.strings), 0);
-        assert_eq!(held_back("é", &["éa".to_string()]), "é".len());
+        assert_eq!(partial_stop_len("abc", &stop.strings), 0);
     }
 
     #[test]

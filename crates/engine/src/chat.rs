@@ -6,9 +6,13 @@
 //! any other model that ships a chat template gets a plain transcript. A backend that takes
 //! messages itself (an OpenAI-compatible server) implements [`ChatEngine`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{CancelToken, GeneratedToken, StopReason};
+use crate::{
+    CancelToken, CompletionEngine, GenerateRequest, GeneratedToken, Slot, StopReason, StopRules,
+};
 
 /// Who says a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -111,6 +115,81 @@ pub trait ChatEngine: Send + Sync {
     /// Answer `req`. Blocking; honours `req.cancel` (returning what is generated, with
     /// [`StopReason::Cancelled`]) and `req.deadline` between pieces of the answer.
     fn chat(&self, req: ChatRequest) -> Result<ChatResponse, crate::EngineError>;
+}
+
+/// A local model answering chats through its chat template: the [`ChatEngine`] of any
+/// [`CompletionEngine`] whose model has one (an instruct model). Greedy: `temperature` is
+/// not used. Runs in the scratch slot, so the inline-completion context stays. The pieces
+/// for [`ChatRequest::on_delta`] are the engine's tokens, less any that may begin a stop
+/// string.
+pub struct TemplateChat {
+    engine: Arc<dyn CompletionEngine>,
+    format: ChatFormat,
+    name: String,
+}
+
+impl TemplateChat {
+    /// `None` when the model has no chat template (a base model).
+    pub fn new(engine: Arc<dyn CompletionEngine>) -> Option<TemplateChat> {
+        let info = engine.info();
+        Some(TemplateChat {
+            format: info.chat?,
+            name: info.name,
+            engine,
+        })
+    }
+}
+
+impl ChatEngine for TemplateChat {
+    fn model_name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn chat(&self, req: ChatRequest) -> Result<ChatResponse, crate::EngineError> {
+        let started = Instant::now();
+        let mut stop_strings = self.format.stop_strings();
+        stop_strings.extend(req.stop.iter().cloned());
+        let sent = Arc::new(AtomicUsize::new(0));
+        // `should_stop` sees the text after every token: what is safe to show goes out.
+        let should_stop = req.on_delta.clone().map(|f| {
+            let (sent, stops) = (sent.clone(), stop_strings.clone());
+            Arc::new(move |text: &str| {
+                let upto = text.len() - crate::partial_stop_len(text, &stops);
+                let from = sent.load(Ordering::Relaxed);
+                if upto > from {
+                    f(&text[from..upto]);
+                    sent.store(upto, Ordering::Relaxed);
+                }
+                false
+            }) as Arc<dyn Fn(&str) -> bool + Send + Sync>
+        });
+        let stop = StopRules {
+            max_tokens: req.max_tokens,
+            stop_at_newline: false,
+            stop_strings,
+            should_stop,
+        };
+        let mut g = GenerateRequest::new(self.format.render(&req.messages), stop, req.cancel);
+        g.deadline = req.deadline;
+        g.slot = Slot::Scratch;
+        let out = self.engine.generate(g)?;
+        if let Some(f) = &req.on_delta {
+            let from = sent.load(Ordering::Relaxed).min(out.text.len());
+            if out.text.len() > from && out.text.is_char_boundary(from) {
+                f(&out.text[from..]);
+            }
+        }
+        Ok(ChatResponse {
+            completion_tokens: Some(out.tokens.len()),
+            text: out.text,
+            tokens: out.tokens,
+            stop_reason: out.stop_reason,
+            model: self.name.clone(),
+            prompt_tokens: Some(out.prompt_tokens),
+            first_token_time: out.prefill_time,
+            total_time: started.elapsed(),
+        })
+    }
 }
 
 /// A model's chat format.
@@ -306,5 +385,123 @@ mod tests {
             .stop_strings()
             .iter()
             .all(|s| !"```python\ndef f():\n    return 1\n```".contains(s.as_str())));
+    }
+
+    /// A completion engine that plays `pieces` as its tokens, stopping as the llama engine
+    /// does (a stop string cuts the text; then the caller's `should_stop`).
+    struct Scripted {
+        pieces: Vec<&'static str>,
+        chat: Option<ChatFormat>,
+        seen: std::sync::Mutex<Vec<(String, crate::Slot, Vec<String>)>>,
+    }
+
+    impl crate::CompletionEngine for Scripted {
+        fn info(&self) -> crate::ModelInfo {
+            crate::ModelInfo {
+                name: "local-instruct".into(),
+                format: crate::PromptFormat::PrefixOnly,
+                chat: self.chat,
+                default_system: None,
+                context_length: 4096,
+                threads: 1,
+            }
+        }
+
+        fn token_counter(&self) -> Arc<dyn crate::TokenCounter> {
+            Arc::new(crate::ApproxTokenCounter)
+        }
+
+        fn generate(
+            &self,
+            req: crate::GenerateRequest,
+        ) -> Result<crate::Generation, crate::EngineError> {
+            self.seen.lock().unwrap().push((
+                req.prompt.clone(),
+                req.slot,
+                req.stop.stop_strings.clone(),
+            ));
+            let (mut text, mut tokens) = (String::new(), Vec::new());
+            let mut stop_reason = StopReason::EndOfGeneration;
+            for p in &self.pieces {
+                text.push_str(p);
+                tokens.push(GeneratedToken {
+                    text: p.to_string(),
+                    logprob: -0.1,
+                });
+                let cut = req
+                    .stop
+                    .stop_strings
+                    .iter()
+                    .filter_map(|s| text.find(s.as_str()))
+                    .min();
+                if let Some(cut) = cut {
+                    text.truncate(cut);
+                    stop_reason = StopReason::StopString;
+                    break;
+                }
+                if req.stop.should_stop.as_ref().is_some_and(|f| f(&text)) {
+                    stop_reason = StopReason::Caller;
+                    break;
+                }
+            }
+            Ok(crate::Generation {
+                text,
+                tokens,
+                stop_reason,
+                alternatives: Vec::new(),
+                prompt_tokens: 10,
+                reused_tokens: 0,
+                prefill_time: Duration::ZERO,
+                decode_time: Duration::ZERO,
+                drafted_tokens: 0,
+            })
+        }
+    }
+
+    #[test]
+    fn a_local_model_chats_through_its_template() {
+        let engine = Arc::new(Scripted {
+            pieces: vec!["Hel", "lo", " <|im_", "end|>", "never"],
+            chat: Some(ChatFormat::ChatMl),
+            seen: Default::default(),
+        });
+        let chat = TemplateChat::new(engine.clone()).unwrap();
+        assert_eq!(chat.model_name(), "local-instruct");
+        let deltas = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = deltas.clone();
+        let mut req = ChatRequest::new(messages(), CancelToken::new());
+        req.stop = vec!["\nUser".into()];
+        req.on_delta = Some(Arc::new(move |d: &str| {
+            sink.lock().unwrap().push(d.to_string())
+        }));
+        let answer = chat.chat(req).unwrap();
+        assert_eq!(answer.text, "Hello ");
+        assert_eq!(answer.stop_reason, StopReason::StopString);
+        // The start of the stop token was held back, never shown.
+        assert_eq!(*deltas.lock().unwrap(), vec!["Hel", "lo", " "]);
+        let seen = engine.seen.lock().unwrap();
+        let (prompt, slot, stops) = &seen[0];
+        assert_eq!(*prompt, ChatFormat::ChatMl.render(&messages()));
+        assert_eq!(*slot, crate::Slot::Scratch);
+        assert!(stops.iter().any(|s| s == IM_END) && stops.iter().any(|s| s == "\nUser"));
+    }
+
+    #[test]
+    fn a_base_model_has_no_chat() {
+        let engine = Arc::new(Scripted {
+            pieces: Vec::new(),
+            chat: None,
+            seen: Default::default(),
+        });
+        assert!(TemplateChat::new(engine).is_none());
+    }
+
+    #[test]
+    fn partial_stops_are_held_back() {
+        let stops = vec!["<END>".to_string()];
+        assert_eq!(crate::partial_stop_len("abc<E", &stops), 2);
+        assert_eq!(crate::partial_stop_len("abc", &stops), 0);
+        assert_eq!(crate::partial_stop_len("abc<END", &stops), 4);
+        assert_eq!(crate::partial_stop_len("é", &["éa".to_string()]), "é".len());
     }
 }

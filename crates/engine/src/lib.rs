@@ -15,7 +15,7 @@ mod format;
 pub use cancel::{CancelOnDrop, CancelToken};
 pub use chat::{
     default_system_message, ChatEngine, ChatFormat, ChatMessage, ChatRequest, ChatResponse,
-    DeltaCallback, Role,
+    DeltaCallback, Role, TemplateChat,
 };
 pub use format::{FimParts, PromptFormat, RepoFile};
 
@@ -62,6 +62,24 @@ impl std::fmt::Debug for StopRules {
             .field("should_stop", &self.should_stop.is_some())
             .finish()
     }
+}
+
+/// Bytes at the end of `text` that may be the start of one of `stops` (text not to show a
+/// user yet while streaming: the next piece may complete the stop string). Never splits a
+/// character.
+pub fn partial_stop_len(text: &str, stops: &[String]) -> usize {
+    stops
+        .iter()
+        .flat_map(|s| (1..s.len()).rev().map(move |n| &s.as_bytes()[..n]))
+        .filter(|p| text.as_bytes().ends_with(p))
+        .map(<[u8]>::len)
+        .max()
+        .map_or(0, |mut n| {
+            while !text.is_char_boundary(text.len() - n) {
+                n += 1;
+            }
+            n
+        })
 }
 
 /// One generation request. `prompt` is the fully rendered prompt, special tokens as text.
