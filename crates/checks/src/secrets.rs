@@ -87,14 +87,149 @@ pub fn plausible_secret(name: &str, literal: &str) -> bool {
     shannon_entropy(v) >= 2.0
 }
 
-/// Strings that are credentials whatever they are called: cloud / VCS / chat tokens (AWS key
-/// ids, GCP API keys, GitHub and Slack tokens, Slack webhook URLs) and PEM keys.
+/// Tokens whose format alone says they are credentials: cloud, VCS, chat, payment and
+/// package-registry keys, JWTs.
+const TOKEN_FORMATS: &str = r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36,}|\bgithub_pat_[A-Za-z0-9_]{40,}|\bxox[abposre]-[A-Za-z0-9-]{10,}|\bxapp-[0-9]-[A-Za-z0-9-]{10,}|hooks\.slack\.com/(?:services|workflows)/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]{16,}|\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|\b[sr]k_(?:live|test)_[0-9a-zA-Z]{24,}|\bAIza[0-9A-Za-z_-]{35}|\bglpat-[0-9A-Za-z_-]{20,}|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|\bnpm_[A-Za-z0-9]{36}\b|\bpypi-AgE[A-Za-z0-9_-]{50,}|\bhf_[A-Za-z0-9]{30,}\b|\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}";
+/// The first line of a PEM private key (RSA, EC, DSA, OpenSSH, PKCS#8, encrypted, PGP).
+pub(crate) const PRIVATE_KEY_HEADER: &str =
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----";
+static TOKEN_ONLY: OnceLock<Regex> = OnceLock::new();
+
+/// Strings that are credentials whatever they are called: cloud / VCS / chat tokens and PEM keys.
 pub fn known_token_format(literal: &str) -> bool {
     re(
         &TOKEN_FORMAT,
-        r"(?:\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|https://hooks\.slack\.com/(?:services|workflows)/T[0-9A-Z]{8,}/[0-9A-Z]{8,}/[0-9A-Za-z]{16,}|\bgh[pousr]_[A-Za-z0-9]{36,}|\bgithub_pat_[A-Za-z0-9_]{40,}|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}|\bsk_live_[0-9a-zA-Z]{24,}|\bAIza[0-9A-Za-z_-]{35}|\bglpat-[0-9A-Za-z_-]{20,}|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----)",
+        &format!("{TOKEN_FORMATS}|{PRIVATE_KEY_HEADER}"),
     )
     .is_match(literal)
+}
+
+/// Where tokens of a known format are in `text` (PEM keys not included: see
+/// [`PRIVATE_KEY_HEADER`]).
+pub(crate) fn known_tokens(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    re(&TOKEN_ONLY, TOKEN_FORMATS)
+        .find_iter(text)
+        .map(|m| m.range())
+}
+
+/// A string that looks machine-generated whatever it is called: 20 to 1024 characters of a
+/// key alphabet, letters and digits, no sequence (`abcdef...`, an alphabet constant), not
+/// made of words or of dash-separated parts (flags, target triples), not base64-encoded
+/// text; mixed case with high entropy, or 32+ hex digits.
+pub fn random_token(s: &str) -> bool {
+    let n = s.len();
+    if !(20..=1024).contains(&n)
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=_-.".contains(&b))
+    {
+        return false;
+    }
+    let count = |f: fn(&u8) -> bool| s.bytes().filter(f).count();
+    let (digits, upper, lower) = (
+        count(u8::is_ascii_digit),
+        count(u8::is_ascii_uppercase),
+        count(u8::is_ascii_lowercase),
+    );
+    if digits == 0 || upper + lower == 0 {
+        return false;
+    }
+    let b = s.as_bytes();
+    let sequential = b
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    if sequential * 4 > n {
+        return false;
+    }
+    let hex = s.bytes().all(|b| b.is_ascii_hexdigit()) && (upper == 0 || lower == 0);
+    if hex {
+        return n >= 32 && shannon_entropy(s) >= 3.0;
+    }
+    // A path (`dir/file.ext`): base64 has no dots, JWTs no slashes.
+    if s.contains('/') && s.contains('.') {
+        return false;
+    }
+    let body = s.trim_end_matches('=');
+    let separators = body.bytes().filter(|b| b"-_.=".contains(b)).count();
+    upper > 0
+        && lower > 0
+        && !body.contains('=')
+        && separators * 8 <= n
+        && shannon_entropy(s) >= 3.5
+        && !wordy(s)
+        && !base64_text(s)
+}
+
+/// `s` reads like an identifier: half of it or more is words (runs of 4+ letters of one
+/// case, capitalised or not, with a vowel and no more than 3 consonants in a row) and its
+/// digits come in at most two groups. A random string of 20 to 31 characters reads so about
+/// 0.4% of the time, of 32 to 48 characters 0.03%.
+fn wordy(s: &str) -> bool {
+    let b = s.as_bytes();
+    let is_word = |w: &[u8]| {
+        let vowel = |c: &u8| b"aeiouyAEIOUY".contains(c);
+        let mut streak = 0;
+        w.len() >= 4
+            && w.iter().any(vowel)
+            && w.iter().all(|c| {
+                streak = if vowel(c) { 0 } else { streak + 1 };
+                streak <= 3
+            })
+    };
+    let mut in_words = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        if b[i].is_ascii_uppercase() && b.get(i + 1).is_some_and(u8::is_ascii_lowercase) {
+            i += 1;
+        }
+        let lower = b[i].is_ascii_lowercase();
+        while i < b.len() && b[i].is_ascii_alphabetic() && b[i].is_ascii_lowercase() == lower {
+            i += 1;
+        }
+        if is_word(&b[start..i]) {
+            in_words += i - start;
+        }
+        if i == start {
+            i += 1;
+        }
+    }
+    let digit_groups = b
+        .windows(2)
+        .filter(|w| w[0].is_ascii_digit() != w[1].is_ascii_digit())
+        .count();
+    in_words * 2 >= b.len() && digit_groups <= 3
+}
+
+/// `s` is base64 (standard or URL-safe) of printable text: test data, not a key.
+fn base64_text(s: &str) -> bool {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut bytes = Vec::with_capacity(s.len());
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.trim_end_matches('=').bytes() {
+        let Some(v) = value(c) else { return false };
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((acc >> bits) as u8);
+        }
+    }
+    let printable = bytes
+        .iter()
+        .filter(|&&b| b.is_ascii_graphic() || b == b' ' || b == b'\n')
+        .count();
+    !bytes.is_empty() && printable * 10 >= bytes.len() * 9
 }
 
 /// A name that says a random value is used for security (token, password, salt, ...).
@@ -228,5 +363,31 @@ mod tests {
         assert!(!known_token_format("https://hooks.slack.com/services/..."));
         assert!(known_token_format("-----BEGIN RSA PRIVATE KEY-----"));
         assert!(!known_token_format("-----BEGIN PUBLIC KEY-----"));
+        assert!(known_token_format(
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+        ));
+        assert!(known_token_format("xoxb-123456789012-abcdefghijklmn"));
+    }
+
+    #[test]
+    fn random_tokens() {
+        assert!(random_token("k7Hq9xLmP2vR8sT4wYz1aB3c"));
+        assert!(random_token("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"));
+        // Words, alphabets, short or spaced strings, hex too short to be a key.
+        assert!(!random_token("ThisIsAnIdentifierName2024"));
+        assert!(!random_token(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        ));
+        assert!(!random_token("k7Hq9xLmP2"));
+        assert!(!random_token("k7Hq9xLmP2 vR8sT4wYz1aB3c"));
+        assert!(!random_token("deadbeef0123"));
+        assert!(!random_token("test_connection_timeout_after_30_seconds"));
+        assert!(!random_token("CXXSTDLIB_STATIC_x86_64_unknown_linux_gnu"));
+        assert!(!random_token("-Ctarget-cpu=x86-64-v3"));
+        assert!(!random_token("data/distrusted/EMDVTLSCAG3B.spki.der"));
+        // base64 of "foobarbazquxquuxcorgegraultgarplyz".
+        assert!(!random_token(
+            "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5eg=="
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! Engine: the traits every model backend implements, and the plain data that crosses them.
 //!
 //! Invariants and boundary:
-//! - No IO, no async runtime, no LSP types: backends (`engine-llama`, later `engine-openai`)
+//! - No IO, no async runtime, no LSP types: backends (`engine-llama`, `engine-openai`)
 //!   implement these traits; `ide` talks only to the traits.
 //! - Calls are blocking; backends run their own thread and check a [`CancelToken`] between
 //!   decoded tokens, so callers cancel work by flipping the token, not by dropping a future.
@@ -13,7 +13,10 @@ mod chat;
 mod format;
 
 pub use cancel::{CancelOnDrop, CancelToken};
-pub use chat::{default_system_message, ChatFormat, ChatMessage, Role};
+pub use chat::{
+    default_system_message, ChatEngine, ChatFormat, ChatMessage, ChatRequest, ChatResponse,
+    DeltaCallback, Role, TemplateChat,
+};
 pub use format::{FimParts, PromptFormat, RepoFile};
 
 use std::time::{Duration, Instant};
@@ -59,6 +62,24 @@ impl std::fmt::Debug for StopRules {
             .field("should_stop", &self.should_stop.is_some())
             .finish()
     }
+}
+
+/// Bytes at the end of `text` that may be the start of one of `stops` (text not to show a
+/// user yet while streaming: the next piece may complete the stop string). Never splits a
+/// character.
+pub fn partial_stop_len(text: &str, stops: &[String]) -> usize {
+    stops
+        .iter()
+        .flat_map(|s| (1..s.len()).rev().map(move |n| &s.as_bytes()[..n]))
+        .filter(|p| text.as_bytes().ends_with(p))
+        .map(<[u8]>::len)
+        .max()
+        .map_or(0, |mut n| {
+            while !text.is_char_boundary(text.len() - n) {
+                n += 1;
+            }
+            n
+        })
 }
 
 /// One generation request. `prompt` is the fully rendered prompt, special tokens as text.
@@ -284,6 +305,41 @@ pub enum EngineError {
     Backend(String),
     #[error("engine thread has stopped")]
     Stopped,
+    /// A remote server refused the credentials (HTTP 401 / 403) or none were found: the
+    /// message names the environment variable meant to hold the key, never the key.
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+    /// A remote server could not be reached (connection refused, DNS, TLS, reset before an
+    /// answer), after the configured retries.
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    /// No answer within the budget (connect, first byte, total or the request's deadline)
+    /// and nothing generated yet.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The server answered something that is not a valid answer: malformed data, a stream
+    /// cut short, a body over the size bound.
+    #[error("bad response: {0}")]
+    BadResponse(String),
+    /// The server answered with an HTTP error status that retrying did not cure (400, 404,
+    /// 429 after the retries, 5xx after the retries).
+    #[error("server answered {status}: {message}")]
+    Status { status: u16, message: String },
+}
+
+impl EngineError {
+    /// A failure of a remote provider (as opposed to a local engine's): the caller may answer
+    /// from a local model instead.
+    pub fn is_remote_failure(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Unauthorized(_)
+                | EngineError::Unreachable(_)
+                | EngineError::Timeout(_)
+                | EngineError::BadResponse(_)
+                | EngineError::Status { .. }
+        )
+    }
 }
 
 /// A model that continues a prompt: the local inline-completion engine.
