@@ -28,6 +28,12 @@ local function check_neovim()
   end
   if util.has_ghost_text() then
     health.ok("ghost text available (vim.lsp.inline_completion)")
+    local key = require("nib").config.keymaps.accept
+    if key then
+      health.info(
+        ("%s accepts the ghost text in nib's buffers unless it already had an insert-mode mapping there"):format(key)
+      )
+    end
   else
     health.info(
       "no ghost text before Neovim 0.12: nib's suggestion is an item of the completion menu "

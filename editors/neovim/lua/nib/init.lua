@@ -38,7 +38,8 @@ local defaults = {
   menu = true,
   keymaps = {
     -- Insert mode: accept the ghost text (Neovim 0.12+); the key keeps its meaning when there is
-    -- nothing to accept. false: no mapping.
+    -- nothing to accept. Not mapped when the key already has an insert-mode mapping (a snippet
+    -- or completion plugin's). false: no mapping.
     accept = "<Tab>",
     -- Insert mode: open the completion menu with nib's suggestion only (any version).
     -- false: no mapping (<C-x><C-o> still lists it with the other servers' items).
@@ -112,19 +113,29 @@ function M.start(bufnr)
     cmd = M.command(),
     cmd_env = cmd_env,
     root_dir = M.root_dir(bufnr),
-    init_options = M.config.settings,
+    -- An empty Lua table would be sent as [] (vim.json), which nib rejects.
+    init_options = next(M.config.settings) and M.config.settings or vim.empty_dict(),
     capabilities = capabilities(),
   }, { bufnr = bufnr })
 end
 
 local function map_accept(bufnr, lhs)
+  if vim.b[bufnr].nib_accept_key == lhs then
+    return
+  end
+  if vim.fn.maparg(lhs, "i") ~= "" then
+    -- The key is the user's (a snippet or completion plugin): leave it.
+    vim.b[bufnr].nib_accept_key = false
+    return
+  end
+  vim.b[bufnr].nib_accept_key = lhs
+  -- Not an expr mapping: accepting edits the buffer, which expr mappings may not do.
   vim.keymap.set("i", lhs, function()
-    -- 0.12's get() returns false when no candidate is shown.
-    if vim.lsp.inline_completion.get({ bufnr = bufnr }) == false then
-      return vim.api.nvim_replace_termcodes(lhs, true, false, true)
+    -- get() returns false when no candidate is shown (Neovim 0.12).
+    if not vim.lsp.inline_completion.get({ bufnr = bufnr }) then
+      vim.api.nvim_feedkeys(vim.keycode(lhs), "n", false)
     end
-    return ""
-  end, { buffer = bufnr, expr = true, desc = "nib: accept the ghost text" })
+  end, { buffer = bufnr, desc = "nib: accept the ghost text" })
 end
 
 ---@param client vim.lsp.Client
@@ -150,10 +161,13 @@ end
 
 ---@param opts nib.Config?
 function M.setup(opts)
-  M.config = vim.tbl_deep_extend("force", vim.deepcopy(defaults), opts or {})
-  if opts and opts.settings then
-    -- Settings are replaced, not merged into the defaults (which are empty).
-    M.config.settings = opts.settings
+  opts = opts or {}
+  M.config = vim.tbl_deep_extend("force", vim.deepcopy(defaults), opts)
+  -- Lists (and the settings) are taken as given, not merged index by index with the defaults.
+  for _, key in ipairs({ "cmd", "filetypes", "root_markers", "settings" }) do
+    if opts[key] ~= nil then
+      M.config[key] = opts[key]
+    end
   end
   vim.api.nvim_clear_autocmds({ group = group })
   vim.api.nvim_create_autocmd("FileType", {
