@@ -134,7 +134,7 @@ local function complete_and_accept(lnum, trigger)
   insert_at_end(lnum)
   local before = vim.api.nvim_buf_get_lines(0, lnum - 1, lnum, true)[1]
   trigger()
-  local item = wait_for("nib's item in the completion menu", 120000, menu_nib_item)
+  local item = wait_for("nib's item in the completion menu", 240000, menu_nib_item)
   keys("<C-n><C-y>")
   wait_for("the menu to close", 5000, function()
     return vim.fn.pumvisible() == 0
@@ -375,7 +375,7 @@ local function main()
     local before = count(read(lsp_log), '"nib/didRejectCompletion"')
     insert_at_end(last_line)
     keys("<C-x><C-o>")
-    wait_for("nib's item in the completion menu", 120000, menu_nib_item)
+    wait_for("nib's item in the completion menu", 240000, menu_nib_item)
     keys("<C-e>")
     wait_for("nib/didRejectCompletion in Neovim's LSP log", 5000, function()
       return count(read(lsp_log), '"nib/didRejectCompletion"') > before
@@ -410,7 +410,7 @@ local function main()
     require("nib.actions").run("generate", nil, function(ok, m)
       msg = { ok = ok, text = m }
     end)
-    wait_for("the generate action", 180000, function()
+    wait_for("the generate action", 300000, function()
       return msg
     end)
     check(msg.ok, msg.text)

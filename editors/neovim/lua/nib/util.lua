@@ -85,7 +85,10 @@ function M.byte_col(line, character, encoding)
 end
 
 function M.notify_user(msg, level)
-  vim.notify("nib: " .. msg, level or vim.log.levels.INFO)
+  if not vim.startswith(msg, "nib") then
+    msg = "nib: " .. msg
+  end
+  vim.notify(msg, level or vim.log.levels.INFO)
 end
 
 return M
