@@ -60,7 +60,7 @@ set +e
 # directory (nib's own directories are left alone).
 XDG_STATE_HOME="$work/state" \
   NIB_BIN="$nib_path" NIB_TEST_WORKSPACE="$work/project" NIB_TEST_LOG="$work/nib.log" \
-  timeout 900 "$nvim" --headless --clean -i NONE \
+  timeout 1800 "$nvim" --headless --clean -i NONE \
   --cmd "set rtp^=$plugin" \
   -c "luafile $here/test.lua" 2>&1
 status=$?

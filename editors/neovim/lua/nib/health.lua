@@ -95,7 +95,8 @@ local function check_model(nib, path)
   if list then
     for _, line in ipairs(vim.split(list, "\n", { trimempty = true })) do
       if line:find(" downloaded", 1, true) and not line:find("not downloaded", 1, true) then
-        health.info("downloaded: " .. vim.trim(line))
+        local model, size = line:match("^(%S+)%s+(%d+ MB)")
+        health.info(("downloaded: %s (%s)"):format(model or vim.trim(line), size or "?"))
       end
     end
   end
