@@ -275,8 +275,26 @@ local function stand_in_tests()
     end)
   end
 
+  test("stand-in: a menu word holding the whole multi-line text ends up indented as nib wrote it", function()
+    -- A completion source whose word is the whole newText: the menu inserts its line breaks
+    -- and 'autoindent' indents the lines again. vim.lsp.completion's `convert` makes the
+    -- built-in menu such a source.
+    vim.api.nvim_buf_set_lines(0, 1, -1, true, { "    " })
+    vim.lsp.completion.enable(true, id, bufnr, {
+      convert = function(item)
+        return { word = item.textEdit.newText }
+      end,
+    })
+    local item, before = complete_and_accept(2, function()
+      vim.lsp.completion.get()
+    end)
+    vim.lsp.completion.enable(false, id, bufnr)
+    assert_whole(item, 2, before)
+  end)
+
   test("stand-in: <C-e> and typing over send nib/didRejectCompletion", function()
     vim.api.nvim_buf_set_lines(0, 1, -1, true, { "    " })
+    local accepted = #record.commands
     insert_at_end(2)
     keys("<C-x><C-o>")
     wait_for("the menu", 5000, menu_nib_item)
@@ -298,7 +316,7 @@ local function stand_in_tests()
       return #r == 2 and r
     end)
     check(rejects[2].params.reason == "typedOver", "reason " .. tostring(rejects[2].params.reason))
-    check(#record.commands == 2, "a rejected suggestion was reported accepted")
+    check(#record.commands == accepted, "a rejected suggestion was reported accepted")
   end)
 
   require("nib.util").stop(vim.lsp.get_client_by_id(id))

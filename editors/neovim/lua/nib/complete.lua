@@ -74,10 +74,16 @@ function M.insert_whole(bufnr, item, encoding)
     return false
   end
   local inserted = table.concat(vim.api.nvim_buf_get_text(bufnr, srow, scol, crow, ccol, {}), "\n")
-  if inserted == new_text then
+  if inserted == new_text and (crow > srow or not new_text:find("\n", 1, true)) then
     return true
   end
-  if not vim.startswith(new_text, inserted) then
+  -- What the menu inserted is the suggestion's start, give or take whitespace: a word holding
+  -- line breaks comes in re-indented by 'autoindent' (or, from some sources, with NULs for the
+  -- breaks, read back as "\n").
+  local function squeeze(text)
+    return (text:gsub("%s+", ""))
+  end
+  if not vim.startswith(squeeze(new_text), squeeze(inserted)) then
     -- Something else sits there (another plugin's insertion): leave the buffer alone.
     return false
   end
