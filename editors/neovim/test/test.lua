@@ -22,6 +22,11 @@ require("nib").setup({
   settings = { deadlineMs = 0, coldDeadlineMs = 60000, repoContextTokens = 0 },
 })
 
+-- Messages on lines of their own (headless Neovim writes them to stdout without line breaks).
+vim.notify = function(msg)
+  io.stdout:write("     notify: " .. tostring(msg) .. "\n")
+end
+
 local passed, failed = 0, 0
 local co ---@type thread
 
@@ -474,7 +479,7 @@ local function main()
   end)
 
   test(":checkhealth nib runs without errors", function()
-    local ok, err = pcall(vim.cmd, "checkhealth nib")
+    local ok, err = pcall(vim.cmd, "silent checkhealth nib")
     check(ok, tostring(err))
     local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
     local text = table.concat(lines, "\n")
