@@ -156,7 +156,6 @@ local function on_attach(client, bufnr)
       end, { buffer = bufnr, desc = "nib: complete" })
     end
   end
-  vim.b[bufnr].nib_client_id = client.id
 end
 
 ---@param opts nib.Config?
