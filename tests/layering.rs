@@ -18,9 +18,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("engine-openai", &["engine", "checks"]),
     (
         "ide",
-        &["text", "syntax", "context", "postprocess", "checks", "engine"],
+        &[
+            "text",
+            "syntax",
+            "context",
+            "postprocess",
+            "checks",
+            "engine",
+        ],
     ),
-    ("workspace", &["text", "syntax", "context", "checks", "engine"]),
+    (
+        "workspace",
+        &["text", "syntax", "context", "checks", "engine"],
+    ),
     ("models", &["engine", "engine-llama", "workspace"]),
     (
         "lsp",
@@ -60,7 +70,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
 
 /// Crates that do no IO: no IO, async or protocol dependency, no `std::fs`, `std::process`,
 /// `std::net` or `std::env` outside tests.
-const PURE: &[&str] = &["text", "syntax", "engine", "context", "postprocess", "checks"];
+const PURE: &[&str] = &[
+    "text",
+    "syntax",
+    "engine",
+    "context",
+    "postprocess",
+    "checks",
+];
 
 /// Dependencies a pure crate must not have.
 const IO_CRATES: &[&str] = &[
@@ -119,7 +136,9 @@ fn every_edge_between_nib_crates_is_allowed() {
     let mut problems = Vec::new();
     for (dir, (_, deps)) in &manifests {
         let Some(ok) = allowed.get(dir.as_str()) else {
-            problems.push(format!("crates/{dir} is not in tests/layering.rs: add its allowed edges"));
+            problems.push(format!(
+                "crates/{dir} is not in tests/layering.rs: add its allowed edges"
+            ));
             continue;
         };
         for dep in deps {
@@ -234,8 +253,7 @@ fn io_uses(text: &str) -> Vec<String> {
         let squeezed: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         let grouped = squeezed.starts_with("usestd::{")
             && ["fs", "process", "net", "env"].iter().any(|m| {
-                squeezed.contains(&format!("{{{m}"))
-                    || squeezed.contains(&format!(",{m}"))
+                squeezed.contains(&format!("{{{m}")) || squeezed.contains(&format!(",{m}"))
             });
         if grouped || IO_PATHS.iter().any(|p| squeezed.contains(p)) {
             found.push(format!("{}: {}", n + 1, line.trim()));

@@ -886,7 +886,11 @@ fn a_panicking_handler_becomes_an_error_response() {
         .expect("the server still answers");
     assert_eq!(doc["text"], "x = 1\n");
     assert!(s.request("nib/stats", Value::Null).is_ok());
-    assert!(s.stderr().contains("panicked; the server goes on"), "{}", s.stderr());
+    assert!(
+        s.stderr().contains("panicked; the server goes on"),
+        "{}",
+        s.stderr()
+    );
     assert_eq!(s.shutdown(), Some(0));
 }
 
@@ -923,7 +927,10 @@ fn malformed_frames_get_errors_and_the_server_keeps_answering() {
         ("42", -32600),
         ("{}", -32600),
         ("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":3}", -32600),
-        ("{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":7}", -32600),
+        (
+            "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":7}",
+            -32600,
+        ),
     ];
     for (body, _) in bad {
         s.send_raw(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());

@@ -70,7 +70,8 @@ impl Client {
     pub fn spawn_with(exe: &Path, how: &Spawn) -> Result<Client> {
         let stderr = match &how.stderr_log {
             Some(p) => Stdio::from(
-                std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
             ),
             None => Stdio::null(),
         };

@@ -97,7 +97,9 @@ mod tests {
         // The pool is still usable.
         let ok = run("test work", tracing::Span::none(), |_| Ok(7)).await;
         assert_eq!(ok.unwrap(), 7);
-        let g = guard("sync part", || -> u8 { panic!("{}", String::from("owned")) });
+        let g = guard("sync part", || -> u8 {
+            panic!("{}", String::from("owned"))
+        });
         assert!(g.unwrap_err().message.contains("owned"));
     }
 

@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+/// Pending work by key: the id of the call that scheduled it, and its task.
+type Pending = Arc<Mutex<HashMap<String, (u64, JoinHandle<()>)>>>;
+
 #[derive(Clone)]
 pub struct Debouncer {
     delay: Duration,
-    pending: Arc<Mutex<HashMap<String, (u64, JoinHandle<()>)>>>,
+    pending: Pending,
     next: Arc<std::sync::atomic::AtomicU64>,
 }
 

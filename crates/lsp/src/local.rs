@@ -102,7 +102,11 @@ pub fn complete_at(location: &str, settings: &Settings, trigger: Trigger) -> Res
     let uri = file_uri(&path);
     ide.open(&uri, None, 0, &text);
     let snap = ide.snapshot(&uri)?;
-    let req = CompletionRequest::new(Position::new(line - 1, col - 1), OffsetEncoding::Utf32, trigger);
+    let req = CompletionRequest::new(
+        Position::new(line - 1, col - 1),
+        OffsetEncoding::Utf32,
+        trigger,
+    );
     ide.complete(&snap, req, &CancelToken::new())
         .with_context(|| format!("at {location}"))
 }

@@ -80,10 +80,7 @@ pub async fn serve(log: LogHandle) {
         diagnose: Debouncer::new(DIAGNOSE_IDLE),
         prefill: Debouncer::new(PREFILL_IDLE),
     })
-    .custom_method(
-        "textDocument/inlineCompletion",
-        Backend::inline_completion,
-    )
+    .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
     .custom_method("nib/stats", Backend::stats)
     .custom_method("nib/debug/document", Backend::debug_document)
     .custom_method("nib/debug/panic", Backend::debug_panic)

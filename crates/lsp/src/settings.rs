@@ -19,7 +19,10 @@ pub enum Kind {
     String,
     /// A path; the empty string means none.
     Path,
-    Integer { min: u64, max: u64 },
+    Integer {
+        min: u64,
+        max: u64,
+    },
     Bool,
     /// One of these strings (case-insensitive on input).
     Enum(&'static [&'static str]),
@@ -224,7 +227,10 @@ fn check(kind: Kind, v: &Value) -> Result<Checked, String> {
             Value::String(s) if values.contains(&s.trim().to_ascii_lowercase().as_str()) => {
                 Ok(Checked::Str(s.trim().to_ascii_lowercase()))
             }
-            other => Err(format!("expected one of {}, got {other}", values.join(", "))),
+            other => Err(format!(
+                "expected one of {}, got {other}",
+                values.join(", ")
+            )),
         },
     }
 }
@@ -419,14 +425,25 @@ mod tests {
                     json!(if d == max { min } else { d + 1 })
                 }
                 Kind::Bool => json!(k.default != "true"),
-                Kind::Enum(values) => json!(values.iter().find(|v| k.default != format!("\"{v}\"")).unwrap()),
+                Kind::Enum(values) => json!(values
+                    .iter()
+                    .find(|v| k.default != format!("\"{v}\""))
+                    .unwrap()),
             };
             let mut s = base.clone();
             assert!(s.merge(&json!({ k.name: other })).is_empty(), "{}", k.name);
             assert_ne!(s, base, "{} has no field", k.name);
             let default: Value = serde_json::from_str(k.default).unwrap();
-            assert!(s.merge(&json!({ k.name: default })).is_empty(), "{}", k.name);
-            assert_eq!(s, base, "{}: the table's default is not the struct's", k.name);
+            assert!(
+                s.merge(&json!({ k.name: default })).is_empty(),
+                "{}",
+                k.name
+            );
+            assert_eq!(
+                s, base,
+                "{}: the table's default is not the struct's",
+                k.name
+            );
         }
     }
 
@@ -434,7 +451,10 @@ mod tests {
     fn defaults_match_the_product() {
         let s = Settings::default();
         assert_eq!(s.model, nib_models::DEFAULT_MODEL);
-        assert_eq!((s.context_tokens, s.max_tokens, s.deadline_ms), (2000, 64, 300));
+        assert_eq!(
+            (s.context_tokens, s.max_tokens, s.deadline_ms),
+            (2000, 64, 300)
+        );
         assert!(s.kv_reuse && s.background_prefill && s.typeahead_cache);
         assert_eq!(s.copyleft_corpus, "");
     }

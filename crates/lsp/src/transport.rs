@@ -71,10 +71,13 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<O
         }
     }
     let Some(len) = len else {
-        return Ok(Some(Frame::BadHeader("a header without Content-Length".into())));
+        return Ok(Some(Frame::BadHeader(
+            "a header without Content-Length".into(),
+        )));
     };
     if len > MAX_BODY_BYTES {
-        let skipped = tokio::io::copy(&mut (&mut *r).take(len as u64), &mut tokio::io::sink()).await?;
+        let skipped =
+            tokio::io::copy(&mut (&mut *r).take(len as u64), &mut tokio::io::sink()).await?;
         if (skipped as usize) < len {
             return Ok(None);
         }
@@ -92,7 +95,13 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<O
 pub fn check_message(body: &[u8]) -> Result<(), Value> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return Err(error_response(Value::Null, -32700, &format!("parse error: {e}"))),
+        Err(e) => {
+            return Err(error_response(
+                Value::Null,
+                -32700,
+                &format!("parse error: {e}"),
+            ))
+        }
     };
     let Value::Object(obj) = &value else {
         return Err(error_response(
@@ -113,10 +122,18 @@ pub fn check_message(body: &[u8]) -> Result<(), Value> {
         _ => Value::Null,
     };
     if obj.get("jsonrpc") != Some(&json!("2.0")) {
-        return Err(error_response(reply_id, -32600, "invalid request: jsonrpc must be \"2.0\""));
+        return Err(error_response(
+            reply_id,
+            -32600,
+            "invalid request: jsonrpc must be \"2.0\"",
+        ));
     }
     if !id_ok {
-        return Err(error_response(Value::Null, -32600, "invalid request: bad id"));
+        return Err(error_response(
+            Value::Null,
+            -32600,
+            "invalid request: bad id",
+        ));
     }
     let params_ok = obj
         .get("params")
@@ -128,7 +145,11 @@ pub fn check_message(body: &[u8]) -> Result<(), Value> {
             -32600,
             "invalid request: params must be an object or an array",
         )),
-        Some(_) => Err(error_response(reply_id, -32600, "invalid request: method must be a string")),
+        Some(_) => Err(error_response(
+            reply_id,
+            -32600,
+            "invalid request: method must be a string",
+        )),
         // A response to a request of the server's.
         None if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) => Ok(()),
         None => Err(error_response(
@@ -151,8 +172,11 @@ pub fn frame(body: &[u8]) -> Vec<u8> {
 
 /// Read the client's frames from `input`; pass good ones to `to_server`, answer bad ones
 /// through `replies`. Returns at the end of the input.
-pub async fn filter_input<R, W>(mut input: R, mut to_server: W, replies: mpsc::UnboundedSender<Vec<u8>>)
-where
+pub async fn filter_input<R, W>(
+    mut input: R,
+    mut to_server: W,
+    replies: mpsc::UnboundedSender<Vec<u8>>,
+) where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin,
 {
@@ -186,7 +210,11 @@ where
             }
             Frame::TooLarge(n) => {
                 tracing::warn!("skipped a message of {n} bytes");
-                let reply = error_response(Value::Null, -32600, &format!("message of {n} bytes is too large"));
+                let reply = error_response(
+                    Value::Null,
+                    -32600,
+                    &format!("message of {n} bytes is too large"),
+                );
                 let _ = replies.send(frame(reply.to_string().as_bytes()));
             }
         }
@@ -195,7 +223,10 @@ where
 }
 
 /// Copy the server's frames from `from_server` into `out_frames`, one whole frame at a time.
-pub async fn collect_output<R: AsyncBufRead + Unpin>(mut from_server: R, out: mpsc::UnboundedSender<Vec<u8>>) {
+pub async fn collect_output<R: AsyncBufRead + Unpin>(
+    mut from_server: R,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+) {
     while let Ok(Some(f)) = read_frame(&mut from_server).await {
         if let Frame::Body(body) = f {
             if out.send(frame(&body)).is_err() {
@@ -206,7 +237,10 @@ pub async fn collect_output<R: AsyncBufRead + Unpin>(mut from_server: R, out: mp
 }
 
 /// Write frames to `out` in the order they come, until every sender is gone.
-pub async fn write_output<W: AsyncWrite + Unpin>(mut out: W, mut frames: mpsc::UnboundedReceiver<Vec<u8>>) {
+pub async fn write_output<W: AsyncWrite + Unpin>(
+    mut out: W,
+    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
     while let Some(f) = frames.recv().await {
         if out.write_all(&f).await.is_err() || out.flush().await.is_err() {
             break;
@@ -254,11 +288,20 @@ mod tests {
         assert_eq!(code("null"), -32600);
         assert_eq!(code("42"), -32600);
         assert_eq!(code("{}"), -32600);
-        assert_eq!(code("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"x\"}"), -32600);
+        assert_eq!(
+            code("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"x\"}"),
+            -32600
+        );
         assert_eq!(code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}"), -32600);
-        assert_eq!(code("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"x\"}"), -32600);
+        assert_eq!(
+            code("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"x\"}"),
+            -32600
+        );
         assert_eq!(code("{\"jsonrpc\":\"2.0\",\"id\":3}"), -32600);
-        assert_eq!(code("{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":5}"), -32600);
+        assert_eq!(
+            code("{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":5}"),
+            -32600
+        );
         let e = check_message(b"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":7}").unwrap_err();
         assert_eq!(e["id"], 9, "the id is kept where it can be read");
         for ok in [
@@ -279,7 +322,10 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut passed = Vec::new();
         filter_input(tokio::io::BufReader::new(&input[..]), &mut passed, tx).await;
-        assert_eq!(passed, frame(b"{\"jsonrpc\":\"2.0\",\"method\":\"initialized\"}"));
+        assert_eq!(
+            passed,
+            frame(b"{\"jsonrpc\":\"2.0\",\"method\":\"initialized\"}")
+        );
         let mut codes = Vec::new();
         while let Ok(f) = rx.try_recv() {
             let body = &f[f.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];

@@ -77,7 +77,6 @@ pub fn collect_sources(paths: &[PathBuf], notes: &mut Vec<String>) -> Result<Vec
     Ok(out)
 }
 
-
 /// A licence-similarity corpus made of every Python and Rust file under `dir`.
 pub fn load_corpus(dir: &Path, licence: &str) -> Result<Corpus> {
     let mut notes = Vec::new();

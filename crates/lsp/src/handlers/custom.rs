@@ -81,10 +81,7 @@ impl Backend {
 
     /// `nib/debug/document`: the text and version nib holds for a document (to compare with
     /// the client's copy).
-    pub(crate) async fn debug_document(
-        &self,
-        params: DocumentParams,
-    ) -> Result<serde_json::Value> {
+    pub(crate) async fn debug_document(&self, params: DocumentParams) -> Result<serde_json::Value> {
         if !debug_enabled() {
             return Err(Error::method_not_found());
         }
@@ -105,7 +102,9 @@ impl Backend {
             return Err(Error::method_not_found());
         }
         if params.place == "handler" {
-            return blocking::guard("nib/debug/panic", || panic!("nib/debug/panic in the handler"));
+            return blocking::guard("nib/debug/panic", || {
+                panic!("nib/debug/panic in the handler")
+            });
         }
         blocking::run("nib/debug/panic", tracing::Span::current(), |_| {
             panic!("nib/debug/panic on the blocking pool")
@@ -120,4 +119,3 @@ fn peak_rss_kb() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
-

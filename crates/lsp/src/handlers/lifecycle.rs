@@ -82,7 +82,6 @@ impl Backend {
             offset_encoding: None,
         })
     }
-
 }
 
 fn negotiate_encoding(params: &InitializeParams) -> OffsetEncoding {
@@ -103,4 +102,3 @@ fn negotiate_encoding(params: &InitializeParams) -> OffsetEncoding {
         OffsetEncoding::Utf16
     }
 }
-

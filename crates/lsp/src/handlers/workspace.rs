@@ -134,7 +134,6 @@ impl Backend {
             tracing::warn!("file events dropped: the index is gone");
         }
     }
-
 }
 
 /// Apply file events in arrival order, batches that queued up together at once, the IO on a
@@ -156,4 +155,3 @@ async fn apply_watch_events(
         }
     }
 }
-
