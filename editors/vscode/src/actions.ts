@@ -3,7 +3,7 @@
 // explanation it carries in the panel.
 
 import * as vscode from 'vscode';
-import { CodeAction, CodeActionRequest, CodeActionResolveRequest, CodeActionTriggerKind, LanguageClient } from 'vscode-languageclient/node';
+import { CodeAction, CodeActionRequest, Command, CodeActionResolveRequest, CodeActionTriggerKind, LanguageClient } from 'vscode-languageclient/node';
 import { detailsOf, explanationOf, ExplanationPanel } from './panel';
 
 export interface ActionSpec {
@@ -60,8 +60,9 @@ export async function runAction(client: LanguageClient, spec: ActionSpec): Promi
     range: c2p.asRange(editor.selection),
     context: { diagnostics: [], only: [spec.kind], triggerKind: CodeActionTriggerKind.Invoked },
   });
+  // Not `CodeAction.is`: it wants an edit or a command, which an unresolved action lacks.
   const mine = (offered ?? []).filter(
-    (a): a is CodeAction => CodeAction.is(a) && a.kind !== undefined && kindWithin(a.kind, spec.kind),
+    (a): a is CodeAction => !Command.is(a) && typeof a.title === 'string' && a.kind !== undefined && kindWithin(a.kind, spec.kind),
   );
   if (mine.length === 0) {
     void vscode.window.showInformationMessage(`nib: no ${spec.label} action here (put the cursor or selection on the code it is for)`);

@@ -9,7 +9,6 @@ import {
   LanguageClientOptions,
   ServerOptions,
   State,
-  TransportKind,
 } from 'vscode-languageclient/node';
 import { ACTIONS, runAction, showExplanation } from './actions';
 import { findNib, INSTALL_COMMAND } from './binary';
@@ -42,7 +41,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('nib.showStats', async () => {
       const c = await running();
       if (!c) return;
-      const stats = await c.sendRequest('nib/stats', null);
+      const stats = await c.sendRequest('nib/stats');
       const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(stats, null, 2) });
       await vscode.window.showTextDocument(doc, { preview: true });
     }),
@@ -104,8 +103,8 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
   if (logFile) env.NIB_LOG_FILE = logFile;
   const serverOptions: ServerOptions = {
     command: found.bin,
+    // No `transport`: the client would add a `--stdio` argument, which nib does not take.
     args: ['serve'],
-    transport: TransportKind.stdio,
     options: { env },
   };
   const selector = langs.includes('*')
@@ -168,7 +167,7 @@ function schedulePoll(ms: number) {
     const c = client;
     if (!c || c.state !== State.Running) return;
     try {
-      status?.setStats(await c.sendRequest<Stats>('nib/stats', null));
+      status?.setStats(await c.sendRequest<Stats>('nib/stats'));
     } catch (e) {
       output?.appendLine(`nib/stats failed: ${e instanceof Error ? e.message : e}`);
     }

@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 
 export interface Stats {
-  model?: { name?: string; context_length?: number; threads?: number } | null;
+  model?: { name?: string; provider?: string; context_length?: number; threads?: number } | null;
   /** The engine's throughput when a model is ready, else its state (`Loading`, `Failed(..)`). */
   engine?: unknown;
   ide?: Record<string, number>;
@@ -73,13 +73,15 @@ export class Status implements vscode.Disposable {
     } else if (this.loading()) {
       text = `$(loading~spin) nib: loading model`;
     } else if (typeof engine === 'string' && !model) {
-      text = `$(warning) nib: no model`;
+      text = engine.startsWith('Failed') ? `$(error) nib: model failed` : `$(warning) nib: no model`;
       lines.push(`engine: ${engine}`);
     } else {
-      text = `$(sparkle) nib: ${model ?? '?'}`;
+      const provider = this.stats?.model?.provider;
+      text = `$(sparkle) nib: ${model ?? '?'}${provider ? ` (${provider})` : ''}`;
     }
     if (this.latencyMs !== undefined && !this.problem) text += ` · ${Math.round(this.latencyMs)} ms`;
-    if (model) lines.push(`model: ${model} (local, llama.cpp)`);
+    const provider = this.stats?.model?.provider;
+    if (model) lines.push(`model: ${model}${provider ? ` (${provider})` : ''}`);
     if (this.latencyMs !== undefined) lines.push(`last suggestion: ${Math.round(this.latencyMs)} ms`);
     const ide = this.stats?.ide;
     if (ide) lines.push(`requests: ${ide.requests}, model runs: ${ide.model_requests}, cache hits: ${(ide.typeahead_hits ?? 0) + (ide.lru_hits ?? 0)}`);

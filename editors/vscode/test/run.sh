@@ -26,11 +26,32 @@ RIPGREP_ASSET=ripgrep-v13.0.0-10-$(uname -m | sed 's/^x86_64$/x86_64/; s/^aarch6
 say() { echo "[run.sh] $*"; }
 fail() {
   echo "[run.sh] $*" >&2
-  echo "0 passed, 1 failed"
+  SUMMARY="0 passed, 1 failed"
   exit 1
 }
 wait_quiet() { while [ -e /tmp/nib-quiet ]; do sleep 20; done; }
 t_start=$(date +%s)
+WORK=
+CS_PID=
+cleanup() {
+  local status=$?
+  if [ -n "$CS_PID" ]; then
+    kill -- -"$CS_PID" 2>/dev/null || kill "$CS_PID" 2>/dev/null || true
+    wait "$CS_PID" 2>/dev/null || true
+  fi
+  if [ -n "$WORK" ]; then
+    cp "$WORK/nib.log" "$ARTIFACTS/nib.log" 2>/dev/null || true
+    cp "$WORK/code-server.log" "$ARTIFACTS/code-server.log" 2>/dev/null || true
+    if [ "${KEEP:-}" = 1 ]; then say "kept $WORK" >&2; else rm -rf "$WORK"; fi
+  fi
+  # The summary stays the last line.
+  if [ -n "${SUMMARY:-}" ]; then
+    echo "$SUMMARY"
+  elif [ "$status" != 0 ]; then
+    echo "0 passed, 1 failed"
+  fi
+}
+trap cleanup EXIT
 
 # 1. System packages.
 missing=()
@@ -89,17 +110,6 @@ NIB=$(command -v "${NIB_BIN:-nib}") || fail "no nib binary: set NIB_BIN or put n
 
 # 5. A fresh profile, workspace and code-server.
 WORK=$(mktemp -d /tmp/nib-vscode-test.XXXXXX)
-CS_PID=
-cleanup() {
-  if [ -n "$CS_PID" ]; then
-    kill -- -"$CS_PID" 2>/dev/null || kill "$CS_PID" 2>/dev/null || true
-    wait "$CS_PID" 2>/dev/null || true
-  fi
-  cp "$WORK/nib.log" "$ARTIFACTS/nib.log" 2>/dev/null || true
-  cp "$WORK/code-server.log" "$ARTIFACTS/code-server.log" 2>/dev/null || true
-  if [ "${KEEP:-}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
 rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS" "$WORK/workspace" "$WORK/user/User" "$WORK/extensions" "$WORK/browser" "$WORK/home"
 cp "$HERE"/fixture/* "$WORK/workspace/"
@@ -111,6 +121,7 @@ cat >"$WORK/user/User/settings.json" <<JSON
   "telemetry.telemetryLevel": "off",
   "extensions.ignoreRecommendations": true,
   "update.mode": "none",
+  "files.autoSave": "off",
   "editor.inlineSuggest.enabled": true,
   "editor.quickSuggestions": { "other": "off", "comments": "off", "strings": "off" },
   "editor.suggestOnTriggerCharacters": false,
@@ -124,11 +135,11 @@ JSON
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'bind-addr: 127.0.0.1:%s\nauth: none\ncert: false\n' "$PORT" >"$WORK/config.yaml"
 CS_ARGS=(--config "$WORK/config.yaml" --user-data-dir "$WORK/user" --extensions-dir "$WORK/extensions")
-HOME=$WORK/home "$CODE_SERVER" "${CS_ARGS[@]}" --install-extension "$EXT/nib.vsix" >"$WORK/install-extension.log" 2>&1 \
+"$CODE_SERVER" "${CS_ARGS[@]}" --install-extension "$EXT/nib.vsix" >"$WORK/install-extension.log" 2>&1 \
   || { cat "$WORK/install-extension.log"; fail "code-server could not install nib.vsix"; }
 wait_quiet
 say "code-server on 127.0.0.1:$PORT"
-HOME=$WORK/home setsid "$CODE_SERVER" "${CS_ARGS[@]}" --auth none --bind-addr "127.0.0.1:$PORT" \
+setsid "$CODE_SERVER" "${CS_ARGS[@]}" --auth none --bind-addr "127.0.0.1:$PORT" \
   --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
   "$WORK/workspace" >"$WORK/code-server.log" 2>&1 &
 CS_PID=$!
@@ -148,12 +159,12 @@ rc=${PIPESTATUS[0]}
 set -e
 t_end=$(date +%s)
 say "setup $((t_ready - t_start)) s, test $((t_end - t_ready)) s; artifacts in $ARTIFACTS"
-summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/e2e.out" | tail -1)
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$WORK/e2e.out" | tail -1 || true)
 if [ -z "$summary" ]; then
   summary="0 passed, 1 failed"
   rc=1
 elif [ "$rc" != 0 ] && [ "${summary#*, }" = "0 failed" ]; then
   summary="${summary%%, *}, 1 failed"
 fi
-echo "$summary"
+SUMMARY=$summary
 exit $rc
