@@ -478,6 +478,20 @@ mod tests {
         );
     }
 
+    /// The VS Code extension's settings are generated from this table (its
+    /// `settings.json.in` is `nib settings --json`; `npm run package` checks package.json).
+    #[test]
+    fn vscode_settings_come_from_the_keys() {
+        let file: Value =
+            serde_json::from_str(include_str!("../../../editors/vscode/settings.json.in"))
+                .expect("settings.json.in is JSON");
+        assert_eq!(
+            file,
+            json_schema(),
+            "editors/vscode/settings.json.in is stale: `nib settings --json > editors/vscode/settings.json.in`, then `node scripts/gen-settings.mjs`"
+        );
+    }
+
     #[test]
     fn json_lists_every_key() {
         let v = json_schema();

@@ -29,7 +29,6 @@ fail() {
   SUMMARY="0 passed, 1 failed"
   exit 1
 }
-wait_quiet() { while [ -e /tmp/nib-quiet ]; do sleep 20; done; }
 t_start=$(date +%s)
 WORK=
 CS_PID=
@@ -66,7 +65,6 @@ command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt-get install ${missing[*]}"
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  wait_quiet
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
@@ -77,10 +75,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 cd "$EXT"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci (extension)"
-  wait_quiet
   npm ci --no-audit --no-fund >/dev/null
 fi
-wait_quiet
 npm run --silent package >/dev/null || fail "npm run package failed"
 [ -f "$EXT/nib.vsix" ] || fail "no nib.vsix"
 
@@ -95,7 +91,6 @@ if [ ! -x "$CODE_SERVER" ] || [ ! -e "$TOOLS/node_modules/code-server/lib/vscode
   cp "$(command -v rg)" "$rgdir/rg"
   tar czf "$TOOLS/tmp/vscode-ripgrep-cache-$RIPGREP_PKG_VERSION/$RIPGREP_ASSET" -C "$rgdir" rg
   rm -rf "$rgdir"
-  wait_quiet
   # npm >= 11.x blocks dependency install scripts unless allowed; code-server's postinstall
   # (which installs VS Code's own dependencies, native modules included) must run.
   (cd "$TOOLS" && TMPDIR=$TOOLS/tmp npm_config_dangerously_allow_all_scripts=true npm_config_yes=true \
@@ -137,7 +132,6 @@ printf 'bind-addr: 127.0.0.1:%s\nauth: none\ncert: false\n' "$PORT" >"$WORK/conf
 CS_ARGS=(--config "$WORK/config.yaml" --user-data-dir "$WORK/user" --extensions-dir "$WORK/extensions")
 "$CODE_SERVER" "${CS_ARGS[@]}" --install-extension "$EXT/nib.vsix" >"$WORK/install-extension.log" 2>&1 \
   || { cat "$WORK/install-extension.log"; fail "code-server could not install nib.vsix"; }
-wait_quiet
 say "code-server on 127.0.0.1:$PORT"
 setsid "$CODE_SERVER" "${CS_ARGS[@]}" --auth none --bind-addr "127.0.0.1:$PORT" \
   --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
