@@ -338,10 +338,8 @@ impl Backend {
     }
 
     pub(crate) async fn did_reject_completion(&self, params: Value) {
-        tracing::info!(
-            reason = params.get("reason").and_then(Value::as_str).unwrap_or(""),
-            "suggestion rejected"
-        );
+        let reason = params.get("reason").and_then(|r| r.as_str()).unwrap_or("");
+        tracing::info!(reason, "suggestion rejected");
         let current = params
             .pointer("/textDocument/uri")
             .and_then(Value::as_str)
