@@ -19,7 +19,8 @@ fn require_model() -> String {
     assert!(
         std::path::Path::new(&path).is_file(),
         "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
-    );    path
+    );
+    path
 }
 
 /// Smaller context than the default keeps the suite fast; one test uses the default.
@@ -1013,7 +1014,11 @@ fn an_accepted_suggestion_is_counted_by_nib_stats() {
             .env("NIB_HOME", home_dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let table = String::from_utf8_lossy(&out.stdout).to_string();
         if table.contains("total") && table.lines().nth(1).is_some_and(|l| l.contains("100.0%"))
             || Instant::now() > until
@@ -1030,9 +1035,21 @@ fn an_accepted_suggestion_is_counted_by_nib_stats() {
             .unwrap_or_else(|| panic!("no {name} row in\n{table}"))
     };
     // shown, accepted, partial, rejected, acceptance.
-    assert_eq!(row("total"), ["total", "1", "1", "0", "0", "100.0%"], "{table}");
-    assert_eq!(row("python"), ["python", "1", "1", "0", "0", "100.0%"], "{table}");
-    assert_eq!(row("automatic"), ["automatic", "1", "1", "0", "0", "100.0%"], "{table}");
+    assert_eq!(
+        row("total"),
+        ["total", "1", "1", "0", "0", "100.0%"],
+        "{table}"
+    );
+    assert_eq!(
+        row("python"),
+        ["python", "1", "1", "0", "0", "100.0%"],
+        "{table}"
+    );
+    assert_eq!(
+        row("automatic"),
+        ["automatic", "1", "1", "0", "0", "100.0%"],
+        "{table}"
+    );
     assert!(home.path().join("events.sqlite3").is_file());
     assert_eq!(s.shutdown(), Some(0));
 }
