@@ -32,6 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["text", "syntax", "context", "checks", "engine"],
     ),
     ("models", &["engine", "engine-llama", "workspace"]),
+    ("events", &["checks", "workspace"]),
     (
         "lsp",
         &[
@@ -44,6 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "models",
             "workspace",
             "checks",
+            "events",
         ],
     ),
     ("scan", &["text", "syntax", "checks", "workspace"]),
@@ -64,7 +66,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("bench", &["text", "syntax", "engine", "ide", "lsp"]),
     (
         "nib",
-        &["ide", "lsp", "models", "scan", "eval", "bench", "workspace"],
+        &[
+            "ide",
+            "lsp",
+            "models",
+            "scan",
+            "eval",
+            "bench",
+            "workspace",
+            "events",
+        ],
     ),
 ];
 

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use lsp::{fixture, uri, Server};
 use serde_json::{json, Value};
 
-/// The default model must be present: these tests use the real one, never a fake.
-fn require_model() {
+/// The default model must be present: these tests use the real one, never a fake. Returns
+/// its path.
+fn require_model() -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
         .args(["model", "path"])
         .output()
@@ -19,6 +20,7 @@ fn require_model() {
         std::path::Path::new(&path).is_file(),
         "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
     );
+    path
 }
 
 /// Smaller context than the default keeps the suite fast; one test uses the default.
@@ -964,5 +966,90 @@ fn malformed_frames_get_errors_and_the_server_keeps_answering() {
     );
     assert_eq!(errors[6]["id"], 7, "an id that can be read is answered");
     assert!(s.request("nib/stats", Value::Null).is_ok());
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+/// Suggestion events reach the local store: a suggestion shown and accepted through
+/// `nib.accepted` is counted by `nib stats` run with the same data directory.
+#[test]
+fn an_accepted_suggestion_is_counted_by_nib_stats() {
+    let model = require_model();
+    let home = tempfile::tempdir().unwrap();
+    let home_dir = home.path().to_str().unwrap();
+    let mut options = opts();
+    // The data directory is the test's: the model is given by its path.
+    options["model"] = json!(model);
+    let caps = json!({
+        "textDocument": { "inlineCompletion": {}, "completion": { "completionItem": {} } },
+    });
+    let (mut s, _) = Server::start_env(
+        options,
+        caps,
+        None,
+        &[("NIB_HOME", home_dir)],
+        home.path().join("nib-stderr.log"),
+    );
+    s.stats_until(Duration::from_secs(120), |v| v["engine"].is_object())
+        .expect("the model loads");
+    let py = fixture("python/inventory.py");
+    let u = uri("inventory.py");
+    s.open(&u, "python", &py);
+    let last = py.lines().count() as u32 - 1;
+    let col = py.lines().last().unwrap().len() as u32;
+    let items = s.inline(&u, last, col).unwrap();
+    assert_eq!(items.len(), 1, "one suggestion at the end of average_price");
+    let command = &items[0]["command"];
+    assert_eq!(command["command"], "nib.accepted");
+    s.request(
+        "workspace/executeCommand",
+        json!({ "command": "nib.accepted", "arguments": command["arguments"] }),
+    )
+    .expect("nib.accepted succeeds");
+
+    // Events are written on the server's blocking pool: ask until both are there.
+    let until = Instant::now() + Duration::from_secs(20);
+    let table = loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+            .arg("stats")
+            .env("NIB_HOME", home_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let table = String::from_utf8_lossy(&out.stdout).to_string();
+        if table.contains("total") && table.lines().nth(1).is_some_and(|l| l.contains("100.0%"))
+            || Instant::now() > until
+        {
+            break table;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let row = |name: &str| -> Vec<String> {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|w| w.first().is_some_and(|f| f == name))
+            .unwrap_or_else(|| panic!("no {name} row in\n{table}"))
+    };
+    // shown, accepted, partial, rejected, acceptance.
+    assert_eq!(
+        row("total"),
+        ["total", "1", "1", "0", "0", "100.0%"],
+        "{table}"
+    );
+    assert_eq!(
+        row("python"),
+        ["python", "1", "1", "0", "0", "100.0%"],
+        "{table}"
+    );
+    assert_eq!(
+        row("automatic"),
+        ["automatic", "1", "1", "0", "0", "100.0%"],
+        "{table}"
+    );
+    assert!(home.path().join("events.sqlite3").is_file());
     assert_eq!(s.shutdown(), Some(0));
 }

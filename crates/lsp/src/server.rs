@@ -19,6 +19,7 @@ use tower_lsp_server::lsp_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use crate::debounce::Debouncer;
+use crate::handlers::events::Events;
 use crate::logging::LogHandle;
 use crate::settings::Settings;
 use crate::transport;
@@ -42,6 +43,8 @@ pub struct Backend {
     pub(crate) watch_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Vec<WatchEvent>>>>,
     pub(crate) diagnose: Debouncer,
     pub(crate) prefill: Debouncer,
+    /// What happens to suggestions, recorded locally (`telemetry`).
+    pub(crate) events: Events,
 }
 
 pub(crate) type WatchEvent = (std::path::PathBuf, FileChange);
@@ -79,8 +82,18 @@ pub async fn serve(log: LogHandle) {
         watch_rx: Mutex::new(Some(watch_rx)),
         diagnose: Debouncer::new(DIAGNOSE_IDLE),
         prefill: Debouncer::new(PREFILL_IDLE),
+        events: Events::default(),
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+    .custom_method(
+        "textDocument/didShowCompletion",
+        Backend::did_show_completion,
+    )
+    .custom_method(
+        "textDocument/didPartiallyAcceptCompletion",
+        Backend::did_partially_accept_completion,
+    )
+    .custom_method("nib/didRejectCompletion", Backend::did_reject_completion)
     .custom_method("nib/stats", Backend::stats)
     .custom_method("nib/debug/document", Backend::debug_document)
     .custom_method("nib/debug/panic", Backend::debug_panic)

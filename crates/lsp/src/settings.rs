@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use nib_events::Telemetry;
 use nib_ide::GatePolicy;
 use serde_json::Value;
 
@@ -126,6 +127,12 @@ pub const KEYS: &[Key] = &[
         default: "\"\"",
         doc: "a directory of copyleft code: suggestions sharing a long run of tokens with it are flagged (empty = none)",
     },
+    Key {
+        name: "telemetry",
+        kind: Kind::Enum(Telemetry::NAMES),
+        default: "\"metrics\"",
+        doc: "what nib records about its suggestions in `events.sqlite3` in its data directory, never sent anywhere: off, metrics (events and numbers, no code) or full (also the code around each suggestion, for `nib export`)",
+    },
 ];
 
 /// `logLevel`.
@@ -169,6 +176,7 @@ pub struct Settings {
     pub safety_gate: GatePolicy,
     /// Empty: none.
     pub copyleft_corpus: String,
+    pub telemetry: Telemetry,
 }
 
 impl Default for Settings {
@@ -188,6 +196,7 @@ impl Default for Settings {
             typeahead_cache: false,
             safety_gate: GatePolicy::default(),
             copyleft_corpus: String::new(),
+            telemetry: Telemetry::default(),
         };
         for key in KEYS {
             let v: Value = serde_json::from_str(key.default).expect("defaults are JSON (tested)");
@@ -274,6 +283,9 @@ impl Settings {
             }
             ("safetyGate", Checked::Str(s)) => {
                 self.safety_gate = GatePolicy::parse(&s).unwrap_or_default()
+            }
+            ("telemetry", Checked::Str(s)) => {
+                self.telemetry = Telemetry::parse(&s).unwrap_or_default()
             }
             ("contextTokens", Checked::Int(n)) => self.context_tokens = n as usize,
             ("maxTokens", Checked::Int(n)) => self.max_tokens = n as usize,

@@ -1,4 +1,4 @@
-//! `nib complete`, `nib model` and `nib settings`.
+//! `nib complete`, `nib model`, `nib settings`, `nib stats` and `nib export`.
 
 use anyhow::{Context, Result};
 use nib_ide::{Completion, Trigger};
@@ -170,5 +170,84 @@ pub fn settings(a: SettingsArgs) -> Result<()> {
             println!("{:<20} {:<24} {}", k.name, k.default, k.doc);
         }
     }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct StatsArgs {
+    /// Only events of the last DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    pub since: Option<u32>,
+    /// The events database (default: events.sqlite3 in nib's data directory).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line: `{prefix, suffix, middle}` for accepted suggestions,
+    /// `{prompt, suffix, chosen, rejected}` for rejected ones with what was written instead.
+    Jsonl,
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Only events of the last DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    pub since: Option<u32>,
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// The events database (default: events.sqlite3 in nib's data directory).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<std::path::PathBuf>,
+}
+
+/// The events database, or `None` when nothing was ever recorded there.
+fn open_events(db: Option<std::path::PathBuf>) -> Result<Option<nib_events::Store>> {
+    let path = db.unwrap_or_else(nib_events::default_path);
+    if !path.is_file() {
+        eprintln!(
+            "nib: no events recorded yet ({} does not exist)",
+            path.display()
+        );
+        return Ok(None);
+    }
+    let store = nib_events::Store::open(&nib_events::Options {
+        path: Some(path),
+        ..nib_events::Options::default()
+    })?;
+    Ok(Some(store))
+}
+
+pub fn stats(a: StatsArgs) -> Result<()> {
+    let Some(store) = open_events(a.db)? else {
+        return Ok(());
+    };
+    let stats = store.stats(a.since.map(nib_events::days_ago))?;
+    print!("{stats}");
+    Ok(())
+}
+
+pub fn export(a: ExportArgs) -> Result<()> {
+    let Some(store) = open_events(a.db)? else {
+        return Ok(());
+    };
+    let ExportFormat::Jsonl = a.format;
+    let since = a.since.map(nib_events::days_ago);
+    let counts = match &a.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            store.export_jsonl(since, &mut std::io::BufWriter::new(file))?
+        }
+        None => store.export_jsonl(since, &mut std::io::stdout().lock())?,
+    };
+    eprintln!(
+        "nib: {} fill-in-the-middle examples, {} preference pairs, {} secrets redacted",
+        counts.fim, counts.pairs, counts.redacted
+    );
     Ok(())
 }

@@ -38,6 +38,11 @@ enum Command {
     Scan(nib_scan::ScanArgs),
     /// Print the settings nib understands (`--json` for editor packages, `--markdown` for the README).
     Settings(cli::SettingsArgs),
+    /// Acceptance of suggestions recorded by the server: by language, model, confidence and
+    /// trigger.
+    Stats(cli::StatsArgs),
+    /// Recorded suggestions as training data (needs `telemetry` = `full`).
+    Export(cli::ExportArgs),
     /// The same as `nib eval scan`.
     #[command(hide = true)]
     EvalScan(nib_eval::scan::EvalScanArgs),
@@ -75,6 +80,14 @@ fn main() -> ExitCode {
             cli::complete(a)
         }
         Command::Settings(a) => cli::settings(a),
+        Command::Stats(a) => {
+            nib_lsp::logging::init("warn");
+            cli::stats(a)
+        }
+        Command::Export(a) => {
+            nib_lsp::logging::init("warn");
+            cli::export(a)
+        }
         Command::Model(m) => {
             nib_lsp::logging::init("warn");
             cli::model(m)

@@ -56,7 +56,8 @@ impl Backend {
     }
 
     /// Run a completion off the event loop; the request's cancellation (the future being
-    /// dropped) cancels the model work. No model yet is an empty answer, not an error.
+    /// dropped) cancels the model work. No model yet is an empty answer, not an error. A
+    /// suggestion in the answer is recorded as shown.
     async fn run_completion(
         &self,
         uri: &Uri,
@@ -66,11 +67,12 @@ impl Backend {
         let enc = self.encoding();
         // Snapshot now, before yielding: the version this request was sent for.
         let snap = self.ide.snapshot(uri.as_str()).map_err(ide_error)?;
+        let shown = snap.clone();
         let ide = Arc::clone(&self.ide);
         let req = CompletionRequest::new(convert::position(position), enc, trigger);
         let span =
             tracing::info_span!("completion", uri = %uri.as_str(), version = snap.doc.version());
-        blocking::run("completion", span, move |cancel| {
+        let c = blocking::run("completion", span, move |cancel| {
             match ide.complete(&snap, req, cancel) {
                 Ok(c) => Ok(Some(c)),
                 Err(IdeError::NoModel(msg)) => {
@@ -80,6 +82,10 @@ impl Backend {
                 Err(e) => Err(e),
             }
         })
-        .await
+        .await?;
+        if let Some(c) = c.as_ref().filter(|c| !c.text.trim().is_empty()) {
+            self.events.shown(&shown, c, trigger, enc);
+        }
+        Ok(c)
     }
 }

@@ -36,6 +36,7 @@ impl Backend {
                 .await;
         }
         self.log.set_level(settings.log_level.as_str());
+        self.events.configure(settings.telemetry);
         self.ide.set_config(settings.ide_config());
         self.build_gate(&settings);
         let key = settings.engine_key();

@@ -34,6 +34,7 @@ impl Backend {
     ) -> Result<Option<LSPAny>> {
         if params.command == convert::ACCEPTED_COMMAND {
             tracing::info!(arguments = ?params.arguments, "suggestion accepted");
+            self.events.accepted(params.arguments.first());
             return Ok(None);
         }
         Err(Error::method_not_found())

@@ -7,5 +7,6 @@ mod completion;
 mod configuration;
 mod custom;
 mod documents;
+pub(crate) mod events;
 mod lifecycle;
 mod workspace;
