@@ -859,18 +859,24 @@ fn bench_replay_waits_for_the_model_and_reports_latency() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A handler that panics (on the blocking pool, or in the handler itself) answers with an
-/// internal error, and the server goes on answering and keeps its documents.
-#[test]
-fn a_panicking_handler_becomes_an_error_response() {
-    let log = std::env::temp_dir().join(format!("nib-panic-{}.log", std::process::id()));
-    let (mut s, _) = Server::start_env(
+/// A server without a model and with the `nib/debug/*` requests (`NIB_DEBUG=1`).
+fn debug_server(name: &str) -> Server {
+    let log = std::env::temp_dir().join(format!("nib-{name}-{}.log", std::process::id()));
+    Server::start_env(
         json!({ "model": "/nonexistent/model.gguf" }),
         json!({}),
         None,
         &[("NIB_DEBUG", "1")],
         log,
-    );
+    )
+    .0
+}
+
+/// A handler that panics (on the blocking pool, or in the handler itself) answers with an
+/// internal error, and the server goes on answering and keeps its documents.
+#[test]
+fn a_panicking_handler_becomes_an_error_response() {
+    let mut s = debug_server("panic");
     let u = uri("kept.py");
     s.open(&u, "python", "x = 1\n");
     for place in ["blocking", "handler"] {
@@ -911,14 +917,7 @@ fn debug_requests_are_off_by_default() {
 /// the server goes on answering: documents, requests and shutdown.
 #[test]
 fn malformed_frames_get_errors_and_the_server_keeps_answering() {
-    let log = std::env::temp_dir().join(format!("nib-malformed-{}.log", std::process::id()));
-    let (mut s, _) = Server::start_env(
-        json!({ "model": "/nonexistent/model.gguf" }),
-        json!({}),
-        None,
-        &[("NIB_DEBUG", "1")],
-        log,
-    );
+    let mut s = debug_server("malformed");
     let u = uri("m.py");
     s.open(&u, "python", "a = 1\n");
     let bad = [
