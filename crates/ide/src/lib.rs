@@ -23,6 +23,7 @@ mod heal;
 mod output;
 mod plan;
 mod prompt;
+mod provider;
 mod retry;
 mod session;
 
@@ -33,6 +34,7 @@ pub use gate::GatePolicy;
 pub use nib_checks::{Finding, Severity};
 pub use nib_context::repo::{OpenFile, RepoContext, RepoContextSource, RepoReport};
 pub use nib_postprocess::Mode;
+pub use provider::{ChatAnswer, ChatContext, ProviderInfo};
 
 pub use session::IdeStats;
 
