@@ -46,9 +46,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "workspace",
             "checks",
             "events",
+            "verify",
         ],
     ),
     ("scan", &["text", "syntax", "checks", "workspace"]),
+    ("verify", &["syntax"]),
     (
         "eval",
         &[
@@ -61,6 +63,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ide",
             "workspace",
             "scan",
+            "verify",
         ],
     ),
     ("bench", &["text", "syntax", "engine", "ide", "lsp"]),

@@ -15,7 +15,7 @@ pub mod passk;
 pub mod report;
 pub mod rescore;
 pub mod run;
-pub mod sandbox;
+pub use nib_verify::sandbox;
 pub mod scan;
 pub mod syntax;
 

@@ -83,6 +83,17 @@ pub enum NetIsolation {
     None,
 }
 
+/// How a program ended and the tails of what it printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub outcome: Outcome,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Bytes of stdout and stderr [`Sandbox::run_files`] keeps (the end of each).
+pub const OUTPUT_TAIL: usize = 256 << 10;
+
 pub struct Sandbox {
     config: SandboxConfig,
     net: NetIsolation,
@@ -132,6 +143,19 @@ impl Sandbox {
         }
     }
 
+    /// The same sandbox with another wall-clock timeout (CPU limit too, rounded up to seconds).
+    pub fn with_timeout(&self, timeout: Duration) -> Sandbox {
+        Sandbox {
+            config: SandboxConfig {
+                timeout,
+                cpu_secs: timeout.as_secs_f64().ceil() as u64,
+                ..self.config.clone()
+            },
+            net: self.net,
+            root: self.root.clone(),
+        }
+    }
+
     pub fn network_isolated(&self) -> NetIsolation {
         self.net
     }
@@ -142,19 +166,48 @@ impl Sandbox {
 
     /// Run `program` (Python source) in a fresh scratch directory.
     pub fn run(&self, program: &str) -> Outcome {
+        self.run_files(&[], program).outcome
+    }
+
+    /// Run `program` in a fresh scratch directory that also holds `files` (paths relative to
+    /// it, `/`-separated, parent directories created): the program can import them. Keeps the
+    /// last [`OUTPUT_TAIL`] bytes of stdout and stderr.
+    pub fn run_files(&self, files: &[(&str, &str)], program: &str) -> Run {
         let dir = self.root.join(format!(
-            "nib-eval-{}-{}",
+            "nib-sandbox-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let outcome = self.run_in(&dir, program);
+        let run = self.run_in(&dir, files, program);
         let _ = std::fs::remove_dir_all(&dir);
-        outcome.unwrap_or_else(|e| Outcome::Crashed(format!("sandbox: {e}")))
+        run.unwrap_or_else(|e| Run {
+            outcome: Outcome::Crashed(format!("sandbox: {e}")),
+            stdout: String::new(),
+            stderr: String::new(),
+        })
     }
 
-    fn run_in(&self, dir: &Path, program: &str) -> std::io::Result<Outcome> {
+    fn run_in(&self, dir: &Path, files: &[(&str, &str)], program: &str) -> std::io::Result<Run> {
         std::fs::create_dir_all(dir)?;
+        for (path, text) in files {
+            let rel = Path::new(path);
+            let plain = rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain || matches!(*path, "prog.py" | "stdout.txt" | "stderr.txt") {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("file path {path:?} is not a plain relative path of its own"),
+                ));
+            }
+            let full = dir.join(rel);
+            if let Some(parent) = full.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(full, text)?;
+        }
         std::fs::File::create(dir.join("prog.py"))?.write_all(program.as_bytes())?;
+        let stdout = std::fs::File::create(dir.join("stdout.txt"))?;
         let stderr = std::fs::File::create(dir.join("stderr.txt"))?;
         let c = &self.config;
         let mut cmd = match self.net {
@@ -172,7 +225,7 @@ impl Sandbox {
             .arg("prog.py")
             .current_dir(dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .process_group(0);
         let mut child = cmd.spawn()?;
@@ -192,21 +245,42 @@ impl Sandbox {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        let tail = |name: &str| {
+            let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
+            String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(OUTPUT_TAIL)..]).into_owned()
+        };
         let Some(status) = status else {
-            return Ok(Outcome::Timeout);
+            return Ok(Run {
+                outcome: Outcome::Timeout,
+                stdout: tail("stdout.txt"),
+                stderr: tail("stderr.txt"),
+            });
         };
         // Descendants left behind by the program go too.
         // SAFETY: as above.
         unsafe {
             libc::kill(-pgid, libc::SIGKILL);
         }
-        if status.success() {
-            return Ok(Outcome::Passed);
-        }
-        let err = std::fs::read(dir.join("stderr.txt")).unwrap_or_default();
-        let err = String::from_utf8_lossy(&err[err.len().saturating_sub(4096)..]).into_owned();
-        Ok(classify(status.signal(), status.code(), &err))
+        let (stdout, stderr) = (tail("stdout.txt"), tail("stderr.txt"));
+        let outcome = if status.success() {
+            Outcome::Passed
+        } else {
+            let err = &stderr[floor_boundary(&stderr, stderr.len().saturating_sub(4096))..];
+            classify(status.signal(), status.code(), err)
+        };
+        Ok(Run {
+            outcome,
+            stdout,
+            stderr,
+        })
     }
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 fn unshare_args(n: NetIsolation) -> &'static [&'static str] {
@@ -328,7 +402,8 @@ mod tests {
     #[test]
     fn child_processes_die_with_the_program() {
         let sb = sandbox(700);
-        let marker = std::env::temp_dir().join(format!("nib-eval-orphan-{}", std::process::id()));
+        let marker =
+            std::env::temp_dir().join(format!("nib-sandbox-orphan-{}", std::process::id()));
         let prog = format!(
             "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(2); open({:?}, \"w\").write(\"x\")'])\nwhile True:\n    pass\n",
             marker.display().to_string()
@@ -357,9 +432,10 @@ mod tests {
         let sb = sandbox(10_000);
         // Each run records where it ran (other tests of this process run sandboxes at the same
         // time, so the temporary directory as a whole says nothing).
-        let record = std::env::temp_dir().join(format!("nib-eval-test-cwd-{}", std::process::id()));
+        let record =
+            std::env::temp_dir().join(format!("nib-sandbox-test-cwd-{}", std::process::id()));
         let prog = format!(
-            "import os\nassert sorted(os.listdir('.')) == ['prog.py', 'stderr.txt'], os.listdir('.')\nopen('junk.txt', 'w').write('x')\nopen({:?}, 'a').write(os.getcwd() + '\\n')\n",
+            "import os\nassert sorted(os.listdir('.')) == ['prog.py', 'stderr.txt', 'stdout.txt'], os.listdir('.')\nopen('junk.txt', 'w').write('x')\nopen({:?}, 'a').write(os.getcwd() + '\\n')\n",
             record.display().to_string()
         );
         assert_eq!(sb.run(&prog), Outcome::Passed);
@@ -389,6 +465,22 @@ mod tests {
             format!("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n");
         assert!(!sb.run(prog).passed());
         assert!(!sb.run(&local).passed());
+    }
+
+    #[test]
+    fn files_beside_the_program_and_its_output() {
+        let sb = sandbox(10_000);
+        let run = sb.run_files(
+            &[("pkg/__init__.py", ""), ("pkg/m.py", "X = 41\n")],
+            "import sys\nfrom pkg.m import X\nprint(X + 1)\nprint('oops', file=sys.stderr)\n",
+        );
+        assert_eq!(run.outcome, Outcome::Passed);
+        assert_eq!(run.stdout, "42\n");
+        assert_eq!(run.stderr, "oops\n");
+        for bad in ["../x.py", "/tmp/x.py", "prog.py"] {
+            let run = sb.run_files(&[(bad, "")], "pass\n");
+            assert!(matches!(run.outcome, Outcome::Crashed(_)), "{bad}: {run:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,26 @@
+//! nib-verify: checks generated code by running it. An IO crate: it starts `python3`
+//! processes in a [`sandbox`] (timeout, rlimits, scratch directory, no network where the OS
+//! allows it).
+//!
+//! - [`detect`]: the project's test framework (pytest / unittest, Rust test module or `tests/`)
+//!   and where tests for a file go; pure, over a file listing and a reader.
+//! - [`mutate`]: simple mutants of one Python function (comparison flipped, off by one, boolean
+//!   operator swapped, constant changed, return value replaced); pure.
+//! - [`check`]: run a test file on a module ([`run_tests`]), per test passed or failed with the
+//!   reason; the mutation score of the passing tests ([`check_tests`]); whether a rewrite keeps
+//!   the tests passing ([`check_refactor`]).
+//!
+//! Invariant: a verdict comes from a sandbox run only, never from reading the code.
+
+pub mod check;
+pub mod detect;
+pub mod mutate;
+pub mod sandbox;
+
+pub use check::{
+    check_refactor, check_tests, run_tests, Module, MutantResult, RefactorCheck, TestCheck,
+    TestResult, TestRun,
+};
+pub use detect::{detect, Framework, TestSetup};
+pub use mutate::{mutants, Mutant, Operator};
+pub use sandbox::{Outcome, Sandbox, SandboxConfig};
