@@ -30,7 +30,7 @@ pub enum BenchCommand {
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Turn a source file into a typing-session trace (JSON Lines; format in src/trace.rs).
+    /// Turn a source file into a human typing session (JSON Lines; format in src/trace.rs).
     Trace {
         file: PathBuf,
         /// Where to write the trace (default: stdout).
@@ -44,9 +44,13 @@ pub enum BenchCommand {
         /// Use the file repeated N times (e.g. to make a 2,000-line file).
         #[arg(long, default_value_t = 1)]
         repeat: usize,
-        /// Typed lines between jumps elsewhere in the file.
-        #[arg(long, default_value_t = 40)]
+        /// Typed lines between jumps elsewhere in the file (0: never).
+        #[arg(long, default_value_t = 0)]
         jump_every: usize,
+        /// Typing speed in characters a second (each trace varies it by up to 15% from the
+        /// seed, each keystroke varies around it).
+        #[arg(long, default_value_t = 6.0)]
+        cps: f64,
     },
     /// Replay traces against the real `nib serve` over stdio and print p50/p95/p99, cache
     /// share, tokens prefilled per request and peak RSS.
@@ -81,14 +85,15 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             region,
             repeat,
             jump_every,
+            cps,
         } => {
             let text = cli::read_source(&file)?.repeat(repeat.max(1));
             let (a, b) = region.split_once(',').context("--region is FROM,TO")?;
             let cfg = crate::trace::GenConfig {
                 seed,
                 region: (a.trim().parse()?, b.trim().parse()?),
-                jump_every_lines: jump_every.max(1),
-                ..Default::default()
+                jump_every_lines: jump_every,
+                cps,
             };
             let language = nib_syntax::Language::from_path(&file).map_or("plaintext", |l| l.name());
             let name = file
