@@ -229,11 +229,25 @@ impl Ide {
             }
         }
         self.cancel_background();
+        let loading = Instant::now();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
+        // An explicit request's budget starts once the model is loaded: the user asked and
+        // waits anyway; an automatic request that waited has missed its moment.
+        let budget_start = match req.trigger {
+            Trigger::Invoked => started + loading.elapsed(),
+            Trigger::Automatic => started,
+        };
         let info = engine.info();
         let full = self.prepare(snap, offset, &config, engine.as_ref(), true);
-        let mut run = match self.choose(snap, offset, &req, &config, engine.as_ref(), full, started)
-        {
+        let mut run = match self.choose(
+            snap,
+            offset,
+            &req,
+            &config,
+            engine.as_ref(),
+            full,
+            budget_start,
+        ) {
             Choice::Run(run) => run,
             Choice::Skip {
                 prep,
@@ -259,7 +273,7 @@ impl Ide {
             opts.max_tokens,
             &config,
         );
-        let first = first_request(&run, &shape, &req, opts, &config, cancel, started);
+        let first = first_request(&run, &shape, &req, opts, &config, cancel, budget_start);
         self.stats.model_requests.inc();
         let mut generation = engine
             .generate(first.clone())
@@ -344,13 +358,16 @@ impl Ide {
         full: Prepared,
         started: Instant,
     ) -> Choice {
+        // An explicit request's budget is its own, cold or not: the best answer the ready
+        // context allows within it.
         let deadline = match req.trigger {
-            Trigger::Automatic if !req.raw => config.deadline,
-            _ => None,
+            _ if req.raw => None,
+            Trigger::Automatic => config.deadline.map(|b| (b, config.cold_deadline)),
+            Trigger::Invoked => config.invoked_deadline.map(|b| (b, b)),
         }
-        .map(|budget| plan::Deadline {
+        .map(|(budget, cold_budget)| plan::Deadline {
             budget,
-            cold_budget: config.cold_deadline,
+            cold_budget,
             full: engine.plan(Slot::Main, &full.prompt),
         });
         let input = plan::Input {
@@ -358,6 +375,7 @@ impl Ide {
             throughput: engine.throughput(),
             elapsed: started.elapsed(),
             anchor_uses: full.anchor_uses,
+            explicit: req.trigger == Trigger::Invoked,
             kv_reuse: config.kv_reuse,
             background_prefill: config.background_prefill,
         };

@@ -60,6 +60,9 @@ pub struct IdeConfig {
     /// Budget when the context is cold (first request after opening a file or a jump): at least
     /// this long, so that a shrunk context is still large enough to be useful.
     pub cold_deadline: Duration,
+    /// Time budget of an explicitly requested completion (the context shrinks to fit);
+    /// `None` = no deadline.
+    pub invoked_deadline: Option<Duration>,
     /// How long a request waits for a model that is still loading.
     pub load_wait: Duration,
     /// Reuse the engine's KV cache across requests (off only for baseline measurements).
@@ -84,6 +87,7 @@ impl Default for IdeConfig {
             max_tokens_single_line: 32,
             deadline: None,
             cold_deadline: Duration::from_millis(1000),
+            invoked_deadline: None,
             load_wait: Duration::from_secs(120),
             kv_reuse: true,
             background_prefill: true,

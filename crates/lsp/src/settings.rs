@@ -98,6 +98,15 @@ pub const KEYS: &[Key] = &[
         doc: "budget in ms when the context is cold (the first request after opening a file or a jump)",
     },
     Key {
+        name: "invokedDeadlineMs",
+        kind: Kind::Integer {
+            min: 0,
+            max: 600_000,
+        },
+        default: "2000",
+        doc: "time budget of an explicitly requested completion in ms (the context shrinks to fit, model loading excluded); 0 = none",
+    },
+    Key {
         name: "kvReuse",
         kind: Kind::Bool,
         default: "true",
@@ -170,6 +179,7 @@ pub struct Settings {
     pub log_level: LogLevel,
     pub deadline_ms: u64,
     pub cold_deadline_ms: u64,
+    pub invoked_deadline_ms: u64,
     pub kv_reuse: bool,
     pub background_prefill: bool,
     pub typeahead_cache: bool,
@@ -191,6 +201,7 @@ impl Default for Settings {
             log_level: LogLevel::default(),
             deadline_ms: 0,
             cold_deadline_ms: 0,
+            invoked_deadline_ms: 0,
             kv_reuse: false,
             background_prefill: false,
             typeahead_cache: false,
@@ -293,6 +304,7 @@ impl Settings {
             ("threads", Checked::Int(n)) => self.threads = n as usize,
             ("deadlineMs", Checked::Int(n)) => self.deadline_ms = n,
             ("coldDeadlineMs", Checked::Int(n)) => self.cold_deadline_ms = n,
+            ("invokedDeadlineMs", Checked::Int(n)) => self.invoked_deadline_ms = n,
             ("kvReuse", Checked::Bool(b)) => self.kv_reuse = b,
             ("backgroundPrefill", Checked::Bool(b)) => self.background_prefill = b,
             ("typeaheadCache", Checked::Bool(b)) => self.typeahead_cache = b,
@@ -309,6 +321,8 @@ impl Settings {
         c.max_tokens_single_line = self.max_tokens.min(c.max_tokens_single_line);
         c.deadline = (self.deadline_ms > 0).then(|| Duration::from_millis(self.deadline_ms));
         c.cold_deadline = Duration::from_millis(self.cold_deadline_ms);
+        c.invoked_deadline =
+            (self.invoked_deadline_ms > 0).then(|| Duration::from_millis(self.invoked_deadline_ms));
         c.kv_reuse = self.kv_reuse;
         c.background_prefill = self.background_prefill;
         c.typeahead_cache = self.typeahead_cache;
