@@ -580,7 +580,7 @@ fn code_action_generates_code_from_a_comment_with_the_real_model() {
     let text = "def sum_squares(xs):\n    # return the sum of the squares of the numbers in xs\n\n\nprint(sum_squares([1, 2, 3]))\n";
     s.open(&u, "python", text);
     assert_eq!(
-        code_actions(&mut s, &u, 0, 4, None),
+        code_actions(&mut s, &u, 0, 4, Some(&["refactor.nib.generate"])),
         Vec::<Value>::new(),
         "not on the def line"
     );

@@ -154,18 +154,24 @@ struct CommentBlock {
 }
 
 impl Ide {
-    /// The code actions available for `range` of `snap`. Cheap (no model): called on every
-    /// cursor move. Only languages the safety gate knows get actions.
+    /// The comment actions (generate from comment) available for `range` of `snap`. Cheap
+    /// (no model): called on every cursor move. Only languages the safety gate knows get
+    /// actions. [`Ide::code_actions_with`] gives the assistant's actions too.
     pub fn code_actions(
         &self,
         snap: &Snapshot,
         range: Range,
         encoding: OffsetEncoding,
     ) -> Result<Vec<CodeActionKind>, IdeError> {
-        self.code_actions_with(snap, range, encoding, false)
+        snap.doc.offset(range.start, encoding)?;
+        Ok(find_block(snap, range)
+            .map(|_| vec![CodeActionKind::GenerateFromComment])
+            .unwrap_or_default())
     }
 
-    /// [`Ide::code_actions`], with fix offered when the request carries diagnostics.
+    /// All of nib's code actions for `range`: the comment actions, then explain, tests and
+    /// refactor (on a selection or in a function), and fix when the request carries
+    /// diagnostics. Cheap (no model).
     pub fn code_actions_with(
         &self,
         snap: &Snapshot,

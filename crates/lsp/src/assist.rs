@@ -90,7 +90,8 @@ pub fn tests_target(path: &Path, root: &Path, lang: Language) -> TestTarget {
                 .iter()
                 .filter(|p| {
                     let name = p.rsplit('/').next().unwrap_or(p);
-                    name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"))
+                    name.ends_with(".py")
+                        && (name.starts_with("test_") || name.ends_with("_test.py"))
                 })
                 .take(MAX_SAMPLES)
                 .filter_map(|p| read_head(&root.join(p), SAMPLE_BYTES))
@@ -121,9 +122,18 @@ pub fn write_explanation(uri: &str, line: u32, markdown: &str) -> std::io::Resul
     let name = uri.rsplit('/').next().unwrap_or("code");
     let safe: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let path = dir.join(format!("{safe}-L{}.md", line + 1));
-    std::fs::write(&path, format!("# nib: {name}, line {}\n\n{markdown}\n", line + 1))?;
+    std::fs::write(
+        &path,
+        format!("# nib: {name}, line {}\n\n{markdown}\n", line + 1),
+    )?;
     Ok(path)
 }

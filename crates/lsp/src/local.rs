@@ -134,8 +134,15 @@ pub fn parse_range(loc: &str) -> Result<(PathBuf, Position, Position)> {
     let mut nums = Vec::new();
     while nums.len() < 2 {
         match rest.rfind(':') {
-            Some(i) if !rest[i + 1..].is_empty() && rest[i + 1..].bytes().all(|b| b.is_ascii_digit()) => {
-                nums.push(rest[i + 1..].parse::<u32>().with_context(|| format!("bad number in {loc:?}"))?);
+            Some(i)
+                if !rest[i + 1..].is_empty()
+                    && rest[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                nums.push(
+                    rest[i + 1..]
+                        .parse::<u32>()
+                        .with_context(|| format!("bad number in {loc:?}"))?,
+                );
                 rest = &rest[..i];
             }
             _ => break,
@@ -175,7 +182,13 @@ pub struct AskOptions {
 fn conversation_path(id: &str) -> PathBuf {
     let safe: String = id
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     nib_workspace::nib_home()
         .join("conversations")
@@ -205,8 +218,7 @@ fn load_conversation(id: &str) -> Result<Vec<nib_engine::ChatMessage>> {
 fn save_conversation(id: &str, messages: &[nib_engine::ChatMessage]) -> Result<()> {
     let path = conversation_path(id);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let turns: Vec<(&str, &str)> = messages
         .iter()
@@ -257,11 +269,15 @@ pub fn ask(
     let snap = ide_probe.snapshot(&uri)?;
     // Positions past the end of a line are clamped to it (a range to the end of LINE2).
     let clamp = |p: Position| -> Result<Position> {
-        let (s, e) = snap
+        let (s, e) = snap.doc.line_bounds(p.line as usize).with_context(|| {
+            format!("line {} is past the end of {}", p.line + 1, path.display())
+        })?;
+        let chars = snap
             .doc
-            .line_bounds(p.line as usize)
-            .with_context(|| format!("line {} is past the end of {}", p.line + 1, path.display()))?;
-        let chars = snap.doc.slice(s, e).trim_end_matches(['\n', '\r']).chars().count() as u32;
+            .slice(s, e)
+            .trim_end_matches(['\n', '\r'])
+            .chars()
+            .count() as u32;
         if p.character != u32::MAX && p.character > chars {
             bail!(
                 "column {} is past the end of line {} ({} characters)",
@@ -299,7 +315,10 @@ pub fn ask(
         let code = (b > a).then_some((&snap, a, b));
         let turn = ide.converse(&history, message, code, None, &cancel)?;
         if let Some(id) = &opts.conversation {
-            history.push(nib_engine::ChatMessage::new(nib_engine::Role::User, turn.user.clone()));
+            history.push(nib_engine::ChatMessage::new(
+                nib_engine::Role::User,
+                turn.user.clone(),
+            ));
             history.push(nib_engine::ChatMessage::new(
                 nib_engine::Role::Assistant,
                 turn.reply.clone(),
@@ -345,7 +364,10 @@ pub fn ask(
             said.push_str(&format!("\n\n```{lang}\n{}\n```", r.generated_code));
         }
         history.push(nib_engine::ChatMessage::new(nib_engine::Role::User, asked));
-        history.push(nib_engine::ChatMessage::new(nib_engine::Role::Assistant, said));
+        history.push(nib_engine::ChatMessage::new(
+            nib_engine::Role::Assistant,
+            said,
+        ));
         save_conversation(id, &history)?;
     }
     let mut v = serde_json::to_value(&r)?;
@@ -373,7 +395,10 @@ mod tests {
         };
         assert_eq!(show("a-b.py:3").unwrap(), "a-b.py 2:0-2:0");
         assert_eq!(show("a.py:3:7").unwrap(), "a.py 2:6-2:6");
-        assert_eq!(show("a.py:3-5").unwrap(), format!("a.py 2:0-4:{}", u32::MAX));
+        assert_eq!(
+            show("a.py:3-5").unwrap(),
+            format!("a.py 2:0-4:{}", u32::MAX)
+        );
         assert_eq!(show("a.py:3:2-5:4").unwrap(), "a.py 2:1-4:3");
         assert_eq!(show("C:x.py:1:1").unwrap(), "C:x.py 0:0-0:0");
         assert!(show("a.py").is_err());

@@ -66,8 +66,7 @@ pub fn ask(a: AskArgs) -> Result<()> {
     }
     let error = match &a.error_file {
         Some(f) => Some(
-            std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read {}", f.display()))?,
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
         ),
         None => None,
     };
@@ -95,7 +94,11 @@ pub fn ask(a: AskArgs) -> Result<()> {
                     e["uri"].as_str().unwrap_or_default(),
                     e["range"]["start"]["line"].as_u64().unwrap_or(0) + 1,
                     e["range"]["start"]["character"].as_u64().unwrap_or(0) + 1,
-                    if e["create"] == true { " (new file)" } else { "" },
+                    if e["create"] == true {
+                        " (new file)"
+                    } else {
+                        ""
+                    },
                     e["new_text"].as_str().unwrap_or_default()
                 );
             }

@@ -75,9 +75,9 @@ pub struct ChatTurn {
 /// Output caps per action: short enough for the 0.5B model to answer in a few seconds.
 fn max_tokens(kind: CodeActionKind) -> usize {
     match kind {
-        CodeActionKind::Explain => 256,
-        CodeActionKind::Tests => 384,
-        _ => 320,
+        CodeActionKind::Explain => 200,
+        CodeActionKind::Tests => 320,
+        _ => 256,
     }
 }
 
@@ -138,6 +138,7 @@ impl Ide {
         let text = doc.text();
         let a = doc.offset(req.range.start, req.encoding)?;
         let b = doc.offset(req.range.end, req.encoding)?.max(a);
+        tracing::debug!(kind = kind.id(), a, b, range = ?req.range, has_tree = snap.tree.is_some(), "assistant action");
         let target = match kind {
             CodeActionKind::GenerateFromComment => {
                 return Err(IdeError::NotApplicable(
@@ -272,17 +273,27 @@ impl Ide {
                 match &parts.code {
                     None => empty_reason = Some("no code block in the answer".into()),
                     Some(c) => {
-                        let new_code = pure::reindent(c, &target.indent);
+                        let c = match kind {
+                            CodeActionKind::GenerateFromPrompt => {
+                                pure::without_existing_definitions(lang, c, &text)
+                            }
+                            _ => c.clone(),
+                        };
+                        let new_code = pure::reindent(&c, &target.indent);
                         let (start, end, new_text) = match kind {
                             // A blank line takes the code; otherwise it goes on a new line.
-                            CodeActionKind::GenerateFromPrompt if !target_text.trim().is_empty() => {
+                            CodeActionKind::GenerateFromPrompt
+                                if !target_text.trim().is_empty() =>
+                            {
                                 (target.end, target.end, format!("\n{new_code}"))
                             }
                             _ => (target.start, target.end, new_code.clone()),
                         };
                         let after_edit = pure::replaced(&text, start, end, &new_text);
                         let errors_after = pure::syntax_errors(lang, &after_edit);
-                        if errors_after > errors_before {
+                        if new_code.trim().is_empty() {
+                            empty_reason = Some("the answer only repeats code the file has".into());
+                        } else if errors_after > errors_before {
                             empty_reason = Some(format!(
                                 "the answer does not parse as {} ({errors_after} syntax errors where the file had {errors_before})",
                                 lang.name()
@@ -303,7 +314,8 @@ impl Ide {
                                 new_text,
                                 create: false,
                             });
-                            if let Some(name) = defined_name(lang, &generated).or(target.name.clone())
+                            if let Some(name) =
+                                defined_name(lang, &generated).or(target.name.clone())
                             {
                                 test_stubs.push(pure::test_stub(lang, &name, None));
                             }
@@ -464,8 +476,7 @@ impl Ide {
         let mut all = vec![ChatMessage::new(Role::System, pure::SYSTEM)];
         all.extend(history.iter().cloned());
         all.push(ChatMessage::new(Role::User, user.clone()));
-        let (messages, dropped_messages) =
-            trim_conversation(&all, counter.as_ref(), budget);
+        let (messages, dropped_messages) = trim_conversation(&all, counter.as_ref(), budget);
         let mut req = ChatRequest::new(messages, cancel.clone());
         req.max_tokens = CHAT_MAX_TOKENS;
         req.on_delta = on_delta;
@@ -533,7 +544,9 @@ fn test_edit(
                     };
                     (
                         existing.len(),
-                        format!("{sep}#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{body}\n}}\n"),
+                        format!(
+                            "{sep}#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{body}\n}}\n"
+                        ),
                     )
                 }
             }

@@ -10,7 +10,8 @@ use nib_syntax::Language;
 use crate::CodeActionKind;
 
 /// The system message of every action and conversation.
-pub(crate) const SYSTEM: &str = "You are nib, a careful coding assistant inside the user's editor. \
+pub(crate) const SYSTEM: &str =
+    "You are nib, a careful coding assistant inside the user's editor. \
 You answer briefly and precisely. When you write code, you write it in one fenced code block \
 tagged with its language, complete and runnable, with no placeholders.";
 
@@ -59,13 +60,13 @@ fn enclosing(
             .rev()
             .find(|s| accept(s.kind))
     };
+    let (s, e) = line_span(text, at);
+    let first = s + (text[s..e].len() - text[s..e].trim_start().len());
+    // In a line's indentation: the line's code.
+    let at = at.max(first.min(e));
     probe(at).or_else(|| {
         // On a definition's first line, before its body: the definition starting there.
-        let (s, e) = line_span(text, at);
-        let first = s + (text[s..e].len() - text[s..e].trim_start().len());
-        let opening = text[first..e]
-            .rfind([':', '{'])
-            .map(|i| first + i + 1);
+        let opening = text[first..e].rfind([':', '{']).map(|i| first + i + 1);
         // The next line with code (a Python body starts at its first statement).
         let next = text[e..]
             .find(|c: char| !c.is_whitespace())
@@ -193,7 +194,13 @@ pub(crate) fn dedent(code: &str) -> String {
         .min()
         .unwrap_or(0);
     code.lines()
-        .map(|l| if l.len() >= common { &l[common..] } else { l.trim_start() })
+        .map(|l| {
+            if l.len() >= common {
+                &l[common..]
+            } else {
+                l.trim_start()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -589,7 +596,8 @@ pub(crate) fn tests_from_code(lang: Language, code: &str, function: &str) -> Opt
                 let t = l.trim_start();
                 let import = t.starts_with("from ") || t.starts_with("import ");
                 // The import of the function under test: the caller writes the right one.
-                !(import && (t.contains(&format!(" {function}")) || t.contains(&format!(",{function}"))))
+                !(import
+                    && (t.contains(&format!(" {function}")) || t.contains(&format!(",{function}"))))
             })
             .collect::<Vec<_>>()
             .join("\n"),
@@ -603,7 +611,9 @@ pub(crate) fn tests_from_code(lang: Language, code: &str, function: &str) -> Opt
             };
             inner
                 .lines()
-                .filter(|l| !l.trim_start().starts_with("use super::") && l.trim() != "#[cfg(test)]")
+                .filter(|l| {
+                    !l.trim_start().starts_with("use super::") && l.trim() != "#[cfg(test)]"
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         }
@@ -614,6 +624,53 @@ pub(crate) fn tests_from_code(lang: Language, code: &str, function: &str) -> Opt
         Language::Rust => kept.contains("#[test]"),
     };
     has_test.then_some(kept)
+}
+
+/// `code` without its top-level definitions whose names `document` already defines (a
+/// model asked for new code often repeats the file around it).
+pub(crate) fn without_existing_definitions(lang: Language, code: &str, document: &str) -> String {
+    let Some(tree) = nib_syntax::parse(lang, code) else {
+        return code.to_string();
+    };
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let mut out = String::new();
+    let mut from = 0;
+    for n in root.children(&mut c) {
+        let def = if n.kind() == "decorated_definition" {
+            n.child_by_field_name("definition").unwrap_or(n)
+        } else {
+            n
+        };
+        let existing = def.child_by_field_name("name").is_some_and(|name| {
+            let name = &code[name.byte_range()];
+            let patterns: &[String] = match lang {
+                Language::Python => &[format!("def {name}("), format!("class {name}")],
+                Language::Rust => &[
+                    format!("fn {name}("),
+                    format!("fn {name}<"),
+                    format!("struct {name}"),
+                ],
+            };
+            patterns.iter().any(|p| document.contains(p.as_str()))
+        });
+        if existing {
+            out.push_str(&code[from..n.start_byte()]);
+            from = n.end_byte();
+        }
+    }
+    out.push_str(&code[from..]);
+    // Blank lines left where definitions were.
+    let mut tidy = String::new();
+    let mut blank = 0;
+    for l in out.trim().lines() {
+        blank = if l.trim().is_empty() { blank + 1 } else { 0 };
+        if blank <= 2 {
+            tidy.push_str(l);
+            tidy.push('\n');
+        }
+    }
+    tidy.trim_end().to_string()
 }
 
 /// Where new tests go in an existing Rust file: before the closing brace of its

@@ -33,7 +33,9 @@ impl Backend {
             .diagnostics
             .iter()
             .map(|d| match &d.source {
-                Some(source) => format!("line {}: {} ({source})", d.range.start.line + 1, d.message),
+                Some(source) => {
+                    format!("line {}: {} ({source})", d.range.start.line + 1, d.message)
+                }
                 None => format!("line {}: {}", d.range.start.line + 1, d.message),
             })
             .collect();
@@ -103,8 +105,7 @@ impl Backend {
             Some(self.assist_input(&snap, kind, &data, root))
         };
         let ide = Arc::clone(&self.ide);
-        let span =
-            tracing::info_span!("code_action", uri = %data.uri, version = snap.doc.version(), action = kind.id());
+        let span = tracing::info_span!("code_action", uri = %data.uri, version = snap.doc.version(), action = kind.id());
         let result = blocking::run("code action", span, move |cancel| {
             let r = match &input {
                 Some(input) => ide.assist(&snap, req, input, cancel),

@@ -189,12 +189,12 @@ impl Backend {
                     value: ProgressParamsValue::WorkDone(value),
                 };
                 client
-                    .send_notification::<notification::Progress>(progress(
-                        WorkDoneProgress::Begin(WorkDoneProgressBegin {
+                    .send_notification::<notification::Progress>(progress(WorkDoneProgress::Begin(
+                        WorkDoneProgressBegin {
                             title: "nib".into(),
                             ..Default::default()
-                        }),
-                    ))
+                        },
+                    )))
                     .await;
                 let mut so_far = String::new();
                 while let Some(piece) = rx.recv().await {
@@ -213,9 +213,9 @@ impl Backend {
                         .await;
                 }
                 client
-                    .send_notification::<notification::Progress>(progress(
-                        WorkDoneProgress::End(WorkDoneProgressEnd::default()),
-                    ))
+                    .send_notification::<notification::Progress>(progress(WorkDoneProgress::End(
+                        WorkDoneProgressEnd::default(),
+                    )))
                     .await;
             })
         });

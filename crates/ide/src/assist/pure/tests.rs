@@ -27,7 +27,9 @@ fn targets_are_the_enclosing_function_or_class_or_the_selection() {
         "function Some(\"top\") [def top(n):\n    return n + 1]"
     );
     // Explain takes a class; tests and refactor want a function.
-    assert!(py(CodeActionKind::Explain, "class Box").unwrap().starts_with("class Some(\"Box\")"));
+    assert!(py(CodeActionKind::Explain, "class Box")
+        .unwrap()
+        .starts_with("class Some(\"Box\")"));
     assert_eq!(py(CodeActionKind::Tests, "import os"), None);
     // Fix outside a function: the lines around the cursor.
     assert_eq!(
@@ -36,13 +38,28 @@ fn targets_are_the_enclosing_function_or_class_or_the_selection() {
     );
     // A selection: its whole lines.
     let tree = nib_syntax::parse(Language::Python, PY).unwrap();
-    let (a, b) = (PY.find("for x").unwrap() + 2, PY.find("return total").unwrap());
-    let t = target(CodeActionKind::Refactor, Language::Python, Some(&tree), PY, a, b).unwrap();
+    let (a, b) = (
+        PY.find("for x").unwrap() + 2,
+        PY.find("return total").unwrap(),
+    );
+    let t = target(
+        CodeActionKind::Refactor,
+        Language::Python,
+        Some(&tree),
+        PY,
+        a,
+        b,
+    )
+    .unwrap();
     assert_eq!(
         (&PY[t.start..t.end], t.indent.as_str()),
-        ("        for x in xs:\n            total += x\n        return total", "        ")
+        (
+            "        for x in xs:\n            total += x\n        return total",
+            "        "
+        )
     );
-    let rs = "struct S;\n\nimpl S {\n    pub fn add(&self, a: i32) -> i32 {\n        a + 1\n    }\n}\n";
+    let rs =
+        "struct S;\n\nimpl S {\n    pub fn add(&self, a: i32) -> i32 {\n        a + 1\n    }\n}\n";
     assert_eq!(
         target_at(CodeActionKind::Tests, rs, "a + 1", Language::Rust).unwrap(),
         "method Some(\"add\") [    pub fn add(&self, a: i32) -> i32 {\n        a + 1\n    }]"
@@ -73,7 +90,10 @@ fn answers_split_into_prose_and_the_first_code_block() {
 
 #[test]
 fn syntax_errors_and_reindent() {
-    assert_eq!(syntax_errors(Language::Python, "def f():\n    return 1\n"), 0);
+    assert_eq!(
+        syntax_errors(Language::Python, "def f():\n    return 1\n"),
+        0
+    );
     assert!(syntax_errors(Language::Python, "def f(:\n    return 1\n") > 0);
     assert!(syntax_errors(Language::Rust, "fn f() { let x = ; }") > 0);
     assert_eq!(
@@ -207,9 +227,13 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
     };
     let context = vec![
         ("environment".to_string(), "python 3.11".to_string()),
-        ("lib/util.py".to_string(), "def helper(x):\n    ...".to_string()),
+        (
+            "lib/util.py".to_string(),
+            "def helper(x):\n    ...".to_string(),
+        ),
     ];
-    let errors = vec!["TypeError: unsupported operand type(s) for +: 'NoneType' and 'int'".to_string()];
+    let errors =
+        vec!["TypeError: unsupported operand type(s) for +: 'NoneType' and 'int'".to_string()];
     let input = PromptInput {
         kind: CodeActionKind::Fix,
         lang: Language::Python,
@@ -266,5 +290,25 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
         ..input
     };
     let (m, _) = action_messages(&tests, &ApproxTokenCounter, 10_000);
-    assert!(m[1].content.starts_with("Write unit tests for this function `top` from `calc.py` with the unittest module"), "{}", m[1].content);
+    assert!(
+        m[1].content.starts_with(
+            "Write unit tests for this function `top` from `calc.py` with the unittest module"
+        ),
+        "{}",
+        m[1].content
+    );
+}
+
+#[test]
+fn generated_code_loses_definitions_the_file_already_has() {
+    let doc = "def mean(xs):\n    return 0\n\n\nclass Box:\n    pass\n";
+    let code = "def median(xs):\n    return sorted(xs)[len(xs) // 2]\n\n\n@cache\ndef mean(xs):\n    return 1\n\nclass Box:\n    pass\n";
+    assert_eq!(
+        without_existing_definitions(Language::Python, code, doc),
+        "def median(xs):\n    return sorted(xs)[len(xs) // 2]"
+    );
+    assert_eq!(
+        without_existing_definitions(Language::Rust, "fn a() {}\nfn b() {}\n", "fn a() {}"),
+        "fn b() {}"
+    );
 }
