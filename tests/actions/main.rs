@@ -56,7 +56,11 @@ fn start(root: &Path) -> Server {
         "textDocument": { "codeAction": { "resolveSupport": { "properties": ["edit"] } } },
         "window": { "workDoneProgress": true },
     });
-    let (s, _) = Server::start_with(json!({ "deadlineMs": 0 }), caps, Some(&file_uri(root)));
+    let (s, _) = Server::start_with(
+        json!({ "deadlineMs": 0, "actionMaxTokens": 128 }),
+        caps,
+        Some(&file_uri(root)),
+    );
     s
 }
 
@@ -244,6 +248,18 @@ fn python_actions_resolve_with_the_real_model() {
         )
         .unwrap();
     assert!(only_fix.is_null() || only_fix == json!([]), "{only_fix}");
+    // Asked for by name (an editor's fix command), fix is offered without a diagnostic.
+    let asked = s
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": u }, "range": at(3, 8), "context": { "diagnostics": [], "only": ["quickfix.nib.fix"] } }),
+        )
+        .unwrap();
+    assert_eq!(
+        kinds(asked.as_array().unwrap()),
+        vec!["quickfix.nib.fix"],
+        "{asked}"
+    );
 
     let explained = resolve(&mut s, offered(&in_mean, "refactor.nib.explain"));
     let explanation = explained["data"]["result"]["explanation"].as_str().unwrap();
@@ -425,7 +441,15 @@ fn chat_keeps_the_conversation_and_streams_progress() {
         ["low", "medium", "high"].contains(&first["confidence"].as_str().unwrap()),
         "{first}"
     );
-    // Partial answers came as `$/progress` on the token, ending with `end`.
+    // Partial answers came as `$/progress` on the token, ending with `end` (notifications and
+    // the response travel separately: the end may come just after the response).
+    assert!(
+        s.wait_notification(Duration::from_secs(10), |n| n["method"] == "$/progress"
+            && n["params"]["token"] == "chat-1"
+            && n["params"]["value"]["kind"] == "end")
+            .is_some(),
+        "progress ends"
+    );
     let progress: Vec<&Value> = s
         .notifications()
         .iter()
@@ -496,7 +520,7 @@ fn nib_ask_prints_json_with_the_result_fields() {
         .unwrap();
     let model_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path }).to_string();
+    let settings = json!({ "model": model_path, "actionMaxTokens": 128 }).to_string();
     let file = root.join("pkg/calc.py");
     let loc = format!("{}:3", file.display());
     let out = nib(

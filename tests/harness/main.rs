@@ -52,7 +52,13 @@ fn initialize_negotiates_encoding_and_advertises_capabilities() {
     assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
     assert_eq!(
         caps["codeActionProvider"]["codeActionKinds"],
-        json!(["refactor.nib.generate"])
+        json!([
+            "refactor.nib.generate",
+            "refactor.nib.explain",
+            "quickfix.nib.fix",
+            "refactor.nib.tests",
+            "refactor.nib.refactor"
+        ])
     );
     assert_eq!(result["serverInfo"]["name"], "nib");
     assert_eq!(s.shutdown(), Some(0));

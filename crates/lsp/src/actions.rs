@@ -19,6 +19,31 @@ pub fn lsp_kind(kind: CodeActionKind) -> &'static str {
     }
 }
 
+/// The kinds the server advertises, each once.
+pub fn advertised_kinds() -> Vec<lsp::CodeActionKind> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for k in CodeActionKind::ALL {
+        if !kinds.contains(&lsp_kind(*k)) {
+            kinds.push(lsp_kind(*k));
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|k| lsp::CodeActionKind::from(k.to_string()))
+        .collect()
+}
+
+/// Whether the client asks for nib's fix by name (`only` holds `quickfix.nib` or a sub-kind):
+/// fix is then offered without a diagnostic (the model looks for the bug).
+pub fn fix_asked(only: Option<&[lsp::CodeActionKind]>) -> bool {
+    only.is_some_and(|only| {
+        only.iter().any(|k| {
+            lsp_kind(CodeActionKind::Fix).starts_with(k.as_str())
+                && k.as_str().starts_with("quickfix.nib")
+        })
+    })
+}
+
 /// What an offered action carries to its resolve: where it was offered and for which version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActionData {

@@ -72,13 +72,14 @@ pub struct ChatTurn {
     pub generated_tokens: usize,
 }
 
-/// Output caps per action: short enough for the 0.5B model to answer in a few seconds.
-fn max_tokens(kind: CodeActionKind) -> usize {
-    match kind {
+/// Output caps per action (at most the configured code action cap): short enough for the
+/// 0.5B model to answer in a few seconds.
+fn max_tokens(kind: CodeActionKind, configured: usize) -> usize {
+    let cap = match kind {
         CodeActionKind::Explain => 200,
-        CodeActionKind::Tests => 320,
-        _ => 256,
-    }
+        _ => 320,
+    };
+    cap.min(configured)
 }
 
 /// Tokens kept free in the model's context besides the answer (template markers, rounding).
@@ -182,10 +183,9 @@ impl Ide {
         self.cancel_background();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
         let counter = engine.token_counter();
-        let budget = engine
-            .info()
-            .context_length
-            .saturating_sub(max_tokens(kind) + CONTEXT_MARGIN_TOKENS);
+        let budget = engine.info().context_length.saturating_sub(
+            max_tokens(kind, config.code_action_max_tokens) + CONTEXT_MARGIN_TOKENS,
+        );
         let target_text = &text[target.start..target.end];
         let code = pure::dedent(target_text);
         if counter.count(&code) > budget / 2 {
@@ -235,7 +235,7 @@ impl Ide {
             pure::action_messages(&prompt_input, counter.as_ref(), budget);
         drop(engine);
         let mut creq = ChatRequest::new(messages, cancel.clone());
-        creq.max_tokens = max_tokens(kind);
+        creq.max_tokens = max_tokens(kind, config.code_action_max_tokens);
         if kind != CodeActionKind::Explain {
             // Prose after the closing fence is not used: stop there.
             creq.stop = vec!["\n```\n\n".into()];
@@ -453,10 +453,9 @@ impl Ide {
         let config = self.config();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
         let counter = engine.token_counter();
-        let budget = engine
-            .info()
-            .context_length
-            .saturating_sub(CHAT_MAX_TOKENS + CONTEXT_MARGIN_TOKENS);
+        let budget = engine.info().context_length.saturating_sub(
+            CHAT_MAX_TOKENS.min(config.code_action_max_tokens) + CONTEXT_MARGIN_TOKENS,
+        );
         drop(engine);
         let mut files = Vec::new();
         let user = match code {
@@ -478,7 +477,7 @@ impl Ide {
         all.push(ChatMessage::new(Role::User, user.clone()));
         let (messages, dropped_messages) = trim_conversation(&all, counter.as_ref(), budget);
         let mut req = ChatRequest::new(messages, cancel.clone());
-        req.max_tokens = CHAT_MAX_TOKENS;
+        req.max_tokens = CHAT_MAX_TOKENS.min(config.code_action_max_tokens);
         req.on_delta = on_delta;
         self.stats.model_requests.inc();
         let answer = self.chat(req, &ChatContext { files })?;

@@ -44,7 +44,7 @@ impl Backend {
                 &snap,
                 convert::range_in(params.range),
                 enc,
-                !diagnostics.is_empty(),
+                !diagnostics.is_empty() || actions::fix_asked(only),
             )
         })?
         .map_err(ide_error)?;

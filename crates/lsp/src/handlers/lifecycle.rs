@@ -72,9 +72,7 @@ impl Backend {
                 }),
                 code_action_provider: Some(CodeActionProviderCapability::Options(
                     CodeActionOptions {
-                        code_action_kinds: Some(vec![CodeActionKind::from(
-                            crate::actions::GENERATE_KIND.to_string(),
-                        )]),
+                        code_action_kinds: Some(crate::actions::advertised_kinds()),
                         resolve_provider: Some(true),
                         ..Default::default()
                     },
