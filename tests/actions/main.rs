@@ -2,6 +2,8 @@
 //! `nib/chat` end to end: the real `nib serve` / `nib ask` binary with the real default model.
 //! The assertions hold whatever the model writes: fields present, edits that parse, tests in
 //! the right file, conversations that keep their turns, clear errors for bad input.
+//! One llama.cpp thread per server: on a shared machine more threads than free cores make
+//! llama.cpp's spinning threads many times slower. Run with `--test-threads=1`.
 
 #[allow(dead_code)]
 #[path = "../harness/lsp.rs"]
@@ -57,7 +59,7 @@ fn start(root: &Path) -> Server {
         "window": { "workDoneProgress": true },
     });
     let (s, _) = Server::start_with(
-        json!({ "deadlineMs": 0, "actionMaxTokens": 128 }),
+        json!({ "deadlineMs": 0, "actionMaxTokens": 128, "threads": 1 }),
         caps,
         Some(&file_uri(root)),
     );
@@ -520,7 +522,7 @@ fn nib_ask_prints_json_with_the_result_fields() {
         .unwrap();
     let model_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path, "actionMaxTokens": 128 }).to_string();
+    let settings = json!({ "model": model_path, "actionMaxTokens": 128, "threads": 1 }).to_string();
     let file = root.join("pkg/calc.py");
     let loc = format!("{}:3", file.display());
     let out = nib(

@@ -252,6 +252,12 @@ impl Ide {
         let logprobs: Vec<f32> = answer.response.tokens.iter().map(|t| t.logprob).collect();
         let confidence = confidence_name(nib_postprocess::confidence_per_token(&logprobs));
         let parts = pure::split_answer(&raw);
+        // Cut at the output cap inside its code block: the code is incomplete.
+        let cut = !parts.closed
+            && matches!(
+                answer.response.stop_reason,
+                StopReason::MaxTokens | StopReason::Deadline
+            );
         let errors_before = pure::syntax_errors(lang, &text);
 
         let mut explanation = String::new();
@@ -272,6 +278,12 @@ impl Ide {
                 explanation = parts.prose.clone();
                 match &parts.code {
                     None => empty_reason = Some("no code block in the answer".into()),
+                    Some(_) if cut => {
+                        empty_reason = Some(format!(
+                            "the answer reached the output cap ({} tokens) before its code ended",
+                            answer.response.tokens.len()
+                        ))
+                    }
                     Some(c) => {
                         let c = match kind {
                             CodeActionKind::GenerateFromPrompt => {
@@ -346,6 +358,12 @@ impl Ide {
                     .as_deref()
                     .and_then(|c| pure::tests_from_code(lang, c, &name))
                 {
+                    Some(_) if cut => {
+                        empty_reason = Some(format!(
+                            "the answer reached the output cap ({} tokens) before its tests ended",
+                            answer.response.tokens.len()
+                        ))
+                    }
                     None => empty_reason = Some("no tests in the answer".into()),
                     Some(tests) => match test_edit(lang, t, &tests, &name, req.encoding) {
                         Err(why) => empty_reason = Some(why),

@@ -229,6 +229,8 @@ pub(crate) struct Answer {
     pub prose: String,
     /// The code in the first fenced block; an unclosed block runs to the end.
     pub code: Option<String>,
+    /// The code block has its closing fence.
+    pub closed: bool,
 }
 
 /// Split `answer`: the first line starting with ```` ``` ```` opens the code, the next one
@@ -264,6 +266,7 @@ pub(crate) fn split_answer(answer: &str) -> Answer {
         code: code
             .map(|c| c.trim_end().to_string())
             .filter(|c| !c.trim().is_empty()),
+        closed,
     }
 }
 

@@ -74,15 +74,17 @@ fn answers_split_into_prose_and_the_first_code_block() {
             code: Some(
                 "def f(xs):\n    return xs[-1]",
             ),
+            closed: true,
         }
     "#]]
     .assert_debug_eq(&split_answer(
         "The loop is off by one.\n\n```python\ndef f(xs):\n    return xs[-1]\n```\n\nThat fixes it.\n```python\nother\n```",
     ));
     // Cut at the stop string: an unclosed block runs to the end.
+    let cut = split_answer("```rust\nfn f() {}");
     assert_eq!(
-        split_answer("```rust\nfn f() {}").code.as_deref(),
-        Some("fn f() {}")
+        (cut.code.as_deref(), cut.closed),
+        (Some("fn f() {}"), false)
     );
     assert_eq!(split_answer("Just words.").code, None);
     assert_eq!(split_answer("```\n```").code, None, "an empty block");
