@@ -205,11 +205,7 @@ fn check_document_edit(resolved: &Value, u: &str, text: &str, lang: Language) {
     assert!(es.iter().all(|(eu, _)| eu == u), "{resolved}");
     let after = apply(text, &es[0].1);
     assert!(parses(lang, &after), "the edited file parses:\n{after}");
-    assert_eq!(
-        r["generatedCode"].as_str().unwrap().is_empty(),
-        false,
-        "{r}"
-    );
+    assert!(!r["generatedCode"].as_str().unwrap().is_empty(), "{r}");
 }
 
 #[test]

@@ -176,15 +176,21 @@ fn workspace_edit(
     };
     let parse = |u: &str| u.parse::<lsp::Uri>().ok();
     if !versioned_edits && !creates {
-        let mut changes: std::collections::HashMap<lsp::Uri, Vec<lsp::TextEdit>> =
-            Default::default();
+        // By URI, in the order the edits come.
+        let mut by_uri: Vec<(String, Vec<lsp::TextEdit>)> = Vec::new();
         for e in edits {
-            if let Some(u) = parse(&e.uri) {
-                changes.entry(u).or_default().push(text_edit(e));
+            match by_uri.iter_mut().find(|(u, _)| *u == e.uri) {
+                Some((_, v)) => v.push(text_edit(e)),
+                None => by_uri.push((e.uri.clone(), vec![text_edit(e)])),
             }
         }
         return lsp::WorkspaceEdit {
-            changes: Some(changes),
+            changes: Some(
+                by_uri
+                    .into_iter()
+                    .filter_map(|(u, v)| parse(&u).map(|u| (u, v)))
+                    .collect(),
+            ),
             ..Default::default()
         };
     }
@@ -340,7 +346,8 @@ mod tests {
     #[test]
     fn only_filters_by_kind_prefix() {
         let k = |s: &str| lsp::CodeActionKind::from(s.to_string());
-        let kind_wanted = |only| lsp_kind_wanted(only, GENERATE_KIND);
+        let kind_wanted =
+            |only: Option<&[lsp::CodeActionKind]>| lsp_kind_wanted(only, GENERATE_KIND);
         let fix = lsp_kind(CodeActionKind::Fix);
         assert!(lsp_kind_wanted(Some(&[k("quickfix")]), fix));
         assert!(!lsp_kind_wanted(Some(&[k("refactor")]), fix));

@@ -62,12 +62,6 @@ pub const KEYS: &[Key] = &[
         doc: "most tokens generated for a multi-line suggestion",
     },
     Key {
-        name: "actionMaxTokens",
-        kind: Kind::Integer { min: 16, max: 2048 },
-        default: "256",
-        doc: "most tokens of a code action's answer (explain, fix, tests, refactor, generate)",
-    },
-    Key {
         name: "repoContextTokens",
         kind: Kind::Integer { min: 0, max: 8000 },
         default: "1024",
@@ -138,6 +132,12 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Enum(Telemetry::NAMES),
         default: "\"metrics\"",
         doc: "what nib records about its suggestions in `events.sqlite3` in its data directory, never sent anywhere: off, metrics (events and numbers, no code) or full (also the code around each suggestion, for `nib export`)",
+    },
+    Key {
+        name: "actionMaxTokens",
+        kind: Kind::Integer { min: 16, max: 2048 },
+        default: "256",
+        doc: "most tokens of a code action's answer (explain, fix, tests, refactor, generate)",
     },
 ];
 
