@@ -52,7 +52,13 @@ fn initialize_negotiates_encoding_and_advertises_capabilities() {
     assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
     assert_eq!(
         caps["codeActionProvider"]["codeActionKinds"],
-        json!(["refactor.nib.generate"])
+        json!([
+            "refactor.nib.generate",
+            "refactor.nib.explain",
+            "quickfix.nib.fix",
+            "refactor.nib.tests",
+            "refactor.nib.refactor"
+        ])
     );
     assert_eq!(result["serverInfo"]["name"], "nib");
     assert_eq!(s.shutdown(), Some(0));
@@ -576,7 +582,7 @@ fn code_action_generates_code_from_a_comment_with_the_real_model() {
     let text = "def sum_squares(xs):\n    # return the sum of the squares of the numbers in xs\n\n\nprint(sum_squares([1, 2, 3]))\n";
     s.open(&u, "python", text);
     assert_eq!(
-        code_actions(&mut s, &u, 0, 4, None),
+        code_actions(&mut s, &u, 0, 4, Some(&["refactor.nib.generate"])),
         Vec::<Value>::new(),
         "not on the def line"
     );

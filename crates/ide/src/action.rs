@@ -31,15 +31,37 @@ pub enum CodeActionKind {
     /// The cursor is on comment or docstring lines that describe code: write that code below
     /// them.
     GenerateFromComment,
+    /// Explain the selection or the enclosing function or class.
+    Explain,
+    /// Explain an error (a diagnostic, a traceback) and fix it.
+    Fix,
+    /// Write unit tests for the function at the cursor.
+    Tests,
+    /// Rewrite the selection or function with the same behaviour.
+    Refactor,
+    /// Write code from a free description at the cursor's line.
+    GenerateFromPrompt,
 }
 
 impl CodeActionKind {
-    pub const ALL: &'static [CodeActionKind] = &[CodeActionKind::GenerateFromComment];
+    pub const ALL: &'static [CodeActionKind] = &[
+        CodeActionKind::GenerateFromComment,
+        CodeActionKind::Explain,
+        CodeActionKind::Fix,
+        CodeActionKind::Tests,
+        CodeActionKind::Refactor,
+        CodeActionKind::GenerateFromPrompt,
+    ];
 
     /// A stable name (for the server's resolve data).
     pub fn id(self) -> &'static str {
         match self {
             CodeActionKind::GenerateFromComment => "generate_from_comment",
+            CodeActionKind::Explain => "explain",
+            CodeActionKind::Fix => "fix",
+            CodeActionKind::Tests => "tests",
+            CodeActionKind::Refactor => "refactor",
+            CodeActionKind::GenerateFromPrompt => "generate_from_prompt",
         }
     }
 
@@ -51,6 +73,11 @@ impl CodeActionKind {
     pub fn title(self) -> &'static str {
         match self {
             CodeActionKind::GenerateFromComment => "Generate code from comment",
+            CodeActionKind::Explain => "Explain this code",
+            CodeActionKind::Fix => "Explain and fix this error",
+            CodeActionKind::Tests => "Generate tests",
+            CodeActionKind::Refactor => "Refactor (same behaviour)",
+            CodeActionKind::GenerateFromPrompt => "Generate code from a description",
         }
     }
 }
@@ -103,6 +130,13 @@ pub struct CodeActionResult {
     /// The model's output before extraction and post-processing (the chat path: the answer
     /// after the function's beginning, which the prompt wrote for it).
     pub raw: String,
+    /// The edits that apply the result, possibly in another file (the tests' file); empty
+    /// for generate-from-comment (its edit is `range` and `insert_text`) and explain.
+    pub edits: Vec<crate::FileEdit>,
+    /// Who answered: the chat provider of the assistant's actions.
+    pub provider: Option<crate::ProviderInfo>,
+    /// The URI of the file the tests go into (tests only).
+    pub test_file: Option<String>,
 }
 
 /// Alternatives asked of the engine for a code action (each is a full extra decode).
@@ -120,8 +154,9 @@ struct CommentBlock {
 }
 
 impl Ide {
-    /// The code actions available for `range` of `snap`. Cheap (no model): called on every
-    /// cursor move. Only languages the safety gate knows get actions.
+    /// The comment actions (generate from comment) available for `range` of `snap`. Cheap
+    /// (no model): called on every cursor move. Only languages the safety gate knows get
+    /// actions. [`Ide::code_actions_with`] gives the assistant's actions too.
     pub fn code_actions(
         &self,
         snap: &Snapshot,
@@ -134,6 +169,25 @@ impl Ide {
             .unwrap_or_default())
     }
 
+    /// All of nib's code actions for `range`: the comment actions, then explain, tests and
+    /// refactor (on a selection or in a function), and fix when the request carries
+    /// diagnostics. Cheap (no model).
+    pub fn code_actions_with(
+        &self,
+        snap: &Snapshot,
+        range: Range,
+        encoding: OffsetEncoding,
+        has_diagnostics: bool,
+    ) -> Result<Vec<CodeActionKind>, IdeError> {
+        let start = snap.doc.offset(range.start, encoding)?;
+        let end = snap.doc.offset(range.end, encoding)?.max(start);
+        let mut out: Vec<CodeActionKind> = find_block(snap, range)
+            .map(|_| vec![CodeActionKind::GenerateFromComment])
+            .unwrap_or_default();
+        out.extend(self.assist_offers(snap, start, end, has_diagnostics));
+        Ok(out)
+    }
+
     /// Run a code action against `snap`. Blocking: runs the model. A newer code action for the
     /// same document, or an edit of it, cancels this one.
     pub fn code_action(
@@ -144,7 +198,9 @@ impl Ide {
     ) -> Result<CodeActionResult, IdeError> {
         let started = Instant::now();
         snap.doc.offset(req.range.start, req.encoding)?;
-        let CodeActionKind::GenerateFromComment = req.kind;
+        if req.kind != CodeActionKind::GenerateFromComment {
+            return self.assist(snap, req, &crate::AssistInput::default(), cancel);
+        }
         let block = find_block(snap, req.range).ok_or_else(|| {
             IdeError::NotApplicable("the cursor is not on a comment or docstring".into())
         })?;
@@ -218,11 +274,18 @@ impl Ide {
             findings: made.findings,
             dropped: made.gate_dropped,
             empty_reason,
-            model: made.model,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             generated_tokens: made.generated_tokens,
             source: made.source,
+            provider: Some(crate::ProviderInfo {
+                name: "local",
+                model: made.model.clone(),
+                fallback: None,
+            }),
+            model: made.model,
             raw: made.raw,
+            edits: Vec::new(),
+            test_file: None,
         })
     }
 

@@ -14,6 +14,7 @@
 //!   safety gate); finding which actions apply needs no model.
 
 mod action;
+mod assist;
 mod cache;
 mod chat;
 mod complete;
@@ -28,12 +29,16 @@ mod retry;
 mod session;
 
 pub use action::{CodeActionKind, CodeActionRequest, CodeActionResult};
+pub use assist::{
+    plan_tests, trim_conversation, AssistInput, ChatTurn, FileEdit, Framework, TestPlan, TestTarget,
+};
 pub use complete::{Completion, CompletionRequest, Trigger};
 pub use engine_slot::EngineState;
 pub use gate::GatePolicy;
 pub use nib_checks::{Finding, Severity};
 pub use nib_context::repo::{OpenFile, RepoContext, RepoContextSource, RepoReport};
 pub use nib_postprocess::Mode;
+pub use nib_syntax::Language;
 pub use provider::{ChatAnswer, ChatContext, ProviderInfo};
 
 pub use session::IdeStats;
@@ -44,7 +49,7 @@ use std::time::Duration;
 
 use nib_context::WindowConfig;
 use nib_engine::{CancelToken, CompletionEngine, Slot};
-use nib_syntax::{Language, ParsedDocument};
+use nib_syntax::ParsedDocument;
 use nib_text::{Document, OffsetEncoding, PositionError, TextChange};
 
 /// Knobs of the completion path.

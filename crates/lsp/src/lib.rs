@@ -15,6 +15,7 @@
 //! - [`local`] runs the same completion path in process for the CLI, benchmarks and evaluation.
 
 mod actions;
+pub mod assist;
 pub mod blocking;
 mod convert;
 mod debounce;

@@ -65,6 +65,10 @@ pub(crate) struct State {
     pub watch_dynamic: bool,
     /// Our file watchers were registered.
     pub watching: bool,
+    /// The client opens documents for us (`window.showDocument.support`).
+    pub show_document: bool,
+    /// `nib/chat` conversations of this session by id: their user and assistant turns.
+    pub conversations: std::collections::HashMap<String, Vec<nib_engine::ChatMessage>>,
 }
 
 /// Serve LSP on stdin / stdout until the client exits. Frames pass through the validating
@@ -95,6 +99,7 @@ pub async fn serve(log: LogHandle) {
     )
     .custom_method("nib/didRejectCompletion", Backend::did_reject_completion)
     .custom_method("nib/stats", Backend::stats)
+    .custom_method("nib/chat", Backend::chat)
     .custom_method("nib/debug/document", Backend::debug_document)
     .custom_method("nib/debug/panic", Backend::debug_panic)
     .finish();

@@ -142,6 +142,12 @@ pub const KEYS: &[Key] = &[
         default: "\"metrics\"",
         doc: "what nib records about its suggestions in `events.sqlite3` in its data directory, never sent anywhere: off, metrics (events and numbers, no code) or full (also the code around each suggestion, for `nib export`)",
     },
+    Key {
+        name: "actionMaxTokens",
+        kind: Kind::Integer { min: 16, max: 2048 },
+        default: "256",
+        doc: "most tokens of a code action's answer (explain, fix, tests, refactor, generate)",
+    },
 ];
 
 /// `logLevel`.
@@ -174,6 +180,7 @@ pub struct Settings {
     pub model: String,
     pub context_tokens: usize,
     pub max_tokens: usize,
+    pub action_max_tokens: usize,
     pub repo_context_tokens: usize,
     pub threads: usize,
     pub log_level: LogLevel,
@@ -196,6 +203,7 @@ impl Default for Settings {
             model: String::new(),
             context_tokens: 0,
             max_tokens: 0,
+            action_max_tokens: 0,
             repo_context_tokens: 0,
             threads: 0,
             log_level: LogLevel::default(),
@@ -300,6 +308,7 @@ impl Settings {
             }
             ("contextTokens", Checked::Int(n)) => self.context_tokens = n as usize,
             ("maxTokens", Checked::Int(n)) => self.max_tokens = n as usize,
+            ("actionMaxTokens", Checked::Int(n)) => self.action_max_tokens = n as usize,
             ("repoContextTokens", Checked::Int(n)) => self.repo_context_tokens = n as usize,
             ("threads", Checked::Int(n)) => self.threads = n as usize,
             ("deadlineMs", Checked::Int(n)) => self.deadline_ms = n,
@@ -317,6 +326,7 @@ impl Settings {
         c.window.prefix_tokens = self.context_tokens;
         c.window.suffix_tokens = self.context_tokens;
         c.max_tokens = self.max_tokens;
+        c.code_action_max_tokens = self.action_max_tokens;
         c.repo_tokens = self.repo_context_tokens;
         c.max_tokens_single_line = self.max_tokens.min(c.max_tokens_single_line);
         c.deadline = (self.deadline_ms > 0).then(|| Duration::from_millis(self.deadline_ms));

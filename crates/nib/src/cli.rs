@@ -1,4 +1,4 @@
-//! `nib complete`, `nib model`, `nib settings`, `nib stats` and `nib export`.
+//! `nib complete`, `nib ask`, `nib model`, `nib settings`, `nib stats` and `nib export`.
 
 use anyhow::{Context, Result};
 use nib_ide::{Completion, Trigger};
@@ -27,6 +27,97 @@ pub struct CompleteArgs {
     /// An explicit request (as when the user asks): also generates alternatives.
     #[arg(long)]
     pub invoked: bool,
+}
+
+#[derive(clap::Args)]
+pub struct AskArgs {
+    /// explain, fix, tests, refactor, generate (from the comment there, or from --prompt), or
+    /// chat (a conversation turn: --prompt).
+    pub action: String,
+    /// FILE:LINE[:COL][-LINE2[:COL2]], 1-based (columns in characters): a cursor or a
+    /// selection.
+    pub location: String,
+    /// Settings as JSON, as the server takes them (`{"model": "...", "gate": "warn"}`).
+    #[arg(long)]
+    pub settings: Option<String>,
+    /// Print the result as JSON (generated_code, explanation, test_stubs, confidence,
+    /// alternatives, findings, provider, latency_ms, edits and more).
+    #[arg(long)]
+    pub json: bool,
+    /// A description to generate code from, a wish for refactor, or the chat message.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// A file with the error message or traceback to fix.
+    #[arg(long, value_name = "F")]
+    pub error_file: Option<std::path::PathBuf>,
+    /// Keep the exchange in this conversation (a follow-up refers to earlier answers).
+    #[arg(long, value_name = "ID")]
+    pub conversation: Option<String>,
+}
+
+pub fn ask(a: AskArgs) -> Result<()> {
+    let mut settings = local::settings_for(None, None, None, None);
+    if let Some(json) = &a.settings {
+        let value: serde_json::Value =
+            serde_json::from_str(json).context("--settings is not valid JSON")?;
+        for problem in settings.merge(&value) {
+            eprintln!("nib: warning: {problem}");
+        }
+    }
+    let error = match &a.error_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        ),
+        None => None,
+    };
+    let opts = local::AskOptions {
+        prompt: a.prompt.clone(),
+        error,
+        conversation: a.conversation.clone(),
+    };
+    let v = local::ask(&a.action, &a.location, &settings, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    if a.action == "chat" {
+        println!("{}", text("reply"));
+    } else {
+        if !text("explanation").is_empty() {
+            println!("{}", text("explanation"));
+        }
+        if let Some(edits) = v["edits"].as_array().filter(|e| !e.is_empty()) {
+            for e in edits {
+                println!(
+                    "\n--- {} at {}:{}{}\n{}",
+                    e["uri"].as_str().unwrap_or_default(),
+                    e["range"]["start"]["line"].as_u64().unwrap_or(0) + 1,
+                    e["range"]["start"]["character"].as_u64().unwrap_or(0) + 1,
+                    if e["create"] == true {
+                        " (new file)"
+                    } else {
+                        ""
+                    },
+                    e["new_text"].as_str().unwrap_or_default()
+                );
+            }
+        } else if !text("generated_code").is_empty() {
+            println!("\n{}", text("generated_code"));
+        }
+        if let Some(why) = v["dropped"].as_str().or(v["empty_reason"].as_str()) {
+            eprintln!("nib: no code: {why}");
+        }
+    }
+    eprintln!(
+        "-- {:.0} ms, confidence {}, {} tokens, provider {} ({})",
+        v["latency_ms"].as_f64().unwrap_or(0.0),
+        text("confidence"),
+        v["generated_tokens"],
+        v["provider"]["name"].as_str().unwrap_or("?"),
+        v["provider"]["model"].as_str().unwrap_or("?"),
+    );
+    Ok(())
 }
 
 #[derive(clap::Subcommand)]
