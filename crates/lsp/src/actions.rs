@@ -64,6 +64,7 @@ pub fn resolve(
             "model": r.model,
             "latencyMs": r.latency_ms,
             "source": r.source,
+            "provider": r.provider,
         });
     }
     let base = format!("nib: {}", r.kind.title());
@@ -135,6 +136,11 @@ mod tests {
             generated_tokens: 3,
             source: "infill",
             raw: code.to_string(),
+            provider: nib_ide::ProviderInfo {
+                name: "local",
+                model: "m".into(),
+                fallback: None,
+            },
         }
     }
 
