@@ -24,6 +24,7 @@ mod output;
 mod plan;
 mod prompt;
 mod provider;
+mod remote_complete;
 mod retry;
 mod session;
 
