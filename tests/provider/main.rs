@@ -509,3 +509,74 @@ fn a_remote_completion_that_fails_is_answered_locally() {
     assert_eq!(setup.audit().len(), 1);
     assert_eq!(s.shutdown(), Some(0));
 }
+
+/// The real thing: nib against an OpenAI-compatible server (llama-cpp-python's, serving the
+/// default model; `tests/remote/run.sh` starts it and sets `NIB_REMOTE_E2E_URL` and
+/// `NIB_REMOTE_E2E_MODEL`). Ignored by default; without the variables it fails.
+#[test]
+#[ignore = "needs an OpenAI-compatible server: tests/remote/run.sh"]
+fn e2e_a_real_openai_compatible_server() {
+    let url = std::env::var("NIB_REMOTE_E2E_URL")
+        .expect("NIB_REMOTE_E2E_URL names the server's API root (tests/remote/run.sh sets it)");
+    let model = std::env::var("NIB_REMOTE_E2E_MODEL")
+        .expect("NIB_REMOTE_E2E_MODEL names the served model (tests/remote/run.sh sets it)");
+    let setup = Setup::new();
+    let text = "import math\n\n\ndef circle_area(r):\n    # return the area of a circle of radius r\n\n\nprint(circle_area(2))\n";
+    let path = setup.write("geo.py", text);
+    let calc = "def add(a, b):\n    return ";
+    let calc_path = setup.write("calc.py", calc);
+    let mut s = setup.start(json!({
+        "chatProvider": "remote",
+        "completionProvider": "remote",
+        "fallback": false,
+        "remoteBaseUrl": url,
+        "remoteModel": model,
+        "remoteTimeoutMs": 300000,
+        "remoteCompletionBudgetMs": 60000,
+    }));
+    let u = file_uri(&path);
+    s.open(&u, "python", text);
+
+    // A chat code action.
+    let resolved = generate_at(&mut s, &u, 4).expect("the remote server answers");
+    let result = &resolved["data"]["result"];
+    assert_eq!(result["provider"]["name"], "remote", "{result}");
+    assert_eq!(result["source"], "chat", "{result}");
+    assert!(!inserted(&resolved).trim().is_empty(), "{result}");
+
+    // A fill-in-the-middle completion.
+    let cu = file_uri(&calc_path);
+    s.open(&cu, "python", calc);
+    let items = s.inline(&cu, 1, 11).expect("a completion");
+    let first = items
+        .first()
+        .and_then(|i| i["insertText"].as_str())
+        .unwrap_or_default();
+    assert!(first.contains('a') && first.contains('b'), "{items:?}");
+
+    // Cancelling a chat closes its stream: the request ends cancelled, and says so in the log.
+    let p = json!({ "line": 4, "character": 6 });
+    let actions = s
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": u }, "range": { "start": p, "end": p }, "context": { "diagnostics": [] } }),
+        )
+        .unwrap();
+    let id = s.send_request("codeAction/resolve", actions[0].clone());
+    std::thread::sleep(Duration::from_millis(300));
+    s.notify("$/cancelRequest", json!({ "id": id }));
+    let e = s.wait_response(id).expect_err("the request is cancelled");
+    assert_eq!(e["code"], -32800, "{e}");
+    // The work ends (and is logged) right after the answer.
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while setup.audit().len() < 3 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let audit = setup.audit();
+    let outcomes: Vec<&str> = audit
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok", "ok", "cancelled"], "{audit:?}");
+    assert_eq!(s.shutdown(), Some(0));
+}

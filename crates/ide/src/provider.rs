@@ -59,8 +59,8 @@ pub struct RemoteProvider {
     pub completion: Option<Arc<dyn CompletionEngine>>,
     /// Answer from the local model when the remote fails.
     pub fallback: bool,
-    /// Time budget of a remote inline completion (the local one, on a failure, gets what is
-    /// left of it).
+    /// Time budget of a remote inline completion (on a failure, the local path runs with its
+    /// own deadline).
     pub completion_budget: Duration,
 }
 

@@ -197,7 +197,7 @@ pub const KEYS: &[Key] = &[
             max: 60_000,
         },
         default: "1000",
-        doc: "time budget in ms of a remote inline completion; when the remote fails, the local model answers within what is left",
+        doc: "time budget in ms of a remote inline completion (one attempt); when the remote fails, the local model answers within `deadlineMs`",
     },
 ];
 
