@@ -269,9 +269,7 @@ fn remote_completion_never_sends_secrets_ignored_or_denied_files() {
         "{planted_text}\n\ndef shop_total(items):\n    token = \"ghp_R8yUcbWqK2vLxN4mT7pZ1aQ9dF3sH6jE0kB5\"\n    return sum(i.price for i in items)\n"
     );
     let context_path = setup.write("shop/cart.py", &context_file);
-    let doc = format!(
-        "from shop.cart import shop_total\nfrom private.hidden import hidden_helper_xyz\nfrom secrets import denied_helper_qrs\n\nSTRIPE_API_KEY = 'sk_live_8LEVC0Pfip4BXzoRzyFv23SYpu8y7n2l'\n\n\ndef checkout(items):\n    a = hidden_helper_xyz(1)\n    b = denied_helper_qrs(2)\n    total = shop_total(items)\n    return "
-    );
+    let doc = "from shop.cart import shop_total\nfrom private.hidden import hidden_helper_xyz\nfrom secrets import denied_helper_qrs\n\nSTRIPE_API_KEY = 'sk_live_8LEVC0Pfip4BXzoRzyFv23SYpu8y7n2l'\n\n\ndef checkout(items):\n    a = hidden_helper_xyz(1)\n    b = denied_helper_qrs(2)\n    total = shop_total(items)\n    return ".to_string();
     let doc_path = setup.write("shop/checkout.py", &doc);
     let mut s = setup.start(json!({
         "completionProvider": "remote",
@@ -538,7 +536,8 @@ fn e2e_a_real_openai_compatible_server() {
     s.open(&u, "python", text);
 
     // A chat code action.
-    let resolved = generate_at(&mut s, &u, 4).expect("the remote server answers");
+    let resolved = generate_at(&mut s, &u, 4)
+        .unwrap_or_else(|e| panic!("the remote server answers: {e}\n{}", s.stderr()));
     let result = &resolved["data"]["result"];
     assert_eq!(result["provider"]["name"], "remote", "{result}");
     assert_eq!(result["source"], "chat", "{result}");
@@ -547,7 +546,9 @@ fn e2e_a_real_openai_compatible_server() {
     // A fill-in-the-middle completion.
     let cu = file_uri(&calc_path);
     s.open(&cu, "python", calc);
-    let items = s.inline(&cu, 1, 11).expect("a completion");
+    let items = s
+        .inline(&cu, 1, 11)
+        .unwrap_or_else(|e| panic!("a completion: {e}\n{}", s.stderr()));
     let first = items
         .first()
         .and_then(|i| i["insertText"].as_str())

@@ -123,7 +123,8 @@ pub(crate) fn build(key: &RemoteKey) -> Result<RemoteProvider, String> {
     if key.chat {
         let mut c = base.clone();
         c.total_timeout = Duration::from_millis(key.total_ms);
-        c.first_byte_timeout = c.first_byte_timeout.min(c.total_timeout);
+        // A busy server may take long to read a large prompt: `remoteTimeoutMs` bounds it.
+        c.first_byte_timeout = c.total_timeout;
         let engine = OpenAiEngine::new(c).map_err(|e| e.to_string())?;
         out.chat = Some(Arc::new(engine));
     }
