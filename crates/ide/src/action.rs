@@ -133,10 +133,11 @@ pub struct CodeActionResult {
     /// The edits that apply the result, possibly in another file (the tests' file); empty
     /// for generate-from-comment (its edit is `range` and `insert_text`) and explain.
     pub edits: Vec<crate::FileEdit>,
-    /// Who answered: the chat provider of the assistant's actions.
-    pub provider: Option<crate::ProviderInfo>,
     /// The URI of the file the tests go into (tests only).
     pub test_file: Option<String>,
+    /// Who wrote the code (`remote` only through the chat path), and why the configured
+    /// remote did not when the local model answered instead.
+    pub provider: crate::ProviderInfo,
 }
 
 /// Alternatives asked of the engine for a code action (each is a full extra decode).
@@ -227,8 +228,35 @@ impl Ide {
             }
             _ => None,
         };
-        let chat_made = match chat_target {
-            Some((chat, lang, func)) => self.chat_code(
+        // A remote chat provider first (it needs no chat template of the local model).
+        let remote_target = match snap.lang {
+            Some(lang) if self.provider.remote().chat.is_some() => {
+                let (s, e) = doc.line_bounds(block.first).unwrap_or_default();
+                let line = doc.slice(s, e);
+                let comment_at = s + (line.len() - line.trim_start().len());
+                crate::chat::function_at_insertion(
+                    lang,
+                    &doc.text(),
+                    (at.start, at.end),
+                    &at.lead,
+                    at.tail,
+                    comment_at,
+                )
+                .map(|f| (lang, f))
+            }
+            _ => None,
+        };
+        let mut fallback = None;
+        let mut remote_made = None;
+        if let Some((lang, func)) = &remote_target {
+            match self.remote_chat_code(snap, *lang, func, &at, &config, cancel)? {
+                Ok(made) => remote_made = made,
+                Err(why) => fallback = Some(why),
+            }
+        }
+        let chat_made = match (remote_made, chat_target) {
+            (Some(made), _) => Some(made),
+            (None, Some((chat, lang, func))) => self.chat_code(
                 snap,
                 engine.as_ref(),
                 chat,
@@ -238,7 +266,7 @@ impl Ide {
                 &config,
                 cancel,
             )?,
-            None => None,
+            (None, None) => None,
         };
         let made = match chat_made {
             Some(m) => m,
@@ -274,6 +302,7 @@ impl Ide {
             findings: made.findings,
             dropped: made.gate_dropped,
             empty_reason,
+            model: made.model.clone(),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             generated_tokens: made.generated_tokens,
             source: made.source,
@@ -286,6 +315,15 @@ impl Ide {
             raw: made.raw,
             edits: Vec::new(),
             test_file: None,
+            provider: crate::ProviderInfo {
+                name: made.provider,
+                fallback: if made.provider == "local" {
+                    fallback
+                } else {
+                    None
+                },
+                model: made.model,
+            },
         })
     }
 
@@ -357,6 +395,7 @@ impl Ide {
             raw: c.raw,
             generated_tokens: c.generated_tokens,
             source: "infill",
+            provider: "local",
         })
     }
 
@@ -492,18 +531,50 @@ impl Ide {
             tracing::debug!(function = %func.name, "no body in the chat answers: infilling instead");
             return Ok(None);
         };
+        let logprobs: Vec<f32> = generation.tokens.iter().map(|t| t.logprob).collect();
+        Ok(self.finish_chat_code(
+            lang,
+            func,
+            at,
+            &text,
+            &code,
+            config,
+            Answer {
+                logprobs,
+                model: info.name,
+                raw: generation.text,
+                generated_tokens: generation.tokens.len(),
+                provider: "local",
+            },
+        ))
+    }
+
+    /// The body a chat answer gave for `func`, post-processed and checked like a completion:
+    /// `None` when post-processing keeps nothing of it. A body the safety gate drops stays
+    /// dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_chat_code(
+        &self,
+        lang: Language,
+        func: &crate::chat::Function,
+        at: &Insertion,
+        text: &str,
+        code: &str,
+        config: &crate::IdeConfig,
+        answer: Answer,
+    ) -> Option<Made> {
         let prefix = format!("{}{}", &text[..at.start], at.lead);
         let suffix = format!("{}{}", at.tail, &text[at.end..]);
         let out = nib_postprocess::process(&nib_postprocess::Input {
             lang: Some(lang),
             prefix: &prefix,
             suffix: &suffix,
-            raw: &code,
+            raw: code,
             mode: Mode::MultiLine,
         });
         if out.text.trim().is_empty() {
             tracing::debug!(function = %func.name, dropped = ?out.dropped, "post-processing kept nothing of the chat answer: infilling instead");
-            return Ok(None);
+            return None;
         }
         let (mut findings, gate_dropped) =
             self.gate_check(config, Some(lang), &prefix, &out.text, &suffix);
@@ -517,8 +588,7 @@ impl Ide {
             tracing::info!(%why, "code dropped by the safety gate");
             self.stats.gated.inc();
         }
-        let logprobs: Vec<f32> = generation.tokens.iter().map(|t| t.logprob).collect();
-        Ok(Some(Made {
+        Some(Made {
             code: if gate_dropped.is_some() {
                 String::new()
             } else {
@@ -528,15 +598,98 @@ impl Ide {
             gate_dropped,
             findings,
             confidence: crate::complete::confidence_name(nib_postprocess::confidence_per_token(
-                &logprobs,
+                &answer.logprobs,
             )),
             alternatives: Vec::new(),
-            model: info.name,
-            generated_tokens: generation.tokens.len(),
-            raw: generation.text,
+            model: answer.model,
+            generated_tokens: answer.generated_tokens,
+            raw: answer.raw,
             source: "chat",
-        }))
+            provider: answer.provider,
+        })
     }
+
+    /// The chat path through the remote provider: the model is asked for the whole function
+    /// (no answer can be started for a remote model), and the body's lines after the ones the
+    /// document has are kept. `Err(why)`: the remote failed or may not see the document, the
+    /// local paths answer. `Ok(None)`: no usable body (the infilling path answers).
+    fn remote_chat_code(
+        &self,
+        snap: &Snapshot,
+        lang: Language,
+        func: &crate::chat::Function,
+        at: &Insertion,
+        config: &crate::IdeConfig,
+        cancel: &CancelToken,
+    ) -> Result<Result<Option<Made>, String>, IdeError> {
+        let text = snap.doc.text();
+        let prompt = crate::chat::chat_prompt(
+            ChatFormat::ChatMl,
+            None,
+            lang,
+            &text,
+            func,
+            at.start,
+            &nib_engine::ApproxTokenCounter,
+            config.window.prefix_tokens,
+        );
+        let mut req = nib_engine::ChatRequest::new(prompt.messages.clone(), cancel.clone());
+        // The whole function: its signature and docstring come again before the body.
+        req.max_tokens = config.code_action_max_tokens * 2;
+        let ctx = crate::ChatContext {
+            files: vec![snap.uri.clone()],
+        };
+        let answer = match self.try_remote_chat(req, &ctx)? {
+            crate::provider::Remote::Answered(a) => a,
+            crate::provider::Remote::FellBack(why) => return Ok(Err(why)),
+            crate::provider::Remote::NotConfigured => return Ok(Ok(None)),
+        };
+        if answer.response.stop_reason == StopReason::Cancelled {
+            return Err(IdeError::Cancelled);
+        }
+        self.stats.model_requests.inc();
+        let full = nib_postprocess::answer_code(&answer.response.text);
+        let keep_from =
+            crate::chat::after_known_lines(full, &func.name, &text[func.start..at.start]);
+        let Some(e) = nib_postprocess::function_body(lang, full, &func.name, &text, keep_from)
+        else {
+            tracing::debug!(function = %func.name, "no body in the remote answer: infilling instead");
+            return Ok(Ok(None));
+        };
+        let body = e.indented(&func.indent);
+        let lead_indent = at.lead.trim_start_matches(['\r', '\n']);
+        let code = match body.strip_prefix(lead_indent) {
+            Some(rest) => rest.to_string(),
+            None => body.trim_start().to_string(),
+        };
+        Ok(Ok(self.finish_chat_code(
+            lang,
+            func,
+            at,
+            &text,
+            &code,
+            config,
+            Answer {
+                logprobs: answer.response.tokens.iter().map(|t| t.logprob).collect(),
+                model: answer.provider.model,
+                raw: answer.response.text,
+                generated_tokens: answer
+                    .response
+                    .completion_tokens
+                    .unwrap_or(answer.response.tokens.len()),
+                provider: "remote",
+            },
+        )))
+    }
+}
+
+/// A chat answer's facts, for [`Ide::finish_chat_code`].
+struct Answer {
+    logprobs: Vec<f32>,
+    model: String,
+    raw: String,
+    generated_tokens: usize,
+    provider: &'static str,
 }
 
 /// What a path made for a code action.
@@ -553,6 +706,8 @@ struct Made {
     raw: String,
     generated_tokens: usize,
     source: &'static str,
+    /// `local` or `remote`.
+    provider: &'static str,
 }
 
 /// Where the code goes: bytes `start..end` of the document are replaced by `lead`, the code and

@@ -114,6 +114,10 @@ pub struct Completion {
     /// The repository context in the prompt: what was included and dropped.
     pub repo_context: Option<nib_context::repo::RepoReport>,
     pub model: String,
+    /// `local` or `remote` (`completionProvider`).
+    pub provider: &'static str,
+    /// Why the remote provider did not answer (the local model answered instead).
+    pub fallback: Option<String>,
 }
 
 /// Who runs the completion path: each purpose has its own in-flight request per document (a
@@ -198,8 +202,27 @@ impl Ide {
         req: CompletionRequest,
         cancel: &CancelToken,
     ) -> Result<Completion, IdeError> {
+        let remote = self.provider.remote();
+        let mut fallback = None;
+        if let (Some(engine), false) = (&remote.completion, req.raw) {
+            match self.complete_remote(
+                snap,
+                req,
+                cancel,
+                engine.as_ref(),
+                remote.completion_budget,
+            )? {
+                Ok(c) => return Ok(c),
+                Err(why) if remote.fallback => {
+                    self.provider.fell_back(&why);
+                    fallback = Some(why);
+                }
+                Err(why) => return Err(IdeError::Remote(why)),
+            }
+        }
         match self.generate(snap, req, &PathOptions::inline(), cancel)? {
-            Outcome::Answered { completion, .. } | Outcome::Skipped { completion, .. } => {
+            Outcome::Answered { mut completion, .. } | Outcome::Skipped { mut completion, .. } => {
+                completion.fallback = fallback;
                 Ok(completion)
             }
         }
@@ -338,6 +361,8 @@ impl Ide {
             context: run.prep.report,
             repo_context: run.prep.repo_report,
             model: info.name,
+            provider: "local",
+            fallback: None,
         };
         Ok(Outcome::Answered {
             completion,
@@ -434,7 +459,7 @@ impl Ide {
 
     /// The safety gate on the suggestion: its findings, and why it dropped it (then `out` is
     /// emptied).
-    fn gate_output(
+    pub(crate) fn gate_output(
         &self,
         config: &IdeConfig,
         shape: &Shape,
@@ -612,6 +637,8 @@ fn skipped(
         context: prep.report.clone(),
         repo_context: prep.repo_report.clone(),
         model,
+        provider: "local",
+        fallback: None,
     }
 }
 

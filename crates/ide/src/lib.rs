@@ -25,6 +25,7 @@ mod output;
 mod plan;
 mod prompt;
 mod provider;
+mod remote_complete;
 mod retry;
 mod session;
 
@@ -39,7 +40,9 @@ pub use nib_checks::{Finding, Severity};
 pub use nib_context::repo::{OpenFile, RepoContext, RepoContextSource, RepoReport};
 pub use nib_postprocess::Mode;
 pub use nib_syntax::Language;
-pub use provider::{ChatAnswer, ChatContext, ProviderInfo};
+pub use provider::{
+    AuditRecord, ChatAnswer, ChatContext, ProviderEvents, ProviderInfo, RemoteProvider,
+};
 
 pub use session::IdeStats;
 
@@ -118,6 +121,9 @@ pub enum IdeError {
     NotApplicable(String),
     #[error("{0}")]
     Engine(String),
+    /// The remote provider could not answer and fallback to the local model is off.
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// An immutable view of a document at one version (cheap: the rope is shared).
@@ -148,6 +154,7 @@ pub struct Ide {
     prefiller: session::Prefiller,
     gate: gate::Gate,
     repo: Mutex<Option<Arc<dyn RepoContextSource>>>,
+    provider: provider::ProviderSlot,
 }
 
 impl Default for Ide {
@@ -169,6 +176,7 @@ impl Ide {
             prefiller: session::Prefiller::new(),
             gate: gate::Gate::default(),
             repo: Mutex::new(None),
+            provider: provider::ProviderSlot::default(),
         }
     }
 

@@ -256,8 +256,12 @@ mod tests {
             source: "infill",
             raw: code.to_string(),
             edits: Vec::new(),
-            provider: None,
             test_file: None,
+            provider: nib_ide::ProviderInfo {
+                name: "local",
+                model: "m".into(),
+                fallback: None,
+            },
         }
     }
 

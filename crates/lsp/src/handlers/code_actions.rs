@@ -112,15 +112,16 @@ impl Backend {
                 None => ide.code_action(&snap, req, cancel),
             };
             match r {
-                Err(IdeError::NoModel(msg)) => Ok(Err(msg)),
+                Err(IdeError::NoModel(msg)) => Ok(Err(format!("no model: {msg}"))),
+                Err(IdeError::Remote(msg)) => Ok(Err(msg)),
                 other => other.map(Ok),
             }
         })
         .await?;
         let r = match result {
             Ok(r) => r,
-            Err(no_model) => {
-                let msg = format!("nib: cannot generate code: no model: {no_model}");
+            Err(why) => {
+                let msg = format!("nib: cannot generate code: {why}");
                 self.client.show_message(MessageType::ERROR, &msg).await;
                 return Err(blocking::internal(msg));
             }

@@ -39,6 +39,7 @@ impl Backend {
         self.events.configure(settings.telemetry);
         self.ide.set_config(settings.ide_config());
         self.build_gate(&settings);
+        self.configure_remote(&settings).await;
         let key = settings.engine_key();
         let changed = {
             let mut st = self.state();
@@ -48,6 +49,40 @@ impl Backend {
         };
         if changed {
             self.load_engine(key).await;
+        }
+    }
+
+    /// Build the remote engines again when their settings changed (nothing is built, so
+    /// nothing can be sent, unless a provider is `remote` and a base URL is set).
+    async fn configure_remote(&self, settings: &Settings) {
+        let key = crate::remote::RemoteKey::of(settings);
+        {
+            let mut st = self.state();
+            if st.remote_key.as_ref() == Some(&key) {
+                return;
+            }
+            st.remote_key = Some(key.clone());
+        }
+        if let Some(p) = key.problem() {
+            tracing::warn!("{p}");
+            self.client
+                .show_message(MessageType::WARNING, format!("nib: {p}"))
+                .await;
+        }
+        match crate::remote::build(&key) {
+            Ok(remote) => {
+                tracing::info!(provider = key.label(), host = %key.host(), "remote provider configured");
+                self.provider_events.configure(&key);
+                self.ide.set_remote(remote);
+            }
+            Err(e) => {
+                let msg = format!("remote provider not usable: {e}");
+                tracing::error!("{msg}");
+                self.ide.set_remote(nib_ide::RemoteProvider::default());
+                self.client
+                    .show_message(MessageType::ERROR, format!("nib: {msg}"))
+                    .await;
+            }
         }
     }
 

@@ -53,6 +53,7 @@ impl Backend {
                         "default_system": info.default_system,
                         "context_length": info.context_length,
                         "threads": info.threads,
+                        "provider": self.provider_events.provider(),
                     }),
                 )
             }
