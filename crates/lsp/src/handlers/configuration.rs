@@ -39,7 +39,7 @@ impl Backend {
         self.events.configure(settings.telemetry);
         self.ide.set_config(settings.ide_config());
         self.build_gate(&settings);
-        let key = settings.engine_key();
+        let key = crate::local::engine_key(&settings);
         let changed = {
             let mut st = self.state();
             let changed = st.engine_key.as_ref() != Some(&key);
