@@ -190,7 +190,8 @@ impl Server {
         self.check(r)
     }
 
-    /// The server's process id.
+    /// The server's process id (for the soak test's memory readings).
+    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.client.pid()
     }
