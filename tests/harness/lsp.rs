@@ -190,6 +190,12 @@ impl Server {
         self.check(r)
     }
 
+    /// The server's process id (for the soak test's memory readings).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.client.pid()
+    }
+
     pub fn stderr(&self) -> String {
         let s = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
         let tail: Vec<&str> = s.lines().rev().take(40).collect();

@@ -18,6 +18,7 @@ mod assist;
 mod cache;
 mod chat;
 mod complete;
+mod diagnosed;
 mod engine_slot;
 mod gate;
 mod heal;
@@ -140,6 +141,10 @@ struct DocEntry {
     doc: Document,
     lang: Option<Language>,
     parsed: Option<ParsedDocument>,
+    /// The last safety findings, kept through edits ([`Ide::document_findings`]).
+    diagnosed: Option<diagnosed::Diagnosed>,
+    /// Counts `change` calls, refused ones included (they may apply part of a batch).
+    changes: u64,
 }
 
 /// The analysis host: open documents, the engine, the configuration.
@@ -223,16 +228,51 @@ impl Ide {
 
     /// Security findings for a whole open document (for diagnostics); empty for unknown
     /// languages and documents over `max_bytes`.
+    ///
+    /// Incremental: after edits inside top-level definitions only those definitions are
+    /// checked again, on the incrementally reparsed tree (see `diagnosed`); the answer equals
+    /// a whole-document check (tested).
     pub fn document_findings(&self, uri: &str, max_bytes: usize) -> Vec<Finding> {
-        let Ok(snap) = self.snapshot(uri) else {
-            return Vec::new();
+        let (snap, kept, changes) = {
+            let docs = lock(&self.docs);
+            let Some(e) = docs.get(uri) else {
+                return Vec::new();
+            };
+            (
+                Snapshot {
+                    uri: uri.to_string(),
+                    doc: e.doc.clone(),
+                    lang: e.lang,
+                    tree: e.parsed.as_ref().and_then(|p| p.tree().cloned()),
+                },
+                e.diagnosed.clone(),
+                e.changes,
+            )
         };
-        match snap.lang {
-            Some(lang) if snap.doc.len_bytes() <= max_bytes => {
-                self.gate.check_document(lang, uri, &snap.doc.text())
+        let lang = match snap.lang {
+            Some(lang) if snap.doc.len_bytes() <= max_bytes => lang,
+            _ => return Vec::new(),
+        };
+        let text = snap.doc.text();
+        let incremental = match (kept, &snap.tree) {
+            (Some(d), _) if d.dirty.is_none() => Some(d.findings),
+            (Some(d), Some(tree)) => d.dirty.and_then(|dirty| {
+                let (a, b) = diagnosed::region(lang, tree, dirty)?;
+                let new = self
+                    .gate
+                    .check_document_range(lang, uri, &text, tree, a..b)?;
+                Some(diagnosed::merge(d.findings, new, (a, b), &text))
+            }),
+            _ => None,
+        };
+        let findings = incremental.unwrap_or_else(|| self.gate.check_document(lang, uri, &text));
+        if let Some(e) = lock(&self.docs).get_mut(uri) {
+            // Edits since the snapshot keep the entry's own findings (and their span).
+            if e.changes == changes {
+                e.diagnosed = Some(diagnosed::Diagnosed::new(findings.clone()));
             }
-            _ => Vec::new(),
         }
+        findings
     }
 
     pub fn stats(&self) -> IdeStats {
@@ -264,6 +304,8 @@ impl Ide {
                 doc: Document::new(text, version),
                 lang,
                 parsed,
+                diagnosed: None,
+                changes: 0,
             },
         );
     }
@@ -281,7 +323,25 @@ impl Ide {
         let entry = docs
             .get_mut(uri)
             .ok_or_else(|| IdeError::UnknownDocument(uri.to_string()))?;
-        let edits = entry.doc.apply(changes, version, enc)?;
+        entry.changes += 1;
+        let applied = entry.doc.apply(changes, version, enc);
+        let edits = match applied {
+            Ok(edits) => edits,
+            Err(e) => {
+                // Changes before the refused one were applied: the tree and the findings
+                // start again from the text.
+                entry.diagnosed = None;
+                entry.parsed = entry
+                    .lang
+                    .and_then(|l| ParsedDocument::new(l, &entry.doc.text()));
+                return Err(e.into());
+            }
+        };
+        if let Some(d) = &mut entry.diagnosed {
+            for e in &edits {
+                d.edit(e);
+            }
+        }
         if let Some(parsed) = &mut entry.parsed {
             for e in &edits {
                 parsed.edit(&nib_syntax::input_edit(

@@ -68,10 +68,16 @@ pub fn settings_for(
     s
 }
 
+/// What the engine is loaded from: a change of it means a reload. (Kept out of `settings`, which
+/// the fuzz targets compile without the model crates.)
+pub(crate) fn engine_key(settings: &Settings) -> nib_models::EngineKey {
+    nib_models::EngineKey::new(&settings.model, settings.threads, settings.context_length())
+}
+
 /// An `Ide` with the model loaded, as the server builds it.
 pub fn load_ide(settings: &Settings) -> Result<Arc<Ide>> {
     let ide = Arc::new(Ide::new(settings.ide_config()));
-    let engine = nib_models::load(&settings.engine_key()).map_err(|e| anyhow::anyhow!(e))?;
+    let engine = nib_models::load(&engine_key(settings)).map_err(|e| anyhow::anyhow!(e))?;
     ide.set_engine(engine);
     Ok(ide)
 }

@@ -466,11 +466,6 @@ impl Settings {
         let need = 2 * self.context_tokens + self.repo_context_tokens + self.max_tokens + 2048;
         need.clamp(4096, 40_000) as u32
     }
-
-    /// What the engine is loaded from: a change of it means a reload.
-    pub fn engine_key(&self) -> nib_models::EngineKey {
-        nib_models::EngineKey::new(&self.model, self.threads, self.context_length())
-    }
 }
 
 fn kind_name(kind: Kind) -> String {

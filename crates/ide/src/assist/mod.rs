@@ -434,7 +434,7 @@ impl Ide {
             source: "chat",
             raw,
             edits,
-            provider: Some(answer.provider),
+            provider: answer.provider,
             test_file: tests_target.map(|t| t.uri),
         })
     }

@@ -40,7 +40,7 @@ impl Backend {
         self.ide.set_config(settings.ide_config());
         self.build_gate(&settings);
         self.configure_remote(&settings).await;
-        let key = settings.engine_key();
+        let key = crate::local::engine_key(&settings);
         let changed = {
             let mut st = self.state();
             let changed = st.engine_key.as_ref() != Some(&key);
