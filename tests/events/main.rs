@@ -79,3 +79,128 @@ fn a_log_file_that_cannot_be_opened_is_reported_and_the_server_goes_on() {
     );
     assert_eq!(s.shutdown(), Some(0));
 }
+
+/// The default model must be present: these tests use the real one. Returns its path.
+fn require_model() -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["model", "path"])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        std::path::Path::new(&path).is_file(),
+        "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
+    );
+    path
+}
+
+/// `nib stats --json` with this data directory, asked until `pred` holds (or 60 s passed).
+fn stats_until(home: &std::path::Path, pred: impl Fn(&Value) -> bool) -> Value {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+            .args(["stats", "--json"])
+            .env("NIB_HOME", home)
+            .output()
+            .unwrap();
+        let stats: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if pred(&stats) || std::time::Instant::now() > until {
+            return stats;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+fn utf16(s: &str) -> u32 {
+    s.encode_utf16().count() as u32
+}
+
+/// The position after `text` inserted at (line, col).
+fn end_of(line: u32, col: u32, text: &str) -> (u32, u32) {
+    match text.rfind('\n') {
+        Some(i) => (
+            line + text.matches('\n').count() as u32,
+            utf16(&text[i + 1..]),
+        ),
+        None => (line, col + utf16(text)),
+    }
+}
+
+fn range(a: (u32, u32), b: (u32, u32)) -> Value {
+    json!({ "start": { "line": a.0, "character": a.1 }, "end": { "line": b.0, "character": b.1 } })
+}
+
+/// A client that reports nothing: inserting the suggestion in one edit counts as accepted,
+/// typing something else past it as rejected (both inferred), and how much of the accepted
+/// text is left when the document closes is its kept rate.
+#[test]
+fn verdicts_are_inferred_from_edits_and_the_kept_rate_is_measured() {
+    let model = require_model();
+    let home = tempfile::tempdir().unwrap();
+    let (mut s, _) = Server::start_env(
+        json!({ "model": model, "contextTokens": 768, "maxTokens": 48, "deadlineMs": 0 }),
+        caps(),
+        None,
+        &[("NIB_HOME", home.path().to_str().unwrap())],
+        home.path().join("stderr.log"),
+    );
+    s.stats_until(std::time::Duration::from_secs(120), |v| {
+        v["engine"].is_object()
+    })
+    .expect("the model loads");
+    let py = lsp::fixture("python/inventory.py");
+    let last = py.lines().count() as u32 - 1;
+    let col = utf16(py.lines().last().unwrap());
+
+    // Accepted: the client inserts the suggestion, then the user deletes its first character.
+    let u = lsp::uri("inventory.py");
+    s.open(&u, "python", &py);
+    let items = s.inline(&u, last, col).unwrap();
+    assert_eq!(items.len(), 1, "one suggestion at the end of average_price");
+    let text = items[0]["insertText"].as_str().unwrap().to_string();
+    let at = (last, col);
+    s.change(&u, 2, json!([{ "range": range(at, at), "text": text }]));
+    let first = text.chars().next().unwrap();
+    let after_first = end_of(last, col, &first.to_string());
+    s.change(
+        &u,
+        3,
+        json!([{ "range": range(at, after_first), "text": "" }]),
+    );
+    s.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": u } }),
+    );
+
+    // Rejected: the user types other text past the suggestion and ends the line.
+    let u2 = lsp::uri("inventory2.py");
+    s.open(&u2, "python", &py);
+    let items = s.inline(&u2, last, col).unwrap();
+    assert_eq!(items.len(), 1);
+    let text2 = items[0]["insertText"].as_str().unwrap();
+    let other = if text2.starts_with('q') { "z" } else { "q" };
+    s.change(&u2, 2, json!([{ "range": range(at, at), "text": other }]));
+    let next = (last, col + 1);
+    s.change(
+        &u2,
+        3,
+        json!([{ "range": range(next, next), "text": "\n" }]),
+    );
+
+    let want = |v: &Value| {
+        v["total"]["accepted"] == 1 && v["total"]["rejected"] == 1 && v["total"]["checked"] == 1
+    };
+    let stats = stats_until(home.path(), want);
+    assert!(want(&stats), "{stats:#}\n{}", s.stderr());
+    let total = &stats["total"];
+    assert_eq!(total["shown"], 2, "{stats:#}");
+    // The acceptance and the rejection.
+    assert_eq!(stats["inferred"], 2, "{stats:#}");
+    assert_eq!(total["checkedLen"], utf16(&text), "{stats:#}");
+    assert_eq!(
+        total["keptLen"],
+        utf16(&text) - utf16(&first.to_string()),
+        "{stats:#}"
+    );
+    assert_eq!(s.shutdown(), Some(0));
+}

@@ -181,6 +181,9 @@ pub struct StatsArgs {
     /// The events database (default: events.sqlite3 in nib's data directory).
     #[arg(long, value_name = "FILE")]
     pub db: Option<std::path::PathBuf>,
+    /// Print JSON (totals and groups, with the acceptance and kept rates) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -227,7 +230,11 @@ pub fn stats(a: StatsArgs) -> Result<()> {
         return Ok(());
     };
     let stats = store.stats(a.since.map(nib_events::days_ago))?;
-    print!("{stats}");
+    if a.json {
+        println!("{:#}", stats.to_json());
+    } else {
+        print!("{stats}");
+    }
     Ok(())
 }
 
