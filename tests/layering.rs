@@ -32,7 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["text", "syntax", "context", "checks", "engine"],
     ),
     ("models", &["engine", "engine-llama", "workspace"]),
-    ("events", &["checks", "workspace"]),
+    ("events", &["checks", "engine", "workspace"]),
     (
         "lsp",
         &[
@@ -75,6 +75,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "bench",
             "workspace",
             "events",
+            "engine",
         ],
     ),
 ];

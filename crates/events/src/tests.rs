@@ -277,7 +277,8 @@ fn export_writes_fim_examples_and_preference_pairs_redacted() {
         ExportCounts {
             fim: 1,
             pairs: 1,
-            redacted: 1
+            redacted: 1,
+            ..ExportCounts::default()
         }
     );
     let text = String::from_utf8(out).unwrap();
@@ -514,4 +515,83 @@ fn a_version_1_database_is_migrated_with_its_rows() {
     store.record(&Event::new(Kind::Kept)).unwrap();
     let s = store.stats(None).unwrap();
     assert_eq!((s.total.accepted, s.total.checked, s.inferred), (1, 1, 0));
+}
+
+#[test]
+fn fim_export_uses_the_model_family_tokens_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Telemetry::Full);
+    let mut accepted = event(Kind::Accepted, "python", "high", Trigger::Automatic);
+    accepted.text.as_mut().unwrap().prefix = "KEY = \"AKIAIOSFODNN7EXAMPLE\"\nx = ".into();
+    store.record(&accepted).unwrap();
+    let mut pair = event(Kind::Rejected, "python", "low", Trigger::Automatic);
+    pair.text.as_mut().unwrap().instead = Some("len(xs)".into());
+    store.record(&pair).unwrap();
+    store
+        .record(&event(Kind::Rejected, "python", "low", Trigger::Automatic))
+        .unwrap();
+    let mut unknown = event(Kind::Accepted, "python", "high", Trigger::Automatic);
+    unknown.model = "smollm2-360m".into();
+    store.record(&unknown).unwrap();
+    // Text from a file nib must not read is never stored, so never exported.
+    let mut denied = event(Kind::Accepted, "python", "high", Trigger::Automatic);
+    denied.path = Some("/p/.env".into());
+    store.record(&denied).unwrap();
+
+    let mut out = Vec::new();
+    let counts = store.export_fim(None, None, &mut out).unwrap();
+    assert_eq!(
+        counts,
+        ExportCounts {
+            fim: 1,
+            pairs: 1,
+            negatives: 1,
+            unknown_format: 1,
+            redacted: 1,
+        }
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains("AKIA"), "{text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let fim = lines[0]["text"].as_str().unwrap();
+    assert!(fim.starts_with("<|fim_prefix|>KEY = "), "{fim}");
+    assert!(
+        fim.ends_with("\nx = <|fim_suffix|>\n<|fim_middle|>sum(xs) * 42<|endoftext|>"),
+        "{fim}"
+    );
+    let prompt = "<|fim_prefix|>def total(xs):\n    return <|fim_suffix|>\n<|fim_middle|>";
+    assert_eq!(
+        lines[1],
+        serde_json::json!({
+            "kind": "pair",
+            "prompt": prompt,
+            "chosen": "len(xs)<|endoftext|>",
+            "rejected": "sum(xs) * 42<|endoftext|>",
+        })
+    );
+    assert_eq!(lines[2]["kind"], "negative");
+    assert_eq!(lines[2]["label"], false);
+
+    // A family given on the command line wins over the model's name.
+    let mut out = Vec::new();
+    let counts = store
+        .export_fim(None, Some(nib_engine::PromptFormat::CodeLlama), &mut out)
+        .unwrap();
+    assert_eq!((counts.fim, counts.unknown_format), (2, 0));
+    assert!(String::from_utf8(out).unwrap().contains("<PRE> "));
+
+    // At `metrics` there is no text: nothing to export.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Telemetry::Metrics);
+    store.record(&accepted).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(
+        store.export_fim(None, None, &mut out).unwrap(),
+        ExportCounts::default()
+    );
+    assert!(out.is_empty());
 }
