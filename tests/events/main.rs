@@ -204,3 +204,54 @@ fn verdicts_are_inferred_from_edits_and_the_kept_rate_is_measured() {
     );
     assert_eq!(s.shutdown(), Some(0));
 }
+
+/// A `loraAdapter` that is missing, or is no adapter for this model, is reported in a message
+/// naming it, and the model completes without it.
+#[test]
+fn a_lora_adapter_that_cannot_be_applied_is_reported_and_the_model_runs_without_it() {
+    let model = require_model();
+    let dir = tempfile::tempdir().unwrap();
+    let not_gguf = dir.path().join("not-an-adapter.gguf");
+    std::fs::write(&not_gguf, "not a GGUF file").unwrap();
+    let missing = dir.path().join("missing.gguf");
+    for (adapter, says) in [
+        (&missing, "does not exist"),
+        (&not_gguf, "cannot be applied"),
+    ] {
+        let adapter = adapter.to_str().unwrap();
+        let (mut s, _) = Server::start_env(
+            json!({ "model": model, "loraAdapter": adapter, "contextTokens": 768,
+                    "maxTokens": 48, "deadlineMs": 0 }),
+            caps(),
+            None,
+            &[("NIB_HOME", dir.path().to_str().unwrap())],
+            dir.path().join("stderr.log"),
+        );
+        let msg = s
+            .wait_notification(lsp::TIMEOUT, |n| {
+                n["method"] == "window/showMessage"
+                    && n["params"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("LoRA adapter"))
+            })
+            .unwrap_or_else(|| panic!("no message about the adapter\n{}", s.stderr()));
+        let text = msg["params"]["message"].as_str().unwrap();
+        assert!(
+            text.contains(adapter) && text.contains(says) && text.contains("runs without it"),
+            "{text}"
+        );
+        assert_eq!(msg["params"]["type"], 1, "an error: {text}");
+        s.stats_until(std::time::Duration::from_secs(120), |v| {
+            v["engine"].is_object()
+        })
+        .expect("the model loads without the adapter");
+        let py = lsp::fixture("python/inventory.py");
+        let u = lsp::uri("inventory.py");
+        s.open(&u, "python", &py);
+        let last = py.lines().count() as u32 - 1;
+        let col = utf16(py.lines().last().unwrap());
+        let items = s.inline(&u, last, col).unwrap();
+        assert_eq!(items.len(), 1, "a suggestion without the adapter");
+        assert_eq!(s.shutdown(), Some(0));
+    }
+}
