@@ -255,3 +255,109 @@ fn a_lora_adapter_that_cannot_be_applied_is_reported_and_the_model_runs_without_
         assert_eq!(s.shutdown(), Some(0));
     }
 }
+
+/// A LoRA adapter in GGUF for the default model (Qwen2.5-Coder 0.5B: 24 layers, 896 wide),
+/// rank 1, on every layer's query projection, with every weight `value`.
+fn write_lora_gguf(path: &std::path::Path, value: f32) {
+    const N_EMBD: u64 = 896;
+    const LAYERS: usize = 24;
+    const ALIGN: usize = 32;
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend((s.len() as u64).to_le_bytes());
+        out.extend(s.as_bytes());
+    }
+    let mut out = b"GGUF".to_vec();
+    out.extend(3u32.to_le_bytes());
+    let tensors: Vec<(String, [u64; 2])> = (0..LAYERS)
+        .flat_map(|l| {
+            [
+                (format!("blk.{l}.attn_q.weight.lora_a"), [N_EMBD, 1]),
+                (format!("blk.{l}.attn_q.weight.lora_b"), [1, N_EMBD]),
+            ]
+        })
+        .collect();
+    out.extend((tensors.len() as u64).to_le_bytes());
+    out.extend(4u64.to_le_bytes());
+    for (key, value) in [
+        ("general.architecture", "qwen2"),
+        ("general.type", "adapter"),
+        ("adapter.type", "lora"),
+    ] {
+        string(&mut out, key);
+        out.extend(8u32.to_le_bytes());
+        string(&mut out, value);
+    }
+    string(&mut out, "adapter.lora.alpha");
+    out.extend(6u32.to_le_bytes());
+    out.extend(1.0f32.to_le_bytes());
+    let size = (N_EMBD * 4) as usize;
+    for (i, (name, ne)) in tensors.iter().enumerate() {
+        string(&mut out, name);
+        out.extend(2u32.to_le_bytes());
+        out.extend(ne[0].to_le_bytes());
+        out.extend(ne[1].to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend(((i * size.div_ceil(ALIGN) * ALIGN) as u64).to_le_bytes());
+    }
+    for (_, _) in &tensors {
+        while out.len() % ALIGN != 0 {
+            out.push(0);
+        }
+        for _ in 0..N_EMBD {
+            out.extend(value.to_le_bytes());
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The completion at the end of the inventory fixture, with these settings.
+fn complete_with(options: Value, home: &std::path::Path) -> (Vec<Value>, Vec<Value>) {
+    let (mut s, _) = Server::start_env(
+        options,
+        caps(),
+        None,
+        &[("NIB_HOME", home.to_str().unwrap())],
+        home.join("stderr.log"),
+    );
+    s.stats_until(std::time::Duration::from_secs(120), |v| {
+        v["engine"].is_object()
+    })
+    .expect("the model loads");
+    let py = lsp::fixture("python/inventory.py");
+    let u = lsp::uri("inventory.py");
+    s.open(&u, "python", &py);
+    let last = py.lines().count() as u32 - 1;
+    let col = utf16(py.lines().last().unwrap());
+    let items = s.inline(&u, last, col).unwrap();
+    let messages = s
+        .notifications()
+        .iter()
+        .filter(|n| n["method"] == "window/showMessage")
+        .cloned()
+        .collect();
+    assert_eq!(s.shutdown(), Some(0));
+    (items, messages)
+}
+
+/// A LoRA adapter made for the model (built here, rank 1 on every query projection) loads
+/// without complaint and changes what the model writes.
+#[test]
+fn a_lora_adapter_for_the_model_is_applied() {
+    let model = require_model();
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("adapter.gguf");
+    write_lora_gguf(&adapter, 0.5);
+    let options = json!({ "model": model, "contextTokens": 768, "maxTokens": 24, "deadlineMs": 0 });
+    let (plain, _) = complete_with(options.clone(), dir.path());
+    let mut with = options;
+    with["loraAdapter"] = json!(adapter.to_str().unwrap());
+    let (adapted, messages) = complete_with(with, dir.path());
+    assert!(messages.is_empty(), "{messages:?}");
+    assert_eq!(plain.len(), 1, "a suggestion without the adapter");
+    let text = |items: &[Value]| items.first().map(|i| i["insertText"].clone());
+    assert_ne!(
+        text(&plain),
+        text(&adapted),
+        "the adapter changes the output: {plain:?}"
+    );
+}
