@@ -299,8 +299,8 @@ fn write_lora_gguf(path: &std::path::Path, value: f32) {
         out.extend(0u32.to_le_bytes());
         out.extend(((i * size.div_ceil(ALIGN) * ALIGN) as u64).to_le_bytes());
     }
-    for (_, _) in &tensors {
-        while out.len() % ALIGN != 0 {
+    for _ in 0..tensors.len() {
+        while !out.len().is_multiple_of(ALIGN) {
             out.push(0);
         }
         for _ in 0..N_EMBD {
