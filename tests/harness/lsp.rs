@@ -57,7 +57,11 @@ impl Server {
         env: &[(&str, &str)],
         stderr_path: std::path::PathBuf,
     ) -> (Server, Value) {
-        let mut vars = vec![("NIB_LOG".to_string(), "debug".to_string())];
+        // The whole log on stderr (NIB_LOG_FILE=-), where a failing test shows its tail.
+        let mut vars = vec![
+            ("NIB_LOG".to_string(), "debug".to_string()),
+            ("NIB_LOG_FILE".to_string(), "-".to_string()),
+        ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let client = Client::spawn_with(
             std::path::Path::new(env!("CARGO_BIN_EXE_nib")),

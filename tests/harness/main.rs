@@ -1035,20 +1035,20 @@ fn an_accepted_suggestion_is_counted_by_nib_stats() {
             .find(|w| w.first().is_some_and(|f| f == name))
             .unwrap_or_else(|| panic!("no {name} row in\n{table}"))
     };
-    // shown, accepted, partial, rejected, acceptance.
+    // shown, accepted, partial, rejected, acceptance, kept (nothing checked yet).
     assert_eq!(
         row("total"),
-        ["total", "1", "1", "0", "0", "100.0%"],
+        ["total", "1", "1", "0", "0", "100.0%", "-"],
         "{table}"
     );
     assert_eq!(
         row("python"),
-        ["python", "1", "1", "0", "0", "100.0%"],
+        ["python", "1", "1", "0", "0", "100.0%", "-"],
         "{table}"
     );
     assert_eq!(
         row("automatic"),
-        ["automatic", "1", "1", "0", "0", "100.0%"],
+        ["automatic", "1", "1", "0", "0", "100.0%", "-"],
         "{table}"
     );
     assert!(home.path().join("events.sqlite3").is_file());

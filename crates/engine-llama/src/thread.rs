@@ -37,6 +37,8 @@ pub(crate) struct Params {
     pub flash_attention: bool,
     pub threads: i32,
     pub stop_strings: Vec<String>,
+    /// Applied to the context; kept alive as long as it.
+    pub lora: Option<llama_cpp_2::model::LlamaLoraAdapter>,
 }
 
 /// State shared with the engine handle: what each slot holds, and measured speed.
@@ -82,7 +84,7 @@ pub(crate) fn run(
         .with_flash_attention_policy(i32::from(params.flash_attention))
         .with_n_threads(params.threads)
         .with_n_threads_batch(params.threads);
-    let ctx = match model.new_context(backend, ctx_params) {
+    let mut ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
         Err(e) => {
             let _ = ready.send(Err(EngineError::Backend(format!(
@@ -91,6 +93,15 @@ pub(crate) fn run(
             return;
         }
     };
+    let mut lora = params.lora;
+    if let Some(adapter) = lora.as_mut() {
+        if let Err(e) = ctx.lora_adapter_set(adapter, 1.0) {
+            let _ = ready.send(Err(EngineError::Unavailable(format!(
+                "the LoRA adapter cannot be applied: {e}"
+            ))));
+            return;
+        }
+    }
     let mut worker = Worker {
         model: &model,
         ctx,

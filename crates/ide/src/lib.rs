@@ -319,6 +319,21 @@ impl Ide {
         changes: &[TextChange],
         enc: OffsetEncoding,
     ) -> Result<Option<usize>, IdeError> {
+        Ok(self
+            .change_edits(uri, version, changes, enc)?
+            .last()
+            .map(|e| e.new_end_byte))
+    }
+
+    /// [`Ide::change`], returning what each change did in byte offsets (one edit per change,
+    /// in order).
+    pub fn change_edits(
+        &self,
+        uri: &str,
+        version: i32,
+        changes: &[TextChange],
+        enc: OffsetEncoding,
+    ) -> Result<Vec<nib_text::Edit>, IdeError> {
         let mut docs = lock(&self.docs);
         let entry = docs
             .get_mut(uri)
@@ -365,7 +380,7 @@ impl Ide {
         drop(docs);
         // The text changed under any request still running for the old version.
         self.cancel_inflight(uri, false);
-        Ok(edits.last().map(|e| e.new_end_byte))
+        Ok(edits)
     }
 
     /// The document's current version, if open.

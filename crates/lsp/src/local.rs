@@ -71,7 +71,11 @@ pub fn settings_for(
 /// What the engine is loaded from: a change of it means a reload. (Kept out of `settings`, which
 /// the fuzz targets compile without the model crates.)
 pub(crate) fn engine_key(settings: &Settings) -> nib_models::EngineKey {
-    nib_models::EngineKey::new(&settings.model, settings.threads, settings.context_length())
+    let mut key =
+        nib_models::EngineKey::new(&settings.model, settings.threads, settings.context_length());
+    key.lora_adapter = (!settings.lora_adapter.is_empty())
+        .then(|| std::path::PathBuf::from(&settings.lora_adapter));
+    key
 }
 
 /// An `Ide` with the model loaded, as the server builds it.

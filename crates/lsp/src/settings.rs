@@ -140,6 +140,12 @@ pub const KEYS: &[Key] = &[
         doc: "a directory of copyleft code: suggestions sharing a long run of tokens with it are flagged (empty = none)",
     },
     Key {
+        name: "loraAdapter",
+        kind: Kind::Path,
+        default: "\"\"",
+        doc: "a GGUF LoRA adapter applied to the local model when it loads (docs/fine-tuning.md); one that is missing or does not fit the model is reported and the model runs without it (empty = none)",
+    },
+    Key {
         name: "telemetry",
         kind: Kind::Enum(Telemetry::NAMES),
         default: "\"metrics\"",
@@ -277,6 +283,8 @@ pub struct Settings {
     pub safety_gate: GatePolicy,
     /// Empty: none.
     pub copyleft_corpus: String,
+    /// Empty: none.
+    pub lora_adapter: String,
     pub telemetry: Telemetry,
     pub chat_provider: Provider,
     pub completion_provider: Provider,
@@ -310,6 +318,7 @@ impl Default for Settings {
             typeahead_cache: false,
             safety_gate: GatePolicy::default(),
             copyleft_corpus: String::new(),
+            lora_adapter: String::new(),
             telemetry: Telemetry::default(),
             chat_provider: Provider::default(),
             completion_provider: Provider::default(),
@@ -405,6 +414,7 @@ impl Settings {
         match (name, v) {
             ("model", Checked::Str(s)) => self.model = s,
             ("copyleftCorpus", Checked::Str(s)) => self.copyleft_corpus = s,
+            ("loraAdapter", Checked::Str(s)) => self.lora_adapter = s,
             ("logLevel", Checked::Str(s)) => {
                 self.log_level = LogLevel::parse(&s).unwrap_or_default()
             }

@@ -272,6 +272,9 @@ pub struct StatsArgs {
     /// The events database (default: events.sqlite3 in nib's data directory).
     #[arg(long, value_name = "FILE")]
     pub db: Option<std::path::PathBuf>,
+    /// Print JSON (totals and groups, with the acceptance and kept rates) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -279,12 +282,41 @@ pub enum ExportFormat {
     /// One JSON object per line: `{prefix, suffix, middle}` for accepted suggestions,
     /// `{prompt, suffix, chosen, rejected}` for rejected ones with what was written instead.
     Jsonl,
+    /// Training text in the model family's own infilling format (its prefix, suffix and
+    /// middle tokens): `{kind: "fim", text}` for accepted suggestions, `{kind: "pair", prompt,
+    /// chosen, rejected}` for rejected ones with what was written instead, `{kind:
+    /// "negative", prompt, completion, label: false}` for the other rejected ones.
+    Fim,
+}
+
+/// A model family for `nib export --format fim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Family {
+    Qwen,
+    Starcoder,
+    Deepseek,
+    Codellama,
+}
+
+impl Family {
+    fn format(self) -> nib_engine::PromptFormat {
+        match self {
+            Family::Qwen => nib_engine::PromptFormat::Qwen,
+            Family::Starcoder => nib_engine::PromptFormat::StarCoder,
+            Family::Deepseek => nib_engine::PromptFormat::DeepSeek,
+            Family::Codellama => nib_engine::PromptFormat::CodeLlama,
+        }
+    }
 }
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: ExportFormat,
+    /// The model family whose tokens `--format fim` uses (default: the one each event's
+    /// model name says).
+    #[arg(long, value_enum)]
+    pub family: Option<Family>,
     /// Only events of the last DAYS days.
     #[arg(long, value_name = "DAYS")]
     pub since: Option<u32>,
@@ -318,7 +350,11 @@ pub fn stats(a: StatsArgs) -> Result<()> {
         return Ok(());
     };
     let stats = store.stats(a.since.map(nib_events::days_ago))?;
-    print!("{stats}");
+    if a.json {
+        println!("{:#}", stats.to_json());
+    } else {
+        print!("{stats}");
+    }
     Ok(())
 }
 
@@ -326,19 +362,30 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let Some(store) = open_events(a.db)? else {
         return Ok(());
     };
-    let ExportFormat::Jsonl = a.format;
     let since = a.since.map(nib_events::days_ago);
+    let family = a.family.map(Family::format);
+    let write = |out: &mut dyn std::io::Write| match a.format {
+        ExportFormat::Jsonl => store.export_jsonl(since, out),
+        ExportFormat::Fim => store.export_fim(since, family, out),
+    };
     let counts = match &a.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            store.export_jsonl(since, &mut std::io::BufWriter::new(file))?
+            write(&mut std::io::BufWriter::new(file))?
         }
-        None => store.export_jsonl(since, &mut std::io::stdout().lock())?,
+        None => write(&mut std::io::stdout().lock())?,
     };
-    eprintln!(
-        "nib: {} fill-in-the-middle examples, {} preference pairs, {} secrets redacted",
-        counts.fim, counts.pairs, counts.redacted
+    let mut summary = format!(
+        "nib: {} fill-in-the-middle examples, {} preference pairs",
+        counts.fim, counts.pairs
     );
+    if a.format == ExportFormat::Fim {
+        summary += &format!(
+            ", {} negatives, {} left out (model family unknown: pass --family)",
+            counts.negatives, counts.unknown_format
+        );
+    }
+    eprintln!("{summary}, {} secrets redacted", counts.redacted);
     Ok(())
 }

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Serve => {
-            let log = nib_lsp::logging::init("info");
+            let log = nib_lsp::logging::init_server("info");
             match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

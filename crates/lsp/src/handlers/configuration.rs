@@ -99,12 +99,19 @@ impl Backend {
         let ide = Arc::clone(&self.ide);
         let client = self.client.clone();
         tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || nib_models::load(&key)).await;
+            let result =
+                tokio::task::spawn_blocking(move || nib_models::load_reporting(&key)).await;
             let result = result.unwrap_or_else(|e| Err(format!("model loader panicked: {e}")));
             match result {
-                Ok(engine) => {
+                Ok((engine, lora_problem)) => {
                     let info = engine.info();
                     ide.set_engine(engine);
+                    if let Some(msg) = lora_problem {
+                        tracing::error!("{msg}");
+                        client
+                            .show_message(MessageType::ERROR, format!("nib: {msg}"))
+                            .await;
+                    }
                     client
                         .log_message(
                             MessageType::INFO,
