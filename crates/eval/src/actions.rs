@@ -151,20 +151,22 @@ impl Problem {
     }
 }
 
+/// The last top-level definition of function `name` (the one Python keeps).
 fn top_level_function<'t>(root: Node<'t>, src: &str, name: &str) -> Option<Node<'t>> {
     let mut cursor = root.walk();
-    let found = root.children(&mut cursor).find_map(|n| {
+    let found = root.children(&mut cursor).filter(|n| {
         let def = match n.kind() {
-            "decorated_definition" => n.child_by_field_name("definition")?,
-            _ => n,
+            "decorated_definition" => n.child_by_field_name("definition"),
+            _ => Some(*n),
         };
-        (def.kind() == "function_definition"
-            && def
-                .child_by_field_name("name")
-                .is_some_and(|x| &src[x.byte_range()] == name))
-        .then_some(n)
+        def.is_some_and(|def| {
+            def.kind() == "function_definition"
+                && def
+                    .child_by_field_name("name")
+                    .is_some_and(|x| &src[x.byte_range()] == name)
+        })
     });
-    found
+    found.last()
 }
 
 fn defines(code: &str, name: &str) -> bool {
@@ -413,6 +415,10 @@ struct NibAnswer {
     generated_code: String,
     explanation: String,
     test_stubs: String,
+    /// The module after the answer's `edits` to it, when it has some.
+    module_after: Option<String>,
+    /// The text the answer's `edits` give any other file (the tests' file), when it has some.
+    other_file: Option<String>,
     /// The answer's own latency field when it has one, else the process's wall time (which
     /// includes loading the model).
     latency: Duration,
@@ -480,7 +486,24 @@ impl NibCli {
                         .and_then(|(_, x)| x.as_f64())
                 })
                 .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+            let (mut module_after, mut other_file) = (None, None);
+            if let Some(edits) = v["edits"].as_array() {
+                for e in edits {
+                    let path = e["uri"].as_str().unwrap_or("");
+                    let path = path.strip_prefix("file://").unwrap_or(path);
+                    let same =
+                        std::fs::canonicalize(path).ok() == std::fs::canonicalize(&file).ok();
+                    let slot = if same && e["create"] != true {
+                        module_after.get_or_insert_with(|| module.to_string())
+                    } else {
+                        other_file.get_or_insert_with(String::new)
+                    };
+                    apply_edit(slot, e);
+                }
+            }
             Ok(NibAnswer {
+                module_after,
+                other_file,
                 generated_code: text("generated_code"),
                 explanation: text("explanation"),
                 test_stubs: stubs,
@@ -490,6 +513,36 @@ impl NibCli {
         let r = run();
         let _ = std::fs::remove_dir_all(&dir);
         r
+    }
+}
+
+/// Apply one JSON edit (`range` in 0-based lines and characters, `new_text`) to `text`.
+fn apply_edit(text: &mut String, edit: &serde_json::Value) {
+    let offset = |pos: &serde_json::Value| -> usize {
+        let line = pos["line"].as_u64().unwrap_or(0) as usize;
+        let ch = pos["character"].as_u64().unwrap_or(0) as usize;
+        let mut start = 0;
+        for _ in 0..line {
+            match text[start..].find('\n') {
+                Some(i) => start += i + 1,
+                None => return text.len(),
+            }
+        }
+        let line_text = &text[start..];
+        let line_end = line_text.find('\n').unwrap_or(line_text.len());
+        let col = line_text[..line_end]
+            .char_indices()
+            .nth(ch)
+            .map_or(line_end, |(i, _)| i);
+        start + col
+    };
+    let (a, b) = (
+        offset(&edit["range"]["start"]),
+        offset(&edit["range"]["end"]),
+    );
+    let new_text = edit["new_text"].as_str().unwrap_or("");
+    if a <= b {
+        text.replace_range(a..b, new_text);
     }
 }
 
@@ -660,24 +713,28 @@ fn run_nib(
         );
         match a {
             Action::Tests => {
-                let tests = if answer.generated_code.trim().is_empty() {
-                    &answer.test_stubs
-                } else {
-                    &answer.generated_code
+                let tests = match &answer.other_file {
+                    Some(f) => f,
+                    None if answer.generated_code.trim().is_empty() => &answer.test_stubs,
+                    None => &answer.generated_code,
                 };
                 r.tests = Some(score_tests(p, tests, ctx.sandbox));
             }
             Action::Fix => {
-                r.fix = Some(
-                    assemble(module, &answer.generated_code, &p.entry)
-                        .is_some_and(|f| p.passes(&f, ctx.sandbox)),
-                );
+                let fixed = match &answer.module_after {
+                    Some(m) => Some(m.clone()),
+                    None => assemble(module, &answer.generated_code, &p.entry),
+                };
+                r.fix = Some(fixed.is_some_and(|f| p.passes(&f, ctx.sandbox)));
             }
             Action::Refactor => {
-                let code = &answer.generated_code;
-                let kept =
-                    assemble(&p.module, code, &p.entry).is_some_and(|f| p.passes(&f, ctx.sandbox));
-                r.refactor = Some((kept, changed(&p.module, code, &p.entry)));
+                let after = match &answer.module_after {
+                    Some(m) => Some(m.clone()),
+                    None => assemble(&p.module, &answer.generated_code, &p.entry),
+                };
+                let kept = after.as_ref().is_some_and(|f| p.passes(f, ctx.sandbox));
+                let differs = after.is_some_and(|f| changed(&p.module, &f, &p.entry));
+                r.refactor = Some((kept, differs));
             }
             Action::Explain => r.explain = Some(ctx.round_trip(p, &answer.explanation)),
         }
@@ -1017,6 +1074,10 @@ mod tests {
         assert!(m.starts_with(base) && m.contains("return x + 1"));
         assert!(assemble(base, "def g(): pass", "f").is_none());
         assert!(changed(base, &code, "f"));
+        assert!(
+            changed(base, &m, "f"),
+            "the appended definition is the one compared"
+        );
         let same = "def f(x):\n    \"\"\"Doc.\"\"\"\n    # the same\n    return x\n";
         assert!(!changed(base, same, "f"));
         assert!(!changed(base, "", "f"));
@@ -1073,14 +1134,34 @@ mod tests {
             serde_json::json!({"generated_code": code, "explanation": "", "latency_ms": 1500})
                 .to_string()
         };
+        let tests = serde_json::json!({
+            "generated_code": "not the tests",
+            "latency_ms": 1500,
+            "edits": [{
+                "uri": "file://@DIR@/tests/test_solution.py",
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                "new_text": "from solution import f\n\ndef test_two():\n    assert f(2) == 4\n\ndef test_bad():\n    assert f(1) == 3\n",
+                "create": true
+            }]
+        });
+        let refactor = serde_json::json!({
+            "generated_code": "return x + x",
+            "latency_ms": 1500,
+            "edits": [{
+                "uri": "file://@FILE@",
+                "range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 16}},
+                "new_text": "return x + x",
+                "create": false
+            }]
+        });
         std::fs::write(
             &script,
             format!(
-                "#!/bin/sh\n[ \"$2\" = --help ] && exit 0\necho \"$@\" >> '{}'\ncase \"$2\" in\n  tests) printf '%s' '{}' ;;\n  fix) printf '%s' '{}' ;;\n  refactor) printf '%s' '{}' ;;\n  *) exit 3 ;;\nesac\n",
+                "#!/bin/sh\n[ \"$2\" = --help ] && exit 0\necho \"$@\" >> '{}'\nf=${{3%%:*}}\nd=$(dirname \"$f\")\ncase \"$2\" in\n  tests) printf '%s' '{}' | sed \"s|@DIR@|$d|\" ;;\n  fix) printf '%s' '{}' ;;\n  refactor) printf '%s' '{}' | sed \"s|@FILE@|$f|\" ;;\n  *) exit 3 ;;\nesac\n",
                 log.display(),
-                answer("def test_two():\n    assert f(2) == 4\n\ndef test_bad():\n    assert f(1) == 3\n"),
+                tests,
                 answer("def f(x):\n    return x * 2\n"),
-                answer("def f(x):\n    return x + x\n"),
+                refactor,
             ),
         )
         .unwrap();
