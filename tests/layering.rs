@@ -32,7 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["text", "syntax", "context", "checks", "engine"],
     ),
     ("models", &["engine", "engine-llama", "workspace"]),
-    ("events", &["checks", "workspace"]),
+    ("events", &["checks", "engine", "workspace"]),
     (
         "lsp",
         &[
@@ -78,6 +78,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "bench",
             "workspace",
             "events",
+            "engine",
         ],
     ),
 ];

@@ -57,7 +57,11 @@ impl Server {
         env: &[(&str, &str)],
         stderr_path: std::path::PathBuf,
     ) -> (Server, Value) {
-        let mut vars = vec![("NIB_LOG".to_string(), "debug".to_string())];
+        // The whole log on stderr (NIB_LOG_FILE=-), where a failing test shows its tail.
+        let mut vars = vec![
+            ("NIB_LOG".to_string(), "debug".to_string()),
+            ("NIB_LOG_FILE".to_string(), "-".to_string()),
+        ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let client = Client::spawn_with(
             std::path::Path::new(env!("CARGO_BIN_EXE_nib")),
@@ -188,6 +192,12 @@ impl Server {
     pub fn shutdown(mut self) -> Option<i32> {
         let r = self.client.shutdown();
         self.check(r)
+    }
+
+    /// The server's process id (for the soak test's memory readings).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.client.pid()
     }
 
     pub fn stderr(&self) -> String {

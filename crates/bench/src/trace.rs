@@ -69,6 +69,9 @@ pub fn write(events: &[Event]) -> String {
 struct Rng(u64);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -78,6 +81,14 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in `[lo, hi)`.
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
 }
 
 /// Generator settings.
@@ -85,9 +96,10 @@ pub struct GenConfig {
     pub seed: u64,
     /// The share of lines (from, to) that is typed; the rest is in the document from the start.
     pub region: (f64, f64),
-    /// Milliseconds between typed chunks.
-    pub keystroke_ms: u64,
-    /// Typed lines between jumps elsewhere.
+    /// The typist's mean speed in characters a second; each trace varies it by up to ±15%
+    /// (from the seed), and each keystroke varies around it.
+    pub cps: f64,
+    /// Typed lines between jumps elsewhere (0: never).
     pub jump_every_lines: usize,
 }
 
@@ -96,8 +108,8 @@ impl Default for GenConfig {
         GenConfig {
             seed: 7,
             region: (0.25, 0.75),
-            keystroke_ms: 60,
-            jump_every_lines: 40,
+            cps: 6.0,
+            jump_every_lines: 0,
         }
     }
 }
@@ -107,7 +119,6 @@ struct Typist {
     lines: Vec<String>,
     cursor: (usize, usize), // (line, byte col)
     events: Vec<Event>,
-    keystroke_ms: u64,
 }
 
 fn utf16_col(line: &str, byte: usize) -> u32 {
@@ -142,26 +153,12 @@ impl Typist {
         });
     }
 
-    /// Delete the character before the cursor (same line only).
-    fn backspace(&mut self) {
-        let (l, c) = self.cursor;
-        if c == 0 {
-            return;
-        }
-        let prev = self.lines[l][..c].chars().last().map_or(0, char::len_utf8);
-        let end = self.pos();
-        self.cursor = (l, c - prev);
-        let start = self.pos();
-        self.lines[l].replace_range(c - prev..c, "");
-        self.events.push(Event::Edit {
-            start,
-            end,
-            text: String::new(),
-        });
-    }
-
     fn wait(&mut self, ms: u64) {
-        self.events.push(Event::Wait { ms });
+        if let Some(Event::Wait { ms: last }) = self.events.last_mut() {
+            *last += ms;
+        } else if ms > 0 {
+            self.events.push(Event::Wait { ms });
+        }
     }
 
     fn complete(&mut self, kind: &str) {
@@ -177,18 +174,63 @@ fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// Turn a source file into a typing session: the lines of `region` are removed, then typed
-/// back at their place a few characters at a time, with completion requests where an editor
-/// asks (after a word and the character that ends it, at the start of each new line), an
-/// occasional typo fixed with backspace, an occasional paste, and periodic jumps to another
-/// place in the file (a new line opened there, a request, then back).
+/// The pace of one typist: milliseconds per keystroke and the pauses in between.
+struct Pace {
+    key_ms: f64,
+}
+
+impl Pace {
+    /// The delay before the next keystroke: around the mean, faster inside a word, slower
+    /// on punctuation and symbols that need a shift key.
+    fn key(&self, rng: &mut Rng, c: char) -> u64 {
+        let factor = if is_word(c) {
+            rng.range(0.55, 1.25)
+        } else if c == ' ' {
+            rng.range(0.7, 1.3)
+        } else {
+            rng.range(1.0, 1.9)
+        };
+        (self.key_ms * factor).round() as u64
+    }
+
+    /// The pause at the end of a line, before pressing Enter.
+    fn line_end(&self, rng: &mut Rng) -> u64 {
+        rng.range(300.0, 900.0).round() as u64
+    }
+
+    /// Sometimes the typist stops to think (1-3 s) before a word.
+    fn thinking(&self, rng: &mut Rng) -> u64 {
+        if rng.below(25) == 0 {
+            rng.range(1000.0, 3000.0).round() as u64
+        } else {
+            0
+        }
+    }
+}
+
+/// Turn a source file into a human typing session: the lines of `region` are removed (an
+/// empty line left in their place), then typed back top to bottom one character per
+/// keystroke at the configured speed, with a pause at each line end and occasional thinking
+/// pauses. Completion requests come where an editor with automatic inline completion asks:
+/// after the character that ends a word (when the line goes on) and after Enter with the
+/// next line's indentation (an editor indents by itself: the indentation is one edit).
+/// With `jump_every_lines`, the typist periodically opens a line at an earlier place, asks,
+/// removes it and comes back. The same seed gives the same trace.
 pub fn generate(uri: &str, language: &str, source: &str, cfg: &GenConfig) -> Vec<Event> {
-    let mut rng = Rng(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(cfg.seed);
     let all: Vec<&str> = source.lines().collect();
     let from = ((all.len() as f64 * cfg.region.0) as usize).min(all.len());
     let to = ((all.len() as f64 * cfg.region.1) as usize).clamp(from, all.len());
     let mut initial = String::new();
-    for l in all[..from].iter().chain(&all[to..]) {
+    for l in &all[..from] {
+        initial.push_str(l);
+        initial.push('\n');
+    }
+    let region = &all[from..to];
+    if !region.is_empty() {
+        initial.push('\n');
+    }
+    for l in &all[to..] {
         initial.push_str(l);
         initial.push('\n');
     }
@@ -197,89 +239,64 @@ pub fn generate(uri: &str, language: &str, source: &str, cfg: &GenConfig) -> Vec
         lines,
         cursor: (from, 0),
         events: Vec::new(),
-        keystroke_ms: cfg.keystroke_ms,
     };
     t.events.push(Event::Open {
         uri: uri.into(),
         language: language.into(),
         text: initial,
     });
+    let speed = cfg.cps.max(0.5) * rng.range(0.85, 1.15);
+    let pace = Pace {
+        key_ms: 1000.0 / speed,
+    };
     t.wait(300);
+    let first_indent = region.first().map_or("", |l| indent_of(l));
+    if !first_indent.is_empty() {
+        t.insert(first_indent);
+    }
     t.complete("open");
-    let region = &all[from..to];
-    let mut i = 0;
-    while i < region.len() {
-        let line = region[i];
-        let indent = &line[..line.len() - line.trim_start().len()];
-        // Sometimes paste a few lines at once.
-        if i > 0 && rng.below(50) == 0 && i + 4 < region.len() {
-            let n = 2 + rng.below(4) as usize;
-            let chunk = region[i..(i + n).min(region.len())].join("\n") + "\n";
-            t.insert(&chunk);
-            t.wait(400);
-            i += n.min(region.len() - i);
-            if let Some(next) = region.get(i) {
-                t.insert(&next[..next.len() - next.trim_start().len()]);
-            }
-            t.complete("typing");
-            continue;
-        }
-        // Periodically look elsewhere: open a line under an earlier line, ask, undo, come back.
-        if i > 0 && i % cfg.jump_every_lines == 0 && t.cursor.1 == 0 {
+    t.wait(pace.line_end(&mut rng));
+    for (i, line) in region.iter().enumerate() {
+        if cfg.jump_every_lines > 0 && i > 0 && i % cfg.jump_every_lines == 0 {
             jump_elsewhere(&mut t, &mut rng, from);
         }
-        if t.cursor.1 == 0 && !indent.is_empty() {
-            t.insert(indent);
-        }
-        if !line.trim().is_empty() && rng.below(50) != 0 {
-            t.wait(t.keystroke_ms);
+        type_line(&mut t, &mut rng, &pace, line.trim_start());
+        let Some(next) = region.get(i + 1) else {
+            break;
+        };
+        t.wait(pace.line_end(&mut rng));
+        t.insert(&format!("\n{}", indent_of(next)));
+        if !next.trim().is_empty() {
             t.complete("typing");
         }
-        type_words(&mut t, &mut rng, line.trim_start());
-        t.insert("\n");
-        t.wait(t.keystroke_ms);
-        i += 1;
+        t.wait(pace.key(&mut rng, 'a') + pace.thinking(&mut rng));
     }
     t.events
 }
 
-fn type_words(t: &mut Typist, rng: &mut Rng, mut rest: &str) {
-    while !rest.is_empty() {
-        let first = rest.chars().next().unwrap_or(' ');
-        let len = if is_word(first) {
-            rest.find(|c: char| !is_word(c)).unwrap_or(rest.len())
-        } else {
-            first.len_utf8()
-        };
-        let token = &rest[..len];
-        rest = &rest[len..];
-        if is_word(first) {
-            // A word, a few characters at a time; sometimes a typo fixed at once.
-            let mut k = 0;
-            while k < token.len() {
-                let want = (k + 1 + rng.below(3) as usize).min(token.len());
-                let e = (want..=token.len())
-                    .find(|&e| token.is_char_boundary(e))
-                    .unwrap_or(token.len());
-                t.insert(&token[k..e]);
-                t.wait(t.keystroke_ms);
-                k = e;
-            }
-            if rng.below(30) == 0 {
-                t.insert("x");
-                t.wait(t.keystroke_ms * 2);
-                t.backspace();
-                t.wait(t.keystroke_ms);
-            }
-        } else {
-            t.insert(token);
-            t.wait(t.keystroke_ms);
-            // An editor asks after a word ends with one of these.
-            if matches!(first, ' ' | '.' | '(' | '[' | ',' | '=' | ':') && !rest.trim().is_empty() {
-                t.complete("typing");
-                t.wait(120);
-            }
+fn indent_of(line: &str) -> &str {
+    &line[..line.len() - line.trim_start().len()]
+}
+
+/// Type one line's text (without its indentation), one character per keystroke.
+fn type_line(t: &mut Typist, rng: &mut Rng, pace: &Pace, text: &str) {
+    let mut prev: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        if prev.is_none_or(|p| !is_word(p)) && is_word(c) {
+            let think = pace.thinking(rng);
+            t.wait(think);
         }
+        t.insert(c.encode_utf8(&mut [0; 4]));
+        let rest = &text[i + c.len_utf8()..];
+        let ends_word = prev.is_some_and(is_word) && !is_word(c);
+        let opens = matches!(c, '(' | '[' | '{' | '.' | ',' | '=' | ':' | ' ');
+        if (ends_word || (opens && !prev.is_some_and(char::is_whitespace)))
+            && !rest.trim().is_empty()
+        {
+            t.complete("typing");
+        }
+        t.wait(rest.chars().next().map_or(0, |n| pace.key(rng, n)));
+        prev = Some(c);
     }
 }
 
@@ -304,7 +321,6 @@ fn jump_elsewhere(t: &mut Typist, rng: &mut Rng, limit: usize) {
     t.cursor = (line, t.lines[line].len());
     t.wait(500);
     t.insert(&format!("\n{indent}"));
-    t.wait(t.keystroke_ms);
     t.complete("jump");
     t.wait(800);
     // Undo: delete the opened line.
@@ -322,6 +338,7 @@ fn jump_elsewhere(t: &mut Typist, rng: &mut Rng, limit: usize) {
     t.cursor = back;
     t.wait(500);
     t.complete("jump");
+    t.wait(300);
 }
 
 /// Apply trace edits to a plain string (to check a trace is consistent).
@@ -367,6 +384,7 @@ mod tests {
                 ..GenConfig::default()
             };
             let events = generate("file:///t.py", "python", SRC, &cfg);
+            assert_eq!(events, generate("file:///t.py", "python", SRC, &cfg));
             let text = replay_text(&events).expect("edits apply");
             assert_eq!(text, SRC, "seed {seed}");
             assert!(
@@ -380,6 +398,94 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Event::Complete { kind, .. } if kind == "jump")));
         }
+    }
+
+    /// Seconds of typing and pauses in a trace.
+    fn duration_s(events: &[Event]) -> f64 {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Wait { ms } => *ms as f64 / 1000.0,
+                _ => 0.0,
+            })
+            .sum()
+    }
+
+    fn typed_chars(events: &[Event]) -> usize {
+        events
+            .iter()
+            .skip(1)
+            .map(|e| match e {
+                Event::Edit { text, .. } => text.chars().count(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn types_at_the_configured_speed_with_pauses() {
+        for cps in [3.0, 6.0, 12.0] {
+            let cfg = GenConfig {
+                cps,
+                region: (0.0, 1.0),
+                ..GenConfig::default()
+            };
+            let events = generate("file:///t.py", "python", SRC, &cfg);
+            let chars = typed_chars(&events) as f64;
+            let secs = duration_s(&events);
+            // Keystrokes alone at the speed (±15% per trace), plus line-end pauses of at
+            // least 0.3 s for each of the 13 line ends.
+            let keys = chars / cps;
+            assert!(
+                secs > keys * 0.85 * 0.55 + 13.0 * 0.3,
+                "{cps}: {secs} s for {chars}"
+            );
+            assert!(
+                secs < keys * 1.9 / 0.85 + 13.0 * 0.9 + 300.0 / 25.0 * 3.0,
+                "{cps}: {secs} s"
+            );
+        }
+        // One keystroke per edit, except Enter with the next line's indentation.
+        let events = generate("file:///t.py", "python", SRC, &GenConfig::default());
+        for e in &events[1..] {
+            if let Event::Edit { text, .. } = e {
+                assert!(
+                    text.chars().count() == 1 || text.starts_with('\n'),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn asks_after_words_and_after_a_new_indented_line() {
+        let src = "def f(a):\n    return a.b\n";
+        let cfg = GenConfig {
+            region: (0.0, 1.0),
+            ..GenConfig::default()
+        };
+        let events = generate("file:///t.py", "python", src, &cfg);
+        let mut doc = String::new();
+        let mut asked = Vec::new();
+        for e in &events[1..] {
+            match e {
+                Event::Edit { text, .. } => doc.push_str(text),
+                Event::Complete { .. } => asked.push(doc.clone()),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            asked,
+            [
+                "",
+                "def ",
+                "def f(",
+                "def f(a)",
+                "def f(a):\n    ",
+                "def f(a):\n    return ",
+                "def f(a):\n    return a."
+            ]
+        );
     }
 
     #[test]

@@ -127,6 +127,33 @@ impl Checker {
         self.check_file(lang, code, is_test_path(path))
     }
 
+    /// The findings of [`Checker::check_with_path`] that lie in `range`, on a tree of `code`
+    /// the caller keeps up to date (incrementally reparsed): what a whole-file check reports
+    /// there, without parsing or matching the rest. `None` when only a whole-file check can
+    /// answer: the tree has errors (the file is then repaired as a whole) or a copyleft
+    /// corpus is configured.
+    pub fn check_tree_range(
+        &self,
+        lang: Language,
+        code: &str,
+        tree: &nib_syntax::tree_sitter::Tree,
+        range: std::ops::Range<usize>,
+        path: &Path,
+    ) -> Option<Vec<Finding>> {
+        if tree.root_node().has_error() || self.config.corpus.is_some() {
+            return None;
+        }
+        let found = self.check_tree(lang, tree, code, range.clone(), is_test_path(path));
+        Some(
+            self.finish(
+                found
+                    .into_iter()
+                    .filter(|f| f.start_byte >= range.start && f.end_byte <= range.end)
+                    .collect(),
+            ),
+        )
+    }
+
     fn check_file(&self, lang: Language, code: &str, test_file: bool) -> Vec<Finding> {
         let mut out = self.check_range(lang, code, 0..code.len(), test_file);
         if let Some(corpus) = &self.config.corpus {

@@ -1266,6 +1266,13 @@ pub trait RepoContextSource: Send + Sync {
     ) -> Option<RepoContext>;
     /// A name for the repository (the `<|repo_name|>` of Qwen prompts).
     fn repo_name(&self) -> Option<String>;
+    /// Whether the file at `path` (a `file://` URI, an absolute path or one relative to the
+    /// repository) is excluded by the repository's ignore files: such a file is never part
+    /// of what is sent to a remote model. Default: none is.
+    fn is_ignored(&self, path: &str) -> bool {
+        let _ = path;
+        false
+    }
 }
 
 #[cfg(test)]

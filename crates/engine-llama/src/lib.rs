@@ -51,6 +51,9 @@ pub struct LlamaConfig {
     /// tokens (measured with `examples/kv_speed.rs`: a 16-token batch at 3,072 cached tokens
     /// 2,285 ms with it, 378 ms without; a decoding step 216 ms against 70 ms).
     pub flash_attention: bool,
+    /// A GGUF LoRA adapter applied (at scale 1) to every request; it must have been made for
+    /// this model.
+    pub lora_adapter: Option<PathBuf>,
 }
 
 impl LlamaConfig {
@@ -63,6 +66,7 @@ impl LlamaConfig {
             prefill_batch: 16,
             draft_tokens: DEFAULT_DRAFT_TOKENS,
             flash_attention: false,
+            lora_adapter: None,
         }
     }
 }
@@ -154,8 +158,16 @@ impl LlamaEngine {
     /// Load the model and start the worker thread (blocking: a few seconds for a large file).
     pub fn load(config: &LlamaConfig) -> Result<LlamaEngine, EngineError> {
         validate_model_file(&config.model_path)?;
+        if let Some(path) = &config.lora_adapter {
+            if !path.is_file() {
+                return Err(EngineError::Unavailable(format!(
+                    "LoRA adapter {} does not exist",
+                    path.display()
+                )));
+            }
+        }
         let backend = backend()?;
-        let model =
+        let mut model =
             LlamaModel::load_from_file(backend, &config.model_path, &LlamaModelParams::default())
                 .map_err(|e| {
                 EngineError::Unavailable(format!(
@@ -163,6 +175,16 @@ impl LlamaEngine {
                     config.model_path.display()
                 ))
             })?;
+        let lora = match &config.lora_adapter {
+            Some(path) => Some(model.lora_adapter_init(path).map_err(|e| {
+                EngineError::Unavailable(format!(
+                    "LoRA adapter {} cannot be applied to {} (not a GGUF LoRA adapter made for this model: {e})",
+                    path.display(),
+                    config.model_path.display()
+                ))
+            })?),
+            None => None,
+        };
         let model = Arc::new(model);
         let format = detect_format(&model);
         let (chat, default_system) = detect_chat(&model);
@@ -194,6 +216,7 @@ impl LlamaEngine {
             flash_attention: config.flash_attention,
             threads: threads as i32,
             stop_strings: format.stop_strings(),
+            lora,
         };
         let shared = thread::Shared::new();
         let thread_shared = shared.clone();

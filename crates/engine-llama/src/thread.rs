@@ -12,7 +12,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use nib_engine::{
     CancelToken, Candidate, EngineError, GenerateRequest, GeneratedToken, Generation, Slot,
-    StopReason, Throughput,
+    SpeedEstimate, StopReason, Throughput,
 };
 
 pub(crate) enum Job {
@@ -37,6 +37,8 @@ pub(crate) struct Params {
     pub flash_attention: bool,
     pub threads: i32,
     pub stop_strings: Vec<String>,
+    /// Applied to the context; kept alive as long as it.
+    pub lora: Option<llama_cpp_2::model::LlamaLoraAdapter>,
 }
 
 /// State shared with the engine handle: what each slot holds, and measured speed.
@@ -56,8 +58,8 @@ impl Shared {
             cached: [Arc::default(), Arc::default()],
             waiting_generates: Arc::default(),
             throughput: Arc::new(Mutex::new(Throughput {
-                prefill_tokens_per_s: 300.0,
-                decode_tokens_per_s: 60.0,
+                prefill_tokens_per_s: PRIOR_PREFILL_TOKENS_PER_S,
+                decode_tokens_per_s: PRIOR_DECODE_TOKENS_PER_S,
             })),
         }
     }
@@ -82,7 +84,7 @@ pub(crate) fn run(
         .with_flash_attention_policy(i32::from(params.flash_attention))
         .with_n_threads(params.threads)
         .with_n_threads_batch(params.threads);
-    let ctx = match model.new_context(backend, ctx_params) {
+    let mut ctx = match model.new_context(backend, ctx_params) {
         Ok(ctx) => ctx,
         Err(e) => {
             let _ = ready.send(Err(EngineError::Backend(format!(
@@ -91,6 +93,15 @@ pub(crate) fn run(
             return;
         }
     };
+    let mut lora = params.lora;
+    if let Some(adapter) = lora.as_mut() {
+        if let Err(e) = ctx.lora_adapter_set(adapter, 1.0) {
+            let _ = ready.send(Err(EngineError::Unavailable(format!(
+                "the LoRA adapter cannot be applied: {e}"
+            ))));
+            return;
+        }
+    }
     let mut worker = Worker {
         model: &model,
         ctx,
@@ -101,6 +112,8 @@ pub(crate) fn run(
         draft_tokens: params.draft_tokens.min(params.n_batch as usize - 1),
         stop_strings: params.stop_strings,
         shared,
+        prefill_speed: SpeedEstimate::new(PRIOR_PREFILL_TOKENS_PER_S),
+        decode_speed: SpeedEstimate::new(PRIOR_DECODE_TOKENS_PER_S),
     };
     worker.warm_up();
     let _ = ready.send(Ok(()));
@@ -155,6 +168,8 @@ struct Worker<'m> {
     draft_tokens: usize,
     stop_strings: Vec<String>,
     shared: Shared,
+    prefill_speed: SpeedEstimate,
+    decode_speed: SpeedEstimate,
 }
 
 enum Evaluated {
@@ -168,6 +183,12 @@ enum Evaluated {
 const BACKGROUND_BATCH_TARGET: std::time::Duration = std::time::Duration::from_millis(60);
 const MIN_BACKGROUND_BATCH: usize = 2;
 const MAX_BACKGROUND_BATCH: usize = 64;
+/// Prefill batch size (tokens) and decoded steps from which a measurement counts fully.
+const FULL_WEIGHT_PREFILL: f64 = 32.0;
+const FULL_WEIGHT_DECODE: f64 = 8.0;
+/// The built-in guesses, before anything is measured.
+const PRIOR_PREFILL_TOKENS_PER_S: f64 = 300.0;
+const PRIOR_DECODE_TOKENS_PER_S: f64 = 60.0;
 /// Code run through the model once before it is reported ready (see `Worker::warm_up`).
 const WARM_UP_TEXT: &str = "import os\n\n\ndef read_lines(path):\n    \"\"\"The lines of a text file.\"\"\"\n    with open(path) as f:\n        return [line.rstrip() for line in f]\n";
 
@@ -227,16 +248,26 @@ impl Worker<'_> {
         }
     }
 
-    fn record_speed(&self, prefill: Option<(usize, f64)>, decode: Option<(usize, f64)>) {
-        let Ok(mut t) = self.shared.throughput.lock() else {
-            return;
-        };
-        // Exponential moving averages; only samples big enough to mean something.
-        if let Some((n, secs)) = prefill.filter(|&(n, s)| n >= 16 && s > 0.0) {
-            t.prefill_tokens_per_s = 0.7 * t.prefill_tokens_per_s + 0.3 * (n as f64 / secs);
+    /// Add measurements to the speed estimates ([`SpeedEstimate`]) and publish them. Each
+    /// counts by its size: a batch of [`FULL_WEIGHT_PREFILL`] tokens or a generation of
+    /// [`FULL_WEIGHT_DECODE`] steps counts fully, smaller ones less; `weight` scales that.
+    fn record_speed(
+        &mut self,
+        prefill: Option<(usize, f64)>,
+        decode: Option<(usize, f64)>,
+        weight: f64,
+    ) {
+        if let Some((n, secs)) = prefill {
+            let w = (n as f64 / FULL_WEIGHT_PREFILL).min(1.0) * weight;
+            self.prefill_speed.observe(n, secs, w);
         }
-        if let Some((n, secs)) = decode.filter(|&(n, s)| n >= 4 && s > 0.0) {
-            t.decode_tokens_per_s = 0.7 * t.decode_tokens_per_s + 0.3 * (n as f64 / secs);
+        if let Some((n, secs)) = decode {
+            let w = (n as f64 / FULL_WEIGHT_DECODE).min(1.0) * weight;
+            self.decode_speed.observe(n, secs, w);
+        }
+        if let Ok(mut t) = self.shared.throughput.lock() {
+            t.prefill_tokens_per_s = self.prefill_speed.rate();
+            t.decode_tokens_per_s = self.decode_speed.rate();
         }
     }
 
@@ -300,7 +331,6 @@ impl Worker<'_> {
                 context: self.n_ctx(),
             });
         }
-        let started = Instant::now();
         let mut evaluated = 0;
         let mut pos = common;
         while pos < tokens.len() {
@@ -335,6 +365,12 @@ impl Worker<'_> {
                     .map_err(|e| EngineError::Backend(e.to_string()))?;
             }
             self.decode()?;
+            // Every batch is a measurement, requests' and background ones alike.
+            self.record_speed(
+                Some((end - pos, batch_started.elapsed().as_secs_f64())),
+                None,
+                1.0,
+            );
             if background && end - pos == size {
                 self.prefill_batch =
                     next_background_batch(size, batch_started.elapsed()).min(self.n_batch);
@@ -343,7 +379,6 @@ impl Worker<'_> {
             evaluated += end - pos;
             pos = end;
         }
-        self.record_speed(Some((evaluated, started.elapsed().as_secs_f64())), None);
         Ok((Evaluated::Logits(self.batch.n_tokens() - 1), evaluated))
     }
 
@@ -367,11 +402,11 @@ impl Worker<'_> {
         self.ctx.clear_kv_cache();
         self.cached = [Vec::new(), Vec::new()];
         tracing::debug!(tokens = n, ms = secs * 1000.0, "engine: warm-up");
-        if ok && secs > 0.0 {
-            // A measurement on this machine replaces the built-in guess outright.
-            if let Ok(mut t) = self.shared.throughput.lock() {
-                t.prefill_tokens_per_s = n as f64 / secs;
-            }
+        if ok {
+            // A measurement on this machine replaces the built-in guess outright; it counts
+            // half, since part of its time is paging the model in and sizing buffers, so the
+            // first batches of real requests correct it quickly.
+            self.record_speed(Some((n, secs)), None, 0.5);
         }
     }
 
@@ -479,7 +514,7 @@ impl Worker<'_> {
             }
         }
         out.decode_time = decode_started.elapsed();
-        self.record_speed(None, Some((decoded, out.decode_time.as_secs_f64())));
+        self.record_speed(None, Some((decoded, out.decode_time.as_secs_f64())), 1.0);
         Ok(out)
     }
 

@@ -54,6 +54,10 @@ struct Spec {
     repo_name: Option<&'static str>,
     /// Extra text the model ends a completion with (besides the vocabulary's end-of-generation).
     stops: &'static [&'static str],
+    /// What ends the middle in training text (the family's end of text).
+    end: &'static str,
+    /// Lower-case pieces of a model's name that mark the family.
+    names: &'static [&'static str],
 }
 
 /// Detection tries rows in this order; the first whose tokens all exist wins.
@@ -73,6 +77,8 @@ const SPECS: &[Spec] = &[
             "<|fim_prefix|>",
             "<|im_end|>",
         ],
+        end: "<|endoftext|>",
+        names: &["qwen"],
     },
     Spec {
         format: PromptFormat::StarCoder,
@@ -83,6 +89,8 @@ const SPECS: &[Spec] = &[
         file_sep: Some("<file_sep>"),
         repo_name: Some("<repo_name>"),
         stops: &["<|endoftext|>", "<file_sep>", "<fim_prefix>"],
+        end: "<|endoftext|>",
+        names: &["starcoder", "santacoder"],
     },
     Spec {
         format: PromptFormat::DeepSeek,
@@ -93,6 +101,8 @@ const SPECS: &[Spec] = &[
         file_sep: None,
         repo_name: None,
         stops: &["<｜end▁of▁sentence｜>", "<|EOT|>"],
+        end: "<｜end▁of▁sentence｜>",
+        names: &["deepseek"],
     },
     Spec {
         format: PromptFormat::CodeLlama,
@@ -103,6 +113,8 @@ const SPECS: &[Spec] = &[
         file_sep: None,
         repo_name: None,
         stops: &["<EOT>"],
+        end: "<EOT>",
+        names: &["codellama", "code-llama"],
     },
 ];
 
@@ -119,6 +131,35 @@ impl PromptFormat {
     /// Every token text that detection looks for (for backends that must probe them).
     pub fn probe_tokens() -> impl Iterator<Item = &'static str> {
         SPECS.iter().flat_map(|s| s.required.iter().copied())
+    }
+
+    /// The family a model's name says it belongs to (`qwen2.5-coder-0.5b` -> Qwen), for
+    /// text recorded without the model's vocabulary at hand.
+    pub fn from_model_name(name: &str) -> Option<PromptFormat> {
+        let name = name.to_ascii_lowercase();
+        SPECS
+            .iter()
+            .find(|s| s.names.iter().any(|n| name.contains(n)))
+            .map(|s| s.format)
+    }
+
+    /// A training example in this format: `PRE prefix SUF suffix MID`, and the same followed
+    /// by `middle` and the family's end of text. `None` without infilling tokens.
+    pub fn training_text(
+        self,
+        prefix: &str,
+        suffix: &str,
+        middle: &str,
+    ) -> Option<(String, String)> {
+        let s = self.spec()?;
+        let prompt = format!("{}{prefix}{}{suffix}{}", s.pre, s.suf, s.mid);
+        let full = format!("{prompt}{middle}{}", s.end);
+        Some((prompt, full))
+    }
+
+    /// The family's end of text, which closes a middle in training text.
+    pub fn end_of_text(self) -> Option<&'static str> {
+        self.spec().map(|s| s.end)
     }
 
     pub fn supports_fim(self) -> bool {
@@ -343,5 +384,39 @@ mod tests {
             def add(a, b):
                 ret"#]],
         );
+    }
+
+    #[test]
+    fn training_text_uses_the_family_tokens() {
+        let (prompt, full) = PromptFormat::Qwen
+            .training_text("def f():\n    ", "\n", "return 1")
+            .unwrap();
+        assert_eq!(
+            prompt,
+            "<|fim_prefix|>def f():\n    <|fim_suffix|>\n<|fim_middle|>"
+        );
+        assert_eq!(full, format!("{prompt}return 1<|endoftext|>"));
+        let (_, full) = PromptFormat::CodeLlama
+            .training_text("a", "b", "c")
+            .unwrap();
+        assert_eq!(full, "<PRE> a <SUF>b <MID>c<EOT>");
+        assert_eq!(PromptFormat::PrefixOnly.training_text("a", "b", "c"), None);
+    }
+
+    #[test]
+    fn model_names_give_the_family() {
+        assert_eq!(
+            PromptFormat::from_model_name("qwen2.5-coder-0.5b"),
+            Some(PromptFormat::Qwen)
+        );
+        assert_eq!(
+            PromptFormat::from_model_name("/m/StarCoder2-3B.Q4.gguf"),
+            Some(PromptFormat::StarCoder)
+        );
+        assert_eq!(
+            PromptFormat::from_model_name("deepseek-coder-1.3b-base"),
+            Some(PromptFormat::DeepSeek)
+        );
+        assert_eq!(PromptFormat::from_model_name("smollm2-360m"), None);
     }
 }

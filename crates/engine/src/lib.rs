@@ -11,6 +11,7 @@
 mod cancel;
 mod chat;
 mod format;
+mod speed;
 
 pub use cancel::{CancelOnDrop, CancelToken};
 pub use chat::{
@@ -18,6 +19,7 @@ pub use chat::{
     DeltaCallback, Role, TemplateChat,
 };
 pub use format::{FimParts, PromptFormat, RepoFile};
+pub use speed::SpeedEstimate;
 
 use std::time::{Duration, Instant};
 

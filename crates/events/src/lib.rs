@@ -15,6 +15,7 @@
 
 mod export;
 mod stats;
+pub mod track;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,7 +26,7 @@ pub use export::ExportCounts;
 pub use stats::{Counts, Stats};
 
 /// The schema version in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 /// Days an event is kept by default.
 pub const DEFAULT_RETENTION_DAYS: u32 = 90;
 /// The database's file name in nib's data directory.
@@ -35,7 +36,7 @@ const SCHEMA: &str = "
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL
-        CHECK (kind IN ('shown', 'accepted', 'partially_accepted', 'rejected')),
+        CHECK (kind IN ('shown', 'accepted', 'partially_accepted', 'rejected', 'kept')),
     time_ms INTEGER NOT NULL,
     language TEXT NOT NULL,
     model TEXT NOT NULL,
@@ -49,9 +50,23 @@ CREATE TABLE events (
     prefix TEXT,
     suffix TEXT,
     suggestion TEXT,
-    instead TEXT
+    instead TEXT,
+    source TEXT NOT NULL DEFAULT 'client' CHECK (source IN ('client', 'inferred'))
 );
 CREATE INDEX events_time ON events (time_ms);
+";
+
+/// From version 1: the `kept` kind (a new CHECK constraint, so a new table) and `source`.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE events RENAME TO events_v1;
+DROP INDEX events_time;
+{SCHEMA}
+INSERT INTO events (id, kind, time_ms, language, model, provider, trigger, confidence,
+    latency_ms, suggestion_len, accepted_len, reason, prefix, suffix, suggestion, instead)
+SELECT id, kind, time_ms, language, model, provider, trigger, confidence,
+    latency_ms, suggestion_len, accepted_len, reason, prefix, suffix, suggestion, instead
+FROM events_v1;
+DROP TABLE events_v1;
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +124,9 @@ pub enum Kind {
     /// Accepted in part (a word or a line of it); `accepted_len` says how much.
     PartiallyAccepted,
     Rejected,
+    /// An accepted suggestion checked later: `accepted_len` says how much of it is still in
+    /// the document, `reason` when it was checked (`save`, `close`, `30s`).
+    Kept,
 }
 
 impl Kind {
@@ -118,6 +136,25 @@ impl Kind {
             Kind::Accepted => "accepted",
             Kind::PartiallyAccepted => "partially_accepted",
             Kind::Rejected => "rejected",
+            Kind::Kept => "kept",
+        }
+    }
+}
+
+/// Who said what happened: the editor (a command or a notification), or nib from the edits
+/// that followed the suggestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    #[default]
+    Client,
+    Inferred,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Client => "client",
+            Source::Inferred => "inferred",
         }
     }
 }
@@ -173,6 +210,7 @@ pub struct Event {
     /// The document's path: text from a file nib must not read is not stored. Not stored.
     pub path: Option<String>,
     pub text: Option<Text>,
+    pub source: Source,
 }
 
 impl Event {
@@ -192,6 +230,7 @@ impl Event {
             reason: None,
             path: None,
             text: None,
+            source: Source::Client,
         }
     }
 }
@@ -280,6 +319,13 @@ impl Store {
                 ))
                 .map_err(sql)?;
             }
+            1 => {
+                conn.execute_batch(&format!(
+                    "BEGIN; {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+                    MIGRATE_1_TO_2.replace("{SCHEMA}", SCHEMA)
+                ))
+                .map_err(sql)?;
+            }
             SCHEMA_VERSION => {}
             found => return Err(Error::NewerSchema { path, found }),
         }
@@ -352,8 +398,8 @@ impl Store {
             .prepare_cached(
                 "INSERT INTO events (kind, time_ms, language, model, provider, trigger,
                     confidence, latency_ms, suggestion_len, accepted_len, reason,
-                    prefix, suffix, suggestion, instead)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    prefix, suffix, suggestion, instead, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )
             .map_err(|e| self.sql(e))?;
         stmt.execute(params![
@@ -372,6 +418,7 @@ impl Store {
             text.map(|t| t.suffix.as_str()),
             text.map(|t| t.suggestion.as_str()),
             text.and_then(|t| t.instead.as_deref()),
+            event.source.as_str(),
         ])
         .map_err(|e| self.sql(e))?;
         Ok(true)

@@ -70,7 +70,8 @@ fn schema_is_created_versioned_and_in_wal_mode() {
             "prefix",
             "suffix",
             "suggestion",
-            "instead"
+            "instead",
+            "source"
         ]
     );
     drop(store);
@@ -201,6 +202,7 @@ fn stats_on_a_known_set() {
         accepted,
         partially_accepted,
         rejected,
+        ..Counts::default()
     };
     assert_eq!(s.total, c(6, 2, 1, 2));
     assert_eq!(
@@ -232,11 +234,12 @@ fn stats_on_a_known_set() {
     let total = table.lines().nth(1).unwrap();
     assert_eq!(
         total.split_whitespace().collect::<Vec<_>>(),
-        ["total", "6", "2", "1", "2", "33.3%"]
+        ["total", "6", "2", "1", "2", "33.3%", "-"]
     );
-    assert!(table.lines().any(
-        |l| l.split_whitespace().collect::<Vec<_>>() == ["python", "4", "2", "1", "1", "50.0%"]
-    ));
+    assert!(table
+        .lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["python", "4", "2", "1", "1", "50.0%", "-"]));
 
     // `since` leaves out older events.
     let mut old = event(Kind::Shown, "go", "low", Trigger::Automatic);
@@ -274,7 +277,8 @@ fn export_writes_fim_examples_and_preference_pairs_redacted() {
         ExportCounts {
             fim: 1,
             pairs: 1,
-            redacted: 1
+            redacted: 1,
+            ..ExportCounts::default()
         }
     );
     let text = String::from_utf8(out).unwrap();
@@ -408,4 +412,186 @@ fn telemetry_names_parse() {
     assert_eq!(Telemetry::parse("full"), Some(Telemetry::Full));
     assert_eq!(Telemetry::parse("loud"), None);
     assert_eq!(utf16_len("a😀"), 3);
+}
+
+#[test]
+fn kept_rate_counts_the_last_check_of_each_accepted_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Telemetry::Metrics);
+    let kept = |len, kept, reason: &str, language: &str| Event {
+        suggestion_len: len,
+        accepted_len: Some(kept),
+        reason: Some(reason.into()),
+        language: language.into(),
+        ..Event::new(Kind::Kept)
+    };
+    store
+        .record(&event(Kind::Accepted, "python", "high", Trigger::Automatic))
+        .unwrap();
+    // A check at save is not the last one: left out.
+    store.record(&kept(12, 2, "save", "python")).unwrap();
+    store.record(&kept(12, 12, "30s", "python")).unwrap();
+    store.record(&kept(8, 2, "close", "rust")).unwrap();
+    let s = store.stats(None).unwrap();
+    assert_eq!(
+        (s.total.checked, s.total.checked_len, s.total.kept_len),
+        (2, 20, 14)
+    );
+    assert_eq!(s.total.kept(), Some(0.7));
+    assert_eq!(s.by_language[0].1.kept(), Some(1.0));
+    assert_eq!(s.by_language[1].1.kept(), Some(0.25));
+    let total: Vec<String> = s
+        .to_string()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(total, ["total", "0", "1", "0", "0", "-", "70.0%"]);
+    let json = s.to_json();
+    assert_eq!(json["total"]["accepted"], 1);
+    assert_eq!(json["total"]["kept"], 0.7);
+    assert_eq!(json["byLanguage"]["rust"]["checked"], 1);
+    assert_eq!(json["inferred"], 0);
+}
+
+#[test]
+fn inferred_events_are_marked_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Telemetry::Metrics);
+    let mut e = event(Kind::Accepted, "python", "high", Trigger::Automatic);
+    e.source = Source::Inferred;
+    store.record(&e).unwrap();
+    store
+        .record(&event(Kind::Shown, "python", "high", Trigger::Automatic))
+        .unwrap();
+    let source: String = store
+        .conn
+        .query_row(
+            "SELECT source FROM events WHERE kind = 'accepted'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(source, "inferred");
+    let s = store.stats(None).unwrap();
+    assert_eq!(s.inferred, 1);
+    assert!(
+        s.to_string()
+            .contains("1 of the acceptances and rejections inferred"),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_version_1_database_is_migrated_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    {
+        let conn = Connection::open(&path).unwrap();
+        let v1 = SCHEMA.replace(", 'kept'", "").replace(
+            ",\n    source TEXT NOT NULL DEFAULT 'client' CHECK (source IN ('client', 'inferred'))",
+            "",
+        );
+        assert!(!v1.contains("source") && !v1.contains("kept"), "{v1}");
+        conn.execute_batch(&format!("{v1} PRAGMA user_version = 1;"))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO events (kind, time_ms, language, model, provider, trigger, confidence,
+                suggestion_len) VALUES ('accepted', ?1, 'python', 'm', 'local', 'automatic',
+                'high', 5)",
+            params![unix_ms(SystemTime::now())],
+        )
+        .unwrap();
+    }
+    let store = open(dir.path(), Telemetry::Metrics);
+    let version: i32 = store
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(store.len().unwrap(), 1);
+    store.record(&Event::new(Kind::Kept)).unwrap();
+    let s = store.stats(None).unwrap();
+    assert_eq!((s.total.accepted, s.total.checked, s.inferred), (1, 1, 0));
+}
+
+#[test]
+fn fim_export_uses_the_model_family_tokens_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Telemetry::Full);
+    let mut accepted = event(Kind::Accepted, "python", "high", Trigger::Automatic);
+    accepted.text.as_mut().unwrap().prefix = "KEY = \"AKIAIOSFODNN7EXAMPLE\"\nx = ".into();
+    store.record(&accepted).unwrap();
+    let mut pair = event(Kind::Rejected, "python", "low", Trigger::Automatic);
+    pair.text.as_mut().unwrap().instead = Some("len(xs)".into());
+    store.record(&pair).unwrap();
+    store
+        .record(&event(Kind::Rejected, "python", "low", Trigger::Automatic))
+        .unwrap();
+    let mut unknown = event(Kind::Accepted, "python", "high", Trigger::Automatic);
+    unknown.model = "smollm2-360m".into();
+    store.record(&unknown).unwrap();
+    // Text from a file nib must not read is never stored, so never exported.
+    let mut denied = event(Kind::Accepted, "python", "high", Trigger::Automatic);
+    denied.path = Some("/p/.env".into());
+    store.record(&denied).unwrap();
+
+    let mut out = Vec::new();
+    let counts = store.export_fim(None, None, &mut out).unwrap();
+    assert_eq!(
+        counts,
+        ExportCounts {
+            fim: 1,
+            pairs: 1,
+            negatives: 1,
+            unknown_format: 1,
+            redacted: 1,
+        }
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains("AKIA"), "{text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let fim = lines[0]["text"].as_str().unwrap();
+    assert!(fim.starts_with("<|fim_prefix|>KEY = "), "{fim}");
+    assert!(
+        fim.ends_with("\nx = <|fim_suffix|>\n<|fim_middle|>sum(xs) * 42<|endoftext|>"),
+        "{fim}"
+    );
+    let prompt = "<|fim_prefix|>def total(xs):\n    return <|fim_suffix|>\n<|fim_middle|>";
+    assert_eq!(
+        lines[1],
+        serde_json::json!({
+            "kind": "pair",
+            "prompt": prompt,
+            "chosen": "len(xs)<|endoftext|>",
+            "rejected": "sum(xs) * 42<|endoftext|>",
+        })
+    );
+    assert_eq!(lines[2]["kind"], "negative");
+    assert_eq!(lines[2]["label"], false);
+
+    // A family given on the command line wins over the model's name.
+    let mut out = Vec::new();
+    let counts = store
+        .export_fim(None, Some(nib_engine::PromptFormat::CodeLlama), &mut out)
+        .unwrap();
+    assert_eq!((counts.fim, counts.unknown_format), (2, 0));
+    assert!(String::from_utf8(out).unwrap().contains("<PRE> "));
+
+    // At `metrics` there is no text: nothing to export.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Telemetry::Metrics);
+    store.record(&accepted).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(
+        store.export_fim(None, None, &mut out).unwrap(),
+        ExportCounts::default()
+    );
+    assert!(out.is_empty());
 }

@@ -31,15 +31,37 @@ pub enum CodeActionKind {
     /// The cursor is on comment or docstring lines that describe code: write that code below
     /// them.
     GenerateFromComment,
+    /// Explain the selection or the enclosing function or class.
+    Explain,
+    /// Explain an error (a diagnostic, a traceback) and fix it.
+    Fix,
+    /// Write unit tests for the function at the cursor.
+    Tests,
+    /// Rewrite the selection or function with the same behaviour.
+    Refactor,
+    /// Write code from a free description at the cursor's line.
+    GenerateFromPrompt,
 }
 
 impl CodeActionKind {
-    pub const ALL: &'static [CodeActionKind] = &[CodeActionKind::GenerateFromComment];
+    pub const ALL: &'static [CodeActionKind] = &[
+        CodeActionKind::GenerateFromComment,
+        CodeActionKind::Explain,
+        CodeActionKind::Fix,
+        CodeActionKind::Tests,
+        CodeActionKind::Refactor,
+        CodeActionKind::GenerateFromPrompt,
+    ];
 
     /// A stable name (for the server's resolve data).
     pub fn id(self) -> &'static str {
         match self {
             CodeActionKind::GenerateFromComment => "generate_from_comment",
+            CodeActionKind::Explain => "explain",
+            CodeActionKind::Fix => "fix",
+            CodeActionKind::Tests => "tests",
+            CodeActionKind::Refactor => "refactor",
+            CodeActionKind::GenerateFromPrompt => "generate_from_prompt",
         }
     }
 
@@ -51,6 +73,11 @@ impl CodeActionKind {
     pub fn title(self) -> &'static str {
         match self {
             CodeActionKind::GenerateFromComment => "Generate code from comment",
+            CodeActionKind::Explain => "Explain this code",
+            CodeActionKind::Fix => "Explain and fix this error",
+            CodeActionKind::Tests => "Generate tests",
+            CodeActionKind::Refactor => "Refactor (same behaviour)",
+            CodeActionKind::GenerateFromPrompt => "Generate code from a description",
         }
     }
 }
@@ -103,6 +130,14 @@ pub struct CodeActionResult {
     /// The model's output before extraction and post-processing (the chat path: the answer
     /// after the function's beginning, which the prompt wrote for it).
     pub raw: String,
+    /// The edits that apply the result, possibly in another file (the tests' file); empty
+    /// for generate-from-comment (its edit is `range` and `insert_text`) and explain.
+    pub edits: Vec<crate::FileEdit>,
+    /// The URI of the file the tests go into (tests only).
+    pub test_file: Option<String>,
+    /// Who wrote the code (`remote` only through the chat path), and why the configured
+    /// remote did not when the local model answered instead.
+    pub provider: crate::ProviderInfo,
 }
 
 /// Alternatives asked of the engine for a code action (each is a full extra decode).
@@ -120,8 +155,9 @@ struct CommentBlock {
 }
 
 impl Ide {
-    /// The code actions available for `range` of `snap`. Cheap (no model): called on every
-    /// cursor move. Only languages the safety gate knows get actions.
+    /// The comment actions (generate from comment) available for `range` of `snap`. Cheap
+    /// (no model): called on every cursor move. Only languages the safety gate knows get
+    /// actions. [`Ide::code_actions_with`] gives the assistant's actions too.
     pub fn code_actions(
         &self,
         snap: &Snapshot,
@@ -134,6 +170,25 @@ impl Ide {
             .unwrap_or_default())
     }
 
+    /// All of nib's code actions for `range`: the comment actions, then explain, tests and
+    /// refactor (on a selection or in a function), and fix when the request carries
+    /// diagnostics. Cheap (no model).
+    pub fn code_actions_with(
+        &self,
+        snap: &Snapshot,
+        range: Range,
+        encoding: OffsetEncoding,
+        has_diagnostics: bool,
+    ) -> Result<Vec<CodeActionKind>, IdeError> {
+        let start = snap.doc.offset(range.start, encoding)?;
+        let end = snap.doc.offset(range.end, encoding)?.max(start);
+        let mut out: Vec<CodeActionKind> = find_block(snap, range)
+            .map(|_| vec![CodeActionKind::GenerateFromComment])
+            .unwrap_or_default();
+        out.extend(self.assist_offers(snap, start, end, has_diagnostics));
+        Ok(out)
+    }
+
     /// Run a code action against `snap`. Blocking: runs the model. A newer code action for the
     /// same document, or an edit of it, cancels this one.
     pub fn code_action(
@@ -144,7 +199,9 @@ impl Ide {
     ) -> Result<CodeActionResult, IdeError> {
         let started = Instant::now();
         snap.doc.offset(req.range.start, req.encoding)?;
-        let CodeActionKind::GenerateFromComment = req.kind;
+        if req.kind != CodeActionKind::GenerateFromComment {
+            return self.assist(snap, req, &crate::AssistInput::default(), cancel);
+        }
         let block = find_block(snap, req.range).ok_or_else(|| {
             IdeError::NotApplicable("the cursor is not on a comment or docstring".into())
         })?;
@@ -171,8 +228,35 @@ impl Ide {
             }
             _ => None,
         };
-        let chat_made = match chat_target {
-            Some((chat, lang, func)) => self.chat_code(
+        // A remote chat provider first (it needs no chat template of the local model).
+        let remote_target = match snap.lang {
+            Some(lang) if self.provider.remote().chat.is_some() => {
+                let (s, e) = doc.line_bounds(block.first).unwrap_or_default();
+                let line = doc.slice(s, e);
+                let comment_at = s + (line.len() - line.trim_start().len());
+                crate::chat::function_at_insertion(
+                    lang,
+                    &doc.text(),
+                    (at.start, at.end),
+                    &at.lead,
+                    at.tail,
+                    comment_at,
+                )
+                .map(|f| (lang, f))
+            }
+            _ => None,
+        };
+        let mut fallback = None;
+        let mut remote_made = None;
+        if let Some((lang, func)) = &remote_target {
+            match self.remote_chat_code(snap, *lang, func, &at, &config, cancel)? {
+                Ok(made) => remote_made = made,
+                Err(why) => fallback = Some(why),
+            }
+        }
+        let chat_made = match (remote_made, chat_target) {
+            (Some(made), _) => Some(made),
+            (None, Some((chat, lang, func))) => self.chat_code(
                 snap,
                 engine.as_ref(),
                 chat,
@@ -182,7 +266,7 @@ impl Ide {
                 &config,
                 cancel,
             )?,
-            None => None,
+            (None, None) => None,
         };
         let made = match chat_made {
             Some(m) => m,
@@ -218,11 +302,22 @@ impl Ide {
             findings: made.findings,
             dropped: made.gate_dropped,
             empty_reason,
-            model: made.model,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             generated_tokens: made.generated_tokens,
             source: made.source,
+            model: made.model.clone(),
             raw: made.raw,
+            edits: Vec::new(),
+            test_file: None,
+            provider: crate::ProviderInfo {
+                name: made.provider,
+                fallback: if made.provider == "local" {
+                    fallback
+                } else {
+                    None
+                },
+                model: made.model,
+            },
         })
     }
 
@@ -294,6 +389,7 @@ impl Ide {
             raw: c.raw,
             generated_tokens: c.generated_tokens,
             source: "infill",
+            provider: "local",
         })
     }
 
@@ -429,18 +525,50 @@ impl Ide {
             tracing::debug!(function = %func.name, "no body in the chat answers: infilling instead");
             return Ok(None);
         };
+        let logprobs: Vec<f32> = generation.tokens.iter().map(|t| t.logprob).collect();
+        Ok(self.finish_chat_code(
+            lang,
+            func,
+            at,
+            &text,
+            &code,
+            config,
+            Answer {
+                logprobs,
+                model: info.name,
+                raw: generation.text,
+                generated_tokens: generation.tokens.len(),
+                provider: "local",
+            },
+        ))
+    }
+
+    /// The body a chat answer gave for `func`, post-processed and checked like a completion:
+    /// `None` when post-processing keeps nothing of it. A body the safety gate drops stays
+    /// dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_chat_code(
+        &self,
+        lang: Language,
+        func: &crate::chat::Function,
+        at: &Insertion,
+        text: &str,
+        code: &str,
+        config: &crate::IdeConfig,
+        answer: Answer,
+    ) -> Option<Made> {
         let prefix = format!("{}{}", &text[..at.start], at.lead);
         let suffix = format!("{}{}", at.tail, &text[at.end..]);
         let out = nib_postprocess::process(&nib_postprocess::Input {
             lang: Some(lang),
             prefix: &prefix,
             suffix: &suffix,
-            raw: &code,
+            raw: code,
             mode: Mode::MultiLine,
         });
         if out.text.trim().is_empty() {
             tracing::debug!(function = %func.name, dropped = ?out.dropped, "post-processing kept nothing of the chat answer: infilling instead");
-            return Ok(None);
+            return None;
         }
         let (mut findings, gate_dropped) =
             self.gate_check(config, Some(lang), &prefix, &out.text, &suffix);
@@ -454,8 +582,7 @@ impl Ide {
             tracing::info!(%why, "code dropped by the safety gate");
             self.stats.gated.inc();
         }
-        let logprobs: Vec<f32> = generation.tokens.iter().map(|t| t.logprob).collect();
-        Ok(Some(Made {
+        Some(Made {
             code: if gate_dropped.is_some() {
                 String::new()
             } else {
@@ -465,15 +592,98 @@ impl Ide {
             gate_dropped,
             findings,
             confidence: crate::complete::confidence_name(nib_postprocess::confidence_per_token(
-                &logprobs,
+                &answer.logprobs,
             )),
             alternatives: Vec::new(),
-            model: info.name,
-            generated_tokens: generation.tokens.len(),
-            raw: generation.text,
+            model: answer.model,
+            generated_tokens: answer.generated_tokens,
+            raw: answer.raw,
             source: "chat",
-        }))
+            provider: answer.provider,
+        })
     }
+
+    /// The chat path through the remote provider: the model is asked for the whole function
+    /// (no answer can be started for a remote model), and the body's lines after the ones the
+    /// document has are kept. `Err(why)`: the remote failed or may not see the document, the
+    /// local paths answer. `Ok(None)`: no usable body (the infilling path answers).
+    fn remote_chat_code(
+        &self,
+        snap: &Snapshot,
+        lang: Language,
+        func: &crate::chat::Function,
+        at: &Insertion,
+        config: &crate::IdeConfig,
+        cancel: &CancelToken,
+    ) -> Result<Result<Option<Made>, String>, IdeError> {
+        let text = snap.doc.text();
+        let prompt = crate::chat::chat_prompt(
+            ChatFormat::ChatMl,
+            None,
+            lang,
+            &text,
+            func,
+            at.start,
+            &nib_engine::ApproxTokenCounter,
+            config.window.prefix_tokens,
+        );
+        let mut req = nib_engine::ChatRequest::new(prompt.messages.clone(), cancel.clone());
+        // The whole function: its signature and docstring come again before the body.
+        req.max_tokens = config.code_action_max_tokens * 2;
+        let ctx = crate::ChatContext {
+            files: vec![snap.uri.clone()],
+        };
+        let answer = match self.try_remote_chat(req, &ctx)? {
+            crate::provider::Remote::Answered(a) => a,
+            crate::provider::Remote::FellBack(why) => return Ok(Err(why)),
+            crate::provider::Remote::NotConfigured => return Ok(Ok(None)),
+        };
+        if answer.response.stop_reason == StopReason::Cancelled {
+            return Err(IdeError::Cancelled);
+        }
+        self.stats.model_requests.inc();
+        let full = nib_postprocess::answer_code(&answer.response.text);
+        let keep_from =
+            crate::chat::after_known_lines(full, &func.name, &text[func.start..at.start]);
+        let Some(e) = nib_postprocess::function_body(lang, full, &func.name, &text, keep_from)
+        else {
+            tracing::debug!(function = %func.name, "no body in the remote answer: infilling instead");
+            return Ok(Ok(None));
+        };
+        let body = e.indented(&func.indent);
+        let lead_indent = at.lead.trim_start_matches(['\r', '\n']);
+        let code = match body.strip_prefix(lead_indent) {
+            Some(rest) => rest.to_string(),
+            None => body.trim_start().to_string(),
+        };
+        Ok(Ok(self.finish_chat_code(
+            lang,
+            func,
+            at,
+            &text,
+            &code,
+            config,
+            Answer {
+                logprobs: answer.response.tokens.iter().map(|t| t.logprob).collect(),
+                model: answer.provider.model,
+                raw: answer.response.text,
+                generated_tokens: answer
+                    .response
+                    .completion_tokens
+                    .unwrap_or(answer.response.tokens.len()),
+                provider: "remote",
+            },
+        )))
+    }
+}
+
+/// A chat answer's facts, for [`Ide::finish_chat_code`].
+struct Answer {
+    logprobs: Vec<f32>,
+    model: String,
+    raw: String,
+    generated_tokens: usize,
+    provider: &'static str,
 }
 
 /// What a path made for a code action.
@@ -490,6 +700,8 @@ struct Made {
     raw: String,
     generated_tokens: usize,
     source: &'static str,
+    /// `local` or `remote`.
+    provider: &'static str,
 }
 
 /// Where the code goes: bytes `start..end` of the document are replaced by `lead`, the code and

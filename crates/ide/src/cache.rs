@@ -118,6 +118,8 @@ impl Completion {
             context: Report::default(),
             repo_context: None,
             model: String::new(),
+            provider: "local",
+            fallback: None,
         }
     }
 }

@@ -261,6 +261,36 @@ pub(crate) fn code_from_answer(
     })
 }
 
+/// Byte of `code` (a whole function written again) where the lines the document already
+/// has end: from the line defining `name`, the lines (trimmed) that are also lines of `head`
+/// (the function's signature, docstring and comments in the document), and blank ones. 0 when
+/// `code` does not define `name`.
+pub(crate) fn after_known_lines(code: &str, name: &str, head: &str) -> usize {
+    let known: std::collections::HashSet<&str> = head.lines().map(str::trim).collect();
+    let mut at = 0;
+    let mut found = false;
+    for line in code.split_inclusive('\n') {
+        let t = line.trim();
+        if !found {
+            found = [format!("def {name}("), format!("fn {name}(")]
+                .iter()
+                .any(|d| t.contains(d.as_str()));
+            if !found {
+                at += line.len();
+                continue;
+            }
+        } else if !(t.is_empty() || known.contains(t)) {
+            return at;
+        }
+        at += line.len();
+    }
+    if found {
+        at
+    } else {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +440,15 @@ mod tests {
         );
         assert!(p.prompt.starts_with(&format!("<|im_start|>system\n{own}<|im_end|>\n<|im_start|>user\nComplete the Python function `area`")), "{}", p.prompt);
         assert!(!p.prompt.contains(SYSTEM));
+    }
+
+    #[test]
+    fn a_whole_function_answer_is_kept_from_its_first_new_line() {
+        let head = "    def area(self, r):\n        \"\"\"Area of a circle of radius r.\"\"\"\n        # use math.pi\n";
+        let code = "import math\n\ndef area(self, r):\n    \"\"\"Area of a circle of radius r.\"\"\"\n    # use math.pi\n    return math.pi * r ** 2\n";
+        let at = after_known_lines(code, "area", head);
+        assert_eq!(&code[at..], "    return math.pi * r ** 2\n");
+        assert_eq!(after_known_lines("x = 1\n", "area", head), 0);
     }
 
     #[test]

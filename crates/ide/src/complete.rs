@@ -114,6 +114,10 @@ pub struct Completion {
     /// The repository context in the prompt: what was included and dropped.
     pub repo_context: Option<nib_context::repo::RepoReport>,
     pub model: String,
+    /// `local` or `remote` (`completionProvider`).
+    pub provider: &'static str,
+    /// Why the remote provider did not answer (the local model answered instead).
+    pub fallback: Option<String>,
 }
 
 /// Who runs the completion path: each purpose has its own in-flight request per document (a
@@ -198,8 +202,27 @@ impl Ide {
         req: CompletionRequest,
         cancel: &CancelToken,
     ) -> Result<Completion, IdeError> {
+        let remote = self.provider.remote();
+        let mut fallback = None;
+        if let (Some(engine), false) = (&remote.completion, req.raw) {
+            match self.complete_remote(
+                snap,
+                req,
+                cancel,
+                engine.as_ref(),
+                remote.completion_budget,
+            )? {
+                Ok(c) => return Ok(c),
+                Err(why) if remote.fallback => {
+                    self.provider.fell_back(&why);
+                    fallback = Some(why);
+                }
+                Err(why) => return Err(IdeError::Remote(why)),
+            }
+        }
         match self.generate(snap, req, &PathOptions::inline(), cancel)? {
-            Outcome::Answered { completion, .. } | Outcome::Skipped { completion, .. } => {
+            Outcome::Answered { mut completion, .. } | Outcome::Skipped { mut completion, .. } => {
+                completion.fallback = fallback;
                 Ok(completion)
             }
         }
@@ -229,11 +252,25 @@ impl Ide {
             }
         }
         self.cancel_background();
+        let loading = Instant::now();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
+        // An explicit request's budget starts once the model is loaded: the user asked and
+        // waits anyway; an automatic request that waited has missed its moment.
+        let budget_start = match req.trigger {
+            Trigger::Invoked => started + loading.elapsed(),
+            Trigger::Automatic => started,
+        };
         let info = engine.info();
         let full = self.prepare(snap, offset, &config, engine.as_ref(), true);
-        let mut run = match self.choose(snap, offset, &req, &config, engine.as_ref(), full, started)
-        {
+        let mut run = match self.choose(
+            snap,
+            offset,
+            &req,
+            &config,
+            engine.as_ref(),
+            full,
+            budget_start,
+        ) {
             Choice::Run(run) => run,
             Choice::Skip {
                 prep,
@@ -259,7 +296,7 @@ impl Ide {
             opts.max_tokens,
             &config,
         );
-        let first = first_request(&run, &shape, &req, opts, &config, cancel, started);
+        let first = first_request(&run, &shape, &req, opts, &config, cancel, budget_start);
         self.stats.model_requests.inc();
         let mut generation = engine
             .generate(first.clone())
@@ -324,6 +361,8 @@ impl Ide {
             context: run.prep.report,
             repo_context: run.prep.repo_report,
             model: info.name,
+            provider: "local",
+            fallback: None,
         };
         Ok(Outcome::Answered {
             completion,
@@ -344,13 +383,16 @@ impl Ide {
         full: Prepared,
         started: Instant,
     ) -> Choice {
+        // An explicit request's budget is its own, cold or not: the best answer the ready
+        // context allows within it.
         let deadline = match req.trigger {
-            Trigger::Automatic if !req.raw => config.deadline,
-            _ => None,
+            _ if req.raw => None,
+            Trigger::Automatic => config.deadline.map(|b| (b, config.cold_deadline)),
+            Trigger::Invoked => config.invoked_deadline.map(|b| (b, b)),
         }
-        .map(|budget| plan::Deadline {
+        .map(|(budget, cold_budget)| plan::Deadline {
             budget,
-            cold_budget: config.cold_deadline,
+            cold_budget,
             full: engine.plan(Slot::Main, &full.prompt),
         });
         let input = plan::Input {
@@ -358,6 +400,7 @@ impl Ide {
             throughput: engine.throughput(),
             elapsed: started.elapsed(),
             anchor_uses: full.anchor_uses,
+            explicit: req.trigger == Trigger::Invoked,
             kv_reuse: config.kv_reuse,
             background_prefill: config.background_prefill,
         };
@@ -416,7 +459,7 @@ impl Ide {
 
     /// The safety gate on the suggestion: its findings, and why it dropped it (then `out` is
     /// emptied).
-    fn gate_output(
+    pub(crate) fn gate_output(
         &self,
         config: &IdeConfig,
         shape: &Shape,
@@ -594,6 +637,8 @@ fn skipped(
         context: prep.report.clone(),
         repo_context: prep.repo_report.clone(),
         model,
+        provider: "local",
+        fallback: None,
     }
 }
 

@@ -67,9 +67,27 @@ impl Gate {
     /// report those for files the user wrote).
     pub fn check_document(&self, lang: Language, uri: &str, text: &str) -> Vec<Finding> {
         let path = std::path::Path::new(uri.strip_prefix("file://").unwrap_or(uri));
+        self.document_checker().check_with_path(lang, text, path)
+    }
+
+    /// [`Gate::check_document`]'s findings inside `range`, on the document's own tree; `None`
+    /// when only a whole-document check can tell.
+    pub fn check_document_range(
+        &self,
+        lang: Language,
+        uri: &str,
+        text: &str,
+        tree: &nib_syntax::tree_sitter::Tree,
+        range: std::ops::Range<usize>,
+    ) -> Option<Vec<Finding>> {
+        let path = std::path::Path::new(uri.strip_prefix("file://").unwrap_or(uri));
+        self.document_checker()
+            .check_tree_range(lang, text, tree, range, path)
+    }
+
+    fn document_checker(&self) -> &Checker {
         self.documents
             .get_or_init(|| Checker::new(CheckConfig::default()))
-            .check_with_path(lang, text, path)
     }
 }
 

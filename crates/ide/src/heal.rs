@@ -19,7 +19,7 @@ use nib_postprocess::Mode;
 const MAX_HEALED_WORD: usize = 24;
 
 /// The end of the prompt and the constraint on the output's start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Heal {
     /// The prompt's middle: the typed text (with `extra`) less what is held back.
     pub middle: String,

@@ -14,9 +14,11 @@
 //!   safety gate); finding which actions apply needs no model.
 
 mod action;
+mod assist;
 mod cache;
 mod chat;
 mod complete;
+mod diagnosed;
 mod engine_slot;
 mod gate;
 mod heal;
@@ -24,17 +26,24 @@ mod output;
 mod plan;
 mod prompt;
 mod provider;
+mod remote_complete;
 mod retry;
 mod session;
 
 pub use action::{CodeActionKind, CodeActionRequest, CodeActionResult};
+pub use assist::{
+    plan_tests, trim_conversation, AssistInput, ChatTurn, FileEdit, Framework, TestPlan, TestTarget,
+};
 pub use complete::{Completion, CompletionRequest, Trigger};
 pub use engine_slot::EngineState;
 pub use gate::GatePolicy;
 pub use nib_checks::{Finding, Severity};
 pub use nib_context::repo::{OpenFile, RepoContext, RepoContextSource, RepoReport};
 pub use nib_postprocess::Mode;
-pub use provider::{ChatAnswer, ChatContext, ProviderInfo};
+pub use nib_syntax::Language;
+pub use provider::{
+    AuditRecord, ChatAnswer, ChatContext, ProviderEvents, ProviderInfo, RemoteProvider,
+};
 
 pub use session::IdeStats;
 
@@ -44,7 +53,7 @@ use std::time::Duration;
 
 use nib_context::WindowConfig;
 use nib_engine::{CancelToken, CompletionEngine, Slot};
-use nib_syntax::{Language, ParsedDocument};
+use nib_syntax::ParsedDocument;
 use nib_text::{Document, OffsetEncoding, PositionError, TextChange};
 
 /// Knobs of the completion path.
@@ -60,6 +69,9 @@ pub struct IdeConfig {
     /// Budget when the context is cold (first request after opening a file or a jump): at least
     /// this long, so that a shrunk context is still large enough to be useful.
     pub cold_deadline: Duration,
+    /// Time budget of an explicitly requested completion (the context shrinks to fit);
+    /// `None` = no deadline.
+    pub invoked_deadline: Option<Duration>,
     /// How long a request waits for a model that is still loading.
     pub load_wait: Duration,
     /// Reuse the engine's KV cache across requests (off only for baseline measurements).
@@ -84,6 +96,7 @@ impl Default for IdeConfig {
             max_tokens_single_line: 32,
             deadline: None,
             cold_deadline: Duration::from_millis(1000),
+            invoked_deadline: None,
             load_wait: Duration::from_secs(120),
             kv_reuse: true,
             background_prefill: true,
@@ -109,6 +122,9 @@ pub enum IdeError {
     NotApplicable(String),
     #[error("{0}")]
     Engine(String),
+    /// The remote provider could not answer and fallback to the local model is off.
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// An immutable view of a document at one version (cheap: the rope is shared).
@@ -125,6 +141,10 @@ struct DocEntry {
     doc: Document,
     lang: Option<Language>,
     parsed: Option<ParsedDocument>,
+    /// The last safety findings, kept through edits ([`Ide::document_findings`]).
+    diagnosed: Option<diagnosed::Diagnosed>,
+    /// Counts `change` calls, refused ones included (they may apply part of a batch).
+    changes: u64,
 }
 
 /// The analysis host: open documents, the engine, the configuration.
@@ -139,6 +159,7 @@ pub struct Ide {
     prefiller: session::Prefiller,
     gate: gate::Gate,
     repo: Mutex<Option<Arc<dyn RepoContextSource>>>,
+    provider: provider::ProviderSlot,
 }
 
 impl Default for Ide {
@@ -160,6 +181,7 @@ impl Ide {
             prefiller: session::Prefiller::new(),
             gate: gate::Gate::default(),
             repo: Mutex::new(None),
+            provider: provider::ProviderSlot::default(),
         }
     }
 
@@ -206,16 +228,51 @@ impl Ide {
 
     /// Security findings for a whole open document (for diagnostics); empty for unknown
     /// languages and documents over `max_bytes`.
+    ///
+    /// Incremental: after edits inside top-level definitions only those definitions are
+    /// checked again, on the incrementally reparsed tree (see `diagnosed`); the answer equals
+    /// a whole-document check (tested).
     pub fn document_findings(&self, uri: &str, max_bytes: usize) -> Vec<Finding> {
-        let Ok(snap) = self.snapshot(uri) else {
-            return Vec::new();
+        let (snap, kept, changes) = {
+            let docs = lock(&self.docs);
+            let Some(e) = docs.get(uri) else {
+                return Vec::new();
+            };
+            (
+                Snapshot {
+                    uri: uri.to_string(),
+                    doc: e.doc.clone(),
+                    lang: e.lang,
+                    tree: e.parsed.as_ref().and_then(|p| p.tree().cloned()),
+                },
+                e.diagnosed.clone(),
+                e.changes,
+            )
         };
-        match snap.lang {
-            Some(lang) if snap.doc.len_bytes() <= max_bytes => {
-                self.gate.check_document(lang, uri, &snap.doc.text())
+        let lang = match snap.lang {
+            Some(lang) if snap.doc.len_bytes() <= max_bytes => lang,
+            _ => return Vec::new(),
+        };
+        let text = snap.doc.text();
+        let incremental = match (kept, &snap.tree) {
+            (Some(d), _) if d.dirty.is_none() => Some(d.findings),
+            (Some(d), Some(tree)) => d.dirty.and_then(|dirty| {
+                let (a, b) = diagnosed::region(lang, tree, dirty)?;
+                let new = self
+                    .gate
+                    .check_document_range(lang, uri, &text, tree, a..b)?;
+                Some(diagnosed::merge(d.findings, new, (a, b), &text))
+            }),
+            _ => None,
+        };
+        let findings = incremental.unwrap_or_else(|| self.gate.check_document(lang, uri, &text));
+        if let Some(e) = lock(&self.docs).get_mut(uri) {
+            // Edits since the snapshot keep the entry's own findings (and their span).
+            if e.changes == changes {
+                e.diagnosed = Some(diagnosed::Diagnosed::new(findings.clone()));
             }
-            _ => Vec::new(),
         }
+        findings
     }
 
     pub fn stats(&self) -> IdeStats {
@@ -247,6 +304,8 @@ impl Ide {
                 doc: Document::new(text, version),
                 lang,
                 parsed,
+                diagnosed: None,
+                changes: 0,
             },
         );
     }
@@ -260,11 +319,44 @@ impl Ide {
         changes: &[TextChange],
         enc: OffsetEncoding,
     ) -> Result<Option<usize>, IdeError> {
+        Ok(self
+            .change_edits(uri, version, changes, enc)?
+            .last()
+            .map(|e| e.new_end_byte))
+    }
+
+    /// [`Ide::change`], returning what each change did in byte offsets (one edit per change,
+    /// in order).
+    pub fn change_edits(
+        &self,
+        uri: &str,
+        version: i32,
+        changes: &[TextChange],
+        enc: OffsetEncoding,
+    ) -> Result<Vec<nib_text::Edit>, IdeError> {
         let mut docs = lock(&self.docs);
         let entry = docs
             .get_mut(uri)
             .ok_or_else(|| IdeError::UnknownDocument(uri.to_string()))?;
-        let edits = entry.doc.apply(changes, version, enc)?;
+        entry.changes += 1;
+        let applied = entry.doc.apply(changes, version, enc);
+        let edits = match applied {
+            Ok(edits) => edits,
+            Err(e) => {
+                // Changes before the refused one were applied: the tree and the findings
+                // start again from the text.
+                entry.diagnosed = None;
+                entry.parsed = entry
+                    .lang
+                    .and_then(|l| ParsedDocument::new(l, &entry.doc.text()));
+                return Err(e.into());
+            }
+        };
+        if let Some(d) = &mut entry.diagnosed {
+            for e in &edits {
+                d.edit(e);
+            }
+        }
         if let Some(parsed) = &mut entry.parsed {
             for e in &edits {
                 parsed.edit(&nib_syntax::input_edit(
@@ -288,7 +380,7 @@ impl Ide {
         drop(docs);
         // The text changed under any request still running for the old version.
         self.cancel_inflight(uri, false);
-        Ok(edits.last().map(|e| e.new_end_byte))
+        Ok(edits)
     }
 
     /// The document's current version, if open.

@@ -130,11 +130,22 @@ impl Shape {
     }
 
     /// Trim a suggestion whose generation ended with `stop`: cut short by the deadline, keep
-    /// whole lines (multi-line) or whole words only.
+    /// whole lines (multi-line) or whole words only; what is left is dropped when it is
+    /// noise (only a comment, only closers the suffix has).
     pub fn cut_at_deadline(&self, out: &mut Output, stop: StopReason) {
         if stop != StopReason::Deadline {
             return;
         }
+        self.cut(out);
+        if !self.raw && out.dropped.is_none() && !out.text.is_empty() {
+            if let Some(reason) = nib_postprocess::noise(&self.input(""), &mut out.text) {
+                out.text.clear();
+                out.dropped = Some(reason);
+            }
+        }
+    }
+
+    fn cut(&self, out: &mut Output) {
         if self.mode == Mode::MultiLine && out.text.trim_end().contains('\n') {
             let keep = out.text.trim_end().rfind('\n').unwrap_or(0);
             out.text.truncate(keep);
@@ -162,5 +173,49 @@ pub(crate) fn mode_name(mode: Mode) -> &'static str {
     match mode {
         Mode::SingleLine => "single_line",
         Mode::MultiLine => "multi_line",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(prefix: &str, suffix: &str, mode: Mode) -> Shape {
+        let config = IdeConfig::default();
+        Shape::new(
+            Some(nib_syntax::Language::Python),
+            prefix,
+            suffix,
+            mode,
+            false,
+            None,
+            &config,
+        )
+    }
+
+    fn cut(shape: &Shape, text: &str, stop: StopReason) -> Output {
+        let mut out = Output {
+            text: text.into(),
+            dropped: None,
+        };
+        shape.cut_at_deadline(&mut out, stop);
+        out
+    }
+
+    #[test]
+    fn what_the_deadline_leaves_is_judged_again() {
+        let s = shape("if x:\n    a = 1\nelse:", "\n", Mode::MultiLine);
+        let out = cut(&s, "  # EOF\n    pas", StopReason::Deadline);
+        assert_eq!(out.text, "");
+        assert_eq!(out.dropped, Some(DropReason::OnlyWhitespaceOrComment));
+        // Not cut: untouched.
+        assert_eq!(
+            cut(&s, "  # EOF\n    pas", StopReason::EndOfGeneration).text,
+            "  # EOF\n    pas"
+        );
+        let s = shape("total = compute(a, ", ")\n", Mode::SingleLine);
+        let out = cut(&s, "b) + c", StopReason::Deadline);
+        assert_eq!(out.text, "b) + ");
+        assert_eq!(out.dropped, None);
     }
 }

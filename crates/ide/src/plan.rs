@@ -16,7 +16,9 @@
 //!   the caller's `small_window` returns; the throughput is an input, so tests inject it.
 //! - `small_window` is called at most once, and only when the full window does not fit (the
 //!   small window is built lazily: building it updates the document's session).
-//! - Without a deadline (an explicit or raw request) the plan is `Full` with no budget; without
+//! - An explicit request has its own budget (`invokedDeadlineMs`), planned like an automatic
+//!   one whose context is cold, but never skipped: the user waits for an answer.
+//! - Without a deadline (a raw request, or none configured) the plan is `Full` with no budget; without
 //!   KV-cache reuse it is `Full` with the budget (nothing to plan: every prompt is evaluated
 //!   whole).
 //! - `Skip` and background prefill of the full window only with background prefill on (else
@@ -84,6 +86,8 @@ pub(crate) struct Input {
     pub throughput: Throughput,
     /// Requests served by the full window's anchor, this one included (1: a fresh context).
     pub anchor_uses: u32,
+    /// The user asked (an explicit request): never skipped, whatever the small window costs.
+    pub explicit: bool,
     /// The engine reuses its KV cache across requests.
     pub kv_reuse: bool,
     /// Prompts may be evaluated in the background.
@@ -172,7 +176,7 @@ pub(crate) fn plan<S>(
         prefill_secs(small.new_tokens(), tp) + decode_secs(SMALL_DECODE_RESERVE_STEPS, tp);
     let prefill_full = input.background_prefill
         && (is_settled(input.anchor_uses) || nothing_worth_keeping(d.full.slot_tokens));
-    if input.background_prefill && !fits(small_need, left) {
+    if input.background_prefill && !input.explicit && !fits(small_need, left) {
         Plan::Skip {
             reason: SkipReason::SmallWindowOverBudget,
             window,
@@ -284,8 +288,60 @@ mod tests {
             elapsed: ms(0),
             throughput,
             anchor_uses: uses,
+            explicit: false,
             kv_reuse: true,
             background_prefill: true,
+        }
+    }
+
+    /// The same request asked for explicitly, with the default 2 s `invokedDeadlineMs`
+    /// (its budget and cold budget alike).
+    fn explicit(input: Input) -> Input {
+        Input {
+            explicit: true,
+            deadline: input.deadline.map(|d| Deadline {
+                budget: ms(2000),
+                cold_budget: ms(2000),
+                ..d
+            }),
+            ..input
+        }
+    }
+
+    /// The scenario of the harness test `a_shrunk_context_stays_anchored_across_lines`, at the
+    /// speeds the warm-up measured on a busy and on a quiet machine (prefill 44 and 147
+    /// tokens/s) and on a CPU ten times faster: with budgets of 3 s (5 s cold), a cold request
+    /// before 2,900 uncached tokens shrinks to the small window, and the next line, typed at
+    /// the same anchor with the small window cached, stays in it without being skipped.
+    #[test]
+    fn a_shrunk_context_stays_anchored_across_lines() {
+        for (prefill, decode) in [(44.0, 15.0), (147.0, 25.0), (400.0, 60.0)] {
+            let speed = tp(prefill, decode);
+            let budgets = |full, uses| Input {
+                deadline: Some(Deadline {
+                    budget: ms(3000),
+                    cold_budget: ms(5000),
+                    full,
+                }),
+                ..typing(full, uses, speed)
+            };
+            let mut size = 0;
+            let first = plan(&budgets(slot(2900, 0, 0), 1), |tokens| {
+                size = tokens;
+                (tokens, slot(tokens, 0, 0))
+            });
+            assert!(
+                matches!(first, Plan::Small { budget, .. } if budget == ms(5000)),
+                "{prefill} tok/s: {first:?}"
+            );
+            // 12 new tokens on the next line, the rest of the small window cached.
+            let second = plan(&budgets(slot(2912, 0, size), 2), |_| {
+                (size, slot(size + 12, size, size))
+            });
+            assert!(
+                matches!(second, Plan::Small { budget, .. } if budget == ms(3000)),
+                "{prefill} tok/s: {second:?}"
+            );
         }
     }
 
@@ -432,6 +488,28 @@ mod tests {
                     window: MAX_SMALL_TOKENS,
                     small: slot(216, 216, 216),
                     prefill_full: false,
+                },
+            },
+            Row {
+                name: "explicit, 2 s budget, slow engine: the small window of what 2 s allow",
+                input: explicit(typing(slot(3000, 0, 0), 1, LAPTOP)),
+                small: slot(456, 0, 0),
+                want: Plan::Small {
+                    budget: ms(2000),
+                    window: 456,
+                    small: slot(456, 0, 0),
+                    prefill_full: true,
+                },
+            },
+            Row {
+                name: "explicit on an engine too slow even for the small window: run, not skipped",
+                input: explicit(typing(slot(3000, 0, 0), 1, tp(1.0, 1.0))),
+                small: slot(48, 0, 0),
+                want: Plan::Small {
+                    budget: ms(2000),
+                    window: MIN_SMALL_TOKENS,
+                    small: slot(48, 0, 0),
+                    prefill_full: true,
                 },
             },
         ];

@@ -263,7 +263,7 @@ impl Ide {
     }
 
     /// Repository context for a window anchored at `at`, if a source is set.
-    fn repo_files(
+    pub(crate) fn repo_files(
         &self,
         snap: &Snapshot,
         text: &str,

@@ -962,3 +962,87 @@ fn a_comment_outside_a_function_uses_infilling_with_a_chat_model() {
     assert_eq!(prompts.len(), 1);
     assert!(!prompts[0].contains("<|im_start|>"), "{:?}", prompts[0]);
 }
+
+/// What the harness test of the same name checked on a real model, with the speed injected:
+/// a slow engine shrinks a cold request to the small window, and typing on across a line
+/// break keeps that window's anchor, so the next prompt only appends what was typed.
+#[test]
+fn a_shrunk_context_stays_anchored_across_lines() {
+    let engine = Scripted::new(&["", ""]);
+    let ide = typing_ide(&engine, 100.0);
+    let uri = "file:///long.py";
+    let (_, line, col) = long_function();
+    type_at(&ide, uri, 2, line, col, "zq_count = 0\n    zq");
+    let first = at(&ide, uri, line + 1, 6);
+    assert_eq!((first.shrunk, first.skipped), (true, None));
+    // The scratch slot now holds the small window: the next request only appends to it.
+    engine.warm.lock().unwrap().push(Slot::Scratch);
+    type_at(&ide, uri, 3, line + 1, 6, "_x = zq_count + 1\n    zq");
+    let second = at(&ide, uri, line + 2, 6);
+    assert_eq!((second.shrunk, second.skipped), (true, None));
+    assert_eq!(
+        engine.slots.lock().unwrap().clone(),
+        [Slot::Scratch, Slot::Scratch]
+    );
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert!(
+        prompts[1].starts_with(&prompts[0]),
+        "the window stays anchored:\n{:?}\n{:?}",
+        prompts[0],
+        prompts[1]
+    );
+    // The window ends at the anchor (the start of the line the first request was on); what
+    // was typed since comes after the middle token, a partial word held back.
+    assert!(
+        prompts[1].ends_with("<|fim_middle|>    zq_x = zq_count + 1\n   "),
+        "{:?}",
+        prompts[1]
+    );
+    let stats = ide.stats();
+    assert_eq!((stats.shrunk, stats.skipped), (2, 0));
+}
+
+/// An explicit request has a budget of its own: on an engine too slow for the full window
+/// it answers from the small window instead of waiting for the whole context, and it is
+/// never skipped, however slow the engine.
+#[test]
+fn an_explicit_request_answers_within_its_own_budget() {
+    for (prefill, slot) in [
+        (100.0, Slot::Scratch),
+        (1e6, Slot::Main),
+        (1.0, Slot::Scratch),
+    ] {
+        let engine = Scripted::new(&["return total_0"]);
+        *engine.throughput.lock().unwrap() = Throughput {
+            prefill_tokens_per_s: prefill,
+            decode_tokens_per_s: 1000.0,
+        };
+        let ide = Ide::new(IdeConfig {
+            deadline: Some(std::time::Duration::from_secs(5)),
+            invoked_deadline: Some(std::time::Duration::from_secs(20)),
+            ..IdeConfig::default()
+        });
+        ide.set_engine(engine.clone());
+        ide.open("file:///long.py", Some("python"), 1, &long_function().0);
+        let (_, line, col) = long_function();
+        let snap = ide.snapshot("file:///long.py").unwrap();
+        let c = ide
+            .complete(
+                &snap,
+                CompletionRequest::new(
+                    Position::new(line, col),
+                    OffsetEncoding::Utf8,
+                    Trigger::Invoked,
+                ),
+                &CancelToken::new(),
+            )
+            .unwrap();
+        assert_eq!(c.skipped, None, "{prefill} tokens/s");
+        assert_eq!(c.text, "return total_0", "{prefill} tokens/s");
+        assert_eq!(
+            engine.slots.lock().unwrap().clone(),
+            [slot],
+            "{prefill} tokens/s"
+        );
+    }
+}

@@ -8,6 +8,42 @@ use tower_lsp_server::lsp_types as lsp;
 /// The LSP kind of nib's code actions (a sub-kind of `refactor`).
 pub const GENERATE_KIND: &str = "refactor.nib.generate";
 
+/// The LSP kind editors filter an action by: fix is a quick fix, the others refactorings.
+pub fn lsp_kind(kind: CodeActionKind) -> &'static str {
+    match kind {
+        CodeActionKind::GenerateFromComment | CodeActionKind::GenerateFromPrompt => GENERATE_KIND,
+        CodeActionKind::Explain => "refactor.nib.explain",
+        CodeActionKind::Fix => "quickfix.nib.fix",
+        CodeActionKind::Tests => "refactor.nib.tests",
+        CodeActionKind::Refactor => "refactor.nib.refactor",
+    }
+}
+
+/// The kinds the server advertises, each once.
+pub fn advertised_kinds() -> Vec<lsp::CodeActionKind> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for k in CodeActionKind::ALL {
+        if !kinds.contains(&lsp_kind(*k)) {
+            kinds.push(lsp_kind(*k));
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|k| lsp::CodeActionKind::from(k.to_string()))
+        .collect()
+}
+
+/// Whether the client asks for nib's fix by name (`only` holds `quickfix.nib` or a sub-kind):
+/// fix is then offered without a diagnostic (the model looks for the bug).
+pub fn fix_asked(only: Option<&[lsp::CodeActionKind]>) -> bool {
+    only.is_some_and(|only| {
+        only.iter().any(|k| {
+            lsp_kind(CodeActionKind::Fix).starts_with(k.as_str())
+                && k.as_str().starts_with("quickfix.nib")
+        })
+    })
+}
+
 /// What an offered action carries to its resolve: where it was offered and for which version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActionData {
@@ -17,14 +53,17 @@ pub struct ActionData {
     pub range: lsp::Range,
     /// [`CodeActionKind::id`].
     pub action: String,
+    /// For fix: the messages of the diagnostics the request carried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<String>,
 }
 
-/// Whether the client's `only` filter lets nib's kind through.
-pub fn kind_wanted(only: Option<&[lsp::CodeActionKind]>) -> bool {
+/// Whether the client's `only` filter lets `lsp_kind` through.
+pub fn lsp_kind_wanted(only: Option<&[lsp::CodeActionKind]>, lsp_kind: &str) -> bool {
     only.is_none_or(|only| {
         only.iter().any(|k| {
             let k = k.as_str();
-            GENERATE_KIND == k || GENERATE_KIND.starts_with(&format!("{k}."))
+            lsp_kind == k || lsp_kind.starts_with(&format!("{k}."))
         })
     })
 }
@@ -33,7 +72,7 @@ pub fn kind_wanted(only: Option<&[lsp::CodeActionKind]>) -> bool {
 pub fn offer(kind: CodeActionKind, data: &ActionData) -> lsp::CodeAction {
     lsp::CodeAction {
         title: format!("nib: {}", kind.title()),
-        kind: Some(lsp::CodeActionKind::from(GENERATE_KIND.to_string())),
+        kind: Some(lsp::CodeActionKind::from(lsp_kind(kind).to_string())),
         data: serde_json::to_value(data).ok(),
         ..Default::default()
     }
@@ -64,13 +103,32 @@ pub fn resolve(
             "model": r.model,
             "latencyMs": r.latency_ms,
             "source": r.source,
+            "kind": r.kind.id(),
+            "generatedCode": r.generated_code,
+            "emptyReason": r.empty_reason,
+            "provider": r.provider,
+            "testFile": r.test_file,
         });
+    }
+    if r.kind == CodeActionKind::Explain {
+        // Nothing to edit: the explanation is the result (shown by the server).
+        action.edit = None;
+        return action;
     }
     let base = format!("nib: {}", r.kind.title());
     if r.dropped.is_some() {
         let rule = blocking_rule(r).map_or("a high-severity finding", |f| f.rule_id.as_str());
         action.title = format!("{base} (blocked by the safety gate: {rule})");
         action.edit = None;
+        return action;
+    }
+    if !r.edits.is_empty() {
+        action.edit = Some(workspace_edit(
+            &r.edits,
+            uri.as_str(),
+            r.version,
+            versioned_edits,
+        ));
         return action;
     }
     if r.insert_text.is_empty() {
@@ -100,6 +158,68 @@ pub fn resolve(
         }
     });
     action
+}
+
+/// The edits of an assistant action. Edits of the document carry its version when the
+/// client takes versioned edits; a file that does not exist yet is created first (which needs
+/// document changes).
+fn workspace_edit(
+    edits: &[nib_ide::FileEdit],
+    document: &str,
+    version: i32,
+    versioned_edits: bool,
+) -> lsp::WorkspaceEdit {
+    let creates = edits.iter().any(|e| e.create);
+    let text_edit = |e: &nib_ide::FileEdit| lsp::TextEdit {
+        range: crate::convert::range(e.range),
+        new_text: e.new_text.clone(),
+    };
+    let parse = |u: &str| u.parse::<lsp::Uri>().ok();
+    if !versioned_edits && !creates {
+        // By URI, in the order the edits come.
+        let mut by_uri: Vec<(String, Vec<lsp::TextEdit>)> = Vec::new();
+        for e in edits {
+            match by_uri.iter_mut().find(|(u, _)| *u == e.uri) {
+                Some((_, v)) => v.push(text_edit(e)),
+                None => by_uri.push((e.uri.clone(), vec![text_edit(e)])),
+            }
+        }
+        return lsp::WorkspaceEdit {
+            changes: Some(
+                by_uri
+                    .into_iter()
+                    .filter_map(|(u, v)| parse(&u).map(|u| (u, v)))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+    }
+    let mut ops = Vec::new();
+    for e in edits {
+        let Some(uri) = parse(&e.uri) else { continue };
+        if e.create {
+            ops.push(lsp::DocumentChangeOperation::Op(lsp::ResourceOp::Create(
+                lsp::CreateFile {
+                    uri: uri.clone(),
+                    options: Some(lsp::CreateFileOptions {
+                        overwrite: Some(false),
+                        ignore_if_exists: Some(true),
+                    }),
+                    annotation_id: None,
+                },
+            )));
+        }
+        // Only the document the action was offered for has a version nib knows.
+        let version = (e.uri == document && versioned_edits).then_some(version);
+        ops.push(lsp::DocumentChangeOperation::Edit(lsp::TextDocumentEdit {
+            text_document: lsp::OptionalVersionedTextDocumentIdentifier { uri, version },
+            edits: vec![lsp::OneOf::Left(text_edit(e))],
+        }));
+    }
+    lsp::WorkspaceEdit {
+        document_changes: Some(lsp::DocumentChanges::Operations(ops)),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +255,13 @@ mod tests {
             generated_tokens: 3,
             source: "infill",
             raw: code.to_string(),
+            edits: Vec::new(),
+            test_file: None,
+            provider: nib_ide::ProviderInfo {
+                name: "local",
+                model: "m".into(),
+                fallback: None,
+            },
         }
     }
 
@@ -163,6 +290,7 @@ mod tests {
                 position: p,
                 range: lsp::Range { start: p, end: p },
                 action: "generate_from_comment".into(),
+                diagnostics: Vec::new(),
             },
         )
     }
@@ -222,6 +350,15 @@ mod tests {
     #[test]
     fn only_filters_by_kind_prefix() {
         let k = |s: &str| lsp::CodeActionKind::from(s.to_string());
+        let kind_wanted =
+            |only: Option<&[lsp::CodeActionKind]>| lsp_kind_wanted(only, GENERATE_KIND);
+        let fix = lsp_kind(CodeActionKind::Fix);
+        assert!(lsp_kind_wanted(Some(&[k("quickfix")]), fix));
+        assert!(!lsp_kind_wanted(Some(&[k("refactor")]), fix));
+        assert!(lsp_kind_wanted(
+            Some(&[k("refactor")]),
+            lsp_kind(CodeActionKind::Explain)
+        ));
         assert!(kind_wanted(None));
         assert!(kind_wanted(Some(&[k("refactor")])));
         assert!(kind_wanted(Some(&[k("quickfix"), k("refactor.nib")])));

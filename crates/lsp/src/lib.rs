@@ -15,12 +15,14 @@
 //! - [`local`] runs the same completion path in process for the CLI, benchmarks and evaluation.
 
 mod actions;
+pub mod assist;
 pub mod blocking;
 mod convert;
 mod debounce;
 mod handlers;
 pub mod local;
 pub mod logging;
+pub mod remote;
 mod server;
 pub mod settings;
 pub mod transport;

@@ -68,10 +68,20 @@ pub fn settings_for(
     s
 }
 
+/// What the engine is loaded from: a change of it means a reload. (Kept out of `settings`, which
+/// the fuzz targets compile without the model crates.)
+pub(crate) fn engine_key(settings: &Settings) -> nib_models::EngineKey {
+    let mut key =
+        nib_models::EngineKey::new(&settings.model, settings.threads, settings.context_length());
+    key.lora_adapter = (!settings.lora_adapter.is_empty())
+        .then(|| std::path::PathBuf::from(&settings.lora_adapter));
+    key
+}
+
 /// An `Ide` with the model loaded, as the server builds it.
 pub fn load_ide(settings: &Settings) -> Result<Arc<Ide>> {
     let ide = Arc::new(Ide::new(settings.ide_config()));
-    let engine = nib_models::load(&settings.engine_key()).map_err(|e| anyhow::anyhow!(e))?;
+    let engine = nib_models::load(&engine_key(settings)).map_err(|e| anyhow::anyhow!(e))?;
     ide.set_engine(engine);
     Ok(ide)
 }
@@ -111,9 +121,300 @@ pub fn complete_at(location: &str, settings: &Settings, trigger: Trigger) -> Res
         .with_context(|| format!("at {location}"))
 }
 
+/// A range given as `FILE:LINE[:COL][-LINE2[:COL2]]` (1-based; columns in characters): the
+/// file, and 0-based start and end positions. Without a column the start is the line's
+/// beginning; without `COL2` the end is the end of `LINE2`'s text (`u32::MAX`: clamped by
+/// the caller); without an end the range is empty.
+pub fn parse_range(loc: &str) -> Result<(PathBuf, Position, Position)> {
+    let numbers = |s: &str| -> Option<Vec<u32>> {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.is_empty() || parts.len() > 2 {
+            return None;
+        }
+        parts.iter().map(|p| p.parse::<u32>().ok()).collect()
+    };
+    let (head, end) = match loc.rfind('-') {
+        Some(i) if numbers(&loc[i + 1..]).is_some() && !loc[..i].ends_with(':') => {
+            (&loc[..i], numbers(&loc[i + 1..]))
+        }
+        _ => (loc, None),
+    };
+    // Up to two trailing `:N` parts of the head are the line and the column.
+    let mut rest = head;
+    let mut nums = Vec::new();
+    while nums.len() < 2 {
+        match rest.rfind(':') {
+            Some(i)
+                if !rest[i + 1..].is_empty()
+                    && rest[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                nums.push(
+                    rest[i + 1..]
+                        .parse::<u32>()
+                        .with_context(|| format!("bad number in {loc:?}"))?,
+                );
+                rest = &rest[..i];
+            }
+            _ => break,
+        }
+    }
+    nums.reverse();
+    let (line, col) = match nums.as_slice() {
+        [l] => (*l, 1),
+        [l, c] => (*l, *c),
+        _ => bail!("expected FILE:LINE[:COL][-LINE2[:COL2]], got {loc:?}"),
+    };
+    if rest.is_empty() || line == 0 || col == 0 {
+        bail!("expected FILE:LINE[:COL][-LINE2[:COL2]] with 1-based numbers, got {loc:?}");
+    }
+    let start = Position::new(line - 1, col - 1);
+    let end = match end.as_deref() {
+        None => start,
+        Some([l, ..]) if *l < line => bail!("the range ends before it starts in {loc:?}"),
+        Some([l]) if *l > 0 => Position::new(l - 1, u32::MAX),
+        Some([l, c]) if *l > 0 && *c > 0 => Position::new(l - 1, c - 1),
+        _ => bail!("line and column are 1-based in {loc:?}"),
+    };
+    Ok((PathBuf::from(rest), start, end))
+}
+
+/// What `nib ask` was asked besides the action and the place.
+#[derive(Debug, Clone, Default)]
+pub struct AskOptions {
+    /// A description (generate), a wish (refactor) or a message (chat).
+    pub prompt: Option<String>,
+    /// An error text or traceback for fix.
+    pub error: Option<String>,
+    /// Keep the exchange in this conversation (stored under nib's data directory).
+    pub conversation: Option<String>,
+}
+
+fn conversation_path(id: &str) -> PathBuf {
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    nib_workspace::nib_home()
+        .join("conversations")
+        .join(format!("{safe}.json"))
+}
+
+fn load_conversation(id: &str) -> Result<Vec<nib_engine::ChatMessage>> {
+    let path = conversation_path(id);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let turns: Vec<(String, String)> = serde_json::from_str(&text)
+        .with_context(|| format!("bad conversation file {}", path.display()))?;
+    Ok(turns
+        .into_iter()
+        .map(|(role, content)| {
+            let role = if role == "assistant" {
+                nib_engine::Role::Assistant
+            } else {
+                nib_engine::Role::User
+            };
+            nib_engine::ChatMessage::new(role, content)
+        })
+        .collect())
+}
+
+fn save_conversation(id: &str, messages: &[nib_engine::ChatMessage]) -> Result<()> {
+    let path = conversation_path(id);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let turns: Vec<(&str, &str)> = messages
+        .iter()
+        .map(|m| {
+            let role = if m.role == nib_engine::Role::Assistant {
+                "assistant"
+            } else {
+                "user"
+            };
+            (role, m.content.as_str())
+        })
+        .collect();
+    std::fs::write(&path, serde_json::to_string_pretty(&turns)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The action an `nib ask` name stands for (`chat` is a conversation turn: `None`).
+pub fn ask_action(name: &str, has_prompt: bool) -> Result<Option<nib_ide::CodeActionKind>> {
+    use nib_ide::CodeActionKind as K;
+    Ok(Some(match name {
+        "explain" => K::Explain,
+        "fix" => K::Fix,
+        "tests" | "test" => K::Tests,
+        "refactor" => K::Refactor,
+        "generate" if has_prompt => K::GenerateFromPrompt,
+        "generate" => K::GenerateFromComment,
+        "chat" => return Ok(None),
+        other => bail!(
+            "unknown action {other:?}: expected explain, fix, tests, refactor, generate or chat"
+        ),
+    }))
+}
+
+/// Run `action` at `location` through the server's path, in process; the result as JSON
+/// (the code action result's fields, or a conversation turn's for `chat`).
+pub fn ask(
+    action: &str,
+    location: &str,
+    settings: &Settings,
+    opts: &AskOptions,
+) -> Result<serde_json::Value> {
+    let kind = ask_action(action, opts.prompt.is_some())?;
+    let (path, start, end) = parse_range(location)?;
+    let text = read_source(&path)?;
+    let uri = file_uri(&path);
+    let ide_probe = Ide::new(settings.ide_config());
+    ide_probe.open(&uri, None, 0, &text);
+    let snap = ide_probe.snapshot(&uri)?;
+    // Positions past the end of a line are clamped to it (a range to the end of LINE2).
+    let clamp = |p: Position| -> Result<Position> {
+        let (s, e) = snap.doc.line_bounds(p.line as usize).with_context(|| {
+            format!("line {} is past the end of {}", p.line + 1, path.display())
+        })?;
+        let chars = snap
+            .doc
+            .slice(s, e)
+            .trim_end_matches(['\n', '\r'])
+            .chars()
+            .count() as u32;
+        if p.character != u32::MAX && p.character > chars {
+            bail!(
+                "column {} is past the end of line {} ({} characters)",
+                p.character + 1,
+                p.line + 1,
+                chars
+            );
+        }
+        Ok(Position::new(p.line, p.character.min(chars)))
+    };
+    let range = nib_text::Range {
+        start: clamp(start)?,
+        end: clamp(end)?,
+    };
+    drop(ide_probe);
+    let ide = load_ide(settings)?;
+    attach_repo(&ide, settings, &path);
+    ide.open(&uri, None, 0, &text);
+    let snap = ide.snapshot(&uri)?;
+    let cancel = CancelToken::new();
+    let mut history = match &opts.conversation {
+        Some(id) => load_conversation(id)?,
+        None => Vec::new(),
+    };
+    let Some(kind) = kind else {
+        let message = opts
+            .prompt
+            .as_deref()
+            .context("chat needs a message: --prompt TEXT")?;
+        let (a, b) = (
+            snap.doc.offset(range.start, OffsetEncoding::Utf32)?,
+            snap.doc.offset(range.end, OffsetEncoding::Utf32)?,
+        );
+        // A cursor quotes nothing: the conversation carries the code.
+        let code = (b > a).then_some((&snap, a, b));
+        let turn = ide.converse(&history, message, code, None, &cancel)?;
+        if let Some(id) = &opts.conversation {
+            history.push(nib_engine::ChatMessage::new(
+                nib_engine::Role::User,
+                turn.user.clone(),
+            ));
+            history.push(nib_engine::ChatMessage::new(
+                nib_engine::Role::Assistant,
+                turn.reply.clone(),
+            ));
+            save_conversation(id, &history)?;
+        }
+        let mut v = serde_json::to_value(&turn)?;
+        v["action"] = "chat".into();
+        v["turns"] = (history.len() / 2).into();
+        return Ok(v);
+    };
+    let req = nib_ide::CodeActionRequest {
+        kind,
+        range,
+        encoding: OffsetEncoding::Utf32,
+    };
+    let r = if kind == nib_ide::CodeActionKind::GenerateFromComment {
+        ide.code_action(&snap, req, &cancel)
+    } else {
+        let tests = match (kind, snap.lang) {
+            (nib_ide::CodeActionKind::Tests, Some(lang)) => {
+                let root = nib_workspace::project_root(&path);
+                Some(crate::assist::tests_target(&path, &root, lang))
+            }
+            _ => None,
+        };
+        let input = nib_ide::AssistInput {
+            errors: opts.error.iter().cloned().collect(),
+            prompt: opts.prompt.clone(),
+            tests,
+        };
+        ide.assist(&snap, req, &input, &cancel)
+    }
+    .with_context(|| format!("{action} at {location}"))?;
+    if let Some(id) = &opts.conversation {
+        let asked = match &opts.prompt {
+            Some(p) => format!("{action} at {location}: {p}"),
+            None => format!("{action} at {location}"),
+        };
+        let mut said = r.explanation.clone();
+        if !r.generated_code.is_empty() {
+            let lang = snap.lang.map_or("", |l| l.name());
+            said.push_str(&format!("\n\n```{lang}\n{}\n```", r.generated_code));
+        }
+        history.push(nib_engine::ChatMessage::new(nib_engine::Role::User, asked));
+        history.push(nib_engine::ChatMessage::new(
+            nib_engine::Role::Assistant,
+            said,
+        ));
+        save_conversation(id, &history)?;
+    }
+    let mut v = serde_json::to_value(&r)?;
+    v["action"] = kind.id().into();
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges() {
+        let show = |s: &str| {
+            parse_range(s).map(|(p, a, b)| {
+                format!(
+                    "{} {}:{}-{}:{}",
+                    p.display(),
+                    a.line,
+                    a.character,
+                    b.line,
+                    b.character
+                )
+            })
+        };
+        assert_eq!(show("a-b.py:3").unwrap(), "a-b.py 2:0-2:0");
+        assert_eq!(show("a.py:3:7").unwrap(), "a.py 2:6-2:6");
+        assert_eq!(
+            show("a.py:3-5").unwrap(),
+            format!("a.py 2:0-4:{}", u32::MAX)
+        );
+        assert_eq!(show("a.py:3:2-5:4").unwrap(), "a.py 2:1-4:3");
+        assert_eq!(show("C:x.py:1:1").unwrap(), "C:x.py 0:0-0:0");
+        assert!(show("a.py").is_err());
+        assert!(show("a.py:0").is_err());
+        assert!(show("a.py:5-3").is_err(), "ends before it starts");
+    }
 
     #[test]
     fn locations() {

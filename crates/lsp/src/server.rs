@@ -45,6 +45,8 @@ pub struct Backend {
     pub(crate) prefill: Debouncer,
     /// What happens to suggestions, recorded locally (`telemetry`).
     pub(crate) events: Events,
+    /// The remote provider's audit log and fallback message.
+    pub(crate) provider_events: Arc<crate::remote::ServerEvents>,
 }
 
 pub(crate) type WatchEvent = (std::path::PathBuf, FileChange);
@@ -65,24 +67,39 @@ pub(crate) struct State {
     pub watch_dynamic: bool,
     /// Our file watchers were registered.
     pub watching: bool,
+    /// The client opens documents for us (`window.showDocument.support`).
+    pub show_document: bool,
+    /// `nib/chat` conversations of this session by id: their user and assistant turns.
+    pub conversations: std::collections::HashMap<String, Vec<nib_engine::ChatMessage>>,
+    /// What the remote engines were built from.
+    pub remote_key: Option<crate::remote::RemoteKey>,
 }
 
 /// Serve LSP on stdin / stdout until the client exits. Frames pass through the validating
 /// transport ([`crate::transport`]) in both directions.
 pub async fn serve(log: LogHandle) {
     let (watch_tx, watch_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (service, socket) = LspService::build(|client| Backend {
-        client,
-        ide: Arc::new(Ide::default()),
-        state: Mutex::default(),
-        log,
-        repo: Arc::default(),
-        open_paths: OpenPaths::default(),
-        watch_tx,
-        watch_rx: Mutex::new(Some(watch_rx)),
-        diagnose: Debouncer::new(DIAGNOSE_IDLE),
-        prefill: Debouncer::new(PREFILL_IDLE),
-        events: Events::default(),
+    let (service, socket) = LspService::build(|client| {
+        let ide = Arc::new(Ide::default());
+        let provider_events = Arc::new(crate::remote::ServerEvents::new(
+            client.clone(),
+            Some(nib_workspace::nib_home().join(crate::remote::AUDIT_FILE)),
+        ));
+        ide.set_provider_events(provider_events.clone());
+        Backend {
+            client,
+            ide,
+            provider_events,
+            state: Mutex::default(),
+            log,
+            repo: Arc::default(),
+            open_paths: OpenPaths::default(),
+            watch_tx,
+            watch_rx: Mutex::new(Some(watch_rx)),
+            diagnose: Debouncer::new(DIAGNOSE_IDLE),
+            prefill: Debouncer::new(PREFILL_IDLE),
+            events: Events::default(),
+        }
     })
     .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
     .custom_method(
@@ -95,6 +112,7 @@ pub async fn serve(log: LogHandle) {
     )
     .custom_method("nib/didRejectCompletion", Backend::did_reject_completion)
     .custom_method("nib/stats", Backend::stats)
+    .custom_method("nib/chat", Backend::chat)
     .custom_method("nib/debug/document", Backend::debug_document)
     .custom_method("nib/debug/panic", Backend::debug_panic)
     .finish();

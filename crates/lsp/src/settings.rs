@@ -20,6 +20,8 @@ pub enum Kind {
     String,
     /// A path; the empty string means none.
     Path,
+    /// A string; the empty string means none.
+    Text,
     Integer {
         min: u64,
         max: u64,
@@ -40,6 +42,7 @@ pub struct Key {
 
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 pub const GATE_POLICIES: &[&str] = &["drop", "warn", "off"];
+pub const PROVIDERS: &[&str] = &["local", "remote"];
 
 /// Every setting nib understands.
 pub const KEYS: &[Key] = &[
@@ -98,6 +101,15 @@ pub const KEYS: &[Key] = &[
         doc: "budget in ms when the context is cold (the first request after opening a file or a jump)",
     },
     Key {
+        name: "invokedDeadlineMs",
+        kind: Kind::Integer {
+            min: 0,
+            max: 600_000,
+        },
+        default: "2000",
+        doc: "time budget of an explicitly requested completion in ms (the context shrinks to fit, model loading excluded); 0 = none",
+    },
+    Key {
         name: "kvReuse",
         kind: Kind::Bool,
         default: "true",
@@ -128,12 +140,105 @@ pub const KEYS: &[Key] = &[
         doc: "a directory of copyleft code: suggestions sharing a long run of tokens with it are flagged (empty = none)",
     },
     Key {
+        name: "loraAdapter",
+        kind: Kind::Path,
+        default: "\"\"",
+        doc: "a GGUF LoRA adapter applied to the local model when it loads (docs/fine-tuning.md); one that is missing or does not fit the model is reported and the model runs without it (empty = none)",
+    },
+    Key {
         name: "telemetry",
         kind: Kind::Enum(Telemetry::NAMES),
         default: "\"metrics\"",
         doc: "what nib records about its suggestions in `events.sqlite3` in its data directory, never sent anywhere: off, metrics (events and numbers, no code) or full (also the code around each suggestion, for `nib export`)",
     },
+    Key {
+        name: "actionMaxTokens",
+        kind: Kind::Integer { min: 16, max: 2048 },
+        default: "256",
+        doc: "most tokens of a code action's answer (explain, fix, tests, refactor, generate)",
+    },
+    Key {
+        name: "chatProvider",
+        kind: Kind::Enum(PROVIDERS),
+        default: "\"local\"",
+        doc: "who answers chat-style requests (code actions): the local model, or the remote OpenAI-compatible server of `remoteBaseUrl` (secrets redacted, ignored and denied files never sent)",
+    },
+    Key {
+        name: "completionProvider",
+        kind: Kind::Enum(PROVIDERS),
+        default: "\"local\"",
+        doc: "who writes inline completions: the local model, or the remote server (fill-in-the-middle through `/v1/completions`, within `remoteCompletionBudgetMs`)",
+    },
+    Key {
+        name: "fallback",
+        kind: Kind::Bool,
+        default: "true",
+        doc: "when the remote server fails (unreachable, timeout, error status, bad answer, refused key), answer from the local model instead of failing",
+    },
+    Key {
+        name: "remoteBaseUrl",
+        kind: Kind::Text,
+        default: "\"\"",
+        doc: "the remote server's API root, `/v1` included (e.g. `http://gpu-box:8000/v1`); nothing is sent anywhere while it is empty",
+    },
+    Key {
+        name: "remoteModel",
+        kind: Kind::Text,
+        default: "\"\"",
+        doc: "the model name the remote server knows the model by",
+    },
+    Key {
+        name: "remoteApiKeyEnv",
+        kind: Kind::Text,
+        default: "\"\"",
+        doc: "the NAME of the environment variable holding the remote API key (sent as a bearer token; never the key itself); empty = no key",
+    },
+    Key {
+        name: "remoteConnectTimeoutMs",
+        kind: Kind::Integer {
+            min: 50,
+            max: 60_000,
+        },
+        default: "2000",
+        doc: "longest wait in ms for a connection to the remote server",
+    },
+    Key {
+        name: "remoteTimeoutMs",
+        kind: Kind::Integer {
+            min: 100,
+            max: 600_000,
+        },
+        default: "60000",
+        doc: "longest a remote chat request may take in ms, retries included (then the local model answers)",
+    },
+    Key {
+        name: "remoteCompletionBudgetMs",
+        kind: Kind::Integer {
+            min: 50,
+            max: 60_000,
+        },
+        default: "1000",
+        doc: "time budget in ms of a remote inline completion (one attempt); when the remote fails, the local model answers within `deadlineMs`",
+    },
 ];
+
+/// `chatProvider`, `completionProvider`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    #[default]
+    Local,
+    Remote,
+}
+
+impl Provider {
+    fn parse(s: &str) -> Provider {
+        if s == "remote" {
+            Provider::Remote
+        } else {
+            Provider::Local
+        }
+    }
+}
 
 /// `logLevel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -165,18 +270,33 @@ pub struct Settings {
     pub model: String,
     pub context_tokens: usize,
     pub max_tokens: usize,
+    pub action_max_tokens: usize,
     pub repo_context_tokens: usize,
     pub threads: usize,
     pub log_level: LogLevel,
     pub deadline_ms: u64,
     pub cold_deadline_ms: u64,
+    pub invoked_deadline_ms: u64,
     pub kv_reuse: bool,
     pub background_prefill: bool,
     pub typeahead_cache: bool,
     pub safety_gate: GatePolicy,
     /// Empty: none.
     pub copyleft_corpus: String,
+    /// Empty: none.
+    pub lora_adapter: String,
     pub telemetry: Telemetry,
+    pub chat_provider: Provider,
+    pub completion_provider: Provider,
+    pub fallback: bool,
+    /// Empty: no remote.
+    pub remote_base_url: String,
+    pub remote_model: String,
+    /// Empty: no key.
+    pub remote_api_key_env: String,
+    pub remote_connect_timeout_ms: u64,
+    pub remote_timeout_ms: u64,
+    pub remote_completion_budget_ms: u64,
 }
 
 impl Default for Settings {
@@ -186,17 +306,29 @@ impl Default for Settings {
             model: String::new(),
             context_tokens: 0,
             max_tokens: 0,
+            action_max_tokens: 0,
             repo_context_tokens: 0,
             threads: 0,
             log_level: LogLevel::default(),
             deadline_ms: 0,
             cold_deadline_ms: 0,
+            invoked_deadline_ms: 0,
             kv_reuse: false,
             background_prefill: false,
             typeahead_cache: false,
             safety_gate: GatePolicy::default(),
             copyleft_corpus: String::new(),
+            lora_adapter: String::new(),
             telemetry: Telemetry::default(),
+            chat_provider: Provider::default(),
+            completion_provider: Provider::default(),
+            fallback: false,
+            remote_base_url: String::new(),
+            remote_model: String::new(),
+            remote_api_key_env: String::new(),
+            remote_connect_timeout_ms: 0,
+            remote_timeout_ms: 0,
+            remote_completion_budget_ms: 0,
         };
         for key in KEYS {
             let v: Value = serde_json::from_str(key.default).expect("defaults are JSON (tested)");
@@ -223,6 +355,10 @@ fn check(kind: Kind, v: &Value) -> Result<Checked, String> {
         Kind::Path => match v {
             Value::String(s) => Ok(Checked::Str(s.trim().to_string())),
             other => Err(format!("expected a path, got {other}")),
+        },
+        Kind::Text => match v {
+            Value::String(s) => Ok(Checked::Str(s.trim().to_string())),
+            other => Err(format!("expected a string, got {other}")),
         },
         Kind::Integer { min, max } => match v.as_u64() {
             Some(n) if (min..=max).contains(&n) => Ok(Checked::Int(n)),
@@ -278,6 +414,7 @@ impl Settings {
         match (name, v) {
             ("model", Checked::Str(s)) => self.model = s,
             ("copyleftCorpus", Checked::Str(s)) => self.copyleft_corpus = s,
+            ("loraAdapter", Checked::Str(s)) => self.lora_adapter = s,
             ("logLevel", Checked::Str(s)) => {
                 self.log_level = LogLevel::parse(&s).unwrap_or_default()
             }
@@ -287,12 +424,25 @@ impl Settings {
             ("telemetry", Checked::Str(s)) => {
                 self.telemetry = Telemetry::parse(&s).unwrap_or_default()
             }
+            ("chatProvider", Checked::Str(s)) => self.chat_provider = Provider::parse(&s),
+            ("completionProvider", Checked::Str(s)) => {
+                self.completion_provider = Provider::parse(&s)
+            }
+            ("remoteBaseUrl", Checked::Str(s)) => self.remote_base_url = s,
+            ("remoteModel", Checked::Str(s)) => self.remote_model = s,
+            ("remoteApiKeyEnv", Checked::Str(s)) => self.remote_api_key_env = s,
+            ("remoteConnectTimeoutMs", Checked::Int(n)) => self.remote_connect_timeout_ms = n,
+            ("remoteTimeoutMs", Checked::Int(n)) => self.remote_timeout_ms = n,
+            ("remoteCompletionBudgetMs", Checked::Int(n)) => self.remote_completion_budget_ms = n,
+            ("fallback", Checked::Bool(b)) => self.fallback = b,
             ("contextTokens", Checked::Int(n)) => self.context_tokens = n as usize,
             ("maxTokens", Checked::Int(n)) => self.max_tokens = n as usize,
+            ("actionMaxTokens", Checked::Int(n)) => self.action_max_tokens = n as usize,
             ("repoContextTokens", Checked::Int(n)) => self.repo_context_tokens = n as usize,
             ("threads", Checked::Int(n)) => self.threads = n as usize,
             ("deadlineMs", Checked::Int(n)) => self.deadline_ms = n,
             ("coldDeadlineMs", Checked::Int(n)) => self.cold_deadline_ms = n,
+            ("invokedDeadlineMs", Checked::Int(n)) => self.invoked_deadline_ms = n,
             ("kvReuse", Checked::Bool(b)) => self.kv_reuse = b,
             ("backgroundPrefill", Checked::Bool(b)) => self.background_prefill = b,
             ("typeaheadCache", Checked::Bool(b)) => self.typeahead_cache = b,
@@ -305,10 +455,13 @@ impl Settings {
         c.window.prefix_tokens = self.context_tokens;
         c.window.suffix_tokens = self.context_tokens;
         c.max_tokens = self.max_tokens;
+        c.code_action_max_tokens = self.action_max_tokens;
         c.repo_tokens = self.repo_context_tokens;
         c.max_tokens_single_line = self.max_tokens.min(c.max_tokens_single_line);
         c.deadline = (self.deadline_ms > 0).then(|| Duration::from_millis(self.deadline_ms));
         c.cold_deadline = Duration::from_millis(self.cold_deadline_ms);
+        c.invoked_deadline =
+            (self.invoked_deadline_ms > 0).then(|| Duration::from_millis(self.invoked_deadline_ms));
         c.kv_reuse = self.kv_reuse;
         c.background_prefill = self.background_prefill;
         c.typeahead_cache = self.typeahead_cache;
@@ -323,17 +476,13 @@ impl Settings {
         let need = 2 * self.context_tokens + self.repo_context_tokens + self.max_tokens + 2048;
         need.clamp(4096, 40_000) as u32
     }
-
-    /// What the engine is loaded from: a change of it means a reload.
-    pub fn engine_key(&self) -> nib_models::EngineKey {
-        nib_models::EngineKey::new(&self.model, self.threads, self.context_length())
-    }
 }
 
 fn kind_name(kind: Kind) -> String {
     match kind {
         Kind::String => "string".into(),
         Kind::Path => "path".into(),
+        Kind::Text => "string".into(),
         Kind::Integer { min, max } => format!("integer, {min}..={max}"),
         Kind::Bool => "boolean".into(),
         Kind::Enum(values) => format!("enum: {}", values.join(", ")),
@@ -366,7 +515,7 @@ pub fn json_schema() -> Value {
         .iter()
         .map(|k| {
             let (ty, values, min, max) = match k.kind {
-                Kind::String | Kind::Path => ("string", None, None, None),
+                Kind::String | Kind::Path | Kind::Text => ("string", None, None, None),
                 Kind::Integer { min, max } => ("integer", None, Some(min), Some(max)),
                 Kind::Bool => ("boolean", None, None, None),
                 Kind::Enum(v) => ("string", Some(v), None, None),
@@ -431,7 +580,7 @@ mod tests {
         let base = Settings::default();
         for k in KEYS {
             let other = match k.kind {
-                Kind::String | Kind::Path => json!("/some/other.gguf"),
+                Kind::String | Kind::Path | Kind::Text => json!("/some/other.gguf"),
                 Kind::Integer { min, max } => {
                     let d: u64 = k.default.parse().unwrap();
                     json!(if d == max { min } else { d + 1 })

@@ -8,7 +8,7 @@
 //! - Errors for the user are one line; loading never panics on a bad file.
 
 mod load;
-pub use load::{load, EngineKey};
+pub use load::{load, load_reporting, EngineKey};
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};

@@ -13,6 +13,8 @@ pub struct EngineKey {
     pub resolved: Resolved,
     pub threads: Option<usize>,
     pub context_length: u32,
+    /// A GGUF LoRA adapter to apply (the `loraAdapter` setting).
+    pub lora_adapter: Option<std::path::PathBuf>,
 }
 
 impl EngineKey {
@@ -22,12 +24,21 @@ impl EngineKey {
             resolved: crate::resolve(model),
             threads: (threads > 0).then_some(threads),
             context_length,
+            lora_adapter: None,
         }
     }
 }
 
-/// Load the model (blocking). The error is one line for the user.
+/// Load the model (blocking). The error is one line for the user. A LoRA adapter that cannot
+/// be applied is logged, and the model runs without it ([`load_reporting`] returns why).
 pub fn load(key: &EngineKey) -> Result<Arc<dyn CompletionEngine>, String> {
+    load_reporting(key).map(|(engine, _)| engine)
+}
+
+/// [`load`], with the reason a LoRA adapter was not applied (the model then runs without it).
+pub fn load_reporting(
+    key: &EngineKey,
+) -> Result<(Arc<dyn CompletionEngine>, Option<String>), String> {
     if let Some(msg) = crate::check_present(&key.resolved) {
         return Err(msg);
     }
@@ -45,9 +56,20 @@ pub fn load(key: &EngineKey) -> Result<Arc<dyn CompletionEngine>, String> {
     if let Ok(v) = std::env::var("NIB_FLASH_ATTN") {
         config.flash_attention = v.trim() == "1";
     }
-    LlamaEngine::load(&config)
-        .map(|e| Arc::new(e) as Arc<dyn CompletionEngine>)
-        .map_err(|e| e.to_string())
+    config.lora_adapter = key.lora_adapter.clone();
+    let engine = |config: &LlamaConfig| {
+        LlamaEngine::load(config)
+            .map(|e| Arc::new(e) as Arc<dyn CompletionEngine>)
+            .map_err(|e| e.to_string())
+    };
+    match engine(&config) {
+        Err(e) if config.lora_adapter.is_some() => {
+            let why = format!("{e}; the model runs without it");
+            config.lora_adapter = None;
+            engine(&config).map(|engine| (engine, Some(why)))
+        }
+        result => result.map(|engine| (engine, None)),
+    }
 }
 
 #[cfg(test)]

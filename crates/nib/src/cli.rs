@@ -1,4 +1,4 @@
-//! `nib complete`, `nib model`, `nib settings`, `nib stats` and `nib export`.
+//! `nib complete`, `nib ask`, `nib model`, `nib settings`, `nib stats` and `nib export`.
 
 use anyhow::{Context, Result};
 use nib_ide::{Completion, Trigger};
@@ -27,6 +27,97 @@ pub struct CompleteArgs {
     /// An explicit request (as when the user asks): also generates alternatives.
     #[arg(long)]
     pub invoked: bool,
+}
+
+#[derive(clap::Args)]
+pub struct AskArgs {
+    /// explain, fix, tests, refactor, generate (from the comment there, or from --prompt), or
+    /// chat (a conversation turn: --prompt).
+    pub action: String,
+    /// FILE:LINE[:COL][-LINE2[:COL2]], 1-based (columns in characters): a cursor or a
+    /// selection.
+    pub location: String,
+    /// Settings as JSON, as the server takes them (`{"model": "...", "gate": "warn"}`).
+    #[arg(long)]
+    pub settings: Option<String>,
+    /// Print the result as JSON (generated_code, explanation, test_stubs, confidence,
+    /// alternatives, findings, provider, latency_ms, edits and more).
+    #[arg(long)]
+    pub json: bool,
+    /// A description to generate code from, a wish for refactor, or the chat message.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// A file with the error message or traceback to fix.
+    #[arg(long, value_name = "F")]
+    pub error_file: Option<std::path::PathBuf>,
+    /// Keep the exchange in this conversation (a follow-up refers to earlier answers).
+    #[arg(long, value_name = "ID")]
+    pub conversation: Option<String>,
+}
+
+pub fn ask(a: AskArgs) -> Result<()> {
+    let mut settings = local::settings_for(None, None, None, None);
+    if let Some(json) = &a.settings {
+        let value: serde_json::Value =
+            serde_json::from_str(json).context("--settings is not valid JSON")?;
+        for problem in settings.merge(&value) {
+            eprintln!("nib: warning: {problem}");
+        }
+    }
+    let error = match &a.error_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        ),
+        None => None,
+    };
+    let opts = local::AskOptions {
+        prompt: a.prompt.clone(),
+        error,
+        conversation: a.conversation.clone(),
+    };
+    let v = local::ask(&a.action, &a.location, &settings, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    if a.action == "chat" {
+        println!("{}", text("reply"));
+    } else {
+        if !text("explanation").is_empty() {
+            println!("{}", text("explanation"));
+        }
+        if let Some(edits) = v["edits"].as_array().filter(|e| !e.is_empty()) {
+            for e in edits {
+                println!(
+                    "\n--- {} at {}:{}{}\n{}",
+                    e["uri"].as_str().unwrap_or_default(),
+                    e["range"]["start"]["line"].as_u64().unwrap_or(0) + 1,
+                    e["range"]["start"]["character"].as_u64().unwrap_or(0) + 1,
+                    if e["create"] == true {
+                        " (new file)"
+                    } else {
+                        ""
+                    },
+                    e["new_text"].as_str().unwrap_or_default()
+                );
+            }
+        } else if !text("generated_code").is_empty() {
+            println!("\n{}", text("generated_code"));
+        }
+        if let Some(why) = v["dropped"].as_str().or(v["empty_reason"].as_str()) {
+            eprintln!("nib: no code: {why}");
+        }
+    }
+    eprintln!(
+        "-- {:.0} ms, confidence {}, {} tokens, provider {} ({})",
+        v["latency_ms"].as_f64().unwrap_or(0.0),
+        text("confidence"),
+        v["generated_tokens"],
+        v["provider"]["name"].as_str().unwrap_or("?"),
+        v["provider"]["model"].as_str().unwrap_or("?"),
+    );
+    Ok(())
 }
 
 #[derive(clap::Subcommand)]
@@ -181,6 +272,9 @@ pub struct StatsArgs {
     /// The events database (default: events.sqlite3 in nib's data directory).
     #[arg(long, value_name = "FILE")]
     pub db: Option<std::path::PathBuf>,
+    /// Print JSON (totals and groups, with the acceptance and kept rates) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -188,12 +282,41 @@ pub enum ExportFormat {
     /// One JSON object per line: `{prefix, suffix, middle}` for accepted suggestions,
     /// `{prompt, suffix, chosen, rejected}` for rejected ones with what was written instead.
     Jsonl,
+    /// Training text in the model family's own infilling format (its prefix, suffix and
+    /// middle tokens): `{kind: "fim", text}` for accepted suggestions, `{kind: "pair", prompt,
+    /// chosen, rejected}` for rejected ones with what was written instead, `{kind:
+    /// "negative", prompt, completion, label: false}` for the other rejected ones.
+    Fim,
+}
+
+/// A model family for `nib export --format fim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Family {
+    Qwen,
+    Starcoder,
+    Deepseek,
+    Codellama,
+}
+
+impl Family {
+    fn format(self) -> nib_engine::PromptFormat {
+        match self {
+            Family::Qwen => nib_engine::PromptFormat::Qwen,
+            Family::Starcoder => nib_engine::PromptFormat::StarCoder,
+            Family::Deepseek => nib_engine::PromptFormat::DeepSeek,
+            Family::Codellama => nib_engine::PromptFormat::CodeLlama,
+        }
+    }
 }
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: ExportFormat,
+    /// The model family whose tokens `--format fim` uses (default: the one each event's
+    /// model name says).
+    #[arg(long, value_enum)]
+    pub family: Option<Family>,
     /// Only events of the last DAYS days.
     #[arg(long, value_name = "DAYS")]
     pub since: Option<u32>,
@@ -227,7 +350,11 @@ pub fn stats(a: StatsArgs) -> Result<()> {
         return Ok(());
     };
     let stats = store.stats(a.since.map(nib_events::days_ago))?;
-    print!("{stats}");
+    if a.json {
+        println!("{:#}", stats.to_json());
+    } else {
+        print!("{stats}");
+    }
     Ok(())
 }
 
@@ -235,19 +362,30 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let Some(store) = open_events(a.db)? else {
         return Ok(());
     };
-    let ExportFormat::Jsonl = a.format;
     let since = a.since.map(nib_events::days_ago);
+    let family = a.family.map(Family::format);
+    let write = |out: &mut dyn std::io::Write| match a.format {
+        ExportFormat::Jsonl => store.export_jsonl(since, out),
+        ExportFormat::Fim => store.export_fim(since, family, out),
+    };
     let counts = match &a.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
-            store.export_jsonl(since, &mut std::io::BufWriter::new(file))?
+            write(&mut std::io::BufWriter::new(file))?
         }
-        None => store.export_jsonl(since, &mut std::io::stdout().lock())?,
+        None => write(&mut std::io::stdout().lock())?,
     };
-    eprintln!(
-        "nib: {} fill-in-the-middle examples, {} preference pairs, {} secrets redacted",
-        counts.fim, counts.pairs, counts.redacted
+    let mut summary = format!(
+        "nib: {} fill-in-the-middle examples, {} preference pairs",
+        counts.fim, counts.pairs
     );
+    if a.format == ExportFormat::Fim {
+        summary += &format!(
+            ", {} negatives, {} left out (model family unknown: pass --family)",
+            counts.negatives, counts.unknown_format
+        );
+    }
+    eprintln!("{summary}, {} secrets redacted", counts.redacted);
     Ok(())
 }

@@ -25,6 +25,9 @@ enum Command {
     /// Print the completion at FILE:LINE:COL (1-based line and column, column in characters),
     /// using the same code path as the server.
     Complete(cli::CompleteArgs),
+    /// Ask the assistant at FILE:LINE[:COL][-LINE2[:COL2]]: explain, fix, tests, refactor,
+    /// generate or chat, through the same path as the server's code actions.
+    Ask(cli::AskArgs),
     /// Manage local models.
     #[command(subcommand)]
     Model(cli::ModelCommand),
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Serve => {
-            let log = nib_lsp::logging::init("info");
+            let log = nib_lsp::logging::init_server("info");
             match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -78,6 +81,10 @@ fn main() -> ExitCode {
         Command::Complete(a) => {
             nib_lsp::logging::init("warn");
             cli::complete(a)
+        }
+        Command::Ask(a) => {
+            nib_lsp::logging::init("warn");
+            cli::ask(a)
         }
         Command::Settings(a) => cli::settings(a),
         Command::Stats(a) => {

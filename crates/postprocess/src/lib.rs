@@ -8,7 +8,9 @@
 //! - drops what duplicates the suffix (closers and quotes the line already has, a rewrite of
 //!   the next line) and closers that match nothing;
 //! - filters outputs that are empty, only comments, repeat the previous line or add syntax
-//!   errors (tree-sitter, compared with the document without the completion);
+//!   errors (tree-sitter, compared with the document without the completion), and noise
+//!   nobody accepts ([`noise`]): a comment that only annotates the finished line before the
+//!   cursor (`else:  # EOF`; taken off when code follows), closers the suffix already has;
 //! - says which indentation a new line at the cursor must have, where the layout decides it
 //!   ([`expected_indent`], for constrained decoding);
 //! - flags a line that repeats code further down ([`repeats_later_line`]) or makes it
@@ -274,8 +276,8 @@ pub fn process(input: &Input) -> Output {
     if text.trim().is_empty() {
         return Output::dropped(DropReason::RepeatsSuffix);
     }
-    if only_comments(&doc, &text) {
-        return Output::dropped(DropReason::OnlyWhitespaceOrComment);
+    if let Some(reason) = noise_in(&doc, &mut text) {
+        return Output::dropped(reason);
     }
     if repeats_previous(&doc, &text) {
         return Output::dropped(DropReason::RepeatsPrevious);
@@ -429,6 +431,75 @@ pub fn makes_code_unreachable(input: &Input, text: &str) -> bool {
         || next_word == "case"
         || next.trim_start().starts_with(['}', ')', ']']);
     width == next_width && !continues
+}
+
+/// Whether a suggestion is noise nobody accepts, and why: only comments where code is
+/// expected, only the closers the suffix already has, or nothing once a comment that
+/// merely annotates the finished line before the cursor (`else:  # EOF`) is taken off. Such
+/// a comment is taken off `text` when code follows it. Callers that trim a processed
+/// suggestion afterwards (the deadline) ask again; showing nothing is better than noise.
+pub fn noise(input: &Input, text: &mut String) -> Option<DropReason> {
+    let doc = Doc::new(input.lang, input.prefix, input.suffix);
+    noise_in(&doc, text)
+}
+
+fn noise_in(doc: &Doc, text: &mut String) -> Option<DropReason> {
+    if text.trim().is_empty() {
+        return Some(DropReason::Empty);
+    }
+    if only_comments(doc, text) {
+        return Some(DropReason::OnlyWhitespaceOrComment);
+    }
+    strip_trailing_comment(doc, text);
+    if text.trim().is_empty() {
+        return Some(DropReason::OnlyWhitespaceOrComment);
+    }
+    if only_closes_what_the_suffix_closes(doc, text) {
+        return Some(DropReason::RepeatsSuffix);
+    }
+    None
+}
+
+/// The cursor ends a line of code and the suggestion's first line is only a comment on it,
+/// with code on the lines after: the comment goes, the lines stay.
+fn strip_trailing_comment(doc: &Doc, text: &mut String) {
+    if doc.lang.is_none()
+        || !doc.lex.in_code()
+        || doc.line_prefix_blank()
+        || !doc.line_suffix().trim().is_empty()
+    {
+        return;
+    }
+    let first = text.split('\n').next().unwrap_or("");
+    if first.trim().is_empty() || !doc.is_comment_line(first) || !first.starts_with([' ', '\t']) {
+        return;
+    }
+    let rest = text[first.len()..].to_string();
+    *text = if rest.trim().is_empty() {
+        String::new()
+    } else {
+        rest
+    };
+}
+
+/// The suggestion is only closing brackets (and `;` / `,`), and the text after the cursor
+/// (past whitespace and line breaks) starts with those same closers.
+fn only_closes_what_the_suffix_closes(doc: &Doc, text: &str) -> bool {
+    let closers: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if closers.is_empty()
+        || !closers
+            .chars()
+            .all(|c| matches!(c, ')' | ']' | '}' | ';' | ','))
+    {
+        return false;
+    }
+    let after: String = doc
+        .suffix
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(closers.chars().count())
+        .collect();
+    after == closers
 }
 
 /// All non-blank lines are comments, where code is expected (the cursor is in code and is

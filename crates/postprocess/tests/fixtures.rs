@@ -844,3 +844,143 @@ fn py_statement_where_a_header_belongs_is_dropped() {
         "#]],
     );
 }
+
+// ---- Noise: a trailing comment after a complete statement, only closers ----
+
+#[test]
+fn py_trailing_comment_after_a_header_is_dropped() {
+    check(
+        PY,
+        "if x:\n    a = 1\nelse:$0\n",
+        "  # EOF\n",
+        expect![[r#"
+        MultiLine
+        dropped: OnlyWhitespaceOrComment
+    "#]],
+    );
+}
+
+#[test]
+fn py_trailing_comment_before_the_body_goes_the_body_stays() {
+    check(
+        PY,
+        "class R:\n    def read_token(self):$0\n        pass\n",
+        "  # read a token from the input stream\n        return self.next()\n",
+        expect![[r#"
+        MultiLine
+        |
+        |        return self.next()
+    "#]],
+    );
+    check(
+        RS,
+        "fn f() {$0\n}\n",
+        " // start\n    let x = 1;\n",
+        expect![[r#"
+        MultiLine
+        |
+        |    let x = 1;
+    "#]],
+    );
+}
+
+#[test]
+fn trailing_comment_after_a_statement_is_dropped() {
+    check(
+        PY,
+        "x = compute(a, b)$0\ny = 2\n",
+        "  # the sum\ny = 2",
+        expect![[r#"
+        SingleLine
+        dropped: OnlyWhitespaceOrComment
+    "#]],
+    );
+    check(
+        RS,
+        "fn f() {\n    let x = g(a);$0\n}\n",
+        " // done\n}",
+        expect![[r#"
+        SingleLine
+        dropped: OnlyWhitespaceOrComment
+    "#]],
+    );
+}
+
+#[test]
+fn a_comment_being_written_goes_on() {
+    check(
+        PY,
+        "x = compute(a, b)  # total$0\n",
+        " of both\n",
+        expect![[r#"
+        SingleLine
+        | of both
+    "#]],
+    );
+}
+
+#[test]
+fn closers_the_suffix_already_has_are_dropped() {
+    check(
+        RS,
+        "fn f() {\n    let x = g(a$0);\n}\n",
+        ");",
+        expect![[r#"
+        SingleLine
+        dropped: RepeatsSuffix
+    "#]],
+    );
+    check(
+        RS,
+        "fn f() {\n    if a {\n        b();$0\n    }\n}\n",
+        "\n    }",
+        expect![[r#"
+        SingleLine
+        dropped: Empty
+    "#]],
+    );
+    // Closers the line needs stay.
+    check(
+        RS,
+        "fn f() {\n    let x = vec![g(a$0\n}\n",
+        ")]",
+        expect![[r#"
+        SingleLine
+        |)]
+    "#]],
+    );
+}
+
+/// After the deadline cuts a kept suggestion, what is left is judged again.
+#[test]
+fn noise_left_after_a_cut() {
+    let input = |prefix: &'static str, suffix: &'static str| Input {
+        lang: PY,
+        prefix,
+        suffix,
+        raw: "",
+        mode: Mode::MultiLine,
+    };
+    let mut t = "  # EOF".to_string();
+    assert_eq!(
+        nib_postprocess::noise(&input("if x:\n    a = 1\nelse:", "\n"), &mut t),
+        Some(nib_postprocess::DropReason::OnlyWhitespaceOrComment)
+    );
+    let mut t = ")".to_string();
+    assert_eq!(
+        nib_postprocess::noise(&input("print(a", ")\n"), &mut t),
+        Some(nib_postprocess::DropReason::RepeatsSuffix)
+    );
+    let mut t = "  # EOF\n    pass".to_string();
+    assert_eq!(
+        nib_postprocess::noise(&input("if x:\n    a = 1\nelse:", "\n"), &mut t),
+        None
+    );
+    assert_eq!(t, "\n    pass");
+    let mut t = "b)".to_string();
+    assert_eq!(
+        nib_postprocess::noise(&input("print(a, ", ")\n"), &mut t),
+        None
+    );
+    assert_eq!(t, "b)");
+}

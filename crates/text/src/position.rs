@@ -174,7 +174,10 @@ pub(crate) fn position_of(rope: &Rope, byte: usize, enc: OffsetEncoding) -> Posi
         byte -= 1;
     }
     let line = rope.byte_to_line(byte);
-    let start = rope.line_to_byte(line);
+    // Between the `\r` and `\n` of a line break: the end of the line's content, the only
+    // position there is.
+    let (start, end) = line_bounds(rope, line);
+    let byte = byte.min(end);
     let character: usize = rope
         .byte_slice(start..byte)
         .chars()

@@ -97,6 +97,20 @@ fn crlf_and_cr_line_breaks() {
         .is_err());
 }
 
+/// Found by the `text` fuzz target: the offset between the `\r` and `\n` of a line break gave
+/// a position one past the line's end, which the strict conversion then refused.
+#[test]
+fn offset_inside_crlf_maps_to_the_end_of_the_line() {
+    let doc = Document::new("+\n\r\r\r\r\n", 0);
+    for enc in ENCODINGS {
+        let pos = doc.position(6, enc);
+        assert_eq!(pos, Position::new(4, 0));
+        assert_eq!(doc.offset(pos, enc), Ok(5));
+    }
+    let doc = Document::new("ab\r\ncd", 0);
+    assert_eq!(doc.position(3, OffsetEncoding::Utf16), Position::new(0, 2));
+}
+
 #[test]
 fn incremental_edits_with_emoji() {
     let mut doc = Document::new("fn 😀() {}\n", 1);

@@ -553,6 +553,12 @@ impl Workspace {
         stats
     }
 
+    /// Whether the ignore files or skipped directories exclude `abs`, a file under the root
+    /// (a file outside the workspace is not excluded by it).
+    pub fn excludes(&self, abs: &Path) -> bool {
+        abs.starts_with(&self.root) && self.is_ignored(abs)
+    }
+
     /// Whether the ignore files or skipped directories exclude `abs`.
     fn is_ignored(&self, abs: &Path) -> bool {
         let Ok(rel) = abs.strip_prefix(&self.root) else {

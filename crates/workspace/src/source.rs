@@ -186,6 +186,16 @@ impl RepoContextSource for WorkspaceSource {
     fn repo_name(&self) -> Option<String> {
         Some(self.name.clone())
     }
+
+    fn is_ignored(&self, path: &str) -> bool {
+        let p = uri_to_path(path).unwrap_or_else(|| PathBuf::from(path));
+        // A poisoned lock: nothing is known about the file, so it is kept back.
+        let Ok(ws) = self.ws.read() else {
+            return true;
+        };
+        let abs = if p.is_absolute() { p } else { ws.root.join(p) };
+        ws.excludes(&abs)
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ if ! nib_path=$(command -v "$nib"); then
   echo "run.sh: nib binary $nib not found (set NIB_BIN)" >&2
   exit 1
 fi
-if [ ! -f "$("$nib_path" model path)" ]; then
+model=$("$nib_path" model path)
+if [ ! -f "$model" ]; then
   echo "run.sh: nib's model is missing: $nib_path model pull" >&2
   exit 1
 fi
@@ -47,7 +48,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$work/project" "$work/state"
+mkdir -p "$work/project" "$work/state" "$work/nib-home"
 cp "$repo/fixtures/python/inventory.py" "$work/project/"
 touch "$work/project/pyproject.toml"
 
@@ -57,7 +58,9 @@ start=$(date +%s)
 set +e
 # --clean: no user config or plugins; XDG_STATE_HOME keeps Neovim's lsp.log in the scratch
 # directory (nib's own directories are left alone).
-XDG_STATE_HOME="$work/state" \
+# NIB_HOME: the events of this test go to a data directory of its own (the model is given by
+# its path).
+XDG_STATE_HOME="$work/state" NIB_HOME="$work/nib-home" NIB_TEST_MODEL="$model" \
   NIB_BIN="$nib_path" NIB_TEST_WORKSPACE="$work/project" NIB_TEST_LOG="$work/nib.log" \
   timeout 1800 "$nvim" --headless --clean -i NONE \
   --cmd "set rtp^=$plugin" \
@@ -65,6 +68,23 @@ XDG_STATE_HOME="$work/state" \
 status=$?
 set -e
 echo "neovim test: $(($(date +%s) - start)) s"
+
+# nib stats and nib export on the events the test recorded: the acceptances are counted, and
+# (telemetry = full) exported as training examples.
+stats=$(NIB_HOME="$work/nib-home" "$nib_path" stats --json)
+if python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; sys.exit(not (t["accepted"] >= 1 and t["shown"] >= t["accepted"]))' <<<"$stats"; then
+  echo "ok   nib stats --json counts the test's acceptances: $(python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; print(t["shown"], "shown,", t["accepted"], "accepted")' <<<"$stats")"
+else
+  echo "FAIL nib stats --json does not count the test's acceptance: $stats"
+  status=$((status + 1))
+fi
+if NIB_HOME="$work/nib-home" "$nib_path" export --format fim -o "$work/export.jsonl" &&
+  grep -q '"kind":"fim"' "$work/export.jsonl"; then
+  echo "ok   nib export --format fim writes $(wc -l <"$work/export.jsonl") examples"
+else
+  echo "FAIL nib export --format fim wrote no example"
+  status=$((status + 1))
+fi
 if [ "$status" -ne 0 ]; then
   echo "--- last lines of nib's log" >&2
   tail -n 30 "$work/nib.log" >&2 2>/dev/null || true

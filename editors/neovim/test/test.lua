@@ -5,6 +5,7 @@
 --   NIB_BIN             the nib binary
 --   NIB_TEST_WORKSPACE  a scratch project holding inventory.py (fixtures/python)
 --   NIB_TEST_LOG        the file nib logs to (NIB_LOG_FILE)
+--   NIB_TEST_MODEL      the model's path (nib runs with a NIB_HOME of the test's own)
 --   NIB_TEST_STAND_IN_ONLY=1  only the checks against the in-process stand-in (no nib, no model)
 local workspace = assert(vim.env.NIB_TEST_WORKSPACE, "NIB_TEST_WORKSPACE is not set")
 local nib_log = assert(vim.env.NIB_TEST_LOG, "NIB_TEST_LOG is not set")
@@ -19,7 +20,14 @@ require("nib").setup({
   cmd = nib_bin,
   log_file = nib_log,
   -- Generous budgets: the machine may be busy, and the test is about the editor side.
-  settings = { deadlineMs = 0, coldDeadlineMs = 60000, repoContextTokens = 0 },
+  -- telemetry = full: run.sh exports the recorded suggestions afterwards.
+  settings = {
+    deadlineMs = 0,
+    coldDeadlineMs = 60000,
+    repoContextTokens = 0,
+    telemetry = "full",
+    model = vim.env.NIB_TEST_MODEL,
+  },
 })
 
 -- Messages on lines of their own (headless Neovim writes them to stdout without line breaks).

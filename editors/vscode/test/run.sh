@@ -101,12 +101,12 @@ t_ready=$(date +%s)
 
 # 4. nib and its model.
 NIB=$(command -v "${NIB_BIN:-nib}") || fail "no nib binary: set NIB_BIN or put nib on PATH (cargo install --path crates/nib)"
-"$NIB" model path >/dev/null 2>&1 || fail "nib has no model: run $NIB model pull qwen2.5-coder-0.5b"
+MODEL=$("$NIB" model path 2>/dev/null) && [ -f "$MODEL" ] || fail "nib has no model: run $NIB model pull qwen2.5-coder-0.5b"
 
 # 5. A fresh profile, workspace and code-server.
 WORK=$(mktemp -d /tmp/nib-vscode-test.XXXXXX)
 rm -rf "$ARTIFACTS"
-mkdir -p "$ARTIFACTS" "$WORK/workspace" "$WORK/user/User" "$WORK/extensions" "$WORK/browser" "$WORK/home"
+mkdir -p "$ARTIFACTS" "$WORK/workspace" "$WORK/user/User" "$WORK/extensions" "$WORK/browser" "$WORK/home" "$WORK/nib-home"
 cp "$HERE"/fixture/* "$WORK/workspace/"
 cat >"$WORK/user/User/settings.json" <<JSON
 {
@@ -122,6 +122,8 @@ cat >"$WORK/user/User/settings.json" <<JSON
   "editor.suggestOnTriggerCharacters": false,
   "editor.wordBasedSuggestions": "off",
   "nib.path": "$NIB",
+  "nib.model": "$MODEL",
+  "nib.telemetry": "full",
   "nib.logFile": "$WORK/nib.log",
   "nib.deadlineMs": 0,
   "nib.coldDeadlineMs": 0
@@ -133,7 +135,9 @@ CS_ARGS=(--config "$WORK/config.yaml" --user-data-dir "$WORK/user" --extensions-
 "$CODE_SERVER" "${CS_ARGS[@]}" --install-extension "$EXT/nib.vsix" >"$WORK/install-extension.log" 2>&1 \
   || { cat "$WORK/install-extension.log"; fail "code-server could not install nib.vsix"; }
 say "code-server on 127.0.0.1:$PORT"
-setsid "$CODE_SERVER" "${CS_ARGS[@]}" --auth none --bind-addr "127.0.0.1:$PORT" \
+# NIB_HOME: nib (started by the extension) records this test's events in a data directory of
+# its own; the model is given by its path above.
+NIB_HOME="$WORK/nib-home" setsid "$CODE_SERVER" "${CS_ARGS[@]}" --auth none --bind-addr "127.0.0.1:$PORT" \
   --disable-telemetry --disable-update-check --disable-workspace-trust --disable-getting-started-override \
   "$WORK/workspace" >"$WORK/code-server.log" 2>&1 &
 CS_PID=$!
@@ -159,6 +163,29 @@ if [ -z "$summary" ]; then
   rc=1
 elif [ "$rc" != 0 ] && [ "${summary#*, }" = "0 failed" ]; then
   summary="${summary%%, *}, 1 failed"
+fi
+
+# 7. nib stats and nib export on the events the test recorded.
+extra_failed=0
+stats=$(NIB_HOME="$WORK/nib-home" "$NIB" stats --json 2>&1 || true)
+if python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; sys.exit(not (t["accepted"] >= 1 and t["shown"] >= t["accepted"]))' <<<"$stats" 2>/dev/null; then
+  say "ok   nib stats --json counts the test's acceptance"
+else
+  say "FAIL nib stats --json does not count the test's acceptance: $stats"
+  extra_failed=$((extra_failed + 1))
+fi
+if NIB_HOME="$WORK/nib-home" "$NIB" export --format fim -o "$ARTIFACTS/export.jsonl" &&
+  grep -q '"kind":"fim"' "$ARTIFACTS/export.jsonl"; then
+  say "ok   nib export --format fim writes the accepted suggestion"
+else
+  say "FAIL nib export --format fim wrote no example"
+  extra_failed=$((extra_failed + 1))
+fi
+if [ "$extra_failed" -gt 0 ]; then
+  passed=${summary%% passed*}
+  failed=${summary##*, }
+  summary="$passed passed, $((${failed%% failed} + extra_failed)) failed"
+  rc=1
 fi
 SUMMARY=$summary
 exit $rc

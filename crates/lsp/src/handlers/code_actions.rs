@@ -18,19 +18,39 @@ impl Backend {
         &self,
         params: CodeActionParams,
     ) -> Result<Option<CodeActionResponse>> {
-        if !actions::kind_wanted(params.context.only.as_deref()) {
+        let only = params.context.only.as_deref();
+        if !nib_ide::CodeActionKind::ALL
+            .iter()
+            .any(|k| actions::lsp_kind_wanted(only, actions::lsp_kind(*k)))
+        {
             return Ok(None);
         }
         let uri = params.text_document.uri;
         let snap = self.ide.snapshot(uri.as_str()).map_err(ide_error)?;
         let enc = self.encoding();
+        let diagnostics: Vec<String> = params
+            .context
+            .diagnostics
+            .iter()
+            .map(|d| match &d.source {
+                Some(source) => {
+                    format!("line {}: {} ({source})", d.range.start.line + 1, d.message)
+                }
+                None => format!("line {}: {}", d.range.start.line + 1, d.message),
+            })
+            .collect();
         let kinds = blocking::guard("codeAction", || {
-            self.ide
-                .code_actions(&snap, convert::range_in(params.range), enc)
+            self.ide.code_actions_with(
+                &snap,
+                convert::range_in(params.range),
+                enc,
+                !diagnostics.is_empty() || actions::fix_asked(only),
+            )
         })?
         .map_err(ide_error)?;
         let offered: Vec<CodeActionOrCommand> = kinds
             .into_iter()
+            .filter(|k| actions::lsp_kind_wanted(only, actions::lsp_kind(*k)))
             .map(|kind| {
                 let data = actions::ActionData {
                     uri: uri.as_str().to_string(),
@@ -38,6 +58,11 @@ impl Backend {
                     position: params.range.start,
                     range: params.range,
                     action: kind.id().to_string(),
+                    diagnostics: if kind == nib_ide::CodeActionKind::Fix {
+                        diagnostics.clone()
+                    } else {
+                        Vec::new()
+                    },
                 };
                 CodeActionOrCommand::CodeAction(actions::offer(kind, &data))
             })
@@ -73,26 +98,49 @@ impl Backend {
             range: convert::range_in(data.range),
             encoding: enc,
         };
+        let input = if kind == nib_ide::CodeActionKind::GenerateFromComment {
+            None
+        } else {
+            let root = self.state().root.clone();
+            Some(self.assist_input(&snap, kind, &data, root))
+        };
         let ide = Arc::clone(&self.ide);
-        let span =
-            tracing::info_span!("code_action", uri = %data.uri, version = snap.doc.version());
+        let span = tracing::info_span!("code_action", uri = %data.uri, version = snap.doc.version(), action = kind.id());
         let result = blocking::run("code action", span, move |cancel| {
-            match ide.code_action(&snap, req, cancel) {
-                Err(IdeError::NoModel(msg)) => Ok(Err(msg)),
+            let r = match &input {
+                Some(input) => ide.assist(&snap, req, input, cancel),
+                None => ide.code_action(&snap, req, cancel),
+            };
+            match r {
+                Err(IdeError::NoModel(msg)) => Ok(Err(format!("no model: {msg}"))),
+                Err(IdeError::Remote(msg)) => Ok(Err(msg)),
                 other => other.map(Ok),
             }
         })
         .await?;
         let r = match result {
             Ok(r) => r,
-            Err(no_model) => {
-                let msg = format!("nib: cannot generate code: no model: {no_model}");
+            Err(why) => {
+                let msg = format!("nib: cannot generate code: {why}");
                 self.client.show_message(MessageType::ERROR, &msg).await;
                 return Err(blocking::internal(msg));
             }
         };
         let versioned = self.state().versioned_edits;
-        if let Some(reason) = &r.dropped {
+        if kind == nib_ide::CodeActionKind::Explain {
+            self.show_explanation(&data, &r).await;
+        } else if kind != nib_ide::CodeActionKind::GenerateFromComment
+            && r.dropped.is_none()
+            && r.edits.is_empty()
+        {
+            let why = r.empty_reason.as_deref().unwrap_or("no result");
+            self.client
+                .show_message(
+                    MessageType::INFO,
+                    format!("nib: {}: nothing to apply ({why})", kind.title()),
+                )
+                .await;
+        } else if let Some(reason) = &r.dropped {
             let rule = actions::blocking_rule(&r);
             tracing::info!(rule = ?rule.map(|f| &f.rule_id), "code action dropped by the safety gate");
             let hint = rule
@@ -105,7 +153,7 @@ impl Backend {
                     format!("nib: the generated code was not inserted: {reason}{hint}"),
                 )
                 .await;
-        } else if r.insert_text.is_empty() {
+        } else if kind == nib_ide::CodeActionKind::GenerateFromComment && r.insert_text.is_empty() {
             let why = r.empty_reason.as_deref().unwrap_or("Empty");
             self.client
                 .show_message(
@@ -115,5 +163,76 @@ impl Backend {
                 .await;
         }
         Ok(actions::resolve(action, uri, &r, versioned))
+    }
+}
+
+impl Backend {
+    /// What an assistant action gets besides the range: the diagnostics it was offered for,
+    /// and where the project keeps tests (read from the disk, for tests only).
+    fn assist_input(
+        &self,
+        snap: &nib_ide::Snapshot,
+        kind: nib_ide::CodeActionKind,
+        data: &actions::ActionData,
+        root: Option<std::path::PathBuf>,
+    ) -> nib_ide::AssistInput {
+        let tests = match (kind, snap.lang, nib_workspace::uri_to_path(&data.uri)) {
+            (nib_ide::CodeActionKind::Tests, Some(lang), Some(path)) => {
+                let root = root.unwrap_or_else(|| nib_workspace::project_root(&path));
+                Some(crate::assist::tests_target(&path, &root, lang))
+            }
+            _ => None,
+        };
+        nib_ide::AssistInput {
+            errors: data.diagnostics.clone(),
+            prompt: None,
+            tests,
+        }
+    }
+
+    /// Show an explanation: a message when short, else a markdown file nib writes, opened
+    /// read-only by `window/showDocument` (a message when the client cannot).
+    async fn show_explanation(&self, data: &actions::ActionData, r: &nib_ide::CodeActionResult) {
+        if r.explanation.trim().is_empty() {
+            let why = r.empty_reason.as_deref().unwrap_or("empty answer");
+            self.client
+                .show_message(MessageType::INFO, format!("nib: no explanation ({why})"))
+                .await;
+            return;
+        }
+        if crate::assist::is_short(&r.explanation) {
+            self.client
+                .show_message(MessageType::INFO, format!("nib: {}", r.explanation))
+                .await;
+            return;
+        }
+        let written =
+            crate::assist::write_explanation(&data.uri, data.range.start.line, &r.explanation);
+        let can_show = self.state().show_document;
+        let shown = match written {
+            Ok(_) if !can_show => false,
+            Ok(path) => match format!("file://{}", path.display()).parse::<Uri>() {
+                Ok(uri) => self
+                    .client
+                    .show_document(ShowDocumentParams {
+                        uri,
+                        external: Some(false),
+                        take_focus: Some(false),
+                        selection: None,
+                    })
+                    .await
+                    .unwrap_or(false),
+                Err(_) => false,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot write the explanation");
+                false
+            }
+        };
+        if !shown {
+            self.client
+                .show_message(MessageType::INFO, format!("nib: {}", r.explanation))
+                .await;
+        }
     }
 }

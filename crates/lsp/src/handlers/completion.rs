@@ -84,7 +84,7 @@ impl Backend {
         })
         .await?;
         if let Some(c) = c.as_ref().filter(|c| !c.text.trim().is_empty()) {
-            self.events.shown(&shown, c, trigger, enc);
+            self.events.shown(&shown, c, trigger, enc, &self.ide);
         }
         Ok(c)
     }

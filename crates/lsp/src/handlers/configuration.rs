@@ -39,7 +39,8 @@ impl Backend {
         self.events.configure(settings.telemetry);
         self.ide.set_config(settings.ide_config());
         self.build_gate(&settings);
-        let key = settings.engine_key();
+        self.configure_remote(&settings).await;
+        let key = crate::local::engine_key(&settings);
         let changed = {
             let mut st = self.state();
             let changed = st.engine_key.as_ref() != Some(&key);
@@ -48,6 +49,40 @@ impl Backend {
         };
         if changed {
             self.load_engine(key).await;
+        }
+    }
+
+    /// Build the remote engines again when their settings changed (nothing is built, so
+    /// nothing can be sent, unless a provider is `remote` and a base URL is set).
+    async fn configure_remote(&self, settings: &Settings) {
+        let key = crate::remote::RemoteKey::of(settings);
+        {
+            let mut st = self.state();
+            if st.remote_key.as_ref() == Some(&key) {
+                return;
+            }
+            st.remote_key = Some(key.clone());
+        }
+        if let Some(p) = key.problem() {
+            tracing::warn!("{p}");
+            self.client
+                .show_message(MessageType::WARNING, format!("nib: {p}"))
+                .await;
+        }
+        match crate::remote::build(&key) {
+            Ok(remote) => {
+                tracing::info!(provider = key.label(), host = %key.host(), "remote provider configured");
+                self.provider_events.configure(&key);
+                self.ide.set_remote(remote);
+            }
+            Err(e) => {
+                let msg = format!("remote provider not usable: {e}");
+                tracing::error!("{msg}");
+                self.ide.set_remote(nib_ide::RemoteProvider::default());
+                self.client
+                    .show_message(MessageType::ERROR, format!("nib: {msg}"))
+                    .await;
+            }
         }
     }
 
@@ -64,12 +99,19 @@ impl Backend {
         let ide = Arc::clone(&self.ide);
         let client = self.client.clone();
         tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || nib_models::load(&key)).await;
+            let result =
+                tokio::task::spawn_blocking(move || nib_models::load_reporting(&key)).await;
             let result = result.unwrap_or_else(|e| Err(format!("model loader panicked: {e}")));
             match result {
-                Ok(engine) => {
+                Ok((engine, lora_problem)) => {
                     let info = engine.info();
                     ide.set_engine(engine);
+                    if let Some(msg) = lora_problem {
+                        tracing::error!("{msg}");
+                        client
+                            .show_message(MessageType::ERROR, format!("nib: {msg}"))
+                            .await;
+                    }
                     client
                         .log_message(
                             MessageType::INFO,

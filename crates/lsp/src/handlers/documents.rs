@@ -40,7 +40,19 @@ impl Backend {
         let uri = params.text_document.uri;
         let version = params.text_document.version;
         let applied = blocking::guard("didChange", || {
-            self.ide.change(uri.as_str(), version, &changes, enc)
+            let edits = self.ide.change_edits(uri.as_str(), version, &changes, enc);
+            match &edits {
+                Ok(edits) => {
+                    let with_text: Vec<_> = edits
+                        .iter()
+                        .zip(&changes)
+                        .map(|(e, c)| (*e, c.text.as_str()))
+                        .collect();
+                    self.events.edited(uri.as_str(), &with_text);
+                }
+                Err(_) => self.events.lost(uri.as_str()),
+            }
+            edits.map(|e| e.last().map(|e| e.new_end_byte))
         });
         let problem = match applied {
             Ok(Ok(Some(at))) => {
@@ -62,6 +74,7 @@ impl Backend {
     }
 
     pub(crate) async fn on_did_save(&self, params: DidSaveTextDocumentParams) {
+        self.events.saved(params.text_document.uri.as_str());
         if let Some(repo) = self.repo() {
             let uri = params.text_document.uri.as_str().to_string();
             let open = self.open_paths.clone();
@@ -71,6 +84,7 @@ impl Backend {
 
     pub(crate) fn on_did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri.as_str();
+        self.events.closed(uri);
         self.diagnose.cancel(uri);
         self.prefill.cancel(uri);
         let _ = blocking::guard("didClose", || {

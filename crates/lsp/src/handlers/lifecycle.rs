@@ -27,6 +27,12 @@ impl Backend {
             .and_then(|w| w.workspace_edit.as_ref())
             .and_then(|e| e.document_changes)
             .unwrap_or(false);
+        self.state().show_document = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.show_document.as_ref())
+            .is_some_and(|s| s.support);
         self.state().watch_dynamic = params
             .capabilities
             .workspace
@@ -66,9 +72,7 @@ impl Backend {
                 }),
                 code_action_provider: Some(CodeActionProviderCapability::Options(
                     CodeActionOptions {
-                        code_action_kinds: Some(vec![CodeActionKind::from(
-                            crate::actions::GENERATE_KIND.to_string(),
-                        )]),
+                        code_action_kinds: Some(crate::actions::advertised_kinds()),
                         resolve_provider: Some(true),
                         ..Default::default()
                     },

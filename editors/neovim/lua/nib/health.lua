@@ -65,7 +65,7 @@ local function check_binary(nib)
   if log then
     health.info("log file (NIB_LOG_FILE): " .. log)
   else
-    health.info("log: nib's default (stderr lines land in Neovim's lsp.log at ERROR level)")
+    health.info("log: nib's default (nib.log in nib's data directory; warnings also in lsp.log)")
   end
   return path
 end

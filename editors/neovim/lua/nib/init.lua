@@ -27,9 +27,9 @@ local defaults = {
   },
   -- nib's settings (see the README), sent as initializationOptions.
   settings = {},
-  -- Where nib writes its log (NIB_LOG_FILE). nil: $NIB_LOG_FILE if set, else nib.log in
-  -- stdpath("log"); false: nib's own default (stderr, which Neovim records in lsp.log at ERROR
-  -- level, whatever the line's level).
+  -- Where nib writes its log (NIB_LOG_FILE). nil or false: nib's own default (nib.log in its
+  -- data directory, ~/.cache/nib; only warnings and errors go to stderr, which Neovim records
+  -- in lsp.log); a path: that file.
   log_file = nil,
   -- Ghost text through vim.lsp.inline_completion (Neovim 0.12+).
   ghost_text = true,
@@ -66,16 +66,11 @@ end
 ---@return string?
 function M.log_file()
   local f = M.config.log_file
-  if f == false then
-    return nil
-  end
   if type(f) == "string" then
     return f
   end
-  if vim.env.NIB_LOG_FILE and vim.env.NIB_LOG_FILE ~= "" then
-    return vim.env.NIB_LOG_FILE
-  end
-  return vim.fs.joinpath(vim.fn.stdpath("log"), "nib.log")
+  -- nib reads $NIB_LOG_FILE from the environment it inherits.
+  return nil
 end
 
 ---@param bufnr integer

@@ -1,0 +1,627 @@
+//! The assistant's other jobs: explain, fix, write tests, refactor, write code from a
+//! description, and a conversation. Each asks the chat provider through [`Ide::chat`] (so
+//! routing, redaction and fallback apply) and then checks what came back: the code is taken out
+//! of its fence, the edited file must parse no worse than before (tree-sitter), and the safety
+//! gate runs on every piece of code, as for completions.
+//!
+//! The prompt holds the code the action is about (the selection, or the enclosing function or
+//! class), the environment header and the definitions it uses (the repository context
+//! source), within the model's context as its tokenizer counts it.
+
+mod pure;
+
+use std::time::Instant;
+
+use nib_engine::{CancelToken, ChatMessage, ChatRequest, DeltaCallback, Role, StopReason};
+use nib_syntax::Language;
+use nib_text::{Document, Range};
+
+use crate::complete::{confidence_name, Purpose};
+use crate::{
+    ChatContext, CodeActionKind, CodeActionRequest, CodeActionResult, Ide, IdeError, ProviderInfo,
+    Snapshot,
+};
+pub use pure::{plan_tests, trim_conversation, Framework, TestPlan};
+use pure::{PromptInput, Target};
+
+/// What an action is given besides the document and the range.
+#[derive(Debug, Clone, Default)]
+pub struct AssistInput {
+    /// For `fix`: the diagnostics' messages (any source) or an error text / traceback.
+    pub errors: Vec<String>,
+    /// For `generate` from a description: the description; for `refactor`: a wish.
+    pub prompt: Option<String>,
+    /// For `tests`: where the project keeps tests (the caller reads the project). `None`:
+    /// pytest in `test_<module>.py` next to the file, or a Rust `mod tests` in it.
+    pub tests: Option<TestTarget>,
+}
+
+/// The test file of a `tests` action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestTarget {
+    pub plan: TestPlan,
+    /// The test file's URI.
+    pub uri: String,
+    /// Its text, when it exists.
+    pub existing: Option<String>,
+}
+
+/// One edit of an action's result, in the request's position encoding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileEdit {
+    pub uri: String,
+    pub range: Range,
+    pub new_text: String,
+    /// The file does not exist yet: create it (the range is then empty at 0:0).
+    pub create: bool,
+}
+
+/// A conversation turn's answer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChatTurn {
+    /// The user message as it is kept in the conversation (with the code it quotes).
+    pub user: String,
+    pub reply: String,
+    /// The code in the reply's first fenced block, if any.
+    pub code: Option<String>,
+    /// Earlier messages left out to fit the model's context.
+    pub dropped_messages: usize,
+    pub confidence: &'static str,
+    pub provider: ProviderInfo,
+    pub latency_ms: f64,
+    pub generated_tokens: usize,
+}
+
+/// Output caps per action (at most the configured code action cap): short enough for the
+/// 0.5B model to answer in a few seconds.
+fn max_tokens(kind: CodeActionKind, configured: usize) -> usize {
+    let cap = match kind {
+        CodeActionKind::Explain => 200,
+        _ => 320,
+    };
+    cap.min(configured)
+}
+
+/// Tokens kept free in the model's context besides the answer (template markers, rounding).
+const CONTEXT_MARGIN_TOKENS: usize = 64;
+/// Output cap of a conversation turn.
+const CHAT_MAX_TOKENS: usize = 384;
+
+fn file_name(uri: &str) -> &str {
+    uri.rsplit('/').next().unwrap_or(uri)
+}
+
+impl Ide {
+    /// Which of the assistant's actions apply at `start..end` (bytes) of `snap`: explain,
+    /// tests and refactor on a selection or in a function (explain also in a class); fix when
+    /// the request carries diagnostics. Cheap: a look at the syntax tree.
+    pub(crate) fn assist_offers(
+        &self,
+        snap: &Snapshot,
+        start: usize,
+        end: usize,
+        has_diagnostics: bool,
+    ) -> Vec<CodeActionKind> {
+        let Some(lang) = snap.lang else {
+            return Vec::new();
+        };
+        let text = snap.doc.text();
+        let mut out = Vec::new();
+        for kind in [
+            CodeActionKind::Explain,
+            CodeActionKind::Tests,
+            CodeActionKind::Refactor,
+        ] {
+            if pure::target(kind, lang, snap.tree.as_ref(), &text, start, end).is_some() {
+                out.push(kind);
+            }
+        }
+        if has_diagnostics {
+            out.insert(0, CodeActionKind::Fix);
+        }
+        out
+    }
+
+    /// Run one of the assistant's actions against `snap`. Blocking: asks the chat provider.
+    pub fn assist(
+        &self,
+        snap: &Snapshot,
+        req: CodeActionRequest,
+        input: &AssistInput,
+        cancel: &CancelToken,
+    ) -> Result<CodeActionResult, IdeError> {
+        let started = Instant::now();
+        let kind = req.kind;
+        let lang = snap.lang.ok_or_else(|| {
+            IdeError::NotApplicable("nib's actions know Python and Rust documents only".into())
+        })?;
+        let doc = &snap.doc;
+        let text = doc.text();
+        let a = doc.offset(req.range.start, req.encoding)?;
+        let b = doc.offset(req.range.end, req.encoding)?.max(a);
+        tracing::debug!(kind = kind.id(), a, b, range = ?req.range, has_tree = snap.tree.is_some(), "assistant action");
+        let target = match kind {
+            CodeActionKind::GenerateFromComment => {
+                return Err(IdeError::NotApplicable(
+                    "generate from a comment is not an assistant action".into(),
+                ))
+            }
+            CodeActionKind::GenerateFromPrompt => {
+                if input.prompt.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                    return Err(IdeError::NotApplicable(
+                        "generate from a description needs the description (a prompt)".into(),
+                    ));
+                }
+                let line = doc.line_of(a);
+                let (s, e) = doc.line_bounds(line).unwrap_or((a, a));
+                let l = doc.slice(s, e);
+                let e = s + l.trim_end_matches(['\n', '\r']).len();
+                Target {
+                    start: s,
+                    end: e,
+                    name: None,
+                    what: "line",
+                    indent: l[..l.len() - l.trim_start().len()]
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string(),
+                }
+            }
+            k => pure::target(k, lang, snap.tree.as_ref(), &text, a, b).ok_or_else(|| {
+                IdeError::NotApplicable(format!(
+                    "{} needs a selection or the cursor in a {}",
+                    k.id(),
+                    if k == CodeActionKind::Explain {
+                        "function or class"
+                    } else {
+                        "function"
+                    }
+                ))
+            })?,
+        };
+        let config = self.config();
+        self.supersede(&snap.uri, Purpose::CodeAction, cancel);
+        self.cancel_background();
+        let engine = self.engine.wait_ready(config.load_wait, cancel)?;
+        let counter = engine.token_counter();
+        let budget = engine.info().context_length.saturating_sub(
+            max_tokens(kind, config.code_action_max_tokens) + CONTEXT_MARGIN_TOKENS,
+        );
+        let target_text = &text[target.start..target.end];
+        let code = pure::dedent(target_text);
+        if counter.count(&code) > budget / 2 {
+            return Err(IdeError::NotApplicable(format!(
+                "the {} is too long for the model's context ({} tokens)",
+                target.what,
+                counter.count(&code)
+            )));
+        }
+        let (repo, _) = self.repo_files(snap, &text, target.start, &config, counter.as_ref());
+        let context: Vec<(String, String)> = repo
+            .iter()
+            .map(|f| (f.path.clone(), f.text.clone()))
+            .collect();
+        let tests_target = match kind {
+            CodeActionKind::Tests => Some(self.tests_target(snap, lang, input)),
+            _ => None,
+        };
+        let window = nib_context::cursor_window(
+            &text[..target.start],
+            text[target.end..].trim_start_matches(['\r', '\n']),
+            counter.as_ref(),
+            nib_context::WindowConfig {
+                prefix_tokens: budget / 4,
+                suffix_tokens: budget / 8,
+            },
+        );
+        let (before, after) = match kind {
+            CodeActionKind::GenerateFromPrompt => (window.prefix.as_str(), window.suffix.as_str()),
+            _ => ("", ""),
+        };
+        let path = file_name(&snap.uri);
+        let prompt_input = PromptInput {
+            kind,
+            lang,
+            path,
+            code: &code,
+            target: &target,
+            context: &context,
+            errors: &input.errors,
+            prompt: input.prompt.as_deref(),
+            framework: tests_target.as_ref().map(|t| t.plan.framework),
+            before,
+            after,
+        };
+        let (messages, dropped_context) =
+            pure::action_messages(&prompt_input, counter.as_ref(), budget);
+        drop(engine);
+        let mut creq = ChatRequest::new(messages, cancel.clone());
+        creq.max_tokens = max_tokens(kind, config.code_action_max_tokens);
+        if kind != CodeActionKind::Explain {
+            // Prose after the closing fence is not used: stop there.
+            creq.stop = vec!["\n```\n\n".into()];
+        }
+        let mut files = vec![snap.uri.clone()];
+        files.extend(context.iter().map(|(p, _)| p.clone()));
+        self.stats.model_requests.inc();
+        let answer = self.chat(creq, &ChatContext { files })?;
+        if answer.response.stop_reason == StopReason::Cancelled {
+            return Err(IdeError::Cancelled);
+        }
+        tracing::debug!(kind = kind.id(), dropped_context, provider = ?answer.provider, tokens = answer.response.tokens.len(), "assistant action answered");
+        let raw = answer.response.text.clone();
+        let logprobs: Vec<f32> = answer.response.tokens.iter().map(|t| t.logprob).collect();
+        let confidence = confidence_name(nib_postprocess::confidence_per_token(&logprobs));
+        let parts = pure::split_answer(&raw);
+        // Cut at the output cap inside its code block: the code is incomplete.
+        let cut = !parts.closed
+            && matches!(
+                answer.response.stop_reason,
+                StopReason::MaxTokens | StopReason::Deadline
+            );
+        let errors_before = pure::syntax_errors(lang, &text);
+
+        let mut explanation = String::new();
+        let mut edits: Vec<FileEdit> = Vec::new();
+        let mut generated = String::new();
+        let mut test_stubs = Vec::new();
+        let mut empty_reason = None;
+        // The code's surroundings, for the safety gate.
+        let mut around = (String::new(), String::new());
+        match kind {
+            CodeActionKind::Explain => {
+                explanation = raw.trim().to_string();
+                if explanation.is_empty() {
+                    empty_reason = Some("the model gave no explanation".to_string());
+                }
+            }
+            CodeActionKind::Fix | CodeActionKind::Refactor | CodeActionKind::GenerateFromPrompt => {
+                explanation = parts.prose.clone();
+                match &parts.code {
+                    None => empty_reason = Some("no code block in the answer".into()),
+                    Some(_) if cut => {
+                        empty_reason = Some(format!(
+                            "the answer reached the output cap ({} tokens) before its code ended",
+                            answer.response.tokens.len()
+                        ))
+                    }
+                    Some(c) => {
+                        let c = match kind {
+                            CodeActionKind::GenerateFromPrompt => {
+                                pure::without_existing_definitions(lang, c, &text)
+                            }
+                            _ => c.clone(),
+                        };
+                        let new_code = pure::reindent(&c, &target.indent);
+                        let (start, end, new_text) = match kind {
+                            // A blank line takes the code; otherwise it goes on a new line.
+                            CodeActionKind::GenerateFromPrompt
+                                if !target_text.trim().is_empty() =>
+                            {
+                                (target.end, target.end, format!("\n{new_code}"))
+                            }
+                            _ => (target.start, target.end, new_code.clone()),
+                        };
+                        let after_edit = pure::replaced(&text, start, end, &new_text);
+                        let errors_after = pure::syntax_errors(lang, &after_edit);
+                        if new_code.trim().is_empty() {
+                            empty_reason = Some("the answer only repeats code the file has".into());
+                        } else if errors_after > errors_before {
+                            empty_reason = Some(format!(
+                                "the answer does not parse as {} ({errors_after} syntax errors where the file had {errors_before})",
+                                lang.name()
+                            ));
+                        } else if kind != CodeActionKind::GenerateFromPrompt
+                            && new_code.trim() == target_text.trim()
+                        {
+                            empty_reason = Some("the answer changes nothing".into());
+                        } else {
+                            generated = new_code;
+                            around = (text[..start].to_string(), text[end..].to_string());
+                            edits.push(FileEdit {
+                                uri: snap.uri.clone(),
+                                range: Range {
+                                    start: doc.position(start, req.encoding),
+                                    end: doc.position(end, req.encoding),
+                                },
+                                new_text,
+                                create: false,
+                            });
+                            if let Some(name) =
+                                defined_name(lang, &generated).or(target.name.clone())
+                            {
+                                test_stubs.push(pure::test_stub(lang, &name, None));
+                            }
+                        }
+                    }
+                }
+                if explanation.is_empty() && !generated.is_empty() {
+                    explanation = match kind {
+                        CodeActionKind::Refactor => format!(
+                            "The {} rewritten with the same behaviour ({} lines, were {}).",
+                            target.what,
+                            generated.lines().count(),
+                            target_text.lines().count()
+                        ),
+                        CodeActionKind::Fix => format!("The corrected {}.", target.what),
+                        _ => format!(
+                            "Code for: {}",
+                            input.prompt.as_deref().unwrap_or_default().trim()
+                        ),
+                    };
+                }
+            }
+            CodeActionKind::Tests => {
+                let t = tests_target.as_ref().expect("set for tests");
+                let name = target.name.clone().unwrap_or_default();
+                match parts
+                    .code
+                    .as_deref()
+                    .and_then(|c| pure::tests_from_code(lang, c, &name))
+                {
+                    Some(_) if cut => {
+                        empty_reason = Some(format!(
+                            "the answer reached the output cap ({} tokens) before its tests ended",
+                            answer.response.tokens.len()
+                        ))
+                    }
+                    None => empty_reason = Some("no tests in the answer".into()),
+                    Some(tests) => match test_edit(lang, t, &tests, &name, req.encoding) {
+                        Err(why) => empty_reason = Some(why),
+                        Ok((edit, before, after)) => {
+                            let count = match lang {
+                                Language::Python => tests.matches("def test").count(),
+                                Language::Rust => tests.matches("#[test]").count(),
+                            };
+                            explanation = format!(
+                                "{count} test{} for `{name}` ({}) in {}.",
+                                if count == 1 { "" } else { "s" },
+                                match t.plan.framework {
+                                    Framework::Pytest => "pytest",
+                                    Framework::Unittest => "unittest",
+                                    Framework::RustModule => "#[cfg(test)] mod tests",
+                                },
+                                t.plan.path
+                            );
+                            around = (before, after);
+                            generated = edit.new_text.clone();
+                            test_stubs.push(tests);
+                            edits.push(edit);
+                        }
+                    },
+                }
+            }
+            CodeActionKind::GenerateFromComment => unreachable!("returned above"),
+        }
+
+        let (findings, dropped) = if generated.is_empty() {
+            (Vec::new(), None)
+        } else {
+            self.gate_check(&config, Some(lang), &around.0, &generated, &around.1)
+        };
+        if let Some(why) = &dropped {
+            tracing::info!(%why, kind = kind.id(), "action result dropped by the safety gate");
+            self.stats.gated.inc();
+            edits.clear();
+            generated.clear();
+        }
+        let primary = edits.iter().find(|e| e.uri == snap.uri);
+        let (range, insert_text) = match primary {
+            Some(e) => (e.range, e.new_text.clone()),
+            None => (
+                Range {
+                    start: doc.position(target.start, req.encoding),
+                    end: doc.position(target.end, req.encoding),
+                },
+                String::new(),
+            ),
+        };
+        Ok(CodeActionResult {
+            kind,
+            version: doc.version(),
+            range,
+            insert_text,
+            generated_code: generated,
+            explanation,
+            test_stubs,
+            confidence,
+            alternatives: Vec::new(),
+            findings,
+            dropped,
+            empty_reason,
+            model: answer.provider.model.clone(),
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            generated_tokens: answer.response.tokens.len(),
+            source: "chat",
+            raw,
+            edits,
+            provider: answer.provider,
+            test_file: tests_target.map(|t| t.uri),
+        })
+    }
+
+    /// Where the tests go when the caller did not say: next to the file.
+    fn tests_target(&self, snap: &Snapshot, lang: Language, input: &AssistInput) -> TestTarget {
+        if let Some(t) = &input.tests {
+            return t.clone();
+        }
+        let name = file_name(&snap.uri);
+        let plan = plan_tests(lang, name, &[], &[], &[]);
+        let dir = &snap.uri[..snap.uri.len() - name.len()];
+        let uri = format!("{dir}{}", plan.path);
+        let existing = (uri == snap.uri).then(|| snap.doc.text());
+        TestTarget {
+            plan,
+            uri,
+            existing,
+        }
+    }
+
+    /// One turn of a conversation: `history` (earlier user and assistant messages, oldest
+    /// first), then `message`, with the code at `code` (a snapshot and byte range) quoted when
+    /// given. Older turns are left out to fit the model's context. Blocking.
+    pub fn converse(
+        &self,
+        history: &[ChatMessage],
+        message: &str,
+        code: Option<(&Snapshot, usize, usize)>,
+        on_delta: Option<DeltaCallback>,
+        cancel: &CancelToken,
+    ) -> Result<ChatTurn, IdeError> {
+        let started = Instant::now();
+        let config = self.config();
+        let engine = self.engine.wait_ready(config.load_wait, cancel)?;
+        let counter = engine.token_counter();
+        let budget = engine.info().context_length.saturating_sub(
+            CHAT_MAX_TOKENS.min(config.code_action_max_tokens) + CONTEXT_MARGIN_TOKENS,
+        );
+        drop(engine);
+        let mut files = Vec::new();
+        let user = match code {
+            Some((snap, a, b)) => {
+                let text = snap.doc.text();
+                let (a, b) = (a.min(text.len()), b.min(text.len()));
+                let lang = snap.lang.map_or("", |l| l.name());
+                files.push(snap.uri.clone());
+                format!(
+                    "{message}\n\n`{}`:\n```{lang}\n{}\n```",
+                    file_name(&snap.uri),
+                    pure::dedent(&text[a..b]).trim_end()
+                )
+            }
+            None => message.to_string(),
+        };
+        let mut all = vec![ChatMessage::new(Role::System, pure::SYSTEM)];
+        all.extend(history.iter().cloned());
+        all.push(ChatMessage::new(Role::User, user.clone()));
+        let (messages, dropped_messages) = trim_conversation(&all, counter.as_ref(), budget);
+        let mut req = ChatRequest::new(messages, cancel.clone());
+        req.max_tokens = CHAT_MAX_TOKENS.min(config.code_action_max_tokens);
+        req.on_delta = on_delta;
+        self.stats.model_requests.inc();
+        let answer = self.chat(req, &ChatContext { files })?;
+        if answer.response.stop_reason == StopReason::Cancelled {
+            return Err(IdeError::Cancelled);
+        }
+        let logprobs: Vec<f32> = answer.response.tokens.iter().map(|t| t.logprob).collect();
+        let reply = answer.response.text.trim().to_string();
+        Ok(ChatTurn {
+            user,
+            code: pure::split_answer(&reply).code,
+            reply,
+            dropped_messages,
+            confidence: confidence_name(nib_postprocess::confidence_per_token(&logprobs)),
+            generated_tokens: answer.response.tokens.len(),
+            provider: answer.provider,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+}
+
+/// The first function a piece of code defines.
+fn defined_name(lang: Language, code: &str) -> Option<String> {
+    let kw = match lang {
+        Language::Python => "def ",
+        Language::Rust => "fn ",
+    };
+    code.lines().find_map(|l| {
+        let t = l.trim_start();
+        let t = t.strip_prefix("pub ").unwrap_or(t);
+        let t = t.strip_prefix("async ").unwrap_or(t);
+        let rest = t.strip_prefix(kw)?;
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        (!name.is_empty()).then_some(name)
+    })
+}
+
+/// The edit putting `tests` into the test file, and the file's text before and after it;
+/// an error when the file would not parse.
+fn test_edit(
+    lang: Language,
+    t: &TestTarget,
+    tests: &str,
+    function: &str,
+    encoding: nib_text::OffsetEncoding,
+) -> Result<(FileEdit, String, String), String> {
+    let existing = t.existing.clone().unwrap_or_default();
+    let (at, chunk) = match lang {
+        Language::Rust => {
+            let body = pure::reindent(tests, "    ");
+            match pure::rust_tests_module_end(&existing) {
+                Some(at) => (at, format!("\n{body}\n")),
+                None => {
+                    let sep = if existing.is_empty() || existing.ends_with("\n\n") {
+                        ""
+                    } else if existing.ends_with('\n') {
+                        "\n"
+                    } else {
+                        "\n\n"
+                    };
+                    (
+                        existing.len(),
+                        format!(
+                            "{sep}#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{body}\n}}\n"
+                        ),
+                    )
+                }
+            }
+        }
+        Language::Python => {
+            let mut head = String::new();
+            if t.plan.framework == Framework::Unittest && !existing.contains("import unittest") {
+                head.push_str("import unittest\n");
+            }
+            if let Some(module) = &t.plan.module {
+                let import = format!("from {module} import {function}");
+                if !existing.contains(&import) {
+                    head.push_str(&import);
+                    head.push('\n');
+                }
+            }
+            let mut body = if head.is_empty() {
+                format!("{}\n", tests.trim_end())
+            } else {
+                format!("{head}\n\n{}\n", tests.trim_end())
+            };
+            if t.plan.framework == Framework::Unittest
+                && !existing.contains("__main__")
+                && !tests.contains("__main__")
+            {
+                body.push_str("\n\nif __name__ == \"__main__\":\n    unittest.main()\n");
+            }
+            let sep = if existing.is_empty() {
+                ""
+            } else if existing.ends_with('\n') {
+                "\n\n"
+            } else {
+                "\n\n\n"
+            };
+            (existing.len(), format!("{sep}{body}"))
+        }
+    };
+    let after = pure::replaced(&existing, at, at, &chunk);
+    let errors = pure::syntax_errors(lang, &after);
+    if errors > pure::syntax_errors(lang, &existing) {
+        return Err(format!(
+            "the tests do not parse as {} ({errors} syntax errors)",
+            lang.name()
+        ));
+    }
+    let doc = Document::new(&existing, 0);
+    let pos = doc.position(at, encoding);
+    Ok((
+        FileEdit {
+            uri: t.uri.clone(),
+            range: Range {
+                start: pos,
+                end: pos,
+            },
+            new_text: chunk,
+            create: t.existing.is_none(),
+        },
+        existing[..at].to_string(),
+        existing[at..].to_string(),
+    ))
+}

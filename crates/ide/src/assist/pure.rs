@@ -1,0 +1,697 @@
+//! The pure parts of the assistant's actions: which code an action is about, the prompts,
+//! reading the model's answers, where tests go, and trimming a conversation to the model's
+//! context. No IO, no model.
+
+use nib_engine::{ChatMessage, Role, TokenCounter};
+use nib_syntax::tags::{self, DefKind};
+use nib_syntax::tree_sitter::{Node, Tree};
+use nib_syntax::Language;
+
+use crate::CodeActionKind;
+
+/// The system message of every action and conversation.
+pub(crate) const SYSTEM: &str =
+    "You are nib, a careful coding assistant inside the user's editor. \
+You answer briefly and precisely. When you write code, you write it in one fenced code block \
+tagged with its language, complete and runnable, with no placeholders.";
+
+/// The code an action is about: whole lines `start..end` of the document (bytes; `end` before
+/// the last line's line break).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub start: usize,
+    pub end: usize,
+    /// The function or class name, when the target is one.
+    pub name: Option<String>,
+    /// `function`, `method`, `class` or `selection`.
+    pub what: &'static str,
+    /// The indentation of the first line.
+    pub indent: String,
+}
+
+/// Bytes of the line holding `at`: its start and its end before the line break.
+fn line_span(text: &str, at: usize) -> (usize, usize) {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let end = if end > start && text.as_bytes()[end - 1] == b'\r' {
+        end - 1
+    } else {
+        end
+    };
+    (start, end)
+}
+
+fn indent_of(line: &str) -> String {
+    line[..line.len() - line.trim_start().len()].to_string()
+}
+
+/// The innermost definition around byte `at` whose kind `accept` takes.
+fn enclosing(
+    lang: Language,
+    tree: &Tree,
+    text: &str,
+    at: usize,
+    accept: impl Fn(DefKind) -> bool,
+) -> Option<tags::Scope> {
+    let probe = |b: usize| {
+        tags::enclosing_scopes(lang, tree, text, b)
+            .into_iter()
+            .rev()
+            .find(|s| accept(s.kind))
+    };
+    let (s, e) = line_span(text, at);
+    let first = s + (text[s..e].len() - text[s..e].trim_start().len());
+    // In a line's indentation: the line's code.
+    let at = at.max(first.min(e));
+    probe(at).or_else(|| {
+        // On a definition's first line, before its body: the definition starting there.
+        let opening = text[first..e].rfind([':', '{']).map(|i| first + i + 1);
+        // The next line with code (a Python body starts at its first statement).
+        let next = text[e..]
+            .find(|c: char| !c.is_whitespace())
+            .map(|i| e + i + 1);
+        [opening, next]
+            .into_iter()
+            .flatten()
+            .find_map(|b| probe(b).filter(|d| d.range.start >= s && d.range.start <= e))
+    })
+}
+
+fn is_code_unit(k: DefKind) -> bool {
+    matches!(
+        k,
+        DefKind::Function
+            | DefKind::Method
+            | DefKind::Class
+            | DefKind::Struct
+            | DefKind::Enum
+            | DefKind::Impl
+            | DefKind::Trait
+    )
+}
+
+fn is_function(k: DefKind) -> bool {
+    matches!(k, DefKind::Function | DefKind::Method)
+}
+
+/// What `kind` is about for the selection `start..end` (bytes; equal for a cursor): a
+/// non-empty selection as whole lines, else the enclosing function (or class, for explain).
+/// `fix` falls back to the cursor's line with a few lines around it.
+pub(crate) fn target(
+    kind: CodeActionKind,
+    lang: Language,
+    tree: Option<&Tree>,
+    text: &str,
+    start: usize,
+    end: usize,
+) -> Option<Target> {
+    let selection = !text[start..end].trim().is_empty();
+    if selection && kind != CodeActionKind::Tests {
+        let (s, _) = line_span(text, start);
+        // A selection of whole lines ends at the start of the next one.
+        let last = if end > start && text[..end].ends_with('\n') {
+            end - 1
+        } else {
+            end
+        };
+        let (_, e) = line_span(text, last);
+        return Some(Target {
+            start: s,
+            end: e,
+            name: None,
+            what: "selection",
+            indent: indent_of(&text[s..e]),
+        });
+    }
+    let tree = tree?;
+    let accept: fn(DefKind) -> bool = match kind {
+        CodeActionKind::Explain => is_code_unit,
+        _ => is_function,
+    };
+    match enclosing(lang, tree, text, start, accept) {
+        Some(scope) => {
+            // Decorators and attributes belong to the definition.
+            let (s, _) = line_span(text, scope.range.start);
+            let (_, e) = line_span(text, scope.range.end.saturating_sub(1).max(s));
+            Some(Target {
+                start: s,
+                end: e,
+                what: match scope.kind {
+                    DefKind::Function => "function",
+                    DefKind::Method => "method",
+                    DefKind::Impl => "impl block",
+                    DefKind::Trait => "trait",
+                    DefKind::Struct => "struct",
+                    DefKind::Enum => "enum",
+                    _ => "class",
+                },
+                name: Some(scope.name),
+                indent: indent_of(&text[s..e]),
+            })
+        }
+        None if kind == CodeActionKind::Fix => {
+            let line = text[..start].matches('\n').count();
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect();
+            let first = starts[line.saturating_sub(FIX_LINES_AROUND)];
+            let last = starts[(line + FIX_LINES_AROUND).min(starts.len() - 1)];
+            let (s, _) = line_span(text, first);
+            let (_, e) = line_span(text, last);
+            let (cs, ce) = line_span(text, start);
+            // Keep whole lines around the cursor line at one indentation.
+            let indent = indent_of(&text[cs..ce]);
+            let (s, e) = if text[s..e]
+                .lines()
+                .all(|l| l.trim().is_empty() || l.starts_with(&indent))
+            {
+                (s, e)
+            } else {
+                (cs, ce)
+            };
+            Some(Target {
+                start: s,
+                end: e,
+                name: None,
+                what: "lines",
+                indent,
+            })
+        }
+        None => None,
+    }
+}
+
+/// Lines on each side of the cursor line that `fix` rewrites outside a function.
+const FIX_LINES_AROUND: usize = 2;
+
+/// Remove the indentation every non-blank line shares.
+pub(crate) fn dedent(code: &str) -> String {
+    let common = code
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    code.lines()
+        .map(|l| {
+            if l.len() >= common {
+                &l[common..]
+            } else {
+                l.trim_start()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `code` dedented, then every non-blank line indented by `indent`.
+pub(crate) fn reindent(code: &str, indent: &str) -> String {
+    dedent(code)
+        .lines()
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                format!("{indent}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_string()
+}
+
+/// A model's answer split into its prose and its first fenced code block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
+    /// The text outside the code block, trimmed.
+    pub prose: String,
+    /// The code in the first fenced block; an unclosed block runs to the end.
+    pub code: Option<String>,
+    /// The code block has its closing fence.
+    pub closed: bool,
+}
+
+/// Split `answer`: the first line starting with ```` ``` ```` opens the code, the next one
+/// closes it. Without a fence the answer is all prose.
+pub(crate) fn split_answer(answer: &str) -> Answer {
+    let mut lines = answer.split_inclusive('\n');
+    let mut prose = String::new();
+    let mut code: Option<String> = None;
+    let mut closed = false;
+    for l in lines.by_ref() {
+        if l.trim_start().starts_with("```") {
+            code = Some(String::new());
+            break;
+        }
+        prose.push_str(l);
+    }
+    if let Some(c) = code.as_mut() {
+        for l in lines.by_ref() {
+            if l.trim_start().starts_with("```") {
+                closed = true;
+                break;
+            }
+            c.push_str(l);
+        }
+    }
+    if closed {
+        for l in lines {
+            prose.push_str(l);
+        }
+    }
+    Answer {
+        prose: prose.trim().to_string(),
+        code: code
+            .map(|c| c.trim_end().to_string())
+            .filter(|c| !c.trim().is_empty()),
+        closed,
+    }
+}
+
+/// Error and missing nodes in `text` parsed as `lang` (`usize::MAX` when it cannot be parsed).
+pub(crate) fn syntax_errors(lang: Language, text: &str) -> usize {
+    let Some(tree) = nib_syntax::parse(lang, text) else {
+        return usize::MAX;
+    };
+    fn count(n: Node<'_>) -> usize {
+        if n.is_error() || n.is_missing() {
+            return 1;
+        }
+        if !n.has_error() {
+            return 0;
+        }
+        let mut c = n.walk();
+        n.children(&mut c).map(count).sum()
+    }
+    count(tree.root_node())
+}
+
+/// `text` with bytes `start..end` replaced by `new`.
+pub(crate) fn replaced(text: &str, start: usize, end: usize, new: &str) -> String {
+    format!("{}{new}{}", &text[..start], &text[end..])
+}
+
+/// A test framework.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Framework {
+    Pytest,
+    Unittest,
+    /// A `#[cfg(test)] mod tests` in the file itself.
+    RustModule,
+}
+
+/// Where tests for a source file go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestPlan {
+    pub framework: Framework,
+    /// The test file, relative to the project root (the source file itself for Rust).
+    pub path: String,
+    /// The Python module the test imports the function from (`pkg.mod`).
+    pub module: Option<String>,
+}
+
+/// Where the project keeps tests for `source` (relative to the root), in which framework:
+/// from `paths` (the project's files, relative), `configs` (texts of pyproject.toml,
+/// setup.cfg, pytest.ini, tox.ini) and `tests` (texts of some existing test files).
+pub fn plan_tests(
+    lang: Language,
+    source: &str,
+    paths: &[String],
+    configs: &[(String, String)],
+    tests: &[String],
+) -> TestPlan {
+    if lang == Language::Rust {
+        return TestPlan {
+            framework: Framework::RustModule,
+            path: source.to_string(),
+            module: None,
+        };
+    }
+    let says_pytest = configs.iter().any(|(p, t)| {
+        p.ends_with("pytest.ini")
+            || t.contains("[tool.pytest")
+            || t.contains("[pytest]")
+            || t.contains("[tool:pytest]")
+            || t.contains("pytest")
+    }) || paths.iter().any(|p| p.ends_with("conftest.py"))
+        || tests.iter().any(|t| t.contains("import pytest"));
+    let unittest_files = tests
+        .iter()
+        .filter(|t| t.contains("unittest.TestCase") || t.contains("(TestCase)"))
+        .count();
+    let framework = if !says_pytest && unittest_files > 0 && unittest_files * 2 >= tests.len() {
+        Framework::Unittest
+    } else {
+        Framework::Pytest
+    };
+    let source = source.trim_start_matches("./");
+    let (dir, file) = match source.rfind('/') {
+        Some(i) => (&source[..i], &source[i + 1..]),
+        None => ("", source),
+    };
+    let stem = file.strip_suffix(".py").unwrap_or(file);
+    let names = [format!("test_{stem}.py"), format!("{stem}_test.py")];
+    let existing = paths.iter().find(|p| {
+        let name = p.rsplit('/').next().unwrap_or(p);
+        names.iter().any(|n| n == name)
+    });
+    let tests_dir = ["tests", "test"]
+        .into_iter()
+        .find(|d| paths.iter().any(|p| p.starts_with(&format!("{d}/"))));
+    let path = match (existing, tests_dir) {
+        (Some(p), _) => p.clone(),
+        (None, Some(d)) => format!("{d}/{}", names[0]),
+        (None, None) if dir.is_empty() => names[0].clone(),
+        (None, None) => format!("{dir}/{}", names[0]),
+    };
+    // Next to the source: the module by its file name; elsewhere its dotted path from the
+    // root (a `src/` layout's packages start below `src`).
+    let same_dir = path.rsplit_once('/').map_or("", |p| p.0) == dir;
+    let module = if same_dir {
+        stem.to_string()
+    } else {
+        let dotted = format!("{dir}/{stem}");
+        let dotted = dotted.trim_start_matches('/');
+        dotted
+            .strip_prefix("src/")
+            .unwrap_or(dotted)
+            .replace('/', ".")
+    };
+    TestPlan {
+        framework,
+        path,
+        module: Some(module),
+    }
+}
+
+/// Everything a prompt is built from.
+pub(crate) struct PromptInput<'a> {
+    pub kind: CodeActionKind,
+    pub lang: Language,
+    /// The file's path as the user knows it.
+    pub path: &'a str,
+    /// The target's code, dedented.
+    pub code: &'a str,
+    pub target: &'a Target,
+    /// Context pieces (path, text), most important first: the environment header and the
+    /// definitions the code uses.
+    pub context: &'a [(String, String)],
+    /// Error messages (diagnostics, a traceback) for `fix`.
+    pub errors: &'a [String],
+    /// The user's description (generate) or wish (refactor).
+    pub prompt: Option<&'a str>,
+    pub framework: Option<Framework>,
+    /// For generate: the file before and after the insertion line.
+    pub before: &'a str,
+    pub after: &'a str,
+}
+
+/// The chat for an action, within `budget` tokens: context pieces that do not fit are left
+/// out, last first. Returns the messages and how many context pieces were left out.
+pub(crate) fn action_messages(
+    p: &PromptInput<'_>,
+    counter: &dyn TokenCounter,
+    budget: usize,
+) -> (Vec<ChatMessage>, usize) {
+    let lang = p.lang.name();
+    let fence = |code: &str| format!("```{lang}\n{}\n```", code.trim_end());
+    let name = p
+        .target
+        .name
+        .as_deref()
+        .map(|n| format!(" `{n}`"))
+        .unwrap_or_default();
+    let what = format!("{}{name}", p.target.what);
+    let task = match p.kind {
+        CodeActionKind::Explain => format!(
+            "Explain this {what} from `{}` in markdown for a developer new to the code: what it does, its inputs and outputs, its side effects, and anything surprising (edge cases, bugs). Be concise: at most 12 lines, no code block.\n\n{}",
+            p.path,
+            fence(p.code)
+        ),
+        CodeActionKind::Fix => {
+            let errors = if p.errors.is_empty() {
+                "(no message: find the bug)".to_string()
+            } else {
+                p.errors.join("\n")
+            };
+            format!(
+                "This {what} from `{}` has an error:\n\n```text\n{}\n```\n\n{}\n\nFirst explain the cause in one or two sentences. Then give the corrected {} in one ```{lang} code block, complete, changing only what the fix needs.",
+                p.path,
+                errors.trim_end(),
+                fence(p.code),
+                p.target.what,
+            )
+        }
+        CodeActionKind::Tests => {
+            let how = match p.framework {
+                Some(Framework::Unittest) => "with the unittest module: one `unittest.TestCase` class with `test_` methods",
+                Some(Framework::RustModule) => "as `#[test]` functions for a `#[cfg(test)] mod tests` module (write only the functions, no module, no `use` lines)",
+                _ => "with pytest: plain `test_` functions using `assert`",
+            };
+            format!(
+                "Write unit tests for this {what} from `{}` {how}. Cover normal cases and edge cases (empty input, boundaries, errors). Each test must pass on this code as it is. Do not repeat the {} itself; answer with the tests in one ```{lang} code block.\n\n{}",
+                p.path,
+                p.target.what,
+                fence(p.code)
+            )
+        }
+        CodeActionKind::Refactor => {
+            let wish = p
+                .prompt
+                .map(|w| format!(" The user asks: {w}."))
+                .unwrap_or_default();
+            format!(
+                "Refactor this {what} from `{}` for clarity and simplicity, keeping exactly the same behaviour (same inputs, outputs, errors and side effects) and the same names used by other code.{wish} Answer with the rewritten code only, in one ```{lang} code block.\n\n{}",
+                p.path,
+                fence(p.code)
+            )
+        }
+        CodeActionKind::GenerateFromPrompt | CodeActionKind::GenerateFromComment => format!(
+            "In `{}`, write the {lang} code for this description, to go at the marked line:\n\n{}\n\n```{lang}\n{}<<WRITE HERE>>\n{}\n```\n\nAnswer with only the new code in one ```{lang} code block.",
+            p.path,
+            p.prompt.unwrap_or("the code the comments describe"),
+            p.before,
+            p.after,
+        ),
+    };
+    let fixed = counter.count(SYSTEM) + counter.count(&task) + MESSAGE_OVERHEAD_TOKENS;
+    let mut left = budget.saturating_sub(fixed);
+    let mut shown = Vec::new();
+    let mut dropped = 0;
+    for (path, text) in p.context {
+        let piece = format!("`{path}`:\n```\n{}\n```\n", text.trim_end());
+        let n = counter.count(&piece);
+        if n <= left {
+            left -= n;
+            shown.push(piece);
+        } else {
+            dropped += 1;
+        }
+    }
+    let user = if shown.is_empty() {
+        task
+    } else {
+        format!(
+            "Context from the project (the environment and definitions the code uses):\n\n{}\n{task}",
+            shown.join("\n")
+        )
+    };
+    (
+        vec![
+            ChatMessage::new(Role::System, SYSTEM),
+            ChatMessage::new(Role::User, user),
+        ],
+        dropped,
+    )
+}
+
+/// Tokens a chat template adds around each message (role markers).
+pub(crate) const MESSAGE_OVERHEAD_TOKENS: usize = 8;
+
+/// The turns of a conversation that fit `budget` tokens: the system message and the last turn
+/// always, then earlier turns newest first while they fit (a user turn with the answer that
+/// followed it leave together). Returns the messages to send and how many were left out.
+pub fn trim_conversation(
+    messages: &[ChatMessage],
+    counter: &dyn TokenCounter,
+    budget: usize,
+) -> (Vec<ChatMessage>, usize) {
+    let cost = |m: &ChatMessage| counter.count(&m.content) + MESSAGE_OVERHEAD_TOKENS;
+    let (system, turns): (Vec<&ChatMessage>, Vec<&ChatMessage>) =
+        messages.iter().partition(|m| m.role == Role::System);
+    let Some((last, earlier)) = turns.split_last() else {
+        return (messages.to_vec(), 0);
+    };
+    let mut left = budget
+        .saturating_sub(system.iter().map(|m| cost(m)).sum::<usize>())
+        .saturating_sub(cost(last));
+    // Earlier turns in exchanges (a user message and the answers after it), newest first.
+    let mut exchanges: Vec<Vec<&ChatMessage>> = Vec::new();
+    for m in earlier {
+        if m.role == Role::User || exchanges.is_empty() {
+            exchanges.push(vec![m]);
+        } else if let Some(e) = exchanges.last_mut() {
+            e.push(m);
+        }
+    }
+    let mut kept: Vec<&ChatMessage> = Vec::new();
+    let mut dropped = 0;
+    let mut full = false;
+    for e in exchanges.iter().rev() {
+        let n: usize = e.iter().map(|m| cost(m)).sum();
+        if !full && n <= left {
+            left -= n;
+            kept.splice(0..0, e.iter().copied());
+        } else {
+            // Once one does not fit, older ones go too: the conversation stays contiguous.
+            full = true;
+            dropped += e.len();
+        }
+    }
+    let out = system
+        .into_iter()
+        .chain(kept)
+        .chain(std::iter::once(*last))
+        .cloned()
+        .collect();
+    (out, dropped)
+}
+
+/// A test template for a function: what the user fills in (shown with generated code).
+pub(crate) fn test_stub(lang: Language, name: &str, framework: Option<Framework>) -> String {
+    match (lang, framework) {
+        (Language::Rust, _) => format!(
+            "#[test]\nfn {name}_works() {{\n    let got = {name}(todo!(\"input\"));\n    assert_eq!(got, todo!(\"expected\"));\n}}"
+        ),
+        (Language::Python, Some(Framework::Unittest)) => format!(
+            "class Test{}(unittest.TestCase):\n    def test_{name}(self):\n        self.assertEqual({name}(...), ...)",
+            camel(name)
+        ),
+        (Language::Python, _) => {
+            format!("def test_{name}():\n    assert {name}(...) == ...")
+        }
+    }
+}
+
+fn camel(name: &str) -> String {
+    name.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The tests in a model's answer, ready to go into the test file: Python without the lines
+/// importing the function under test (the caller writes the right import); Rust without a
+/// wrapping `mod tests` and its `use` lines. `None` when there is no test in it.
+pub(crate) fn tests_from_code(lang: Language, code: &str, function: &str) -> Option<String> {
+    let kept: String = match lang {
+        Language::Python => code
+            .lines()
+            .filter(|l| {
+                let t = l.trim_start();
+                let import = t.starts_with("from ") || t.starts_with("import ");
+                // The import of the function under test: the caller writes the right one.
+                !(import
+                    && (t.contains(&format!(" {function}")) || t.contains(&format!(",{function}"))))
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Language::Rust => {
+            let inner = match (code.find("mod tests"), code.rfind('}')) {
+                (Some(m), Some(close)) if close > m => match code[m..].find('{') {
+                    Some(open) => &code[m + open + 1..close],
+                    None => code,
+                },
+                _ => code,
+            };
+            inner
+                .lines()
+                .filter(|l| {
+                    !l.trim_start().starts_with("use super::") && l.trim() != "#[cfg(test)]"
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    let kept = dedent(&kept).trim().to_string();
+    let has_test = match lang {
+        Language::Python => kept.contains("def test"),
+        Language::Rust => kept.contains("#[test]"),
+    };
+    has_test.then_some(kept)
+}
+
+/// `code` without its top-level definitions whose names `document` already defines (a
+/// model asked for new code often repeats the file around it).
+pub(crate) fn without_existing_definitions(lang: Language, code: &str, document: &str) -> String {
+    let Some(tree) = nib_syntax::parse(lang, code) else {
+        return code.to_string();
+    };
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let mut out = String::new();
+    let mut from = 0;
+    for n in root.children(&mut c) {
+        let def = if n.kind() == "decorated_definition" {
+            n.child_by_field_name("definition").unwrap_or(n)
+        } else {
+            n
+        };
+        let existing = def.child_by_field_name("name").is_some_and(|name| {
+            let name = &code[name.byte_range()];
+            let patterns: &[String] = match lang {
+                Language::Python => &[format!("def {name}("), format!("class {name}")],
+                Language::Rust => &[
+                    format!("fn {name}("),
+                    format!("fn {name}<"),
+                    format!("struct {name}"),
+                ],
+            };
+            patterns.iter().any(|p| document.contains(p.as_str()))
+        });
+        if existing {
+            out.push_str(&code[from..n.start_byte()]);
+            from = n.end_byte();
+        }
+    }
+    out.push_str(&code[from..]);
+    // Blank lines left where definitions were.
+    let mut tidy = String::new();
+    let mut blank = 0;
+    for l in out.trim().lines() {
+        blank = if l.trim().is_empty() { blank + 1 } else { 0 };
+        if blank <= 2 {
+            tidy.push_str(l);
+            tidy.push('\n');
+        }
+    }
+    tidy.trim_end().to_string()
+}
+
+/// Where new tests go in an existing Rust file: before the closing brace of its
+/// `mod tests` (byte offset), if it has one.
+pub(crate) fn rust_tests_module_end(text: &str) -> Option<usize> {
+    let tree = nib_syntax::parse(Language::Rust, text)?;
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let found = root.children(&mut c).find(|n| {
+        n.kind() == "mod_item"
+            && n.child_by_field_name("name")
+                .is_some_and(|name| &text[name.byte_range()] == "tests")
+    })?;
+    let body = found.child_by_field_name("body")?;
+    // The closing brace's line start.
+    let close = body.end_byte().checked_sub(1)?;
+    Some(text[..close].rfind('\n').map_or(close, |i| i + 1))
+}
+
+#[cfg(test)]
+mod tests;

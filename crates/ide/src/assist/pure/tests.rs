@@ -1,0 +1,316 @@
+use expect_test::expect;
+use nib_engine::ApproxTokenCounter;
+
+use super::*;
+
+const PY: &str = "import os\n\n\nclass Box:\n    def size(self, xs):\n        total = 0\n        for x in xs:\n            total += x\n        return total\n\n\ndef top(n):\n    return n + 1\n";
+
+fn target_at(kind: CodeActionKind, text: &str, needle: &str, lang: Language) -> Option<String> {
+    let tree = nib_syntax::parse(lang, text).unwrap();
+    let at = text.find(needle).unwrap();
+    target(kind, lang, Some(&tree), text, at, at)
+        .map(|t| format!("{} {:?} [{}]", t.what, t.name, &text[t.start..t.end]))
+}
+
+#[test]
+fn targets_are_the_enclosing_function_or_class_or_the_selection() {
+    let py = |k, n| target_at(k, PY, n, Language::Python);
+    expect![[r#"
+        Some(
+            "method Some(\"size\") [    def size(self, xs):\n        total = 0\n        for x in xs:\n            total += x\n        return total]",
+        )
+    "#]]
+    .assert_debug_eq(&py(CodeActionKind::Refactor, "total += x"));
+    // On the `def` line itself.
+    assert_eq!(
+        py(CodeActionKind::Tests, "top(n)").unwrap(),
+        "function Some(\"top\") [def top(n):\n    return n + 1]"
+    );
+    // Explain takes a class; tests and refactor want a function.
+    assert!(py(CodeActionKind::Explain, "class Box")
+        .unwrap()
+        .starts_with("class Some(\"Box\")"));
+    assert_eq!(py(CodeActionKind::Tests, "import os"), None);
+    // Fix outside a function: the lines around the cursor.
+    assert_eq!(
+        py(CodeActionKind::Fix, "import os").unwrap(),
+        "lines None [import os\n\n]"
+    );
+    // A selection: its whole lines.
+    let tree = nib_syntax::parse(Language::Python, PY).unwrap();
+    let (a, b) = (
+        PY.find("for x").unwrap() + 2,
+        PY.find("return total").unwrap(),
+    );
+    let t = target(
+        CodeActionKind::Refactor,
+        Language::Python,
+        Some(&tree),
+        PY,
+        a,
+        b,
+    )
+    .unwrap();
+    assert_eq!(
+        (&PY[t.start..t.end], t.indent.as_str()),
+        (
+            "        for x in xs:\n            total += x\n        return total",
+            "        "
+        )
+    );
+    let rs =
+        "struct S;\n\nimpl S {\n    pub fn add(&self, a: i32) -> i32 {\n        a + 1\n    }\n}\n";
+    assert_eq!(
+        target_at(CodeActionKind::Tests, rs, "a + 1", Language::Rust).unwrap(),
+        "method Some(\"add\") [    pub fn add(&self, a: i32) -> i32 {\n        a + 1\n    }]"
+    );
+}
+
+#[test]
+fn answers_split_into_prose_and_the_first_code_block() {
+    expect![[r#"
+        Answer {
+            prose: "The loop is off by one.\n\n\nThat fixes it.\n```python\nother\n```",
+            code: Some(
+                "def f(xs):\n    return xs[-1]",
+            ),
+            closed: true,
+        }
+    "#]]
+    .assert_debug_eq(&split_answer(
+        "The loop is off by one.\n\n```python\ndef f(xs):\n    return xs[-1]\n```\n\nThat fixes it.\n```python\nother\n```",
+    ));
+    // Cut at the stop string: an unclosed block runs to the end.
+    let cut = split_answer("```rust\nfn f() {}");
+    assert_eq!(
+        (cut.code.as_deref(), cut.closed),
+        (Some("fn f() {}"), false)
+    );
+    assert_eq!(split_answer("Just words.").code, None);
+    assert_eq!(split_answer("```\n```").code, None, "an empty block");
+}
+
+#[test]
+fn syntax_errors_and_reindent() {
+    assert_eq!(
+        syntax_errors(Language::Python, "def f():\n    return 1\n"),
+        0
+    );
+    assert!(syntax_errors(Language::Python, "def f(:\n    return 1\n") > 0);
+    assert!(syntax_errors(Language::Rust, "fn f() { let x = ; }") > 0);
+    assert_eq!(
+        reindent("def f():\n    return 1\n\n", "    "),
+        "    def f():\n        return 1"
+    );
+    assert_eq!(dedent("    a\n\n      b"), "a\n\n  b");
+}
+
+#[test]
+fn test_plans_follow_the_project() {
+    let paths = |ps: &[&str]| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    let plan = |src: &str, ps: &[&str], configs: &[(&str, &str)], tests: &[&str]| {
+        let configs: Vec<(String, String)> = configs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let tests: Vec<String> = tests.iter().map(|t| t.to_string()).collect();
+        let p = plan_tests(Language::Python, src, &paths(ps), &configs, &tests);
+        format!("{:?} {} {:?}", p.framework, p.path, p.module)
+    };
+    expect![[r#"
+        [
+            "Pytest test_calc.py Some(\"calc\")",
+            "Pytest tests/test_calc.py Some(\"pkg.calc\")",
+            "Unittest tests/test_calc.py Some(\"pkg.calc\")",
+            "Pytest tests/unit/test_calc.py Some(\"pkg.calc\")",
+            "Pytest pkg/test_calc.py Some(\"calc\")",
+            "RustModule src/lib.rs None",
+        ]
+    "#]]
+    .assert_debug_eq(&[
+        plan("calc.py", &[], &[], &[]),
+        // A src layout with a tests directory and pytest configured.
+        plan(
+            "src/pkg/calc.py",
+            &["src/pkg/calc.py", "tests/test_other.py"],
+            &[("pyproject.toml", "[tool.pytest.ini_options]\n")],
+            &[],
+        ),
+        // Existing tests use unittest and nothing says pytest.
+        plan(
+            "src/pkg/calc.py",
+            &["tests/test_other.py"],
+            &[],
+            &["import unittest\n\nclass T(unittest.TestCase):\n    pass\n"],
+        ),
+        // The existing test file for the module wins; conftest.py means pytest.
+        plan(
+            "src/pkg/calc.py",
+            &["tests/conftest.py", "tests/unit/test_calc.py"],
+            &[],
+            &["import unittest\nclass T(unittest.TestCase): pass\n"],
+        ),
+        plan("pkg/calc.py", &["pkg/calc.py"], &[], &[]),
+        {
+            let p = plan_tests(Language::Rust, "src/lib.rs", &[], &[], &[]);
+            format!("{:?} {} {:?}", p.framework, p.path, p.module)
+        },
+    ]);
+}
+
+#[test]
+fn tests_in_an_answer_lose_the_import_of_the_function_and_the_module_wrapper() {
+    assert_eq!(
+        tests_from_code(
+            Language::Python,
+            "import pytest\nfrom calc import top\n\ndef test_top():\n    assert top(1) == 2\n",
+            "top"
+        )
+        .as_deref(),
+        Some("import pytest\n\ndef test_top():\n    assert top(1) == 2")
+    );
+    assert_eq!(
+        tests_from_code(
+            Language::Rust,
+            "#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn adds() {\n        assert_eq!(add(1), 2);\n    }\n}\n",
+            "add"
+        )
+        .as_deref(),
+        Some("#[test]\nfn adds() {\n    assert_eq!(add(1), 2);\n}")
+    );
+    assert_eq!(tests_from_code(Language::Python, "x = 1\n", "top"), None);
+    let rs = "fn add() {}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn a() {}\n}\n";
+    let at = rust_tests_module_end(rs).unwrap();
+    assert_eq!(&rs[at..], "}\n");
+    assert_eq!(rust_tests_module_end("fn f() {}\n"), None);
+}
+
+fn msg(role: Role, s: &str) -> ChatMessage {
+    ChatMessage::new(role, s)
+}
+
+#[test]
+fn trimming_drops_the_oldest_exchanges_and_keeps_the_system_and_last_turn() {
+    let long = "x".repeat(400); // 100 tokens with the approximate counter
+    let conv = vec![
+        msg(Role::System, "sys"),
+        msg(Role::User, &format!("first {long}")),
+        msg(Role::Assistant, &format!("answer one {long}")),
+        msg(Role::User, "second"),
+        msg(Role::Assistant, "answer two"),
+        msg(Role::User, "make it iterative"),
+    ];
+    let show = |budget: usize| {
+        let (kept, dropped) = trim_conversation(&conv, &ApproxTokenCounter, budget);
+        let firsts: Vec<String> = kept
+            .iter()
+            .map(|m| m.content.split(' ').next().unwrap().to_string())
+            .collect();
+        format!("{} dropped: {}", firsts.join(","), dropped)
+    };
+    expect![[r#"
+        [
+            "sys,first,answer,second,answer,make dropped: 0",
+            "sys,second,answer,make dropped: 2",
+            "sys,make dropped: 4",
+        ]
+    "#]]
+    .assert_debug_eq(&[show(10_000), show(100), show(10)]);
+}
+
+#[test]
+fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
+    let t = Target {
+        start: 0,
+        end: 0,
+        name: Some("top".into()),
+        what: "function",
+        indent: String::new(),
+    };
+    let context = vec![
+        ("environment".to_string(), "python 3.11".to_string()),
+        (
+            "lib/util.py".to_string(),
+            "def helper(x):\n    ...".to_string(),
+        ),
+    ];
+    let errors =
+        vec!["TypeError: unsupported operand type(s) for +: 'NoneType' and 'int'".to_string()];
+    let input = PromptInput {
+        kind: CodeActionKind::Fix,
+        lang: Language::Python,
+        path: "calc.py",
+        code: "def top(n):\n    return n + 1",
+        target: &t,
+        context: &context,
+        errors: &errors,
+        prompt: None,
+        framework: None,
+        before: "",
+        after: "",
+    };
+    let (m, dropped) = action_messages(&input, &ApproxTokenCounter, 10_000);
+    assert_eq!(dropped, 0);
+    expect![[r#"
+        Context from the project (the environment and definitions the code uses):
+
+        `environment`:
+        ```
+        python 3.11
+        ```
+
+        `lib/util.py`:
+        ```
+        def helper(x):
+            ...
+        ```
+
+        This function `top` from `calc.py` has an error:
+
+        ```text
+        TypeError: unsupported operand type(s) for +: 'NoneType' and 'int'
+        ```
+
+        ```python
+        def top(n):
+            return n + 1
+        ```
+
+        First explain the cause in one or two sentences. Then give the corrected function in one ```python code block, complete, changing only what the fix needs."#]]
+    .assert_eq(&m[1].content);
+    // A small budget leaves context out, the task stays.
+    let (m, dropped) = (0..1000)
+        .map(|b| action_messages(&input, &ApproxTokenCounter, b))
+        .find(|(_, d)| *d < 2)
+        .unwrap();
+    assert_eq!(dropped, 1);
+    assert!(m[1].content.contains("python 3.11") && !m[1].content.contains("helper"));
+    let tests = PromptInput {
+        kind: CodeActionKind::Tests,
+        framework: Some(Framework::Unittest),
+        context: &[],
+        ..input
+    };
+    let (m, _) = action_messages(&tests, &ApproxTokenCounter, 10_000);
+    assert!(
+        m[1].content.starts_with(
+            "Write unit tests for this function `top` from `calc.py` with the unittest module"
+        ),
+        "{}",
+        m[1].content
+    );
+}
+
+#[test]
+fn generated_code_loses_definitions_the_file_already_has() {
+    let doc = "def mean(xs):\n    return 0\n\n\nclass Box:\n    pass\n";
+    let code = "def median(xs):\n    return sorted(xs)[len(xs) // 2]\n\n\n@cache\ndef mean(xs):\n    return 1\n\nclass Box:\n    pass\n";
+    assert_eq!(
+        without_existing_definitions(Language::Python, code, doc),
+        "def median(xs):\n    return sorted(xs)[len(xs) // 2]"
+    );
+    assert_eq!(
+        without_existing_definitions(Language::Rust, "fn a() {}\nfn b() {}\n", "fn a() {}"),
+        "fn b() {}"
+    );
+}

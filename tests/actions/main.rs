@@ -1,0 +1,625 @@
+//! The assistant's actions (explain, fix, tests, refactor, generate from a description) and
+//! `nib/chat` end to end: the real `nib serve` / `nib ask` binary with the real default model.
+//! The assertions hold whatever the model writes: fields present, edits that parse, tests in
+//! the right file, conversations that keep their turns, clear errors for bad input.
+//! One llama.cpp thread per server: on a shared machine more threads than free cores make
+//! llama.cpp's spinning threads many times slower. Run with `--test-threads=1`.
+
+#[allow(dead_code)]
+#[path = "../harness/lsp.rs"]
+mod lsp;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lsp::Server;
+use nib_syntax::Language;
+use serde_json::{json, Value};
+
+fn require_model() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["model", "path"])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        Path::new(&path).is_file(),
+        "the default model is missing at {path}: run `nib model pull` first"
+    );
+}
+
+const CALC_PY: &str = "def mean(xs):\n    total = 0\n    for x in xs:\n        total = total + x\n    return total / len(xs)\n\n\ndef clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
+
+const LIB_RS: &str = "/// The largest element, if any.\npub fn largest(xs: &[i32]) -> Option<i32> {\n    let mut best: Option<i32> = None;\n    for &x in xs {\n        if best.is_none() || x > best.unwrap() {\n            best = Some(x);\n        }\n    }\n    best\n}\n";
+
+/// A Python project with pytest configured and a tests directory.
+fn python_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("pkg")).unwrap();
+    std::fs::create_dir_all(root.join("tests")).unwrap();
+    std::fs::write(root.join("pyproject.toml"), "[tool.pytest.ini_options]\n").unwrap();
+    std::fs::write(root.join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(root.join("pkg/calc.py"), CALC_PY).unwrap();
+    std::fs::write(
+        root.join("tests/test_other.py"),
+        "import pytest\n\n\ndef test_truth():\n    assert True\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn file_uri(p: &Path) -> String {
+    format!("file://{}", std::fs::canonicalize(p).unwrap().display())
+}
+
+fn start(root: &Path) -> Server {
+    let caps = json!({
+        "textDocument": { "codeAction": { "resolveSupport": { "properties": ["edit"] } } },
+        "window": { "workDoneProgress": true },
+    });
+    let (s, _) = Server::start_with(
+        json!({ "deadlineMs": 0, "actionMaxTokens": 128, "threads": 1 }),
+        caps,
+        Some(&file_uri(root)),
+    );
+    s
+}
+
+fn offers(s: &mut Server, u: &str, range: Value, diagnostics: Value) -> Vec<Value> {
+    s.request(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": u }, "range": range, "context": { "diagnostics": diagnostics } }),
+    )
+    .unwrap()
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+fn at(line: u32, character: u32) -> Value {
+    json!({ "start": { "line": line, "character": character }, "end": { "line": line, "character": character } })
+}
+
+fn offered(actions: &[Value], kind: &str) -> Value {
+    actions
+        .iter()
+        .find(|a| a["kind"] == kind)
+        .unwrap_or_else(|| panic!("{kind} offered: {actions:?}"))
+        .clone()
+}
+
+fn kinds(actions: &[Value]) -> Vec<String> {
+    actions
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Resolve an offered action and check the result's fields.
+fn resolve(s: &mut Server, action: Value) -> Value {
+    let t = Instant::now();
+    let resolved = s.request("codeAction/resolve", action).unwrap();
+    let r = &resolved["data"]["result"];
+    eprintln!("{} resolved in {:?}: {r}", resolved["kind"], t.elapsed());
+    for field in [
+        "explanation",
+        "generatedCode",
+        "testStubs",
+        "confidence",
+        "alternatives",
+        "findings",
+        "provider",
+        "latencyMs",
+    ] {
+        assert!(r.get(field).is_some(), "{field} in {r}");
+    }
+    assert!(
+        r["explanation"].is_string() && r["generatedCode"].is_string(),
+        "{r}"
+    );
+    assert!(
+        r["testStubs"].is_array() && r["alternatives"].is_array() && r["findings"].is_array(),
+        "{r}"
+    );
+    assert!(
+        ["low", "medium", "high"].contains(&r["confidence"].as_str().unwrap()),
+        "{r}"
+    );
+    assert_eq!(r["provider"]["name"], "local", "{r}");
+    assert!(
+        r["provider"]["model"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{r}"
+    );
+    assert!(r["latencyMs"].as_f64().is_some_and(|l| l > 0.0), "{r}");
+    resolved
+}
+
+/// The text edits of a resolved action by URI, and the URIs it creates.
+fn edits(resolved: &Value) -> (Vec<(String, Value)>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut created = Vec::new();
+    let edit = &resolved["edit"];
+    if let Some(changes) = edit["changes"].as_object() {
+        for (u, es) in changes {
+            for e in es.as_array().unwrap() {
+                out.push((u.clone(), e.clone()));
+            }
+        }
+    }
+    for op in edit["documentChanges"].as_array().into_iter().flatten() {
+        if op["kind"] == "create" {
+            created.push(op["uri"].as_str().unwrap().to_string());
+        } else {
+            for e in op["edits"].as_array().unwrap() {
+                out.push((
+                    op["textDocument"]["uri"].as_str().unwrap().to_string(),
+                    e.clone(),
+                ));
+            }
+        }
+    }
+    (out, created)
+}
+
+/// Apply one LSP text edit (the texts are ASCII).
+fn apply(text: &str, edit: &Value) -> String {
+    let offset = |p: &Value| {
+        let (line, ch) = (
+            p["line"].as_u64().unwrap() as usize,
+            p["character"].as_u64().unwrap() as usize,
+        );
+        let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+        let line_len = text[start..].find('\n').unwrap_or(text.len() - start);
+        start + ch.min(line_len)
+    };
+    let (a, b) = (
+        offset(&edit["range"]["start"]),
+        offset(&edit["range"]["end"]),
+    );
+    format!(
+        "{}{}{}",
+        &text[..a],
+        edit["newText"].as_str().unwrap(),
+        &text[b..]
+    )
+}
+
+fn parses(lang: Language, text: &str) -> bool {
+    nib_syntax::parse(lang, text).is_some_and(|t| !t.root_node().has_error())
+}
+
+/// A code result either edits the document into code that parses, or says why it has none.
+fn check_document_edit(resolved: &Value, u: &str, text: &str, lang: Language) {
+    let r = &resolved["data"]["result"];
+    let (es, _) = edits(resolved);
+    if es.is_empty() {
+        assert!(
+            r["emptyReason"].is_string() || r["dropped"].is_string(),
+            "no edit and no reason: {resolved}"
+        );
+        return;
+    }
+    assert!(es.iter().all(|(eu, _)| eu == u), "{resolved}");
+    let after = apply(text, &es[0].1);
+    assert!(parses(lang, &after), "the edited file parses:\n{after}");
+    assert!(!r["generatedCode"].as_str().unwrap().is_empty(), "{r}");
+}
+
+#[test]
+fn python_actions_resolve_with_the_real_model() {
+    require_model();
+    let project = python_project();
+    let root = project.path();
+    let mut s = start(root);
+    let u = file_uri(&root.join("pkg/calc.py"));
+    s.open(&u, "python", CALC_PY);
+
+    // Cheap offers: in a function, explain, tests and refactor; fix only with a diagnostic.
+    let in_mean = offers(&mut s, &u, at(3, 8), json!([]));
+    let k = kinds(&in_mean);
+    for want in [
+        "refactor.nib.explain",
+        "refactor.nib.tests",
+        "refactor.nib.refactor",
+    ] {
+        assert!(k.contains(&want.to_string()), "{want} in {k:?}");
+    }
+    assert!(!k.contains(&"quickfix.nib.fix".to_string()), "{k:?}");
+    let diagnostic = json!([{ "range": at(4, 11), "message": "ZeroDivisionError: division by zero when xs is empty", "source": "pytest" }]);
+    let with_error = offers(&mut s, &u, at(4, 11), diagnostic);
+    let fix = offered(&with_error, "quickfix.nib.fix");
+    assert!(
+        fix["data"]["diagnostics"][0]
+            .as_str()
+            .unwrap()
+            .contains("ZeroDivisionError"),
+        "{fix}"
+    );
+    // `only` filters by kind.
+    let only_fix = s
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": u }, "range": at(3, 8), "context": { "diagnostics": [], "only": ["quickfix"] } }),
+        )
+        .unwrap();
+    assert!(only_fix.is_null() || only_fix == json!([]), "{only_fix}");
+    // Asked for by name (an editor's fix command), fix is offered without a diagnostic.
+    let asked = s
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": u }, "range": at(3, 8), "context": { "diagnostics": [], "only": ["quickfix.nib.fix"] } }),
+        )
+        .unwrap();
+    assert_eq!(
+        kinds(asked.as_array().unwrap()),
+        vec!["quickfix.nib.fix"],
+        "{asked}"
+    );
+
+    let explained = resolve(&mut s, offered(&in_mean, "refactor.nib.explain"));
+    let explanation = explained["data"]["result"]["explanation"].as_str().unwrap();
+    assert!(!explanation.trim().is_empty(), "{explained}");
+    assert!(
+        explained.get("edit").is_none_or(Value::is_null),
+        "explain edits nothing: {explained}"
+    );
+    // Shown to the user: a message (short) or a message when the client cannot open documents.
+    assert!(
+        s.wait_notification(Duration::from_secs(5), |n| n["method"]
+            == "window/showMessage"
+            && n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("nib: ")))
+            .is_some(),
+        "the explanation is shown"
+    );
+
+    let refactored = resolve(&mut s, offered(&in_mean, "refactor.nib.refactor"));
+    check_document_edit(&refactored, &u, CALC_PY, Language::Python);
+    let fixed = resolve(&mut s, fix);
+    check_document_edit(&fixed, &u, CALC_PY, Language::Python);
+
+    // Tests go where the project keeps them: tests/test_calc.py (new), importing pkg.calc.
+    let tested = resolve(&mut s, offered(&in_mean, "refactor.nib.tests"));
+    let r = &tested["data"]["result"];
+    let test_file = file_uri(&root.join("tests")) + "/test_calc.py";
+    assert_eq!(r["testFile"], test_file.as_str(), "{r}");
+    let (es, created) = edits(&tested);
+    if es.is_empty() {
+        assert!(
+            r["emptyReason"].is_string() || r["dropped"].is_string(),
+            "{tested}"
+        );
+    } else {
+        assert_eq!(created, vec![test_file.clone()], "{tested}");
+        assert!(es.iter().all(|(eu, _)| *eu == test_file), "{tested}");
+        let written = apply("", &es[0].1);
+        assert!(
+            written.starts_with("from pkg.calc import mean\n"),
+            "{written}"
+        );
+        assert!(written.contains("def test"), "{written}");
+        assert!(
+            parses(Language::Python, &written),
+            "the tests parse:\n{written}"
+        );
+    }
+
+    // Bad input: clear errors, and the server goes on.
+    let mut bad = offered(&in_mean, "refactor.nib.explain");
+    bad["data"]["range"] = at(999, 0);
+    let e = s.request("codeAction/resolve", bad).unwrap_err();
+    assert_eq!(e["code"], -32602, "InvalidParams: {e}");
+    let mut unknown = offered(&in_mean, "refactor.nib.explain");
+    unknown["data"]["action"] = json!("frobnicate");
+    let e = s.request("codeAction/resolve", unknown).unwrap_err();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown action frobnicate"),
+        "{e}"
+    );
+    let e = s
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": u }, "range": at(999, 0), "context": { "diagnostics": [] } }),
+        )
+        .unwrap_err();
+    assert_eq!(e["code"], -32602, "{e}");
+    s.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": u } }),
+    );
+    let e = s
+        .request(
+            "codeAction/resolve",
+            offered(&in_mean, "refactor.nib.refactor"),
+        )
+        .unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("not open"), "{e}");
+    assert!(
+        s.request("nib/stats", Value::Null).is_ok(),
+        "the server goes on"
+    );
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn rust_actions_resolve_with_the_real_model() {
+    require_model();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"t\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("src/lib.rs"), LIB_RS).unwrap();
+    let mut s = start(root);
+    let u = file_uri(&root.join("src/lib.rs"));
+    s.open(&u, "rust", LIB_RS);
+    let in_fn = offers(&mut s, &u, at(4, 12), json!([]));
+
+    let explained = resolve(&mut s, offered(&in_fn, "refactor.nib.explain"));
+    assert!(
+        !explained["data"]["result"]["explanation"]
+            .as_str()
+            .unwrap()
+            .trim()
+            .is_empty(),
+        "{explained}"
+    );
+
+    // A selection: the loop only.
+    let selection =
+        json!({ "start": { "line": 3, "character": 0 }, "end": { "line": 8, "character": 0 } });
+    let sel = offers(&mut s, &u, selection, json!([]));
+    let refactored = resolve(&mut s, offered(&sel, "refactor.nib.refactor"));
+    check_document_edit(&refactored, &u, LIB_RS, Language::Rust);
+
+    // Tests go into a `#[cfg(test)] mod tests` of the file itself.
+    let tested = resolve(&mut s, offered(&in_fn, "refactor.nib.tests"));
+    let r = &tested["data"]["result"];
+    assert_eq!(r["testFile"], u.as_str(), "{r}");
+    let (es, created) = edits(&tested);
+    assert!(created.is_empty(), "{tested}");
+    if es.is_empty() {
+        assert!(
+            r["emptyReason"].is_string() || r["dropped"].is_string(),
+            "{tested}"
+        );
+    } else {
+        let after = apply(LIB_RS, &es[0].1);
+        assert!(after.starts_with(LIB_RS), "appended: {after}");
+        assert!(
+            after.contains("#[cfg(test)]\nmod tests {\n    use super::*;"),
+            "{after}"
+        );
+        assert!(
+            parses(Language::Rust, &after),
+            "the file with tests parses:\n{after}"
+        );
+    }
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn chat_keeps_the_conversation_and_streams_progress() {
+    require_model();
+    let project = python_project();
+    let root = project.path();
+    let mut s = start(root);
+    let u = file_uri(&root.join("pkg/calc.py"));
+    s.open(&u, "python", CALC_PY);
+    let first = s
+        .request(
+            "nib/chat",
+            json!({
+                "conversationId": "c1",
+                "message": "What does this function return for an empty list?",
+                "textDocument": { "uri": u },
+                "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 5, "character": 0 } },
+                "workDoneToken": "chat-1",
+            }),
+        )
+        .unwrap();
+    eprintln!("first turn: {first}");
+    assert_eq!(first["turns"], 1, "{first}");
+    assert!(
+        !first["reply"].as_str().unwrap().trim().is_empty(),
+        "{first}"
+    );
+    assert_eq!(first["provider"]["name"], "local", "{first}");
+    assert!(
+        ["low", "medium", "high"].contains(&first["confidence"].as_str().unwrap()),
+        "{first}"
+    );
+    // Partial answers came as `$/progress` on the token, ending with `end` (notifications and
+    // the response travel separately: the end may come just after the response).
+    assert!(
+        s.wait_notification(Duration::from_secs(10), |n| n["method"] == "$/progress"
+            && n["params"]["token"] == "chat-1"
+            && n["params"]["value"]["kind"] == "end")
+            .is_some(),
+        "progress ends"
+    );
+    let progress: Vec<&Value> = s
+        .notifications()
+        .iter()
+        .filter(|n| n["method"] == "$/progress" && n["params"]["token"] == "chat-1")
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|n| n["params"]["value"]["kind"] == "report"),
+        "{progress:?}"
+    );
+    assert_eq!(
+        progress.last().unwrap()["params"]["value"]["kind"],
+        "end",
+        "{progress:?}"
+    );
+
+    let follow = s
+        .request("nib/chat", json!({ "conversationId": "c1", "message": "Now make it return 0 for an empty list instead." }))
+        .unwrap();
+    eprintln!("follow-up: {follow}");
+    assert_eq!(
+        follow["turns"], 2,
+        "the follow-up continues the conversation: {follow}"
+    );
+    assert_eq!(follow["droppedMessages"], 0, "{follow}");
+    let other = s
+        .request(
+            "nib/chat",
+            json!({ "conversationId": "c2", "message": "Say hello." }),
+        )
+        .unwrap();
+    assert_eq!(
+        other["turns"], 1,
+        "another conversation starts afresh: {other}"
+    );
+    let e = s
+        .request(
+            "nib/chat",
+            json!({ "conversationId": "c1", "message": "  " }),
+        )
+        .unwrap_err();
+    assert_eq!(e["code"], -32602, "{e}");
+    let e = s
+        .request("nib/chat", json!({ "conversationId": "c1", "message": "hi", "textDocument": { "uri": "file:///nowhere.py" } }))
+        .unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("not open"), "{e}");
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+fn nib(args: &[&str], home: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(args)
+        .env("NIB_HOME", home)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn nib_ask_prints_json_with_the_result_fields() {
+    require_model();
+    let project = python_project();
+    let root = project.path();
+    // NIB_HOME is private to the test (conversations are kept there): the model by its path.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["model", "path"])
+        .output()
+        .unwrap();
+    let model_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let home = root.join(".nib-home");
+    let settings = json!({ "model": model_path, "actionMaxTokens": 128, "threads": 1 }).to_string();
+    let file = root.join("pkg/calc.py");
+    let loc = format!("{}:3", file.display());
+    let out = nib(
+        &[
+            "ask",
+            "explain",
+            &loc,
+            "--json",
+            "--settings",
+            &settings,
+            "--conversation",
+            "t1",
+        ],
+        &home,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    for field in [
+        "generated_code",
+        "explanation",
+        "test_stubs",
+        "confidence",
+        "alternatives",
+        "findings",
+        "provider",
+        "latency_ms",
+        "edits",
+    ] {
+        assert!(v.get(field).is_some(), "{field} in {v}");
+    }
+    assert_eq!(v["action"], "explain");
+    assert!(!v["explanation"].as_str().unwrap().trim().is_empty(), "{v}");
+    assert_eq!(v["provider"]["name"], "local");
+    // The exchange is kept: a chat follow-up continues it.
+    let out = nib(
+        &[
+            "ask",
+            "chat",
+            &loc,
+            "--json",
+            "--settings",
+            &settings,
+            "--conversation",
+            "t1",
+            "--prompt",
+            "Is it safe for an empty list?",
+        ],
+        &home,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["turns"], 2, "{v}");
+
+    // Bad input: a clear error and a failing exit status.
+    let out = nib(&["ask", "frobnicate", &loc], &home);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown action \"frobnicate\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nib(
+        &[
+            "ask",
+            "explain",
+            &format!("{}:999", file.display()),
+            "--settings",
+            &settings,
+        ],
+        &home,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("past the end"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nib(
+        &[
+            "ask",
+            "generate",
+            &format!("{}:14", file.display()),
+            "--settings",
+            &settings,
+            "--prompt",
+            " ",
+        ],
+        &home,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs the description"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,219 @@
+//! Faults from outside the protocol: the model file deleted or truncated under a running
+//! server, a data directory that cannot be written, a code action resolved after its document
+//! closed. Each gives a clear error, and the server
+//! goes on answering.
+
+#[path = "../harness/lsp.rs"]
+#[allow(dead_code)]
+mod lsp;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lsp::{fixture, Server};
+use serde_json::{json, Value};
+
+fn default_model() -> PathBuf {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["model", "path"])
+        .output()
+        .unwrap();
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        path.is_file(),
+        "the default model is missing at {}: run `nib model pull` (or `bash .ci/run`) first",
+        path.display()
+    );
+    path
+}
+
+fn caps() -> Value {
+    json!({ "textDocument": { "inlineCompletion": {}, "completion": { "completionItem": {} } } })
+}
+
+/// A server on `model`, with its data directory in `dir`, once the model is loaded.
+fn start(dir: &Path, model: &Path, extra: Value, env: &[(&str, &str)]) -> Server {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut options =
+        json!({ "model": model, "contextTokens": 256, "maxTokens": 16, "deadlineMs": 0 });
+    for (k, v) in extra.as_object().unwrap() {
+        options[k] = v.clone();
+    }
+    let mut vars = vec![("NIB_HOME", home.to_str().unwrap()), ("NIB_DEBUG", "1")];
+    vars.extend_from_slice(env);
+    let (mut s, _) = Server::start_env(options, caps(), None, &vars, dir.join("nib.log"));
+    s.stats_until(Duration::from_secs(180), |v| v["engine"].is_object())
+        .expect("the model loads");
+    s
+}
+
+/// A copy of the default model in `dir`: the tests damage the copy, never the real file.
+fn model_copy(dir: &Path) -> PathBuf {
+    let copy = dir.join("model.gguf");
+    std::fs::copy(default_model(), &copy).unwrap();
+    copy
+}
+
+fn open_inventory(s: &mut Server) -> (String, u32, u32) {
+    let py = fixture("python/inventory.py");
+    let u = lsp::uri("inventory.py");
+    s.open(&u, "python", &py);
+    let last = py.lines().count() as u32 - 1;
+    let col = py.lines().last().unwrap().len() as u32;
+    (u, last, col)
+}
+
+/// The server still answers requests and keeps its documents.
+fn still_answers(s: &mut Server, uri: &str) {
+    assert!(s.request("nib/stats", Value::Null).is_ok());
+    let doc = s
+        .request("nib/debug/document", json!({ "uri": uri }))
+        .expect("the document is still there");
+    assert!(doc["text"].as_str().unwrap().contains("def average_price"));
+}
+
+fn show_message(s: &mut Server, needle: &str) -> Option<Value> {
+    s.wait_notification(Duration::from_secs(60), |n| {
+        n["method"] == "window/showMessage"
+            && n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle))
+    })
+}
+
+#[test]
+fn model_file_truncated_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy(dir.path());
+    let mut s = start(dir.path(), &model, json!({}), &[]);
+    let (u, line, col) = open_inventory(&mut s);
+    assert_eq!(
+        s.inline(&u, line, col).unwrap().len(),
+        1,
+        "a suggestion first"
+    );
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&model)
+        .unwrap();
+    f.set_len(1 << 20).unwrap();
+    drop(f);
+    // The loaded model does not read its file again: completions go on.
+    s.change(&u, 2, json!([{ "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": col } }, "text": "t" }]));
+    let r = s.inline(&u, line, col + 1);
+    assert!(r.is_ok(), "{r:?}");
+    still_answers(&mut s, &u);
+    // A reload from the damaged file is a clear error; the loaded model stays in use.
+    s.notify(
+        "workspace/didChangeConfiguration",
+        json!({ "settings": { "threads": 1 } }),
+    );
+    let msg = show_message(&mut s, "model.gguf").expect("an error about the model file");
+    assert_eq!(msg["params"]["type"], 1, "{msg}");
+    assert!(s.inline(&u, line, col + 1).is_ok());
+    still_answers(&mut s, &u);
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn model_file_deleted_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy(dir.path());
+    let mut s = start(dir.path(), &model, json!({}), &[]);
+    let (u, line, col) = open_inventory(&mut s);
+    std::fs::remove_file(&model).unwrap();
+    assert_eq!(
+        s.inline(&u, line, col).unwrap().len(),
+        1,
+        "the loaded model goes on"
+    );
+    s.notify(
+        "workspace/didChangeConfiguration",
+        json!({ "settings": { "threads": 1 } }),
+    );
+    let msg = show_message(&mut s, "does not exist").expect("an error about the missing model");
+    assert_eq!(msg["params"]["type"], 1, "{msg}");
+    assert!(
+        s.inline(&u, line, col).is_ok(),
+        "the loaded model stays in use"
+    );
+    still_answers(&mut s, &u);
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+/// The data directory is a file (so nothing can be created in it, even by root) and the log
+/// file is a directory: suggestions are still made and accepted, the failure is logged.
+#[test]
+fn data_directory_that_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("home-is-a-file");
+    std::fs::write(&not_a_dir, "not a directory").unwrap();
+    let log_dir = dir.path().join("log-is-a-dir");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let model = default_model();
+    let (mut s, _) = Server::start_env(
+        json!({ "model": model, "contextTokens": 256, "maxTokens": 16, "deadlineMs": 0, "telemetry": "full" }),
+        caps(),
+        None,
+        &[
+            ("NIB_HOME", not_a_dir.to_str().unwrap()),
+            ("NIB_LOG_FILE", log_dir.to_str().unwrap()),
+            ("NIB_DEBUG", "1"),
+        ],
+        dir.path().join("stderr.log"),
+    );
+    s.stats_until(Duration::from_secs(180), |v| v["engine"].is_object())
+        .expect("the model loads");
+    let (u, line, col) = open_inventory(&mut s);
+    let items = s.inline(&u, line, col).unwrap();
+    assert_eq!(items.len(), 1);
+    let command = &items[0]["command"];
+    if command.is_object() {
+        let r = s.request(
+            "workspace/executeCommand",
+            json!({ "command": command["command"], "arguments": command["arguments"] }),
+        );
+        assert!(r.is_ok(), "{r:?}");
+    }
+    still_answers(&mut s, &u);
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(log.contains("no suggestion events"), "{log}");
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+#[test]
+fn code_action_resolved_after_its_document_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = default_model();
+    let mut s = start(dir.path(), &model, json!({}), &[]);
+    let u = lsp::uri("closed.py");
+    s.open(
+        &u,
+        "python",
+        "def sum_squares(xs):\n    # return the sum of the squares of xs\n\n",
+    );
+    let p = json!({ "line": 1, "character": 8 });
+    let actions = s
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": u }, "range": { "start": p, "end": p }, "context": { "diagnostics": [] } }),
+        )
+        .unwrap();
+    let offered = actions.as_array().unwrap()[0].clone();
+    s.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": u } }),
+    );
+    let e = s
+        .request("codeAction/resolve", offered)
+        .expect_err("resolving an action of a closed document is an error");
+    assert!(
+        e["message"].as_str().unwrap().contains("not open"),
+        "a clear error: {e}"
+    );
+    assert!(s.request("nib/stats", Value::Null).is_ok());
+    let (u2, line, col) = open_inventory(&mut s);
+    assert!(s.inline(&u2, line, col).is_ok());
+    assert_eq!(s.shutdown(), Some(0));
+}
