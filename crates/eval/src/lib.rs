@@ -9,6 +9,7 @@
 //!   pass and empty middles must all fail, or no score is reported.
 //! - Scores are computed from the sandbox outcomes only; nothing is hard-coded.
 
+pub mod actions;
 pub mod data;
 pub mod holes;
 pub mod passk;
@@ -107,6 +108,10 @@ pub enum EvalCommand {
     /// Next-line holes in real repositories (downloaded once), completed with prefix only,
     /// prefix + suffix, nib's repository context, and an oracle context.
     Holes(holes::HolesArgs),
+    /// The code actions (tests, fix, refactor, explain) on a seeded subset of HumanEval
+    /// problems, sandboxed: the raw model (its chat template, a plain prompt) and `nib ask`
+    /// side by side.
+    Actions(actions::ActionsArgs),
     /// Offline, no model: re-apply the current post-processing to the raw outputs saved by
     /// `--out` and re-run the tests (an approximation of the real path, for post-processing
     /// work; confirm with a real run).
@@ -158,6 +163,7 @@ pub fn run(cmd: EvalCommand, make_ide: MakeIde) -> anyhow::Result<()> {
             evaluate(&plan, all, &common, make_ide)
         }
         EvalCommand::Holes(args) => holes::run(args, make_ide),
+        EvalCommand::Actions(args) => actions::run(args, make_ide),
         EvalCommand::Rescore { results, set, jobs } => {
             let tasks = match set {
                 RescoreSet::SingleLine => data::infill_tasks(InfillSet::SingleLine)?,
