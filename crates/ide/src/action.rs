@@ -211,38 +211,28 @@ impl Ide {
         // A newer code action for the document cancels this one, also while the model loads.
         self.supersede(&snap.uri, Purpose::CodeAction, cancel);
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
+        // The function the comment's code goes into.
+        let function = |lang| {
+            let (s, e) = doc.line_bounds(block.first).unwrap_or_default();
+            let line = doc.slice(s, e);
+            let comment_at = s + (line.len() - line.trim_start().len());
+            crate::chat::function_at_insertion(
+                lang,
+                &doc.text(),
+                (at.start, at.end),
+                &at.lead,
+                at.tail,
+                comment_at,
+            )
+        };
         let chat_target = match (engine.info().chat, snap.lang) {
-            (Some(chat), Some(lang)) => {
-                let (s, e) = doc.line_bounds(block.first).unwrap_or_default();
-                let line = doc.slice(s, e);
-                let comment_at = s + (line.len() - line.trim_start().len());
-                crate::chat::function_at_insertion(
-                    lang,
-                    &doc.text(),
-                    (at.start, at.end),
-                    &at.lead,
-                    at.tail,
-                    comment_at,
-                )
-                .map(|f| (chat, lang, f))
-            }
+            (Some(chat), Some(lang)) => function(lang).map(|f| (chat, lang, f)),
             _ => None,
         };
         // A remote chat provider first (it needs no chat template of the local model).
         let remote_target = match snap.lang {
             Some(lang) if self.provider.remote().chat.is_some() => {
-                let (s, e) = doc.line_bounds(block.first).unwrap_or_default();
-                let line = doc.slice(s, e);
-                let comment_at = s + (line.len() - line.trim_start().len());
-                crate::chat::function_at_insertion(
-                    lang,
-                    &doc.text(),
-                    (at.start, at.end),
-                    &at.lead,
-                    at.tail,
-                    comment_at,
-                )
-                .map(|f| (lang, f))
+                function(lang).map(|f| (lang, f))
             }
             _ => None,
         };
