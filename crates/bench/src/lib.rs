@@ -53,6 +53,10 @@ pub enum BenchCommand {
         /// seed, each keystroke varies around it).
         #[arg(long, default_value_t = 6.0)]
         cps: f64,
+        /// The first request after opening is explicit (trigger kind Invoked), as when the
+        /// user asks for a suggestion in a file just opened.
+        #[arg(long)]
+        invoked: bool,
     },
     /// Replay traces against the real `nib serve` over stdio as a simulated user who presses
     /// Tab when the suggestion shown is what they go on to type, and print requests, shown,
@@ -105,6 +109,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             repeat,
             jump_every,
             cps,
+            invoked,
         } => {
             let text = cli::read_source(&file)?.repeat(repeat.max(1));
             let (a, b) = region.split_once(',').context("--region is FROM,TO")?;
@@ -113,6 +118,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 region: (a.trim().parse()?, b.trim().parse()?),
                 jump_every_lines: jump_every,
                 cps,
+                invoked_first: invoked,
             };
             let language = nib_syntax::Language::from_path(&file).map_or("plaintext", |l| l.name());
             let name = file
@@ -327,6 +333,16 @@ const MODEL_LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 const SLOW_REQUEST_MS: f64 = 3000.0;
 
 /// The first inline completion item of an answer: its text, its range and its command.
+/// LSP `InlineCompletionTriggerKind`: `invoked` events are explicit requests (1), every other
+/// kind is automatic (2).
+fn trigger_kind(kind: &str) -> u8 {
+    if kind == "invoked" {
+        1
+    } else {
+        2
+    }
+}
+
 fn first_item(r: &serde_json::Value) -> Option<(String, [u32; 2], [u32; 2], serde_json::Value)> {
     let item = r["items"].as_array().or(r.as_array())?.first()?;
     let text = match &item["insertText"] {
@@ -462,7 +478,7 @@ pub fn replay(
                     json!({
                         "textDocument": { "uri": uri },
                         "position": { "line": at[0], "character": at[1] },
-                        "context": { "triggerKind": 2 },
+                        "context": { "triggerKind": trigger_kind(&kind) },
                     }),
                     Duration::from_secs(600),
                 )?;
@@ -595,7 +611,7 @@ fn pct(v: &[f64], p: f64) -> f64 {
 fn replay_json(label: &str, r: &ReplayResult) -> serde_json::Value {
     let summary = crate::simulate::summarize(&r.samples, r.typed_chars);
     let mut kinds = serde_json::Map::new();
-    for kind in ["typing", "open", "jump", "accept"] {
+    for kind in ["typing", "open", "invoked", "jump", "accept"] {
         let v: Vec<Sample> = r
             .samples
             .iter()
@@ -657,7 +673,7 @@ fn print_replay(label: &str, r: &ReplayResult) {
             pct(&r.model_ready_ms, 100.0)
         );
     }
-    for kind in ["open", "jump", "accept"] {
+    for kind in ["open", "invoked", "jump", "accept"] {
         let v: Vec<f64> = r
             .samples
             .iter()

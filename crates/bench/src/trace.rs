@@ -8,8 +8,9 @@
 //! {"op":"wait","ms":60}                                    // the user types on after this
 //! {"op":"complete","at":[12,6],"kind":"typing"}            // the editor asks for ghost text
 //! ```
-//! `kind` is `typing` (while typing), `open` (first request after opening) or `jump` (after
-//! moving the cursor elsewhere); the benchmark reports them separately.
+//! `kind` is `typing` (while typing), `open` (first request after opening), `jump` (after
+//! moving the cursor elsewhere) or `invoked` (an explicit request, LSP trigger kind Invoked;
+//! the others are sent as Automatic); the benchmark reports them separately.
 
 use std::path::Path;
 
@@ -101,6 +102,8 @@ pub struct GenConfig {
     pub cps: f64,
     /// Typed lines between jumps elsewhere (0: never).
     pub jump_every_lines: usize,
+    /// The first request after opening is an explicit one (`invoked`) instead of `open`.
+    pub invoked_first: bool,
 }
 
 impl Default for GenConfig {
@@ -110,6 +113,7 @@ impl Default for GenConfig {
             region: (0.25, 0.75),
             cps: 6.0,
             jump_every_lines: 0,
+            invoked_first: false,
         }
     }
 }
@@ -254,7 +258,7 @@ pub fn generate(uri: &str, language: &str, source: &str, cfg: &GenConfig) -> Vec
     if !first_indent.is_empty() {
         t.insert(first_indent);
     }
-    t.complete("open");
+    t.complete(if cfg.invoked_first { "invoked" } else { "open" });
     t.wait(pace.line_end(&mut rng));
     for (i, line) in region.iter().enumerate() {
         if cfg.jump_every_lines > 0 && i > 0 && i % cfg.jump_every_lines == 0 {
@@ -455,6 +459,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_first_request_can_be_an_explicit_one() {
+        let kinds = |invoked_first| {
+            let cfg = GenConfig {
+                invoked_first,
+                ..GenConfig::default()
+            };
+            generate("file:///t.py", "python", SRC, &cfg)
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Complete { kind, .. } => Some(kind),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let (plain, invoked) = (kinds(false), kinds(true));
+        assert_eq!(plain[0], "open");
+        assert_eq!(invoked[0], "invoked");
+        assert_eq!(plain[1..], invoked[1..]);
+        assert!(!invoked[1..].iter().any(|k| k == "invoked"));
     }
 
     #[test]
