@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"
-targets=(text transport settings postprocess)
+targets=(text transport settings custom postprocess)
 cargo fuzz build --sanitizer none
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "seeds/$t"

@@ -217,3 +217,147 @@ fn code_action_resolved_after_its_document_closed() {
     assert!(s.inline(&u2, line, col).is_ok());
     assert_eq!(s.shutdown(), Some(0));
 }
+
+/// A chat message and an explained selection far longer than the model's context window: a
+/// clear answer (the input is trimmed or refused with the sizes), never a hang or a dead server.
+#[test]
+fn a_prompt_longer_than_the_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = default_model();
+    let mut s = start(
+        dir.path(),
+        &model,
+        json!({ "actionMaxTokens": 32, "threads": 1 }),
+        &[],
+    );
+    let (u, line, col) = open_inventory(&mut s);
+    // About 30,000 tokens against a context of 4,096.
+    let message = "Explain what this list of numbers means: ".to_string()
+        + &(0..6000).map(|i| format!("{i}, ")).collect::<String>();
+    let r = s.request(
+        "nib/chat",
+        json!({ "conversationId": "long", "message": message }),
+    );
+    eprintln!("long chat: {r:?}");
+    match &r {
+        Ok(v) => assert!(v["reply"].is_string(), "{v}"),
+        Err(e) => {
+            let m = e["message"].as_str().unwrap();
+            assert!(m.contains("context") || m.contains("too long"), "{e}");
+        }
+    }
+    // A selection of 9,000 lines to explain.
+    let big = u_big(&mut s);
+    let range =
+        json!({ "start": { "line": 0, "character": 0 }, "end": { "line": 9000, "character": 0 } });
+    let actions = s
+        .request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": big }, "range": range, "context": { "diagnostics": [] } }),
+        )
+        .unwrap();
+    let explain = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "refactor.nib.explain")
+        .cloned()
+        .expect("explain is offered");
+    let r = s.request("codeAction/resolve", explain);
+    eprintln!("explain: {r:?}");
+    match &r {
+        Ok(v) => assert!(v["title"].is_string(), "{v}"),
+        Err(e) => {
+            let m = e["message"].as_str().unwrap();
+            assert!(m.contains("context") || m.contains("too long"), "{e}");
+        }
+    }
+    // Completions and the documents go on.
+    assert!(s.inline(&u, line, col).is_ok());
+    still_answers(&mut s, &u);
+    assert_eq!(s.shutdown(), Some(0));
+}
+
+fn u_big(s: &mut Server) -> String {
+    let u = lsp::uri("big.py");
+    let text: String = (0..9000)
+        .map(|i| format!("    total_{i} = compute(values[{i}]) + offset_{i}\n"))
+        .collect();
+    s.open(
+        &u,
+        "python",
+        &format!("def huge(values):\n{text}    return 0\n"),
+    );
+    u
+}
+
+/// The data directory lives on a full file system (a 1 MB tmpfs filled up, mounted in a user
+/// namespace by a wrapper around `nib serve`): events and the log cannot be written, the server
+/// still completes, accepts and shuts down cleanly.
+#[test]
+fn data_directory_on_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("full");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let wrapper = dir.path().join("nib-on-full-disk");
+    std::fs::write(
+        &wrapper,
+        r#"#!/bin/sh
+# Runs `$NIB "$@"` with $MNT a 1 MB tmpfs whose free space has been used up.
+exec unshare --user --map-root-user --mount sh -c '
+  mount -t tmpfs -o size=1m nib-full "$MNT" || exit 97
+  mkdir -p "$MNT/home" || exit 97
+  dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null
+  if echo x > "$MNT/probe" 2>/dev/null && [ -s "$MNT/probe" ]; then exit 98; fi
+  exec "$NIB" "$@"' nib-on-full-disk "$@"
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = mnt.join("home");
+    let model = default_model();
+    let stderr = dir.path().join("stderr.log");
+    let (mut s, _) = Server::start_program(
+        &wrapper,
+        json!({ "model": model, "contextTokens": 256, "maxTokens": 16, "deadlineMs": 0, "telemetry": "full" }),
+        caps(),
+        None,
+        &[
+            ("NIB", env!("CARGO_BIN_EXE_nib")),
+            ("MNT", mnt.to_str().unwrap()),
+            ("NIB_HOME", home.to_str().unwrap()),
+            ("NIB_LOG_FILE", home.join("nib.log").to_str().unwrap()),
+            ("NIB_DEBUG", "1"),
+        ],
+        stderr.clone(),
+    );
+    s.stats_until(Duration::from_secs(180), |v| v["engine"].is_object())
+        .expect("the model loads");
+    let (u, line, col) = open_inventory(&mut s);
+    for round in 0..3 {
+        let items = s.inline(&u, line, col).unwrap();
+        assert_eq!(items.len(), 1, "round {round}");
+        let command = &items[0]["command"];
+        if command.is_object() {
+            let r = s.request(
+                "workspace/executeCommand",
+                json!({ "command": command["command"], "arguments": command["arguments"] }),
+            );
+            assert!(r.is_ok(), "{r:?}");
+        }
+        s.notify(
+            "textDocument/didSave",
+            json!({ "textDocument": { "uri": u } }),
+        );
+    }
+    still_answers(&mut s, &u);
+    let log = std::fs::read_to_string(&stderr).unwrap();
+    eprintln!("{log}");
+    assert!(!log.contains("panicked"), "no panic on a full disk: {log}");
+    assert!(
+        log.contains("No space left") || log.contains("full"),
+        "the failed writes are reported: {log}"
+    );
+    assert_eq!(s.shutdown(), Some(0));
+}

@@ -57,6 +57,20 @@ impl Server {
         env: &[(&str, &str)],
         stderr_path: std::path::PathBuf,
     ) -> (Server, Value) {
+        let nib = std::path::Path::new(env!("CARGO_BIN_EXE_nib"));
+        Server::start_program(nib, init_options, caps, root_uri, env, stderr_path)
+    }
+
+    /// Start `PROGRAM serve` (nib itself, or a wrapper that runs it in a prepared place) with
+    /// extra environment variables.
+    pub fn start_program(
+        program: &std::path::Path,
+        init_options: Value,
+        caps: Value,
+        root_uri: Option<&str>,
+        env: &[(&str, &str)],
+        stderr_path: std::path::PathBuf,
+    ) -> (Server, Value) {
         // The whole log on stderr (NIB_LOG_FILE=-), where a failing test shows its tail.
         let mut vars = vec![
             ("NIB_LOG".to_string(), "debug".to_string()),
@@ -64,7 +78,7 @@ impl Server {
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let client = Client::spawn_with(
-            std::path::Path::new(env!("CARGO_BIN_EXE_nib")),
+            program,
             &Spawn {
                 stderr_log: Some(stderr_path.clone()),
                 env: vars,

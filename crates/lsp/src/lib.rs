@@ -22,6 +22,7 @@ mod debounce;
 mod handlers;
 pub mod local;
 pub mod logging;
+pub mod params;
 pub mod remote;
 mod server;
 pub mod settings;

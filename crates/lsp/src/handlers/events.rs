@@ -26,10 +26,10 @@ use nib_events::track::{ByteEdit, Kept, Pending, Step};
 use nib_events::{Event, Kind, Options, Source, Store, Telemetry, Text, Trigger};
 use nib_ide::{Completion, Snapshot};
 use nib_text::OffsetEncoding;
-use serde::Deserialize;
 use serde_json::Value;
 use tower_lsp_server::lsp_types::Position;
 
+use crate::params::{self, Identity, PartialAcceptance, Rejection};
 use crate::server::Backend;
 
 /// Suggestions remembered to give an acceptance or a rejection its context.
@@ -145,25 +145,6 @@ impl Default for Events {
             tracking: Arc::default(),
         }
     }
-}
-
-/// The `nib.accepted` command's arguments, which identify a suggestion.
-#[derive(Deserialize, Debug, Default)]
-struct Identity {
-    version: Option<i32>,
-    confidence: Option<String>,
-    alternative: Option<usize>,
-    mode: Option<String>,
-}
-
-fn identity(v: Option<&Value>) -> Identity {
-    v.and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
-}
-
-/// The identity in an inline completion item: its command's first argument.
-fn item_identity(item: Option<&Value>) -> Identity {
-    identity(item.and_then(|i| i.pointer("/command/arguments/0")))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -534,7 +515,7 @@ impl Events {
 
     /// `nib.accepted`.
     pub(crate) fn accepted(&self, args: Option<&Value>) {
-        let id = identity(args);
+        let id = params::identity(args);
         let alternative = id.alternative.unwrap_or(0);
         let shown = self.find(&id, None);
         self.client_reported(shown.as_ref().map(|s| s.id), Some(alternative));
@@ -548,11 +529,10 @@ impl Events {
 
     /// `textDocument/didPartiallyAcceptCompletion`: `{ item, acceptedLength }`.
     pub(crate) fn partially_accepted(&self, params: &Value) {
-        let id = item_identity(params.get("item"));
-        let accepted = params
-            .get("acceptedLength")
-            .and_then(Value::as_u64)
-            .map(|n| n as usize);
+        let PartialAcceptance {
+            identity: id,
+            accepted_length: accepted,
+        } = params::partial_acceptance(params);
         let shown = self.find(&id, None);
         self.client_reported(shown.as_ref().map(|s| s.id), None);
         let mut event = match shown {
@@ -568,16 +548,14 @@ impl Events {
     /// user typed over the suggestion, what they typed since its start is kept as what they
     /// wrote instead (`telemetry = full`).
     pub(crate) fn rejected(&self, params: &Value, current: Option<&Snapshot>, enc: OffsetEncoding) {
-        let uri = params.pointer("/textDocument/uri").and_then(Value::as_str);
-        let id = identity(params.pointer("/items/0"));
-        let reason = params
-            .get("reason")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let cursor: Option<Position> = params
-            .get("position")
-            .and_then(|p| serde_json::from_value(p.clone()).ok());
-        let shown = self.find(&id, uri);
+        let Rejection {
+            uri,
+            position,
+            reason,
+            identity: id,
+        } = params::rejection(params);
+        let cursor = position.map(|(line, character)| Position { line, character });
+        let shown = self.find(&id, uri.as_deref());
         self.client_reported(shown.as_ref().map(|s| s.id), None);
         let mut event = match shown {
             Some(s) => {
@@ -677,20 +655,5 @@ mod tests {
             typed_since(&doc, Position::new(0, 4), Position::new(1, 0), enc),
             None
         );
-    }
-
-    #[test]
-    fn identities_come_from_the_command_arguments() {
-        let item = serde_json::json!({
-            "insertText": "sum(xs)",
-            "command": { "command": "nib.accepted", "arguments": [
-                { "version": 3, "confidence": "high", "alternative": 1, "mode": "single" }
-            ]}
-        });
-        let id = item_identity(Some(&item));
-        assert_eq!(id.version, Some(3));
-        assert_eq!(id.alternative, Some(1));
-        assert_eq!(id.confidence.as_deref(), Some("high"));
-        assert_eq!(item_identity(None).version, None);
     }
 }
