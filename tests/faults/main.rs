@@ -1,7 +1,7 @@
 //! Faults from outside the protocol: the model file deleted or truncated under a running
-//! server, a data directory that cannot be written, a code action resolved after its document
-//! closed. Each gives a clear error, and the server
-//! goes on answering.
+//! server, a data directory that cannot be written or sits on a full disk, a prompt longer
+//! than the model's context, a code action resolved after its document closed. Each gives a
+//! clear error, and the server goes on answering.
 
 #[path = "../harness/lsp.rs"]
 #[allow(dead_code)]
