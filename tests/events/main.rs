@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 mod lsp;
 
-use lsp::Server;
+use lsp::{require_model, Server};
 use serde_json::{json, Value};
 
 fn caps() -> Value {
@@ -78,20 +78,6 @@ fn a_log_file_that_cannot_be_opened_is_reported_and_the_server_goes_on() {
         "stderr carries the whole log:\n{stderr}"
     );
     assert_eq!(s.shutdown(), Some(0));
-}
-
-/// The default model must be present: these tests use the real one. Returns its path.
-fn require_model() -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
-        .args(["model", "path"])
-        .output()
-        .unwrap();
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        std::path::Path::new(&path).is_file(),
-        "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
-    );
-    path
 }
 
 /// `nib stats --json` with this data directory, asked until `pred` holds (or 60 s passed).

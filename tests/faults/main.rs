@@ -14,17 +14,7 @@ use lsp::{fixture, Server};
 use serde_json::{json, Value};
 
 fn default_model() -> PathBuf {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
-        .args(["model", "path"])
-        .output()
-        .unwrap();
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(
-        path.is_file(),
-        "the default model is missing at {}: run `nib model pull` (or `bash .ci/run`) first",
-        path.display()
-    );
-    path
+    PathBuf::from(lsp::require_model())
 }
 
 fn caps() -> Value {
@@ -71,6 +61,18 @@ fn still_answers(s: &mut Server, uri: &str) {
         .request("nib/debug/document", json!({ "uri": uri }))
         .expect("the document is still there");
     assert!(doc["text"].as_str().unwrap().contains("def average_price"));
+}
+
+/// Tab on `item`: its acceptance command, as the editor runs it.
+fn accept(s: &mut Server, item: &Value) {
+    let command = &item["command"];
+    if command.is_object() {
+        let r = s.request(
+            "workspace/executeCommand",
+            json!({ "command": command["command"], "arguments": command["arguments"] }),
+        );
+        assert!(r.is_ok(), "{r:?}");
+    }
 }
 
 fn show_message(s: &mut Server, needle: &str) -> Option<Value> {
@@ -168,14 +170,7 @@ fn data_directory_that_cannot_be_written() {
     let (u, line, col) = open_inventory(&mut s);
     let items = s.inline(&u, line, col).unwrap();
     assert_eq!(items.len(), 1);
-    let command = &items[0]["command"];
-    if command.is_object() {
-        let r = s.request(
-            "workspace/executeCommand",
-            json!({ "command": command["command"], "arguments": command["arguments"] }),
-        );
-        assert!(r.is_ok(), "{r:?}");
-    }
+    accept(&mut s, &items[0]);
     still_answers(&mut s, &u);
     let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
     assert!(log.contains("no suggestion events"), "{log}");
@@ -338,14 +333,7 @@ exec unshare --user --map-root-user --mount sh -c '
     for round in 0..3 {
         let items = s.inline(&u, line, col).unwrap();
         assert_eq!(items.len(), 1, "round {round}");
-        let command = &items[0]["command"];
-        if command.is_object() {
-            let r = s.request(
-                "workspace/executeCommand",
-                json!({ "command": command["command"], "arguments": command["arguments"] }),
-            );
-            assert!(r.is_ok(), "{r:?}");
-        }
+        accept(&mut s, &items[0]);
         s.notify(
             "textDocument/didSave",
             json!({ "textDocument": { "uri": u } }),

@@ -23,6 +23,21 @@ pub fn fixture(rel: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()))
 }
 
+/// The default model must be present: these tests use the real one, never a fake. Returns
+/// its path.
+pub fn require_model() -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["model", "path"])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        std::path::Path::new(&path).is_file(),
+        "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
+    );
+    path
+}
+
 pub fn uri(name: &str) -> String {
     format!("file:///workspace/{name}")
 }

@@ -5,23 +5,8 @@ mod lsp;
 
 use std::time::{Duration, Instant};
 
-use lsp::{fixture, uri, Server};
+use lsp::{fixture, require_model, uri, Server};
 use serde_json::{json, Value};
-
-/// The default model must be present: these tests use the real one, never a fake. Returns
-/// its path.
-fn require_model() -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
-        .args(["model", "path"])
-        .output()
-        .unwrap();
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        std::path::Path::new(&path).is_file(),
-        "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
-    );
-    path
-}
 
 /// Smaller context than the default keeps the suite fast; one test uses the default.
 fn opts() -> Value {

@@ -12,22 +12,9 @@ mod server;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lsp::{fixture, Server};
+use lsp::{fixture, require_model, Server};
 use serde_json::{json, Value};
 use server::{chat_answer, completion_answer, status, Step};
-
-fn model_path() -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
-        .args(["model", "path"])
-        .output()
-        .unwrap();
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        Path::new(&path).is_file(),
-        "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
-    );
-    path
-}
 
 fn file_uri(path: &Path) -> String {
     format!("file://{}", path.display())
@@ -65,7 +52,7 @@ impl Setup {
     }
 
     fn start(&self, settings: Value) -> Server {
-        let mut opts = json!({ "model": model_path(), "contextTokens": 1500, "maxTokens": 48, "deadlineMs": 0 });
+        let mut opts = json!({ "model": require_model(), "contextTokens": 1500, "maxTokens": 48, "deadlineMs": 0 });
         for (k, v) in settings.as_object().unwrap() {
             opts[k] = v.clone();
         }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lsp::Server;
+use lsp::{require_model, Server};
 use serde_json::json;
 
 /// splitmix64: small, deterministic, good enough to pick operations.
@@ -133,19 +133,6 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn default_model() -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
-        .args(["model", "path"])
-        .output()
-        .unwrap();
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        Path::new(&path).is_file(),
-        "the default model is missing at {path}: run `nib model pull` (or `bash .ci/run`) first"
-    );
-    path
-}
-
 /// A response (or an error answer) to request `id` has arrived, or arrives within `timeout`.
 fn answered(s: &mut Server, id: i64, timeout: Duration) -> bool {
     s.wait_notification(timeout, |m| {
@@ -176,7 +163,7 @@ fn soak_random_operations_against_the_real_server() {
         .unwrap_or(20);
     eprintln!("soak: {ops} operations, NIB_SOAK_SEED={seed}");
     let mut rng = Rng(seed);
-    let model = default_model();
+    let model = require_model();
 
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
