@@ -74,7 +74,7 @@ export class Suggestions implements vscode.Disposable {
   /** `nib.accepted` ran with `args`: the suggestion it names gets no rejection. */
   accepted(args: unknown[]): void {
     for (const [key, s] of this.shown) {
-      if (s.ids.some((id) => same(id, args[0]))) this.shown.delete(key);
+      if (s.ids.some((id) => same(id, args?.[0]))) this.shown.delete(key);
     }
   }
 
