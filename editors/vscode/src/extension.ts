@@ -1,6 +1,7 @@
 // The nib extension: starts `nib serve` as a language server (ghost text through LSP inline
 // completion, code actions, the acceptance command), adds commands for nib's code actions, an
-// explanation panel and a status bar item, and passes the `nib.*` settings to the server.
+// explanation panel and a status bar item, passes the `nib.*` settings to the server and tells
+// it which suggestions were dismissed or typed over (`nib/didRejectCompletion`, rejections.ts).
 
 import * as vscode from 'vscode';
 import {
@@ -12,6 +13,7 @@ import {
 } from 'vscode-languageclient/node';
 import { ACTIONS, runAction, showExplanation } from './actions';
 import { findNib, INSTALL_COMMAND } from './binary';
+import { ACCEPTED_COMMAND, Suggestions } from './rejections';
 import { LAUNCH_SETTINGS, serverKeys, serverSettings } from './settings';
 import { Stats, Status } from './status';
 
@@ -19,11 +21,20 @@ let client: LanguageClient | undefined;
 let status: Status | undefined;
 let poll: NodeJS.Timeout | undefined;
 let output: vscode.LogOutputChannel | undefined;
+let suggestions: Suggestions | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('nib', { log: true });
   status = new Status();
-  context.subscriptions.push(output, status, { dispose: () => void stop() });
+  suggestions = new Suggestions((uri, params) => {
+    const c = client;
+    if (c?.state !== State.Running) return;
+    c.sendNotification('nib/didRejectCompletion', {
+      textDocument: { uri: c.code2ProtocolConverter.asUri(uri) },
+      ...params,
+    }).catch((e) => output?.appendLine(`nib/didRejectCompletion failed: ${e instanceof Error ? e.message : e}`));
+  });
+  context.subscriptions.push(output, status, suggestions, { dispose: () => void stop() });
 
   for (const spec of ACTIONS) {
     context.subscriptions.push(
@@ -34,6 +45,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     );
   }
   context.subscriptions.push(
+    // Bound to Escape while an inline suggestion is visible (package.json).
+    vscode.commands.registerCommand('nib.dismissSuggestion', async () => {
+      suggestions?.dismissed(vscode.window.activeTextEditor);
+      await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
+    }),
     vscode.commands.registerCommand('nib.restart', async () => {
       await stop();
       await start(context);
@@ -120,13 +136,28 @@ async function start(context: vscode.ExtensionContext): Promise<void> {
     middleware: {
       provideInlineCompletionItems: async (document, position, ctx, token, next) => {
         const t0 = performance.now();
+        const version = document.version;
         const result = await next(document, position, ctx, token);
         const items = Array.isArray(result) ? result : result?.items;
         if (items && items.length > 0 && !token.isCancellationRequested) {
           status?.setLatency(performance.now() - t0);
           schedulePoll(0);
+          if (document.version === version) suggestions?.provided(document, position, items);
         }
         return result;
+      },
+      // The change reaches nib before a rejection that refers to it.
+      didChange: async (event, next) => {
+        await next(event);
+        suggestions?.changed(event);
+      },
+      didClose: async (document, next) => {
+        suggestions?.closed(document);
+        await next(document);
+      },
+      executeCommand: async (command, args, next) => {
+        if (command === ACCEPTED_COMMAND) suggestions?.accepted(args);
+        return next(command, args);
       },
       resolveCodeAction: async (item, token, next) => {
         const resolved = await next(item, token);

@@ -1,18 +1,22 @@
 // Drives code-server (a real VS Code 1.100 workbench) with playwright-core and Debian's chromium:
 // the nib extension must show its status, ghost text that Tab accepts (and nib logs the
-// acceptance), and the code action commands with their edit and explanation panel.
+// acceptance), ghost text that Escape dismisses and ghost text typed over (each one rejection in
+// nib's events, sent by the extension as nib/didRejectCompletion), and the code action commands
+// with their edit and explanation panel.
 //
 // Started by run.sh with: URL (the workbench with the workspace open), WORKSPACE (its folder),
-// NIB_LOG (nib's log file), ARTIFACTS (screenshots go there), CHROMIUM (the browser binary).
+// NIB_LOG (nib's log file), ARTIFACTS (screenshots go there), CHROMIUM (the browser binary),
+// NIB (the nib binary) and NIB_HOME (the data directory of the nib the extension runs).
 
 import { readFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(join(process.env.TOOLS, 'package.json'));
 const { chromium } = require('playwright-core');
 
-const { URL, WORKSPACE, NIB_LOG, ARTIFACTS } = process.env;
+const { URL, WORKSPACE, NIB_LOG, ARTIFACTS, NIB, NIB_HOME } = process.env;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MODEL_WAIT_MS = Number(process.env.MODEL_WAIT_MS || 240000);
 const GHOST_WAIT_MS = Number(process.env.GHOST_WAIT_MS || 60000);
@@ -68,6 +72,54 @@ async function gotoLine(page, line) {
   await page.keyboard.press('Enter');
   await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10000 }).catch(() => {});
 }
+
+/** The totals of `nib stats --json` on the test's events database. */
+function stats() {
+  const out = execFileSync(NIB, ['stats', '--json'], { env: { ...process.env, NIB_HOME }, encoding: 'utf8' });
+  return JSON.parse(out).total;
+}
+
+/** The reasons of the rejections nib logged, in order. */
+const loggedRejections = () => [...nibLog().matchAll(/suggestion rejected.*reason="?(\w+)/g)].map((m) => m[1]);
+
+const GHOST = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text';
+
+/** Wait for ghost text (asking for it with Alt+\\ if typing brought none); its text. */
+async function ghostText(page, what) {
+  const ghost = page.locator(GHOST);
+  const seen = await ghost.first().waitFor({ state: 'visible', timeout: GHOST_WAIT_MS }).then(() => true, () => false);
+  if (!seen) {
+    log(`no ghost text ${what}; asking for it explicitly (Alt+\\)`);
+    await page.keyboard.press('Alt+Backslash');
+    await ghost.first().waitFor({ state: 'visible', timeout: GHOST_WAIT_MS });
+  }
+  // The decorations' text in document order (Monaco splits a suggestion into several).
+  return (await ghost.evaluateAll((els) => els.map((e) => e.textContent).join(''))).replace(/\u00a0/g, ' ');
+}
+
+/**
+ * Wait until nib has recorded exactly one more rejection than `before` (stats and log), then a
+ * while longer (beyond the server's 2 s grace for inferred verdicts) to see that no second one
+ * and no acceptance follow.
+ */
+async function oneMoreRejection(before, reason) {
+  const now = await until(`one more rejection in nib stats (was ${before.stats.rejected})`, 20000, async () => {
+    const t = stats();
+    return t.rejected > before.stats.rejected ? t : undefined;
+  }, 500);
+  await until(`"suggestion rejected reason=${reason}" in nib's log`, 10000, async () =>
+    loggedRejections().length > before.log.length);
+  await sleep(4000);
+  const after = stats();
+  const logged = loggedRejections().slice(before.log.length);
+  log(`stats: rejected ${before.stats.rejected} -> ${after.rejected}, accepted ${before.stats.accepted} -> ${after.accepted}; logged ${JSON.stringify(logged)}`);
+  if (after.rejected !== before.stats.rejected + 1) throw new Error(`${after.rejected - before.stats.rejected} rejections recorded, not 1`);
+  if (after.accepted !== before.stats.accepted) throw new Error('an acceptance was recorded too');
+  if (logged.length !== 1 || logged[0] !== reason) throw new Error(`logged rejections ${JSON.stringify(logged)}, not [${reason}]`);
+  return now;
+}
+
+const snapshot = () => ({ stats: stats(), log: loggedRejections() });
 
 async function statusText(page) {
   const items = page.locator('.statusbar-item');
@@ -165,6 +217,46 @@ await test('ghost text appears and Tab accepts it', page, async () => {
     throw new Error(`the ghost text ${JSON.stringify(ghostText)} is not what was inserted: ${JSON.stringify(added)}`);
   }
   await until('"suggestion accepted" in nib\'s log', 15000, async () => nibLog().includes('suggestion accepted'));
+});
+
+await test('Escape dismisses ghost text and nib records one rejection', page, async () => {
+  const original = readFileSync(join(WORKSPACE, 'scores.py'), 'utf8');
+  await openFile(page, 'scores.py');
+  await page.keyboard.press('Control+End');
+  // One change: one automatic request, so no suggestion is typed over on the way.
+  await page.keyboard.insertText('        result');
+  const text = await ghostText(page, 'after typing');
+  log(`ghost text: ${JSON.stringify(text)}`);
+  const before = snapshot();
+  await page.keyboard.press('Escape');
+  await page.locator(GHOST).first().waitFor({ state: 'hidden', timeout: 10000 });
+  await oneMoreRejection(before, 'dismissed');
+  await command(page, 'File: Save All');
+  const expected = original + '        result';
+  await until('scores.py saved as typed', 10000, async () => readFileSync(join(WORKSPACE, 'scores.py'), 'utf8') === expected)
+    .catch(() => {
+      throw new Error(`Escape changed the text: ${JSON.stringify(readFileSync(join(WORKSPACE, 'scores.py'), 'utf8'))}`);
+    });
+});
+
+await test('typing over ghost text makes nib record one rejection', page, async () => {
+  // A new line, in one change again (asked for again where it was dismissed, the suggestion came
+  // back from nib but VS Code did not show it).
+  await page.keyboard.press('Control+End');
+  await page.keyboard.insertText(' += s\n    return');
+  const text = await ghostText(page, 'after typing');
+  log(`ghost text: ${JSON.stringify(text)}`);
+  const before = snapshot();
+  // First its own first character (VS Code keeps showing the rest, nib answers again for the
+  // new place), then a character no Python suggestion goes on with: one rejection, not two.
+  const first = text.charAt(0);
+  if (first !== '' && first !== '`' && first !== '\n') {
+    await page.keyboard.type(first);
+    const rest = await ghostText(page, `after typing ${JSON.stringify(first)}`);
+    log(`ghost text after typing its first character: ${JSON.stringify(rest)}`);
+  }
+  await page.keyboard.type('`');
+  await oneMoreRejection(before, 'typedOver');
 });
 
 await test('generate code from a comment: edit and explanation panel', page, async () => {

@@ -151,6 +151,7 @@ curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || fail "code-server did n
 # 6. The browser test.
 set +e
 URL="http://127.0.0.1:$PORT/?folder=$WORK/workspace" WORKSPACE=$WORK/workspace NIB_LOG=$WORK/nib.log \
+  NIB=$NIB NIB_HOME=$WORK/nib-home \
   ARTIFACTS=$ARTIFACTS TOOLS=$TOOLS BROWSER_PROFILE=$WORK/browser CHROMIUM=$(command -v chromium) \
   node "$HERE/e2e.mjs" 2>&1 | tee "$WORK/e2e.out"
 rc=${PIPESTATUS[0]}
@@ -168,10 +169,10 @@ fi
 # 7. nib stats and nib export on the events the test recorded.
 extra_failed=0
 stats=$(NIB_HOME="$WORK/nib-home" "$NIB" stats --json 2>&1 || true)
-if python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; sys.exit(not (t["accepted"] >= 1 and t["shown"] >= t["accepted"]))' <<<"$stats" 2>/dev/null; then
-  say "ok   nib stats --json counts the test's acceptance"
+if python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; sys.exit(not (t["accepted"] >= 1 and t["rejected"] >= 2 and t["shown"] >= t["accepted"] + t["rejected"]))' <<<"$stats" 2>/dev/null; then
+  say "ok   nib stats --json counts the test's acceptance and rejections"
 else
-  say "FAIL nib stats --json does not count the test's acceptance: $stats"
+  say "FAIL nib stats --json does not count the test's acceptance and rejections: $stats"
   extra_failed=$((extra_failed + 1))
 fi
 if NIB_HOME="$WORK/nib-home" "$NIB" export --format fim -o "$ARTIFACTS/export.jsonl" &&
