@@ -108,6 +108,7 @@ pub fn resolve(
             "emptyReason": r.empty_reason,
             "provider": r.provider,
             "testFile": r.test_file,
+            "verification": r.verification,
         });
     }
     if r.kind == CodeActionKind::Explain {
@@ -257,6 +258,7 @@ mod tests {
             raw: code.to_string(),
             edits: Vec::new(),
             test_file: None,
+            verification: None,
             provider: nib_ide::ProviderInfo {
                 name: "local",
                 model: "m".into(),

@@ -349,7 +349,7 @@ pub fn ask(
         ide.code_action(&snap, req, &cancel)
     } else {
         let tests = match (kind, snap.lang) {
-            (nib_ide::CodeActionKind::Tests, Some(lang)) => {
+            (nib_ide::CodeActionKind::Tests | nib_ide::CodeActionKind::Refactor, Some(lang)) => {
                 let root = nib_workspace::project_root(&path);
                 Some(crate::assist::tests_target(&path, &root, lang))
             }

@@ -9,6 +9,7 @@
 //! source), within the model's context as its tokenizer counts it.
 
 mod pure;
+mod verify;
 
 use std::time::Instant;
 
@@ -23,6 +24,7 @@ use crate::{
 };
 pub use pure::{plan_tests, trim_conversation, Framework, TestPlan};
 use pure::{PromptInput, Target};
+pub use verify::{TestOutcome, Verification};
 
 /// What an action is given besides the document and the range.
 #[derive(Debug, Clone, Default)]
@@ -32,7 +34,9 @@ pub struct AssistInput {
     /// For `generate` from a description: the description; for `refactor`: a wish.
     pub prompt: Option<String>,
     /// For `tests`: where the project keeps tests (the caller reads the project). `None`:
-    /// pytest in `test_<module>.py` next to the file, or a Rust `mod tests` in it.
+    /// pytest in `test_<module>.py` next to the file, or a Rust `mod tests` in it. For
+    /// `refactor`: the project's tests for the file (its `existing` text), run on the rewrite;
+    /// `None`: not verified.
     pub tests: Option<TestTarget>,
 }
 
@@ -265,6 +269,7 @@ impl Ide {
         let mut generated = String::new();
         let mut test_stubs = Vec::new();
         let mut empty_reason = None;
+        let mut verification = None;
         // The code's surroundings, for the safety gate.
         let mut around = (String::new(), String::new());
         match kind {
@@ -303,6 +308,27 @@ impl Ide {
                         };
                         let after_edit = pure::replaced(&text, start, end, &new_text);
                         let errors_after = pure::syntax_errors(lang, &after_edit);
+                        let changed =
+                            !new_code.trim().is_empty() && new_code.trim() != target_text.trim();
+                        // A rewrite that parses runs the project's tests before it is offered.
+                        let checked = (kind == CodeActionKind::Refactor
+                            && changed
+                            && errors_after <= errors_before)
+                            .then(|| match &input.tests {
+                                Some(t) => verify::check_rewrite(
+                                    lang,
+                                    t.plan.framework,
+                                    &verify::module_name(t.plan.module.as_deref(), path),
+                                    &text,
+                                    &after_edit,
+                                    &t.plan.path,
+                                    t.existing.as_deref(),
+                                ),
+                                None => Ok(Verification::not_run(
+                                    "",
+                                    "Not verified: no test file was looked for.".into(),
+                                )),
+                            });
                         if new_code.trim().is_empty() {
                             empty_reason = Some("the answer only repeats code the file has".into());
                         } else if errors_after > errors_before {
@@ -314,7 +340,11 @@ impl Ide {
                             && new_code.trim() == target_text.trim()
                         {
                             empty_reason = Some("the answer changes nothing".into());
+                        } else if let Some(Err(why)) = &checked {
+                            tracing::info!(%why, "refactoring not offered");
+                            empty_reason = Some(format!("not offered: {why}"));
                         } else {
+                            verification = checked.and_then(Result::ok);
                             generated = new_code;
                             around = (text[..start].to_string(), text[end..].to_string());
                             edits.push(FileEdit {
@@ -349,6 +379,9 @@ impl Ide {
                         ),
                     };
                 }
+                if let Some(v) = &verification {
+                    explanation = format!("{}\n\n{}", explanation.trim_end(), v.summary);
+                }
             }
             CodeActionKind::Tests => {
                 let t = tests_target.as_ref().expect("set for tests");
@@ -367,13 +400,39 @@ impl Ide {
                     None => empty_reason = Some("no tests in the answer".into()),
                     Some(tests) => match test_edit(lang, t, &tests, &name, req.encoding) {
                         Err(why) => empty_reason = Some(why),
-                        Ok((edit, before, after)) => {
-                            let count = match lang {
-                                Language::Python => tests.matches("def test").count(),
-                                Language::Rust => tests.matches("#[test]").count(),
-                            };
-                            explanation = format!(
-                                "{count} test{} for `{name}` ({}) in {}.",
+                        // They parse: run them against the current code before offering them.
+                        Ok(_) => {
+                            let module = verify::module_name(t.plan.module.as_deref(), path);
+                            let checked = verify::check_generated_tests(
+                                lang,
+                                t.plan.framework,
+                                &module,
+                                &text,
+                                &name,
+                                &tests,
+                            );
+                            tracing::debug!(summary = %checked.verification.summary, "generated tests checked");
+                            let summary = checked.verification.summary.clone();
+                            verification = Some(checked.verification);
+                            match checked.tests {
+                                None => {
+                                    empty_reason = Some(format!(
+                                        "every generated test failed on the current code. {summary}"
+                                    ));
+                                    explanation = summary;
+                                }
+                                Some(tests) => {
+                                    match test_edit(lang, t, &tests, &name, req.encoding) {
+                                        Err(why) => empty_reason = Some(why),
+                                        Ok((edit, before, after)) => {
+                                            let count = match lang {
+                                                Language::Python => {
+                                                    tests.matches("def test").count()
+                                                }
+                                                Language::Rust => tests.matches("#[test]").count(),
+                                            };
+                                            explanation = format!(
+                                "{count} test{} for `{name}` ({}) in {}.\n\n{summary}",
                                 if count == 1 { "" } else { "s" },
                                 match t.plan.framework {
                                     Framework::Pytest => "pytest",
@@ -382,10 +441,14 @@ impl Ide {
                                 },
                                 t.plan.path
                             );
-                            around = (before, after);
-                            generated = edit.new_text.clone();
-                            test_stubs.push(tests);
-                            edits.push(edit);
+                                            around = (before, after);
+                                            generated = edit.new_text.clone();
+                                            test_stubs.push(tests);
+                                            edits.push(edit);
+                                        }
+                                    }
+                                }
+                            }
                         }
                     },
                 }
@@ -436,6 +499,7 @@ impl Ide {
             edits,
             provider: answer.provider,
             test_file: tests_target.map(|t| t.uri),
+            verification,
         })
     }
 

@@ -676,6 +676,72 @@ pub(crate) fn without_existing_definitions(lang: Language, code: &str, document:
     tidy.trim_end().to_string()
 }
 
+/// Python test code without the tests named in `names` (`test_f`, or `TestC.test_m` for a
+/// method), each with its decorators; blank lines left behind are tidied.
+pub(crate) fn without_python_tests(code: &str, names: &[&str]) -> String {
+    let Some(tree) = nib_syntax::parse(Language::Python, code) else {
+        return code.to_string();
+    };
+    let name_of = |n: Node| -> Option<String> {
+        let def = if n.kind() == "decorated_definition" {
+            n.child_by_field_name("definition")?
+        } else {
+            n
+        };
+        (def.kind() == "function_definition")
+            .then(|| def.child_by_field_name("name"))
+            .flatten()
+            .map(|name| code[name.byte_range()].to_string())
+    };
+    let mut cut: Vec<(usize, usize)> = Vec::new();
+    let root = tree.root_node();
+    let mut c = root.walk();
+    for n in root.children(&mut c) {
+        let def = if n.kind() == "decorated_definition" {
+            n.child_by_field_name("definition").unwrap_or(n)
+        } else {
+            n
+        };
+        if def.kind() == "class_definition" {
+            let class = def
+                .child_by_field_name("name")
+                .map_or("", |name| &code[name.byte_range()]);
+            let Some(body) = def.child_by_field_name("body") else {
+                continue;
+            };
+            let mut bc = body.walk();
+            for m in body.children(&mut bc) {
+                if name_of(m).is_some_and(|m| names.contains(&format!("{class}.{m}").as_str())) {
+                    cut.push((line_start(code, m.start_byte()), m.end_byte()));
+                }
+            }
+        } else if name_of(n).is_some_and(|f| names.contains(&f.as_str())) {
+            cut.push((line_start(code, n.start_byte()), n.end_byte()));
+        }
+    }
+    let mut out = String::new();
+    let mut from = 0;
+    for (a, b) in cut {
+        out.push_str(&code[from..a]);
+        from = b;
+    }
+    out.push_str(&code[from..]);
+    let mut tidy = String::new();
+    let mut blank = 0;
+    for l in out.trim().lines() {
+        blank = if l.trim().is_empty() { blank + 1 } else { 0 };
+        if blank <= 2 {
+            tidy.push_str(l);
+            tidy.push('\n');
+        }
+    }
+    tidy.trim_end().to_string()
+}
+
+fn line_start(code: &str, at: usize) -> usize {
+    code[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
 /// Where new tests go in an existing Rust file: before the closing brace of its
 /// `mod tests` (byte offset), if it has one.
 pub(crate) fn rust_tests_module_end(text: &str) -> Option<usize> {

@@ -168,7 +168,8 @@ impl Backend {
 
 impl Backend {
     /// What an assistant action gets besides the range: the diagnostics it was offered for,
-    /// and where the project keeps tests (read from the disk, for tests only).
+    /// and where the project keeps tests (read from the disk, for tests and refactor: a
+    /// rewrite runs the project's tests).
     fn assist_input(
         &self,
         snap: &nib_ide::Snapshot,
@@ -177,7 +178,11 @@ impl Backend {
         root: Option<std::path::PathBuf>,
     ) -> nib_ide::AssistInput {
         let tests = match (kind, snap.lang, nib_workspace::uri_to_path(&data.uri)) {
-            (nib_ide::CodeActionKind::Tests, Some(lang), Some(path)) => {
+            (
+                nib_ide::CodeActionKind::Tests | nib_ide::CodeActionKind::Refactor,
+                Some(lang),
+                Some(path),
+            ) => {
                 let root = root.unwrap_or_else(|| nib_workspace::project_root(&path));
                 Some(crate::assist::tests_target(&path, &root, lang))
             }

@@ -314,3 +314,28 @@ fn generated_code_loses_definitions_the_file_already_has() {
         "fn b() {}"
     );
 }
+
+#[test]
+fn failing_python_tests_are_cut_with_their_decorators() {
+    let code = "import pytest\n\n\ndef test_a():\n    assert f(1) == 1\n\n\n@pytest.mark.parametrize(\"x\", [1, 2])\ndef test_b(x):\n    assert f(x)\n\n\nclass TestF:\n    def test_c(self):\n        assert f(0) == 0\n\n    def test_d(self):\n        assert f(3) == 3\n\n\ndef test_e():\n    assert True\n";
+    expect![[r#"
+        import pytest
+
+
+        def test_a():
+            assert f(1) == 1
+
+
+        class TestF:
+            def test_c(self):
+                assert f(0) == 0
+
+
+        def test_e():
+            assert True"#]]
+    .assert_eq(&without_python_tests(
+        code,
+        &["test_b", "TestF.test_d", "test_missing"],
+    ));
+    assert_eq!(without_python_tests(code, &[]), code.trim_end());
+}
