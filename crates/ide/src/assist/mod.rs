@@ -386,8 +386,16 @@ impl Ide {
             CodeActionKind::Tests => {
                 let t = tests_target.as_ref().expect("set for tests");
                 let name = target.name.clone().unwrap_or_default();
-                match parts
-                    .code
+                // Cut at the output cap: the Python tests finished before the cut are kept
+                // (and run like the others).
+                let (code, cut) = match (&parts.code, lang) {
+                    (Some(c), Language::Python) if cut => match pure::complete_python_tests(c) {
+                        Some(whole) => (Some(whole), false),
+                        None => (Some(c.clone()), true),
+                    },
+                    (c, _) => (c.clone(), cut),
+                };
+                match code
                     .as_deref()
                     .and_then(|c| pure::tests_from_code(lang, c, &name))
                 {
@@ -402,6 +410,10 @@ impl Ide {
                         Err(why) => empty_reason = Some(why),
                         // They parse: run them against the current code before offering them.
                         Ok(_) => {
+                            let tests = match lang {
+                                Language::Python => pure::split_assert_tests(&tests),
+                                Language::Rust => tests,
+                            };
                             let module = verify::module_name(t.plan.module.as_deref(), path);
                             let checked = verify::check_generated_tests(
                                 lang,

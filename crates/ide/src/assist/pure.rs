@@ -676,6 +676,87 @@ pub(crate) fn without_existing_definitions(lang: Language, code: &str, document:
     tidy.trim_end().to_string()
 }
 
+/// Python tests with every top-level test function that is only `assert`s (and comments),
+/// without parameters or decorators, split into one test per `assert` (`test_f_1`,
+/// `test_f_2`, ...): a wrong expectation then costs one test, not all of them.
+pub(crate) fn split_assert_tests(code: &str) -> String {
+    let Some(tree) = nib_syntax::parse(Language::Python, code) else {
+        return code.to_string();
+    };
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let mut out = String::new();
+    let mut from = 0;
+    for n in root.children(&mut c) {
+        if n.kind() != "function_definition" {
+            continue;
+        }
+        let (Some(name), Some(params), Some(body)) = (
+            n.child_by_field_name("name"),
+            n.child_by_field_name("parameters"),
+            n.child_by_field_name("body"),
+        ) else {
+            continue;
+        };
+        let name = &code[name.byte_range()];
+        if !name.starts_with("test") || params.named_child_count() > 0 {
+            continue;
+        }
+        let mut bc = body.walk();
+        let statements: Vec<Node> = body.named_children(&mut bc).collect();
+        let asserts: Vec<&str> = statements
+            .iter()
+            .filter(|s| s.kind() == "assert_statement")
+            .map(|s| &code[s.byte_range()])
+            .collect();
+        let only_asserts = statements
+            .iter()
+            .all(|s| matches!(s.kind(), "assert_statement" | "comment"));
+        if !only_asserts || asserts.len() < 2 || asserts.iter().any(|a| a.contains('\n')) {
+            continue;
+        }
+        out.push_str(&code[from..n.start_byte()]);
+        let split: Vec<String> = asserts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("def {name}_{}():\n    {a}\n", i + 1))
+            .collect();
+        out.push_str(split.join("\n\n").trim_end());
+        from = n.end_byte();
+    }
+    out.push_str(&code[from..]);
+    out
+}
+
+/// Python test code cut short: without the line the cut interrupted when the rest parses,
+/// else without its last top-level statement; `None` when no test function is left.
+pub(crate) fn complete_python_tests(code: &str) -> Option<String> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut n = lines.len().saturating_sub(1);
+    // Not ending on a block header or a decorator, whose body the cut took.
+    while n > 0 && {
+        let l = lines[n - 1].trim();
+        l.is_empty() || l.ends_with(':') || l.starts_with('@') || l.starts_with('#')
+    } {
+        n -= 1;
+    }
+    let whole = lines[..n].join("\n");
+    if whole.contains("def test") && syntax_errors(Language::Python, &whole) == 0 {
+        return Some(whole.trim_end().to_string());
+    }
+    let last_top = lines.iter().rposition(|l| {
+        !l.is_empty() && !l.starts_with([' ', '\t']) && !l.trim_start().starts_with('#')
+    })?;
+    // Decorators belong to the definition they precede.
+    let mut at = last_top;
+    while at > 0 && lines[at - 1].starts_with('@') {
+        at -= 1;
+    }
+    let kept = lines[..at].join("\n");
+    kept.contains("def test")
+        .then(|| kept.trim_end().to_string())
+}
+
 /// Python test code without the tests named in `names` (`test_f`, or `TestC.test_m` for a
 /// method), each with its decorators; blank lines left behind are tidied.
 pub(crate) fn without_python_tests(code: &str, names: &[&str]) -> String {
