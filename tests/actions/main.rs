@@ -670,6 +670,47 @@ fn nib_ask_prints_json_with_the_result_fields() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(v["turns"], 2, "{v}");
 
+    // Alternatives where asked: distinct from the answer and from each other, each parses.
+    let clamp = format!("{}:10", file.display());
+    let out = nib(
+        &[
+            "ask",
+            "refactor",
+            &clamp,
+            "--json",
+            "--settings",
+            &settings,
+            "--alternatives",
+            "2",
+        ],
+        &home,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let alternatives: Vec<&str> = v["alternatives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(alternatives.len() <= 2, "{v}");
+    let squash = |c: &str| c.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut seen = vec![squash(v["generated_code"].as_str().unwrap())];
+    for a in &alternatives {
+        assert!(!seen.contains(&squash(a)), "distinct: {v}");
+        seen.push(squash(a));
+        assert!(parses(Language::Python, a), "parses: {a}");
+    }
+    if v["generated_code"].as_str().unwrap().is_empty() {
+        assert!(alternatives.is_empty(), "{v}");
+    }
+    let out = nib(&["ask", "refactor", &clamp, "--alternatives", "4"], &home);
+    assert!(!out.status.success(), "at most 3 alternatives");
+
     // Bad input: a clear error and a failing exit status.
     let out = nib(&["ask", "frobnicate", &loc], &home);
     assert!(!out.status.success());

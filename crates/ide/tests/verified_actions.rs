@@ -249,3 +249,35 @@ fn a_rewrite_without_project_tests_says_it_is_not_verified() {
     assert!(!v.ran && !v.verified);
     assert!(r.explanation.contains("Not verified"), "{}", r.explanation);
 }
+
+#[test]
+fn alternatives_are_further_answers_deduplicated_and_checked() {
+    let engine = Scripted::new(&[
+        "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+        // The same code, spaced and commented differently: not another version.
+        "```python\ndef clamp(x, lo, hi):\n    # bounded\n    return max(lo,  min(x, hi))\n```\n",
+        // Breaks the project's tests: not offered.
+        "```python\ndef clamp(x, lo, hi):\n    return min(lo, max(x, hi))\n```\n",
+        "```python\ndef clamp(x, lo, hi):\n    return sorted((lo, x, hi))[1]\n```\n",
+    ]);
+    let ide = ide_with(engine.clone());
+    let input = AssistInput {
+        alternatives: 2,
+        ..refactor_input()
+    };
+    let r = run(&ide, CodeActionKind::Refactor, &input);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert_eq!(
+        r.alternatives,
+        ["def clamp(x, lo, hi):\n    return sorted((lo, x, hi))[1]"]
+    );
+    // The first answer greedy, then one more than wanted, each from another first token.
+    assert_eq!(*engine.ranks.lock().unwrap(), [0, 1, 2, 3]);
+    // Without asking, none.
+    let engine =
+        Scripted::new(&["```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n"]);
+    let ide = ide_with(engine.clone());
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert!(r.alternatives.is_empty());
+    assert_eq!(*engine.ranks.lock().unwrap(), [0]);
+}

@@ -187,6 +187,8 @@ pub struct AskOptions {
     pub error: Option<String>,
     /// Keep the exchange in this conversation (stored under nib's data directory).
     pub conversation: Option<String>,
+    /// Distinct other versions wanted (fix, refactor, generate).
+    pub alternatives: usize,
 }
 
 fn conversation_path(id: &str) -> PathBuf {
@@ -359,6 +361,7 @@ pub fn ask(
             errors: opts.error.iter().cloned().collect(),
             prompt: opts.prompt.clone(),
             tests,
+            alternatives: opts.alternatives,
         };
         ide.assist(&snap, req, &input, &cancel)
     }

@@ -38,7 +38,16 @@ pub struct AssistInput {
     /// `refactor`: the project's tests for the file (its `existing` text), run on the rewrite;
     /// `None`: not verified.
     pub tests: Option<TestTarget>,
+    /// For fix, refactor and generate: distinct other versions wanted (at most
+    /// [`MAX_ALTERNATIVES`]), from further answers of the model, each checked like the first.
+    pub alternatives: usize,
 }
+
+/// Alternatives an action gives at most.
+pub const MAX_ALTERNATIVES: usize = 3;
+/// Temperature of the further answers (a remote model samples; a local one starts each from
+/// another first token instead).
+const ALTERNATIVE_TEMPERATURE: f32 = 0.8;
 
 /// The test file of a `tests` action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +256,13 @@ impl Ide {
         let mut files = vec![snap.uri.clone()];
         files.extend(context.iter().map(|(p, _)| p.clone()));
         self.stats.model_requests.inc();
-        let answer = self.chat(creq, &ChatContext { files })?;
+        let base_request = creq.clone();
+        let answer = self.chat(
+            creq,
+            &ChatContext {
+                files: files.clone(),
+            },
+        )?;
         if answer.response.stop_reason == StopReason::Cancelled {
             return Err(IdeError::Cancelled);
         }
@@ -297,15 +312,8 @@ impl Ide {
                             _ => c.clone(),
                         };
                         let new_code = pure::reindent(&c, &target.indent);
-                        let (start, end, new_text) = match kind {
-                            // A blank line takes the code; otherwise it goes on a new line.
-                            CodeActionKind::GenerateFromPrompt
-                                if !target_text.trim().is_empty() =>
-                            {
-                                (target.end, target.end, format!("\n{new_code}"))
-                            }
-                            _ => (target.start, target.end, new_code.clone()),
-                        };
+                        let (start, end, new_text) =
+                            placement(kind, &target, target_text, &new_code);
                         let after_edit = pure::replaced(&text, start, end, &new_text);
                         let errors_after = pure::syntax_errors(lang, &after_edit);
                         let changed =
@@ -479,6 +487,90 @@ impl Ide {
             edits.clear();
             generated.clear();
         }
+        let mut alternatives = Vec::new();
+        let wanted = input.alternatives.min(MAX_ALTERNATIVES);
+        if wanted > 0
+            && !generated.is_empty()
+            && matches!(
+                kind,
+                CodeActionKind::Fix | CodeActionKind::Refactor | CodeActionKind::GenerateFromPrompt
+            )
+        {
+            let mut seen = vec![pure::normalized(lang, &generated)];
+            // One further answer more than wanted, for the ones that repeat or fail a check.
+            for rank in 1..=wanted + 1 {
+                if alternatives.len() >= wanted || cancel.is_cancelled() {
+                    break;
+                }
+                let mut r = base_request.clone();
+                r.first_rank = rank;
+                r.temperature = ALTERNATIVE_TEMPERATURE;
+                self.stats.model_requests.inc();
+                let a = match self.chat(
+                    r,
+                    &ChatContext {
+                        files: files.clone(),
+                    },
+                ) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no further answer");
+                        break;
+                    }
+                };
+                if a.response.stop_reason == StopReason::Cancelled {
+                    return Err(IdeError::Cancelled);
+                }
+                let p = pure::split_answer(&a.response.text);
+                let cut = !p.closed
+                    && matches!(
+                        a.response.stop_reason,
+                        StopReason::MaxTokens | StopReason::Deadline
+                    );
+                let Some(c) = p.code.filter(|_| !cut) else {
+                    continue;
+                };
+                let c = match kind {
+                    CodeActionKind::GenerateFromPrompt => {
+                        pure::without_existing_definitions(lang, &c, &text)
+                    }
+                    _ => c,
+                };
+                let code = pure::reindent(&c, &target.indent);
+                let (start, end, new_text) = placement(kind, &target, target_text, &code);
+                let after_edit = pure::replaced(&text, start, end, &new_text);
+                let norm = pure::normalized(lang, &code);
+                let fails = code.trim().is_empty()
+                    || seen.contains(&norm)
+                    || pure::syntax_errors(lang, &after_edit) > errors_before
+                    || (kind != CodeActionKind::GenerateFromPrompt
+                        && code.trim() == target_text.trim());
+                if fails {
+                    continue;
+                }
+                if let (CodeActionKind::Refactor, Some(t)) = (kind, &input.tests) {
+                    let kept = verify::check_rewrite(
+                        lang,
+                        t.plan.framework,
+                        &verify::module_name(t.plan.module.as_deref(), path),
+                        &text,
+                        &after_edit,
+                        &t.plan.path,
+                        t.existing.as_deref(),
+                    );
+                    if kept.is_err() {
+                        continue;
+                    }
+                }
+                let (_, dropped) =
+                    self.gate_check(&config, Some(lang), &text[..start], &code, &text[end..]);
+                if dropped.is_some() {
+                    continue;
+                }
+                seen.push(norm);
+                alternatives.push(code);
+            }
+        }
         let primary = edits.iter().find(|e| e.uri == snap.uri);
         let (range, insert_text) = match primary {
             Some(e) => (e.range, e.new_text.clone()),
@@ -499,7 +591,7 @@ impl Ide {
             explanation,
             test_stubs,
             confidence,
-            alternatives: Vec::new(),
+            alternatives,
             findings,
             dropped,
             empty_reason,
@@ -590,6 +682,22 @@ impl Ide {
             provider: answer.provider,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         })
+    }
+}
+
+/// Where an action's code goes: `(start, end, text)` in the document.
+fn placement(
+    kind: CodeActionKind,
+    target: &Target,
+    target_text: &str,
+    code: &str,
+) -> (usize, usize, String) {
+    match kind {
+        // A blank line takes the code; otherwise it goes on a new line.
+        CodeActionKind::GenerateFromPrompt if !target_text.trim().is_empty() => {
+            (target.end, target.end, format!("\n{code}"))
+        }
+        _ => (target.start, target.end, code.to_string()),
     }
 }
 

@@ -676,6 +676,20 @@ pub(crate) fn without_existing_definitions(lang: Language, code: &str, document:
     tidy.trim_end().to_string()
 }
 
+/// Code as compared for sameness: without comment lines, blank lines and the spacing inside
+/// and around lines.
+pub(crate) fn normalized(lang: Language, code: &str) -> String {
+    let comment = match lang {
+        Language::Python => "#",
+        Language::Rust => "//",
+    };
+    code.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty() && !l.starts_with(comment))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Python tests with every top-level test function that is only `assert`s (and comments),
 /// without parameters or decorators, split into one test per `assert` (`test_f_1`,
 /// `test_f_2`, ...): a wrong expectation then costs one test, not all of them.

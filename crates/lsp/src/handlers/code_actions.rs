@@ -63,6 +63,7 @@ impl Backend {
                     } else {
                         Vec::new()
                     },
+                    alternatives: 0,
                 };
                 CodeActionOrCommand::CodeAction(actions::offer(kind, &data))
             })
@@ -192,6 +193,7 @@ impl Backend {
             errors: data.diagnostics.clone(),
             prompt: None,
             tests,
+            alternatives: data.alternatives,
         }
     }
 
