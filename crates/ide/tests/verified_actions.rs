@@ -20,6 +20,7 @@ struct Scripted {
     answers: Mutex<Vec<String>>,
     /// The `first_rank` of each request.
     ranks: Mutex<Vec<usize>>,
+    prompts: Mutex<Vec<String>>,
 }
 
 impl Scripted {
@@ -27,6 +28,7 @@ impl Scripted {
         Arc::new(Scripted {
             answers: Mutex::new(answers.iter().rev().map(|s| s.to_string()).collect()),
             ranks: Mutex::default(),
+            prompts: Mutex::default(),
         })
     }
 }
@@ -68,6 +70,7 @@ impl CompletionEngine for Scripted {
     }
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
         self.ranks.lock().unwrap().push(req.first_rank);
+        self.prompts.lock().unwrap().push(req.prompt.clone());
         let mut text = self.answers.lock().unwrap().pop().unwrap_or_default();
         if let Some(i) = req
             .stop
@@ -280,4 +283,60 @@ fn alternatives_are_further_answers_deduplicated_and_checked() {
     let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
     assert!(r.alternatives.is_empty());
     assert_eq!(*engine.ranks.lock().unwrap(), [0]);
+}
+
+const BROKEN: &str = "def clamp(x, lo, hi):\n    if x > lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
+
+fn fix_at(engine: Arc<Scripted>) -> CodeActionResult {
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine);
+    ide.open(URI, Some("python"), 1, BROKEN);
+    let input = AssistInput {
+        errors: vec!["AssertionError in test_low".into()],
+        ..refactor_input()
+    };
+    run(&ide, CodeActionKind::Fix, &input)
+}
+
+#[test]
+fn a_fix_leaving_the_test_failing_is_tried_again_with_the_new_output() {
+    let still_wrong = "```python\ndef clamp(x, lo, hi):\n    if x >= lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n```\n";
+    let engine = Scripted::new(&[still_wrong, &clamp_answer()]);
+    let r = fix_at(engine.clone());
+    let v = r.verification.as_ref().unwrap();
+    assert!(v.ran && v.verified, "{v:?}");
+    assert!(r.explanation.contains("second try"), "{}", r.explanation);
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    assert!(prompts[0].contains("AssertionError in test_low"));
+    // The second is asked with the tests' output on the first fix.
+    assert!(
+        prompts[1].contains("test_low failed: AssertionError"),
+        "{}",
+        prompts[1]
+    );
+    // The first fix passes: no second answer.
+    let engine = Scripted::new(&[&clamp_answer()]);
+    let r = fix_at(engine.clone());
+    assert!(r.verification.unwrap().verified);
+    assert_eq!(engine.ranks.lock().unwrap().len(), 1);
+    // Both fail: the first is offered, marked.
+    let engine = Scripted::new(&[still_wrong, still_wrong]);
+    let r = fix_at(engine.clone());
+    let v = r.verification.unwrap();
+    assert!(v.ran && !v.verified, "{v:?}");
+    assert!(v.summary.contains("still fail"), "{}", v.summary);
+    assert!(
+        r.explanation.contains("did not make them pass"),
+        "{}",
+        r.explanation
+    );
+    assert_eq!(engine.ranks.lock().unwrap().len(), 2);
+}
+
+fn clamp_answer() -> String {
+    format!("```python\n{CLAMP}```\n")
 }

@@ -351,7 +351,12 @@ pub fn ask(
         ide.code_action(&snap, req, &cancel)
     } else {
         let tests = match (kind, snap.lang) {
-            (nib_ide::CodeActionKind::Tests | nib_ide::CodeActionKind::Refactor, Some(lang)) => {
+            (
+                nib_ide::CodeActionKind::Tests
+                | nib_ide::CodeActionKind::Refactor
+                | nib_ide::CodeActionKind::Fix,
+                Some(lang),
+            ) => {
                 let root = nib_workspace::project_root(&path);
                 Some(crate::assist::tests_target(&path, &root, lang))
             }

@@ -35,8 +35,8 @@ pub struct AssistInput {
     pub prompt: Option<String>,
     /// For `tests`: where the project keeps tests (the caller reads the project). `None`:
     /// pytest in `test_<module>.py` next to the file, or a Rust `mod tests` in it. For
-    /// `refactor`: the project's tests for the file (its `existing` text), run on the rewrite;
-    /// `None`: not verified.
+    /// `refactor` and `fix`: the project's tests for the file (its `existing` text), run on
+    /// the result; `None`: not verified.
     pub tests: Option<TestTarget>,
     /// For fix, refactor and generate: distinct other versions wanted (at most
     /// [`MAX_ALTERNATIVES`]), from further answers of the model, each checked like the first.
@@ -136,6 +136,8 @@ impl Ide {
     }
 
     /// Run one of the assistant's actions against `snap`. Blocking: asks the chat provider.
+    /// A fix that leaves the project's failing tests failing is tried once more, with their
+    /// new output as the error.
     pub fn assist(
         &self,
         snap: &Snapshot,
@@ -143,6 +145,42 @@ impl Ide {
         input: &AssistInput,
         cancel: &CancelToken,
     ) -> Result<CodeActionResult, IdeError> {
+        let (first, still_failing) = self.assist_once(snap, req, input, cancel)?;
+        let Some(output) = still_failing else {
+            return Ok(first);
+        };
+        tracing::info!("the fix leaves tests failing: one more try with their output");
+        let again = AssistInput {
+            errors: vec![output],
+            ..input.clone()
+        };
+        let (mut second, _) = self.assist_once(snap, req, &again, cancel)?;
+        if second.verification.as_ref().is_some_and(|v| v.verified) {
+            second.explanation = format!(
+                "{}\n\n(The first fix left the tests failing; this one is from a second try with their output.)",
+                second.explanation.trim_end()
+            );
+            second.latency_ms += first.latency_ms;
+            Ok(second)
+        } else {
+            let mut first = first;
+            first.explanation = format!(
+                "{}\n\nA second try with the tests' new output did not make them pass either.",
+                first.explanation.trim_end()
+            );
+            first.latency_ms += second.latency_ms;
+            Ok(first)
+        }
+    }
+
+    /// One answer for an action, and for a fix the output of the tests it leaves failing.
+    fn assist_once(
+        &self,
+        snap: &Snapshot,
+        req: CodeActionRequest,
+        input: &AssistInput,
+        cancel: &CancelToken,
+    ) -> Result<(CodeActionResult, Option<String>), IdeError> {
         let started = Instant::now();
         let kind = req.kind;
         let lang = snap.lang.ok_or_else(|| {
@@ -285,6 +323,7 @@ impl Ide {
         let mut test_stubs = Vec::new();
         let mut empty_reason = None;
         let mut verification = None;
+        let mut still_failing = None;
         // The code's surroundings, for the safety gate.
         let mut around = (String::new(), String::new());
         match kind {
@@ -337,6 +376,27 @@ impl Ide {
                                     "Not verified: no test file was looked for.".into(),
                                 )),
                             });
+                        let fix_checked = (kind == CodeActionKind::Fix
+                            && changed
+                            && errors_after <= errors_before)
+                            .then(|| match &input.tests {
+                                Some(t) => verify::check_fix(
+                                    lang,
+                                    t.plan.framework,
+                                    &verify::module_name(t.plan.module.as_deref(), path),
+                                    &text,
+                                    &after_edit,
+                                    &t.plan.path,
+                                    t.existing.as_deref(),
+                                ),
+                                None => verify::FixCheck {
+                                    verification: Verification::not_run(
+                                        "",
+                                        "Not verified: no test file was looked for.".into(),
+                                    ),
+                                    still_failing: None,
+                                },
+                            });
                         if new_code.trim().is_empty() {
                             empty_reason = Some("the answer only repeats code the file has".into());
                         } else if errors_after > errors_before {
@@ -353,6 +413,10 @@ impl Ide {
                             empty_reason = Some(format!("not offered: {why}"));
                         } else {
                             verification = checked.and_then(Result::ok);
+                            if let Some(f) = fix_checked {
+                                verification = Some(f.verification);
+                                still_failing = f.still_failing;
+                            }
                             generated = new_code;
                             around = (text[..start].to_string(), text[end..].to_string());
                             edits.push(FileEdit {
@@ -582,7 +646,12 @@ impl Ide {
                 String::new(),
             ),
         };
-        Ok(CodeActionResult {
+        if !edits.is_empty() {
+            still_failing = still_failing.filter(|_| kind == CodeActionKind::Fix);
+        } else {
+            still_failing = None;
+        }
+        let result = CodeActionResult {
             kind,
             version: doc.version(),
             range,
@@ -604,7 +673,8 @@ impl Ide {
             provider: answer.provider,
             test_file: tests_target.map(|t| t.uri),
             verification,
-        })
+        };
+        Ok((result, still_failing))
     }
 
     /// Where the tests go when the caller did not say: next to the file.

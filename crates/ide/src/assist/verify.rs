@@ -402,6 +402,163 @@ fn check_python_rewrite(
     })
 }
 
+/// A fix against the project's tests: whether the tests failing on the current code pass on
+/// the fixed code (and the others still do).
+pub(crate) struct FixCheck {
+    pub verification: Verification,
+    /// The failure output of the tests the fix leaves failing, for one more try.
+    pub still_failing: Option<String>,
+}
+
+pub(crate) fn check_fix(
+    lang: Language,
+    framework: Framework,
+    module: &str,
+    source: &str,
+    fixed: &str,
+    tests_path: &str,
+    tests: Option<&str>,
+) -> FixCheck {
+    let not_run = |summary: String| FixCheck {
+        verification: Verification::not_run(tests_path, summary),
+        still_failing: None,
+    };
+    let Some(tests) = tests else {
+        return not_run(format!(
+            "Not verified: the project has no tests for this file (looked for {tests_path})."
+        ));
+    };
+    if lang != Language::Python {
+        return not_run(
+            "Not verified: nib runs Python tests in its sandbox, not Rust ones; run `cargo test`."
+                .into(),
+        );
+    }
+    check_python_fix(
+        sandbox(),
+        verify_framework(framework),
+        module,
+        source,
+        fixed,
+        tests_path,
+        tests,
+    )
+}
+
+fn check_python_fix(
+    sandbox: &Sandbox,
+    framework: nib_verify::Framework,
+    module: &str,
+    source: &str,
+    fixed: &str,
+    tests_path: &str,
+    tests: &str,
+) -> FixCheck {
+    let c = nib_verify::check_refactor(
+        &Module {
+            name: module,
+            source,
+        },
+        fixed,
+        tests,
+        framework,
+        sandbox,
+    );
+    if let Some(e) = &c.original.error {
+        return FixCheck {
+            verification: Verification::not_run(
+                tests_path,
+                format!(
+                    "Not verified: the tests in {tests_path} do not run in the sandbox ({}).",
+                    short(e)
+                ),
+            ),
+            still_failing: None,
+        };
+    }
+    let failing_before: Vec<&str> = c
+        .original
+        .failing()
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let passing_after = c.refactored.passing();
+    let still: Vec<&nib_verify::TestResult> = c
+        .refactored
+        .tests
+        .iter()
+        .filter(|t| !t.passed)
+        .filter(|t| failing_before.contains(&t.name.as_str()) || c.broken.contains(&t.name))
+        .collect();
+    let outcomes: Vec<TestOutcome> = c
+        .refactored
+        .tests
+        .iter()
+        .map(|t| TestOutcome {
+            name: t.name.clone(),
+            passed: t.passed,
+            kept: false,
+            reason: t.reason.as_deref().map(short),
+        })
+        .collect();
+    let mut failure = String::new();
+    if let Some(e) = &c.refactored.error {
+        failure.push_str(&format!("{e}\n"));
+    }
+    for t in still.iter().take(NAMED_FAILURES) {
+        failure.push_str(&format!(
+            "{} failed: {}\n",
+            t.name,
+            t.reason.as_deref().unwrap_or("failed")
+        ));
+    }
+    let fixed_ok = failure.is_empty();
+    let summary = if !fixed_ok {
+        format!(
+            "Not verified: after the fix, {} in {tests_path} still fail{} ({}).",
+            still
+                .iter()
+                .take(NAMED_FAILURES)
+                .map(|t| format!("`{}`", t.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if still.len() == 1 { "s" } else { "" },
+            short(failure.lines().next().unwrap_or("the module does not load"))
+        )
+    } else if failing_before.is_empty() {
+        format!(
+            "The tests in {tests_path} passed on the current code already; the {} pass on the fix too.",
+            passing_after.len()
+        )
+    } else {
+        format!(
+            "Verified: {} failing on the current code pass{} after the fix; all {} tests in {tests_path} pass.",
+            failing_before
+                .iter()
+                .take(NAMED_FAILURES)
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if failing_before.len() == 1 { "es" } else { "" },
+            passing_after.len()
+        )
+    };
+    FixCheck {
+        verification: Verification {
+            ran: true,
+            verified: fixed_ok && !failing_before.is_empty(),
+            summary,
+            tests_from: tests_path.to_string(),
+            tests: outcomes,
+            kept: 0,
+            dropped: 0,
+            mutants_killed: 0,
+            mutants_total: 0,
+        },
+        still_failing: (!fixed_ok).then_some(failure),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,8 +169,8 @@ impl Backend {
 
 impl Backend {
     /// What an assistant action gets besides the range: the diagnostics it was offered for,
-    /// and where the project keeps tests (read from the disk, for tests and refactor: a
-    /// rewrite runs the project's tests).
+    /// and where the project keeps tests (read from the disk, for tests, and for refactor and
+    /// fix: the result runs the project's tests).
     fn assist_input(
         &self,
         snap: &nib_ide::Snapshot,
@@ -180,7 +180,9 @@ impl Backend {
     ) -> nib_ide::AssistInput {
         let tests = match (kind, snap.lang, nib_workspace::uri_to_path(&data.uri)) {
             (
-                nib_ide::CodeActionKind::Tests | nib_ide::CodeActionKind::Refactor,
+                nib_ide::CodeActionKind::Tests
+                | nib_ide::CodeActionKind::Refactor
+                | nib_ide::CodeActionKind::Fix,
                 Some(lang),
                 Some(path),
             ) => {
