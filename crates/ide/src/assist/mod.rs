@@ -370,6 +370,7 @@ impl Ide {
                                     &after_edit,
                                     &t.plan.path,
                                     t.existing.as_deref(),
+                                    target.name.as_deref(),
                                 ),
                                 None => Ok(Verification::not_run(
                                     "",
@@ -621,6 +622,7 @@ impl Ide {
                         &after_edit,
                         &t.plan.path,
                         t.existing.as_deref(),
+                        target.name.as_deref(),
                     );
                     if kept.is_err() {
                         continue;

@@ -287,6 +287,7 @@ pub(crate) fn check_rewrite(
     rewritten: &str,
     tests_path: &str,
     tests: Option<&str>,
+    function: Option<&str>,
 ) -> Result<Verification, String> {
     let Some(tests) = tests else {
         return Ok(Verification::not_run(
@@ -311,6 +312,7 @@ pub(crate) fn check_rewrite(
         rewritten,
         tests_path,
         tests,
+        function,
     )
 }
 
@@ -322,6 +324,7 @@ fn check_python_rewrite(
     rewritten: &str,
     tests_path: &str,
     tests: &str,
+    function: Option<&str>,
 ) -> Result<Verification, String> {
     let c = nib_verify::check_refactor(
         &Module {
@@ -382,6 +385,21 @@ fn check_python_rewrite(
             if c.broken.len() == 1 { "es" } else { "" },
             why.join(", ")
         ));
+    }
+    if let Some(f) = function.filter(|f| !tests.contains(*f)) {
+        return Ok(Verification {
+            ran: true,
+            verified: false,
+            summary: format!(
+                "Not verified: the tests in {tests_path} still pass on the rewrite, but none of them mentions `{f}`."
+            ),
+            tests_from: tests_path.to_string(),
+            tests: outcomes,
+            kept: 0,
+            dropped: 0,
+            mutants_killed: 0,
+            mutants_total: 0,
+        });
     }
     Ok(Verification {
         ran: true,
@@ -657,6 +675,7 @@ mod tests {
             good,
             "test_mathutil.py",
             tests,
+            Some("clamp"),
         )
         .unwrap();
         assert!(v.ran && v.verified, "{v:?}");
@@ -670,6 +689,7 @@ mod tests {
             bad,
             "test_mathutil.py",
             tests,
+            Some("clamp"),
         )
         .unwrap_err();
         assert!(why.contains("breaks"), "{why}");
@@ -682,6 +702,32 @@ mod tests {
             good,
             "test_mathutil.py",
             "def test_no():\n    assert clamp(1, 0, 10) == 2\n",
+            Some("clamp"),
+        )
+        .unwrap();
+        assert!(!v.verified && !v.ran, "{v:?}");
+        // Tests that do not mention the function verify nothing about it.
+        let v = check_python_rewrite(
+            &sandbox(),
+            fw,
+            "mathutil",
+            CLAMP,
+            good,
+            "test_mathutil.py",
+            tests,
+            Some("other"),
+        )
+        .unwrap();
+        assert!(v.ran && !v.verified, "{v:?}");
+        let v = check_python_rewrite(
+            &sandbox(),
+            fw,
+            "mathutil",
+            CLAMP,
+            good,
+            "test_mathutil.py",
+            "def test_no():\n    assert clamp(1, 0, 10) == 2\n",
+            None,
         )
         .unwrap();
         assert!(!v.verified && !v.ran, "{v:?}");
