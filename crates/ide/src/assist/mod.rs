@@ -366,11 +366,13 @@ impl Ide {
                                     lang,
                                     t.plan.framework,
                                     &verify::module_name(t.plan.module.as_deref(), path),
-                                    &text,
-                                    &after_edit,
+                                    &verify::Change {
+                                        source: &text,
+                                        rewritten: &after_edit,
+                                        function: target.name.as_deref(),
+                                    },
                                     &t.plan.path,
                                     t.existing.as_deref(),
-                                    target.name.as_deref(),
                                 ),
                                 None => Ok(Verification::not_run(
                                     "",
@@ -618,11 +620,13 @@ impl Ide {
                         lang,
                         t.plan.framework,
                         &verify::module_name(t.plan.module.as_deref(), path),
-                        &text,
-                        &after_edit,
+                        &verify::Change {
+                            source: &text,
+                            rewritten: &after_edit,
+                            function: target.name.as_deref(),
+                        },
                         &t.plan.path,
                         t.existing.as_deref(),
-                        target.name.as_deref(),
                     );
                     if kept.is_err() {
                         continue;

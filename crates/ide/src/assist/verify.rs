@@ -277,17 +277,22 @@ fn passed_names(run: &TestRun) -> Vec<String> {
         .collect()
 }
 
+/// The current module and its rewrite; `function`: the function rewritten, when one is.
+pub(crate) struct Change<'a> {
+    pub source: &'a str,
+    pub rewritten: &'a str,
+    pub function: Option<&'a str>,
+}
+
 /// A rewrite against the project's tests: `Ok` with the verification when it may be offered,
 /// `Err` with the reason when it breaks a test that passes on the current code.
 pub(crate) fn check_rewrite(
     lang: Language,
     framework: Framework,
     module: &str,
-    source: &str,
-    rewritten: &str,
+    change: &Change,
     tests_path: &str,
     tests: Option<&str>,
-    function: Option<&str>,
 ) -> Result<Verification, String> {
     let Some(tests) = tests else {
         return Ok(Verification::not_run(
@@ -308,11 +313,9 @@ pub(crate) fn check_rewrite(
         sandbox(),
         verify_framework(framework),
         module,
-        source,
-        rewritten,
+        change,
         tests_path,
         tests,
-        function,
     )
 }
 
@@ -320,18 +323,16 @@ fn check_python_rewrite(
     sandbox: &Sandbox,
     framework: nib_verify::Framework,
     module: &str,
-    source: &str,
-    rewritten: &str,
+    change: &Change,
     tests_path: &str,
     tests: &str,
-    function: Option<&str>,
 ) -> Result<Verification, String> {
     let c = nib_verify::check_refactor(
         &Module {
             name: module,
-            source,
+            source: change.source,
         },
-        rewritten,
+        change.rewritten,
         tests,
         framework,
         sandbox,
@@ -386,7 +387,7 @@ fn check_python_rewrite(
             why.join(", ")
         ));
     }
-    if let Some(f) = function.filter(|f| !tests.contains(*f)) {
+    if let Some(f) = change.function.filter(|f| !tests.contains(*f)) {
         return Ok(Verification {
             ran: true,
             verified: false,
@@ -671,11 +672,13 @@ mod tests {
             &sandbox(),
             fw,
             "mathutil",
-            CLAMP,
-            good,
+            &Change {
+                source: CLAMP,
+                rewritten: good,
+                function: Some("clamp"),
+            },
             "test_mathutil.py",
             tests,
-            Some("clamp"),
         )
         .unwrap();
         assert!(v.ran && v.verified, "{v:?}");
@@ -685,11 +688,13 @@ mod tests {
             &sandbox(),
             fw,
             "mathutil",
-            CLAMP,
-            bad,
+            &Change {
+                source: CLAMP,
+                rewritten: bad,
+                function: Some("clamp"),
+            },
             "test_mathutil.py",
             tests,
-            Some("clamp"),
         )
         .unwrap_err();
         assert!(why.contains("breaks"), "{why}");
@@ -698,11 +703,13 @@ mod tests {
             &sandbox(),
             fw,
             "mathutil",
-            CLAMP,
-            good,
+            &Change {
+                source: CLAMP,
+                rewritten: good,
+                function: Some("clamp"),
+            },
             "test_mathutil.py",
             "def test_no():\n    assert clamp(1, 0, 10) == 2\n",
-            Some("clamp"),
         )
         .unwrap();
         assert!(!v.verified && !v.ran, "{v:?}");
@@ -711,11 +718,13 @@ mod tests {
             &sandbox(),
             fw,
             "mathutil",
-            CLAMP,
-            good,
+            &Change {
+                source: CLAMP,
+                rewritten: good,
+                function: Some("other"),
+            },
             "test_mathutil.py",
             tests,
-            Some("other"),
         )
         .unwrap();
         assert!(v.ran && !v.verified, "{v:?}");
@@ -723,11 +732,13 @@ mod tests {
             &sandbox(),
             fw,
             "mathutil",
-            CLAMP,
-            good,
+            &Change {
+                source: CLAMP,
+                rewritten: good,
+                function: None,
+            },
             "test_mathutil.py",
             "def test_no():\n    assert clamp(1, 0, 10) == 2\n",
-            None,
         )
         .unwrap();
         assert!(!v.verified && !v.ran, "{v:?}");
