@@ -25,6 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "postprocess",
             "checks",
             "engine",
+            "verify",
         ],
     ),
     (

@@ -192,6 +192,62 @@ fn parses(lang: Language, text: &str) -> bool {
 }
 
 /// A code result either edits the document into code that parses, or says why it has none.
+/// The sandbox run of generated Python tests, whatever the model wrote: the counts add up,
+/// every kept test passed and is in the written file, every dropped one failed and is not,
+/// the mutation score is within its total, and the explanation carries the summary.
+fn check_verification(r: &Value, written: &str) {
+    let v = &r["verification"];
+    assert!(v.is_object(), "a verification: {r}");
+    let summary = v["summary"].as_str().unwrap();
+    assert!(r["explanation"].as_str().unwrap().contains(summary), "{r}");
+    let tests = v["tests"].as_array().unwrap();
+    let (kept, dropped) = (v["kept"].as_u64().unwrap(), v["dropped"].as_u64().unwrap());
+    let (killed, total) = (
+        v["mutants_killed"].as_u64().unwrap(),
+        v["mutants_total"].as_u64().unwrap(),
+    );
+    assert!(killed <= total, "{v}");
+    if v["ran"] == false {
+        // The tests could not run: nothing is claimed.
+        assert!(summary.contains("not verified"), "{v}");
+        assert_eq!((kept, dropped, total, tests.len()), (0, 0, 0, 0), "{v}");
+        assert_eq!(v["verified"], false, "{v}");
+        return;
+    }
+    assert_eq!(kept + dropped, tests.len() as u64, "{v}");
+    assert!(kept > 0, "tests were offered, so some were kept: {v}");
+    assert_eq!(v["verified"], true, "{v}");
+    assert!(
+        summary.contains(&format!("kill {killed} of {total} simple mutants")),
+        "{v}"
+    );
+    let def = |t: &Value| {
+        let name = t["name"].as_str().unwrap();
+        let base = name.split('[').next().unwrap();
+        format!("def {}(", base.rsplit('.').next().unwrap())
+    };
+    let mut counted = 0;
+    for t in tests {
+        if t["kept"] == true {
+            counted += 1;
+            assert_eq!(t["passed"], true, "a kept test passed in the sandbox: {v}");
+            assert!(
+                written.contains(&def(t)),
+                "{} is written: {written}",
+                t["name"]
+            );
+        } else {
+            assert!(
+                !written.contains(&def(t)),
+                "{} was dropped: {written}",
+                t["name"]
+            );
+            assert!(summary.contains("dropped"), "{v}");
+        }
+    }
+    assert_eq!(counted, kept, "{v}");
+}
+
 fn check_document_edit(resolved: &Value, u: &str, text: &str, lang: Language) {
     let r = &resolved["data"]["result"];
     let (es, _) = edits(resolved);
@@ -279,6 +335,23 @@ fn python_actions_resolve_with_the_real_model() {
 
     let refactored = resolve(&mut s, offered(&in_mean, "refactor.nib.refactor"));
     check_document_edit(&refactored, &u, CALC_PY, Language::Python);
+    // The project has no tests for pkg/calc.py yet: an offered rewrite says it is unverified.
+    let r = &refactored["data"]["result"];
+    if !r["generatedCode"].as_str().unwrap().is_empty() {
+        let v = &r["verification"];
+        assert_eq!(
+            (&v["ran"], &v["verified"]),
+            (&json!(false), &json!(false)),
+            "{r}"
+        );
+        assert!(
+            v["summary"]
+                .as_str()
+                .unwrap()
+                .contains("tests/test_calc.py"),
+            "{r}"
+        );
+    }
     let fixed = resolve(&mut s, fix);
     check_document_edit(&fixed, &u, CALC_PY, Language::Python);
 
@@ -306,6 +379,15 @@ fn python_actions_resolve_with_the_real_model() {
             parses(Language::Python, &written),
             "the tests parse:\n{written}"
         );
+        check_verification(r, &written);
+    }
+    if let Some(why) = r["emptyReason"].as_str() {
+        // Nothing offered because every test failed: the verification says so.
+        if why.starts_with("every generated test failed") {
+            let v = &r["verification"];
+            assert_eq!(v["kept"], 0, "{r}");
+            assert!(v["dropped"].as_u64().unwrap() > 0, "{r}");
+        }
     }
 
     // Bad input: clear errors, and the server goes on.
@@ -404,6 +486,14 @@ fn rust_actions_resolve_with_the_real_model() {
             parses(Language::Rust, &after),
             "the file with tests parses:\n{after}"
         );
+        // Rust tests are not run, and the result says so.
+        let v = &r["verification"];
+        assert_eq!(
+            (&v["ran"], &v["verified"]),
+            (&json!(false), &json!(false)),
+            "{r}"
+        );
+        assert!(v["summary"].as_str().unwrap().contains("not run"), "{r}");
     }
     assert_eq!(s.shutdown(), Some(0));
 }
@@ -579,6 +669,47 @@ fn nib_ask_prints_json_with_the_result_fields() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(v["turns"], 2, "{v}");
+
+    // Alternatives where asked: distinct from the answer and from each other, each parses.
+    let clamp = format!("{}:10", file.display());
+    let out = nib(
+        &[
+            "ask",
+            "refactor",
+            &clamp,
+            "--json",
+            "--settings",
+            &settings,
+            "--alternatives",
+            "2",
+        ],
+        &home,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let alternatives: Vec<&str> = v["alternatives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(alternatives.len() <= 2, "{v}");
+    let squash = |c: &str| c.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut seen = vec![squash(v["generated_code"].as_str().unwrap())];
+    for a in &alternatives {
+        assert!(!seen.contains(&squash(a)), "distinct: {v}");
+        seen.push(squash(a));
+        assert!(parses(Language::Python, a), "parses: {a}");
+    }
+    if v["generated_code"].as_str().unwrap().is_empty() {
+        assert!(alternatives.is_empty(), "{v}");
+    }
+    let out = nib(&["ask", "refactor", &clamp, "--alternatives", "4"], &home);
+    assert!(!out.status.success(), "at most 3 alternatives");
 
     // Bad input: a clear error and a failing exit status.
     let out = nib(&["ask", "frobnicate", &loc], &home);

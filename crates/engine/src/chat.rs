@@ -48,6 +48,10 @@ pub struct ChatRequest {
     pub max_tokens: usize,
     /// Sampling temperature; 0 is greedy.
     pub temperature: f32,
+    /// A local model starts the answer with its `first_rank`-th most likely first token (0:
+    /// greedy), greedy after it: a distinct further answer from a model that does not sample.
+    /// Remote engines ignore it (they sample with `temperature`).
+    pub first_rank: usize,
     /// Stop (and cut) at the first occurrence of any of these strings.
     pub stop: Vec<String>,
     pub cancel: CancelToken,
@@ -66,6 +70,7 @@ impl ChatRequest {
             messages,
             max_tokens: 1024,
             temperature: 0.0,
+            first_rank: 0,
             stop: Vec::new(),
             cancel,
             deadline: None,
@@ -172,6 +177,7 @@ impl ChatEngine for TemplateChat {
         let mut g = GenerateRequest::new(self.format.render(&req.messages), stop, req.cancel);
         g.deadline = req.deadline;
         g.slot = Slot::Scratch;
+        g.first_rank = req.first_rank;
         let out = self.engine.generate(g)?;
         if let Some(f) = &req.on_delta {
             let from = sent.load(Ordering::Relaxed).min(out.text.len());

@@ -135,6 +135,10 @@ pub struct CodeActionResult {
     pub edits: Vec<crate::FileEdit>,
     /// The URI of the file the tests go into (tests only).
     pub test_file: Option<String>,
+    /// What running the result in the sandbox showed (tests: the generated tests on the
+    /// current code and the mutation score; refactor: the project's tests on the rewrite);
+    /// `None` for actions that run nothing.
+    pub verification: Option<crate::Verification>,
     /// Who wrote the code (`remote` only through the chat path), and why the configured
     /// remote did not when the local model answered instead.
     pub provider: crate::ProviderInfo,
@@ -299,6 +303,7 @@ impl Ide {
             raw: made.raw,
             edits: Vec::new(),
             test_file: None,
+            verification: None,
             provider: crate::ProviderInfo {
                 name: made.provider,
                 fallback: if made.provider == "local" {

@@ -32,7 +32,8 @@ mod session;
 
 pub use action::{CodeActionKind, CodeActionRequest, CodeActionResult};
 pub use assist::{
-    plan_tests, trim_conversation, AssistInput, ChatTurn, FileEdit, Framework, TestPlan, TestTarget,
+    plan_tests, trim_conversation, AssistInput, ChatTurn, FileEdit, Framework, TestOutcome,
+    TestPlan, TestTarget, Verification,
 };
 pub use complete::{Completion, CompletionRequest, Trigger};
 pub use engine_slot::EngineState;

@@ -56,6 +56,14 @@ pub struct ActionData {
     /// For fix: the messages of the diagnostics the request carried.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<String>,
+    /// For fix and refactor: distinct other versions wanted (at most 3), set by the client
+    /// before resolving; they come back in `data.result.alternatives`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub alternatives: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Whether the client's `only` filter lets `lsp_kind` through.
@@ -108,6 +116,7 @@ pub fn resolve(
             "emptyReason": r.empty_reason,
             "provider": r.provider,
             "testFile": r.test_file,
+            "verification": r.verification,
         });
     }
     if r.kind == CodeActionKind::Explain {
@@ -257,6 +266,7 @@ mod tests {
             raw: code.to_string(),
             edits: Vec::new(),
             test_file: None,
+            verification: None,
             provider: nib_ide::ProviderInfo {
                 name: "local",
                 model: "m".into(),
@@ -291,6 +301,7 @@ mod tests {
                 range: lsp::Range { start: p, end: p },
                 action: "generate_from_comment".into(),
                 diagnostics: Vec::new(),
+                alternatives: 0,
             },
         )
     }

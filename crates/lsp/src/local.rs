@@ -187,6 +187,8 @@ pub struct AskOptions {
     pub error: Option<String>,
     /// Keep the exchange in this conversation (stored under nib's data directory).
     pub conversation: Option<String>,
+    /// Distinct other versions wanted (fix, refactor, generate).
+    pub alternatives: usize,
 }
 
 fn conversation_path(id: &str) -> PathBuf {
@@ -349,7 +351,12 @@ pub fn ask(
         ide.code_action(&snap, req, &cancel)
     } else {
         let tests = match (kind, snap.lang) {
-            (nib_ide::CodeActionKind::Tests, Some(lang)) => {
+            (
+                nib_ide::CodeActionKind::Tests
+                | nib_ide::CodeActionKind::Refactor
+                | nib_ide::CodeActionKind::Fix,
+                Some(lang),
+            ) => {
                 let root = nib_workspace::project_root(&path);
                 Some(crate::assist::tests_target(&path, &root, lang))
             }
@@ -359,6 +366,7 @@ pub fn ask(
             errors: opts.error.iter().cloned().collect(),
             prompt: opts.prompt.clone(),
             tests,
+            alternatives: opts.alternatives,
         };
         ide.assist(&snap, req, &input, &cancel)
     }

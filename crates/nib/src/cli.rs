@@ -53,6 +53,10 @@ pub struct AskArgs {
     /// Keep the exchange in this conversation (a follow-up refers to earlier answers).
     #[arg(long, value_name = "ID")]
     pub conversation: Option<String>,
+    /// For fix, refactor and generate: up to N distinct other versions (1-3), each a further
+    /// answer of the model, checked like the first.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub alternatives: u8,
 }
 
 pub fn ask(a: AskArgs) -> Result<()> {
@@ -74,6 +78,7 @@ pub fn ask(a: AskArgs) -> Result<()> {
         prompt: a.prompt.clone(),
         error,
         conversation: a.conversation.clone(),
+        alternatives: a.alternatives.into(),
     };
     let v = local::ask(&a.action, &a.location, &settings, &opts)?;
     if a.json {

@@ -9,6 +9,7 @@
 //! source), within the model's context as its tokenizer counts it.
 
 mod pure;
+mod verify;
 
 use std::time::Instant;
 
@@ -23,6 +24,7 @@ use crate::{
 };
 pub use pure::{plan_tests, trim_conversation, Framework, TestPlan};
 use pure::{PromptInput, Target};
+pub use verify::{TestOutcome, Verification};
 
 /// What an action is given besides the document and the range.
 #[derive(Debug, Clone, Default)]
@@ -32,9 +34,20 @@ pub struct AssistInput {
     /// For `generate` from a description: the description; for `refactor`: a wish.
     pub prompt: Option<String>,
     /// For `tests`: where the project keeps tests (the caller reads the project). `None`:
-    /// pytest in `test_<module>.py` next to the file, or a Rust `mod tests` in it.
+    /// pytest in `test_<module>.py` next to the file, or a Rust `mod tests` in it. For
+    /// `refactor` and `fix`: the project's tests for the file (its `existing` text), run on
+    /// the result; `None`: not verified.
     pub tests: Option<TestTarget>,
+    /// For fix, refactor and generate: distinct other versions wanted (at most
+    /// [`MAX_ALTERNATIVES`]), from further answers of the model, each checked like the first.
+    pub alternatives: usize,
 }
+
+/// Alternatives an action gives at most.
+pub const MAX_ALTERNATIVES: usize = 3;
+/// Temperature of the further answers (a remote model samples; a local one starts each from
+/// another first token instead).
+const ALTERNATIVE_TEMPERATURE: f32 = 0.8;
 
 /// The test file of a `tests` action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +136,8 @@ impl Ide {
     }
 
     /// Run one of the assistant's actions against `snap`. Blocking: asks the chat provider.
+    /// A fix that leaves the project's failing tests failing is tried once more, with their
+    /// new output as the error.
     pub fn assist(
         &self,
         snap: &Snapshot,
@@ -130,6 +145,42 @@ impl Ide {
         input: &AssistInput,
         cancel: &CancelToken,
     ) -> Result<CodeActionResult, IdeError> {
+        let (first, still_failing) = self.assist_once(snap, req, input, cancel)?;
+        let Some(output) = still_failing else {
+            return Ok(first);
+        };
+        tracing::info!("the fix leaves tests failing: one more try with their output");
+        let again = AssistInput {
+            errors: vec![output],
+            ..input.clone()
+        };
+        let (mut second, _) = self.assist_once(snap, req, &again, cancel)?;
+        if second.verification.as_ref().is_some_and(|v| v.verified) {
+            second.explanation = format!(
+                "{}\n\n(The first fix left the tests failing; this one is from a second try with their output.)",
+                second.explanation.trim_end()
+            );
+            second.latency_ms += first.latency_ms;
+            Ok(second)
+        } else {
+            let mut first = first;
+            first.explanation = format!(
+                "{}\n\nA second try with the tests' new output did not make them pass either.",
+                first.explanation.trim_end()
+            );
+            first.latency_ms += second.latency_ms;
+            Ok(first)
+        }
+    }
+
+    /// One answer for an action, and for a fix the output of the tests it leaves failing.
+    fn assist_once(
+        &self,
+        snap: &Snapshot,
+        req: CodeActionRequest,
+        input: &AssistInput,
+        cancel: &CancelToken,
+    ) -> Result<(CodeActionResult, Option<String>), IdeError> {
         let started = Instant::now();
         let kind = req.kind;
         let lang = snap.lang.ok_or_else(|| {
@@ -243,7 +294,13 @@ impl Ide {
         let mut files = vec![snap.uri.clone()];
         files.extend(context.iter().map(|(p, _)| p.clone()));
         self.stats.model_requests.inc();
-        let answer = self.chat(creq, &ChatContext { files })?;
+        let base_request = creq.clone();
+        let answer = self.chat(
+            creq,
+            &ChatContext {
+                files: files.clone(),
+            },
+        )?;
         if answer.response.stop_reason == StopReason::Cancelled {
             return Err(IdeError::Cancelled);
         }
@@ -265,6 +322,8 @@ impl Ide {
         let mut generated = String::new();
         let mut test_stubs = Vec::new();
         let mut empty_reason = None;
+        let mut verification = None;
+        let mut still_failing = None;
         // The code's surroundings, for the safety gate.
         let mut around = (String::new(), String::new());
         match kind {
@@ -292,17 +351,55 @@ impl Ide {
                             _ => c.clone(),
                         };
                         let new_code = pure::reindent(&c, &target.indent);
-                        let (start, end, new_text) = match kind {
-                            // A blank line takes the code; otherwise it goes on a new line.
-                            CodeActionKind::GenerateFromPrompt
-                                if !target_text.trim().is_empty() =>
-                            {
-                                (target.end, target.end, format!("\n{new_code}"))
-                            }
-                            _ => (target.start, target.end, new_code.clone()),
-                        };
+                        let (start, end, new_text) =
+                            placement(kind, &target, target_text, &new_code);
                         let after_edit = pure::replaced(&text, start, end, &new_text);
                         let errors_after = pure::syntax_errors(lang, &after_edit);
+                        let changed =
+                            !new_code.trim().is_empty() && new_code.trim() != target_text.trim();
+                        // A rewrite that parses runs the project's tests before it is offered.
+                        let checked = (kind == CodeActionKind::Refactor
+                            && changed
+                            && errors_after <= errors_before)
+                            .then(|| match &input.tests {
+                                Some(t) => verify::check_rewrite(
+                                    lang,
+                                    t.plan.framework,
+                                    &verify::module_name(t.plan.module.as_deref(), path),
+                                    &verify::Change {
+                                        source: &text,
+                                        rewritten: &after_edit,
+                                        function: target.name.as_deref(),
+                                    },
+                                    &t.plan.path,
+                                    t.existing.as_deref(),
+                                ),
+                                None => Ok(Verification::not_run(
+                                    "",
+                                    "Not verified: no test file was looked for.".into(),
+                                )),
+                            });
+                        let fix_checked = (kind == CodeActionKind::Fix
+                            && changed
+                            && errors_after <= errors_before)
+                            .then(|| match &input.tests {
+                                Some(t) => verify::check_fix(
+                                    lang,
+                                    t.plan.framework,
+                                    &verify::module_name(t.plan.module.as_deref(), path),
+                                    &text,
+                                    &after_edit,
+                                    &t.plan.path,
+                                    t.existing.as_deref(),
+                                ),
+                                None => verify::FixCheck {
+                                    verification: Verification::not_run(
+                                        "",
+                                        "Not verified: no test file was looked for.".into(),
+                                    ),
+                                    still_failing: None,
+                                },
+                            });
                         if new_code.trim().is_empty() {
                             empty_reason = Some("the answer only repeats code the file has".into());
                         } else if errors_after > errors_before {
@@ -314,7 +411,15 @@ impl Ide {
                             && new_code.trim() == target_text.trim()
                         {
                             empty_reason = Some("the answer changes nothing".into());
+                        } else if let Some(Err(why)) = &checked {
+                            tracing::info!(%why, "refactoring not offered");
+                            empty_reason = Some(format!("not offered: {why}"));
                         } else {
+                            verification = checked.and_then(Result::ok);
+                            if let Some(f) = fix_checked {
+                                verification = Some(f.verification);
+                                still_failing = f.still_failing;
+                            }
                             generated = new_code;
                             around = (text[..start].to_string(), text[end..].to_string());
                             edits.push(FileEdit {
@@ -349,12 +454,23 @@ impl Ide {
                         ),
                     };
                 }
+                if let Some(v) = &verification {
+                    explanation = format!("{}\n\n{}", explanation.trim_end(), v.summary);
+                }
             }
             CodeActionKind::Tests => {
                 let t = tests_target.as_ref().expect("set for tests");
                 let name = target.name.clone().unwrap_or_default();
-                match parts
-                    .code
+                // Cut at the output cap: the Python tests finished before the cut are kept
+                // (and run like the others).
+                let (code, cut) = match (&parts.code, lang) {
+                    (Some(c), Language::Python) if cut => match pure::complete_python_tests(c) {
+                        Some(whole) => (Some(whole), false),
+                        None => (Some(c.clone()), true),
+                    },
+                    (c, _) => (c.clone(), cut),
+                };
+                match code
                     .as_deref()
                     .and_then(|c| pure::tests_from_code(lang, c, &name))
                 {
@@ -367,13 +483,43 @@ impl Ide {
                     None => empty_reason = Some("no tests in the answer".into()),
                     Some(tests) => match test_edit(lang, t, &tests, &name, req.encoding) {
                         Err(why) => empty_reason = Some(why),
-                        Ok((edit, before, after)) => {
-                            let count = match lang {
-                                Language::Python => tests.matches("def test").count(),
-                                Language::Rust => tests.matches("#[test]").count(),
+                        // They parse: run them against the current code before offering them.
+                        Ok(_) => {
+                            let tests = match lang {
+                                Language::Python => pure::split_assert_tests(&tests),
+                                Language::Rust => tests,
                             };
-                            explanation = format!(
-                                "{count} test{} for `{name}` ({}) in {}.",
+                            let module = verify::module_name(t.plan.module.as_deref(), path);
+                            let checked = verify::check_generated_tests(
+                                lang,
+                                t.plan.framework,
+                                &module,
+                                &text,
+                                &name,
+                                &tests,
+                            );
+                            tracing::debug!(summary = %checked.verification.summary, "generated tests checked");
+                            let summary = checked.verification.summary.clone();
+                            verification = Some(checked.verification);
+                            match checked.tests {
+                                None => {
+                                    empty_reason = Some(format!(
+                                        "every generated test failed on the current code. {summary}"
+                                    ));
+                                    explanation = summary;
+                                }
+                                Some(tests) => {
+                                    match test_edit(lang, t, &tests, &name, req.encoding) {
+                                        Err(why) => empty_reason = Some(why),
+                                        Ok((edit, before, after)) => {
+                                            let count = match lang {
+                                                Language::Python => {
+                                                    tests.matches("def test").count()
+                                                }
+                                                Language::Rust => tests.matches("#[test]").count(),
+                                            };
+                                            explanation = format!(
+                                "{count} test{} for `{name}` ({}) in {}.\n\n{summary}",
                                 if count == 1 { "" } else { "s" },
                                 match t.plan.framework {
                                     Framework::Pytest => "pytest",
@@ -382,10 +528,14 @@ impl Ide {
                                 },
                                 t.plan.path
                             );
-                            around = (before, after);
-                            generated = edit.new_text.clone();
-                            test_stubs.push(tests);
-                            edits.push(edit);
+                                            around = (before, after);
+                                            generated = edit.new_text.clone();
+                                            test_stubs.push(tests);
+                                            edits.push(edit);
+                                        }
+                                    }
+                                }
+                            }
                         }
                     },
                 }
@@ -404,6 +554,93 @@ impl Ide {
             edits.clear();
             generated.clear();
         }
+        let mut alternatives = Vec::new();
+        let wanted = input.alternatives.min(MAX_ALTERNATIVES);
+        if wanted > 0
+            && !generated.is_empty()
+            && matches!(
+                kind,
+                CodeActionKind::Fix | CodeActionKind::Refactor | CodeActionKind::GenerateFromPrompt
+            )
+        {
+            let mut seen = vec![pure::normalized(lang, &generated)];
+            // One further answer more than wanted, for the ones that repeat or fail a check.
+            for rank in 1..=wanted + 1 {
+                if alternatives.len() >= wanted || cancel.is_cancelled() {
+                    break;
+                }
+                let mut r = base_request.clone();
+                r.first_rank = rank;
+                r.temperature = ALTERNATIVE_TEMPERATURE;
+                self.stats.model_requests.inc();
+                let a = match self.chat(
+                    r,
+                    &ChatContext {
+                        files: files.clone(),
+                    },
+                ) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no further answer");
+                        break;
+                    }
+                };
+                if a.response.stop_reason == StopReason::Cancelled {
+                    return Err(IdeError::Cancelled);
+                }
+                let p = pure::split_answer(&a.response.text);
+                let cut = !p.closed
+                    && matches!(
+                        a.response.stop_reason,
+                        StopReason::MaxTokens | StopReason::Deadline
+                    );
+                let Some(c) = p.code.filter(|_| !cut) else {
+                    continue;
+                };
+                let c = match kind {
+                    CodeActionKind::GenerateFromPrompt => {
+                        pure::without_existing_definitions(lang, &c, &text)
+                    }
+                    _ => c,
+                };
+                let code = pure::reindent(&c, &target.indent);
+                let (start, end, new_text) = placement(kind, &target, target_text, &code);
+                let after_edit = pure::replaced(&text, start, end, &new_text);
+                let norm = pure::normalized(lang, &code);
+                let fails = code.trim().is_empty()
+                    || seen.contains(&norm)
+                    || pure::syntax_errors(lang, &after_edit) > errors_before
+                    || (kind != CodeActionKind::GenerateFromPrompt
+                        && code.trim() == target_text.trim());
+                if fails {
+                    continue;
+                }
+                if let (CodeActionKind::Refactor, Some(t)) = (kind, &input.tests) {
+                    let kept = verify::check_rewrite(
+                        lang,
+                        t.plan.framework,
+                        &verify::module_name(t.plan.module.as_deref(), path),
+                        &verify::Change {
+                            source: &text,
+                            rewritten: &after_edit,
+                            function: target.name.as_deref(),
+                        },
+                        &t.plan.path,
+                        t.existing.as_deref(),
+                    );
+                    if kept.is_err() {
+                        continue;
+                    }
+                }
+                let (_, dropped) =
+                    self.gate_check(&config, Some(lang), &text[..start], &code, &text[end..]);
+                if dropped.is_some() {
+                    continue;
+                }
+                seen.push(norm);
+                alternatives.push(code);
+            }
+        }
         let primary = edits.iter().find(|e| e.uri == snap.uri);
         let (range, insert_text) = match primary {
             Some(e) => (e.range, e.new_text.clone()),
@@ -415,7 +652,12 @@ impl Ide {
                 String::new(),
             ),
         };
-        Ok(CodeActionResult {
+        if !edits.is_empty() {
+            still_failing = still_failing.filter(|_| kind == CodeActionKind::Fix);
+        } else {
+            still_failing = None;
+        }
+        let result = CodeActionResult {
             kind,
             version: doc.version(),
             range,
@@ -424,7 +666,7 @@ impl Ide {
             explanation,
             test_stubs,
             confidence,
-            alternatives: Vec::new(),
+            alternatives,
             findings,
             dropped,
             empty_reason,
@@ -436,7 +678,9 @@ impl Ide {
             edits,
             provider: answer.provider,
             test_file: tests_target.map(|t| t.uri),
-        })
+            verification,
+        };
+        Ok((result, still_failing))
     }
 
     /// Where the tests go when the caller did not say: next to the file.
@@ -514,6 +758,22 @@ impl Ide {
             provider: answer.provider,
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         })
+    }
+}
+
+/// Where an action's code goes: `(start, end, text)` in the document.
+fn placement(
+    kind: CodeActionKind,
+    target: &Target,
+    target_text: &str,
+    code: &str,
+) -> (usize, usize, String) {
+    match kind {
+        // A blank line takes the code; otherwise it goes on a new line.
+        CodeActionKind::GenerateFromPrompt if !target_text.trim().is_empty() => {
+            (target.end, target.end, format!("\n{code}"))
+        }
+        _ => (target.start, target.end, code.to_string()),
     }
 }
 

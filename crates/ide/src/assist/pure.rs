@@ -676,6 +676,167 @@ pub(crate) fn without_existing_definitions(lang: Language, code: &str, document:
     tidy.trim_end().to_string()
 }
 
+/// Code as compared for sameness: without comment lines, blank lines and the spacing inside
+/// and around lines.
+pub(crate) fn normalized(lang: Language, code: &str) -> String {
+    let comment = match lang {
+        Language::Python => "#",
+        Language::Rust => "//",
+    };
+    code.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty() && !l.starts_with(comment))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Python tests with every top-level test function that is only `assert`s (and comments),
+/// without parameters or decorators, split into one test per `assert` (`test_f_1`,
+/// `test_f_2`, ...): a wrong expectation then costs one test, not all of them.
+pub(crate) fn split_assert_tests(code: &str) -> String {
+    let Some(tree) = nib_syntax::parse(Language::Python, code) else {
+        return code.to_string();
+    };
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let mut out = String::new();
+    let mut from = 0;
+    for n in root.children(&mut c) {
+        if n.kind() != "function_definition" {
+            continue;
+        }
+        let (Some(name), Some(params), Some(body)) = (
+            n.child_by_field_name("name"),
+            n.child_by_field_name("parameters"),
+            n.child_by_field_name("body"),
+        ) else {
+            continue;
+        };
+        let name = &code[name.byte_range()];
+        if !name.starts_with("test") || params.named_child_count() > 0 {
+            continue;
+        }
+        let mut bc = body.walk();
+        let statements: Vec<Node> = body.named_children(&mut bc).collect();
+        let asserts: Vec<&str> = statements
+            .iter()
+            .filter(|s| s.kind() == "assert_statement")
+            .map(|s| &code[s.byte_range()])
+            .collect();
+        let only_asserts = statements
+            .iter()
+            .all(|s| matches!(s.kind(), "assert_statement" | "comment"));
+        if !only_asserts || asserts.len() < 2 || asserts.iter().any(|a| a.contains('\n')) {
+            continue;
+        }
+        out.push_str(&code[from..n.start_byte()]);
+        let split: Vec<String> = asserts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("def {name}_{}():\n    {a}\n", i + 1))
+            .collect();
+        out.push_str(split.join("\n\n").trim_end());
+        from = n.end_byte();
+    }
+    out.push_str(&code[from..]);
+    out
+}
+
+/// Python test code cut short: without the line the cut interrupted when the rest parses,
+/// else without its last top-level statement; `None` when no test function is left.
+pub(crate) fn complete_python_tests(code: &str) -> Option<String> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut n = lines.len().saturating_sub(1);
+    // Not ending on a block header or a decorator, whose body the cut took.
+    while n > 0 && {
+        let l = lines[n - 1].trim();
+        l.is_empty() || l.ends_with(':') || l.starts_with('@') || l.starts_with('#')
+    } {
+        n -= 1;
+    }
+    let whole = lines[..n].join("\n");
+    if whole.contains("def test") && syntax_errors(Language::Python, &whole) == 0 {
+        return Some(whole.trim_end().to_string());
+    }
+    let last_top = lines.iter().rposition(|l| {
+        !l.is_empty() && !l.starts_with([' ', '\t']) && !l.trim_start().starts_with('#')
+    })?;
+    // Decorators belong to the definition they precede.
+    let mut at = last_top;
+    while at > 0 && lines[at - 1].starts_with('@') {
+        at -= 1;
+    }
+    let kept = lines[..at].join("\n");
+    kept.contains("def test")
+        .then(|| kept.trim_end().to_string())
+}
+
+/// Python test code without the tests named in `names` (`test_f`, or `TestC.test_m` for a
+/// method), each with its decorators; blank lines left behind are tidied.
+pub(crate) fn without_python_tests(code: &str, names: &[&str]) -> String {
+    let Some(tree) = nib_syntax::parse(Language::Python, code) else {
+        return code.to_string();
+    };
+    let name_of = |n: Node| -> Option<String> {
+        let def = if n.kind() == "decorated_definition" {
+            n.child_by_field_name("definition")?
+        } else {
+            n
+        };
+        (def.kind() == "function_definition")
+            .then(|| def.child_by_field_name("name"))
+            .flatten()
+            .map(|name| code[name.byte_range()].to_string())
+    };
+    let mut cut: Vec<(usize, usize)> = Vec::new();
+    let root = tree.root_node();
+    let mut c = root.walk();
+    for n in root.children(&mut c) {
+        let def = if n.kind() == "decorated_definition" {
+            n.child_by_field_name("definition").unwrap_or(n)
+        } else {
+            n
+        };
+        if def.kind() == "class_definition" {
+            let class = def
+                .child_by_field_name("name")
+                .map_or("", |name| &code[name.byte_range()]);
+            let Some(body) = def.child_by_field_name("body") else {
+                continue;
+            };
+            let mut bc = body.walk();
+            for m in body.children(&mut bc) {
+                if name_of(m).is_some_and(|m| names.contains(&format!("{class}.{m}").as_str())) {
+                    cut.push((line_start(code, m.start_byte()), m.end_byte()));
+                }
+            }
+        } else if name_of(n).is_some_and(|f| names.contains(&f.as_str())) {
+            cut.push((line_start(code, n.start_byte()), n.end_byte()));
+        }
+    }
+    let mut out = String::new();
+    let mut from = 0;
+    for (a, b) in cut {
+        out.push_str(&code[from..a]);
+        from = b;
+    }
+    out.push_str(&code[from..]);
+    let mut tidy = String::new();
+    let mut blank = 0;
+    for l in out.trim().lines() {
+        blank = if l.trim().is_empty() { blank + 1 } else { 0 };
+        if blank <= 2 {
+            tidy.push_str(l);
+            tidy.push('\n');
+        }
+    }
+    tidy.trim_end().to_string()
+}
+
+fn line_start(code: &str, at: usize) -> usize {
+    code[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
 /// Where new tests go in an existing Rust file: before the closing brace of its
 /// `mod tests` (byte offset), if it has one.
 pub(crate) fn rust_tests_module_end(text: &str) -> Option<usize> {

@@ -63,6 +63,7 @@ impl Backend {
                     } else {
                         Vec::new()
                     },
+                    alternatives: 0,
                 };
                 CodeActionOrCommand::CodeAction(actions::offer(kind, &data))
             })
@@ -168,7 +169,8 @@ impl Backend {
 
 impl Backend {
     /// What an assistant action gets besides the range: the diagnostics it was offered for,
-    /// and where the project keeps tests (read from the disk, for tests only).
+    /// and where the project keeps tests (read from the disk, for tests, and for refactor and
+    /// fix: the result runs the project's tests).
     fn assist_input(
         &self,
         snap: &nib_ide::Snapshot,
@@ -177,7 +179,13 @@ impl Backend {
         root: Option<std::path::PathBuf>,
     ) -> nib_ide::AssistInput {
         let tests = match (kind, snap.lang, nib_workspace::uri_to_path(&data.uri)) {
-            (nib_ide::CodeActionKind::Tests, Some(lang), Some(path)) => {
+            (
+                nib_ide::CodeActionKind::Tests
+                | nib_ide::CodeActionKind::Refactor
+                | nib_ide::CodeActionKind::Fix,
+                Some(lang),
+                Some(path),
+            ) => {
                 let root = root.unwrap_or_else(|| nib_workspace::project_root(&path));
                 Some(crate::assist::tests_target(&path, &root, lang))
             }
@@ -187,6 +195,7 @@ impl Backend {
             errors: data.diagnostics.clone(),
             prompt: None,
             tests,
+            alternatives: data.alternatives,
         }
     }
 

@@ -314,3 +314,82 @@ fn generated_code_loses_definitions_the_file_already_has() {
         "fn b() {}"
     );
 }
+
+#[test]
+fn failing_python_tests_are_cut_with_their_decorators() {
+    let code = "import pytest\n\n\ndef test_a():\n    assert f(1) == 1\n\n\n@pytest.mark.parametrize(\"x\", [1, 2])\ndef test_b(x):\n    assert f(x)\n\n\nclass TestF:\n    def test_c(self):\n        assert f(0) == 0\n\n    def test_d(self):\n        assert f(3) == 3\n\n\ndef test_e():\n    assert True\n";
+    expect![[r#"
+        import pytest
+
+
+        def test_a():
+            assert f(1) == 1
+
+
+        class TestF:
+            def test_c(self):
+                assert f(0) == 0
+
+
+        def test_e():
+            assert True"#]]
+    .assert_eq(&without_python_tests(
+        code,
+        &["test_b", "TestF.test_d", "test_missing"],
+    ));
+    assert_eq!(without_python_tests(code, &[]), code.trim_end());
+}
+
+#[test]
+fn python_tests_cut_short_keep_the_finished_ones() {
+    let cut = "import pytest\n\ndef test_a():\n    assert f(1) == 1\n\n@pytest.mark.skip\ndef test_b():\n    assert f(2) ==";
+    assert_eq!(
+        complete_python_tests(cut).as_deref(),
+        Some("import pytest\n\ndef test_a():\n    assert f(1) == 1")
+    );
+    // Within one long test: its finished lines.
+    assert_eq!(
+        complete_python_tests("def test_a():\n    assert f(1)\n    assert f(2)\n    assert f(")
+            .as_deref(),
+        Some("def test_a():\n    assert f(1)\n    assert f(2)")
+    );
+    assert_eq!(complete_python_tests("def test_a():\n    assert f("), None);
+    // A cut inside a bracket left open on an earlier line: back to whole definitions.
+    let open =
+        "def test_a():\n    assert f(1)\n\ndef test_b():\n    xs = [\n        1,\n        2,";
+    assert_eq!(
+        complete_python_tests(open).as_deref(),
+        Some("def test_a():\n    assert f(1)")
+    );
+    let in_class = "class TestF:\n    def test_a(self):\n        assert f(1)\n\n    def test_b(self):\n        assert f(";
+    assert_eq!(
+        complete_python_tests(in_class).as_deref(),
+        Some("class TestF:\n    def test_a(self):\n        assert f(1)")
+    );
+}
+
+#[test]
+fn a_test_of_only_asserts_is_split_into_one_test_each() {
+    let code = "import pytest\n\ndef test_even():\n    # normal cases\n    assert is_even(4) == True, \"4\"\n    assert is_even(1) == True\n\n\ndef test_one():\n    assert is_even(2)\n\n\ndef test_setup():\n    x = 2\n    assert is_even(x)\n    assert not is_even(x + 1)\n";
+    expect![[r#"
+        import pytest
+
+        def test_even_1():
+            assert is_even(4) == True, "4"
+
+
+        def test_even_2():
+            assert is_even(1) == True
+
+
+        def test_one():
+            assert is_even(2)
+
+
+        def test_setup():
+            x = 2
+            assert is_even(x)
+            assert not is_even(x + 1)
+    "#]]
+    .assert_eq(&split_assert_tests(code));
+}

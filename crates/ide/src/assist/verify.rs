@@ -1,0 +1,746 @@
+//! Running what an action wrote before it is offered, in nib-verify's sandbox (wall-clock and
+//! CPU limits, memory limit, a scratch directory, no network where the OS allows): generated
+//! tests against the current code (a failing test is dropped and the result says which and
+//! why; the kept tests' mutation score), and a rewrite against the project's tests (a rewrite
+//! that breaks them is not offered).
+//!
+//! A verdict comes from a sandbox run only; when nothing ran (Rust, no tests, the code cannot
+//! load in the sandbox) the result says so and claims nothing.
+
+use std::sync::OnceLock;
+
+use nib_syntax::Language;
+use nib_verify::{Module, Sandbox, SandboxConfig, TestRun};
+
+use super::pure::{self, Framework};
+
+/// Characters of a failure reason kept in a result.
+const REASON_CHARS: usize = 160;
+/// Failing tests named in an explanation line.
+const NAMED_FAILURES: usize = 3;
+
+/// What the sandbox said about an action's result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Verification {
+    /// Whether the tests ran in the sandbox.
+    pub ran: bool,
+    /// Whether the result was checked by at least one test that passed in the sandbox (tests:
+    /// a kept test; refactor: a project test passing on the current code and on the rewrite).
+    pub verified: bool,
+    /// One line for the user: what ran and what it showed, or why nothing ran.
+    pub summary: String,
+    /// Where the tests came from: `generated`, or the project's test file (its path).
+    pub tests_from: String,
+    /// Per test: the generated tests on the current code (kept or dropped), or the project's
+    /// tests on the rewrite.
+    pub tests: Vec<TestOutcome>,
+    /// Generated tests kept and dropped (`kept + dropped == tests.len()`; 0 for refactor).
+    pub kept: usize,
+    pub dropped: usize,
+    /// Simple mutants of the function the kept tests kill, of all its mutants (0 of 0 when
+    /// nothing was measured).
+    pub mutants_killed: usize,
+    pub mutants_total: usize,
+}
+
+/// One test's outcome in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TestOutcome {
+    pub name: String,
+    pub passed: bool,
+    /// For generated tests: kept in the result (it passed on the current code).
+    pub kept: bool,
+    /// Why it failed: the exception and the failing line, shortened.
+    pub reason: Option<String>,
+}
+
+impl Verification {
+    pub(crate) fn not_run(tests_from: &str, summary: String) -> Verification {
+        Verification {
+            ran: false,
+            verified: false,
+            summary,
+            tests_from: tests_from.to_string(),
+            tests: Vec::new(),
+            kept: 0,
+            dropped: 0,
+            mutants_killed: 0,
+            mutants_total: 0,
+        }
+    }
+}
+
+/// The sandbox the actions share (probing network isolation once).
+fn sandbox() -> &'static Sandbox {
+    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+    SANDBOX.get_or_init(|| Sandbox::new(SandboxConfig::default()))
+}
+
+fn short(reason: &str) -> String {
+    let one_line = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= REASON_CHARS {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(REASON_CHARS).collect();
+        format!("{cut}...")
+    }
+}
+
+fn verify_framework(f: Framework) -> nib_verify::Framework {
+    match f {
+        Framework::Pytest => nib_verify::Framework::Pytest,
+        Framework::Unittest => nib_verify::Framework::Unittest,
+        Framework::RustModule => nib_verify::Framework::RustModule,
+    }
+}
+
+/// The Python module name of a file: `module` from the test plan, else the file's stem.
+pub(crate) fn module_name(plan_module: Option<&str>, file_name: &str) -> String {
+    plan_module
+        .map(str::to_string)
+        .unwrap_or_else(|| file_name.trim_end_matches(".py").to_string())
+}
+
+/// A test's function (or `Class.method`) without its parameter-set suffix.
+fn base_name(name: &str) -> &str {
+    name.split_once('[').map_or(name, |(b, _)| b)
+}
+
+/// Generated tests after their sandbox run: the tests to offer (`None`: every test failed),
+/// and the verification.
+pub(crate) struct CheckedTests {
+    pub tests: Option<String>,
+    pub verification: Verification,
+}
+
+/// Run generated Python `tests` against the current code of the module (`source`, importable
+/// as `module`); drop the tests that fail there; measure the mutation score of the kept ones
+/// on `function`.
+pub(crate) fn check_generated_tests(
+    lang: Language,
+    framework: Framework,
+    module: &str,
+    source: &str,
+    function: &str,
+    tests: &str,
+) -> CheckedTests {
+    if lang != Language::Python {
+        return CheckedTests {
+            tests: Some(tests.to_string()),
+            verification: Verification::not_run(
+                "generated",
+                "The tests were not run: nib runs Python tests in its sandbox, not Rust ones \
+                 (a cargo build per request is too slow); check them with `cargo test`."
+                    .into(),
+            ),
+        };
+    }
+    check_python_tests(
+        sandbox(),
+        verify_framework(framework),
+        module,
+        source,
+        function,
+        tests,
+    )
+}
+
+fn check_python_tests(
+    sandbox: &Sandbox,
+    framework: nib_verify::Framework,
+    module_name: &str,
+    source: &str,
+    function: &str,
+    tests: &str,
+) -> CheckedTests {
+    let module = Module {
+        name: module_name,
+        source,
+    };
+    let first = nib_verify::run_tests(&module, tests, framework, None, false, sandbox);
+    if let Some(error) = &first.error {
+        // Nothing says whether the tests are right: keep them, say nothing ran.
+        return CheckedTests {
+            tests: Some(tests.to_string()),
+            verification: Verification::not_run(
+                "generated",
+                format!(
+                    "The tests were not verified: they could not run in the sandbox ({}).",
+                    short(error)
+                ),
+            ),
+        };
+    }
+    let failing: Vec<&str> = first.failing().iter().map(|t| base_name(&t.name)).collect();
+    let mut kept_code = if failing.is_empty() {
+        tests.to_string()
+    } else {
+        pure::without_python_tests(tests, &failing)
+    };
+    let mut outcomes: Vec<TestOutcome> = first
+        .tests
+        .iter()
+        .map(|t| TestOutcome {
+            name: t.name.clone(),
+            passed: t.passed,
+            kept: !failing.contains(&base_name(&t.name)),
+            reason: t.reason.as_deref().map(short),
+        })
+        .collect();
+    let mut check = None;
+    if outcomes.iter().any(|o| o.kept) {
+        let c = nib_verify::check_tests(&module, function, &kept_code, framework, sandbox);
+        // A kept test must pass again (a flaky one, or one that needed a dropped one, does not).
+        let again = passed_names(&c.current);
+        let lost: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.kept && !again.contains(&o.name))
+            .map(|o| base_name(&o.name).to_string())
+            .collect();
+        for o in outcomes.iter_mut().filter(|o| o.kept) {
+            if lost.iter().any(|l| l == base_name(&o.name)) {
+                o.kept = false;
+                if o.passed {
+                    o.passed = false;
+                    o.reason = Some(
+                        c.current
+                            .tests
+                            .iter()
+                            .find(|t| t.name == o.name)
+                            .and_then(|t| t.reason.as_deref())
+                            .map_or_else(|| "did not pass when run again".into(), short),
+                    );
+                }
+            }
+        }
+        if !lost.is_empty() {
+            let lost: Vec<&str> = lost.iter().map(String::as_str).collect();
+            kept_code = pure::without_python_tests(&kept_code, &lost);
+        }
+        check = Some(c);
+    }
+    let kept = outcomes.iter().filter(|o| o.kept).count();
+    let dropped = outcomes.len() - kept;
+    let (killed, total) = match &check {
+        Some(c) if kept > 0 => (c.killed(), c.mutants.len()),
+        _ => (0, 0),
+    };
+    let mut summary = format!(
+        "Run in the sandbox against the current code: {kept} of {} test{} passed and {} kept",
+        outcomes.len(),
+        if outcomes.len() == 1 { "" } else { "s" },
+        if kept == 1 { "is" } else { "are" }
+    );
+    if dropped > 0 {
+        let named: Vec<String> = outcomes
+            .iter()
+            .filter(|o| !o.kept)
+            .take(NAMED_FAILURES)
+            .map(|o| match &o.reason {
+                Some(r) => format!("`{}` ({r})", o.name),
+                None => format!("`{}`", o.name),
+            })
+            .collect();
+        summary.push_str(&format!(
+            "; dropped (the code or the test is wrong): {}{}",
+            named.join(", "),
+            if dropped > named.len() { ", ..." } else { "" }
+        ));
+    }
+    summary.push('.');
+    if kept > 0 {
+        summary.push_str(&format!(
+            " The kept tests kill {killed} of {total} simple mutants of `{function}`."
+        ));
+    }
+    CheckedTests {
+        tests: (kept > 0).then_some(kept_code),
+        verification: Verification {
+            ran: true,
+            verified: kept > 0,
+            summary,
+            tests_from: "generated".into(),
+            tests: outcomes,
+            kept,
+            dropped,
+            mutants_killed: killed,
+            mutants_total: total,
+        },
+    }
+}
+
+fn passed_names(run: &TestRun) -> Vec<String> {
+    run.tests
+        .iter()
+        .filter(|t| t.passed)
+        .map(|t| t.name.clone())
+        .collect()
+}
+
+/// The current module and its rewrite; `function`: the function rewritten, when one is.
+pub(crate) struct Change<'a> {
+    pub source: &'a str,
+    pub rewritten: &'a str,
+    pub function: Option<&'a str>,
+}
+
+/// A rewrite against the project's tests: `Ok` with the verification when it may be offered,
+/// `Err` with the reason when it breaks a test that passes on the current code.
+pub(crate) fn check_rewrite(
+    lang: Language,
+    framework: Framework,
+    module: &str,
+    change: &Change,
+    tests_path: &str,
+    tests: Option<&str>,
+) -> Result<Verification, String> {
+    let Some(tests) = tests else {
+        return Ok(Verification::not_run(
+            "",
+            format!(
+                "Not verified: the project has no tests for this file (looked for {tests_path})."
+            ),
+        ));
+    };
+    if lang != Language::Python {
+        return Ok(Verification::not_run(
+            tests_path,
+            "Not verified: nib runs Python tests in its sandbox, not Rust ones; run `cargo test`."
+                .into(),
+        ));
+    }
+    check_python_rewrite(
+        sandbox(),
+        verify_framework(framework),
+        module,
+        change,
+        tests_path,
+        tests,
+    )
+}
+
+fn check_python_rewrite(
+    sandbox: &Sandbox,
+    framework: nib_verify::Framework,
+    module: &str,
+    change: &Change,
+    tests_path: &str,
+    tests: &str,
+) -> Result<Verification, String> {
+    let c = nib_verify::check_refactor(
+        &Module {
+            name: module,
+            source: change.source,
+        },
+        change.rewritten,
+        tests,
+        framework,
+        sandbox,
+    );
+    let before = c.original.passing();
+    if before.is_empty() {
+        let why = match &c.original.error {
+            Some(e) => short(e),
+            None => "none of them passes on the current code".into(),
+        };
+        return Ok(Verification::not_run(
+            tests_path,
+            format!("Not verified: the tests in {tests_path} do not run in the sandbox ({why})."),
+        ));
+    }
+    let outcomes: Vec<TestOutcome> = c
+        .refactored
+        .tests
+        .iter()
+        .filter(|t| before.contains(&t.name.as_str()))
+        .map(|t| TestOutcome {
+            name: t.name.clone(),
+            passed: t.passed,
+            kept: false,
+            reason: t.reason.as_deref().map(short),
+        })
+        .collect();
+    if !c.behaviour_kept() {
+        let mut why: Vec<String> = c
+            .broken
+            .iter()
+            .take(NAMED_FAILURES)
+            .map(|name| {
+                match outcomes
+                    .iter()
+                    .find(|o| &o.name == name)
+                    .and_then(|o| o.reason.as_deref())
+                {
+                    Some(r) => format!("`{name}` ({r})"),
+                    None => format!("`{name}`"),
+                }
+            })
+            .collect();
+        if let Some(e) = &c.refactored.error {
+            why.insert(0, short(e));
+        }
+        return Err(format!(
+            "the rewrite breaks {} test{} in {tests_path} that pass{} on the current code: {}",
+            c.broken.len().max(1),
+            if c.broken.len() == 1 { "" } else { "s" },
+            if c.broken.len() == 1 { "es" } else { "" },
+            why.join(", ")
+        ));
+    }
+    if let Some(f) = change.function.filter(|f| !tests.contains(*f)) {
+        return Ok(Verification {
+            ran: true,
+            verified: false,
+            summary: format!(
+                "Not verified: the tests in {tests_path} still pass on the rewrite, but none of them mentions `{f}`."
+            ),
+            tests_from: tests_path.to_string(),
+            tests: outcomes,
+            kept: 0,
+            dropped: 0,
+            mutants_killed: 0,
+            mutants_total: 0,
+        });
+    }
+    Ok(Verification {
+        ran: true,
+        verified: true,
+        summary: format!(
+            "Verified: the {} test{} in {tests_path} that pass{} on the current code pass{} on the rewrite.",
+            before.len(),
+            if before.len() == 1 { "" } else { "s" },
+            if before.len() == 1 { "es" } else { "" },
+            if before.len() == 1 { "es" } else { "" },
+        ),
+        tests_from: tests_path.to_string(),
+        tests: outcomes,
+        kept: 0,
+        dropped: 0,
+        mutants_killed: 0,
+        mutants_total: 0,
+    })
+}
+
+/// A fix against the project's tests: whether the tests failing on the current code pass on
+/// the fixed code (and the others still do).
+pub(crate) struct FixCheck {
+    pub verification: Verification,
+    /// The failure output of the tests the fix leaves failing, for one more try.
+    pub still_failing: Option<String>,
+}
+
+pub(crate) fn check_fix(
+    lang: Language,
+    framework: Framework,
+    module: &str,
+    source: &str,
+    fixed: &str,
+    tests_path: &str,
+    tests: Option<&str>,
+) -> FixCheck {
+    let not_run = |summary: String| FixCheck {
+        verification: Verification::not_run(tests_path, summary),
+        still_failing: None,
+    };
+    let Some(tests) = tests else {
+        return not_run(format!(
+            "Not verified: the project has no tests for this file (looked for {tests_path})."
+        ));
+    };
+    if lang != Language::Python {
+        return not_run(
+            "Not verified: nib runs Python tests in its sandbox, not Rust ones; run `cargo test`."
+                .into(),
+        );
+    }
+    check_python_fix(
+        sandbox(),
+        verify_framework(framework),
+        module,
+        source,
+        fixed,
+        tests_path,
+        tests,
+    )
+}
+
+fn check_python_fix(
+    sandbox: &Sandbox,
+    framework: nib_verify::Framework,
+    module: &str,
+    source: &str,
+    fixed: &str,
+    tests_path: &str,
+    tests: &str,
+) -> FixCheck {
+    let c = nib_verify::check_refactor(
+        &Module {
+            name: module,
+            source,
+        },
+        fixed,
+        tests,
+        framework,
+        sandbox,
+    );
+    if let Some(e) = &c.original.error {
+        return FixCheck {
+            verification: Verification::not_run(
+                tests_path,
+                format!(
+                    "Not verified: the tests in {tests_path} do not run in the sandbox ({}).",
+                    short(e)
+                ),
+            ),
+            still_failing: None,
+        };
+    }
+    let failing_before: Vec<&str> = c
+        .original
+        .failing()
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let passing_after = c.refactored.passing();
+    let still: Vec<&nib_verify::TestResult> = c
+        .refactored
+        .tests
+        .iter()
+        .filter(|t| !t.passed)
+        .filter(|t| failing_before.contains(&t.name.as_str()) || c.broken.contains(&t.name))
+        .collect();
+    let outcomes: Vec<TestOutcome> = c
+        .refactored
+        .tests
+        .iter()
+        .map(|t| TestOutcome {
+            name: t.name.clone(),
+            passed: t.passed,
+            kept: false,
+            reason: t.reason.as_deref().map(short),
+        })
+        .collect();
+    let mut failure = String::new();
+    if let Some(e) = &c.refactored.error {
+        failure.push_str(&format!("{e}\n"));
+    }
+    for t in still.iter().take(NAMED_FAILURES) {
+        failure.push_str(&format!(
+            "{} failed: {}\n",
+            t.name,
+            t.reason.as_deref().unwrap_or("failed")
+        ));
+    }
+    let fixed_ok = failure.is_empty();
+    let summary = if !fixed_ok {
+        format!(
+            "Not verified: after the fix, {} in {tests_path} still fail{} ({}).",
+            still
+                .iter()
+                .take(NAMED_FAILURES)
+                .map(|t| format!("`{}`", t.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if still.len() == 1 { "s" } else { "" },
+            short(failure.lines().next().unwrap_or("the module does not load"))
+        )
+    } else if failing_before.is_empty() {
+        format!(
+            "The tests in {tests_path} passed on the current code already; the {} pass on the fix too.",
+            passing_after.len()
+        )
+    } else {
+        format!(
+            "Verified: {} failing on the current code pass{} after the fix; all {} tests in {tests_path} pass.",
+            failing_before
+                .iter()
+                .take(NAMED_FAILURES)
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if failing_before.len() == 1 { "es" } else { "" },
+            passing_after.len()
+        )
+    };
+    FixCheck {
+        verification: Verification {
+            ran: true,
+            verified: fixed_ok && !failing_before.is_empty(),
+            summary,
+            tests_from: tests_path.to_string(),
+            tests: outcomes,
+            kept: 0,
+            dropped: 0,
+            mutants_killed: 0,
+            mutants_total: 0,
+        },
+        still_failing: (!fixed_ok).then_some(failure),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sandbox() -> Sandbox {
+        Sandbox::new(SandboxConfig {
+            timeout: Duration::from_secs(60),
+            ..SandboxConfig::default()
+        })
+    }
+
+    const CLAMP: &str = "def clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
+
+    #[test]
+    fn a_generated_test_failing_on_the_current_code_is_dropped_with_its_reason() {
+        let tests = "def test_inside():\n    assert clamp(5, 0, 10) == 5\n\n\ndef test_wrong():\n    assert clamp(-1, 0, 10) == -1\n\n\ndef test_below():\n    assert clamp(-5, 0, 10) == 0\n";
+        let c = check_python_tests(
+            &sandbox(),
+            nib_verify::Framework::Pytest,
+            "mathutil",
+            CLAMP,
+            "clamp",
+            tests,
+        );
+        let v = &c.verification;
+        let kept = c.tests.unwrap();
+        assert!(!kept.contains("test_wrong"), "{kept}");
+        assert!(kept.contains("def test_inside") && kept.contains("def test_below"));
+        assert!(v.ran && v.verified);
+        assert_eq!((v.kept, v.dropped), (2, 1));
+        let wrong = v.tests.iter().find(|t| t.name == "test_wrong").unwrap();
+        assert!(!wrong.passed && !wrong.kept);
+        assert!(
+            wrong
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("Assert")),
+            "{wrong:?}"
+        );
+        assert!(v.tests.iter().filter(|t| t.kept).all(|t| t.passed));
+        assert!(v.mutants_total > 0 && v.mutants_killed <= v.mutants_total);
+        assert!(v.summary.contains("`test_wrong`"), "{}", v.summary);
+        assert!(v.summary.contains("2 of 3 tests passed"), "{}", v.summary);
+    }
+
+    #[test]
+    fn every_test_failing_leaves_nothing_to_offer() {
+        let tests = "def test_wrong():\n    assert clamp(-1, 0, 10) == -1\n";
+        let c = check_python_tests(
+            &sandbox(),
+            nib_verify::Framework::Pytest,
+            "mathutil",
+            CLAMP,
+            "clamp",
+            tests,
+        );
+        assert_eq!(c.tests, None);
+        assert_eq!((c.verification.kept, c.verification.dropped), (0, 1));
+        assert_eq!(c.verification.mutants_total, 0);
+        assert!(!c.verification.verified);
+    }
+
+    #[test]
+    fn tests_that_cannot_load_are_kept_and_called_not_verified() {
+        let c = check_python_tests(
+            &sandbox(),
+            nib_verify::Framework::Pytest,
+            "mathutil",
+            "import no_such_module_here\n",
+            "clamp",
+            "def test_a():\n    assert True\n",
+        );
+        assert!(c.tests.is_some());
+        assert!(!c.verification.ran && !c.verification.verified);
+        assert!(
+            c.verification
+                .summary
+                .starts_with("The tests were not verified"),
+            "{}",
+            c.verification.summary
+        );
+    }
+
+    #[test]
+    fn a_rewrite_breaking_a_project_test_is_refused_one_keeping_them_is_verified() {
+        let tests = "from mathutil import clamp\n\ndef test_low():\n    assert clamp(-5, 0, 10) == 0\n\ndef test_high():\n    assert clamp(50, 0, 10) == 10\n";
+        let good = "def clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n";
+        let bad = "def clamp(x, lo, hi):\n    return min(lo, max(x, hi))\n";
+        let fw = nib_verify::Framework::Pytest;
+        let v = check_python_rewrite(
+            &sandbox(),
+            fw,
+            "mathutil",
+            &Change {
+                source: CLAMP,
+                rewritten: good,
+                function: Some("clamp"),
+            },
+            "test_mathutil.py",
+            tests,
+        )
+        .unwrap();
+        assert!(v.ran && v.verified, "{v:?}");
+        assert_eq!(v.tests.len(), 2);
+        assert!(v.summary.contains("test_mathutil.py"));
+        let why = check_python_rewrite(
+            &sandbox(),
+            fw,
+            "mathutil",
+            &Change {
+                source: CLAMP,
+                rewritten: bad,
+                function: Some("clamp"),
+            },
+            "test_mathutil.py",
+            tests,
+        )
+        .unwrap_err();
+        assert!(why.contains("breaks"), "{why}");
+        // Tests that do not pass on the current code verify nothing.
+        let v = check_python_rewrite(
+            &sandbox(),
+            fw,
+            "mathutil",
+            &Change {
+                source: CLAMP,
+                rewritten: good,
+                function: Some("clamp"),
+            },
+            "test_mathutil.py",
+            "def test_no():\n    assert clamp(1, 0, 10) == 2\n",
+        )
+        .unwrap();
+        assert!(!v.verified && !v.ran, "{v:?}");
+        // Tests that do not mention the function verify nothing about it.
+        let v = check_python_rewrite(
+            &sandbox(),
+            fw,
+            "mathutil",
+            &Change {
+                source: CLAMP,
+                rewritten: good,
+                function: Some("other"),
+            },
+            "test_mathutil.py",
+            tests,
+        )
+        .unwrap();
+        assert!(v.ran && !v.verified, "{v:?}");
+        let v = check_python_rewrite(
+            &sandbox(),
+            fw,
+            "mathutil",
+            &Change {
+                source: CLAMP,
+                rewritten: good,
+                function: None,
+            },
+            "test_mathutil.py",
+            "def test_no():\n    assert clamp(1, 0, 10) == 2\n",
+        )
+        .unwrap();
+        assert!(!v.verified && !v.ran, "{v:?}");
+    }
+}

@@ -1,0 +1,342 @@
+//! The assistant's actions with a scripted chat model and the real sandbox: what the ide
+//! decides from running the answer (a generated test failing on the current code is dropped
+//! and named, a rewrite breaking the project's tests is not offered, alternatives are
+//! distinct). The real model is exercised end to end by tests/actions.
+
+use std::sync::{Arc, Mutex};
+
+use nib_engine::{
+    ApproxTokenCounter, CancelToken, CompletionEngine, EngineError, GenerateRequest, Generation,
+    ModelInfo, PromptFormat, PromptPlan, Slot, StopReason, Throughput, TokenCounter,
+};
+use nib_ide::{
+    AssistInput, CodeActionKind, CodeActionRequest, CodeActionResult, Framework, Ide, IdeConfig,
+    TestPlan, TestTarget,
+};
+use nib_text::{OffsetEncoding, Position, Range};
+
+/// An instruct model answering every request with the next scripted answer.
+struct Scripted {
+    answers: Mutex<Vec<String>>,
+    /// The `first_rank` of each request.
+    ranks: Mutex<Vec<usize>>,
+    prompts: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    fn new(answers: &[&str]) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            answers: Mutex::new(answers.iter().rev().map(|s| s.to_string()).collect()),
+            ranks: Mutex::default(),
+            prompts: Mutex::default(),
+        })
+    }
+}
+
+impl CompletionEngine for Scripted {
+    fn info(&self) -> ModelInfo {
+        ModelInfo {
+            name: "scripted".into(),
+            format: PromptFormat::Qwen,
+            chat: Some(nib_engine::ChatFormat::ChatMl),
+            default_system: None,
+            context_length: 8192,
+            threads: 1,
+        }
+    }
+    fn token_counter(&self) -> Arc<dyn TokenCounter> {
+        Arc::new(ApproxTokenCounter)
+    }
+    fn throughput(&self) -> Throughput {
+        Throughput {
+            prefill_tokens_per_s: 300.0,
+            decode_tokens_per_s: 60.0,
+        }
+    }
+    fn plan(&self, _slot: Slot, prompt: &str) -> PromptPlan {
+        PromptPlan {
+            prompt_tokens: ApproxTokenCounter.count(prompt),
+            cached_tokens: 0,
+            slot_tokens: 0,
+        }
+    }
+    fn prefill(
+        &self,
+        _slot: Slot,
+        prompt: &str,
+        _cancel: CancelToken,
+    ) -> Result<usize, EngineError> {
+        Ok(ApproxTokenCounter.count(prompt))
+    }
+    fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
+        self.ranks.lock().unwrap().push(req.first_rank);
+        self.prompts.lock().unwrap().push(req.prompt.clone());
+        let mut text = self.answers.lock().unwrap().pop().unwrap_or_default();
+        if let Some(i) = req
+            .stop
+            .stop_strings
+            .iter()
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+        {
+            text.truncate(i);
+        }
+        Ok(Generation {
+            tokens: vec![nib_engine::GeneratedToken {
+                text: text.clone(),
+                logprob: -0.1,
+            }],
+            text,
+            stop_reason: StopReason::EndOfGeneration,
+            alternatives: Vec::new(),
+            prompt_tokens: 10,
+            reused_tokens: 0,
+            prefill_time: Default::default(),
+            decode_time: Default::default(),
+            drafted_tokens: 0,
+        })
+    }
+}
+
+const CLAMP: &str = "def clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
+const URI: &str = "file:///proj/mathutil.py";
+
+fn ide_with(engine: Arc<Scripted>) -> Ide {
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine);
+    ide.open(URI, Some("python"), 1, CLAMP);
+    ide
+}
+
+fn target(existing: Option<&str>) -> TestTarget {
+    TestTarget {
+        plan: TestPlan {
+            framework: Framework::Pytest,
+            path: "tests/test_mathutil.py".into(),
+            module: Some("mathutil".into()),
+        },
+        uri: "file:///proj/tests/test_mathutil.py".into(),
+        existing: existing.map(str::to_string),
+    }
+}
+
+fn run(ide: &Ide, kind: CodeActionKind, input: &AssistInput) -> CodeActionResult {
+    let snap = ide.snapshot(URI).unwrap();
+    let p = Position::new(1, 4);
+    ide.assist(
+        &snap,
+        CodeActionRequest {
+            kind,
+            range: Range { start: p, end: p },
+            encoding: OffsetEncoding::Utf8,
+        },
+        input,
+        &CancelToken::new(),
+    )
+    .unwrap()
+}
+
+fn tests_input() -> AssistInput {
+    AssistInput {
+        tests: Some(target(None)),
+        ..AssistInput::default()
+    }
+}
+
+#[test]
+fn a_generated_test_failing_on_the_current_code_is_dropped_and_named() {
+    let engine = Scripted::new(&["```python\nfrom mathutil import clamp\n\ndef test_inside():\n    assert clamp(5, 0, 10) == 5\n\ndef test_negative():\n    assert clamp(-1, 0, 10) == -1\n\ndef test_above():\n    assert clamp(11, 0, 10) == 10\n```\n"]);
+    let ide = ide_with(engine);
+    let r = run(&ide, CodeActionKind::Tests, &tests_input());
+    let v = r.verification.as_ref().expect("the tests ran");
+    assert!(v.ran && v.verified, "{v:?}");
+    assert_eq!((v.kept, v.dropped, v.tests.len()), (2, 1, 3));
+    let dropped = v.tests.iter().find(|t| !t.kept).unwrap();
+    assert_eq!(dropped.name, "test_negative");
+    assert!(dropped.reason.is_some());
+    assert!(
+        !r.generated_code.contains("test_negative"),
+        "{}",
+        r.generated_code
+    );
+    assert!(
+        r.generated_code.contains("def test_inside") && r.generated_code.contains("def test_above")
+    );
+    assert!(
+        r.explanation.contains("`test_negative`"),
+        "{}",
+        r.explanation
+    );
+    assert!(
+        r.explanation.contains("2 tests for `clamp`"),
+        "{}",
+        r.explanation
+    );
+    assert!(v.mutants_total > 0 && v.mutants_killed > 0 && v.mutants_killed <= v.mutants_total);
+    assert!(r.explanation.contains(&format!(
+        "kill {} of {} simple mutants",
+        v.mutants_killed, v.mutants_total
+    )));
+    assert_eq!(r.test_stubs.len(), 1);
+    assert!(!r.test_stubs[0].contains("test_negative"));
+}
+
+#[test]
+fn generated_tests_all_failing_are_not_offered() {
+    let engine = Scripted::new(&[
+        "```python\ndef test_negative():\n    assert clamp(-1, 0, 10) == -1\n```\n",
+    ]);
+    let ide = ide_with(engine);
+    let r = run(&ide, CodeActionKind::Tests, &tests_input());
+    assert!(r.edits.is_empty() && r.generated_code.is_empty());
+    let why = r.empty_reason.unwrap();
+    assert!(
+        why.contains("every generated test failed") && why.contains("test_negative"),
+        "{why}"
+    );
+    let v = r.verification.unwrap();
+    assert_eq!((v.kept, v.dropped, v.mutants_total), (0, 1, 0));
+}
+
+const PROJECT_TESTS: &str = "from mathutil import clamp\n\n\ndef test_low():\n    assert clamp(-5, 0, 10) == 0\n\n\ndef test_high():\n    assert clamp(50, 0, 10) == 10\n";
+
+fn refactor_input() -> AssistInput {
+    AssistInput {
+        tests: Some(target(Some(PROJECT_TESTS))),
+        ..AssistInput::default()
+    }
+}
+
+#[test]
+fn a_rewrite_breaking_the_project_tests_is_not_offered() {
+    let engine =
+        Scripted::new(&["```python\ndef clamp(x, lo, hi):\n    return min(lo, max(x, hi))\n```\n"]);
+    let ide = ide_with(engine);
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert!(r.edits.is_empty() && r.generated_code.is_empty(), "{r:?}");
+    let why = r.empty_reason.unwrap();
+    assert!(why.starts_with("not offered: the rewrite breaks"), "{why}");
+    assert!(why.contains("tests/test_mathutil.py"), "{why}");
+}
+
+#[test]
+fn a_rewrite_keeping_the_project_tests_is_offered_as_verified() {
+    let engine =
+        Scripted::new(&["```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n"]);
+    let ide = ide_with(engine);
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    let v = r.verification.unwrap();
+    assert!(v.ran && v.verified);
+    assert_eq!(v.tests_from, "tests/test_mathutil.py");
+    let names: Vec<&str> = v.tests.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["test_low", "test_high"]);
+    assert!(r.explanation.contains("Verified"), "{}", r.explanation);
+}
+
+#[test]
+fn a_rewrite_without_project_tests_says_it_is_not_verified() {
+    let engine =
+        Scripted::new(&["```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n"]);
+    let ide = ide_with(engine);
+    let input = AssistInput {
+        tests: Some(target(None)),
+        ..AssistInput::default()
+    };
+    let r = run(&ide, CodeActionKind::Refactor, &input);
+    assert_eq!(r.edits.len(), 1);
+    let v = r.verification.unwrap();
+    assert!(!v.ran && !v.verified);
+    assert!(r.explanation.contains("Not verified"), "{}", r.explanation);
+}
+
+#[test]
+fn alternatives_are_further_answers_deduplicated_and_checked() {
+    let engine = Scripted::new(&[
+        "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+        // The same code, spaced and commented differently: not another version.
+        "```python\ndef clamp(x, lo, hi):\n    # bounded\n    return max(lo,  min(x, hi))\n```\n",
+        // Breaks the project's tests: not offered.
+        "```python\ndef clamp(x, lo, hi):\n    return min(lo, max(x, hi))\n```\n",
+        "```python\ndef clamp(x, lo, hi):\n    return sorted((lo, x, hi))[1]\n```\n",
+    ]);
+    let ide = ide_with(engine.clone());
+    let input = AssistInput {
+        alternatives: 2,
+        ..refactor_input()
+    };
+    let r = run(&ide, CodeActionKind::Refactor, &input);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert_eq!(
+        r.alternatives,
+        ["def clamp(x, lo, hi):\n    return sorted((lo, x, hi))[1]"]
+    );
+    // The first answer greedy, then one more than wanted, each from another first token.
+    assert_eq!(*engine.ranks.lock().unwrap(), [0, 1, 2, 3]);
+    // Without asking, none.
+    let engine =
+        Scripted::new(&["```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n"]);
+    let ide = ide_with(engine.clone());
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert!(r.alternatives.is_empty());
+    assert_eq!(*engine.ranks.lock().unwrap(), [0]);
+}
+
+const BROKEN: &str = "def clamp(x, lo, hi):\n    if x > lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
+
+fn fix_at(engine: Arc<Scripted>) -> CodeActionResult {
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine);
+    ide.open(URI, Some("python"), 1, BROKEN);
+    let input = AssistInput {
+        errors: vec!["AssertionError in test_low".into()],
+        ..refactor_input()
+    };
+    run(&ide, CodeActionKind::Fix, &input)
+}
+
+#[test]
+fn a_fix_leaving_the_test_failing_is_tried_again_with_the_new_output() {
+    let still_wrong = "```python\ndef clamp(x, lo, hi):\n    if x >= lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n```\n";
+    let engine = Scripted::new(&[still_wrong, &clamp_answer()]);
+    let r = fix_at(engine.clone());
+    let v = r.verification.as_ref().unwrap();
+    assert!(v.ran && v.verified, "{v:?}");
+    assert!(r.explanation.contains("second try"), "{}", r.explanation);
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    assert!(prompts[0].contains("AssertionError in test_low"));
+    // The second is asked with the tests' output on the first fix.
+    assert!(
+        prompts[1].contains("test_low failed: AssertionError"),
+        "{}",
+        prompts[1]
+    );
+    // The first fix passes: no second answer.
+    let engine = Scripted::new(&[&clamp_answer()]);
+    let r = fix_at(engine.clone());
+    assert!(r.verification.unwrap().verified);
+    assert_eq!(engine.ranks.lock().unwrap().len(), 1);
+    // Both fail: the first is offered, marked.
+    let engine = Scripted::new(&[still_wrong, still_wrong]);
+    let r = fix_at(engine.clone());
+    let v = r.verification.unwrap();
+    assert!(v.ran && !v.verified, "{v:?}");
+    assert!(v.summary.contains("still fail"), "{}", v.summary);
+    assert!(
+        r.explanation.contains("did not make them pass"),
+        "{}",
+        r.explanation
+    );
+    assert_eq!(engine.ranks.lock().unwrap().len(), 2);
+}
+
+fn clamp_answer() -> String {
+    format!("```python\n{CLAMP}```\n")
+}
