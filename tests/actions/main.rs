@@ -12,21 +12,9 @@ mod lsp;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lsp::Server;
+use lsp::{require_model, Server};
 use nib_syntax::Language;
 use serde_json::{json, Value};
-
-fn require_model() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
-        .args(["model", "path"])
-        .output()
-        .unwrap();
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        Path::new(&path).is_file(),
-        "the default model is missing at {path}: run `nib model pull` first"
-    );
-}
 
 const CALC_PY: &str = "def mean(xs):\n    total = 0\n    for x in xs:\n        total = total + x\n    return total / len(xs)\n\n\ndef clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
 

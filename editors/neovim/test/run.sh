@@ -69,13 +69,13 @@ status=$?
 set -e
 echo "neovim test: $(($(date +%s) - start)) s"
 
-# nib stats and nib export on the events the test recorded: the acceptances are counted, and
-# (telemetry = full) exported as training examples.
+# nib stats and nib export on the events the test recorded: the acceptances and the dismissed
+# menu are counted, and (telemetry = full) exported as training examples.
 stats=$(NIB_HOME="$work/nib-home" "$nib_path" stats --json)
-if python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; sys.exit(not (t["accepted"] >= 1 and t["shown"] >= t["accepted"]))' <<<"$stats"; then
-  echo "ok   nib stats --json counts the test's acceptances: $(python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; print(t["shown"], "shown,", t["accepted"], "accepted")' <<<"$stats")"
+if python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; sys.exit(not (t["accepted"] >= 1 and t["rejected"] >= 1 and t["shown"] >= t["accepted"] + t["rejected"]))' <<<"$stats"; then
+  echo "ok   nib stats --json counts the test's acceptances and rejection: $(python3 -c 'import json, sys; t = json.load(sys.stdin)["total"]; print(t["shown"], "shown,", t["accepted"], "accepted,", t["rejected"], "rejected")' <<<"$stats")"
 else
-  echo "FAIL nib stats --json does not count the test's acceptance: $stats"
+  echo "FAIL nib stats --json does not count the test's acceptance and rejection: $stats"
   status=$((status + 1))
 fi
 if NIB_HOME="$work/nib-home" "$nib_path" export --format fim -o "$work/export.jsonl" &&

@@ -425,6 +425,10 @@ local function main()
     end
     local sent = log:sub(at, at + 800)
     check(sent:find('"dismissed"', 1, true), "reason is not dismissed: " .. sent)
+    -- nib matched it to the suggestion it had answered with and recorded it.
+    wait_for('"suggestion rejected" in nib\'s log', 10000, function()
+      return read(nib_log):find('suggestion rejected reason="?dismissed')
+    end)
   end)
 
   test(":NibGenerate writes the code a comment describes", function()
