@@ -457,10 +457,39 @@ local function main()
     out(("     inserted %d line(s), first: %q"):format(#code, code[1]))
   end)
 
-  test(":NibExplain and the other unsupported actions say so", function()
+  test(":NibExplain shows nib's explanation of the method at the cursor in a float", function()
     local client = nib_client()
     local actions = require("nib.actions")
-    for _, name in ipairs({ "explain", "fix", "tests", "refactor" }) do
+    check(actions.offered(client, "explain"), "nib lists no explain action")
+    -- Inside `Item.total_value` (the fixture's line 26; :NibGenerate added lines at the end only).
+    check(vim.api.nvim_buf_get_lines(0, 25, 26, true)[1]:find("return self.unit_price", 1, true), "fixture changed")
+    vim.api.nvim_win_set_cursor(0, { 26, 8 })
+    local msg
+    actions.run("explain", nil, function(ok, m)
+      msg = { ok = ok, text = m }
+    end)
+    wait_for("nib's explanation", 180000, function()
+      return msg
+    end)
+    check(msg.ok, "explain failed: " .. msg.text)
+    local float
+    for _, w in ipairs(vim.api.nvim_list_wins()) do
+      if vim.api.nvim_win_get_config(w).relative ~= "" then
+        float = w
+      end
+    end
+    check(float ~= nil, "no floating window")
+    local lines = vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(float), 0, -1, false)
+    local text = vim.trim(table.concat(lines, "\n"))
+    check(#text > 40, "the float holds no explanation: " .. text)
+    out(("     float: %q"):format(text:sub(1, 100)))
+    vim.api.nvim_win_close(float, true)
+  end)
+
+  test("the other actions either run or say they are not available", function()
+    local client = nib_client()
+    local actions = require("nib.actions")
+    for _, name in ipairs({ "fix", "tests", "refactor" }) do
       local msg
       actions.run(name, nil, function(ok, m)
         msg = { ok = ok, text = m }
