@@ -234,13 +234,7 @@ fn a_prompt_longer_than_the_context() {
         json!({ "conversationId": "long", "message": message }),
     );
     eprintln!("long chat: {r:?}");
-    match &r {
-        Ok(v) => assert!(v["reply"].is_string(), "{v}"),
-        Err(e) => {
-            let m = e["message"].as_str().unwrap();
-            assert!(m.contains("context") || m.contains("too long"), "{e}");
-        }
-    }
+    answered_or_too_long(&r, "reply");
     // A selection of 9,000 lines to explain.
     let big = u_big(&mut s);
     let range =
@@ -260,13 +254,7 @@ fn a_prompt_longer_than_the_context() {
         .expect("explain is offered");
     let r = s.request("codeAction/resolve", explain);
     eprintln!("explain: {r:?}");
-    match &r {
-        Ok(v) => assert!(v["title"].is_string(), "{v}"),
-        Err(e) => {
-            let m = e["message"].as_str().unwrap();
-            assert!(m.contains("context") || m.contains("too long"), "{e}");
-        }
-    }
+    answered_or_too_long(&r, "title");
     // Completions and the documents go on.
     assert!(s.inline(&u, line, col).is_ok());
     still_answers(&mut s, &u);
@@ -348,4 +336,16 @@ exec unshare --user --map-root-user --mount sh -c '
         "the failed writes are reported: {log}"
     );
     assert_eq!(s.shutdown(), Some(0));
+}
+
+/// A request over the model's context either answers (`field` is a string) or fails with an
+/// error that says the input is too long for the context.
+fn answered_or_too_long(r: &Result<Value, Value>, field: &str) {
+    match r {
+        Ok(v) => assert!(v[field].is_string(), "{v}"),
+        Err(e) => {
+            let m = e["message"].as_str().unwrap();
+            assert!(m.contains("context") || m.contains("too long"), "{e}");
+        }
+    }
 }
