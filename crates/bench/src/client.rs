@@ -238,6 +238,9 @@ impl Client {
         let until = Instant::now() + Duration::from_secs(10);
         while Instant::now() < until {
             if let Some(status) = self.child.try_wait()? {
+                if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+                    bail!("the server was killed by signal {signal} while exiting");
+                }
                 return Ok(status.code());
             }
             std::thread::sleep(Duration::from_millis(20));

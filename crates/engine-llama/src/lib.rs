@@ -152,6 +152,7 @@ pub struct LlamaEngine {
     counter: Arc<LlamaTokenCounter>,
     model: Arc<LlamaModel>,
     shared: thread::Shared,
+    worker: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LlamaEngine {
@@ -220,7 +221,7 @@ impl LlamaEngine {
         };
         let shared = thread::Shared::new();
         let thread_shared = shared.clone();
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("nib-llama".into())
             .spawn(move || thread::run(backend, thread_model, params, thread_shared, rx, ready_tx))
             .map_err(|e| EngineError::Backend(format!("cannot start the engine thread: {e}")))?;
@@ -234,6 +235,7 @@ impl LlamaEngine {
             }),
             model,
             shared,
+            worker: Some(worker),
         })
     }
 
@@ -245,6 +247,35 @@ impl LlamaEngine {
         self.jobs.send(make(tx)).map_err(|_| EngineError::Stopped)?;
         rx.recv().map_err(|_| EngineError::Stopped)?
     }
+}
+
+/// Dropping the engine stops its thread and waits for it: the running job stops at its next
+/// batch or token, queued jobs are answered as cancelled, and the context is freed before the
+/// drop returns. A thread still freeing llama.cpp state while the process exits races with
+/// llama.cpp's static destructors and can crash the process (SIGSEGV) on its way out.
+impl Drop for LlamaEngine {
+    fn drop(&mut self) {
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Closing the queue ends the thread's loop once the jobs already sent are answered.
+        drop(std::mem::replace(&mut self.jobs, mpsc::channel().0));
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// End the process now with `code`, after flushing stdout and stderr, without running the C
+/// and C++ exit handlers. For a process whose threads may still be using llama.cpp (a server's
+/// blocking pool): llama.cpp's static destructors would run under them and can crash the
+/// process (SIGSEGV) instead of exiting with `code`.
+pub fn exit_process(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` ends the process at once; nothing runs after it.
+    unsafe { libc::_exit(code) }
 }
 
 /// A special token is one token when specials are parsed, and several when they are not.

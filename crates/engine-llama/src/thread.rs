@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     /// Generate jobs sent and not yet started: a background prefill yields to them (stops
     /// at its next batch) instead of making a request wait behind it.
     pub waiting_generates: Arc<std::sync::atomic::AtomicUsize>,
+    /// The engine is being dropped: every job stops at its next batch or token, as if
+    /// cancelled, so the thread ends soon after its queue is closed.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {
@@ -57,6 +60,7 @@ impl Shared {
         Shared {
             cached: [Arc::default(), Arc::default()],
             waiting_generates: Arc::default(),
+            stopping: Arc::default(),
             throughput: Arc::new(Mutex::new(Throughput {
                 prefill_tokens_per_s: PRIOR_PREFILL_TOKENS_PER_S,
                 decode_tokens_per_s: PRIOR_DECODE_TOKENS_PER_S,
@@ -227,6 +231,15 @@ pub(crate) fn seq(slot: Slot) -> usize {
 }
 
 impl Worker<'_> {
+    /// The job's client cancelled it, or the engine is stopping.
+    fn cancelled(&self, cancel: &CancelToken) -> bool {
+        cancel.is_cancelled()
+            || self
+                .shared
+                .stopping
+                .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn tokenize(&self, prompt: &str) -> Vec<LlamaToken> {
         self.model.vocab().tokenize(prompt.as_bytes(), true, true)
     }
@@ -341,7 +354,7 @@ impl Worker<'_> {
                     > 0
             };
             let stop = match until {
-                _ if cancel.is_cancelled() => Some(StopReason::Cancelled),
+                _ if self.cancelled(cancel) => Some(StopReason::Cancelled),
                 Until::Deadline(Some(d)) if Instant::now() >= d => Some(StopReason::Deadline),
                 Until::RequestWaits if waiting() => Some(StopReason::Cancelled),
                 _ => None,
@@ -496,7 +509,8 @@ impl Worker<'_> {
         let mut decoded = 0;
         for (i, &(first, forced_left)) in firsts.iter().enumerate() {
             if i > 0 {
-                if req.cancel.is_cancelled() || req.deadline.is_some_and(|d| Instant::now() >= d) {
+                if self.cancelled(&req.cancel) || req.deadline.is_some_and(|d| Instant::now() >= d)
+                {
                     break;
                 }
                 self.truncate_to(req.slot, prompt_len)?;
@@ -617,7 +631,7 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::MaxTokens;
                 break;
             }
-            if req.cancel.is_cancelled() {
+            if self.cancelled(&req.cancel) {
                 out.stop_reason = StopReason::Cancelled;
                 break;
             }

@@ -28,5 +28,6 @@ mod server;
 pub mod settings;
 pub mod transport;
 
+pub use nib_models::exit_process;
 pub use server::serve;
 pub use settings::Settings;

@@ -9,6 +9,7 @@
 
 mod load;
 pub use load::{load, load_reporting, EngineKey};
+pub use nib_engine_llama::exit_process;
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};

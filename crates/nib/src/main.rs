@@ -73,7 +73,9 @@ fn main() -> ExitCode {
                     rt.block_on(nib_lsp::serve(log));
                     // A read of stdin may still be blocked in the pool: do not wait for it.
                     rt.shutdown_timeout(std::time::Duration::from_millis(200));
-                    Ok(())
+                    // Work on the blocking pool (a generation, a model load) may still be
+                    // using llama.cpp: end without running its exit handlers.
+                    nib_lsp::exit_process(0)
                 }
                 Err(e) => Err(anyhow::anyhow!("cannot start the async runtime: {e}")),
             }
