@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod detect;
+pub mod examples;
 pub mod mutate;
 pub mod sandbox;
 

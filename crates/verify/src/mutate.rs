@@ -61,7 +61,7 @@ impl Mutant {
 
 /// The definition node of `function` in the module: the first `def` of that name in source
 /// order; `Class.method` names a method of a class.
-fn find_function<'t>(root: Node<'t>, src: &str, function: &str) -> Option<Node<'t>> {
+pub(crate) fn find_function<'t>(root: Node<'t>, src: &str, function: &str) -> Option<Node<'t>> {
     let (class, name) = match function.rsplit_once('.') {
         Some((c, n)) => (Some(c), n),
         None => (None, function),
