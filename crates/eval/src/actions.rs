@@ -415,6 +415,9 @@ struct NibAnswer {
     generated_code: String,
     explanation: String,
     test_stubs: String,
+    /// Why the answer has no code, and the model's text (shown with `--verbose`).
+    empty_reason: String,
+    raw: String,
     /// The module after the answer's `edits` to it, when it has some.
     module_after: Option<String>,
     /// The text the answer's `edits` give any other file (the tests' file), when it has some.
@@ -507,6 +510,8 @@ impl NibCli {
                 generated_code: text("generated_code"),
                 explanation: text("explanation"),
                 test_stubs: stubs,
+                empty_reason: text("empty_reason"),
+                raw: text("raw"),
                 latency: own.unwrap_or(wall),
             })
         };
@@ -709,7 +714,14 @@ fn run_nib(
         ctx.show(
             &p.id,
             &format!("nib {}", a.name()),
-            &format!("{}\n{}", answer.explanation, answer.generated_code),
+            &if answer.empty_reason.is_empty() {
+                format!("{}\n{}", answer.explanation, answer.generated_code)
+            } else {
+                format!(
+                    "(no code: {})\n{}\n--- the model's answer:\n{}",
+                    answer.empty_reason, answer.explanation, answer.raw
+                )
+            },
         );
         match a {
             Action::Tests => {
