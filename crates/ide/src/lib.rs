@@ -104,7 +104,7 @@ impl Default for IdeConfig {
             typeahead_cache: true,
             gate: GatePolicy::Drop,
             repo_tokens: 1024,
-            code_action_max_tokens: 256,
+            code_action_max_tokens: 512,
         }
     }
 }

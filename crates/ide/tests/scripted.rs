@@ -703,7 +703,7 @@ fn code_action_with_a_high_finding_is_dropped_under_drop() {
             && prompt.ends_with("<|fim_middle|>   "),
         "{prompt:?}"
     );
-    assert_eq!(engine.max_tokens.lock().unwrap()[0], 256);
+    assert_eq!(engine.max_tokens.lock().unwrap()[0], 512);
 }
 
 #[test]
@@ -829,7 +829,7 @@ fn chat_model_writes_the_function_body_from_its_answer() {
     let stops = engine.stops.lock().unwrap()[0].clone();
     assert!(stops.iter().any(|s| s == "<|im_end|>") && stops.iter().any(|s| s == "\n```"));
     assert_eq!(engine.slots.lock().unwrap()[0], nib_engine::Slot::Scratch);
-    assert_eq!(engine.max_tokens.lock().unwrap()[0], 256);
+    assert_eq!(engine.max_tokens.lock().unwrap()[0], 512);
 }
 
 #[test]

@@ -340,3 +340,95 @@ fn a_fix_leaving_the_test_failing_is_tried_again_with_the_new_output() {
 fn clamp_answer() -> String {
     format!("```python\n{CLAMP}```\n")
 }
+
+/// `clamp` documented with examples, and no project tests: the examples are the tests.
+const DOCUMENTED: &str = "def clamp(x, lo, hi):\n    \"\"\"x kept within lo..hi.\n\n    >>> clamp(5, 0, 10)\n    5\n    >>> clamp(-5, 0, 10)\n    0\n    clamp(50, 0, 10) == 10\n    \"\"\"\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
+
+fn run_on(
+    engine: Arc<Scripted>,
+    text: &str,
+    kind: CodeActionKind,
+    errors: &[&str],
+) -> CodeActionResult {
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine);
+    ide.open(URI, Some("python"), 1, text);
+    let input = AssistInput {
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+        tests: Some(target(None)),
+        ..AssistInput::default()
+    };
+    run(&ide, kind, &input)
+}
+
+fn documented(body: &str) -> String {
+    let doc_end = DOCUMENTED.find("    if x < lo").unwrap();
+    format!("```python\n{}{body}```\n", &DOCUMENTED[..doc_end])
+}
+
+#[test]
+fn a_rewrite_breaking_a_docstring_example_is_tried_again_told_what_broke() {
+    let breaks = documented("    return min(lo, max(x, hi))\n");
+    let keeps = documented("    return max(lo, min(x, hi))\n");
+    let engine = Scripted::new(&[&breaks, &keeps]);
+    let r = run_on(engine.clone(), DOCUMENTED, CodeActionKind::Refactor, &[]);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(r.generated_code.contains("max(lo, min(x, hi))"));
+    let v = r.verification.as_ref().unwrap();
+    assert!(v.ran && v.verified, "{v:?}");
+    assert!(v.tests_from.contains("the docstring examples"), "{v:?}");
+    assert_eq!(v.tests.len(), 3, "{v:?}");
+    assert!(r.explanation.contains("second try"), "{}", r.explanation);
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    assert!(!prompts[0].contains("rejected"));
+    // Told which example broke and how.
+    assert!(
+        prompts[1].contains("rejected because it changed the behaviour")
+            && prompts[1].contains("test_clamp_docstring_line_4")
+            && prompts[1].contains("Expected: 5 Got: 0"),
+        "{}",
+        prompts[1]
+    );
+    // Both break the examples: nothing is offered, and the reason says both tries failed.
+    let engine = Scripted::new(&[&breaks, &breaks]);
+    let r = run_on(engine, DOCUMENTED, CodeActionKind::Refactor, &[]);
+    assert!(r.edits.is_empty(), "{r:?}");
+    let why = r.empty_reason.unwrap();
+    assert!(
+        why.contains("the docstring examples") && why.contains("second try"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_fix_is_checked_against_the_docstring_examples() {
+    let broken = DOCUMENTED.replace("if x < lo:", "if x > lo:");
+    let still_wrong = documented("    if x >= lo:\n        return lo\n    return min(x, hi)\n");
+    let right = documented("    if x < lo:\n        return lo\n    return min(x, hi)\n");
+    let engine = Scripted::new(&[&still_wrong, &right]);
+    let r = run_on(
+        engine.clone(),
+        &broken,
+        CodeActionKind::Fix,
+        &["wrong result"],
+    );
+    let v = r.verification.as_ref().unwrap();
+    assert!(v.ran && v.verified, "{v:?}");
+    assert!(v.summary.contains("docstring examples"), "{}", v.summary);
+    assert!(
+        r.generated_code.contains("if x < lo"),
+        "{}",
+        r.generated_code
+    );
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    assert!(
+        prompts[1].contains("clamp(50, 0, 10): expected 10, got 0"),
+        "{}",
+        prompts[1]
+    );
+}

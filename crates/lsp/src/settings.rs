@@ -154,7 +154,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "actionMaxTokens",
         kind: Kind::Integer { min: 16, max: 2048 },
-        default: "256",
+        default: "512",
         doc: "most tokens of a code action's answer (explain, fix, tests, refactor, generate)",
     },
     Key {

@@ -85,12 +85,14 @@ pub struct ChatTurn {
     pub generated_tokens: usize,
 }
 
-/// Output caps per action (at most the configured code action cap): short enough for the
-/// 0.5B model to answer in a few seconds.
+/// Output caps per action (at most the configured code action cap). A fix or a rewrite
+/// repeats the whole function (with its docstring) after a sentence of explanation: a
+/// 40-line function needs about 500 tokens, and an answer cut inside its code is lost.
 fn max_tokens(kind: CodeActionKind, configured: usize) -> usize {
     let cap = match kind {
         CodeActionKind::Explain => 200,
-        _ => 320,
+        CodeActionKind::Tests => 320,
+        _ => 512,
     };
     cap.min(configured)
 }
@@ -136,8 +138,9 @@ impl Ide {
     }
 
     /// Run one of the assistant's actions against `snap`. Blocking: asks the chat provider.
-    /// A fix that leaves the project's failing tests failing is tried once more, with their
-    /// new output as the error.
+    /// A fix that leaves tests failing (the project's, or the docstring examples) is tried once
+    /// more with their new output as the error; a rewrite not offered because it broke a test
+    /// is tried once more, told what broke.
     pub fn assist(
         &self,
         snap: &Snapshot,
@@ -145,35 +148,59 @@ impl Ide {
         input: &AssistInput,
         cancel: &CancelToken,
     ) -> Result<CodeActionResult, IdeError> {
-        let (first, still_failing) = self.assist_once(snap, req, input, cancel)?;
-        let Some(output) = still_failing else {
+        let (mut first, retry) = self.assist_once(snap, req, input, cancel)?;
+        let Some(output) = retry else {
             return Ok(first);
         };
-        tracing::info!("the fix leaves tests failing: one more try with their output");
+        let fix = req.kind == CodeActionKind::Fix;
+        tracing::info!(fix, "one more try with what the tests said");
         let again = AssistInput {
             errors: vec![output],
             ..input.clone()
         };
         let (mut second, _) = self.assist_once(snap, req, &again, cancel)?;
-        if second.verification.as_ref().is_some_and(|v| v.verified) {
+        let failing = |r: &CodeActionResult| {
+            r.verification
+                .as_ref()
+                .map_or(usize::MAX, |v| v.tests.iter().filter(|t| !t.passed).count())
+        };
+        let better = if fix {
+            second.verification.as_ref().is_some_and(|v| v.verified)
+                || (!second.edits.is_empty() && failing(&second) < failing(&first))
+        } else {
+            !second.edits.is_empty()
+        };
+        if better {
             second.explanation = format!(
-                "{}\n\n(The first fix left the tests failing; this one is from a second try with their output.)",
-                second.explanation.trim_end()
+                "{}\n\n({})",
+                second.explanation.trim_end(),
+                if fix && !second.verification.as_ref().is_some_and(|v| v.verified) {
+                    "The first fix left more tests failing; this one is from a second try with their output."
+                } else if fix {
+                    "The first fix left the tests failing; this one is from a second try with their output."
+                } else {
+                    "The first rewrite broke a test and was not offered; this one is from a second try."
+                }
             );
             second.latency_ms += first.latency_ms;
             Ok(second)
         } else {
-            let mut first = first;
-            first.explanation = format!(
-                "{}\n\nA second try with the tests' new output did not make them pass either.",
-                first.explanation.trim_end()
-            );
+            let note = if fix {
+                "A second try with the tests' new output did not make them pass either."
+            } else {
+                "A second try did not keep the behaviour either."
+            };
+            first.explanation = format!("{}\n\n{note}", first.explanation.trim_end());
+            if let Some(r) = first.empty_reason.as_mut().filter(|_| !fix) {
+                r.push_str(&format!(" ({note})"));
+            }
             first.latency_ms += second.latency_ms;
             Ok(first)
         }
     }
 
-    /// One answer for an action, and for a fix the output of the tests it leaves failing.
+    /// One answer for an action, and what one more try would be told: for a fix the output of
+    /// the tests it leaves failing, for a rewrite not offered why.
     fn assist_once(
         &self,
         snap: &Snapshot,
@@ -269,6 +296,52 @@ impl Ide {
             _ => ("", ""),
         };
         let path = file_name(&snap.uri);
+        let module = verify::module_name(
+            input.tests.as_ref().and_then(|t| t.plan.module.as_deref()),
+            path,
+        );
+        // The docstring examples of the code a fix or a rewrite touches are tests it must pass.
+        let examples = match (lang, kind) {
+            (Language::Python, CodeActionKind::Fix | CodeActionKind::Refactor) => {
+                verify::examples_tests(&text, target.start, target.end, &module)
+            }
+            _ => None,
+        };
+        let check_rewrite = |after_edit: &str| -> Result<Verification, String> {
+            let change = verify::Change {
+                source: &text,
+                rewritten: after_edit,
+                function: target.name.as_deref(),
+            };
+            let project = match &input.tests {
+                Some(t) => verify::check_rewrite(
+                    lang,
+                    t.plan.framework,
+                    &module,
+                    &change,
+                    &t.plan.path,
+                    t.existing.as_deref(),
+                ),
+                None => Ok(Verification::not_run(
+                    "",
+                    "Not verified: no test file was looked for.".into(),
+                )),
+            }?;
+            match &examples {
+                Some(ex) => Ok(verify::merge(
+                    project,
+                    verify::check_rewrite(
+                        lang,
+                        Framework::Pytest,
+                        &module,
+                        &change,
+                        verify::EXAMPLES,
+                        Some(ex),
+                    )?,
+                )),
+                None => Ok(project),
+            }
+        };
         let prompt_input = PromptInput {
             kind,
             lang,
@@ -287,8 +360,9 @@ impl Ide {
         drop(engine);
         let mut creq = ChatRequest::new(messages, cancel.clone());
         creq.max_tokens = max_tokens(kind, config.code_action_max_tokens);
-        if kind != CodeActionKind::Explain {
-            // Prose after the closing fence is not used: stop there.
+        if !matches!(kind, CodeActionKind::Explain | CodeActionKind::Fix) {
+            // Prose after the closing fence is not used: stop there (a fix explains its cause
+            // after the code).
             creq.stop = vec!["\n```\n\n".into()];
         }
         let mut files = vec![snap.uri.clone()];
@@ -323,7 +397,9 @@ impl Ide {
         let mut test_stubs = Vec::new();
         let mut empty_reason = None;
         let mut verification = None;
-        let mut still_failing = None;
+        // For a fix the failure output of the tests it leaves failing, for a rewrite why it was
+        // not offered: what one more try is told.
+        let mut retry = None;
         // The code's surroundings, for the safety gate.
         let mut around = (String::new(), String::new());
         match kind {
@@ -361,44 +437,52 @@ impl Ide {
                         let checked = (kind == CodeActionKind::Refactor
                             && changed
                             && errors_after <= errors_before)
-                            .then(|| match &input.tests {
-                                Some(t) => verify::check_rewrite(
-                                    lang,
-                                    t.plan.framework,
-                                    &verify::module_name(t.plan.module.as_deref(), path),
-                                    &verify::Change {
-                                        source: &text,
-                                        rewritten: &after_edit,
-                                        function: target.name.as_deref(),
-                                    },
-                                    &t.plan.path,
-                                    t.existing.as_deref(),
-                                ),
-                                None => Ok(Verification::not_run(
-                                    "",
-                                    "Not verified: no test file was looked for.".into(),
-                                )),
-                            });
+                            .then(|| check_rewrite(&after_edit));
                         let fix_checked = (kind == CodeActionKind::Fix
                             && changed
                             && errors_after <= errors_before)
-                            .then(|| match &input.tests {
-                                Some(t) => verify::check_fix(
+                            .then(|| {
+                                let project = match &input.tests {
+                                    Some(t) => verify::check_fix(
+                                        lang,
+                                        t.plan.framework,
+                                        &module,
+                                        &text,
+                                        &after_edit,
+                                        &t.plan.path,
+                                        t.existing.as_deref(),
+                                    ),
+                                    None => verify::FixCheck {
+                                        verification: Verification::not_run(
+                                            "",
+                                            "Not verified: no test file was looked for.".into(),
+                                        ),
+                                        still_failing: None,
+                                    },
+                                };
+                                let Some(ex) = &examples else {
+                                    return project;
+                                };
+                                let doc = verify::check_fix(
                                     lang,
-                                    t.plan.framework,
-                                    &verify::module_name(t.plan.module.as_deref(), path),
+                                    Framework::Pytest,
+                                    &module,
                                     &text,
                                     &after_edit,
-                                    &t.plan.path,
-                                    t.existing.as_deref(),
-                                ),
-                                None => verify::FixCheck {
-                                    verification: Verification::not_run(
-                                        "",
-                                        "Not verified: no test file was looked for.".into(),
+                                    verify::EXAMPLES,
+                                    Some(ex),
+                                );
+                                verify::FixCheck {
+                                    verification: verify::merge(
+                                        project.verification,
+                                        doc.verification,
                                     ),
-                                    still_failing: None,
-                                },
+                                    still_failing: match (project.still_failing, doc.still_failing)
+                                    {
+                                        (Some(a), Some(b)) => Some(format!("{a}{b}")),
+                                        (a, b) => a.or(b),
+                                    },
+                                }
                             });
                         if new_code.trim().is_empty() {
                             empty_reason = Some("the answer only repeats code the file has".into());
@@ -414,11 +498,12 @@ impl Ide {
                         } else if let Some(Err(why)) = &checked {
                             tracing::info!(%why, "refactoring not offered");
                             empty_reason = Some(format!("not offered: {why}"));
+                            retry = Some(why.clone());
                         } else {
                             verification = checked.and_then(Result::ok);
                             if let Some(f) = fix_checked {
                                 verification = Some(f.verification);
-                                still_failing = f.still_failing;
+                                retry = f.still_failing;
                             }
                             generated = new_code;
                             around = (text[..start].to_string(), text[end..].to_string());
@@ -447,7 +532,12 @@ impl Ide {
                             generated.lines().count(),
                             target_text.lines().count()
                         ),
-                        CodeActionKind::Fix => format!("The corrected {}.", target.what),
+                        CodeActionKind::Fix => pure::describe_change(
+                            target.what,
+                            doc.line_of(target.start),
+                            target_text,
+                            &generated,
+                        ),
                         _ => format!(
                             "Code for: {}",
                             input.prompt.as_deref().unwrap_or_default().trim()
@@ -615,22 +705,8 @@ impl Ide {
                 if fails {
                     continue;
                 }
-                if let (CodeActionKind::Refactor, Some(t)) = (kind, &input.tests) {
-                    let kept = verify::check_rewrite(
-                        lang,
-                        t.plan.framework,
-                        &verify::module_name(t.plan.module.as_deref(), path),
-                        &verify::Change {
-                            source: &text,
-                            rewritten: &after_edit,
-                            function: target.name.as_deref(),
-                        },
-                        &t.plan.path,
-                        t.existing.as_deref(),
-                    );
-                    if kept.is_err() {
-                        continue;
-                    }
+                if kind == CodeActionKind::Refactor && check_rewrite(&after_edit).is_err() {
+                    continue;
                 }
                 let (_, dropped) =
                     self.gate_check(&config, Some(lang), &text[..start], &code, &text[end..]);
@@ -652,10 +728,8 @@ impl Ide {
                 String::new(),
             ),
         };
-        if !edits.is_empty() {
-            still_failing = still_failing.filter(|_| kind == CodeActionKind::Fix);
-        } else {
-            still_failing = None;
+        if kind == CodeActionKind::Fix && edits.is_empty() {
+            retry = None;
         }
         let result = CodeActionResult {
             kind,
@@ -680,7 +754,7 @@ impl Ide {
             test_file: tests_target.map(|t| t.uri),
             verification,
         };
-        Ok((result, still_failing))
+        Ok((result, retry))
     }
 
     /// Where the tests go when the caller did not say: next to the file.

@@ -185,6 +185,64 @@ pub(crate) fn target(
 /// Lines on each side of the cursor line that `fix` rewrites outside a function.
 const FIX_LINES_AROUND: usize = 2;
 
+/// Lines of a change shown in its description at most.
+const DESCRIBED_LINES: usize = 3;
+
+/// What a fix changed, for a result the model did not explain: the run of lines between the
+/// common start and end of `old` and `new`, quoted, numbered in the file (`first_line` is the
+/// 0-based line of `old`'s first line).
+pub(crate) fn describe_change(what: &str, first_line: usize, old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    let same = |x: &str, y: &str| x.trim() == y.trim();
+    let head = a.iter().zip(&b).take_while(|(x, y)| same(x, y)).count();
+    let tail = a[head..]
+        .iter()
+        .rev()
+        .zip(b[head..].iter().rev())
+        .take_while(|(x, y)| same(x, y))
+        .count();
+    let (gone, came) = (&a[head..a.len() - tail], &b[head..b.len() - tail]);
+    if gone.is_empty() && came.is_empty() {
+        return format!("The corrected {what}.");
+    }
+    let line = first_line + head + 1;
+    let quote = |ls: &[&str]| {
+        ls.iter()
+            .take(DESCRIBED_LINES)
+            .map(|l| format!("`{}`", l.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+            + if ls.len() > DESCRIBED_LINES {
+                ", ..."
+            } else {
+                ""
+            }
+    };
+    match (gone.len(), came.len()) {
+        (0, _) => format!(
+            "The corrected {what}: added after line {}: {}.",
+            line - 1,
+            quote(came)
+        ),
+        (_, 0) => format!(
+            "The corrected {what}: removed line {line}: {}.",
+            quote(gone)
+        ),
+        (1, _) => format!(
+            "The corrected {what}: line {line} {} became {}.",
+            quote(gone),
+            quote(came)
+        ),
+        (n, _) => format!(
+            "The corrected {what}: lines {line}-{} {} became {}.",
+            line + n - 1,
+            quote(gone),
+            quote(came)
+        ),
+    }
+}
+
 /// Remove the indentation every non-blank line shares.
 pub(crate) fn dedent(code: &str) -> String {
     let common = code
@@ -438,7 +496,7 @@ pub(crate) fn action_messages(
                 p.errors.join("\n")
             };
             format!(
-                "This {what} from `{}` has an error:\n\n```text\n{}\n```\n\n{}\n\nFirst explain the cause in one or two sentences. Then give the corrected {} in one ```{lang} code block, complete, changing only what the fix needs.",
+                "This {what} from `{}` has an error:\n\n```text\n{}\n```\n\n{}\n\nReply with the corrected {} in one ```{lang} code block, complete, changing only what the fix needs. Then explain the cause in one sentence.",
                 p.path,
                 errors.trim_end(),
                 fence(p.code),
@@ -463,8 +521,16 @@ pub(crate) fn action_messages(
                 .prompt
                 .map(|w| format!(" The user asks: {w}."))
                 .unwrap_or_default();
+            let earlier = if p.errors.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " An earlier rewrite was rejected because it changed the behaviour:\n\n```text\n{}\n```\n\nKeep the original's logic and results exactly.",
+                    p.errors.join("\n").trim_end()
+                )
+            };
             format!(
-                "Refactor this {what} from `{}` for clarity and simplicity, keeping exactly the same behaviour (same inputs, outputs, errors and side effects) and the same names used by other code.{wish} Answer with the rewritten code only, in one ```{lang} code block.\n\n{}",
+                "Refactor this {what} from `{}` for clarity and simplicity, keeping exactly the same behaviour (same inputs, outputs, errors and side effects) and the same names used by other code.{wish}{earlier} Answer with the rewritten code only, in one ```{lang} code block.\n\n{}",
                 p.path,
                 fence(p.code)
             )

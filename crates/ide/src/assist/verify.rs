@@ -277,6 +277,47 @@ fn passed_names(run: &TestRun) -> Vec<String> {
         .collect()
 }
 
+/// Where a check's tests came from when they are the docstring examples.
+pub(crate) const EXAMPLES: &str = "the docstring examples";
+
+/// The docstring examples (`>>>`) of the Python functions the change touches (bytes
+/// `start..end` of `source`) as a test file for `module`; `None` without examples.
+pub(crate) fn examples_tests(
+    source: &str,
+    start: usize,
+    end: usize,
+    module: &str,
+) -> Option<String> {
+    let examples = nib_verify::examples::examples_around(source, start, end);
+    nib_verify::examples::examples_test_file(module, &examples)
+}
+
+/// Two checks of one result (the project's tests, the docstring examples) as one.
+pub(crate) fn merge(a: Verification, b: Verification) -> Verification {
+    let summary = match (a.verified, b.verified) {
+        (true, false) if !b.ran => a.summary,
+        (false, true) if !a.ran => b.summary,
+        _ if a.summary == b.summary => a.summary,
+        _ => format!("{} {}", a.summary.trim_end(), b.summary),
+    };
+    let tests_from = [a.tests_from.as_str(), b.tests_from.as_str()]
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Verification {
+        ran: a.ran || b.ran,
+        verified: a.verified || b.verified,
+        summary,
+        tests_from,
+        tests: a.tests.into_iter().chain(b.tests).collect(),
+        kept: a.kept + b.kept,
+        dropped: a.dropped + b.dropped,
+        mutants_killed: a.mutants_killed + b.mutants_killed,
+        mutants_total: a.mutants_total + b.mutants_total,
+    }
+}
+
 /// The current module and its rewrite; `function`: the function rewritten, when one is.
 pub(crate) struct Change<'a> {
     pub source: &'a str,

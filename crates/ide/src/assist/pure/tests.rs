@@ -276,7 +276,7 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
             return n + 1
         ```
 
-        First explain the cause in one or two sentences. Then give the corrected function in one ```python code block, complete, changing only what the fix needs."#]]
+        Reply with the corrected function in one ```python code block, complete, changing only what the fix needs. Then explain the cause in one sentence."#]]
     .assert_eq(&m[1].content);
     // A small budget leaves context out, the task stays.
     let (m, dropped) = (0..1000)
@@ -392,4 +392,26 @@ fn a_test_of_only_asserts_is_split_into_one_test_each() {
             assert not is_even(x + 1)
     "#]]
     .assert_eq(&split_assert_tests(code));
+}
+
+#[test]
+fn a_fix_without_explanation_is_described_by_the_lines_it_changed() {
+    let old = "def f(s):\n    x = 1\n    return ' '.join(s)\n";
+    let d = |new: &str| describe_change("function", 9, old, new);
+    expect![[r#"
+        [
+            "The corrected function: line 12 `return ' '.join(s)` became `return ''.join(s)`.",
+            "The corrected function: lines 11-12 `x = 1`, `return ' '.join(s)` became `return s`.",
+            "The corrected function: added after line 11: `assert s`.",
+            "The corrected function: removed line 11: `x = 1`.",
+            "The corrected function.",
+        ]
+    "#]]
+    .assert_debug_eq(&[
+        d("def f(s):\n    x = 1\n    return ''.join(s)\n"),
+        d("def f(s):\n    return s\n"),
+        d("def f(s):\n    x = 1\n    assert s\n    return ' '.join(s)\n"),
+        d("def f(s):\n    return ' '.join(s)\n"),
+        d("def f(s):\n  x = 1\n  return ' '.join(s)\n"),
+    ]);
 }
