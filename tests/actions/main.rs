@@ -742,3 +742,73 @@ fn nib_ask_prints_json_with_the_result_fields() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A fix of a documented function with the real model: whatever the model answers, an offered
+/// fix has been run against the docstring's examples in the sandbox, and says so.
+#[test]
+fn a_fix_runs_the_docstring_examples_with_the_real_model() {
+    require_model();
+    let project = python_project();
+    let root = project.path();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["model", "path"])
+        .output()
+        .unwrap();
+    let model_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let home = root.join(".nib-home");
+    let settings = json!({ "model": model_path, "threads": 1 }).to_string();
+    let file = root.join("pkg/double.py");
+    std::fs::write(
+        &file,
+        "def double(x):\n    \"\"\"Twice x.\n\n    >>> double(3)\n    6\n    \"\"\"\n    return x + 2\n",
+    )
+    .unwrap();
+    let error = root.join("error.txt");
+    std::fs::write(&error, "AssertionError: double(3) returned 5, expected 6\n").unwrap();
+    let loc = format!("{}:7", file.display());
+    let out = nib(
+        &[
+            "ask",
+            "fix",
+            &loc,
+            "--json",
+            "--settings",
+            &settings,
+            "--error-file",
+            error.to_str().unwrap(),
+        ],
+        &home,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    if v["edits"].as_array().is_none_or(|e| e.is_empty()) {
+        assert!(
+            v["empty_reason"].is_string() || v["dropped"].is_string(),
+            "{v}"
+        );
+        return;
+    }
+    let check = &v["verification"];
+    assert_eq!(check["ran"], true, "{v}");
+    assert!(
+        check["tests_from"]
+            .as_str()
+            .unwrap()
+            .contains("the docstring examples"),
+        "{v}"
+    );
+    let tests = check["tests"].as_array().unwrap();
+    assert!(
+        tests
+            .iter()
+            .any(|t| t["name"] == "test_double_docstring_line_4"),
+        "{v}"
+    );
+    // Verified exactly when the example passes on the fix.
+    let passed = tests.iter().all(|t| t["passed"] == true);
+    assert_eq!(check["verified"], passed, "{v}");
+}

@@ -300,11 +300,17 @@ pub(crate) fn merge(a: Verification, b: Verification) -> Verification {
         _ if a.summary == b.summary => a.summary,
         _ => format!("{} {}", a.summary.trim_end(), b.summary),
     };
-    let tests_from = [a.tests_from.as_str(), b.tests_from.as_str()]
-        .into_iter()
-        .filter(|f| !f.is_empty())
-        .collect::<Vec<_>>()
-        .join(", ");
+    // Where the tests came from: the checks that ran (or both, when neither did).
+    let either = a.ran || b.ran;
+    let tests_from = [
+        (a.ran, a.tests_from.as_str()),
+        (b.ran, b.tests_from.as_str()),
+    ]
+    .into_iter()
+    .filter(|(ran, f)| !f.is_empty() && (*ran || !either))
+    .map(|(_, f)| f)
+    .collect::<Vec<_>>()
+    .join(", ");
     Verification {
         ran: a.ran || b.ran,
         verified: a.verified || b.verified,
@@ -592,7 +598,7 @@ fn check_python_fix(
         )
     } else {
         format!(
-            "Verified: {} failing on the current code pass{} after the fix; all {} tests in {tests_path} pass.",
+            "Verified: {} failing on the current code pass{} after the fix; {} in {tests_path} pass{}.",
             failing_before
                 .iter()
                 .take(NAMED_FAILURES)
@@ -600,7 +606,11 @@ fn check_python_fix(
                 .collect::<Vec<_>>()
                 .join(", "),
             if failing_before.len() == 1 { "es" } else { "" },
-            passing_after.len()
+            match passing_after.len() {
+                1 => "the only test".to_string(),
+                n => format!("all {n} tests"),
+            },
+            if passing_after.len() == 1 { "es" } else { "" },
         )
     };
     FixCheck {
