@@ -584,17 +584,22 @@ fn nib(args: &[&str], home: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// The default model's file, for a test whose NIB_HOME is private.
+fn model_path() -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["model", "path"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 #[test]
 fn nib_ask_prints_json_with_the_result_fields() {
     require_model();
     let project = python_project();
     let root = project.path();
     // NIB_HOME is private to the test (conversations are kept there): the model by its path.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
-        .args(["model", "path"])
-        .output()
-        .unwrap();
-    let model_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let model_path = model_path();
     let home = root.join(".nib-home");
     let settings = json!({ "model": model_path, "actionMaxTokens": 128, "threads": 1 }).to_string();
     let file = root.join("pkg/calc.py");
@@ -750,11 +755,7 @@ fn a_fix_runs_the_docstring_examples_with_the_real_model() {
     require_model();
     let project = python_project();
     let root = project.path();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
-        .args(["model", "path"])
-        .output()
-        .unwrap();
-    let model_path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let model_path = model_path();
     let home = root.join(".nib-home");
     let settings = json!({ "model": model_path, "threads": 1 }).to_string();
     let file = root.join("pkg/double.py");

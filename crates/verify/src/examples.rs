@@ -376,6 +376,13 @@ def none():
     return 1
 "#;
 
+    fn sandbox() -> crate::Sandbox {
+        crate::Sandbox::new(crate::SandboxConfig {
+            timeout: std::time::Duration::from_secs(60),
+            ..crate::SandboxConfig::default()
+        })
+    }
+
     #[test]
     fn examples_are_the_prompts_with_their_output() {
         let ex = docstring_examples(MODULE, "sum_product");
@@ -427,11 +434,8 @@ def none():
 
     #[test]
     fn the_examples_pass_on_the_documented_code_and_report_the_difference_on_a_bug() {
-        use crate::{run_tests, Framework, Module, Sandbox, SandboxConfig};
-        let sandbox = Sandbox::new(SandboxConfig {
-            timeout: std::time::Duration::from_secs(60),
-            ..SandboxConfig::default()
-        });
+        use crate::{run_tests, Framework, Module};
+        let sandbox = sandbox();
         let right = "def double(x):\n    \"\"\"Twice x.\n    >>> double(2)\n    4\n    >>> [double(i) for i in range(3)]\n    [0, 2, 4]\n    \"\"\"\n    return 2 * x\n";
         let tests = examples_test_file("util", &docstring_examples(right, "double")).unwrap();
         for framework in [Framework::Pytest, Framework::Unittest] {
@@ -530,11 +534,8 @@ def none():
 
     #[test]
     fn a_prose_example_compares_values() {
-        use crate::{run_tests, Framework, Module, Sandbox, SandboxConfig};
-        let sandbox = Sandbox::new(SandboxConfig {
-            timeout: std::time::Duration::from_secs(60),
-            ..SandboxConfig::default()
-        });
+        use crate::{run_tests, Framework, Module};
+        let sandbox = sandbox();
         let right = "def mean(xs):\n    \"\"\"Mean.\n    mean([1, 2]) == 1.5\n    mean([0.1, 0.2]) ==> 0.15\n    \"\"\"\n    return sum(xs) / len(xs)\n";
         let tests = examples_test_file("m", &docstring_examples(right, "mean")).unwrap();
         let run = |source: &str| {
