@@ -10,8 +10,9 @@ use nib_syntax::{parse, Language};
 
 use crate::mutate::find_function;
 
-/// One `>>>` example: its lines as written (prompt, `...` continuations and the expected
-/// output), without the docstring's indentation.
+/// One example of a docstring: a doctest (its prompt, `...` continuations and expected output
+/// as written, without the docstring's indentation) or a call written in prose with the
+/// literal it equals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Example {
     /// The function whose docstring it is in (its name, without a class).
@@ -38,8 +39,8 @@ fn docstring<'t>(def: Node<'t>) -> Option<Node<'t>> {
     (s.kind() == "string").then_some(s)
 }
 
-/// The `>>>` examples of `function` (`name` or `Class.name`) in `module`, in order; empty when
-/// the function is not found or its docstring has none.
+/// The examples of `function` (`name` or `Class.name`) in `module`, in order; empty when the
+/// function is not found or its docstring has none.
 pub fn docstring_examples(module: &str, function: &str) -> Vec<Example> {
     let Some(tree) = parse(Language::Python, module) else {
         return Vec::new();
