@@ -113,10 +113,7 @@ fn examples_of(module: &str, def: Node<'_>) -> Vec<Example> {
             continue;
         }
         let indent = l.len() - trimmed.len();
-        let strip = |s: &str| -> String {
-            let n = s.len() - s.trim_start().len();
-            s[n.min(indent)..].trim_end().to_string()
-        };
+        let strip = |s: &str| -> String { dedented(s, indent).trim_end().to_string() };
         let mut block = vec![strip(l)];
         let start = i;
         i += 1;
@@ -132,8 +129,7 @@ fn examples_of(module: &str, def: Node<'_>) -> Vec<Example> {
             if t.is_empty() || t.starts_with(">>>") || prose_example(t, &function).is_some() {
                 break;
             }
-            let n = lines[i].len() - lines[i].trim_start().len();
-            let kept = &lines[i][n.min(indent)..];
+            let kept = dedented(lines[i], indent);
             let (kept, closes) = match kept.find("\"\"\"").or_else(|| kept.find("'''")) {
                 Some(q) => (&kept[..q], true),
                 None => (kept, false),
@@ -161,6 +157,17 @@ fn examples_of(module: &str, def: Node<'_>) -> Vec<Example> {
         });
     }
     out
+}
+
+/// `line` without up to `indent` bytes of its leading whitespace (cut at a character
+/// boundary: the whitespace may be any Unicode space).
+fn dedented(line: &str, indent: usize) -> &str {
+    let n = line.len() - line.trim_start().len();
+    let cut = (0..=n.min(indent))
+        .rev()
+        .find(|&c| line.is_char_boundary(c))
+        .unwrap_or(0);
+    &line[cut..]
 }
 
 /// Words between a call and its result in prose examples, longest first.
@@ -565,5 +572,19 @@ def none():
             .map(|e| e.text)
             .collect();
         assert_eq!(ex, [">>> h('a') == 'b'\nTrue\n", ">>> h('c')\n"]);
+    }
+
+    #[test]
+    fn unicode_indentation_does_not_split_a_character() {
+        // The prompt is indented by 4 ASCII spaces, the output by 2 spaces and an ideographic
+        // space (bytes 2..5): 4 bytes off would cut inside it.
+        let module =
+            "def f():\n    \"\"\"F.\n\n    >>> f()\n  \u{3000}1\n    \"\"\"\n    return 1\n";
+        let ex = docstring_examples(module, "f");
+        assert_eq!(ex.len(), 1);
+        assert!(
+            ex[0].text.starts_with(">>> f()\n") && ex[0].text.ends_with("1\n"),
+            "{ex:?}"
+        );
     }
 }
