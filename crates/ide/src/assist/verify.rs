@@ -280,7 +280,7 @@ fn passed_names(run: &TestRun) -> Vec<String> {
 /// Where a check's tests came from when they are the docstring examples.
 pub(crate) const EXAMPLES: &str = "the docstring examples";
 
-/// The docstring examples (`>>>`) of the Python functions the change touches (bytes
+/// The docstring examples (both forms) of the Python functions the change touches (bytes
 /// `start..end` of `source`) as a test file for `module`; `None` without examples.
 pub(crate) fn examples_tests(
     source: &str,
@@ -311,12 +311,14 @@ pub(crate) fn merge(a: Verification, b: Verification) -> Verification {
     .map(|(_, f)| f)
     .collect::<Vec<_>>()
     .join(", ");
+    let tests: Vec<TestOutcome> = a.tests.into_iter().chain(b.tests).collect();
     Verification {
         ran: a.ran || b.ran,
-        verified: a.verified || b.verified,
+        // One check verifying the result does not outweigh a test the other saw fail.
+        verified: (a.verified || b.verified) && tests.iter().all(|t| t.passed),
         summary,
         tests_from,
-        tests: a.tests.into_iter().chain(b.tests).collect(),
+        tests,
         kept: a.kept + b.kept,
         dropped: a.dropped + b.dropped,
         mutants_killed: a.mutants_killed + b.mutants_killed,
@@ -673,6 +675,36 @@ mod tests {
         assert!(v.mutants_total > 0 && v.mutants_killed <= v.mutants_total);
         assert!(v.summary.contains("`test_wrong`"), "{}", v.summary);
         assert!(v.summary.contains("2 of 3 tests passed"), "{}", v.summary);
+    }
+
+    #[test]
+    fn merged_checks_are_verified_only_when_no_test_failed() {
+        let ran = |verified: bool, passed: bool| Verification {
+            ran: true,
+            verified,
+            summary: format!("{verified} {passed}"),
+            tests_from: "t".into(),
+            tests: vec![TestOutcome {
+                name: "x".into(),
+                passed,
+                kept: false,
+                reason: None,
+            }],
+            kept: 0,
+            dropped: 0,
+            mutants_killed: 0,
+            mutants_total: 0,
+        };
+        assert!(merge(ran(true, true), ran(false, true)).verified);
+        // The examples pass on a fix, the project's test still fails: not verified.
+        assert!(!merge(ran(false, false), ran(true, true)).verified);
+        let none = Verification::not_run("p", "no tests".into());
+        let m = merge(none, ran(true, true));
+        assert!(m.verified && m.ran);
+        assert_eq!(
+            (m.tests_from.as_str(), m.summary.as_str()),
+            ("t", "true true")
+        );
     }
 
     #[test]
