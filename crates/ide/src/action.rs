@@ -347,6 +347,7 @@ impl Ide {
             max_tokens: Some(config.code_action_max_tokens),
             alternatives: Some(CODE_ACTION_ALTERNATIVES),
             remember: false,
+            background: false,
         };
         let generated = self.generate(
             &split_snap,

@@ -1,10 +1,13 @@
 //! Answers without the model: the typeahead cache (the user typed the start of the suggestion
-//! shown) and an LRU of recent contexts.
+//! shown), the lookahead (the suggestion after the one accepted, see [`crate::lookahead`]) and
+//! an LRU of recent contexts.
 //!
 //! Invariants:
 //! - A typeahead answer is the rest of the suggestion last shown for the document, only while
 //!   the text before the suggestion's start and after the cursor is what it was when shown,
-//!   and only when something of it remains.
+//!   and only when something of it remains. A lookahead answer follows the same rule (or
+//!   is nothing, exactly where the lookahead found nothing worth showing), and a complete one
+//!   becomes the suggestion shown.
 //! - The LRU is keyed by the document and the text around the cursor; it is cleared when the
 //!   engine changes.
 //! - Only complete suggestions are remembered (the caller does not remember one cut by the
@@ -41,22 +44,28 @@ impl Ide {
         ))
     }
 
-    /// The typeahead cache (the user typed the start of the suggestion shown), then the LRU.
+    /// The typeahead cache (the user typed the start of the suggestion shown), the lookahead,
+    /// then the LRU.
     fn cached(&self, snap: &Snapshot, offset: usize) -> Option<(String, &'static str)> {
         let doc = &snap.doc;
-        let shown = lock(&self.sessions)
+        let (shown, next) = lock(&self.sessions)
             .get(&snap.uri)
-            .and_then(|s| s.shown.clone());
-        if let Some(s) = shown.filter(|s| s.matches_context(doc, s.at.min(offset), offset)) {
-            if offset >= s.at {
-                let typed = doc.slice(s.at, offset);
-                if let Some(rest) = s.text.strip_prefix(typed.as_str()) {
-                    if !rest.is_empty() && !s.text.is_empty() {
-                        self.stats.typeahead_hits.inc();
-                        return Some((rest.to_string(), "typeahead"));
-                    }
+            .map(|s| (s.shown.clone(), s.next.clone()))
+            .unwrap_or_default();
+        if let Some(rest) = shown.and_then(|s| s.rest(doc, offset)) {
+            self.stats.typeahead_hits.inc();
+            return Some((rest, "typeahead"));
+        }
+        if let Some((next, rest)) = next.and_then(|n| n.answer(doc, offset).map(|r| (n, r))) {
+            if let Some(s) = lock(&self.sessions).get_mut(&snap.uri) {
+                // A complete suggestion after the one accepted is now the one shown.
+                if next.complete && !next.shown.text.is_empty() {
+                    s.shown = Some(next.shown);
                 }
+                s.next = None;
             }
+            self.stats.lookahead_hits.inc();
+            return Some((rest, "lookahead"));
         }
         let key = Shown::key(&snap.uri, doc, offset);
         let hit = lock(&self.lru).get(key);

@@ -126,6 +126,8 @@ pub struct Completion {
 pub(crate) enum Purpose {
     Completion,
     CodeAction,
+    /// The suggestion after the one shown ([`crate::lookahead`]).
+    Lookahead,
 }
 
 /// How a caller other than inline completion bends the path (defaults: inline completion).
@@ -140,16 +142,20 @@ pub(crate) struct PathOptions {
     pub alternatives: Option<usize>,
     /// Feed the typeahead cache and the LRU with the result.
     pub remember: bool,
+    /// Background work (a lookahead): not counted as a request, not registered as the
+    /// document's in-flight request, and it leaves other background work alone.
+    pub background: bool,
 }
 
 impl PathOptions {
-    fn inline() -> PathOptions {
+    pub(crate) fn inline() -> PathOptions {
         PathOptions {
             purpose: Purpose::Completion,
             mode: None,
             max_tokens: None,
             alternatives: None,
             remember: true,
+            background: false,
         }
     }
 }
@@ -240,8 +246,10 @@ impl Ide {
         let started = Instant::now();
         let offset = snap.doc.offset(req.position, req.encoding)?;
         let config = self.config();
-        self.stats.requests.inc();
-        self.supersede(&snap.uri, opts.purpose, cancel);
+        if !opts.background {
+            self.stats.requests.inc();
+            self.supersede(&snap.uri, opts.purpose, cancel);
+        }
         let cursor = snap.doc.position(offset, req.encoding);
         if config.typeahead_cache && !req.raw && req.trigger == Trigger::Automatic {
             if let Some(completion) = self.cached_completion(snap, offset, cursor, started) {
@@ -250,8 +258,20 @@ impl Ide {
                     gate_dropped: None,
                 });
             }
+            // The request after Tab: the lookahead computing it may finish within the budget.
+            let until = config.deadline.map(|d| started + d);
+            if !opts.background && self.join_lookahead(snap, offset, until, cancel) {
+                if let Some(completion) = self.cached_completion(snap, offset, cursor, started) {
+                    return Ok(Outcome::Answered {
+                        completion,
+                        gate_dropped: None,
+                    });
+                }
+            }
         }
-        self.cancel_background();
+        if !opts.background {
+            self.cancel_background();
+        }
         let loading = Instant::now();
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
         // An explicit request's budget starts once the model is loaded: the user asked and
@@ -297,7 +317,9 @@ impl Ide {
             &config,
         );
         let first = first_request(&run, &shape, &req, opts, &config, cancel, budget_start);
-        self.stats.model_requests.inc();
+        if !opts.background {
+            self.stats.model_requests.inc();
+        }
         let mut generation = engine
             .generate(first.clone())
             .map_err(|e| IdeError::Engine(e.to_string()))?;

@@ -22,6 +22,7 @@ mod diagnosed;
 mod engine_slot;
 mod gate;
 mod heal;
+mod lookahead;
 mod output;
 mod plan;
 mod prompt;
@@ -158,6 +159,7 @@ pub struct Ide {
     lru: Mutex<session::Lru>,
     stats: Arc<session::Stats>,
     prefiller: session::Prefiller,
+    lookahead: Mutex<Option<lookahead::Pending>>,
     gate: gate::Gate,
     repo: Mutex<Option<Arc<dyn RepoContextSource>>>,
     provider: provider::ProviderSlot,
@@ -180,6 +182,7 @@ impl Ide {
             lru: Mutex::new(session::Lru::new(256)),
             stats: Arc::default(),
             prefiller: session::Prefiller::new(),
+            lookahead: Mutex::new(None),
             gate: gate::Gate::default(),
             repo: Mutex::new(None),
             provider: provider::ProviderSlot::default(),
@@ -282,6 +285,7 @@ impl Ide {
 
     fn cancel_background(&self) {
         self.prefiller.cancel();
+        self.cancel_lookahead();
     }
 
     /// Evaluate `prompts` in the background, in order, each into its slot (the newest

@@ -1,5 +1,5 @@
-//! Per-document completion state: the prompt anchor, the suggestion last shown, an LRU of
-//! recent contexts, background prefill and counters.
+//! Per-document completion state: the prompt anchor, the suggestion last shown and the one
+//! after it (lookahead), an LRU of recent contexts, background prefill and counters.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::VecDeque;
@@ -62,6 +62,17 @@ impl Shown {
             && doc.slice(cursor, cursor + self.after_head.len()) == self.after_head
     }
 
+    /// What remains of the suggestion for a cursor at `cursor`: the user typed its start (or
+    /// nothing of it) and the context around it is unchanged; `None` when nothing remains.
+    pub fn rest(&self, doc: &Document, cursor: usize) -> Option<String> {
+        if cursor < self.at || !self.matches_context(doc, self.at, cursor) {
+            return None;
+        }
+        let typed = doc.slice(self.at, cursor);
+        let rest = self.text.strip_prefix(typed.as_str())?;
+        (!rest.is_empty()).then(|| rest.to_string())
+    }
+
     /// LRU key of a context: document, text around the cursor.
     pub fn key(uri: &str, doc: &Document, at: usize) -> u64 {
         let mut h = DefaultHasher::new();
@@ -72,11 +83,35 @@ impl Shown {
     }
 }
 
+/// A lookahead's answer: a suggestion (or nothing worth showing) for the cursor at the end of
+/// the suggestion shown, once accepted.
+#[derive(Debug, Clone)]
+pub(crate) struct Next {
+    pub shown: Shown,
+    /// Not cut by the deadline: it may become the suggestion shown (typing into it answers
+    /// from it).
+    pub complete: bool,
+}
+
+impl Next {
+    /// The answer for a request at `cursor`: the rest of the suggestion (see [`Shown::rest`]),
+    /// or nothing when nothing was worth showing there.
+    pub fn answer(&self, doc: &Document, cursor: usize) -> Option<String> {
+        if self.shown.text.is_empty() {
+            let here = cursor == self.shown.at && self.shown.matches_context(doc, cursor, cursor);
+            return here.then(String::new);
+        }
+        self.shown.rest(doc, cursor)
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Session {
     /// Recent anchors, newest first.
     pub anchors: Vec<Anchor>,
     pub shown: Option<Shown>,
+    /// The suggestion after `shown`, computed as if it were accepted ([`crate::lookahead`]).
+    pub next: Option<Next>,
     /// The small window last used in the scratch slot.
     pub small: Option<SmallWindow>,
 }
@@ -155,6 +190,8 @@ pub(crate) struct Stats {
     pub model_requests: Counter,
     pub typeahead_hits: Counter,
     pub lru_hits: Counter,
+    pub lookaheads: Counter,
+    pub lookahead_hits: Counter,
     pub shrunk: Counter,
     pub skipped: Counter,
     pub gated: Counter,
@@ -169,6 +206,10 @@ pub struct IdeStats {
     pub model_requests: u64,
     pub typeahead_hits: u64,
     pub lru_hits: u64,
+    /// Suggestions computed in the background as if the one shown were accepted, and kept.
+    pub lookaheads: u64,
+    /// Requests answered from a lookahead.
+    pub lookahead_hits: u64,
     pub shrunk: u64,
     /// Shrunk requests answered at once with nothing while their small window was evaluated in
     /// the background.
@@ -186,6 +227,8 @@ impl Stats {
             model_requests: self.model_requests.get(),
             typeahead_hits: self.typeahead_hits.get(),
             lru_hits: self.lru_hits.get(),
+            lookaheads: self.lookaheads.get(),
+            lookahead_hits: self.lookahead_hits.get(),
             shrunk: self.shrunk.get(),
             skipped: self.skipped.get(),
             gated: self.gated.get(),

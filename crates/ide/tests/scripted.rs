@@ -35,6 +35,8 @@ struct Scripted {
     warm: Mutex<Vec<Slot>>,
     /// The slots of the background prefills run, in order.
     prefilled: Mutex<Vec<Slot>>,
+    /// How long each generation takes.
+    delay: Mutex<std::time::Duration>,
 }
 
 impl Scripted {
@@ -67,6 +69,7 @@ impl Scripted {
             }),
             warm: Mutex::default(),
             prefilled: Mutex::default(),
+            delay: Mutex::default(),
         })
     }
 
@@ -126,6 +129,8 @@ impl CompletionEngine for Scripted {
     }
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
         self.prompts.lock().unwrap().push(req.prompt.clone());
+        let delay = *self.delay.lock().unwrap();
+        std::thread::sleep(delay);
         self.forced.lock().unwrap().push(req.forced.clone());
         self.max_tokens.lock().unwrap().push(req.stop.max_tokens);
         self.stops
@@ -593,6 +598,121 @@ fn typeahead_answers_from_the_shown_suggestion() {
     type_at(&ide, uri, 3, 1, 17, "x");
     let c = at(&ide, uri, 1, 18);
     assert_eq!(c.cache, None);
+}
+
+#[test]
+fn the_suggestion_after_an_accepted_one_is_ready_when_asked() {
+    let engine = Scripted::new(&["path.strip", "().lower()"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///n.py";
+    ide.open(uri, Some("python"), 1, "def f(path):\n    return \n");
+    let c = at(&ide, uri, 1, 11);
+    assert_eq!(c.text, "path.strip");
+    ide.lookahead(&ide.snapshot(uri).unwrap(), &c, OffsetEncoding::Utf8);
+    assert!(
+        engine.prompts.lock().unwrap()[1].contains("return path."),
+        "the lookahead sees the suggestion accepted"
+    );
+    assert_eq!(ide.stats().lookaheads, 1);
+    // Tab inserts the suggestion; the editor asks again at its end.
+    type_at(&ide, uri, 2, 1, 11, "path.strip");
+    let c = at(&ide, uri, 1, 21);
+    assert_eq!(
+        (c.text.as_str(), c.cache),
+        ("().lower()", Some("lookahead"))
+    );
+    // Typing into it goes on from it.
+    type_at(&ide, uri, 3, 1, 21, "()");
+    let c = at(&ide, uri, 1, 23);
+    assert_eq!((c.text.as_str(), c.cache), (".lower()", Some("typeahead")));
+    assert_eq!(engine.prompts.lock().unwrap().len(), 2, "no model call");
+    let stats = ide.stats();
+    assert_eq!(
+        (stats.requests, stats.model_requests, stats.lookahead_hits),
+        (3, 1, 1)
+    );
+}
+
+#[test]
+fn a_lookahead_that_found_nothing_answers_nothing_and_a_cut_one_is_not_typed_into() {
+    let engine = Scripted::new(&["path.strip", "", "()", "().lower()", "().upper()"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///n.py";
+    ide.open(uri, Some("python"), 1, "def f(path):\n    return \n");
+    let c = at(&ide, uri, 1, 11);
+    ide.lookahead(&ide.snapshot(uri).unwrap(), &c, OffsetEncoding::Utf8);
+    type_at(&ide, uri, 2, 1, 11, "path.strip");
+    let c = at(&ide, uri, 1, 21);
+    assert_eq!((c.text.as_str(), c.cache), ("", Some("lookahead")));
+    assert_eq!(engine.prompts.lock().unwrap().len(), 2);
+    // A lookahead cut by the deadline answers the request after Tab, as that request would
+    // have been answered, but typing into it asks the model again.
+    ide.open(
+        uri,
+        Some("python"),
+        1,
+        "def f(path):\n    return path.strip\n",
+    );
+    let c = at(&ide, uri, 1, 21);
+    assert_eq!(c.text, "()");
+    *engine.deadline_hit.lock().unwrap() = true;
+    ide.lookahead(&ide.snapshot(uri).unwrap(), &c, OffsetEncoding::Utf8);
+    *engine.deadline_hit.lock().unwrap() = false;
+    type_at(&ide, uri, 2, 1, 21, "()");
+    let c = at(&ide, uri, 1, 23);
+    assert_eq!(
+        (c.text.as_str(), c.cache),
+        ("().lower()", Some("lookahead"))
+    );
+    type_at(&ide, uri, 3, 1, 23, "(");
+    let c = at(&ide, uri, 1, 24);
+    assert_eq!(c.cache, None);
+    assert_eq!(engine.prompts.lock().unwrap().len(), 5);
+}
+
+#[test]
+fn a_suggestion_typed_over_is_not_followed_by_its_lookahead() {
+    let engine = Scripted::new(&["path.strip", "().lower()", "tuple(path)"]);
+    let ide = ide_with(engine.clone());
+    let uri = "file:///n.py";
+    ide.open(uri, Some("python"), 1, "def f(path):\n    return \n");
+    let c = at(&ide, uri, 1, 11);
+    ide.lookahead(&ide.snapshot(uri).unwrap(), &c, OffsetEncoding::Utf8);
+    // The user types something else where the suggestion was.
+    type_at(&ide, uri, 2, 1, 11, "len(path.strip");
+    let c = at(&ide, uri, 1, 25);
+    assert_eq!((c.text.as_str(), c.cache), ("tuple(path)", None));
+    assert_eq!(ide.stats().lookahead_hits, 0);
+}
+
+#[test]
+fn the_request_after_tab_waits_for_the_lookahead_running() {
+    let engine = Scripted::new(&["path.strip", "().lower()"]);
+    let ide = Arc::new(ide_with(engine.clone()));
+    let uri = "file:///n.py";
+    ide.open(uri, Some("python"), 1, "def f(path):\n    return \n");
+    let c = at(&ide, uri, 1, 11);
+    *engine.delay.lock().unwrap() = std::time::Duration::from_millis(300);
+    let background = {
+        let (ide, snap) = (Arc::clone(&ide), ide.snapshot(uri).unwrap());
+        std::thread::spawn(move || ide.lookahead(&snap, &c, OffsetEncoding::Utf8))
+    };
+    // Tab while the lookahead is generating.
+    while engine.prompts.lock().unwrap().len() < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    type_at(&ide, uri, 2, 1, 11, "path.strip");
+    let c = at(&ide, uri, 1, 21);
+    background.join().unwrap();
+    assert_eq!(
+        (c.text.as_str(), c.cache),
+        ("().lower()", Some("lookahead"))
+    );
+    assert_eq!(
+        engine.prompts.lock().unwrap().len(),
+        2,
+        "one model call each"
+    );
 }
 
 #[test]

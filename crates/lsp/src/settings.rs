@@ -125,7 +125,7 @@ pub const KEYS: &[Key] = &[
         name: "typeaheadCache",
         kind: Kind::Bool,
         default: "true",
-        doc: "answer from the suggestion shown when the user types its start, and from recent contexts",
+        doc: "answer from the suggestion shown when the user types its start, from the one after it (computed in the background while a suggestion is shown; needs backgroundPrefill), and from recent contexts",
     },
     Key {
         name: "safetyGate",
