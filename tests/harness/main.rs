@@ -403,7 +403,12 @@ fn a_shrunk_context_stays_anchored_across_lines() {
     assert_eq!(n("requests"), 2, "{ide}");
     assert!(n("skipped") <= n("shrunk") && n("shrunk") <= 2, "{ide}");
     assert!(
-        n("model_requests") + n("skipped") + n("typeahead_hits") + n("lru_hits") >= 2,
+        n("model_requests")
+            + n("skipped")
+            + n("typeahead_hits")
+            + n("lru_hits")
+            + n("lookahead_hits")
+            >= 2,
         "every request was answered by the model, a cache or a skip: {ide}"
     );
     assert_eq!(s.shutdown(), Some(0));
@@ -1038,4 +1043,81 @@ fn an_accepted_suggestion_is_counted_by_nib_stats() {
     );
     assert!(home.path().join("events.sqlite3").is_file());
     assert_eq!(s.shutdown(), Some(0));
+}
+
+/// Where the cursor is after inserting `text` at `at` (UTF-16 columns, as the harness's text).
+fn after_insert(at: (u32, u32), text: &str) -> (u32, u32) {
+    match text.rsplit_once('\n') {
+        Some((before, last)) => (
+            at.0 + before.matches('\n').count() as u32 + 1,
+            last.encode_utf16().count() as u32,
+        ),
+        None => (at.0, at.1 + text.encode_utf16().count() as u32),
+    }
+}
+
+/// Tab on the first item at `at`: the item's text goes into the document (as version
+/// `version`); the cursor after it.
+fn accept_first(
+    s: &mut Server,
+    u: &str,
+    version: i32,
+    at: (u32, u32),
+    items: &[Value],
+) -> (u32, u32) {
+    let text = items[0]["insertText"].as_str().unwrap();
+    let start = &items[0]["range"]["start"];
+    let start = (
+        start["line"].as_u64().unwrap() as u32,
+        start["character"].as_u64().unwrap() as u32,
+    );
+    assert_eq!(start, at, "the suggestion is inserted at the cursor");
+    s.change(u, version, insert(at.0, at.1, text));
+    after_insert(at, text)
+}
+
+/// While a suggestion is on screen the server computes the one after it; the request the
+/// editor makes after Tab answers from it, without the model, and with what that request
+/// would have got from the model (no deadline here, so both see the whole context).
+#[test]
+fn the_request_after_tab_is_answered_by_the_lookahead() {
+    require_model();
+    let py = fixture("python/inventory.py");
+    let u = uri("inventory.py");
+    let last = py.lines().count() as u32 - 1;
+    let end = (last, py.lines().last().unwrap().len() as u32);
+    let mut answers = Vec::new();
+    for lookahead in [true, false] {
+        let mut options = opts();
+        // The caches off turn the lookahead off.
+        options["typeaheadCache"] = json!(lookahead);
+        let (mut s, _) = Server::start(options, &[]);
+        s.stats_until(Duration::from_secs(120), |v| v["engine"].is_object())
+            .expect("the model loads");
+        s.open(&u, "python", &py);
+        let items = s.inline(&u, end.0, end.1).unwrap();
+        assert_eq!(items.len(), 1, "one suggestion at the end of average_price");
+        let cursor = accept_first(&mut s, &u, 2, end, &items);
+        let next = s.inline(&u, cursor.0, cursor.1).unwrap();
+        let ide = s.request("nib/stats", Value::Null).unwrap()["ide"].clone();
+        let n = |k: &str| ide[k].as_u64().unwrap();
+        if lookahead {
+            assert_eq!(
+                (n("requests"), n("model_requests"), n("lookahead_hits")),
+                (2, 1, 1),
+                "the second request is answered by the lookahead: {ide}"
+            );
+        } else {
+            assert_eq!((n("model_requests"), n("lookaheads")), (2, 0), "{ide}");
+        }
+        answers.push((
+            items[0]["insertText"].clone(),
+            next.first().map(|i| i["insertText"].clone()),
+        ));
+        assert_eq!(s.shutdown(), Some(0));
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the lookahead answers as the model would"
+    );
 }

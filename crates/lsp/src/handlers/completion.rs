@@ -85,7 +85,25 @@ impl Backend {
         .await?;
         if let Some(c) = c.as_ref().filter(|c| !c.text.trim().is_empty()) {
             self.events.shown(&shown, c, trigger, enc, &self.ide);
+            // Only while the document is still at the suggestion's version: the editor shows it.
+            if trigger == Trigger::Automatic
+                && self.ide.version(uri.as_str()) == Some(shown.doc.version())
+            {
+                self.look_ahead(shown, c.clone());
+            }
         }
         Ok(c)
+    }
+
+    /// While `shown` is on screen, compute in the background what the request after Tab would
+    /// get (see `Ide::lookahead`); the response does not wait for it.
+    fn look_ahead(&self, snap: nib_ide::Snapshot, shown: Completion) {
+        let ide = Arc::clone(&self.ide);
+        let enc = self.encoding();
+        let span = tracing::debug_span!("lookahead", uri = %snap.uri);
+        tokio::spawn(blocking::run("lookahead", span, move |_| {
+            ide.lookahead(&snap, &shown, enc);
+            Ok(())
+        }));
     }
 }
