@@ -3,7 +3,7 @@
 //! that the end-to-end tests use too, and in-process completions at spread positions.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use nib_engine::CancelToken;
@@ -86,6 +86,10 @@ pub enum BenchCommand {
         /// Stop each trace after this many seconds of replay.
         #[arg(long)]
         max_seconds: Option<f64>,
+        /// The user's reaction time: how long a suggestion they accept is on screen before
+        /// they press Tab (0: at once).
+        #[arg(long, default_value_t = 0)]
+        accept_ms: u64,
         /// Print the figures as one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -144,6 +148,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             load,
             limit_lines,
             max_seconds,
+            accept_ms,
             json,
         } => {
             if traces.is_empty() {
@@ -157,6 +162,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 limit_requests: None,
                 limit_lines,
                 max_seconds,
+                accept_delay: Duration::from_millis(accept_ms),
             };
             let _load = Load::start(load);
             bench_replay(
@@ -288,6 +294,8 @@ pub struct ReplayOptions {
     pub limit_lines: Option<usize>,
     /// Stop after this many seconds.
     pub max_seconds: Option<f64>,
+    /// How long an accepted suggestion is on screen before Tab.
+    pub accept_delay: Duration,
 }
 
 /// Busy threads competing with the server for the CPU while they live.
@@ -381,7 +389,6 @@ pub fn replay(
     use crate::trace::Event;
     use nib_text::{Document, Range, TextChange};
     use serde_json::json;
-    use std::time::Duration;
     let log = std::env::var_os("NIB_BENCH_SERVER_LOG").map(std::path::PathBuf::from);
     let mut client = crate::client::Client::spawn(&how.server, log.as_deref())?;
     client.initialize(options)?;
@@ -528,6 +535,7 @@ pub fn replay(
                 }
                 match (&decision, item) {
                     (Decision::Accept { chars }, Some((text, start, end, item))) => {
+                        std::thread::sleep(how.accept_delay);
                         let (start, end) = if start[0] == u32::MAX {
                             (at, at)
                         } else {
@@ -640,7 +648,8 @@ fn print_replay(label: &str, r: &ReplayResult) {
     let s = crate::simulate::summarize(&r.samples, r.typed_chars);
     let ide = &r.stats["ide"];
     let n = ide["requests"].as_u64().unwrap_or(0).max(1) as f64;
-    let hits = ide["typeahead_hits"].as_u64().unwrap_or(0) + ide["lru_hits"].as_u64().unwrap_or(0);
+    let count = |k: &str| ide[k].as_u64().unwrap_or(0);
+    let hits = count("typeahead_hits") + count("lru_hits") + count("lookahead_hits");
     println!(
         "{label:<34} requests {:>4}  shown {:>4.1}%  accepted/shown {:>4.1}% (partly right {:>4.1}%)  chars from suggestions {:>4.1}% ({} of {})",
         s.requests,
@@ -665,6 +674,12 @@ fn print_replay(label: &str, r: &ReplayResult) {
         ide["skipped"].as_u64().unwrap_or(0),
         r.stats["peak_rss_kb"].as_u64().unwrap_or(0) / 1024,
         r.wall_s,
+    );
+    println!(
+        "{:<34}   lookahead: {} computed and kept, {} requests answered from one",
+        "",
+        count("lookaheads"),
+        count("lookahead_hits"),
     );
     if !r.model_ready_ms.is_empty() {
         println!(
