@@ -143,7 +143,7 @@ pub(crate) struct PathOptions {
     /// Feed the typeahead cache and the LRU with the result.
     pub remember: bool,
     /// Background work (a lookahead): not counted as a request, not registered as the
-    /// document's in-flight request, and it leaves other background work alone.
+    /// document's in-flight request; it cancels background prefill but not itself.
     pub background: bool,
 }
 
@@ -269,7 +269,11 @@ impl Ide {
                 }
             }
         }
-        if !opts.background {
+        // A lookahead stands in for the request after Tab: background prefill yields to it as
+        // to that request.
+        if opts.background {
+            self.prefiller.cancel();
+        } else {
             self.cancel_background();
         }
         let loading = Instant::now();

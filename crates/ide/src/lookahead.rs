@@ -20,7 +20,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nib_engine::{CancelToken, StopReason};
-use nib_syntax::ParsedDocument;
 use nib_text::{OffsetEncoding, Range, TextChange};
 
 use crate::complete::{Outcome, PathOptions, Purpose};
@@ -108,9 +107,9 @@ impl Ide {
             }),
             text: shown.text.clone(),
         };
-        if doc.apply(&[accept], snap.doc.version(), encoding).is_err() {
+        let Ok(edits) = doc.apply(&[accept], snap.doc.version(), encoding) else {
             return;
-        }
+        };
         let after = offset + shown.text.len();
         let key = Shown::key(&snap.uri, &doc, after);
         let known = lock(&self.sessions)
@@ -123,6 +122,7 @@ impl Ide {
         if known || running {
             return;
         }
+        let started = Instant::now();
         let cancel = CancelToken::new();
         let done = Arc::new(Done::default());
         let older = lock(&self.lookahead).replace(Pending {
@@ -134,10 +134,23 @@ impl Ide {
         if let Some(p) = older {
             p.cancel.cancel();
         }
-        let tree = snap
-            .lang
-            .and_then(|l| ParsedDocument::new(l, &doc.text()))
-            .and_then(|p| p.tree().cloned());
+        // The snapshot's tree, reparsed incrementally: a whole parse of a long file would cost
+        // more than the model's answer when Tab comes at once.
+        let tree = match (snap.lang, &snap.tree, edits.first()) {
+            (Some(lang), Some(old), Some(e)) => {
+                let edit = nib_syntax::input_edit(
+                    e.start_byte,
+                    e.old_end_byte,
+                    e.new_end_byte,
+                    e.start_point,
+                    e.old_end_point,
+                    e.new_end_point,
+                );
+                nib_syntax::reparse_edited(lang, old, &edit, &doc.text())
+            }
+            (Some(lang), _, _) => nib_syntax::parse(lang, &doc.text()),
+            _ => None,
+        };
         let accepted = Snapshot {
             uri: snap.uri.clone(),
             doc,
@@ -174,6 +187,11 @@ impl Ide {
             }
         }
         done.finish();
+        tracing::debug!(
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            cancelled = cancel.is_cancelled(),
+            "lookahead done"
+        );
         let mut current = lock(&self.lookahead);
         if current.as_ref().is_some_and(|p| p.cancel.same(&cancel)) {
             *current = None;
@@ -202,7 +220,14 @@ impl Ide {
                 _ => return false,
             }
         };
-        done.wait(until, cancel)
+        let waited = Instant::now();
+        let finished = done.wait(until, cancel);
+        tracing::debug!(
+            finished,
+            waited_ms = waited.elapsed().as_secs_f64() * 1000.0,
+            "joined the lookahead"
+        );
+        finished
     }
 
     /// Cancel the running lookahead (a request needs the engine for something else).

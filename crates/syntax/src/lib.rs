@@ -11,5 +11,5 @@ mod parsed;
 pub mod tags;
 
 pub use language::Language;
-pub use parsed::{input_edit, parse, point_of, InputEdit, ParsedDocument};
+pub use parsed::{input_edit, parse, point_of, reparse_edited, InputEdit, ParsedDocument};
 pub use tree_sitter;

@@ -11,6 +11,16 @@ pub fn parse(lang: Language, text: &str) -> Option<Tree> {
     parser.parse(text, None)
 }
 
+/// The tree of `text`, which is the text of `old` after `edit`: reparsed incrementally from
+/// `old` (left as it was). `None` only when the language has no grammar compiled in.
+pub fn reparse_edited(lang: Language, old: &Tree, edit: &InputEdit, text: &str) -> Option<Tree> {
+    let mut parser = Parser::new();
+    parser.set_language(&lang.grammar()?).ok()?;
+    let mut tree = old.clone();
+    tree.edit(edit);
+    parser.parse(text, Some(&tree))
+}
+
 /// A document's syntax tree, kept up to date by incremental reparsing.
 pub struct ParsedDocument {
     lang: Language,
@@ -110,6 +120,25 @@ mod tests {
     }
 
     const SRC: &str = "def f(x):\n    return x + 1\n\nclass A:\n    def g(self):\n        pass\n";
+
+    #[test]
+    fn an_edited_copy_is_reparsed_like_a_fresh_parse_and_the_old_tree_is_kept() {
+        let old = parse(Language::Python, SRC).unwrap();
+        let at = SRC.find("x + 1").unwrap();
+        let new_text = apply(SRC, at, at, "2 * ");
+        let edit = input_edit(
+            at,
+            at,
+            at + 4,
+            point_of(SRC, at),
+            point_of(SRC, at),
+            point_of(&new_text, at + 4),
+        );
+        let tree = reparse_edited(Language::Python, &old, &edit, &new_text).unwrap();
+        let fresh = parse(Language::Python, &new_text).unwrap();
+        assert_eq!(tree.root_node().to_sexp(), fresh.root_node().to_sexp());
+        assert_eq!(old.root_node().end_byte(), SRC.len());
+    }
 
     proptest! {
         #[test]
