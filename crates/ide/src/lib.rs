@@ -364,14 +364,7 @@ impl Ide {
         }
         if let Some(parsed) = &mut entry.parsed {
             for e in &edits {
-                parsed.edit(&nib_syntax::input_edit(
-                    e.start_byte,
-                    e.old_end_byte,
-                    e.new_end_byte,
-                    e.start_point,
-                    e.old_end_point,
-                    e.new_end_point,
-                ));
+                parsed.edit(&tree_edit(e));
             }
             let rope = entry.doc.rope();
             parsed.reparse_with(|byte| {
@@ -446,6 +439,18 @@ impl Ide {
             }
         }
     }
+}
+
+/// A text edit as tree-sitter's edit of the old tree.
+fn tree_edit(e: &nib_text::Edit) -> nib_syntax::InputEdit {
+    nib_syntax::input_edit(
+        e.start_byte,
+        e.old_end_byte,
+        e.new_end_byte,
+        e.start_point,
+        e.old_end_point,
+        e.new_end_point,
+    )
 }
 
 /// Lock a mutex, recovering from poisoning (a panicked request must not take the server down).

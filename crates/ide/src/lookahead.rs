@@ -138,15 +138,7 @@ impl Ide {
         // more than the model's answer when Tab comes at once.
         let tree = match (snap.lang, &snap.tree, edits.first()) {
             (Some(lang), Some(old), Some(e)) => {
-                let edit = nib_syntax::input_edit(
-                    e.start_byte,
-                    e.old_end_byte,
-                    e.new_end_byte,
-                    e.start_point,
-                    e.old_end_point,
-                    e.new_end_point,
-                );
-                nib_syntax::reparse_edited(lang, old, &edit, &doc.text())
+                nib_syntax::reparse_edited(lang, old, &crate::tree_edit(e), &doc.text())
             }
             (Some(lang), _, _) => nib_syntax::parse(lang, &doc.text()),
             _ => None,
