@@ -132,7 +132,7 @@ fn incremental_findings_equal_a_whole_file_check() {
         ide.open(uri, Some("python"), 1, SOURCE);
         let mut text = SOURCE.to_string();
         assert_eq!(ide.document_findings(uri, 1 << 20), initial);
-        let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         for step in 0..30 {
             let mut changes = Vec::new();
             for _ in 0..1 + rng.below(3) {
