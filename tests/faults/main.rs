@@ -101,9 +101,14 @@ fn model_file_truncated_while_the_server_runs() {
         .unwrap();
     f.set_len(1 << 20).unwrap();
     drop(f);
-    // The loaded model does not read its file again: completions go on.
+    // The loaded model does not read its file again: completions go on, those that run the
+    // model too (an explicit request is not answered from a cache).
     s.change(&u, 2, json!([{ "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": col } }, "text": "t" }]));
     let r = s.inline(&u, line, col + 1);
+    assert!(r.is_ok(), "{r:?}");
+    let mut invoked = Server::inline_params(&u, line, col + 1);
+    invoked["context"]["triggerKind"] = json!(1);
+    let r = s.request("textDocument/inlineCompletion", invoked);
     assert!(r.is_ok(), "{r:?}");
     still_answers(&mut s, &u);
     // A reload from the damaged file is a clear error; the loaded model stays in use.

@@ -168,9 +168,11 @@ impl LlamaEngine {
             }
         }
         let backend = backend()?;
+        // Read into memory, not mapped: a model file replaced or truncated while the server
+        // runs must not take it down (a mapped page past the new end of the file is SIGBUS).
+        let params = LlamaModelParams::default().with_use_mmap(false);
         let mut model =
-            LlamaModel::load_from_file(backend, &config.model_path, &LlamaModelParams::default())
-                .map_err(|e| {
+            LlamaModel::load_from_file(backend, &config.model_path, &params).map_err(|e| {
                 EngineError::Unavailable(format!(
                     "llama.cpp could not load {}: {e}",
                     config.model_path.display()
