@@ -295,13 +295,22 @@ impl Ide {
             full,
             budget_start,
         ) {
-            Choice::Run(run) => run,
+            Choice::Run(run) => {
+                if run.shrunk && !opts.background {
+                    self.stats.shrunk.inc();
+                }
+                run
+            }
             Choice::Skip {
                 prep,
                 small,
                 reason,
                 background,
             } => {
+                if !opts.background {
+                    self.stats.shrunk.inc();
+                    self.stats.skipped.inc();
+                }
                 self.schedule_prefill(Arc::clone(&engine), background);
                 let mode = opts.mode.unwrap_or(prep.mode);
                 tracing::debug!(uri = %snap.uri, version = snap.doc.version(), ?mode, prompt_tokens = small.prompt_tokens, reason = reason.as_str(), "completion skipped");
@@ -330,8 +339,12 @@ impl Ide {
         if generation.stop_reason == StopReason::Cancelled {
             return Err(IdeError::Cancelled);
         }
-        let prefilled = generation.prompt_tokens - generation.reused_tokens;
-        self.stats.prefilled_tokens.add(prefilled as u64);
+        let prefilled = (generation.prompt_tokens - generation.reused_tokens) as u64;
+        if opts.background {
+            self.stats.background_prefilled_tokens.add(prefilled);
+        } else {
+            self.stats.prefilled_tokens.add(prefilled);
+        }
         let mut out = shape.process(&generation.text, &prep.heal);
         let retry = Retry {
             engine: engine.as_ref(),
@@ -373,7 +386,7 @@ impl Ide {
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             prompt_tokens: generation.prompt_tokens,
             reused_tokens: generation.reused_tokens,
-            prefilled_tokens: prefilled,
+            prefilled_tokens: prefilled as usize,
             generated_tokens: generation.tokens.len(),
             stop_reason: generation.stop_reason,
             cache: None,
@@ -448,27 +461,22 @@ impl Ide {
                 window,
                 prefill_full,
                 ..
-            } => {
-                self.stats.shrunk.inc();
-                Choice::Run(Run {
-                    prep: window,
-                    slot: Slot::Scratch,
-                    budget: Some(budget),
-                    shrunk: true,
-                    background: prefill_full
-                        .then_some((Slot::Main, full.prompt))
-                        .into_iter()
-                        .collect(),
-                })
-            }
+            } => Choice::Run(Run {
+                prep: window,
+                slot: Slot::Scratch,
+                budget: Some(budget),
+                shrunk: true,
+                background: prefill_full
+                    .then_some((Slot::Main, full.prompt))
+                    .into_iter()
+                    .collect(),
+            }),
             Plan::Skip {
                 reason,
                 window,
                 small,
                 prefill_full,
             } => {
-                self.stats.shrunk.inc();
-                self.stats.skipped.inc();
                 let mut background = vec![(Slot::Scratch, window.prompt.clone())];
                 if prefill_full {
                     background.push((Slot::Main, full.prompt));

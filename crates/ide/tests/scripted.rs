@@ -633,6 +633,64 @@ fn the_suggestion_after_an_accepted_one_is_ready_when_asked() {
     );
 }
 
+/// The lookahead runs the path of a request, plan included, but it is no request: the request
+/// counters (`shrunk`, `skipped`, `model_requests`, `prefilled_tokens`) are the editor's
+/// requests only, and what the lookahead evaluates counts as background work.
+#[test]
+fn a_lookahead_is_not_counted_as_a_request() {
+    // At 100 tokens/s the full window misses the budget: the request and the lookahead both
+    // run on the small window.
+    let engine = Scripted::new(&["return total_0", "\n    total = 0"]);
+    let ide = typing_ide(&engine, 100.0);
+    let uri = "file:///long.py";
+    let c = at_long_function_middle(&ide);
+    assert!(c.shrunk);
+    // The scratch slot holds the small window; the lookahead's only appends the suggestion.
+    engine.warm.lock().unwrap().push(Slot::Scratch);
+    // The request's background prefill of the full window (the main slot held nothing) ends
+    // before the lookahead starts, so that only the lookahead's work counts below.
+    let waited = std::time::Instant::now();
+    while ide.stats().background_prefilled_tokens == 0
+        && waited.elapsed() < std::time::Duration::from_secs(30)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(engine.prefilled.lock().unwrap().clone(), [Slot::Main]);
+    let before = ide.stats();
+    ide.lookahead(&ide.snapshot(uri).unwrap(), &c, OffsetEncoding::Utf8);
+    assert_eq!(engine.prompts.lock().unwrap().len(), 2, "the lookahead ran");
+    assert_eq!(
+        engine.slots.lock().unwrap().clone(),
+        [Slot::Scratch, Slot::Scratch],
+        "on the small window, as a request would"
+    );
+    let after = ide.stats();
+    assert_eq!(after.lookaheads, 1);
+    assert_eq!(
+        (
+            after.requests,
+            after.model_requests,
+            after.shrunk,
+            after.skipped,
+            after.prefilled_tokens
+        ),
+        (
+            before.requests,
+            before.model_requests,
+            before.shrunk,
+            before.skipped,
+            before.prefilled_tokens
+        ),
+        "{after:?}"
+    );
+    // The lookahead's prompt (10 tokens for this engine) is background work, and so is the
+    // full window it may prefill afterwards.
+    assert!(
+        after.background_prefilled_tokens - before.background_prefilled_tokens >= 10,
+        "the lookahead's prompt is background work: {after:?}"
+    );
+}
+
 #[test]
 fn a_lookahead_that_found_nothing_answers_nothing_and_a_cut_one_is_not_typed_into() {
     let engine = Scripted::new(&["path.strip", "", "()", "().lower()", "().upper()"]);
