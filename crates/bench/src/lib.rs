@@ -676,11 +676,10 @@ fn print_replay(label: &str, r: &ReplayResult) {
         r.wall_s,
     );
     println!(
-        "{:<34}   lookahead: {} computed and kept, {} requests answered from one; speculative work backed off {} times (a request late)",
+        "{:<34}   lookahead: {} computed and kept, {} requests answered from one",
         "",
         count("lookaheads"),
         count("lookahead_hits"),
-        count("backed_off"),
     );
     if !r.model_ready_ms.is_empty() {
         println!(

@@ -13,8 +13,6 @@
 //!   ([`Completion::skipped`]); what it planned to prefill is scheduled at once.
 //! - Background prefill a request plans is scheduled only after its own candidates are
 //!   generated, so that it never delays them.
-//! - A request with a budget records whether it overshot it; while the last one did,
-//!   speculative work (lookahead, idle prefill) is not started ([`Ide::backing_off`]).
 //! - The safety gate sees every suggestion and alternative shown (not raw requests).
 
 use std::sync::Arc;
@@ -363,10 +361,6 @@ impl Ide {
         let (findings, gate_dropped) = self.gate_output(&config, &shape, &mut out);
         let scores = Scores::of(&generation.tokens, &out.text);
         let alternatives = self.alternatives(&config, &shape, prep, &generation.alternatives, &out);
-        if let (false, Some(budget)) = (opts.background, run.budget) {
-            let late = budget_start.elapsed() > budget;
-            self.late.store(late, std::sync::atomic::Ordering::Relaxed);
-        }
         if opts.remember && !req.raw && generation.stop_reason != StopReason::Deadline {
             self.remember(snap, offset, &out.text);
         }
@@ -588,7 +582,7 @@ impl Ide {
     /// request finds it cached (after didChange and a short idle time). Returns at once.
     pub fn prefill_at(&self, uri: &str, offset: usize) {
         let config = self.config();
-        if !config.background_prefill || !config.kv_reuse || self.backing_off() {
+        if !config.background_prefill || !config.kv_reuse {
             return;
         }
         let (Ok(snap), crate::EngineState::Ready(engine)) = (self.snapshot(uri), self.engine.get())

@@ -160,8 +160,6 @@ pub struct Ide {
     stats: Arc<session::Stats>,
     prefiller: session::Prefiller,
     lookahead: Mutex<Option<lookahead::Pending>>,
-    /// The last request with a budget overshot it: speculative work waits for one on time.
-    late: std::sync::atomic::AtomicBool,
     gate: gate::Gate,
     repo: Mutex<Option<Arc<dyn RepoContextSource>>>,
     provider: provider::ProviderSlot,
@@ -185,7 +183,6 @@ impl Ide {
             stats: Arc::default(),
             prefiller: session::Prefiller::new(),
             lookahead: Mutex::new(None),
-            late: std::sync::atomic::AtomicBool::new(false),
             gate: gate::Gate::default(),
             repo: Mutex::new(None),
             provider: provider::ProviderSlot::default(),
@@ -284,17 +281,6 @@ impl Ide {
 
     pub fn stats(&self) -> IdeStats {
         self.stats.snapshot()
-    }
-
-    /// Speculative work (work for a request that may never come: a lookahead, an idle
-    /// prefill) backs off while requests are late: on a busy machine it would compete with the
-    /// requests for the CPU. Counts the work not started.
-    fn backing_off(&self) -> bool {
-        let late = self.late.load(std::sync::atomic::Ordering::Relaxed);
-        if late {
-            self.stats.backed_off.inc();
-        }
-        late
     }
 
     fn cancel_background(&self) {

@@ -81,8 +81,7 @@ impl Ide {
     /// once `shown` is accepted, and keep it for that request. Blocking (runs the model): call
     /// it off the request's thread, after the response. Does nothing when the caches or
     /// background work are off, with a remote provider for completions, before the model is
-    /// loaded, when the last request overshot its budget, or when `shown` is empty or replaces
-    /// text.
+    /// loaded, or when `shown` is empty or replaces text.
     pub fn lookahead(&self, snap: &Snapshot, shown: &Completion, encoding: OffsetEncoding) {
         let config = self.config();
         if !(config.typeahead_cache && config.background_prefill && config.kv_reuse)
@@ -94,7 +93,7 @@ impl Ide {
         // A remote provider answers completions itself; a model still loading has nothing to
         // run yet.
         let ready = matches!(self.engine.get(), crate::EngineState::Ready(_));
-        if !ready || self.provider.remote().completion.is_some() || self.backing_off() {
+        if !ready || self.provider.remote().completion.is_some() {
             return;
         }
         let Ok(offset) = snap.doc.offset(shown.range.start, encoding) else {

@@ -192,7 +192,6 @@ pub(crate) struct Stats {
     pub lru_hits: Counter,
     pub lookaheads: Counter,
     pub lookahead_hits: Counter,
-    pub backed_off: Counter,
     pub shrunk: Counter,
     pub skipped: Counter,
     pub gated: Counter,
@@ -211,9 +210,6 @@ pub struct IdeStats {
     pub lookaheads: u64,
     /// Requests answered from a lookahead.
     pub lookahead_hits: u64,
-    /// Speculative work (a lookahead, an idle prefill) not started because the last request
-    /// overshot its budget.
-    pub backed_off: u64,
     pub shrunk: u64,
     /// Shrunk requests answered at once with nothing while their small window was evaluated in
     /// the background.
@@ -233,7 +229,6 @@ impl Stats {
             lru_hits: self.lru_hits.get(),
             lookaheads: self.lookaheads.get(),
             lookahead_hits: self.lookahead_hits.get(),
-            backed_off: self.backed_off.get(),
             shrunk: self.shrunk.get(),
             skipped: self.skipped.get(),
             gated: self.gated.get(),

@@ -773,45 +773,6 @@ fn the_request_after_tab_waits_for_the_lookahead_running() {
     );
 }
 
-/// Speculative work backs off while requests are late: after a request that overshot its
-/// budget neither the lookahead nor the idle prefill starts; a request on time resumes them.
-#[test]
-fn speculative_work_backs_off_while_requests_are_late() {
-    let engine = Scripted::new(&["path.strip", "path.strip", "().lower()"]);
-    *engine.throughput.lock().unwrap() = Throughput {
-        prefill_tokens_per_s: 1e6,
-        decode_tokens_per_s: 1e6,
-    };
-    let budget = std::time::Duration::from_secs(1);
-    let ide = Ide::new(IdeConfig {
-        deadline: Some(budget),
-        cold_deadline: budget,
-        ..IdeConfig::default()
-    });
-    ide.set_engine(engine.clone());
-    let uri = "file:///n.py";
-    ide.open(uri, Some("python"), 1, "def f(path):\n    return \n");
-    // The engine takes longer than the budget (a busy machine).
-    *engine.delay.lock().unwrap() = budget + std::time::Duration::from_millis(500);
-    let late = at(&ide, uri, 1, 11);
-    assert_eq!(late.text, "path.strip");
-    *engine.delay.lock().unwrap() = std::time::Duration::ZERO;
-    ide.lookahead(&ide.snapshot(uri).unwrap(), &late, OffsetEncoding::Utf8);
-    ide.prefill_at(uri, 0);
-    assert_eq!(engine.prompts.lock().unwrap().len(), 1, "no lookahead");
-    let stats = ide.stats();
-    assert_eq!((stats.lookaheads, stats.backed_off), (0, 2), "{stats:?}");
-    // A request on time (the engine answers at once; another function, so that no cache
-    // answers): the lookahead runs again.
-    ide.open(uri, Some("python"), 2, "def g(path):\n    return \n");
-    let c = at(&ide, uri, 1, 11);
-    assert_eq!(c.cache, None);
-    ide.lookahead(&ide.snapshot(uri).unwrap(), &c, OffsetEncoding::Utf8);
-    let stats = ide.stats();
-    assert_eq!((stats.lookaheads, stats.backed_off), (1, 2), "{stats:?}");
-    assert!(engine.prompts.lock().unwrap()[2].contains("return path."));
-}
-
 #[test]
 fn the_safety_gate_drops_dangerous_suggestions_and_keeps_findings_of_others() {
     let engine = Scripted::new(&[
