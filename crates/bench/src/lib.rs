@@ -90,10 +90,28 @@ pub enum BenchCommand {
         /// they press Tab (0: at once).
         #[arg(long, default_value_t = 0)]
         accept_ms: u64,
+        /// A server setting, KEY=VALUE (VALUE as JSON, else a string), e.g.
+        /// `--set doubtCutPercent=0`; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
         /// Print the figures as one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `KEY=VALUE` settings into JSON (VALUE as JSON when it parses, else a string).
+fn parse_settings(settings: &[String]) -> Result<serde_json::Map<String, serde_json::Value>> {
+    settings
+        .iter()
+        .map(|s| {
+            let (k, v) = s
+                .split_once('=')
+                .with_context(|| format!("`{s}`: a setting is KEY=VALUE"))?;
+            let v = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v));
+            Ok((k.trim().to_string(), v))
+        })
+        .collect()
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -149,6 +167,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             limit_lines,
             max_seconds,
             accept_ms,
+            settings,
             json,
         } => {
             if traces.is_empty() {
@@ -164,6 +183,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 max_seconds,
                 accept_delay: Duration::from_millis(accept_ms),
             };
+            let settings = parse_settings(&settings)?;
             let _load = Load::start(load);
             bench_replay(
                 &traces,
@@ -171,6 +191,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 model,
                 context_tokens,
                 deadline_ms,
+                &settings,
                 baseline,
                 json,
             )
@@ -676,10 +697,11 @@ fn print_replay(label: &str, r: &ReplayResult) {
         r.wall_s,
     );
     println!(
-        "{:<34}   lookahead: {} computed and kept, {} requests answered from one",
+        "{:<34}   lookahead: {} computed and kept, {} requests answered from one; {} suggestions cut where the model doubted",
         "",
         count("lookaheads"),
         count("lookahead_hits"),
+        count("doubt_cuts"),
     );
     if !r.model_ready_ms.is_empty() {
         println!(
@@ -715,12 +737,14 @@ fn add(all: &mut ReplayResult, r: &ReplayResult) {
     all.stats = merge_stats(&all.stats, &r.stats);
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn bench_replay(
     traces: &[PathBuf],
     how: &ReplayOptions,
     model: Option<String>,
     context_tokens: usize,
     deadline_ms: u64,
+    settings: &serde_json::Map<String, serde_json::Value>,
     baseline: Option<usize>,
     json_out: bool,
 ) -> Result<()> {
@@ -728,6 +752,9 @@ pub fn bench_replay(
     let mut options = json!({ "contextTokens": context_tokens, "deadlineMs": deadline_ms });
     if let Some(m) = &model {
         options["model"] = json!(m);
+    }
+    for (k, v) in settings {
+        options[k] = v.clone();
     }
     let mut all = ReplayResult::default();
     let mut base_all = ReplayResult::default();
