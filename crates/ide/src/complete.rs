@@ -354,6 +354,14 @@ impl Ide {
             first: &first,
         };
         self.retry_rejected(&retry, &mut out, &mut generation)?;
+        if let (Some(min), false, Trigger::Automatic) = (config.doubt_cut, req.raw, req.trigger) {
+            if out.dropped.is_none()
+                && self.cut_at_doubt(&shape, prep, &generation, min, &mut out)
+                && !opts.background
+            {
+                self.stats.doubt_cuts.inc();
+            }
+        }
         if !run.background.is_empty() {
             self.schedule_prefill(Arc::clone(&engine), std::mem::take(&mut run.background));
         }
@@ -596,6 +604,35 @@ impl Ide {
             || plan::nothing_worth_keeping(engine.plan(Slot::Main, &prep.prompt).slot_tokens)
         {
             self.schedule_prefill(engine, vec![(Slot::Main, prep.prompt)]);
+        }
+    }
+}
+
+impl Ide {
+    /// End `out` before the first token of `generation` the model gave a log-probability
+    /// under `min` (and the word it would finish), post-processed as if generation stopped
+    /// there. True when it was cut.
+    fn cut_at_doubt(
+        &self,
+        shape: &Shape,
+        prep: &Prepared,
+        generation: &nib_engine::Generation,
+        min: f32,
+        out: &mut Output,
+    ) -> bool {
+        let Some(at) = crate::output::doubt_cut(&generation.tokens, prep.heal.held.len(), min)
+        else {
+            return false;
+        };
+        if at >= generation.text.len() || !generation.text.is_char_boundary(at) {
+            return false;
+        }
+        match shape.cut_at(&generation.text, at, &prep.heal) {
+            Some(cut) if cut.text.len() < out.text.len() => {
+                *out = cut;
+                true
+            }
+            _ => false,
         }
     }
 }

@@ -88,6 +88,9 @@ pub struct IdeConfig {
     pub repo_tokens: usize,
     /// Output cap of a code action (code written from a comment).
     pub code_action_max_tokens: usize,
+    /// An automatic suggestion ends before its first token with a log-probability under
+    /// this (what follows is likely wrong); `None` = never cut.
+    pub doubt_cut: Option<f32>,
 }
 
 impl Default for IdeConfig {
@@ -106,6 +109,7 @@ impl Default for IdeConfig {
             gate: GatePolicy::Drop,
             repo_tokens: 1024,
             code_action_max_tokens: 512,
+            doubt_cut: None,
         }
     }
 }

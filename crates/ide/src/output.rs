@@ -7,6 +7,10 @@
 //! - A raw request (evaluation) stops at the output cap or the end of generation only, and its
 //!   output is restored but not post-processed.
 //! - An output cut by the deadline keeps whole lines (multi-line) or whole words only.
+//! - An output cut where the model doubts ([`doubt_cut`]) keeps what comes before its first
+//!   unlikely token, less a word that token would finish, and is post-processed as if the
+//!   generation had stopped there; never before the held-back text or to nothing. A cut
+//!   post-processing drops (an unfinished expression: `path.`, `a or`) leaves the output whole.
 
 use std::sync::Arc;
 
@@ -129,6 +133,19 @@ impl Shape {
             || o.dropped.is_some_and(|d| d != DropReason::Empty)
     }
 
+    /// The suggestion an output makes if it ends at raw byte `at` (see [`doubt_cut`]): `None`
+    /// when that leaves nothing worth showing.
+    pub fn cut_at(&self, raw: &str, at: usize, heal: &Heal) -> Option<Output> {
+        let mut out = self.process(&raw[..at], heal);
+        if out.dropped.is_some() || out.text.trim().is_empty() {
+            return None;
+        }
+        if nib_postprocess::noise(&self.input(""), &mut out.text).is_some() {
+            return None;
+        }
+        Some(out)
+    }
+
     /// Trim a suggestion whose generation ended with `stop`: cut short by the deadline, keep
     /// whole lines (multi-line) or whole words only; what is left is dropped when it is
     /// noise (only a comment, only closers the suffix has).
@@ -176,6 +193,34 @@ pub(crate) fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
+/// Where the model starts to doubt an output: the raw byte offset of its first token with a
+/// log-probability under `min_logprob`, moved back to the start of a word that token would
+/// finish (`compute` + `_total`: the cut goes before `compute`). `None` when no token is that
+/// unlikely, or when the cut would keep nothing of the output past `held` (the held-back
+/// text the output was forced to start with): a suggestion is trimmed, never emptied.
+pub(crate) fn doubt_cut(
+    tokens: &[nib_engine::GeneratedToken],
+    held: usize,
+    min_logprob: f32,
+) -> Option<usize> {
+    let raw: String = tokens.iter().map(|t| t.text.as_str()).collect();
+    let mut start = 0;
+    let mut at = None;
+    for t in tokens {
+        if start >= held && t.logprob < min_logprob {
+            at = Some(start);
+            break;
+        }
+        start += t.text.len();
+    }
+    let mut at = at?;
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    if raw[at..].starts_with(word) {
+        at = raw[..at].trim_end_matches(word).len();
+    }
+    (at > held && !raw[held..at].trim().is_empty()).then_some(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +262,51 @@ mod tests {
         let out = cut(&s, "b) + c", StopReason::Deadline);
         assert_eq!(out.text, "b) + ");
         assert_eq!(out.dropped, None);
+    }
+
+    fn tokens(spec: &[(&str, f32)]) -> Vec<nib_engine::GeneratedToken> {
+        spec.iter()
+            .map(|&(text, logprob)| nib_engine::GeneratedToken {
+                text: text.into(),
+                logprob,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_cut_goes_before_the_first_unlikely_token_and_its_word() {
+        let sure = -0.1;
+        let doubt = -3.0;
+        let t = tokens(&[
+            ("total", sure),
+            (" +=", sure),
+            (" item", sure),
+            (".price", doubt),
+        ]);
+        assert_eq!(doubt_cut(&t, 0, -2.0), Some("total += item".len()));
+        // A token that finishes a word takes the word with it.
+        let t = tokens(&[("x", sure), (" = compute", sure), ("_total", doubt)]);
+        assert_eq!(doubt_cut(&t, 0, -2.0), Some("x = ".len()));
+        // No unlikely token, or the threshold below every token: no cut.
+        assert_eq!(doubt_cut(&t, 0, -5.0), None);
+        let t = tokens(&[("x", sure), (" = 1", sure)]);
+        assert_eq!(doubt_cut(&t, 0, -2.0), None);
+    }
+
+    #[test]
+    fn the_cut_never_empties_the_suggestion() {
+        let t = tokens(&[("compute", -3.0), ("_total", -0.1)]);
+        assert_eq!(doubt_cut(&t, 0, -2.0), None, "the first token is unlikely");
+        let t = tokens(&[("   ", -0.1), ("x", -3.0)]);
+        assert_eq!(doubt_cut(&t, 0, -2.0), None, "only blanks before it");
+        // The held-back text is forced, whatever its probability: a cut keeps more than it.
+        let t = tokens(&[(" pri", -9.0), ("nt", -3.0), ("(x)", -0.1)]);
+        assert_eq!(
+            doubt_cut(&t, 4, -2.0),
+            None,
+            "the word started in the held text"
+        );
+        let t = tokens(&[(" pri", -9.0), ("nt", -0.1), ("(x", -0.1), (")", -3.0)]);
+        assert_eq!(doubt_cut(&t, 4, -2.0), Some(" print(x".len()));
     }
 }

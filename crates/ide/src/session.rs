@@ -192,6 +192,7 @@ pub(crate) struct Stats {
     pub lru_hits: Counter,
     pub lookaheads: Counter,
     pub lookahead_hits: Counter,
+    pub doubt_cuts: Counter,
     pub shrunk: Counter,
     pub skipped: Counter,
     pub gated: Counter,
@@ -210,6 +211,8 @@ pub struct IdeStats {
     pub lookaheads: u64,
     /// Requests answered from a lookahead.
     pub lookahead_hits: u64,
+    /// Suggestions cut before a token the model doubted (`doubt_cut`).
+    pub doubt_cuts: u64,
     pub shrunk: u64,
     /// Shrunk requests answered at once with nothing while their small window was evaluated in
     /// the background.
@@ -229,6 +232,7 @@ impl Stats {
             lru_hits: self.lru_hits.get(),
             lookaheads: self.lookaheads.get(),
             lookahead_hits: self.lookahead_hits.get(),
+            doubt_cuts: self.doubt_cuts.get(),
             shrunk: self.shrunk.get(),
             skipped: self.skipped.get(),
             gated: self.gated.get(),

@@ -161,14 +161,25 @@ impl CompletionEngine for Scripted {
                 o.truncate(i);
             }
         }
-        let text = outputs.remove(0);
+        // `⟂` starts a token the model doubts (log-probability -3); the rest is one sure token.
+        let tokens: Vec<_> = outputs
+            .remove(0)
+            .split('⟂')
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(i, t)| nib_engine::GeneratedToken {
+                text: t.to_string(),
+                logprob: if i == 0 { -0.1 } else { -3.0 },
+            })
+            .collect();
+        let text: String = tokens.iter().map(|t| t.text.as_str()).collect();
         let stop_reason = if *self.deadline_hit.lock().unwrap() {
             StopReason::Deadline
         } else {
             StopReason::EndOfGeneration
         };
         Ok(Generation {
-            tokens: vec![candidate(&text)],
+            tokens,
             text,
             stop_reason,
             alternatives: outputs
@@ -771,6 +782,56 @@ fn the_request_after_tab_waits_for_the_lookahead_running() {
         2,
         "one model call each"
     );
+}
+
+/// A suggestion ends where the model doubts: before its first unlikely token, and before the
+/// word that token would finish; an explicit request, or the cut off, shows it whole.
+#[test]
+fn a_suggestion_ends_where_the_model_doubts() {
+    let engine = Scripted::new(&[
+        "path.strip⟂().lower()",
+        "path.strip(), na⟂me",
+        "path.strip⟂().lower()",
+        "path.strip⟂().lower()",
+    ]);
+    let config = IdeConfig {
+        deadline: None,
+        doubt_cut: Some(0.1f32.ln()),
+        ..IdeConfig::default()
+    };
+    let ide = Ide::new(config.clone());
+    ide.set_engine(engine.clone());
+    let uri = "file:///n.py";
+    let text = "def f(path):\n    return \n";
+    ide.open(uri, Some("python"), 1, text);
+    assert_eq!(at(&ide, uri, 1, 11).text, "path.strip");
+    ide.open(uri, Some("python"), 2, "def g(path):\n    return \n");
+    assert_eq!(
+        at(&ide, uri, 1, 11).text,
+        "path.strip(),",
+        "a word is not cut in two"
+    );
+    assert_eq!(ide.stats().doubt_cuts, 2);
+    ide.open(uri, Some("python"), 3, "def h(path):\n    return \n");
+    let snap = ide.snapshot(uri).unwrap();
+    let invoked = ide
+        .complete(
+            &snap,
+            CompletionRequest::new(Position::new(1, 11), OffsetEncoding::Utf8, Trigger::Invoked),
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert_eq!(
+        invoked.text, "path.strip().lower()",
+        "the user asked: all of it"
+    );
+    ide.set_config(IdeConfig {
+        doubt_cut: None,
+        ..config
+    });
+    ide.open(uri, Some("python"), 4, "def k(path):\n    return \n");
+    assert_eq!(at(&ide, uri, 1, 11).text, "path.strip().lower()");
+    assert_eq!(ide.stats().doubt_cuts, 2);
 }
 
 #[test]

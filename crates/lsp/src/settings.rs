@@ -128,6 +128,12 @@ pub const KEYS: &[Key] = &[
         doc: "answer from the suggestion shown when the user types its start, from the one after it (computed in the background while a suggestion is shown; needs backgroundPrefill), and from recent contexts",
     },
     Key {
+        name: "doubtCutPercent",
+        kind: Kind::Integer { min: 0, max: 100 },
+        default: "70",
+        doc: "an automatic suggestion ends before the first token the model gave less than this probability, in percent (what follows is likely wrong; the next suggestion continues from there); 0 = never cut",
+    },
+    Key {
         name: "safetyGate",
         kind: Kind::Enum(GATE_POLICIES),
         default: "\"drop\"",
@@ -280,6 +286,7 @@ pub struct Settings {
     pub kv_reuse: bool,
     pub background_prefill: bool,
     pub typeahead_cache: bool,
+    pub doubt_cut_percent: u64,
     pub safety_gate: GatePolicy,
     /// Empty: none.
     pub copyleft_corpus: String,
@@ -316,6 +323,7 @@ impl Default for Settings {
             kv_reuse: false,
             background_prefill: false,
             typeahead_cache: false,
+            doubt_cut_percent: 0,
             safety_gate: GatePolicy::default(),
             copyleft_corpus: String::new(),
             lora_adapter: String::new(),
@@ -446,6 +454,7 @@ impl Settings {
             ("kvReuse", Checked::Bool(b)) => self.kv_reuse = b,
             ("backgroundPrefill", Checked::Bool(b)) => self.background_prefill = b,
             ("typeaheadCache", Checked::Bool(b)) => self.typeahead_cache = b,
+            ("doubtCutPercent", Checked::Int(n)) => self.doubt_cut_percent = n,
             (other, _) => tracing::error!("setting `{other}` has no field"),
         }
     }
@@ -465,6 +474,8 @@ impl Settings {
         c.kv_reuse = self.kv_reuse;
         c.background_prefill = self.background_prefill;
         c.typeahead_cache = self.typeahead_cache;
+        c.doubt_cut =
+            (self.doubt_cut_percent > 0).then(|| (self.doubt_cut_percent as f32 / 100.0).ln());
         c.gate = self.safety_gate;
         c
     }
