@@ -68,7 +68,8 @@ pub enum BenchCommand {
         model: Option<String>,
         #[arg(long, default_value_t = 2000)]
         context_tokens: usize,
-        #[arg(long, default_value_t = 300)]
+        /// The automatic requests' budget (the server's default `deadlineMs`).
+        #[arg(long, default_value_t = 200)]
         deadline_ms: u64,
         /// Also replay the first N requests of each trace with KV reuse, background prefill and
         /// the caches off, and print the ratio.
