@@ -29,7 +29,7 @@ pub struct LlamaConfig {
     pub model_path: PathBuf,
     /// Context length in tokens (prompt + output).
     pub context_length: u32,
-    /// Worker threads; `None` = the number of physical cores.
+    /// Worker threads; `None`: [`default_threads`].
     pub threads: Option<usize>,
     /// Tokens evaluated per prefill batch.
     pub batch_size: u32,
@@ -89,6 +89,16 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
         })
         .as_ref()
         .map_err(|e| EngineError::Backend(format!("llama.cpp backend: {e}")))
+}
+
+/// The default number of llama.cpp threads: one fewer than the physical cores, at least one.
+/// llama.cpp's threads meet at a barrier after every operation: when another process (a build,
+/// the editor) takes one of the cores, a thread waiting there spins through its time slice
+/// while the one it waits for is descheduled, and every step gets several times slower. On a
+/// 2-core machine one thread is about as fast for inline completions (which are mostly cached
+/// and short) and stays fast under load; see docs/benchmarks.md.
+pub fn default_threads() -> usize {
+    physical_cores().saturating_sub(1).max(1)
 }
 
 /// Number of physical cores (hyper-threads share execution units and slow matmuls down).
@@ -191,7 +201,7 @@ impl LlamaEngine {
         let model = Arc::new(model);
         let format = detect_format(&model);
         let (chat, default_system) = detect_chat(&model);
-        let threads = config.threads.unwrap_or_else(physical_cores).max(1);
+        let threads = config.threads.unwrap_or_else(default_threads).max(1);
         let n_ctx_train = usize::try_from(model.n_ctx_train()).unwrap_or(usize::MAX);
         let context_length = (config.context_length as usize).min(n_ctx_train).max(256);
         let name = model.meta_val_str("general.name").unwrap_or_else(|_| {

@@ -74,7 +74,7 @@ pub const KEYS: &[Key] = &[
         name: "threads",
         kind: Kind::Integer { min: 0, max: 256 },
         default: "0",
-        doc: "llama.cpp threads; 0 = one per physical core",
+        doc: "llama.cpp threads; 0 = one fewer than the physical cores (at least 1), leaving a core to the editor and builds",
     },
     Key {
         name: "logLevel",

@@ -18,7 +18,7 @@ pub struct EngineKey {
 }
 
 impl EngineKey {
-    /// `threads` 0 means one per physical core.
+    /// `threads` 0 means one fewer than the physical cores (at least 1).
     pub fn new(model: &str, threads: usize, context_length: u32) -> EngineKey {
         EngineKey {
             resolved: crate::resolve(model),

@@ -21,7 +21,7 @@ pub struct CompleteArgs {
     /// Most tokens generated for a multi-line suggestion.
     #[arg(long)]
     pub max_tokens: Option<usize>,
-    /// llama.cpp threads (default: one per physical core).
+    /// llama.cpp threads (default: one fewer than the physical cores, at least 1).
     #[arg(long)]
     pub threads: Option<usize>,
     /// An explicit request (as when the user asks): also generates alternatives.
