@@ -717,6 +717,10 @@ impl Worker<'_> {
                 out.stop_reason = StopReason::Caller;
                 break;
             }
+            if req.stop.stops_at_doubt(&out.tokens) {
+                out.stop_reason = StopReason::Doubt;
+                break;
+            }
             if in_cache {
                 continue;
             }

@@ -173,6 +173,7 @@ impl ChatEngine for TemplateChat {
             stop_at_newline: false,
             stop_strings,
             should_stop,
+            doubt: None,
         };
         let mut g = GenerateRequest::new(self.format.render(&req.messages), stop, req.cancel);
         g.deadline = req.deadline;

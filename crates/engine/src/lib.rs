@@ -40,6 +40,8 @@ pub enum StopReason {
     Deadline,
     /// The caller's `should_stop` callback asked to stop.
     Caller,
+    /// At the first token the model doubted ([`StopRules::doubt`]).
+    Doubt,
 }
 
 /// When to stop generating.
@@ -53,6 +55,46 @@ pub struct StopRules {
     /// Checked after every token with the text so far: `true` stops generation (text kept).
     #[allow(clippy::type_complexity)]
     pub should_stop: Option<std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+    /// Stop after the first token the model doubts, when the caller accepts ending there.
+    pub doubt: Option<DoubtStop>,
+}
+
+/// When to stop at the first token the model doubts: what follows it is not shown, so
+/// generating it only costs time.
+#[derive(Clone)]
+pub struct DoubtStop {
+    /// Tokens under this log-probability are doubted.
+    pub min_logprob: f32,
+    /// Bytes at the start of the output in which no token counts as doubted (forced text).
+    pub after_bytes: usize,
+    /// Whether the output (its tokens, the last one the first doubted) may end there; asked
+    /// once per output.
+    #[allow(clippy::type_complexity)]
+    pub accept: std::sync::Arc<dyn Fn(&[GeneratedToken]) -> bool + Send + Sync>,
+}
+
+impl StopRules {
+    /// Whether generation stops after `tokens` at the first doubted token: the last of
+    /// `tokens` is doubted, none before it is, and the caller accepts ending there.
+    pub fn stops_at_doubt(&self, tokens: &[GeneratedToken]) -> bool {
+        let Some(d) = &self.doubt else {
+            return false;
+        };
+        let Some((last, before)) = tokens.split_last() else {
+            return false;
+        };
+        if last.logprob >= d.min_logprob {
+            return false;
+        }
+        let mut start = 0;
+        for t in before {
+            if start >= d.after_bytes && t.logprob < d.min_logprob {
+                return false;
+            }
+            start += t.text.len();
+        }
+        start >= d.after_bytes && (d.accept)(tokens)
+    }
 }
 
 impl std::fmt::Debug for StopRules {
@@ -62,6 +104,7 @@ impl std::fmt::Debug for StopRules {
             .field("stop_at_newline", &self.stop_at_newline)
             .field("stop_strings", &self.stop_strings)
             .field("should_stop", &self.should_stop.is_some())
+            .field("doubt", &self.doubt.as_ref().map(|d| d.min_logprob))
             .finish()
     }
 }
@@ -391,6 +434,44 @@ impl TokenCounter for ApproxTokenCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tokens(spec: &[(&str, f32)]) -> Vec<GeneratedToken> {
+        spec.iter()
+            .map(|&(text, logprob)| GeneratedToken {
+                text: text.into(),
+                logprob,
+            })
+            .collect()
+    }
+
+    /// Generation stops only at the first doubted token past the forced text, and only when
+    /// the caller accepts ending there.
+    #[test]
+    fn stops_at_the_first_doubted_token_the_caller_accepts() {
+        let rules = |accept: bool| StopRules {
+            doubt: Some(DoubtStop {
+                min_logprob: -1.0,
+                after_bytes: 2,
+                accept: std::sync::Arc::new(move |_: &[GeneratedToken]| accept),
+            }),
+            ..StopRules::default()
+        };
+        let sure = tokens(&[("  ", -3.0), ("x = ", -0.1)]);
+        assert!(
+            !rules(true).stops_at_doubt(&sure),
+            "forced text is not doubted"
+        );
+        let doubted = tokens(&[("  ", -3.0), ("x = ", -0.1), ("compute", -2.0)]);
+        assert!(rules(true).stops_at_doubt(&doubted));
+        assert!(!rules(false).stops_at_doubt(&doubted), "the caller refused");
+        assert!(!StopRules::default().stops_at_doubt(&doubted), "not asked");
+        let later = tokens(&[("x = ", -0.1), ("a", -2.0), ("b", -0.1), ("c", -2.0)]);
+        assert!(
+            !rules(true).stops_at_doubt(&later),
+            "only the first doubted token counts"
+        );
+        assert!(!rules(true).stops_at_doubt(&[]));
+    }
 
     fn forced(text: &str, then_non_blank: bool) -> Forced {
         Forced {

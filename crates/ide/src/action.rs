@@ -429,6 +429,7 @@ impl Ide {
             should_stop: Some(Arc::new(move |t: &str| {
                 nib_postprocess::code_block_closed(&format!("{answer_start}{t}"))
             })),
+            doubt: None,
         };
         let mut greq = GenerateRequest::new(prompt.prompt.clone(), stop, cancel.clone());
         // A one-off prompt: the inline-completion context in the main slot stays.

@@ -345,7 +345,17 @@ impl Ide {
         } else {
             self.stats.prefilled_tokens.add(prefilled);
         }
-        let mut out = shape.process(&generation.text, &prep.heal);
+        let doubt = match (config.doubt_cut, req.raw, req.trigger) {
+            (Some(min), false, Trigger::Automatic) => Some(min),
+            _ => None,
+        };
+        // Stopped at the first doubted token: the output is what comes before it.
+        let stopped_at_doubt = (generation.stop_reason == StopReason::Doubt)
+            .then(|| doubt.and_then(|min| doubt_cut_output(&shape, prep, &generation, min)))
+            .flatten();
+        let stopped = stopped_at_doubt.is_some();
+        let mut out =
+            stopped_at_doubt.unwrap_or_else(|| shape.process(&generation.text, &prep.heal));
         let retry = Retry {
             engine: engine.as_ref(),
             format: &info.format,
@@ -354,18 +364,28 @@ impl Ide {
             first: &first,
         };
         self.retry_rejected(&retry, &mut out, &mut generation)?;
-        if let (Some(min), false, Trigger::Automatic) = (config.doubt_cut, req.raw, req.trigger) {
-            if out.dropped.is_none()
-                && self.cut_at_doubt(&shape, prep, &generation, min, &mut out)
-                && !opts.background
-            {
-                self.stats.doubt_cuts.inc();
+        // (A further candidate replacing the output is generated whole.)
+        let mut cut_at_doubt = stopped && generation.stop_reason == StopReason::Doubt;
+        if let (Some(min), false) = (doubt, cut_at_doubt) {
+            if out.dropped.is_none() {
+                if let Some(cut) = doubt_cut_output(&shape, prep, &generation, min)
+                    .filter(|cut| cut.text.len() < out.text.len())
+                {
+                    out = cut;
+                    cut_at_doubt = true;
+                }
             }
+        }
+        if cut_at_doubt && !opts.background {
+            self.stats.doubt_cuts.inc();
         }
         if !run.background.is_empty() {
             self.schedule_prefill(Arc::clone(&engine), std::mem::take(&mut run.background));
         }
-        shape.cut_at_deadline(&mut out, generation.stop_reason);
+        // A suggestion cut where the model doubts already ends where it should.
+        if !cut_at_doubt {
+            shape.cut_at_deadline(&mut out, generation.stop_reason);
+        }
         let (findings, gate_dropped) = self.gate_output(&config, &shape, &mut out);
         let scores = Scores::of(&generation.tokens, &out.text);
         let alternatives = self.alternatives(&config, &shape, prep, &generation.alternatives, &out);
@@ -608,33 +628,21 @@ impl Ide {
     }
 }
 
-impl Ide {
-    /// End `out` before the first token of `generation` the model gave a log-probability
-    /// under `min` (and the word it would finish), post-processed as if generation stopped
-    /// there. True when it was cut.
-    fn cut_at_doubt(
-        &self,
-        shape: &Shape,
-        prep: &Prepared,
-        generation: &nib_engine::Generation,
-        min: f32,
-        out: &mut Output,
-    ) -> bool {
-        let Some(at) = crate::output::doubt_cut(&generation.tokens, prep.heal.held.len(), min)
-        else {
-            return false;
-        };
-        if at >= generation.text.len() || !generation.text.is_char_boundary(at) {
-            return false;
-        }
-        match shape.cut_at(&generation.text, at, &prep.heal) {
-            Some(cut) if cut.text.len() < out.text.len() => {
-                *out = cut;
-                true
-            }
-            _ => false,
-        }
+/// The suggestion `generation` makes if it ends before its first token the model gave a
+/// log-probability under `min` (and the word that token would finish), post-processed as if
+/// generation had stopped there; `None` when nothing is doubted or the cut leaves nothing
+/// worth showing.
+fn doubt_cut_output(
+    shape: &Shape,
+    prep: &Prepared,
+    generation: &nib_engine::Generation,
+    min: f32,
+) -> Option<Output> {
+    let at = crate::output::doubt_cut(&generation.tokens, prep.heal.held.len(), min)?;
+    if at >= generation.text.len() || !generation.text.is_char_boundary(at) {
+        return None;
     }
+    shape.cut_at(&generation.text, at, &prep.heal)
 }
 
 /// The request for the first candidate.
@@ -663,6 +671,9 @@ fn first_request(
     first.reuse_cache = config.kv_reuse;
     if !req.raw {
         first.forced = Some(prep.heal.forced.clone());
+    }
+    if let (Some(min), false, Trigger::Automatic) = (config.doubt_cut, req.raw, req.trigger) {
+        first.stop.doubt = Some(shape.doubt_stop(&prep.heal, min));
     }
     first
 }

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use nib_engine::{StopReason, StopRules};
+use nib_engine::{DoubtStop, GeneratedToken, StopReason, StopRules};
 use nib_postprocess::{DropReason, Input, Mode, Output};
 
 use crate::heal::Heal;
@@ -25,6 +25,7 @@ use crate::IdeConfig;
 const EXTENDED_SINGLE_LINE_FACTOR: usize = 2;
 
 /// The bounds and post-processing of one request's outputs.
+#[derive(Clone)]
 pub(crate) struct Shape {
     pub lang: Option<nib_syntax::Language>,
     /// Document text before the cursor in the window, and after it.
@@ -108,6 +109,26 @@ impl Shape {
                     mode,
                 })
             })),
+            doubt: None,
+        }
+    }
+
+    /// Stop generating at the first token the model gives a log-probability under `min`
+    /// when the output cut there ([`doubt_cut`], [`Shape::cut_at`]) is worth showing: what
+    /// follows would be cut off anyway.
+    pub fn doubt_stop(&self, heal: &Heal, min: f32) -> DoubtStop {
+        let (shape, heal) = (self.clone(), heal.clone());
+        let held = heal.held.len();
+        DoubtStop {
+            min_logprob: min,
+            after_bytes: held,
+            accept: Arc::new(move |tokens: &[GeneratedToken]| {
+                let Some(at) = doubt_cut(tokens, held, min) else {
+                    return false;
+                };
+                let raw: String = tokens.iter().map(|t| t.text.as_str()).collect();
+                raw.is_char_boundary(at) && shape.cut_at(&raw, at, &heal).is_some()
+            }),
         }
     }
 
@@ -198,11 +219,7 @@ pub(crate) fn mode_name(mode: Mode) -> &'static str {
 /// finish (`compute` + `_total`: the cut goes before `compute`). `None` when no token is that
 /// unlikely, or when the cut would keep nothing of the output past `held` (the held-back
 /// text the output was forced to start with): a suggestion is trimmed, never emptied.
-pub(crate) fn doubt_cut(
-    tokens: &[nib_engine::GeneratedToken],
-    held: usize,
-    min_logprob: f32,
-) -> Option<usize> {
+pub(crate) fn doubt_cut(tokens: &[GeneratedToken], held: usize, min_logprob: f32) -> Option<usize> {
     let raw: String = tokens.iter().map(|t| t.text.as_str()).collect();
     let mut start = 0;
     let mut at = None;

@@ -68,6 +68,7 @@ impl Ide {
                 StopReason::Newline
                     | StopReason::EndOfGeneration
                     | StopReason::Caller
+                    | StopReason::Doubt
                     | StopReason::MaxTokens
             );
         let time_left = |tokens: usize| {
@@ -88,6 +89,9 @@ impl Ide {
             }
             self.cancel_background();
             let mut again = r.first.clone();
+            // A further candidate is generated whole: the output it replaces was rejected, and
+            // where the model doubts is judged on the output kept.
+            again.stop.doubt = None;
             let healed = (attempt == 0 && out.dropped == Some(DropReason::BreaksIndentation))
                 .then(|| header_heal(r))
                 .flatten();

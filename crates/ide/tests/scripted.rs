@@ -162,7 +162,7 @@ impl CompletionEngine for Scripted {
             }
         }
         // `⟂` starts a token the model doubts (log-probability -3); the rest is one sure token.
-        let tokens: Vec<_> = outputs
+        let mut tokens: Vec<_> = outputs
             .remove(0)
             .split('⟂')
             .enumerate()
@@ -172,8 +172,15 @@ impl CompletionEngine for Scripted {
                 logprob: if i == 0 { -0.1 } else { -3.0 },
             })
             .collect();
+        // Like a real engine: stop at the first doubted token when asked to.
+        let doubt = (1..=tokens.len()).find(|&n| req.stop.stops_at_doubt(&tokens[..n]));
+        if let Some(n) = doubt {
+            tokens.truncate(n);
+        }
         let text: String = tokens.iter().map(|t| t.text.as_str()).collect();
-        let stop_reason = if *self.deadline_hit.lock().unwrap() {
+        let stop_reason = if doubt.is_some() {
+            StopReason::Doubt
+        } else if *self.deadline_hit.lock().unwrap() {
             StopReason::Deadline
         } else {
             StopReason::EndOfGeneration
@@ -785,14 +792,15 @@ fn the_request_after_tab_waits_for_the_lookahead_running() {
 }
 
 /// A suggestion ends where the model doubts: before its first unlikely token, and before the
-/// word that token would finish; an explicit request, or the cut off, shows it whole.
+/// word that token would finish, and generation stops there; an explicit request, or the cut
+/// off, shows it whole.
 #[test]
 fn a_suggestion_ends_where_the_model_doubts() {
     let engine = Scripted::new(&[
-        "path.strip⟂().lower()",
+        "path.strip⟂()⟂.lower()",
         "path.strip(), na⟂me",
-        "path.strip⟂().lower()",
-        "path.strip⟂().lower()",
+        "path.strip⟂()⟂.lower()",
+        "path.strip⟂()⟂.lower()",
     ]);
     let config = IdeConfig {
         deadline: None,
@@ -804,7 +812,12 @@ fn a_suggestion_ends_where_the_model_doubts() {
     let uri = "file:///n.py";
     let text = "def f(path):\n    return \n";
     ide.open(uri, Some("python"), 1, text);
-    assert_eq!(at(&ide, uri, 1, 11).text, "path.strip");
+    let c = at(&ide, uri, 1, 11);
+    assert_eq!(
+        (c.text.as_str(), c.raw.as_str(), c.stop_reason),
+        ("path.strip", " path.strip()", StopReason::Doubt),
+        "generation stops at the doubted token"
+    );
     ide.open(uri, Some("python"), 2, "def g(path):\n    return \n");
     assert_eq!(
         at(&ide, uri, 1, 11).text,
@@ -822,7 +835,8 @@ fn a_suggestion_ends_where_the_model_doubts() {
         )
         .unwrap();
     assert_eq!(
-        invoked.text, "path.strip().lower()",
+        (invoked.text.as_str(), invoked.stop_reason),
+        ("path.strip().lower()", StopReason::EndOfGeneration),
         "the user asked: all of it"
     );
     ide.set_config(IdeConfig {

@@ -83,6 +83,7 @@ mod tests {
             stop_at_newline: false,
             stop_strings: Vec::new(),
             should_stop: None,
+            doubt: None,
         };
         engine
             .generate(GenerateRequest::new(
