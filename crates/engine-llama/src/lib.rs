@@ -329,7 +329,10 @@ impl CompletionEngine for LlamaEngine {
         self.shared
             .waiting_generates
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let result = self.call(|reply| thread::Job::Generate { req, reply });
+        let result = self.call(|reply| thread::Job::Generate {
+            req: Box::new(req),
+            reply,
+        });
         if matches!(result, Err(EngineError::Stopped)) {
             // Never started: undo the count (the engine thread is gone anyway).
             self.shared

@@ -17,7 +17,7 @@ use nib_engine::{
 
 pub(crate) enum Job {
     Generate {
-        req: GenerateRequest,
+        req: Box<GenerateRequest>,
         reply: mpsc::Sender<Result<Generation, EngineError>>,
     },
     Prefill {
