@@ -69,7 +69,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2000)]
         context_tokens: usize,
         /// The automatic requests' budget (the server's default `deadlineMs`).
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 190)]
         deadline_ms: u64,
         /// Also replay the first N requests of each trace with KV reuse, background prefill and
         /// the caches off, and print the ratio.

@@ -88,7 +88,7 @@ pub const KEYS: &[Key] = &[
             min: 0,
             max: 600_000,
         },
-        default: "200",
+        default: "190",
         doc: "time budget of an automatic inline completion in ms (the context shrinks to fit); 0 = none",
     },
     Key {
@@ -625,7 +625,7 @@ mod tests {
         assert_eq!(s.model, nib_models::DEFAULT_MODEL);
         assert_eq!(
             (s.context_tokens, s.max_tokens, s.deadline_ms),
-            (2000, 64, 200)
+            (2000, 64, 190)
         );
         assert!(s.kv_reuse && s.background_prefill && s.typeahead_cache);
         assert_eq!(s.copyleft_corpus, "");
