@@ -329,9 +329,11 @@ impl CompletionEngine for LlamaEngine {
         self.shared
             .waiting_generates
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let queued = std::time::Instant::now();
         let result = self.call(|reply| thread::Job::Generate {
             req: Box::new(req),
             reply,
+            queued,
         });
         if matches!(result, Err(EngineError::Stopped)) {
             // Never started: undo the count (the engine thread is gone anyway).

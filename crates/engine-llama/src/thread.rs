@@ -19,6 +19,8 @@ pub(crate) enum Job {
     Generate {
         req: Box<GenerateRequest>,
         reply: mpsc::Sender<Result<Generation, EngineError>>,
+        /// When it was queued: what it waits for background work to yield.
+        queued: Instant,
     },
     Prefill {
         slot: Slot,
@@ -123,14 +125,17 @@ pub(crate) fn run(
     let _ = ready.send(Ok(()));
     while let Ok(job) = jobs.recv() {
         match job {
-            Job::Generate { req, reply } => {
+            Job::Generate { req, reply, queued } => {
                 worker
                     .shared
                     .waiting_generates
                     .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 let t = Instant::now();
                 let result = worker.generate(&req);
-                tracing::debug!(slot = ?req.slot, ms = t.elapsed().as_millis() as u64, ok = result.is_ok(), "engine: generate");
+                let late = req.deadline.is_some_and(|d| Instant::now() > d);
+                worker.prefill_batch =
+                    backed_off_batch(worker.prefill_batch, late, t.duration_since(queued));
+                tracing::debug!(slot = ?req.slot, ms = t.elapsed().as_millis() as u64, waited_ms = t.duration_since(queued).as_millis() as u64, late, ok = result.is_ok(), "engine: generate");
                 worker.publish();
                 let _ = reply.send(result);
             }
@@ -186,6 +191,9 @@ enum Evaluated {
 /// waits for the batch to finish (llama.cpp cannot stop a batch halfway).
 const BACKGROUND_BATCH_TARGET: std::time::Duration = std::time::Duration::from_millis(60);
 const MIN_BACKGROUND_BATCH: usize = 2;
+/// A request that waited this long for the engine waited for background work (a job queued
+/// on an idle engine starts within microseconds).
+const WAIT_FOR_BACKGROUND: std::time::Duration = std::time::Duration::from_millis(2);
 const MAX_BACKGROUND_BATCH: usize = 64;
 /// Prefill batch size (tokens) and decoded steps from which a measurement counts fully.
 const FULL_WEIGHT_PREFILL: f64 = 32.0;
@@ -209,6 +217,17 @@ fn next_background_batch(size: usize, took: std::time::Duration) -> usize {
         (size / 2).max(MIN_BACKGROUND_BATCH)
     } else if took * 2 < BACKGROUND_BATCH_TARGET {
         (size * 2).min(MAX_BACKGROUND_BATCH)
+    } else {
+        size
+    }
+}
+
+/// The size of the next background batch after a request that waited `waited` for the
+/// engine: halved when the request then ended after its deadline having waited for background
+/// work (the batch it waited for made it late), unchanged otherwise.
+fn backed_off_batch(size: usize, late: bool, waited: std::time::Duration) -> usize {
+    if late && waited >= WAIT_FOR_BACKGROUND {
+        (size / 2).max(MIN_BACKGROUND_BATCH)
     } else {
         size
     }
@@ -942,6 +961,33 @@ mod tests {
             size = next_background_batch(size, ms(20 * size as u64));
         }
         assert!(size * 20 <= 60 && size >= MIN_BACKGROUND_BATCH, "{size}");
+    }
+
+    /// Background batches shrink while they take longer than their target and grow while they
+    /// take less than half of it; a request made late by waiting for one halves the next.
+    #[test]
+    fn background_batches_are_sized_by_time_and_back_off_when_requests_are_late() {
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(next_background_batch(16, ms(200)), 8);
+        assert_eq!(next_background_batch(2, ms(200)), MIN_BACKGROUND_BATCH);
+        assert_eq!(next_background_batch(16, ms(10)), 32);
+        assert_eq!(
+            next_background_batch(MAX_BACKGROUND_BATCH, ms(1)),
+            MAX_BACKGROUND_BATCH
+        );
+        assert_eq!(next_background_batch(16, ms(40)), 16);
+        assert_eq!(backed_off_batch(16, true, ms(30)), 8, "late after waiting");
+        assert_eq!(
+            backed_off_batch(16, true, ms(0)),
+            16,
+            "late, but not for waiting"
+        );
+        assert_eq!(
+            backed_off_batch(16, false, ms(30)),
+            16,
+            "waited, but in time"
+        );
+        assert_eq!(backed_off_batch(2, true, ms(30)), MIN_BACKGROUND_BATCH);
     }
 
     #[test]
