@@ -11,6 +11,9 @@
 //!   unlikely token, less a word that token would finish, and is post-processed as if the
 //!   generation had stopped there; never before the held-back text or to nothing. A cut
 //!   post-processing drops (an unfinished expression: `path.`, `a or`) leaves the output whole.
+//!   Generation stops at that token when the cut there is kept ([`Shape::doubt_stop`]): the
+//!   engine and the cut judge the same tokens with the same functions. An output so cut is not
+//!   trimmed again for the deadline: it ends where it should.
 
 use std::sync::Arc;
 
