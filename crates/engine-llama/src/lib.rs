@@ -225,7 +225,7 @@ impl LlamaEngine {
             n_ctx: NonZeroU32::new(context_length as u32).expect("context length is at least 256"),
             n_batch: config.batch_size.clamp(16, 2048),
             prefill_batch: config.prefill_batch,
-            draft_tokens: config.draft_tokens.min(16),
+            draft_tokens: config.draft_tokens.min(thread::MAX_DRAFT),
             flash_attention: config.flash_attention,
             threads: threads as i32,
             stop_strings: format.stop_strings(),

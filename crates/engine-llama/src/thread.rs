@@ -30,6 +30,9 @@ pub(crate) enum Job {
     },
 }
 
+/// Most draft tokens per decoding step, whatever is asked.
+pub(crate) const MAX_DRAFT: usize = 16;
+
 pub(crate) struct Params {
     pub n_ctx: NonZeroU32,
     pub n_batch: u32,
@@ -763,7 +766,10 @@ impl Worker<'_> {
                 }
             }
             let guess = if forced_left.is_none() && !avoiding {
-                draft(&self.cached[s], token, self.draft_tokens.min(room))
+                let most = req.draft_tokens.map_or(self.draft_tokens, |n| {
+                    n.min(MAX_DRAFT).min(self.n_batch - 1)
+                });
+                draft(&self.cached[s], token, most.min(room))
             } else {
                 Vec::new()
             };

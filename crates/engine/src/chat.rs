@@ -61,6 +61,9 @@ pub struct ChatRequest {
     /// Called with every piece of the answer as it is generated, before the call returns.
     /// When a call fails after some pieces, those pieces are all there is of the answer.
     pub on_delta: Option<DeltaCallback>,
+    /// A local model's prompt-lookup drafting for this answer (see
+    /// [`crate::GenerateRequest::draft_tokens`]); remote engines ignore it.
+    pub draft_tokens: Option<usize>,
 }
 
 impl ChatRequest {
@@ -75,6 +78,7 @@ impl ChatRequest {
             cancel,
             deadline: None,
             on_delta: None,
+            draft_tokens: None,
         }
     }
 }
@@ -88,6 +92,7 @@ impl std::fmt::Debug for ChatRequest {
             .field("stop", &self.stop)
             .field("deadline", &self.deadline)
             .field("on_delta", &self.on_delta.is_some())
+            .field("draft_tokens", &self.draft_tokens)
             .finish()
     }
 }
@@ -179,6 +184,7 @@ impl ChatEngine for TemplateChat {
         g.deadline = req.deadline;
         g.slot = Slot::Scratch;
         g.first_rank = req.first_rank;
+        g.draft_tokens = req.draft_tokens;
         let out = self.engine.generate(g)?;
         if let Some(f) = &req.on_delta {
             let from = sent.load(Ordering::Relaxed).min(out.text.len());

@@ -154,6 +154,10 @@ pub struct GenerateRequest {
     /// blank, or end the generation. For further candidates after post-processing rejected
     /// the greedy one.
     pub avoid: Vec<String>,
+    /// Most prompt-lookup draft tokens verified per decoding step for this request; `None`:
+    /// the engine's own setting. Worth it for outputs that copy much of the prompt (a fixed or
+    /// rewritten function), not for short suggestions. Engines without drafting ignore it.
+    pub draft_tokens: Option<usize>,
 }
 
 /// A constraint on the start of the output: its first tokens are the most likely ones whose
@@ -244,6 +248,7 @@ impl GenerateRequest {
             forced: None,
             first_rank: 0,
             avoid: Vec::new(),
+            draft_tokens: None,
         }
     }
 }
