@@ -78,6 +78,8 @@ pub struct TestCheck {
     pub current: TestRun,
     /// Empty when no test passes on the current code (nothing to measure with).
     pub mutants: Vec<MutantResult>,
+    /// Mutants not run: the time for the check ran out first.
+    pub not_run: usize,
 }
 
 impl TestCheck {
@@ -140,7 +142,7 @@ fn files(
     out
 }
 
-fn valid_module_name(name: &str) -> bool {
+pub(crate) fn valid_module_name(name: &str) -> bool {
     !name.is_empty()
         && name.split('.').all(|p| {
             !p.is_empty()
@@ -255,6 +257,19 @@ pub fn check_tests(
     framework: Framework,
     sandbox: &Sandbox,
 ) -> TestCheck {
+    check_tests_until(module, function, tests, framework, sandbox, None)
+}
+
+/// [`check_tests`] that starts no mutant run after `deadline` (those count in
+/// [`TestCheck::not_run`]); a run started before it may end after it.
+pub fn check_tests_until(
+    module: &Module,
+    function: &str,
+    tests: &str,
+    framework: Framework,
+    sandbox: &Sandbox,
+    deadline: Option<Instant>,
+) -> TestCheck {
     let start = Instant::now();
     let current = run_tests(module, tests, framework, None, false, sandbox);
     let took = start.elapsed();
@@ -263,6 +278,7 @@ pub fn check_tests(
         return TestCheck {
             current,
             mutants: Vec::new(),
+            not_run: 0,
         };
     }
     let limit = (took * 10)
@@ -271,7 +287,10 @@ pub fn check_tests(
     let quick = sandbox.with_timeout(limit);
     let all = mutants(module.source, function);
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mutants = parallel_map(&all, jobs, |m| {
+    let results = parallel_map(&all, jobs, |m| {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
         let run = run_tests(
             &Module {
                 name: module.name,
@@ -291,14 +310,19 @@ pub fn check_tests(
             // Fewer tests than before ran: the mutant broke collection.
             (run.tests.len() < passing.len()).then(|| "tests not collected".to_string())
         });
-        MutantResult {
+        Some(MutantResult {
             mutant: m.clone(),
             description: m.describe(),
             killed: killed_by.is_some(),
             killed_by,
-        }
+        })
     });
-    TestCheck { current, mutants }
+    let not_run = results.iter().filter(|r| r.is_none()).count();
+    TestCheck {
+        current,
+        mutants: results.into_iter().flatten().collect(),
+        not_run,
+    }
 }
 
 /// Run `tests` on the original and on the refactored module (both imported as `original.name`).
@@ -568,6 +592,29 @@ def helper():
             ]
         );
         assert_eq!(run.tests[1].reason.as_deref(), Some("timeout"));
+    }
+
+    #[test]
+    fn no_mutant_starts_after_the_deadline() {
+        let sb = sandbox();
+        let m = Module {
+            name: "mathutil",
+            source: MODULE,
+        };
+        let tests = "def test_inside():\n    assert clamp(5, 0, 10) == 5\n";
+        let late = check_tests_until(
+            &m,
+            "clamp",
+            tests,
+            Framework::Pytest,
+            &sb,
+            Some(Instant::now()),
+        );
+        assert!(late.current.all_passed(), "{late:?}");
+        assert!(late.mutants.is_empty(), "{late:?}");
+        assert_eq!(late.not_run, mutants(MODULE, "clamp").len());
+        let whole = check_tests(&m, "clamp", tests, Framework::Pytest, &sb);
+        assert_eq!((whole.not_run, whole.mutants.len()), (0, late.not_run));
     }
 
     #[test]

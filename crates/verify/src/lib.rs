@@ -9,6 +9,8 @@
 //! - [`check`]: run a test file on a module ([`run_tests`]), per test passed or failed with the
 //!   reason; the mutation score of the passing tests ([`check_tests`]); whether a rewrite keeps
 //!   the tests passing ([`check_refactor`]).
+//! - [`record`]: a function's current results on inputs near those its tests use, written as
+//!   tests ([`record_cases`], [`cases_test_code`]).
 //!
 //! Invariant: a verdict comes from a sandbox run only, never from reading the code.
 
@@ -16,12 +18,14 @@ pub mod check;
 pub mod detect;
 pub mod examples;
 pub mod mutate;
+pub mod record;
 pub mod sandbox;
 
 pub use check::{
-    check_refactor, check_tests, run_tests, Module, MutantResult, RefactorCheck, TestCheck,
-    TestResult, TestRun,
+    check_refactor, check_tests, check_tests_until, run_tests, Module, MutantResult, RefactorCheck,
+    TestCheck, TestResult, TestRun,
 };
 pub use detect::{detect, Framework, TestSetup};
 pub use mutate::{mutants, Mutant, Operator};
+pub use record::{cases_test_code, record_cases, Case};
 pub use sandbox::{Outcome, Sandbox, SandboxConfig};

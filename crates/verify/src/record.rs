@@ -1,0 +1,392 @@
+//! Recorded cases: the current results of a Python function on inputs near the ones its tests
+//! and docstring examples use, written as tests. Tests a model writes tend to repeat the
+//! documented inputs and miss the edges (an empty list, zero, a negative number, one element);
+//! these cases pin what the code does there today, so a later change to that behaviour fails a
+//! test. They say what the code does, not what it should do: the test file says so above them.
+//!
+//! `python/record.py` finds the inputs and calls the function in the [`Sandbox`]; the test code
+//! is written here.
+
+use std::time::Duration;
+
+use crate::check::Module;
+use crate::detect::Framework;
+use crate::sandbox::Sandbox;
+
+const RECORDER: &str = include_str!("python/record.py");
+const TESTS_FILE: &str = "nib_seed_tests.py";
+
+/// Cases written at most.
+pub const MAX_CASES: usize = 8;
+/// Time for all the calls of one recording (each call at most half a second).
+const CALLS_SECONDS: f64 = 3.0;
+
+/// One call of the function with literal arguments and the literal it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// `f(0, [1])`
+    pub call: String,
+    /// `3`
+    pub value: String,
+    /// A docstring example's call and output (the code agrees with it), not a recorded one.
+    pub documented: bool,
+}
+
+/// Record `function`'s (a top-level function of `module`) results on variants of the literal
+/// calls of it in `tests` (except in the tests named in `exclude`) and in its docstring
+/// examples. Empty when the function is not a plain name, the module does not load, or no call
+/// has literal arguments.
+pub fn record_cases(
+    module: &Module,
+    function: &str,
+    tests: &str,
+    exclude: &[&str],
+    sandbox: &Sandbox,
+) -> Vec<Case> {
+    let plain = !function.is_empty()
+        && !function.starts_with(|c: char| c.is_ascii_digit())
+        && function.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if !plain || !crate::check::valid_module_name(module.name) {
+        return Vec::new();
+    }
+    let parts: Vec<&str> = module.name.split('.').collect();
+    let mut files: Vec<(String, String)> = (1..parts.len())
+        .map(|i| {
+            (
+                format!("{}/__init__.py", parts[..i].join("/")),
+                String::new(),
+            )
+        })
+        .collect();
+    files.push((format!("{}.py", parts.join("/")), module.source.to_string()));
+    files.push((TESTS_FILE.to_string(), tests.to_string()));
+    // Examples written in prose (`f(2) ==> 4`, `f(2) ➞ 4`, ...) are found here; doctest's
+    // form by the recorder.
+    let prose: Vec<(String, String)> = crate::examples::docstring_examples(module.source, function)
+        .into_iter()
+        .filter_map(|e| Some((e.text, e.equals?)))
+        .collect();
+    let config = serde_json::json!({
+        "module": module.name,
+        "prose": prose,
+        "function": function,
+        "tests": TESTS_FILE,
+        "exclude": exclude,
+        "limit": MAX_CASES,
+        "seconds": CALLS_SECONDS,
+    });
+    files.push(("nib_record.json".to_string(), config.to_string()));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let quick = sandbox
+        .with_timeout(Duration::from_secs_f64(CALLS_SECONDS + 5.0).min(sandbox.config().timeout));
+    let run = quick.run_files(&refs, RECORDER);
+    run.stdout
+        .lines()
+        .filter_map(|line| line.split_once("@@nib ").map(|(_, j)| j))
+        .filter_map(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+        .filter_map(|v| {
+            Some(Case {
+                call: v["call"].as_str()?.to_string(),
+                value: v["value"].as_str()?.to_string(),
+                documented: v["documented"].as_bool().unwrap_or(false),
+            })
+        })
+        .take(2 * MAX_CASES)
+        .collect()
+}
+
+/// The cases as Python tests of `function`, imported from `module_name`: `test_*` functions
+/// (pytest, nib's runner) or `unittest.TestCase` classes, the documented cases first, each
+/// group under a comment saying where its values come from, named so they do not clash with
+/// the tests in `existing`. `None` without cases.
+pub fn cases_test_code(
+    module_name: &str,
+    function: &str,
+    framework: Framework,
+    cases: &[Case],
+    existing: &str,
+) -> Option<String> {
+    if cases.is_empty() {
+        return None;
+    }
+    let mut out = format!("\n\nfrom {module_name} import {function}\n");
+    if framework == Framework::Unittest {
+        out.push_str("import unittest\n");
+    }
+    let groups = [
+        (
+            true,
+            "docstring_example",
+            format!("# The examples of `{function}`'s docstring."),
+        ),
+        (
+            false,
+            "recorded",
+            format!(
+                "# Recorded by nib: what `{function}` returns today for inputs near the ones \
+                 above.\n# These pin the current behaviour; check each value is the one you \
+                 intend."
+            ),
+        ),
+    ];
+    for (documented, what, comment) in groups {
+        let group: Vec<&Case> = cases
+            .iter()
+            .filter(|c| c.documented == documented)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let mut stem = format!("{function}_{what}");
+        while existing.contains(&stem) {
+            stem.push('_');
+        }
+        out.push_str(&format!("\n\n{comment}\n"));
+        match framework {
+            Framework::Unittest => {
+                out.push_str(&format!("class Test{}(unittest.TestCase):\n", camel(&stem)));
+                for (i, c) in group.iter().enumerate() {
+                    out.push_str(&format!(
+                        "{}    def test_{}(self):\n        self.assertEqual({}, {})\n",
+                        if i > 0 { "\n" } else { "" },
+                        i + 1,
+                        c.call,
+                        c.value,
+                    ));
+                }
+            }
+            _ => {
+                for (i, c) in group.iter().enumerate() {
+                    out.push_str(&format!(
+                        "{}def test_{stem}_{}():\n    assert {} == {}\n",
+                        if i > 0 { "\n\n" } else { "" },
+                        i + 1,
+                        c.call,
+                        c.value
+                    ));
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `clamp_sum_recorded` -> `ClampSumRecorded`.
+fn camel(name: &str) -> String {
+    name.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::run_tests;
+    use crate::SandboxConfig;
+    use expect_test::expect;
+
+    const MODULE: &str = r#"def clamp_sum(xs, cap=10):
+    """Sum of xs, at most cap.
+
+    >>> clamp_sum([1, 2])
+    3
+    """
+    total = 0
+    for x in xs:
+        total += x
+    return min(total, cap)
+
+
+def spin(n):
+    while n != 0:
+        n += 2
+    return n
+"#;
+
+    fn sandbox() -> Sandbox {
+        Sandbox::new(SandboxConfig {
+            timeout: Duration::from_secs(60),
+            ..SandboxConfig::default()
+        })
+    }
+
+    fn module() -> Module<'static> {
+        Module {
+            name: "pkg.calc",
+            source: MODULE,
+        }
+    }
+
+    #[test]
+    fn variants_of_the_seen_calls_are_recorded_with_new_values_first() {
+        let tests = "from pkg.calc import clamp_sum\n\ndef test_big():\n    assert clamp_sum([5, 9], cap=12) == 12\n\ndef test_wrong():\n    assert clamp_sum([7]) == 8\n";
+        let cases = record_cases(&module(), "clamp_sum", tests, &["test_wrong"], &sandbox());
+        let shown: Vec<String> = cases
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} == {}{}",
+                    c.call,
+                    c.value,
+                    if c.documented { " (doc)" } else { "" }
+                )
+            })
+            .collect();
+        expect![[r#"
+            [
+                "clamp_sum([1, 2]) == 3 (doc)",
+                "clamp_sum([]) == 0",
+                "clamp_sum([1]) == 1",
+                "clamp_sum([2, 1]) == 3",
+                "clamp_sum([1, 2, 2]) == 5",
+                "clamp_sum([9, 5], cap=12) == 12",
+                "clamp_sum([5, 9], cap=-1) == -1",
+                "clamp_sum([5, 9], cap=13) == 13",
+                "clamp_sum([5, 9], cap=11) == 11",
+            ]
+        "#]]
+        .assert_debug_eq(&shown);
+        assert!(
+            !shown.iter().any(|s| s.starts_with("clamp_sum([7")),
+            "the excluded test's input is no seed: {shown:?}"
+        );
+    }
+
+    #[test]
+    fn the_recorded_tests_pass_on_the_code_and_fail_on_a_change() {
+        let sandbox = sandbox();
+        let cases = record_cases(&module(), "clamp_sum", "", &[], &sandbox);
+        assert!(!cases.is_empty());
+        let code =
+            cases_test_code("pkg.calc", "clamp_sum", Framework::Pytest, &cases, "").expect("cases");
+        let run = run_tests(&module(), &code, Framework::Pytest, None, false, &sandbox);
+        assert!(run.all_passed(), "{run:?}\n{code}");
+        let changed = MODULE.replace("total = 0", "total = 1");
+        let broken = Module {
+            name: "pkg.calc",
+            source: &changed,
+        };
+        let run = run_tests(&broken, &code, Framework::Pytest, None, false, &sandbox);
+        assert!(!run.failing().is_empty(), "{run:?}\n{code}");
+        let unit = cases_test_code("pkg.calc", "clamp_sum", Framework::Unittest, &cases, "")
+            .expect("cases");
+        let run = run_tests(&module(), &unit, Framework::Unittest, None, false, &sandbox);
+        assert!(run.all_passed(), "{run:?}\n{unit}");
+        assert_eq!(run.tests.len(), cases.len());
+    }
+
+    #[test]
+    fn a_call_that_does_not_return_is_left_out_and_nothing_is_recorded_without_seeds() {
+        let sandbox = sandbox();
+        let cases = record_cases(
+            &module(),
+            "spin",
+            "def test_s():\n    assert spin(0) == 0\n",
+            &[],
+            &sandbox,
+        );
+        // spin(1) and spin(-1) never return; spin(0) is the seed itself.
+        assert!(cases.is_empty(), "{cases:?}");
+        assert!(record_cases(&module(), "spin", "x = 1\n", &[], &sandbox).is_empty());
+        assert!(record_cases(&module(), "C.m", "", &[], &sandbox).is_empty());
+        assert!(record_cases(&module(), "missing", "missing(1)\n", &[], &sandbox).is_empty());
+        let bad = Module {
+            name: "pkg.calc",
+            source: "def f(:\n",
+        };
+        assert!(record_cases(&bad, "f", "f(1)\n", &[], &sandbox).is_empty());
+    }
+
+    #[test]
+    fn examples_written_in_prose_are_documented_cases_and_seeds() {
+        let source = "def vowel(word):\n    \"\"\"The first vowel.\n\n    vowel(\"yogurt\") ==> \"o\"\n    vowel(\"xyz\") ➞ \"\"\n    \"\"\"\n    for c in word:\n        if c in \"aeiou\":\n            return c\n    return \"\"\n";
+        let m = Module {
+            name: "words",
+            source,
+        };
+        let cases = record_cases(&m, "vowel", "", &[], &sandbox());
+        let shown: Vec<String> = cases
+            .iter()
+            .map(|c| format!("{} == {} {}", c.call, c.value, c.documented))
+            .collect();
+        expect![[r#"
+            [
+                "vowel('yogurt') == 'o' true",
+                "vowel('xyz') == '' true",
+                "vowel('') == '' false",
+                "vowel('trugoy') == 'u' false",
+                "vowel('yogurtyogurt') == 'o' false",
+                "vowel('y') == '' false",
+                "vowel('YOGURT') == '' false",
+                "vowel('x') == '' false",
+                "vowel('zyx') == '' false",
+                "vowel('xyzxyz') == '' false",
+            ]
+        "#]].assert_debug_eq(&shown);
+    }
+
+    #[test]
+    fn nothing_is_recorded_when_the_code_disagrees_with_its_docstring() {
+        let wrong = MODULE.replace("    3\n    \"\"\"", "    4\n    \"\"\"");
+        assert_ne!(wrong, MODULE);
+        let m = Module {
+            name: "pkg.calc",
+            source: &wrong,
+        };
+        let tests = "def test_big():\n    assert clamp_sum([5, 9], cap=12) == 12\n";
+        assert!(record_cases(&m, "clamp_sum", tests, &[], &sandbox()).is_empty());
+        // The same tests on the code that agrees with its docstring.
+        assert!(!record_cases(&module(), "clamp_sum", tests, &[], &sandbox()).is_empty());
+    }
+
+    #[test]
+    fn the_test_names_do_not_clash_with_the_file_they_join() {
+        let cases = [
+            Case {
+                call: "f(0)".into(),
+                value: "1".into(),
+                documented: false,
+            },
+            Case {
+                call: "f(1)".into(),
+                value: "2".into(),
+                documented: true,
+            },
+        ];
+        let code = cases_test_code(
+            "m",
+            "f",
+            Framework::Pytest,
+            &cases,
+            "def test_f_recorded_1(): pass",
+        )
+        .unwrap();
+        expect![[r#"
+
+
+            from m import f
+
+
+            # The examples of `f`'s docstring.
+            def test_f_docstring_example_1():
+                assert f(1) == 2
+
+
+            # Recorded by nib: what `f` returns today for inputs near the ones above.
+            # These pin the current behaviour; check each value is the one you intend.
+            def test_f_recorded___1():
+                assert f(0) == 1
+        "#]]
+        .assert_eq(&code);
+        assert!(cases_test_code("m", "f", Framework::Pytest, &[], "").is_none());
+    }
+}
