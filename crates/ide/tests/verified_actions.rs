@@ -153,7 +153,16 @@ fn a_generated_test_failing_on_the_current_code_is_dropped_and_named() {
     let r = run(&ide, CodeActionKind::Tests, &tests_input());
     let v = r.verification.as_ref().expect("the tests ran");
     assert!(v.ran && v.verified, "{v:?}");
-    assert_eq!((v.kept, v.dropped, v.tests.len()), (2, 1, 3));
+    let recorded = v
+        .tests
+        .iter()
+        .filter(|t| t.name.contains("recorded"))
+        .count();
+    assert_eq!(
+        (v.kept - recorded, v.dropped, v.tests.len() - recorded),
+        (2, 1, 3)
+    );
+    assert!(recorded > 0 && r.explanation.contains("recorded case"));
     let dropped = v.tests.iter().find(|t| !t.kept).unwrap();
     assert_eq!(dropped.name, "test_negative");
     assert!(dropped.reason.is_some());
@@ -171,7 +180,8 @@ fn a_generated_test_failing_on_the_current_code_is_dropped_and_named() {
         r.explanation
     );
     assert!(
-        r.explanation.contains("2 tests for `clamp`"),
+        r.explanation
+            .contains(&format!("{} tests for `clamp`", 2 + recorded)),
         "{}",
         r.explanation
     );
@@ -251,6 +261,59 @@ fn a_rewrite_without_project_tests_says_it_is_not_verified() {
     let v = r.verification.unwrap();
     assert!(!v.ran && !v.verified);
     assert!(r.explanation.contains("Not verified"), "{}", r.explanation);
+}
+
+#[test]
+fn a_rewrite_of_comments_alone_is_asked_again_for_a_real_change() {
+    let engine = Scripted::new(&[
+        "```python\ndef clamp(x, lo, hi):\n    # bounded below\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n```\n",
+        "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+    ]);
+    let ide = ide_with(engine.clone());
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(r.generated_code.contains("max(lo, min(x, hi))"), "{r:?}");
+    assert!(
+        r.explanation.contains("changed nothing but comments"),
+        "{}",
+        r.explanation
+    );
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    assert!(
+        prompts[1].contains("returned the same code"),
+        "{}",
+        prompts[1]
+    );
+    // Asked again and no better: the first rewrite is offered, saying what it changes.
+    let engine = Scripted::new(&[
+        "```python\ndef clamp(x, lo, hi):\n    # bounded below\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n```\n",
+        &format!("```python\n{CLAMP}```\n"),
+    ]);
+    let r = run(
+        &ide_with(engine),
+        CodeActionKind::Refactor,
+        &refactor_input(),
+    );
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(r.generated_code.contains("# bounded below"), "{r:?}");
+    assert!(
+        r.explanation
+            .contains("changes only comments, docstrings or layout"),
+        "{}",
+        r.explanation
+    );
+    // The same text twice: nothing to offer.
+    let same = format!("```python\n{CLAMP}```\n");
+    let engine = Scripted::new(&[&same, &same]);
+    let r = run(
+        &ide_with(engine),
+        CodeActionKind::Refactor,
+        &refactor_input(),
+    );
+    assert!(r.edits.is_empty(), "{r:?}");
+    let why = r.empty_reason.unwrap();
+    assert!(why.contains("changes nothing"), "{why}");
 }
 
 #[test]

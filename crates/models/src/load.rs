@@ -78,6 +78,15 @@ mod tests {
     use nib_engine_llama::{LlamaConfig, LlamaEngine};
 
     fn generate(engine: &LlamaEngine, prompt: &str, max_tokens: usize) -> nib_engine::Generation {
+        generate_drafting(engine, prompt, max_tokens, None)
+    }
+
+    fn generate_drafting(
+        engine: &LlamaEngine,
+        prompt: &str,
+        max_tokens: usize,
+        draft_tokens: Option<usize>,
+    ) -> nib_engine::Generation {
         let stop = StopRules {
             max_tokens,
             stop_at_newline: false,
@@ -85,13 +94,9 @@ mod tests {
             should_stop: None,
             doubt: None,
         };
-        engine
-            .generate(GenerateRequest::new(
-                prompt.to_string(),
-                stop,
-                CancelToken::new(),
-            ))
-            .unwrap()
+        let mut req = GenerateRequest::new(prompt.to_string(), stop, CancelToken::new());
+        req.draft_tokens = draft_tokens;
+        engine.generate(req).unwrap()
     }
 
     /// Prompt-lookup drafting changes how many decoding steps greedy output takes, not the
@@ -133,5 +138,18 @@ mod tests {
             b.drafted_tokens,
             b.tokens.len()
         );
+        // A request's own draft length wins over the engine's, both ways. (The texts are not
+        // compared: each engine's cache now holds other prompts, so the batches differ and a
+        // near-tie may go the other way.)
+        let asked = generate_drafting(&plain, repeated, 24, Some(4));
+        assert!(
+            asked.drafted_tokens >= 5,
+            "{} of {} drafted",
+            asked.drafted_tokens,
+            asked.tokens.len()
+        );
+        let refused = generate_drafting(&drafting, repeated, 24, Some(0));
+        assert_eq!(refused.drafted_tokens, 0);
+        assert!(!refused.text.is_empty());
     }
 }

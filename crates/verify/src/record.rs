@@ -331,7 +331,8 @@ def spin(n):
                 "vowel('zyx') == '' false",
                 "vowel('xyzxyz') == '' false",
             ]
-        "#]].assert_debug_eq(&shown);
+        "#]]
+        .assert_debug_eq(&shown);
     }
 
     #[test]

@@ -329,6 +329,44 @@ pub(crate) fn split_answer(answer: &str) -> Answer {
 }
 
 /// Error and missing nodes in `text` parsed as `lang` (`usize::MAX` when it cannot be parsed).
+/// The code's tokens without comments and docstrings (a string that is a statement of its
+/// own); `None` when it does not parse.
+fn code_tokens(lang: Language, code: &str) -> Option<Vec<&str>> {
+    let tree = nib_syntax::parse(lang, code)?;
+    let mut out = Vec::new();
+    let mut stack = vec![tree.root_node()];
+    while let Some(n) = stack.pop() {
+        let docstring = lang == Language::Python
+            && n.kind() == "expression_statement"
+            && n.named_child_count() == 1
+            && n.named_child(0).is_some_and(|c| c.kind() == "string");
+        if n.kind().contains("comment") || docstring {
+            continue;
+        }
+        if n.child_count() == 0 {
+            out.push(&code[n.byte_range()]);
+            continue;
+        }
+        let mut cursor = n.walk();
+        let children: Vec<Node> = n.children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    Some(out)
+}
+
+/// The rewrite differs from the original only in comments, docstrings and layout.
+pub(crate) fn same_code(lang: Language, original: &str, rewritten: &str) -> bool {
+    match (code_tokens(lang, original), code_tokens(lang, rewritten)) {
+        (Some(a), Some(b)) => a == b,
+        _ => original.trim() == rewritten.trim(),
+    }
+}
+
+/// What a second try of a rewrite is told when the first changed nothing but comments,
+/// docstrings or layout.
+pub(crate) const UNCHANGED: &str =
+    "The rewrite changed nothing but comments, docstrings or layout.";
+
 pub(crate) fn syntax_errors(lang: Language, text: &str) -> usize {
     let Some(tree) = nib_syntax::parse(lang, text) else {
         return usize::MAX;
@@ -523,6 +561,12 @@ pub(crate) fn action_messages(
                 .unwrap_or_default();
             let earlier = if p.errors.is_empty() {
                 String::new()
+            } else if p.errors == [UNCHANGED] {
+                " An earlier answer returned the same code (only comments, docstrings or layout \
+                 differed). Improve the code itself this time: for example clearer names, \
+                 simpler conditions and loops, early returns, or built-ins and comprehensions \
+                 where they read better."
+                    .to_string()
             } else {
                 format!(
                     " An earlier rewrite was rejected because it changed the behaviour:\n\n```text\n{}\n```\n\nKeep the original's logic and results exactly.",

@@ -8,6 +8,7 @@
 //! load in the sandbox) the result says so and claims nothing.
 
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use nib_syntax::Language;
 use nib_verify::{Module, Sandbox, SandboxConfig, TestRun};
@@ -157,8 +158,11 @@ fn check_python_tests(
         name: module_name,
         source,
     };
-    let first = nib_verify::run_tests(&module, tests, framework, None, false, sandbox);
-    if let Some(error) = &first.error {
+    let mutants_until = Some(Instant::now() + MUTANTS_TIME);
+    // Empty: the answer had no tests; the docstring's examples and recorded cases may still be.
+    let first = (!tests.trim().is_empty())
+        .then(|| nib_verify::run_tests(&module, tests, framework, None, false, sandbox));
+    if let Some(error) = first.as_ref().and_then(|f| f.error.as_ref()) {
         // Nothing says whether the tests are right: keep them, say nothing ran.
         return CheckedTests {
             tests: Some(tests.to_string()),
@@ -171,15 +175,19 @@ fn check_python_tests(
             ),
         };
     }
-    let failing: Vec<&str> = first.failing().iter().map(|t| base_name(&t.name)).collect();
+    let failing: Vec<&str> = first
+        .iter()
+        .flat_map(|f| f.failing())
+        .map(|t| base_name(&t.name))
+        .collect();
     let mut kept_code = if failing.is_empty() {
         tests.to_string()
     } else {
         pure::without_python_tests(tests, &failing)
     };
     let mut outcomes: Vec<TestOutcome> = first
-        .tests
         .iter()
+        .flat_map(|f| f.tests.iter())
         .map(|t| TestOutcome {
             name: t.name.clone(),
             passed: t.passed,
@@ -187,9 +195,62 @@ fn check_python_tests(
             reason: t.reason.as_deref().map(short),
         })
         .collect();
+    let written = outcomes.len();
     let mut check = None;
-    if outcomes.iter().any(|o| o.kept) {
-        let c = nib_verify::check_tests(&module, function, &kept_code, framework, sandbox);
+    let (mut documented, mut recorded) = (0, 0);
+    // The docstring's examples (when the code agrees with them) and the current results on
+    // inputs near the tests' ones join the kept tests. The failing tests' inputs are not used
+    // (their expected values disagree with the code); without a passing test, only the
+    // docstring's examples vouch for recording anything.
+    let cases = nib_verify::record_cases(&module, function, tests, &failing, sandbox);
+    let cases = if outcomes.iter().any(|o| o.kept) || cases.iter().any(|c| c.documented) {
+        cases
+    } else {
+        Vec::new()
+    };
+    if outcomes.iter().any(|o| o.kept) || !cases.is_empty() {
+        let model_code = kept_code.clone();
+        if let Some(code) =
+            nib_verify::cases_test_code(module_name, function, framework, &cases, &kept_code)
+        {
+            kept_code.push_str(&code);
+        }
+        let mut c = nib_verify::check_tests_until(
+            &module,
+            function,
+            &kept_code,
+            framework,
+            sandbox,
+            mutants_until,
+        );
+        let known: Vec<String> = outcomes.iter().map(|o| o.name.clone()).collect();
+        let new: Vec<&nib_verify::TestResult> = c
+            .current
+            .tests
+            .iter()
+            .filter(|t| !known.contains(&t.name))
+            .collect();
+        if new.len() == cases.len() && new.iter().all(|t| t.passed) {
+            documented = cases.iter().filter(|c| c.documented).count();
+            recorded = cases.len() - documented;
+            outcomes.extend(new.into_iter().map(|t| TestOutcome {
+                name: t.name.clone(),
+                passed: true,
+                kept: true,
+                reason: None,
+            }));
+        } else {
+            // A value did not repeat (the function is not deterministic): leave the cases out.
+            kept_code = model_code;
+            c = nib_verify::check_tests_until(
+                &module,
+                function,
+                &kept_code,
+                framework,
+                sandbox,
+                mutants_until,
+            );
+        }
         // A kept test must pass again (a flaky one, or one that needed a dropped one, does not).
         let again = passed_names(&c.current);
         let lost: Vec<String> = outcomes
@@ -221,16 +282,21 @@ fn check_python_tests(
     }
     let kept = outcomes.iter().filter(|o| o.kept).count();
     let dropped = outcomes.len() - kept;
-    let (killed, total) = match &check {
-        Some(c) if kept > 0 => (c.killed(), c.mutants.len()),
-        _ => (0, 0),
+    let (killed, total, not_run) = match &check {
+        Some(c) if kept > 0 => (c.killed(), c.mutants.len(), c.not_run),
+        _ => (0, 0, 0),
     };
-    let mut summary = format!(
-        "Run in the sandbox against the current code: {kept} of {} test{} passed and {} kept",
-        outcomes.len(),
-        if outcomes.len() == 1 { "" } else { "s" },
-        if kept == 1 { "is" } else { "are" }
-    );
+    let kept_written = kept - documented - recorded;
+    let mut summary = if written > 0 {
+        format!(
+            "Run in the sandbox against the current code: {kept_written} of {written} test{} \
+             passed and {} kept",
+            if written == 1 { "" } else { "s" },
+            if kept_written == 1 { "is" } else { "are" }
+        )
+    } else {
+        String::new()
+    };
     if dropped > 0 {
         let named: Vec<String> = outcomes
             .iter()
@@ -247,18 +313,46 @@ fn check_python_tests(
             if dropped > named.len() { ", ..." } else { "" }
         ));
     }
-    summary.push('.');
+    if written > 0 {
+        summary.push('.');
+    } else if kept == 0 {
+        summary = format!("No example of `{function}`'s docstring could serve as a test.");
+    }
+    if documented > 0 {
+        summary.push_str(&format!(
+            " {documented} example{} of `{function}`'s docstring {} (the code agrees with {}).",
+            if documented == 1 { "" } else { "s" },
+            if documented == 1 {
+                "is added as a test"
+            } else {
+                "are added as tests"
+            },
+            if documented == 1 { "it" } else { "them" },
+        ));
+    }
+    if recorded > 0 {
+        summary.push_str(&format!(
+            " {recorded} recorded case{} added: what `{function}` returns today for inputs \
+             near the tests' ones (check the values are the intended ones).",
+            if recorded == 1 { " is" } else { "s are" }
+        ));
+    }
     if kept > 0 {
         summary.push_str(&format!(
-            " The kept tests kill {killed} of {total} simple mutants of `{function}`."
+            " The kept tests kill {killed} of {total} simple mutants of `{function}`{}.",
+            if not_run > 0 {
+                format!(" ({not_run} more not run: out of time)")
+            } else {
+                String::new()
+            }
         ));
     }
     CheckedTests {
         tests: (kept > 0).then_some(kept_code),
         verification: Verification {
-            ran: true,
+            ran: written > 0 || kept > 0,
             verified: kept > 0,
-            summary,
+            summary: summary.trim_start().to_string(),
             tests_from: "generated".into(),
             tests: outcomes,
             kept,
@@ -276,6 +370,9 @@ fn passed_names(run: &TestRun) -> Vec<String> {
         .map(|t| t.name.clone())
         .collect()
 }
+
+/// No mutant run of a generated tests' check starts later than this after the check began.
+const MUTANTS_TIME: Duration = Duration::from_secs(8);
 
 /// Where a check's tests came from when they are the docstring examples.
 pub(crate) const EXAMPLES: &str = "the docstring examples";
@@ -661,7 +758,17 @@ mod tests {
         assert!(!kept.contains("test_wrong"), "{kept}");
         assert!(kept.contains("def test_inside") && kept.contains("def test_below"));
         assert!(v.ran && v.verified);
-        assert_eq!((v.kept, v.dropped), (2, 1));
+        let recorded = v
+            .tests
+            .iter()
+            .filter(|t| t.name.contains("recorded"))
+            .count();
+        assert!(recorded > 0, "{kept}");
+        assert_eq!((v.kept, v.dropped), (2 + recorded, 1));
+        assert!(
+            !kept.contains("clamp(-1, 0, 10)"),
+            "the failing test's input is not recorded: {kept}"
+        );
         let wrong = v.tests.iter().find(|t| t.name == "test_wrong").unwrap();
         assert!(!wrong.passed && !wrong.kept);
         assert!(
@@ -675,6 +782,88 @@ mod tests {
         assert!(v.mutants_total > 0 && v.mutants_killed <= v.mutants_total);
         assert!(v.summary.contains("`test_wrong`"), "{}", v.summary);
         assert!(v.summary.contains("2 of 3 tests passed"), "{}", v.summary);
+        assert!(
+            v.summary
+                .contains(&format!("{recorded} recorded cases are added")),
+            "{}",
+            v.summary
+        );
+    }
+
+    #[test]
+    fn without_tests_in_the_answer_the_docstring_examples_and_recorded_cases_are_offered() {
+        let documented = "def double(x):\n    \"\"\"Twice x.\n\n    >>> double(3)\n    6\n    \"\"\"\n    return x * 2\n";
+        let c = check_python_tests(
+            &sandbox(),
+            nib_verify::Framework::Pytest,
+            "pkg.calc",
+            documented,
+            "double",
+            "",
+        );
+        let v = &c.verification;
+        let code = c.tests.expect("tests offered");
+        assert!(code.contains("from pkg.calc import double"), "{code}");
+        assert!(code.contains("assert double(3) == 6"), "{code}");
+        assert!(code.contains("assert double(0) == 0"), "{code}");
+        assert!(v.ran && v.verified && v.dropped == 0, "{v:?}");
+        assert!(
+            v.summary
+                .starts_with("1 example of `double`'s docstring is added as a test"),
+            "{}",
+            v.summary
+        );
+        assert!(v.mutants_killed > 0, "{v:?}");
+        // No docstring example: nothing to offer, and nothing claimed to have run.
+        let c = check_python_tests(
+            &sandbox(),
+            nib_verify::Framework::Pytest,
+            "mathutil",
+            CLAMP,
+            "clamp",
+            "",
+        );
+        assert!(c.tests.is_none());
+        assert!(!c.verification.ran && !c.verification.verified);
+        assert!(
+            c.verification.summary.contains("No example"),
+            "{}",
+            c.verification.summary
+        );
+    }
+
+    #[test]
+    fn recorded_cases_kill_mutants_the_written_tests_miss() {
+        let sandbox = sandbox();
+        let tests = "def test_inside():\n    assert clamp(5, 0, 10) == 5\n";
+        let module = Module {
+            name: "mathutil",
+            source: CLAMP,
+        };
+        let alone = nib_verify::check_tests(
+            &module,
+            "clamp",
+            tests,
+            nib_verify::Framework::Pytest,
+            &sandbox,
+        );
+        let c = check_python_tests(
+            &sandbox,
+            nib_verify::Framework::Pytest,
+            "mathutil",
+            CLAMP,
+            "clamp",
+            tests,
+        );
+        let v = &c.verification;
+        assert_eq!(v.mutants_total, alone.mutants.len());
+        assert!(
+            v.mutants_killed > alone.killed(),
+            "{} then {}: {}",
+            alone.killed(),
+            v.mutants_killed,
+            c.tests.unwrap_or_default()
+        );
     }
 
     #[test]

@@ -415,3 +415,34 @@ fn a_fix_without_explanation_is_described_by_the_lines_it_changed() {
         d("def f(s):\n  x = 1\n  return ' '.join(s)\n"),
     ]);
 }
+
+#[test]
+fn a_rewrite_of_comments_docstrings_and_layout_is_the_same_code() {
+    let original = "def f(xs):\n    \"\"\"Sum.\"\"\"\n    # add up\n    t = 0\n    for x in xs:\n        t += x\n    return t\n";
+    let relaid = "def f(xs):\n    \"\"\"The sum of xs.\"\"\"\n    t = 0\n    for x in xs:  # each\n        t  +=  x\n\n    return t\n";
+    let renamed = "def f(xs):\n    \"\"\"Sum.\"\"\"\n    total = 0\n    for x in xs:\n        total += x\n    return total\n";
+    assert!(same_code(Language::Python, original, relaid));
+    assert!(!same_code(Language::Python, original, renamed));
+    assert!(!same_code(
+        Language::Python,
+        original,
+        "def f(xs):\n    return sum(xs)\n"
+    ));
+    // A string that is a value is code.
+    assert!(!same_code(
+        Language::Python,
+        "def g():\n    return 'a'\n",
+        "def g():\n    return 'b'\n"
+    ));
+    let rust = "fn f(x: i32) -> i32 {\n    // twice\n    x * 2\n}\n";
+    assert!(same_code(
+        Language::Rust,
+        rust,
+        "/// Twice.\nfn f(x: i32) -> i32 { x * 2 }\n"
+    ));
+    assert!(!same_code(
+        Language::Rust,
+        rust,
+        "fn f(x: i32) -> i32 {\n    x + x\n}\n"
+    ));
+}
