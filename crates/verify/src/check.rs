@@ -112,6 +112,21 @@ impl RefactorCheck {
     }
 }
 
+/// The module under its import path, with an `__init__.py` for each package above it.
+pub(crate) fn module_files(module: &Module) -> Vec<(String, String)> {
+    let parts: Vec<&str> = module.name.split('.').collect();
+    let mut out: Vec<(String, String)> = (1..parts.len())
+        .map(|i| {
+            (
+                format!("{}/__init__.py", parts[..i].join("/")),
+                String::new(),
+            )
+        })
+        .collect();
+    out.push((format!("{}.py", parts.join("/")), module.source.to_string()));
+    out
+}
+
 /// The files of a run: the module under its import path (with `__init__.py`s for packages),
 /// the tests and the runner's configuration.
 fn files(
@@ -121,15 +136,7 @@ fn files(
     only: Option<&[&str]>,
     fail_fast: bool,
 ) -> Vec<(String, String)> {
-    let parts: Vec<&str> = module.name.split('.').collect();
-    let mut out = Vec::new();
-    for i in 1..parts.len() {
-        out.push((
-            format!("{}/__init__.py", parts[..i].join("/")),
-            String::new(),
-        ));
-    }
-    out.push((format!("{}.py", parts.join("/")), module.source.to_string()));
+    let mut out = module_files(module);
     out.push((TESTS_FILE.to_string(), tests.to_string()));
     let config = serde_json::json!({
         "module": module.name,

@@ -49,16 +49,7 @@ pub fn record_cases(
     if !plain || !crate::check::valid_module_name(module.name) {
         return Vec::new();
     }
-    let parts: Vec<&str> = module.name.split('.').collect();
-    let mut files: Vec<(String, String)> = (1..parts.len())
-        .map(|i| {
-            (
-                format!("{}/__init__.py", parts[..i].join("/")),
-                String::new(),
-            )
-        })
-        .collect();
-    files.push((format!("{}.py", parts.join("/")), module.source.to_string()));
+    let mut files = crate::check::module_files(module);
     files.push((TESTS_FILE.to_string(), tests.to_string()));
     // Examples written in prose (`f(2) ==> 4`, `f(2) ➞ 4`, ...) are found here; doctest's
     // form by the recorder.
@@ -174,8 +165,8 @@ pub fn cases_test_code(
     Some(out)
 }
 
-/// `clamp_sum_recorded` -> `ClampSumRecorded`.
-fn camel(name: &str) -> String {
+/// `clamp_sum_recorded` -> `ClampSumRecorded` (a test class's name for a function).
+pub fn camel(name: &str) -> String {
     name.split('_')
         .filter(|p| !p.is_empty())
         .map(|p| {

@@ -7,6 +7,8 @@ use nib_syntax::tags::{self, DefKind};
 use nib_syntax::tree_sitter::{Node, Tree};
 use nib_syntax::Language;
 
+use nib_verify::record::camel;
+
 use crate::CodeActionKind;
 
 /// The system message of every action and conversation.
@@ -684,18 +686,6 @@ pub(crate) fn test_stub(lang: Language, name: &str, framework: Option<Framework>
             format!("def test_{name}():\n    assert {name}(...) == ...")
         }
     }
-}
-
-fn camel(name: &str) -> String {
-    name.split('_')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut c = p.chars();
-            c.next()
-                .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// The tests in a model's answer, ready to go into the test file: Python without the lines
