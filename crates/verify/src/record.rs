@@ -165,6 +165,28 @@ pub fn cases_test_code(
     Some(out)
 }
 
+/// `tests` with `cases` (from [`cases_test_code`]) added: before a top-level
+/// `if __name__ == "__main__":` block (which runs the tests when the file is run as a script),
+/// else at the end.
+pub fn joined(tests: &str, cases: &str) -> String {
+    let main = tests.match_indices("if __name__").find(|&(i, _)| {
+        (i == 0 || tests[..i].ends_with('\n'))
+            && tests[i..]
+                .lines()
+                .next()
+                .is_some_and(|l| l.contains("__main__"))
+    });
+    match main {
+        Some((i, _)) => format!(
+            "{}\n{}\n\n\n{}",
+            tests[..i].trim_end(),
+            cases.trim_end(),
+            &tests[i..]
+        ),
+        None => format!("{tests}{cases}"),
+    }
+}
+
 /// `clamp_sum_recorded` -> `ClampSumRecorded` (a test class's name for a function).
 pub fn camel(name: &str) -> String {
     name.split('_')
@@ -338,6 +360,34 @@ def spin(n):
         assert!(record_cases(&m, "clamp_sum", tests, &[], &sandbox()).is_empty());
         // The same tests on the code that agrees with its docstring.
         assert!(!record_cases(&module(), "clamp_sum", tests, &[], &sandbox()).is_empty());
+    }
+
+    #[test]
+    fn the_cases_go_before_the_main_block() {
+        let cases = "\n\nfrom m import f\n\n\ndef test_f_recorded_1():\n    assert f(0) == 1\n";
+        let unit = "import unittest\n\n\nclass TestF(unittest.TestCase):\n    def test_a(self):\n        self.assertEqual(f(1), 2)\n\n\nif __name__ == \"__main__\":\n    unittest.main()\n";
+        expect![[r#"
+            import unittest
+
+
+            class TestF(unittest.TestCase):
+                def test_a(self):
+                    self.assertEqual(f(1), 2)
+
+
+            from m import f
+
+
+            def test_f_recorded_1():
+                assert f(0) == 1
+
+
+            if __name__ == "__main__":
+                unittest.main()
+        "#]]
+        .assert_eq(&joined(unit, cases));
+        let plain = "def test_a():\n    assert f(1) == 2\n";
+        assert_eq!(joined(plain, cases), format!("{plain}{cases}"));
     }
 
     #[test]

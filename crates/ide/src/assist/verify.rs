@@ -213,7 +213,7 @@ fn check_python_tests(
         if let Some(code) =
             nib_verify::cases_test_code(module_name, function, framework, &cases, &kept_code)
         {
-            kept_code.push_str(&code);
+            kept_code = nib_verify::record::joined(&kept_code, &code);
         }
         let mut c = nib_verify::check_tests_until(
             &module,
