@@ -813,3 +813,45 @@ fn a_fix_runs_the_docstring_examples_with_the_real_model() {
     let passed = tests.iter().all(|t| t["passed"] == true);
     assert_eq!(check["verified"], passed, "{v}");
 }
+
+/// A one-change slip in a function with two docstring examples, through `nib ask fix`: repaired
+/// by the search (the model is loaded but not asked), verified against the examples.
+#[test]
+fn nib_ask_fix_repairs_a_one_change_slip() {
+    require_model();
+    let project = python_project();
+    let root = project.path();
+    let home = root.join(".nib-home");
+    let settings = json!({ "model": model_path(), "threads": 1 }).to_string();
+    let file = root.join("pkg/grade.py");
+    let text = "def passed(score, bar=50):\n    \"\"\"Whether score reaches bar.\n\n    >>> passed(70)\n    True\n    >>> passed(50)\n    True\n    >>> passed(20)\n    False\n    \"\"\"\n    return score < bar\n";
+    std::fs::write(&file, text).unwrap();
+    let loc = format!("{}:11", file.display());
+    let out = nib(
+        &["ask", "fix", &loc, "--json", "--settings", &settings],
+        &home,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["source"], "repair", "{v}");
+    assert_eq!(v["verification"]["verified"], true, "{v}");
+    assert!(
+        v["generated_code"]
+            .as_str()
+            .unwrap()
+            .contains("return score >= bar"),
+        "{v}"
+    );
+    assert!(
+        v["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("line 11 has `<`"),
+        "{v}"
+    );
+    assert_eq!(v["edits"].as_array().map(Vec::len), Some(1), "{v}");
+}

@@ -418,6 +418,8 @@ struct NibAnswer {
     /// Why the answer has no code, and the model's text (shown with `--verbose`).
     empty_reason: String,
     raw: String,
+    /// Which path wrote the code (`chat`, `repair`: nib's one-change repair search).
+    source: String,
     /// The module after the answer's `edits` to it, when it has some.
     module_after: Option<String>,
     /// The text the answer's `edits` give any other file (the tests' file), when it has some.
@@ -512,6 +514,7 @@ impl NibCli {
                 test_stubs: stubs,
                 empty_reason: text("empty_reason"),
                 raw: text("raw"),
+                source: text("source"),
                 latency: own.unwrap_or(wall),
             })
         };
@@ -577,6 +580,8 @@ pub struct TestsScore {
 pub struct SideResult {
     pub tests: Option<TestsScore>,
     pub fix: Option<bool>,
+    /// For nib: whether the fix came from its one-change repair search.
+    pub fix_by_search: Option<bool>,
     /// (passes the tests, changed the function)
     pub refactor: Option<(bool, bool)>,
     pub explain: Option<bool>,
@@ -738,6 +743,7 @@ fn run_nib(
                     None => assemble(module, &answer.generated_code, &p.entry),
                 };
                 r.fix = Some(fixed.is_some_and(|f| p.passes(&f, ctx.sandbox)));
+                r.fix_by_search = Some(answer.source == "repair");
             }
             Action::Refactor => {
                 let after = match &answer.module_after {
@@ -789,6 +795,8 @@ pub struct Summary {
     pub tests_all_pass: Ratio,
     pub mutation_score: Ratio,
     pub fix_pass1: Ratio,
+    /// Fixes passing that nib's one-change repair search found (of the fixes nib made).
+    pub fix_by_search: Ratio,
     pub refactor_kept: Ratio,
     pub refactor_changed: Ratio,
     pub explain_round_trip: Ratio,
@@ -812,6 +820,9 @@ pub fn summarize(results: &[&SideResult]) -> Summary {
         }
         if let Some(f) = r.fix {
             s.fix_pass1.add(usize::from(f), 1);
+            if let Some(searched) = r.fix_by_search {
+                s.fix_by_search.add(usize::from(f && searched), 1);
+            }
         }
         if let Some((kept, changed)) = r.refactor {
             s.refactor_kept.add(usize::from(kept), 1);
@@ -977,7 +988,7 @@ pub fn run(args: ActionsArgs, make_ide: MakeIde) -> Result<()> {
 type Row = (&'static str, &'static str, fn(&Summary) -> String);
 
 pub fn table(header: &str, raw: Option<&Summary>, nib: Option<&Summary>) -> String {
-    let rows: [Row; 10] = [
+    let rows: [Row; 11] = [
         ("tests", "generated tests passing on the reference", |s| {
             s.tests_pass.show()
         }),
@@ -988,6 +999,9 @@ pub fn table(header: &str, raw: Option<&Summary>, nib: Option<&Summary>) -> Stri
             s.mutation_score.show()
         }),
         ("fix", "pass@1 after the fix", |s| s.fix_pass1.show()),
+        ("fix", "passing fixes by the one-change search", |s| {
+            s.fix_by_search.show()
+        }),
         ("refactor", "keeps behaviour (tests pass)", |s| {
             s.refactor_kept.show()
         }),
@@ -1114,6 +1128,7 @@ mod tests {
             &SideResult {
                 tests: Some(s.clone()),
                 fix: Some(true),
+                fix_by_search: Some(true),
                 refactor: Some((true, false)),
                 explain: Some(false),
                 latency_ms: vec![100, 300],
@@ -1127,6 +1142,7 @@ mod tests {
         ]);
         assert_eq!((sum.tests_pass.hit, sum.tests_pass.of), (2, 4));
         assert_eq!((sum.fix_pass1.hit, sum.fix_pass1.of), (1, 2));
+        assert_eq!((sum.fix_by_search.hit, sum.fix_by_search.of), (1, 1));
         assert_eq!((sum.refactor_changed.hit, sum.refactor_changed.of), (0, 1));
         assert_eq!(sum.latency_p95_ms, Some(300));
         let t = table("h", Some(&sum), None);

@@ -125,7 +125,8 @@ pub struct CodeActionResult {
     /// Tokens the model generated for the code (the chat answer, or the infilled middle).
     pub generated_tokens: usize,
     /// Which path wrote the code: `chat` (an instruct model asked in its chat format, the
-    /// function's body taken from the answer) or `infill` (fill-in-the-middle at the new line).
+    /// function's body taken from the answer), `infill` (fill-in-the-middle at the new line) or
+    /// `repair` (a fix found by trying one-change variants against the failing tests).
     pub source: &'static str,
     /// The model's output before extraction and post-processing (the chat path: the answer
     /// after the function's beginning, which the prompt wrote for it).

@@ -348,7 +348,8 @@ fn alternatives_are_further_answers_deduplicated_and_checked() {
     assert_eq!(*engine.ranks.lock().unwrap(), [0]);
 }
 
-const BROKEN: &str = "def clamp(x, lo, hi):\n    if x > lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
+/// Two changes away from `CLAMP` (one-change repairs do not fix it: the model is asked).
+const BROKEN: &str = "def clamp(x, lo, hi):\n    if x < lo:\n        return hi\n    if x > hi:\n        return hi\n    return x\n";
 
 fn fix_at(engine: Arc<Scripted>) -> CodeActionResult {
     let ide = Ide::new(IdeConfig {
@@ -469,7 +470,8 @@ fn a_rewrite_breaking_a_docstring_example_is_tried_again_told_what_broke() {
 
 #[test]
 fn a_fix_is_checked_against_the_docstring_examples() {
-    let broken = DOCUMENTED.replace("if x < lo:", "if x > lo:");
+    // Not a one-change slip: the model is asked.
+    let broken = DOCUMENTED.replace("return lo", "return hi");
     let still_wrong = documented("    if x >= lo:\n        return lo\n    return min(x, hi)\n");
     let right = documented("    if x < lo:\n        return lo\n    return min(x, hi)\n");
     let engine = Scripted::new(&[&still_wrong, &right]);
@@ -494,4 +496,55 @@ fn a_fix_is_checked_against_the_docstring_examples() {
         "{}",
         prompts[1]
     );
+}
+
+#[test]
+fn a_one_change_slip_is_repaired_without_asking_the_model() {
+    // The project's test and the docstring examples fail; flipping `>` back passes them.
+    let slipped = DOCUMENTED.replace("if x < lo:", "if x > lo:");
+    let engine = Scripted::new(&[]);
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine.clone());
+    ide.open(URI, Some("python"), 1, &slipped);
+    let input = AssistInput {
+        errors: vec!["AssertionError in test_low".into()],
+        ..refactor_input()
+    };
+    let r = run(&ide, CodeActionKind::Fix, &input);
+    assert!(
+        engine.prompts.lock().unwrap().is_empty(),
+        "the model was asked"
+    );
+    assert_eq!(r.source, "repair");
+    assert_eq!(r.confidence, "high");
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    let after = r.edits[0].new_text.clone();
+    assert!(
+        after.contains("if x <= lo:") || after.contains("if x < lo:"),
+        "{after}"
+    );
+    let v = r.verification.as_ref().unwrap();
+    assert!(v.ran && v.verified, "{v:?}");
+    assert!(
+        r.explanation.contains("line 10 has `>`") && r.explanation.contains("test_low"),
+        "{}",
+        r.explanation
+    );
+    // Passing tests: nothing to repair, the model is asked.
+    let engine = Scripted::new(&[&documented("    return max(lo, min(x, hi))\n")]);
+    let r = run_on(engine.clone(), DOCUMENTED, CodeActionKind::Fix, &["slow"]);
+    assert_eq!(r.source, "chat");
+    assert_eq!(engine.prompts.lock().unwrap().len(), 1);
+    // One example is too weak to trust a one-change repair (`x + 3` passes it): the model is
+    // asked.
+    let double = "def double(x):\n    \"\"\"Twice x.\n\n    >>> double(3)\n    6\n    \"\"\"\n    return x + 2\n";
+    let fixed = double.replace("x + 2", "x * 2");
+    let engine = Scripted::new(&[&format!("```python\n{fixed}```\n")]);
+    let r = run_on(engine.clone(), double, CodeActionKind::Fix, &["wrong"]);
+    assert_eq!(r.source, "chat");
+    assert_eq!(engine.prompts.lock().unwrap().len(), 1);
+    assert!(r.generated_code.contains("x * 2"), "{r:?}");
 }

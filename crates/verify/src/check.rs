@@ -366,6 +366,92 @@ pub fn check_refactor(
     }
 }
 
+/// One test file a repair must pass, with how it is run.
+#[derive(Debug, Clone, Copy)]
+pub struct Suite<'a> {
+    pub tests: &'a str,
+    pub framework: Framework,
+}
+
+/// What [`repairs`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repairs {
+    /// Tests run on the current code, across the suites.
+    pub tests: usize,
+    /// Tests failing on the current code (across the suites); nothing is searched without one.
+    pub failing: Vec<String>,
+    /// One-change variants of the function on which every test of every suite passes, in the
+    /// order of [`mutants`].
+    pub found: Vec<Mutant>,
+    /// Variants tried, and variants not run (the time ran out first).
+    pub tried: usize,
+    pub not_run: usize,
+}
+
+/// One-change repairs of `function`: the variants [`mutants`] makes of it (comparison flipped,
+/// a constant one more or one less, `and`/`or` swapped, ...) on which every test of every suite
+/// passes, when some test fails on the current code and the suites have at least `min_tests`
+/// tests (one example is weak evidence: `x + 3` "fixes" `double(x) = x + 2` for `double(3) ==
+/// 6`). A suite that does not load on the current code is left out; no variant run starts after
+/// `deadline`.
+pub fn repairs(
+    module: &Module,
+    function: &str,
+    suites: &[Suite],
+    min_tests: usize,
+    sandbox: &Sandbox,
+    deadline: Option<Instant>,
+) -> Repairs {
+    let start = Instant::now();
+    let mut failing = Vec::new();
+    let mut usable = Vec::new();
+    let mut tests = 0;
+    for s in suites {
+        let run = run_tests(module, s.tests, s.framework, None, false, sandbox);
+        if run.error.is_some() || run.tests.is_empty() {
+            continue;
+        }
+        failing.extend(run.failing().iter().map(|t| t.name.clone()));
+        tests += run.tests.len();
+        usable.push((*s, run.tests.len()));
+    }
+    let mut out = Repairs {
+        tests,
+        failing,
+        found: Vec::new(),
+        tried: 0,
+        not_run: 0,
+    };
+    if out.failing.is_empty() || tests < min_tests {
+        return out;
+    }
+    let limit = (start.elapsed() * 10)
+        .max(Duration::from_secs(2))
+        .min(sandbox.config().timeout);
+    let quick = sandbox.with_timeout(limit);
+    let all = mutants(module.source, function);
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let results = parallel_map(&all, jobs, |m| {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        let variant = Module {
+            name: module.name,
+            source: &m.source,
+        };
+        // Every test ran (none left uncollected) and passed.
+        let passes = usable.iter().all(|(s, count)| {
+            let run = run_tests(&variant, s.tests, s.framework, None, true, &quick);
+            run.all_passed() && run.tests.len() == *count
+        });
+        Some(passes.then(|| m.clone()))
+    });
+    out.not_run = results.iter().filter(|r| r.is_none()).count();
+    out.tried = results.len() - out.not_run;
+    out.found = results.into_iter().flatten().flatten().collect();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,5 +761,82 @@ def helper():
         assert_eq!(bad.broken, vec!["test_edges", "test_inside"]);
         let broken_syntax = check_refactor(&m, "def clamp(:\n", tests, Framework::Pytest, &sb);
         assert!(!broken_syntax.behaviour_kept());
+    }
+
+    #[test]
+    fn a_one_change_repair_makes_the_failing_tests_pass() {
+        // `x > hi` was written `x < hi`.
+        let buggy = MODULE.replace("x > hi", "x < hi");
+        let tests = "def test_inside():\n    assert clamp(5, 0, 10) == 5\n\n\ndef test_above():\n    assert clamp(15, 0, 10) == 10\n\n\ndef test_below():\n    assert clamp(-5, 0, 10) == 0\n";
+        let suite = Suite {
+            tests,
+            framework: Framework::Pytest,
+        };
+        let m = Module {
+            name: "mathutil",
+            source: &buggy,
+        };
+        let r = repairs(&m, "clamp", &[suite], 1, &sandbox(), None);
+        assert_eq!(r.failing, ["test_inside", "test_above"], "{r:?}");
+        assert!(r.tried > 1 && r.not_run == 0, "{r:?}");
+        // `<` flips to `>=`, which clamps the same way.
+        assert_eq!(r.found.len(), 1, "{r:?}");
+        assert_eq!(r.found[0].line, 4);
+        assert!(r.found[0].source.contains("if x >= hi:"));
+        // Fewer tests than asked for: no search.
+        let r = repairs(&m, "clamp", &[suite], 4, &sandbox(), None);
+        assert_eq!((r.tests, r.failing.len()), (3, 2), "{r:?}");
+        assert!(r.found.is_empty() && r.tried == 0, "{r:?}");
+        for f in &r.found {
+            let run = run_tests(
+                &Module {
+                    name: "mathutil",
+                    source: &f.source,
+                },
+                tests,
+                Framework::Pytest,
+                None,
+                false,
+                &sandbox(),
+            );
+            assert!(run.all_passed(), "{}: {run:?}", f.describe());
+        }
+    }
+
+    #[test]
+    fn nothing_is_searched_when_the_tests_pass_or_do_not_load() {
+        let passing = Suite {
+            tests: "def test_inside():\n    assert clamp(5, 0, 10) == 5\n",
+            framework: Framework::Pytest,
+        };
+        let broken = Suite {
+            tests: "import no_such_module_anywhere\n\ndef test_x():\n    assert False\n",
+            framework: Framework::Pytest,
+        };
+        let m = Module {
+            name: "mathutil",
+            source: MODULE,
+        };
+        let r = repairs(&m, "clamp", &[passing, broken], 1, &sandbox(), None);
+        assert!(
+            r.failing.is_empty() && r.found.is_empty() && r.tried == 0,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn no_repair_run_starts_after_the_deadline() {
+        let buggy = MODULE.replace("x > hi", "x < hi");
+        let suite = Suite {
+            tests: "def test_inside():\n    assert clamp(5, 0, 10) == 5\n",
+            framework: Framework::Pytest,
+        };
+        let m = Module {
+            name: "mathutil",
+            source: &buggy,
+        };
+        let r = repairs(&m, "clamp", &[suite], 1, &sandbox(), Some(Instant::now()));
+        assert_eq!(r.failing.len(), 1);
+        assert!(r.found.is_empty() && r.tried == 0 && r.not_run > 0, "{r:?}");
     }
 }

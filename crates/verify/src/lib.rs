@@ -22,8 +22,8 @@ pub mod record;
 pub mod sandbox;
 
 pub use check::{
-    check_refactor, check_tests, check_tests_until, run_tests, Module, MutantResult, RefactorCheck,
-    TestCheck, TestResult, TestRun,
+    check_refactor, check_tests, check_tests_until, repairs, run_tests, Module, MutantResult,
+    RefactorCheck, Repairs, Suite, TestCheck, TestResult, TestRun,
 };
 pub use detect::{detect, Framework, TestSetup};
 pub use mutate::{mutants, Mutant, Operator};

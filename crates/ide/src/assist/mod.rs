@@ -13,14 +13,16 @@ mod verify;
 
 use std::time::Instant;
 
-use nib_engine::{CancelToken, ChatMessage, ChatRequest, DeltaCallback, Role, StopReason};
+use nib_engine::{
+    CancelToken, ChatMessage, ChatRequest, ChatResponse, DeltaCallback, Role, StopReason,
+};
 use nib_syntax::Language;
 use nib_text::{Document, Range};
 
 use crate::complete::{confidence_name, Purpose};
 use crate::{
-    ChatContext, CodeActionKind, CodeActionRequest, CodeActionResult, Ide, IdeError, ProviderInfo,
-    Snapshot,
+    ChatAnswer, ChatContext, CodeActionKind, CodeActionRequest, CodeActionResult, Ide, IdeError,
+    ProviderInfo, Snapshot,
 };
 pub use pure::{plan_tests, trim_conversation, Framework, TestPlan};
 use pure::{PromptInput, Target};
@@ -42,6 +44,9 @@ pub struct AssistInput {
     /// [`MAX_ALTERNATIVES`]), from further answers of the model, each checked like the first.
     pub alternatives: usize,
 }
+
+/// The "model" of a fix found by nib's one-change repair search.
+const REPAIR_SEARCH: &str = "nib one-change repair search";
 
 /// Alternatives an action gives at most.
 pub const MAX_ALTERNATIVES: usize = 3;
@@ -164,7 +169,7 @@ impl Ide {
         input: &AssistInput,
         cancel: &CancelToken,
     ) -> Result<CodeActionResult, IdeError> {
-        let (mut first, retry) = self.assist_once(snap, req, input, cancel)?;
+        let (mut first, retry) = self.assist_once(snap, req, input, cancel, true)?;
         let Some(output) = retry else {
             return Ok(first);
         };
@@ -174,7 +179,7 @@ impl Ide {
             errors: vec![output.clone()],
             ..input.clone()
         };
-        let (mut second, second_retry) = self.assist_once(snap, req, &again, cancel)?;
+        let (mut second, second_retry) = self.assist_once(snap, req, &again, cancel, false)?;
         let unchanged = output == pure::UNCHANGED;
         let failing = |r: &CodeActionResult| {
             r.verification
@@ -226,13 +231,16 @@ impl Ide {
     }
 
     /// One answer for an action, and what one more try would be told: for a fix the output of
-    /// the tests it leaves failing, for a rewrite not offered why.
+    /// the tests it leaves failing, for a rewrite not offered why. With `search`, a Python fix
+    /// whose docstring examples or project tests fail first looks for a one-change repair that
+    /// makes them pass (see [`verify::repair`]); the model is asked when there is none.
     fn assist_once(
         &self,
         snap: &Snapshot,
         req: CodeActionRequest,
         input: &AssistInput,
         cancel: &CancelToken,
+        search: bool,
     ) -> Result<(CodeActionResult, Option<String>), IdeError> {
         let started = Instant::now();
         let kind = req.kind;
@@ -394,21 +402,65 @@ impl Ide {
         }
         let mut files = vec![snap.uri.clone()];
         files.extend(context.iter().map(|(p, _)| p.clone()));
-        self.stats.model_requests.inc();
         let base_request = creq.clone();
-        let answer = self.chat(
-            creq,
-            &ChatContext {
-                files: files.clone(),
+        // The function a fix of a selection is in (or that it starts).
+        let function = target.name.clone().or_else(|| {
+            let tree = snap.tree.as_ref()?;
+            pure::function_at(lang, tree, &text, target.start)
+        });
+        let repaired = match (search, kind, lang, function.as_deref()) {
+            (true, CodeActionKind::Fix, Language::Python, Some(function)) => verify::repair(
+                &module,
+                &text,
+                function,
+                examples.as_deref(),
+                input
+                    .tests
+                    .as_ref()
+                    .and_then(|t| Some((t.plan.framework, t.existing.as_deref()?))),
+            )
+            .and_then(|r| {
+                let why = r.explanation(function);
+                pure::repair_answer(lang, &text, &r.source, target.start, target.end, &why)
+            }),
+            _ => None,
+        };
+        let searched = repaired.is_some();
+        let answer = match repaired {
+            Some(text) => ChatAnswer {
+                response: ChatResponse {
+                    text,
+                    tokens: Vec::new(),
+                    stop_reason: StopReason::EndOfGeneration,
+                    model: REPAIR_SEARCH.to_string(),
+                    prompt_tokens: None,
+                    completion_tokens: None,
+                    first_token_time: started.elapsed(),
+                    total_time: started.elapsed(),
+                },
+                provider: ProviderInfo {
+                    name: "local",
+                    model: REPAIR_SEARCH.to_string(),
+                    fallback: None,
+                },
             },
-        )?;
+            None => {
+                self.stats.model_requests.inc();
+                self.chat(
+                    creq,
+                    &ChatContext {
+                        files: files.clone(),
+                    },
+                )?
+            }
+        };
         if answer.response.stop_reason == StopReason::Cancelled {
             return Err(IdeError::Cancelled);
         }
         tracing::debug!(kind = kind.id(), dropped_context, provider = ?answer.provider, tokens = answer.response.tokens.len(), "assistant action answered");
         let raw = answer.response.text.clone();
         let logprobs: Vec<f32> = answer.response.tokens.iter().map(|t| t.logprob).collect();
-        let confidence = confidence_name(nib_postprocess::confidence_per_token(&logprobs));
+        let mut confidence = confidence_name(nib_postprocess::confidence_per_token(&logprobs));
         let parts = pure::split_answer(&raw);
         // Cut at the output cap inside its code block: the code is incomplete.
         let cut = !parts.closed
@@ -776,6 +828,9 @@ impl Ide {
                 alternatives.push(code);
             }
         }
+        if searched && verification.as_ref().is_some_and(|v| v.verified) {
+            confidence = "high";
+        }
         let primary = edits.iter().find(|e| e.uri == snap.uri);
         let (range, insert_text) = match primary {
             Some(e) => (e.range, e.new_text.clone()),
@@ -806,7 +861,7 @@ impl Ide {
             model: answer.provider.model.clone(),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             generated_tokens: answer.response.tokens.len(),
-            source: "chat",
+            source: if searched { "repair" } else { "chat" },
             raw,
             edits,
             provider: answer.provider,

@@ -184,11 +184,44 @@ pub(crate) fn target(
     }
 }
 
+/// The name of the function around byte `at` (or defined on its line).
+pub(crate) fn function_at(lang: Language, tree: &Tree, text: &str, at: usize) -> Option<String> {
+    enclosing(lang, tree, text, at, is_function).map(|s| s.name)
+}
+
 /// Lines on each side of the cursor line that `fix` rewrites outside a function.
 const FIX_LINES_AROUND: usize = 2;
 
 /// Lines of a change shown in its description at most.
 const DESCRIBED_LINES: usize = 3;
+
+/// A fix's answer from a one-change repair (`repaired` is the whole file after the change):
+/// the target's new code (dedented) in a fence, then why. `None` when the change is not inside
+/// bytes `start..end` of `source`.
+pub(crate) fn repair_answer(
+    lang: Language,
+    source: &str,
+    repaired: &str,
+    start: usize,
+    end: usize,
+    why: &str,
+) -> Option<String> {
+    let grown = repaired.len() as isize - source.len() as isize;
+    let new_end = usize::try_from(end as isize + grown).ok()?;
+    if new_end < start
+        || !repaired.is_char_boundary(start)
+        || !repaired.is_char_boundary(new_end)
+        || repaired[..start] != source[..start]
+        || repaired[new_end..] != source[end..]
+    {
+        return None;
+    }
+    Some(format!(
+        "```{}\n{}\n```\n\n{why}",
+        lang.name(),
+        dedent(&repaired[start..new_end]).trim_end()
+    ))
+}
 
 /// What a fix changed, for a result the model did not explain: the run of lines between the
 /// common start and end of `old` and `new`, quoted, numbered in the file (`first_line` is the

@@ -728,6 +728,114 @@ fn check_python_fix(
     }
 }
 
+/// No one-change repair run starts later than this after the search began.
+const REPAIR_TIME: Duration = Duration::from_secs(6);
+/// Tests (examples and project tests) a one-change repair must pass at least: with fewer, the
+/// model is asked.
+const REPAIR_MIN_TESTS: usize = 2;
+
+/// A one-change repair of the function a fix is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Repair {
+    /// The whole file after the change.
+    pub source: String,
+    /// The 1-based line of the change, the text there now and what replaces it.
+    pub line: usize,
+    pub original: String,
+    pub replacement: String,
+    /// Tests failing on the current code that pass after the change.
+    pub failing: Vec<String>,
+    /// Other one-change variants that make the same tests pass.
+    pub others: usize,
+}
+
+impl Repair {
+    /// Why the change is the fix, for the user.
+    pub(crate) fn explanation(&self, function: &str) -> String {
+        let named: Vec<String> = self
+            .failing
+            .iter()
+            .take(NAMED_FAILURES)
+            .map(|t| format!("`{t}`"))
+            .collect();
+        let more = self.failing.len().saturating_sub(NAMED_FAILURES);
+        let tests = if more > 0 {
+            format!("{} and {more} more", named.join(", "))
+        } else {
+            named.join(", ")
+        };
+        let others = match self.others {
+            0 => String::new(),
+            1 => " One other one-token change also makes them pass; this is the first in the code."
+                .to_string(),
+            n => format!(
+                " {n} other one-token changes also make them pass; this is the first in the code."
+            ),
+        };
+        format!(
+            "The cause: line {} has `{}` where `{}` makes the failing {tests} pass. nib found it by trying one-token changes of `{function}` against them (a comparison flipped, a number one more or one less, `and`/`or` swapped, a constant changed).{others}",
+            self.line, self.original, self.replacement
+        )
+    }
+}
+
+/// The first one-change variant of `function` in `source` (Python) on which the docstring
+/// examples (`examples`, a test file) and the project's tests for the file all pass, when some
+/// of them fail on the current code; `None` when nothing fails, nothing loads, there are fewer
+/// than [`REPAIR_MIN_TESTS`] tests, or no variant passes within [`REPAIR_TIME`].
+pub(crate) fn repair(
+    module: &str,
+    source: &str,
+    function: &str,
+    examples: Option<&str>,
+    project: Option<(Framework, &str)>,
+) -> Option<Repair> {
+    let mut suites = Vec::new();
+    if let Some(tests) = examples {
+        suites.push(nib_verify::Suite {
+            tests,
+            framework: nib_verify::Framework::Pytest,
+        });
+    }
+    if let Some((framework @ (Framework::Pytest | Framework::Unittest), tests)) = project {
+        suites.push(nib_verify::Suite {
+            tests,
+            framework: verify_framework(framework),
+        });
+    }
+    if suites.is_empty() {
+        return None;
+    }
+    let r = nib_verify::repairs(
+        &Module {
+            name: module,
+            source,
+        },
+        function,
+        &suites,
+        REPAIR_MIN_TESTS,
+        sandbox(),
+        Some(Instant::now() + REPAIR_TIME),
+    );
+    tracing::debug!(
+        failing = r.failing.len(),
+        found = r.found.len(),
+        tried = r.tried,
+        not_run = r.not_run,
+        "one-change repairs"
+    );
+    let others = r.found.len().saturating_sub(1);
+    let first = r.found.into_iter().next()?;
+    Some(Repair {
+        source: first.source,
+        line: first.line,
+        original: first.original,
+        replacement: first.replacement,
+        failing: r.failing,
+        others,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

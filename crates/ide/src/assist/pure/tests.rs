@@ -446,3 +446,44 @@ fn a_rewrite_of_comments_docstrings_and_layout_is_the_same_code() {
         "fn f(x: i32) -> i32 {\n    x + x\n}\n"
     ));
 }
+
+#[test]
+fn a_repair_inside_the_target_becomes_an_answer_with_the_target_code() {
+    let source = "import os\n\nclass A:\n    def f(self, x):\n        return x > 1\n\nZ = 1\n";
+    let repaired = source.replace("x > 1", "x >= 1");
+    let start = source.find("    def f").unwrap();
+    let end = source.find("\n\nZ").unwrap();
+    let answer = repair_answer(Language::Python, source, &repaired, start, end, "Why.").unwrap();
+    expect![[r#"
+        ```python
+        def f(self, x):
+            return x >= 1
+        ```
+
+        Why."#]]
+    .assert_eq(&answer);
+    let parts = split_answer(&answer);
+    assert_eq!(parts.prose.trim(), "Why.");
+    // A change outside the target is not this target's fix.
+    let outside = source.replace("Z = 1", "Z = 2");
+    assert_eq!(
+        repair_answer(Language::Python, source, &outside, start, end, "Why."),
+        None
+    );
+    let before = source.replace("import os", "import sys");
+    assert_eq!(
+        repair_answer(Language::Python, source, &before, start, end, "Why."),
+        None
+    );
+}
+
+#[test]
+fn the_function_of_a_selection_is_the_one_around_it_or_starting_on_its_line() {
+    let text = "import os\n\n\ndef f(x):\n    y = x + 1\n    return y\n\n\nZ = 1\n";
+    let tree = nib_syntax::parse(Language::Python, text).unwrap();
+    let at = |needle: &str| function_at(Language::Python, &tree, text, text.find(needle).unwrap());
+    assert_eq!(at("def f").as_deref(), Some("f"));
+    assert_eq!(at("    y = x").as_deref(), Some("f"));
+    assert_eq!(at("import os"), None);
+    assert_eq!(at("Z = 1"), None);
+}
