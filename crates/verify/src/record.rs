@@ -43,9 +43,8 @@ pub fn record_cases(
     exclude: &[&str],
     sandbox: &Sandbox,
 ) -> Vec<Case> {
-    let plain = !function.is_empty()
-        && !function.starts_with(|c: char| c.is_ascii_digit())
-        && function.chars().all(|c| c.is_alphanumeric() || c == '_');
+    // A plain name: one dotted part, no `Class.method`.
+    let plain = !function.contains('.') && crate::check::valid_module_name(function);
     if !plain || !crate::check::valid_module_name(module.name) {
         return Vec::new();
     }

@@ -215,14 +215,17 @@ fn check_python_tests(
         {
             kept_code = nib_verify::record::joined(&kept_code, &code);
         }
-        let mut c = nib_verify::check_tests_until(
-            &module,
-            function,
-            &kept_code,
-            framework,
-            sandbox,
-            mutants_until,
-        );
+        let check_kept = |code: &str| {
+            nib_verify::check_tests_until(
+                &module,
+                function,
+                code,
+                framework,
+                sandbox,
+                mutants_until,
+            )
+        };
+        let mut c = check_kept(&kept_code);
         let known: Vec<String> = outcomes.iter().map(|o| o.name.clone()).collect();
         let new: Vec<&nib_verify::TestResult> = c
             .current
@@ -242,14 +245,7 @@ fn check_python_tests(
         } else {
             // A value did not repeat (the function is not deterministic): leave the cases out.
             kept_code = model_code;
-            c = nib_verify::check_tests_until(
-                &module,
-                function,
-                &kept_code,
-                framework,
-                sandbox,
-                mutants_until,
-            );
+            c = check_kept(&kept_code);
         }
         // A kept test must pass again (a flaky one, or one that needed a dropped one, does not).
         let again = passed_names(&c.current);
