@@ -288,16 +288,7 @@ pub fn check_tests_until(
             not_run: 0,
         };
     }
-    let limit = (took * 10)
-        .max(Duration::from_secs(2))
-        .min(sandbox.config().timeout);
-    let quick = sandbox.with_timeout(limit);
-    let all = mutants(module.source, function);
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let results = parallel_map(&all, jobs, |m| {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return None;
-        }
+    let results = on_mutants(module, function, took, sandbox, deadline, |m, quick| {
         let run = run_tests(
             &Module {
                 name: module.name,
@@ -307,7 +298,7 @@ pub fn check_tests_until(
             framework,
             Some(&passing),
             true,
-            &quick,
+            quick,
         );
         let failed = run.failing().first().map(|t| match &t.reason {
             Some(r) => format!("{}: {r}", t.name),
@@ -317,12 +308,12 @@ pub fn check_tests_until(
             // Fewer tests than before ran: the mutant broke collection.
             (run.tests.len() < passing.len()).then(|| "tests not collected".to_string())
         });
-        Some(MutantResult {
+        MutantResult {
             mutant: m.clone(),
             description: m.describe(),
             killed: killed_by.is_some(),
             killed_by,
-        })
+        }
     });
     let not_run = results.iter().filter(|r| r.is_none()).count();
     TestCheck {
@@ -330,6 +321,31 @@ pub fn check_tests_until(
         mutants: results.into_iter().flatten().collect(),
         not_run,
     }
+}
+
+/// `f` on each mutant of `function` in parallel, with a sandbox whose timeout is ten times
+/// `took` (the tests' time on the current code; at least two seconds, at most the sandbox's
+/// timeout); `None` for a mutant whose run would start after `deadline`.
+fn on_mutants<R: Send>(
+    module: &Module,
+    function: &str,
+    took: Duration,
+    sandbox: &Sandbox,
+    deadline: Option<Instant>,
+    f: impl Fn(&Mutant, &Sandbox) -> R + Sync,
+) -> Vec<Option<R>> {
+    let limit = (took * 10)
+        .max(Duration::from_secs(2))
+        .min(sandbox.config().timeout);
+    let quick = sandbox.with_timeout(limit);
+    let all = mutants(module.source, function);
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    parallel_map(&all, jobs, |m| {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        Some(f(m, &quick))
+    })
 }
 
 /// Run `tests` on the original and on the refactored module (both imported as `original.name`).
@@ -425,27 +441,25 @@ pub fn repairs(
     if out.failing.is_empty() || tests < min_tests {
         return out;
     }
-    let limit = (start.elapsed() * 10)
-        .max(Duration::from_secs(2))
-        .min(sandbox.config().timeout);
-    let quick = sandbox.with_timeout(limit);
-    let all = mutants(module.source, function);
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let results = parallel_map(&all, jobs, |m| {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return None;
-        }
-        let variant = Module {
-            name: module.name,
-            source: &m.source,
-        };
-        // Every test ran (none left uncollected) and passed.
-        let passes = usable.iter().all(|(s, count)| {
-            let run = run_tests(&variant, s.tests, s.framework, None, true, &quick);
-            run.all_passed() && run.tests.len() == *count
-        });
-        Some(passes.then(|| m.clone()))
-    });
+    let results = on_mutants(
+        module,
+        function,
+        start.elapsed(),
+        sandbox,
+        deadline,
+        |m, quick| {
+            let variant = Module {
+                name: module.name,
+                source: &m.source,
+            };
+            // Every test ran (none left uncollected) and passed.
+            let passes = usable.iter().all(|(s, count)| {
+                let run = run_tests(&variant, s.tests, s.framework, None, true, quick);
+                run.all_passed() && run.tests.len() == *count
+            });
+            passes.then(|| m.clone())
+        },
+    );
     out.not_run = results.iter().filter(|r| r.is_none()).count();
     out.tried = results.len() - out.not_run;
     out.found = results.into_iter().flatten().flatten().collect();
