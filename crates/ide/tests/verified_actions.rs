@@ -248,6 +248,24 @@ fn a_rewrite_keeping_the_project_tests_is_offered_as_verified() {
 }
 
 #[test]
+fn a_rewrite_under_another_name_keeps_the_name_the_tests_call() {
+    let engine = Scripted::new(&[
+        "```python\ndef clamp_value(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+    ]);
+    let ide = ide_with(engine.clone());
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(
+        r.generated_code
+            .starts_with("def clamp(x, lo, hi):\n    return max(lo, min(x, hi))"),
+        "{}",
+        r.generated_code
+    );
+    assert!(r.verification.unwrap().verified);
+    assert_eq!(engine.prompts.lock().unwrap().len(), 1);
+}
+
+#[test]
 fn a_rewrite_without_project_tests_says_it_is_not_verified() {
     let engine =
         Scripted::new(&["```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n"]);

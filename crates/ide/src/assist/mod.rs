@@ -469,6 +469,15 @@ impl Ide {
                 StopReason::MaxTokens | StopReason::Deadline
             );
         let errors_before = pure::syntax_errors(lang, &text);
+        // A fixed or rewritten function keeps the name its callers use.
+        let named_back = |code: String| -> String {
+            match (&target.name, target.what) {
+                (Some(name), "function" | "method") => {
+                    pure::with_name(lang, &code, name).unwrap_or(code)
+                }
+                _ => code,
+            }
+        };
 
         let mut explanation = String::new();
         let mut edits: Vec<FileEdit> = Vec::new();
@@ -503,7 +512,7 @@ impl Ide {
                             CodeActionKind::GenerateFromPrompt => {
                                 pure::without_existing_definitions(lang, c, &text)
                             }
-                            _ => c.clone(),
+                            _ => named_back(c.clone()),
                         };
                         let new_code = pure::reindent(&c, &target.indent);
                         let (start, end, new_text) =
@@ -802,7 +811,7 @@ impl Ide {
                     CodeActionKind::GenerateFromPrompt => {
                         pure::without_existing_definitions(lang, &c, &text)
                     }
-                    _ => c,
+                    _ => named_back(c),
                 };
                 let code = pure::reindent(&c, &target.indent);
                 let (start, end, new_text) = placement(kind, &target, target_text, &code);

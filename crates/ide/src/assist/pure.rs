@@ -397,6 +397,56 @@ pub(crate) fn same_code(lang: Language, original: &str, rewritten: &str) -> bool
     }
 }
 
+/// A rewrite of the function `name` that renamed it, with its first name back wherever the new
+/// name stands as a word (calls, recursion, docstring examples): the answer defines one
+/// function at its top level, under another name, and never mentions `name`. Its callers and
+/// tests know it by `name`. `None` when there is nothing to rename back.
+pub(crate) fn with_name(lang: Language, code: &str, name: &str) -> Option<String> {
+    let tree = nib_syntax::parse(lang, code)?;
+    let root = tree.root_node();
+    let function = match lang {
+        Language::Python => "function_definition",
+        Language::Rust => "function_item",
+    };
+    let mut c = root.walk();
+    let functions: Vec<Node> = root
+        .children(&mut c)
+        .map(|n| match n.kind() {
+            "decorated_definition" => n.child_by_field_name("definition").unwrap_or(n),
+            _ => n,
+        })
+        .filter(|n| n.kind() == function)
+        .collect();
+    let [only] = functions.as_slice() else {
+        return None;
+    };
+    let new = &code[only.child_by_field_name("name")?.byte_range()];
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    // Where `w` stands as a word of its own, not as an attribute (`x.w`).
+    let at = |w: &str| -> Vec<usize> {
+        code.match_indices(w)
+            .map(|(i, _)| i)
+            .filter(|&i| {
+                let before = code[..i].bytes().next_back();
+                let after = code[i + w.len()..].bytes().next();
+                !before.is_some_and(|b| word(b) || b == b'.') && !after.is_some_and(word)
+            })
+            .collect()
+    };
+    if new == name || !at(name).is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(code.len());
+    let mut from = 0;
+    for i in at(new) {
+        out.push_str(&code[from..i]);
+        out.push_str(name);
+        from = i + new.len();
+    }
+    out.push_str(&code[from..]);
+    Some(out)
+}
+
 /// What a second try of a rewrite is told when the first changed nothing but comments,
 /// docstrings or layout.
 pub(crate) const UNCHANGED: &str =

@@ -487,3 +487,42 @@ fn the_function_of_a_selection_is_the_one_around_it_or_starting_on_its_line() {
     assert_eq!(at("import os"), None);
     assert_eq!(at("Z = 1"), None);
 }
+
+#[test]
+fn a_renamed_function_gets_its_name_back() {
+    let renamed = "def is_right(a, b, c):\n    \"\"\"is_right(3, 4, 5) == True\"\"\"\n    return is_right(b, a, c) if a > b else a * a + b * b == c * c\n";
+    expect![[r#"
+        def right_angle_triangle(a, b, c):
+            """right_angle_triangle(3, 4, 5) == True"""
+            return right_angle_triangle(b, a, c) if a > b else a * a + b * b == c * c
+    "#]]
+    .assert_eq(&with_name(Language::Python, renamed, "right_angle_triangle").unwrap());
+    let decorated = "@cache\ndef g(n):\n    return n if n < 2 else g(n - 1) + self.g\n";
+    assert_eq!(
+        with_name(Language::Python, decorated, "fib").as_deref(),
+        Some("@cache\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + self.g\n")
+    );
+    let rust = "pub fn total(xs: &[u32]) -> u32 {\n    xs.iter().sum()\n}\n";
+    assert_eq!(
+        with_name(Language::Rust, rust, "sum_all").as_deref(),
+        Some("pub fn sum_all(xs: &[u32]) -> u32 {\n    xs.iter().sum()\n}\n")
+    );
+    // Nothing to do: the same name; two functions; the old name already used; not code.
+    assert_eq!(
+        with_name(Language::Python, "def f(x):\n    return x\n", "f"),
+        None
+    );
+    assert_eq!(
+        with_name(
+            Language::Python,
+            "def g(x):\n    return h(x)\n\ndef h(x):\n    return x\n",
+            "f"
+        ),
+        None
+    );
+    assert_eq!(
+        with_name(Language::Python, "def g(x):\n    return f(x) + 1\n", "f"),
+        None
+    );
+    assert_eq!(with_name(Language::Python, "x = 1\n", "f"), None);
+}
