@@ -263,6 +263,33 @@ fn a_rewrite_under_another_name_keeps_the_name_the_tests_call() {
     );
     assert!(r.verification.unwrap().verified);
     assert_eq!(engine.prompts.lock().unwrap().len(), 1);
+    // The same with the whole function selected.
+    let engine = Scripted::new(&[
+        "```python\ndef clamp_value(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+    ]);
+    let ide = ide_with(engine);
+    let snap = ide.snapshot(URI).unwrap();
+    let r = ide
+        .assist(
+            &snap,
+            CodeActionRequest {
+                kind: CodeActionKind::Refactor,
+                range: Range {
+                    start: Position::new(0, 0),
+                    end: Position::new(6, 0),
+                },
+                encoding: OffsetEncoding::Utf8,
+            },
+            &refactor_input(),
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(
+        r.generated_code.starts_with("def clamp(x, lo, hi):"),
+        "{}",
+        r.generated_code
+    );
 }
 
 #[test]

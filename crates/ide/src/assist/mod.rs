@@ -469,13 +469,17 @@ impl Ide {
                 StopReason::MaxTokens | StopReason::Deadline
             );
         let errors_before = pure::syntax_errors(lang, &text);
-        // A fixed or rewritten function keeps the name its callers use.
+        // A fixed or rewritten function (the one at the cursor, or the one a selection holds)
+        // keeps the name its callers use.
+        let own_name = match (&target.name, target.what) {
+            (Some(name), "function" | "method") => Some(name.clone()),
+            (None, _) => pure::only_function(lang, &pure::dedent(&text[target.start..target.end])),
+            _ => None,
+        };
         let named_back = |code: String| -> String {
-            match (&target.name, target.what) {
-                (Some(name), "function" | "method") => {
-                    pure::with_name(lang, &code, name).unwrap_or(code)
-                }
-                _ => code,
+            match &own_name {
+                Some(name) => pure::with_name(lang, &code, name).unwrap_or(code),
+                None => code,
             }
         };
 

@@ -397,11 +397,9 @@ pub(crate) fn same_code(lang: Language, original: &str, rewritten: &str) -> bool
     }
 }
 
-/// A rewrite of the function `name` that renamed it, with its first name back wherever the new
-/// name stands as a word (calls, recursion, docstring examples): the answer defines one
-/// function at its top level, under another name, and never mentions `name`. Its callers and
-/// tests know it by `name`. `None` when there is nothing to rename back.
-pub(crate) fn with_name(lang: Language, code: &str, name: &str) -> Option<String> {
+/// The name of the one function `code` defines at its top level (decorated or not), if it
+/// defines exactly one.
+pub(crate) fn only_function(lang: Language, code: &str) -> Option<String> {
     let tree = nib_syntax::parse(lang, code)?;
     let root = tree.root_node();
     let function = match lang {
@@ -417,10 +415,19 @@ pub(crate) fn with_name(lang: Language, code: &str, name: &str) -> Option<String
         })
         .filter(|n| n.kind() == function)
         .collect();
-    let [only] = functions.as_slice() else {
-        return None;
-    };
-    let new = &code[only.child_by_field_name("name")?.byte_range()];
+    match functions.as_slice() {
+        [only] => Some(code[only.child_by_field_name("name")?.byte_range()].to_string()),
+        _ => None,
+    }
+}
+
+/// A rewrite of the function `name` that renamed it, with its first name back wherever the new
+/// name stands as a word (calls, recursion, docstring examples): the answer defines one
+/// function at its top level, under another name, and never mentions `name`. Its callers and
+/// tests know it by `name`. `None` when there is nothing to rename back.
+pub(crate) fn with_name(lang: Language, code: &str, name: &str) -> Option<String> {
+    let new = only_function(lang, code)?;
+    let new = new.as_str();
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     // Where `w` stands as a word of its own, not as an attribute (`x.w`).
     let at = |w: &str| -> Vec<usize> {

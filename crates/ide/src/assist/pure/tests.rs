@@ -525,4 +525,19 @@ fn a_renamed_function_gets_its_name_back() {
         None
     );
     assert_eq!(with_name(Language::Python, "x = 1\n", "f"), None);
+    assert_eq!(
+        only_function(
+            Language::Python,
+            "import os\n\n@cache\ndef f(x):\n    return x\n"
+        )
+        .as_deref(),
+        Some("f")
+    );
+    assert_eq!(
+        only_function(
+            Language::Python,
+            "class A:\n    def f(self):\n        pass\n"
+        ),
+        None
+    );
 }
