@@ -584,6 +584,25 @@ fn nib(args: &[&str], home: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// `nib ARGS` run to success, its JSON output.
+fn ask_json(args: &[&str], home: &Path) -> Value {
+    let out = nib(args, home);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+/// `nib ARGS` failing with `message` in its error output.
+fn fails_saying(args: &[&str], home: &Path, message: &str) {
+    let out = nib(args, home);
+    assert!(!out.status.success(), "{args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(message), "{err}");
+}
+
 /// The default model's file, for a test whose NIB_HOME is private.
 fn model_path() -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
@@ -604,7 +623,7 @@ fn nib_ask_prints_json_with_the_result_fields() {
     let settings = json!({ "model": model_path, "actionMaxTokens": 128, "threads": 1 }).to_string();
     let file = root.join("pkg/calc.py");
     let loc = format!("{}:3", file.display());
-    let out = nib(
+    let v = ask_json(
         &[
             "ask",
             "explain",
@@ -617,12 +636,6 @@ fn nib_ask_prints_json_with_the_result_fields() {
         ],
         &home,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     for field in [
         "generated_code",
         "explanation",
@@ -640,7 +653,7 @@ fn nib_ask_prints_json_with_the_result_fields() {
     assert!(!v["explanation"].as_str().unwrap().trim().is_empty(), "{v}");
     assert_eq!(v["provider"]["name"], "local");
     // The exchange is kept: a chat follow-up continues it.
-    let out = nib(
+    let v = ask_json(
         &[
             "ask",
             "chat",
@@ -655,17 +668,11 @@ fn nib_ask_prints_json_with_the_result_fields() {
         ],
         &home,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(v["turns"], 2, "{v}");
 
     // Alternatives where asked: distinct from the answer and from each other, each parses.
     let clamp = format!("{}:10", file.display());
-    let out = nib(
+    let v = ask_json(
         &[
             "ask",
             "refactor",
@@ -678,12 +685,6 @@ fn nib_ask_prints_json_with_the_result_fields() {
         ],
         &home,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     let alternatives: Vec<&str> = v["alternatives"]
         .as_array()
         .unwrap()
@@ -705,14 +706,12 @@ fn nib_ask_prints_json_with_the_result_fields() {
     assert!(!out.status.success(), "at most 3 alternatives");
 
     // Bad input: a clear error and a failing exit status.
-    let out = nib(&["ask", "frobnicate", &loc], &home);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("unknown action \"frobnicate\""),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    fails_saying(
+        &["ask", "frobnicate", &loc],
+        &home,
+        "unknown action \"frobnicate\"",
     );
-    let out = nib(
+    fails_saying(
         &[
             "ask",
             "explain",
@@ -721,14 +720,9 @@ fn nib_ask_prints_json_with_the_result_fields() {
             &settings,
         ],
         &home,
+        "past the end",
     );
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("past the end"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = nib(
+    fails_saying(
         &[
             "ask",
             "generate",
@@ -739,12 +733,7 @@ fn nib_ask_prints_json_with_the_result_fields() {
             " ",
         ],
         &home,
-    );
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("needs the description"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "needs the description",
     );
 }
 
@@ -767,7 +756,7 @@ fn a_fix_runs_the_docstring_examples_with_the_real_model() {
     let error = root.join("error.txt");
     std::fs::write(&error, "AssertionError: double(3) returned 5, expected 6\n").unwrap();
     let loc = format!("{}:7", file.display());
-    let out = nib(
+    let v = ask_json(
         &[
             "ask",
             "fix",
@@ -780,12 +769,6 @@ fn a_fix_runs_the_docstring_examples_with_the_real_model() {
         ],
         &home,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     if v["edits"].as_array().is_none_or(|e| e.is_empty()) {
         assert!(
             v["empty_reason"].is_string() || v["dropped"].is_string(),
@@ -827,16 +810,10 @@ fn nib_ask_fix_repairs_a_one_change_slip() {
     let text = "def passed(score, bar=50):\n    \"\"\"Whether score reaches bar.\n\n    >>> passed(70)\n    True\n    >>> passed(50)\n    True\n    >>> passed(20)\n    False\n    \"\"\"\n    return score < bar\n";
     std::fs::write(&file, text).unwrap();
     let loc = format!("{}:11", file.display());
-    let out = nib(
+    let v = ask_json(
         &["ask", "fix", &loc, "--json", "--settings", &settings],
         &home,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(v["source"], "repair", "{v}");
     assert_eq!(v["verification"]["verified"], true, "{v}");
     assert!(

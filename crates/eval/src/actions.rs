@@ -799,6 +799,9 @@ pub struct Summary {
     pub fix_by_search: Ratio,
     pub refactor_kept: Ratio,
     pub refactor_changed: Ratio,
+    /// Refactors that changed the code and kept its behaviour: a working refactoring (an
+    /// answer repeating the code keeps it trivially).
+    pub refactor_changed_kept: Ratio,
     pub explain_round_trip: Ratio,
     pub latency_p50_ms: Option<u64>,
     pub latency_p95_ms: Option<u64>,
@@ -827,6 +830,7 @@ pub fn summarize(results: &[&SideResult]) -> Summary {
         if let Some((kept, changed)) = r.refactor {
             s.refactor_kept.add(usize::from(kept), 1);
             s.refactor_changed.add(usize::from(changed), 1);
+            s.refactor_changed_kept.add(usize::from(changed && kept), 1);
         }
         if let Some(e) = r.explain {
             s.explain_round_trip.add(usize::from(e), 1);
@@ -988,7 +992,7 @@ pub fn run(args: ActionsArgs, make_ide: MakeIde) -> Result<()> {
 type Row = (&'static str, &'static str, fn(&Summary) -> String);
 
 pub fn table(header: &str, raw: Option<&Summary>, nib: Option<&Summary>) -> String {
-    let rows: [Row; 11] = [
+    let rows: [Row; 12] = [
         ("tests", "generated tests passing on the reference", |s| {
             s.tests_pass.show()
         }),
@@ -1007,6 +1011,9 @@ pub fn table(header: &str, raw: Option<&Summary>, nib: Option<&Summary>) -> Stri
         }),
         ("refactor", "changed the code", |s| {
             s.refactor_changed.show()
+        }),
+        ("refactor", "changed it and kept the behaviour", |s| {
+            s.refactor_changed_kept.show()
         }),
         ("explain", "round trip (regenerated function passes)", |s| {
             s.explain_round_trip.show()
@@ -1137,13 +1144,23 @@ mod tests {
             &SideResult {
                 tests: Some(broken),
                 fix: Some(false),
+                refactor: Some((true, true)),
+                ..SideResult::default()
+            },
+            &SideResult {
+                refactor: Some((false, true)),
                 ..SideResult::default()
             },
         ]);
         assert_eq!((sum.tests_pass.hit, sum.tests_pass.of), (2, 4));
         assert_eq!((sum.fix_pass1.hit, sum.fix_pass1.of), (1, 2));
         assert_eq!((sum.fix_by_search.hit, sum.fix_by_search.of), (1, 1));
-        assert_eq!((sum.refactor_changed.hit, sum.refactor_changed.of), (0, 1));
+        assert_eq!((sum.refactor_changed.hit, sum.refactor_changed.of), (2, 3));
+        assert_eq!((sum.refactor_kept.hit, sum.refactor_kept.of), (2, 3));
+        assert_eq!(
+            (sum.refactor_changed_kept.hit, sum.refactor_changed_kept.of),
+            (1, 3)
+        );
         assert_eq!(sum.latency_p95_ms, Some(300));
         let t = table("h", Some(&sum), None);
         assert!(t.contains(" 50.0% (1/2)"), "{t}");
