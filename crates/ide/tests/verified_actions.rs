@@ -124,13 +124,17 @@ fn target(existing: Option<&str>) -> TestTarget {
 }
 
 fn run(ide: &Ide, kind: CodeActionKind, input: &AssistInput) -> CodeActionResult {
-    let snap = ide.snapshot(URI).unwrap();
     let p = Position::new(1, 4);
+    run_in(ide, kind, input, Range { start: p, end: p })
+}
+
+fn run_in(ide: &Ide, kind: CodeActionKind, input: &AssistInput, range: Range) -> CodeActionResult {
+    let snap = ide.snapshot(URI).unwrap();
     ide.assist(
         &snap,
         CodeActionRequest {
             kind,
-            range: Range { start: p, end: p },
+            range,
             encoding: OffsetEncoding::Utf8,
         },
         input,
@@ -267,23 +271,16 @@ fn a_rewrite_under_another_name_keeps_the_name_the_tests_call() {
     let engine = Scripted::new(&[
         "```python\ndef clamp_value(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
     ]);
-    let ide = ide_with(engine);
-    let snap = ide.snapshot(URI).unwrap();
-    let r = ide
-        .assist(
-            &snap,
-            CodeActionRequest {
-                kind: CodeActionKind::Refactor,
-                range: Range {
-                    start: Position::new(0, 0),
-                    end: Position::new(6, 0),
-                },
-                encoding: OffsetEncoding::Utf8,
-            },
-            &refactor_input(),
-            &CancelToken::new(),
-        )
-        .unwrap();
+    let whole = Range {
+        start: Position::new(0, 0),
+        end: Position::new(6, 0),
+    };
+    let r = run_in(
+        &ide_with(engine),
+        CodeActionKind::Refactor,
+        &refactor_input(),
+        whole,
+    );
     assert_eq!(r.edits.len(), 1, "{r:?}");
     assert!(
         r.generated_code.starts_with("def clamp(x, lo, hi):"),
