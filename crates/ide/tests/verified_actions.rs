@@ -590,3 +590,102 @@ fn a_one_change_slip_is_repaired_without_asking_the_model() {
     assert_eq!(engine.prompts.lock().unwrap().len(), 1);
     assert!(r.generated_code.contains("x * 2"), "{r:?}");
 }
+
+/// Two classes with a `total` method each.
+const SHOP: &str = "from dataclasses import dataclass\n\n\n@dataclass\nclass Item:\n    name: str\n    price: float = 0.0\n\n    def total(self, n):\n        return self.price * n\n\n\nclass Cart:\n    def __init__(self):\n        self.items = []\n\n    def add(self, item):\n        self.items.append(item)\n        return self\n\n    def total(self):\n        return sum(i.price for i in self.items)\n";
+
+fn tests_of_cart_total(engine: Arc<Scripted>) -> CodeActionResult {
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine);
+    ide.open(URI, Some("python"), 1, SHOP);
+    let line = SHOP[..SHOP.find("sum(i.price").unwrap()]
+        .matches('\n')
+        .count() as u32;
+    let p = Position::new(line, 10);
+    run_in(
+        &ide,
+        CodeActionKind::Tests,
+        &tests_input(),
+        Range { start: p, end: p },
+    )
+}
+
+#[test]
+fn tests_of_a_method_build_its_class_and_import_what_they_use() {
+    let engine = Scripted::new(&["```python\nfrom shop import Cart\n\ndef test_empty():\n    assert Cart().total() == 0\n\ndef test_two():\n    assert Cart().add(Item('a', 2.0)).add(Item('b', 1.5)).total() == 3.5\n\ndef test_wrong():\n    assert Cart().add(Item('a', 2.0)).total() == 4.0\n```\n"]);
+    let r = tests_of_cart_total(engine.clone());
+    let prompt = engine.prompts.lock().unwrap()[0].clone();
+    assert!(
+        prompt.contains("It is a method of `Cart`")
+            && prompt.contains("Its other methods: `add(item)`"),
+        "{prompt}"
+    );
+    let v = r.verification.as_ref().expect("the tests ran");
+    assert!(v.ran && v.verified, "{v:?}");
+    assert_eq!((v.kept, v.dropped), (2, 1), "{v:?}");
+    // The class and the other name the tests use come from the module; the model's guess of
+    // the module's name is gone.
+    assert!(
+        r.generated_code
+            .contains("from mathutil import Cart, Item\n")
+            && !r.generated_code.contains("from shop")
+            && !r.generated_code.contains("test_wrong"),
+        "{}",
+        r.generated_code
+    );
+    assert!(
+        r.explanation.contains("2 tests for `Cart.total`"),
+        "{}",
+        r.explanation
+    );
+    // The mutants are those of `Cart.total` (a sum), which `test_two` tells apart.
+    assert!(v.mutants_total > 0 && v.mutants_killed > 0, "{v:?}");
+}
+
+#[test]
+fn tests_calling_a_method_as_a_plain_function_are_not_offered() {
+    let engine = Scripted::new(&["```python\ndef test_total():\n    assert total([]) == 0\n```\n"]);
+    let r = tests_of_cart_total(engine);
+    assert!(r.edits.is_empty(), "{:?}", r.edits);
+    assert!(
+        r.empty_reason
+            .as_deref()
+            .is_some_and(|w| w.contains("every generated test failed")),
+        "{:?}",
+        r.empty_reason
+    );
+}
+
+#[test]
+fn a_test_failing_after_checks_that_held_is_kept_up_to_the_failing_line() {
+    let engine = Scripted::new(&["```python\ndef test_all():\n    assert clamp(5, 0, 10) == 5\n    lo = 0\n    assert clamp(-1, lo, 10) == -1\n    assert clamp(11, 0, 10) == 10\n```\n"]);
+    let ide = ide_with(engine);
+    let r = run(&ide, CodeActionKind::Tests, &tests_input());
+    let v = r.verification.as_ref().expect("the tests ran");
+    assert!(v.ran && v.verified, "{v:?}");
+    let all = v.tests.iter().find(|t| t.name == "test_all").unwrap();
+    assert!(all.kept && !all.passed, "{all:?}");
+    assert!(
+        all.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("cut before line 4, where it failed: AssertionError")),
+        "{all:?}"
+    );
+    assert!(
+        r.generated_code
+            .contains("def test_all():\n    assert clamp(5, 0, 10) == 5\n")
+            && !r.generated_code.contains("lo = 0")
+            && !r.generated_code.contains("clamp(11"),
+        "{}",
+        r.generated_code
+    );
+    assert!(
+        r.explanation
+            .contains("kept up to the statement that failed: `test_all`"),
+        "{}",
+        r.explanation
+    );
+}

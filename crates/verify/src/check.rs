@@ -31,6 +31,8 @@ pub struct TestResult {
     pub passed: bool,
     /// Why it failed: the exception and the failing line of the test file.
     pub reason: Option<String>,
+    /// Where it failed: the innermost line (1-based) of the test file in the traceback.
+    pub line: Option<usize>,
 }
 
 /// One run of a test file.
@@ -206,6 +208,7 @@ pub fn run_tests(
                 name: name.to_string(),
                 passed,
                 reason: v["reason"].as_str().map(str::to_string),
+                line: v["line"].as_u64().map(|l| l as usize),
             });
         }
     }
@@ -229,6 +232,7 @@ pub fn run_tests(
                 name: first.clone(),
                 passed: false,
                 reason: Some(why.clone()),
+                line: None,
             });
         }
         if !fail_fast {
@@ -237,6 +241,7 @@ pub fn run_tests(
                     name: n.clone(),
                     passed: false,
                     reason: Some(format!("not run: {why} in an earlier test")),
+                    line: None,
                 });
             }
         }
@@ -553,6 +558,10 @@ def helper():
             "{}",
             reason("test_error")
         );
+        // The failing line of the test file, 1-based.
+        let line_of = |needle: &str| tests.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let wrong = run.tests.iter().find(|t| t.name == "test_wrong").unwrap();
+        assert_eq!(wrong.line, Some(line_of("assert clamp(-1, 0, 10) == -1")));
         assert!(!run.all_passed());
     }
 
@@ -629,6 +638,8 @@ def helper():
         );
         let reason = run.tests[0].reason.as_deref().unwrap();
         assert!(reason.contains("AssertionError: 4 != 5"), "{reason}");
+        assert_eq!(run.tests[0].line, Some(8));
+        assert_eq!(run.tests[1].line, None);
     }
 
     #[test]

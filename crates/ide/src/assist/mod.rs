@@ -276,6 +276,7 @@ impl Ide {
                     indent: l[..l.len() - l.trim_start().len()]
                         .trim_end_matches(['\n', '\r'])
                         .to_string(),
+                    owner: None,
                 }
             }
             k => pure::target(k, lang, snap.tree.as_ref(), &text, a, b).ok_or_else(|| {
@@ -376,7 +377,21 @@ impl Ide {
                 None => Ok(project),
             }
         };
+        // Tests of a method build its owner: the prompt says how (its constructor and the
+        // other methods' signatures).
+        let owner_code = match (kind, &target.owner) {
+            (CodeActionKind::Tests, Some(o)) => Some(pure::dedent(&text[o.start..o.end])),
+            _ => None,
+        };
+        let owner_uses = match (&owner_code, &target.owner, lang) {
+            (Some(code), Some(o), Language::Python) => {
+                pure::used_class_constructors(&text, code, &o.name)
+            }
+            _ => Vec::new(),
+        };
         let prompt_input = PromptInput {
+            owner_code: owner_code.as_deref(),
+            owner_uses: &owner_uses,
             kind,
             lang,
             path,
@@ -658,6 +673,24 @@ impl Ide {
             CodeActionKind::Tests => {
                 let t = tests_target.as_ref().expect("set for tests");
                 let name = target.name.clone().unwrap_or_default();
+                // A method is tested through its class: the tests file imports the class, and
+                // the sandbox finds the method as `Class.method`.
+                let (subject, name) = match (&target.owner, lang) {
+                    (Some(o), Language::Python) => (o.name.clone(), format!("{}.{name}", o.name)),
+                    _ => (name.clone(), name),
+                };
+                let own_names = match lang {
+                    Language::Python => {
+                        let mut n = pure::top_level_names(&text);
+                        n.push(subject.clone());
+                        n
+                    }
+                    Language::Rust => Vec::new(),
+                };
+                let imports = |tests: &str| match lang {
+                    Language::Python => pure::tests_imports(&text, tests, &subject),
+                    Language::Rust => Vec::new(),
+                };
                 // Cut at the output cap: the Python tests finished before the cut are kept
                 // (and run like the others).
                 let (code, cut) = match (&parts.code, lang) {
@@ -672,7 +705,7 @@ impl Ide {
                 let mut no_tests = None;
                 let written = match code
                     .as_deref()
-                    .and_then(|c| pure::tests_from_code(lang, c, &name))
+                    .and_then(|c| pure::tests_from_code(lang, c, &own_names))
                 {
                     Some(_) if cut => {
                         no_tests = Some(format!(
@@ -685,7 +718,8 @@ impl Ide {
                         no_tests = Some("no tests in the answer".to_string());
                         None
                     }
-                    Some(tests) => match test_edit(lang, t, &tests, &name, req.encoding) {
+                    Some(tests) => match test_edit(lang, t, &tests, &imports(&tests), req.encoding)
+                    {
                         Err(why) => {
                             no_tests = Some(why);
                             None
@@ -728,29 +762,31 @@ impl Ide {
                             });
                             explanation = summary;
                         }
-                        Some(tests) => match test_edit(lang, t, &tests, &name, req.encoding) {
-                            Err(why) => empty_reason = Some(why),
-                            Ok((edit, before, after)) => {
-                                let count = match lang {
-                                    Language::Python => tests.matches("def test").count(),
-                                    Language::Rust => tests.matches("#[test]").count(),
-                                };
-                                explanation = format!(
-                                    "{count} test{} for `{name}` ({}) in {}.\n\n{summary}",
-                                    if count == 1 { "" } else { "s" },
-                                    match t.plan.framework {
-                                        Framework::Pytest => "pytest",
-                                        Framework::Unittest => "unittest",
-                                        Framework::RustModule => "#[cfg(test)] mod tests",
-                                    },
-                                    t.plan.path
-                                );
-                                around = (before, after);
-                                generated = edit.new_text.clone();
-                                test_stubs.push(tests);
-                                edits.push(edit);
+                        Some(tests) => {
+                            match test_edit(lang, t, &tests, &imports(&tests), req.encoding) {
+                                Err(why) => empty_reason = Some(why),
+                                Ok((edit, before, after)) => {
+                                    let count = match lang {
+                                        Language::Python => tests.matches("def test").count(),
+                                        Language::Rust => tests.matches("#[test]").count(),
+                                    };
+                                    explanation = format!(
+                                        "{count} test{} for `{name}` ({}) in {}.\n\n{summary}",
+                                        if count == 1 { "" } else { "s" },
+                                        match t.plan.framework {
+                                            Framework::Pytest => "pytest",
+                                            Framework::Unittest => "unittest",
+                                            Framework::RustModule => "#[cfg(test)] mod tests",
+                                        },
+                                        t.plan.path
+                                    );
+                                    around = (before, after);
+                                    generated = edit.new_text.clone();
+                                    test_stubs.push(tests);
+                                    edits.push(edit);
+                                }
                             }
-                        },
+                        }
                     }
                 }
             }
@@ -1003,7 +1039,7 @@ fn test_edit(
     lang: Language,
     t: &TestTarget,
     tests: &str,
-    function: &str,
+    imports: &[String],
     encoding: nib_text::OffsetEncoding,
 ) -> Result<(FileEdit, String, String), String> {
     let existing = t.existing.clone().unwrap_or_default();
@@ -1035,10 +1071,20 @@ fn test_edit(
                 head.push_str("import unittest\n");
             }
             if let Some(module) = &t.plan.module {
-                let import = format!("from {module} import {function}");
-                if !existing.contains(&import) {
-                    head.push_str(&import);
-                    head.push('\n');
+                // The names an earlier `from module import ...` line of the file brings in.
+                let from = format!("from {module} import ");
+                let have: Vec<&str> = existing
+                    .lines()
+                    .filter(|l| l.starts_with(&from))
+                    .flat_map(pure::imported)
+                    .collect();
+                let new: Vec<&str> = imports
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| !have.contains(n))
+                    .collect();
+                if !new.is_empty() {
+                    head.push_str(&format!("{from}{}\n", new.join(", ")));
                 }
             }
             let mut body = if head.is_empty() {

@@ -29,6 +29,17 @@ pub(crate) struct Target {
     pub what: &'static str,
     /// The indentation of the first line.
     pub indent: String,
+    /// For a method: the class (Python) or impl block / trait (Rust) it belongs to.
+    pub owner: Option<Owner>,
+}
+
+/// The class, impl block or trait a method is defined in: its name and its lines
+/// `start..end` (bytes, decorators included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub name: String,
+    pub start: usize,
+    pub end: usize,
 }
 
 /// Bytes of the line holding `at`: its start and its end before the line break.
@@ -124,6 +135,7 @@ pub(crate) fn target(
             name: None,
             what: "selection",
             indent: indent_of(&text[s..e]),
+            owner: None,
         });
     }
     let tree = tree?;
@@ -136,7 +148,12 @@ pub(crate) fn target(
             // Decorators and attributes belong to the definition.
             let (s, _) = line_span(text, scope.range.start);
             let (_, e) = line_span(text, scope.range.end.saturating_sub(1).max(s));
+            let owner = match scope.kind {
+                DefKind::Method => owner_of(lang, tree, text, &scope),
+                _ => None,
+            };
             Some(Target {
+                owner,
                 start: s,
                 end: e,
                 what: match scope.kind {
@@ -178,10 +195,257 @@ pub(crate) fn target(
                 name: None,
                 what: "lines",
                 indent,
+                owner: None,
             })
         }
         None => None,
     }
+}
+
+/// The innermost class, impl block or trait around `method`.
+fn owner_of(lang: Language, tree: &Tree, text: &str, method: &tags::Scope) -> Option<Owner> {
+    tags::enclosing_scopes(lang, tree, text, method.range.start + 1)
+        .into_iter()
+        .filter(|s| {
+            s.range != method.range
+                && s.range.start <= method.range.start
+                && method.range.end <= s.range.end
+                && matches!(
+                    s.kind,
+                    DefKind::Class | DefKind::Struct | DefKind::Impl | DefKind::Trait
+                )
+        })
+        .min_by_key(|s| s.range.len())
+        .map(|s| {
+            let (mut start, _) = line_span(text, s.range.start);
+            // Decorators (`@dataclass`) say how the class is built.
+            while start > 0 {
+                let (above, _) = line_span(text, start - 1);
+                if !text[above..start].trim_start().starts_with('@') {
+                    break;
+                }
+                start = above;
+            }
+            Owner {
+                name: s.name,
+                start,
+                end: s.range.end,
+            }
+        })
+}
+
+/// How a method's owner (`code`: a class or impl block, dedented) is built and what else it
+/// offers, for a tests prompt: `(constructor, other methods)` as signatures without `self`.
+/// A dataclass's fields make its constructor. `method` (the one under test) and dunder
+/// methods are not listed.
+pub(crate) fn owner_summary(name: &str, code: &str, method: &str) -> (String, Vec<String>) {
+    let lines: Vec<&str> = code.lines().collect();
+    let depth = |l: &str| l.len() - l.trim_start().len();
+    let header = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| depth(l))
+        .min()
+        .unwrap_or(0);
+    let member = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty() && depth(l) > header)
+        .map(|l| depth(l))
+        .next()
+        .unwrap_or(header + 4);
+    let dataclass = lines
+        .iter()
+        .take_while(|l| !l.trim_start().starts_with("class "))
+        .any(|l| l.trim_start().starts_with("@dataclass") || l.contains("dataclasses.dataclass"));
+    let mut fields = Vec::new();
+    let mut constructor = None;
+    let mut methods = Vec::new();
+    let mut decorator = "";
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i];
+        i += 1;
+        if l.trim().is_empty() || depth(l) != member {
+            continue;
+        }
+        let t = l.trim();
+        if t.starts_with('@') {
+            decorator = t;
+            continue;
+        }
+        let bare = t.strip_prefix("pub ").unwrap_or(t);
+        let bare = bare.strip_prefix("async ").unwrap_or(bare);
+        let Some(rest) = bare
+            .strip_prefix("def ")
+            .or_else(|| bare.strip_prefix("fn "))
+        else {
+            decorator = "";
+            // `name: type = default` before the methods: a dataclass field.
+            if methods.is_empty() && constructor.is_none() && !t.starts_with(['#', '"', '\'']) {
+                if let Some((field, _)) = t.split_once(':') {
+                    if field.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        fields.push(t.to_string());
+                    }
+                }
+            }
+            continue;
+        };
+        // The signature, over as many lines as it takes.
+        let mut sig = rest.trim_end().to_string();
+        while !(sig.ends_with(':') || sig.ends_with('{') || sig.ends_with(';')) && i < lines.len() {
+            sig.push(' ');
+            sig.push_str(lines[i].trim());
+            i += 1;
+        }
+        let sig = sig
+            .trim_end_matches([':', '{', ';'])
+            .trim()
+            .replace("(self, ", "(")
+            .replace("(self)", "()")
+            .replace("(&self, ", "(")
+            .replace("(&self)", "()")
+            .replace("(&mut self, ", "(")
+            .replace("(&mut self)", "()")
+            .replace("(cls, ", "(")
+            .replace("(cls)", "()");
+        let fname: String = sig
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let static_ = decorator.starts_with("@classmethod")
+            || decorator.starts_with("@staticmethod")
+            || (t.starts_with("pub fn ") || t.starts_with("fn ")) && !rest.contains("self");
+        decorator = "";
+        if fname == "__init__" {
+            constructor = Some(format!("{name}{}", &sig[fname.len()..]));
+        } else if fname == method || fname.starts_with("__") {
+            continue;
+        } else if static_ {
+            let sep = if bare.starts_with("fn ") { "::" } else { "." };
+            methods.push(format!("{name}{sep}{sig}"));
+        } else {
+            methods.push(sig);
+        }
+    }
+    let constructor = constructor.unwrap_or_else(|| {
+        if dataclass {
+            format!("{name}({})", fields.join(", "))
+        } else if methods
+            .iter()
+            .any(|m| m.starts_with(&format!("{name}::new(")))
+        {
+            String::new()
+        } else {
+            format!("{name}()")
+        }
+    });
+    (constructor, methods)
+}
+
+/// The constructors of the top-level Python classes in `source` that `code` names (other than
+/// `owner`): what a test needs to build the values a method takes or holds.
+pub(crate) fn used_class_constructors(source: &str, code: &str, owner: &str) -> Vec<String> {
+    let used: std::collections::HashSet<&str> = code
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    let lines: Vec<&str> = source.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(rest) = l.strip_prefix("class ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if name == owner || !used.contains(name.as_str()) {
+            continue;
+        }
+        // Its decorators above, its body below (up to the next top-level line).
+        let first = (0..i)
+            .rev()
+            .take_while(|&j| lines[j].starts_with('@'))
+            .last()
+            .unwrap_or(i);
+        let end = (i + 1..lines.len())
+            .find(|&j| !lines[j].trim().is_empty() && !lines[j].starts_with([' ', '\t']))
+            .unwrap_or(lines.len());
+        let (built, _) = owner_summary(&name, &lines[first..end].join("\n"), "");
+        if !built.is_empty() {
+            out.push(built);
+        }
+    }
+    out
+}
+
+/// The names a Python module defines at its top level (functions, classes, assignments).
+pub(crate) fn top_level_names(source: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in source.lines() {
+        if l.starts_with([' ', '\t']) {
+            continue;
+        }
+        let t = l.strip_prefix("async ").unwrap_or(l);
+        let name: String = match t.strip_prefix("def ").or_else(|| t.strip_prefix("class ")) {
+            Some(rest) => rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect(),
+            None => {
+                let n: String = t
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                let rest = t[n.len()..].trim_start();
+                let assigned = (rest.starts_with('=') && !rest.starts_with("=="))
+                    || (rest.starts_with(':') && rest.contains('='));
+                if assigned && !n.starts_with(|c: char| c.is_ascii_digit()) {
+                    n
+                } else {
+                    String::new()
+                }
+            }
+        };
+        if !name.is_empty() && !name.starts_with("__") && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// What the Python tests file imports from the module under test: `subject` (the function, or
+/// a method's class) first, then the module's other top-level names the tests use and do not
+/// define themselves, in the module's order.
+pub(crate) fn tests_imports(source: &str, tests: &str, subject: &str) -> Vec<String> {
+    let used: std::collections::HashSet<&str> = tests
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    let own = top_level_names(tests);
+    let mut out = vec![subject.to_string()];
+    for n in top_level_names(source) {
+        if used.contains(n.as_str()) && !own.contains(&n) && !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// The names a Python import line brings in (`from m import a, b as c` gives `a`, `b`; `import
+/// m.n` gives `m.n`).
+pub(crate) fn imported(line: &str) -> Vec<&str> {
+    let t = line.trim();
+    let names = match (t.strip_prefix("from "), t.strip_prefix("import ")) {
+        (Some(rest), _) => rest.split_once(" import ").map_or("", |(_, n)| n),
+        (None, Some(rest)) => rest,
+        _ => return Vec::new(),
+    };
+    names
+        .trim_matches(|c: char| c == '(' || c == ')' || c.is_whitespace())
+        .split(',')
+        .filter_map(|n| n.split_whitespace().next())
+        .map(|n| n.trim_matches(|c| c == '(' || c == ')'))
+        .filter(|n| !n.is_empty())
+        .collect()
 }
 
 /// The name of the function around byte `at` (or defined on its line).
@@ -592,6 +856,10 @@ pub(crate) struct PromptInput<'a> {
     /// The user's description (generate) or wish (refactor).
     pub prompt: Option<&'a str>,
     pub framework: Option<Framework>,
+    /// For tests of a method: the code of its class or impl block (dedented, maybe outlined).
+    pub owner_code: Option<&'a str>,
+    /// For tests of a method: the constructors of the module's other classes its class uses.
+    pub owner_uses: &'a [String],
     /// For generate: the file before and after the insertion line.
     pub before: &'a str,
     pub after: &'a str,
@@ -639,8 +907,40 @@ pub(crate) fn action_messages(
                 Some(Framework::RustModule) => "as `#[test]` functions for a `#[cfg(test)] mod tests` module (write only the functions, no module, no `use` lines)",
                 _ => "with pytest: plain `test_` functions using `assert`",
             };
+            let owner = match (&p.target.owner, p.owner_code, &p.target.name) {
+                (Some(o), Some(code), Some(method)) => {
+                    let (built, others) = owner_summary(&o.name, code, method);
+                    let built = if built.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" A `{}` is built as `{built}`.", o.name)
+                    };
+                    let others = if others.is_empty() {
+                        String::new()
+                    } else {
+                        let shown: Vec<String> = others
+                            .iter()
+                            .take(OWNER_METHODS_SHOWN)
+                            .map(|m| format!("`{m}`"))
+                            .collect();
+                        format!(" Its other methods: {}.", shown.join(", "))
+                    };
+                    let more = if p.owner_uses.is_empty() {
+                        String::new()
+                    } else {
+                        let shown: Vec<String> =
+                            p.owner_uses.iter().map(|m| format!("`{m}`")).collect();
+                        format!(" Other classes it uses are built as {}.", shown.join(", "))
+                    };
+                    format!(
+                        "\n\nIt is a method of `{0}`: each test builds a `{0}`, calls `.{method}(...)` on it and checks the result; never call `{method}` alone, and do not repeat `{0}`. Write one short test function per case, using only the methods named here.{built}{others}{more}",
+                        o.name
+                    )
+                }
+                _ => String::new(),
+            };
             format!(
-                "Write unit tests for this {what} from `{}` {how}. Cover normal cases and edge cases (empty input, boundaries, errors). Each test must pass on this code as it is. Do not repeat the {} itself; answer with the tests in one ```{lang} code block.\n\n{}",
+                "Write unit tests for this {what} from `{}` {how}. Cover normal cases and edge cases (empty input, boundaries, errors). Each test must pass on this code as it is. Do not repeat the {} itself; answer with the tests in one ```{lang} code block.\n\n{}{owner}",
                 p.path,
                 p.target.what,
                 fence(p.code)
@@ -709,6 +1009,9 @@ pub(crate) fn action_messages(
         dropped,
     )
 }
+
+/// The other methods of a method's class named in a tests prompt at most.
+const OWNER_METHODS_SHOWN: usize = 12;
 
 /// Tokens a chat template adds around each message (role markers).
 pub(crate) const MESSAGE_OVERHEAD_TOKENS: usize = 8;
@@ -779,18 +1082,16 @@ pub(crate) fn test_stub(lang: Language, name: &str, framework: Option<Framework>
 }
 
 /// The tests in a model's answer, ready to go into the test file: Python without the lines
-/// importing the function under test (the caller writes the right import); Rust without a
+/// importing any of `names` (the module's own names; the caller writes the right import); Rust without a
 /// wrapping `mod tests` and its `use` lines. `None` when there is no test in it.
-pub(crate) fn tests_from_code(lang: Language, code: &str, function: &str) -> Option<String> {
+pub(crate) fn tests_from_code(lang: Language, code: &str, names: &[String]) -> Option<String> {
     let kept: String = match lang {
         Language::Python => code
             .lines()
             .filter(|l| {
-                let t = l.trim_start();
-                let import = t.starts_with("from ") || t.starts_with("import ");
-                // The import of the function under test: the caller writes the right one.
-                !(import
-                    && (t.contains(&format!(" {function}")) || t.contains(&format!(",{function}"))))
+                // An import of the module's own names (the function, its class): the caller
+                // writes the right one.
+                !imported(l).iter().any(|n| names.iter().any(|m| m == n))
             })
             .collect::<Vec<_>>()
             .join("\n"),
@@ -959,6 +1260,63 @@ pub(crate) fn complete_python_tests(code: &str) -> Option<String> {
     let kept = lines[..at].join("\n");
     kept.contains("def test")
         .then(|| kept.trim_end().to_string())
+}
+
+/// Python `code` with the test `name` (`test_f` or `TestC.test_f`) cut before the statement
+/// on `line` (1-based), where it failed: the statements before it ran and their checks held.
+/// What follows the last check before that line goes too. `None` when that line does not start a statement of the test's own body, or when no
+/// `assert` comes before it.
+pub(crate) fn cut_python_test(code: &str, name: &str, line: usize) -> Option<String> {
+    let tree = nib_syntax::parse(Language::Python, code)?;
+    let (class, function) = match name.split_once('.') {
+        Some((c, f)) => (Some(c), f),
+        None => (None, name),
+    };
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let tops: Vec<Node> = root.children(&mut c).collect();
+    let def = match class {
+        None => tops.iter().find_map(|&n| {
+            def_named(code, n, function).filter(|d| d.kind() == "function_definition")
+        }),
+        Some(class) => {
+            let class = tops.iter().find_map(|&n| {
+                def_named(code, n, class).filter(|d| d.kind() == "class_definition")
+            })?;
+            let body = class.child_by_field_name("body")?;
+            let mut bc = body.walk();
+            let found = body.children(&mut bc).find_map(|m| {
+                def_named(code, m, function).filter(|d| d.kind() == "function_definition")
+            });
+            found
+        }
+    }?;
+    let body = def.child_by_field_name("body")?;
+    let mut bc = body.walk();
+    let statements: Vec<Node> = body.children(&mut bc).filter(|n| n.is_named()).collect();
+    let at = statements
+        .iter()
+        .position(|s| s.start_position().row + 1 == line && s.kind() != "comment")?;
+    // The statements after the last check before it go too (they check nothing).
+    let last_check = statements[..at]
+        .iter()
+        .rposition(|s| code[s.byte_range()].contains("assert"))?;
+    let cut_from = line_start(code, statements[last_check + 1].start_byte());
+    let end = def.end_byte();
+    let kept = code[..cut_from].trim_end_matches([' ', '\t', '\n', '\r']);
+    let out = format!("{kept}{}", &code[end..]);
+    (syntax_errors(Language::Python, &out) == 0).then_some(out)
+}
+
+/// The definition `n` (a decorated one's inner definition) when it is named `want`.
+fn def_named<'t>(code: &str, n: Node<'t>, want: &str) -> Option<Node<'t>> {
+    let def = if n.kind() == "decorated_definition" {
+        n.child_by_field_name("definition")?
+    } else {
+        n
+    };
+    let name = def.child_by_field_name("name")?;
+    (&code[name.byte_range()] == want).then_some(def)
 }
 
 /// Python test code without the tests named in `names` (`test_f`, or `TestC.test_m` for a

@@ -175,15 +175,34 @@ fn check_python_tests(
             ),
         };
     }
+    // A failing test whose checks before the failing statement held is cut there and kept
+    // (the last ones in the file first: a cut moves no earlier line).
+    let mut at_line: Vec<(&str, usize)> = first
+        .iter()
+        .flat_map(|f| f.failing())
+        .filter(|t| !t.name.contains('['))
+        .filter_map(|t| Some((t.name.as_str(), t.line?)))
+        .collect();
+    at_line.sort_by_key(|&(_, line)| std::cmp::Reverse(line));
+    let mut cut_code = tests.to_string();
+    let mut cut: Vec<(&str, usize)> = Vec::new();
+    for (name, line) in at_line {
+        if let Some(c) = pure::cut_python_test(&cut_code, name, line) {
+            cut_code = c;
+            cut.push((name, line));
+        }
+    }
+    let was_cut = |name: &str| cut.iter().find(|(n, _)| *n == name).map(|&(_, l)| l);
     let failing: Vec<&str> = first
         .iter()
         .flat_map(|f| f.failing())
+        .filter(|t| was_cut(&t.name).is_none())
         .map(|t| base_name(&t.name))
         .collect();
     let mut kept_code = if failing.is_empty() {
-        tests.to_string()
+        cut_code
     } else {
-        pure::without_python_tests(tests, &failing)
+        pure::without_python_tests(&cut_code, &failing)
     };
     let mut outcomes: Vec<TestOutcome> = first
         .iter()
@@ -192,7 +211,12 @@ fn check_python_tests(
             name: t.name.clone(),
             passed: t.passed,
             kept: !failing.contains(&base_name(&t.name)),
-            reason: t.reason.as_deref().map(short),
+            reason: match (t.reason.as_deref(), was_cut(&t.name)) {
+                (Some(r), Some(line)) => Some(short(&format!(
+                    "cut before line {line}, where it failed: {r}"
+                ))),
+                (r, _) => r.map(short),
+            },
         })
         .collect();
     let written = outcomes.len();
@@ -282,7 +306,8 @@ fn check_python_tests(
         Some(c) if kept > 0 => (c.killed(), c.mutants.len(), c.not_run),
         _ => (0, 0, 0),
     };
-    let kept_written = kept - documented - recorded;
+    let cut_kept: Vec<&TestOutcome> = outcomes.iter().filter(|o| o.kept && !o.passed).collect();
+    let kept_written = kept - documented - recorded - cut_kept.len();
     let mut summary = if written > 0 {
         format!(
             "Run in the sandbox against the current code: {kept_written} of {written} test{} \
@@ -293,6 +318,16 @@ fn check_python_tests(
     } else {
         String::new()
     };
+    if !cut_kept.is_empty() {
+        let named: Vec<String> = cut_kept
+            .iter()
+            .map(|o| format!("`{}` ({})", o.name, o.reason.as_deref().unwrap_or_default()))
+            .collect();
+        summary.push_str(&format!(
+            "; kept up to the statement that failed: {}",
+            named.join(", ")
+        ));
+    }
     if dropped > 0 {
         let named: Vec<String> = outcomes
             .iter()

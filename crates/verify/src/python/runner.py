@@ -6,7 +6,7 @@
 #   @@nib {"error": "..."}  (the module or the tests cannot be loaded)
 # pytest is used when it is installed; otherwise test_* functions, Test* classes and
 # unittest.TestCase classes are run here, with a small stand-in for pytest's common helpers.
-import builtins, importlib, json, linecache, sys, traceback, types, unittest
+import builtins, importlib, json, linecache, re, sys, traceback, types, unittest
 
 CONFIG = json.load(open("nib_run.json"))
 TESTS = CONFIG["tests"]
@@ -24,14 +24,23 @@ def short(text, limit=600):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def tests_line(exc):
+    """The innermost line of the test file in `exc`'s traceback (`None` when there is none)."""
+    at = None
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename.endswith(TESTS):
+            at = (frame.f_code.co_filename, line)
+    return at
+
+
 def reason_of(exc):
     """`ExcType: message`, and the failing line of the test file."""
     name = type(exc).__name__
     msg = str(exc)
     where = ""
-    for frame, line in traceback.walk_tb(exc.__traceback__):
-        if frame.f_code.co_filename.endswith(TESTS):
-            where = " at %s:%d: %s" % (TESTS, line, linecache.getline(frame.f_code.co_filename, line).strip())
+    at = tests_line(exc)
+    if at:
+        where = " at %s:%d: %s" % (TESTS, at[1], linecache.getline(at[0], at[1]).strip())
     return short((name + (": " + msg if msg else "")) + where)
 
 
@@ -74,15 +83,22 @@ def run_with_pytest():
             if report.when == "call" or (report.failed and n not in names):
                 names[n] = True
                 reason = None
+                line = None
                 if report.failed:
                     crash = getattr(report.longrepr, "reprcrash", None)
                     reason = short(crash.message if crash else report.longreprtext)
                     if crash:
                         where = str(crash.path).rsplit("/", 1)[-1]
                         reason = short("%s (%s:%d)" % (reason, where, crash.lineno))
+                    # The innermost entry of the traceback in the test file (1-based line).
+                    entries = getattr(getattr(report.longrepr, "reprtraceback", None), "reprentries", [])
+                    for entry in entries:
+                        loc = getattr(entry, "reprfileloc", None)
+                        if loc is not None and str(loc.path).endswith(TESTS):
+                            line = loc.lineno
                 elif report.skipped:
                     reason = "skipped"
-                emit(name=n, passed=report.passed, reason=reason)
+                emit(name=n, passed=report.passed, reason=reason, line=line)
 
     args = ["-q", "-p", "no:cacheprovider", "--no-header", "-o", "python_files=*.py", TESTS]
     if CONFIG["fail_fast"]:
@@ -199,6 +215,7 @@ def run_builtin():
     emit(collected=[n for n, _ in tests])
     for name, (kind, *what) in tests:
         reason = None
+        line = None
         if kind == "unittest":
             cls, method = what
             result = unittest.TestResult()
@@ -208,6 +225,9 @@ def run_builtin():
                 text = bad[0][1].strip().splitlines()
                 at = [l.strip() for l in text if l.strip().startswith("File") and TESTS in l]
                 reason = text[-1] + (" (%s)" % at[-1].split(", in")[0] if at else "")
+                if at:
+                    m = re.search(r", line (\d+)", at[-1])
+                    line = int(m.group(1)) if m else None
             elif result.skipped:
                 reason = "skipped"
         else:
@@ -217,7 +237,9 @@ def run_builtin():
                 raise
             except BaseException as e:
                 reason = reason_of(e)
-        emit(name=name, passed=reason is None, reason=None if reason is None else short(reason))
+                at = tests_line(e)
+                line = at[1] if at else None
+        emit(name=name, passed=reason is None, reason=None if reason is None else short(reason), line=line)
         if CONFIG["fail_fast"] and reason is not None:
             break
 

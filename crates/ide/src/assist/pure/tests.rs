@@ -164,7 +164,7 @@ fn tests_in_an_answer_lose_the_import_of_the_function_and_the_module_wrapper() {
         tests_from_code(
             Language::Python,
             "import pytest\nfrom calc import top\n\ndef test_top():\n    assert top(1) == 2\n",
-            "top"
+            &["top".to_string()]
         )
         .as_deref(),
         Some("import pytest\n\ndef test_top():\n    assert top(1) == 2")
@@ -173,12 +173,15 @@ fn tests_in_an_answer_lose_the_import_of_the_function_and_the_module_wrapper() {
         tests_from_code(
             Language::Rust,
             "#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn adds() {\n        assert_eq!(add(1), 2);\n    }\n}\n",
-            "add"
+            &["add".to_string()]
         )
         .as_deref(),
         Some("#[test]\nfn adds() {\n    assert_eq!(add(1), 2);\n}")
     );
-    assert_eq!(tests_from_code(Language::Python, "x = 1\n", "top"), None);
+    assert_eq!(
+        tests_from_code(Language::Python, "x = 1\n", &["top".to_string()]),
+        None
+    );
     let rs = "fn add() {}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn a() {}\n}\n";
     let at = rust_tests_module_end(rs).unwrap();
     assert_eq!(&rs[at..], "}\n");
@@ -226,6 +229,7 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
         name: Some("top".into()),
         what: "function",
         indent: String::new(),
+        owner: None,
     };
     let context = vec![
         ("environment".to_string(), "python 3.11".to_string()),
@@ -246,6 +250,8 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
         errors: &errors,
         prompt: None,
         framework: None,
+        owner_code: None,
+        owner_uses: &[],
         before: "",
         after: "",
     };
@@ -540,4 +546,154 @@ fn a_renamed_function_gets_its_name_back() {
         ),
         None
     );
+}
+
+const SHOP: &str = "from dataclasses import dataclass\n\nRATE = 2\n\n\n@dataclass\nclass Item:\n    name: str\n    price: float = 0.0\n\n    def total(self, n):\n        return self.price * n\n\n\nclass Cart:\n    def __init__(self):\n        self.items = []\n\n    def add(self, item):\n        self.items.append(item)\n        return self\n\n    def total(self):\n        return sum(i.price for i in self.items)\n";
+
+#[test]
+fn a_method_knows_its_class_and_how_the_class_is_built() {
+    let owner = |text: &str, needle: &str, lang: Language| {
+        let tree = nib_syntax::parse(lang, text).unwrap();
+        let at = text.find(needle).unwrap();
+        let t = target(CodeActionKind::Tests, lang, Some(&tree), text, at, at).unwrap();
+        t.owner.map(|o| {
+            let (built, others) = owner_summary(
+                &o.name,
+                &dedent(&text[o.start..o.end]),
+                t.name.as_deref().unwrap(),
+            );
+            format!("{} {:?} {}: {built} {others:?}", t.what, t.name, o.name)
+        })
+    };
+    expect![[r#"
+        [
+            Some(
+                "method Some(\"total\") Item: Item(name: str, price: float = 0.0) []",
+            ),
+            Some(
+                "method Some(\"total\") Cart: Cart() [\"add(item)\"]",
+            ),
+            None,
+            Some(
+                "method Some(\"area\") Square:  [\"Square::new(side: u32) -> Self\"]",
+            ),
+        ]
+    "#]]
+    .assert_debug_eq(&[
+        owner(SHOP, "self.price * n", Language::Python),
+        owner(SHOP, "sum(i.price", Language::Python),
+        owner(PY, "n + 1", Language::Python),
+        owner(
+            "struct Square { side: u32 }\n\nimpl Square {\n    pub fn new(side: u32) -> Self {\n        Square { side }\n    }\n\n    fn area(&self) -> u32 {\n        self.side * self.side\n    }\n}\n",
+            "self.side *",
+            Language::Rust,
+        ),
+    ]);
+}
+
+#[test]
+fn tests_of_a_method_import_its_class_and_what_else_they_use_from_the_module() {
+    assert_eq!(top_level_names(SHOP), ["RATE", "Item", "Cart"]);
+    let tests = "def helper():\n    return Cart()\n\ndef test_total():\n    c = helper().add(Item('a', 2.0))\n    assert c.total() == 2.0\n\nclass Cart2: pass\n";
+    assert_eq!(tests_imports(SHOP, tests, "Cart"), ["Cart", "Item"]);
+    // A name the tests define themselves is not imported.
+    assert_eq!(
+        tests_imports(SHOP, "RATE = 3\ndef test_r():\n    assert Cart()\n", "Cart"),
+        ["Cart"]
+    );
+    assert_eq!(
+        imported("from shop import (Cart, Item as I)"),
+        ["Cart", "Item"]
+    );
+    assert_eq!(imported("import os.path, sys"), ["os.path", "sys"]);
+    assert!(imported("x = 1").is_empty());
+    // The model's own import of the class (from a module it guessed) goes; others stay.
+    let names = top_level_names(SHOP);
+    assert_eq!(
+        tests_from_code(
+            Language::Python,
+            "import pytest\nfrom my_module import Cart\nfrom shop import Item, RATE\n\ndef test_a():\n    assert Cart().total() == 0\n",
+            &names
+        )
+        .as_deref(),
+        Some("import pytest\n\ndef test_a():\n    assert Cart().total() == 0")
+    );
+}
+
+#[test]
+fn the_tests_prompt_of_a_method_shows_its_class() {
+    let t = Target {
+        start: 0,
+        end: 0,
+        name: Some("total".into()),
+        what: "method",
+        indent: String::new(),
+        owner: Some(Owner {
+            name: "Cart".into(),
+            start: 0,
+            end: 0,
+        }),
+    };
+    let input = PromptInput {
+        kind: CodeActionKind::Tests,
+        lang: Language::Python,
+        path: "shop.py",
+        code: "def total(self):\n    return sum(i.price for i in self.items)",
+        target: &t,
+        context: &[],
+        errors: &[],
+        prompt: None,
+        framework: Some(Framework::Pytest),
+        owner_code: Some("class Cart:\n    def __init__(self):\n        self.items = []\n\n    def add(self, item):\n        self.items.append(item)"),
+        owner_uses: &["Item(name: str, price: float = 0.0)".to_string()],
+        before: "",
+        after: "",
+    };
+    let (m, _) = action_messages(&input, &ApproxTokenCounter, 10_000);
+    expect![[r#"
+        Write unit tests for this method `total` from `shop.py` with pytest: plain `test_` functions using `assert`. Cover normal cases and edge cases (empty input, boundaries, errors). Each test must pass on this code as it is. Do not repeat the method itself; answer with the tests in one ```python code block.
+
+        ```python
+        def total(self):
+            return sum(i.price for i in self.items)
+        ```
+
+        It is a method of `Cart`: each test builds a `Cart`, calls `.total(...)` on it and checks the result; never call `total` alone, and do not repeat `Cart`. Write one short test function per case, using only the methods named here. A `Cart` is built as `Cart()`. Its other methods: `add(item)`. Other classes it uses are built as `Item(name: str, price: float = 0.0)`."#]]
+    .assert_eq(&m[1].content);
+}
+
+#[test]
+fn a_failing_test_is_cut_before_the_statement_that_failed() {
+    let code = "import pytest\n\ndef test_a():\n    c = Cart()\n    assert c.total() == 0\n    # more\n    d = 2\n    c.add_items([d])\n    assert c.total() == 1\n\n\ndef test_b():\n    assert f(1)\n\n\nclass TestC:\n    def test_m(self):\n        x = 1\n        self.assertEqual(x, 1)\n        for i in range(2):\n            assert i < 1\n";
+    // Line 6 (`c.add_items`) failed: the test keeps the statements up to the check before it.
+    expect![[r#"
+        import pytest
+
+        def test_a():
+            c = Cart()
+            assert c.total() == 0
+
+
+        def test_b():
+            assert f(1)
+
+
+        class TestC:
+            def test_m(self):
+                x = 1
+                self.assertEqual(x, 1)
+                for i in range(2):
+                    assert i < 1
+    "#]]
+    .assert_eq(&cut_python_test(code, "test_a", 8).unwrap());
+    // A method of a test class, before its loop.
+    let m = cut_python_test(code, "TestC.test_m", 20).unwrap();
+    assert!(m.ends_with("        self.assertEqual(x, 1)\n"), "{m}");
+    // Inside the loop: not a statement of the test's own body.
+    assert_eq!(cut_python_test(code, "TestC.test_m", 21), None);
+    // No check before the failing statement, another test's line, an unknown test.
+    assert_eq!(cut_python_test(code, "test_b", 13), None);
+    assert_eq!(cut_python_test(code, "test_a", 4), None);
+    assert_eq!(cut_python_test(code, "test_a", 13), None);
+    assert_eq!(cut_python_test(code, "test_z", 8), None);
 }
