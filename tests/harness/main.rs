@@ -1098,6 +1098,14 @@ fn the_request_after_tab_is_answered_by_the_lookahead() {
         let items = s.inline(&u, end.0, end.1).unwrap();
         assert_eq!(items.len(), 1, "one suggestion at the end of average_price");
         let cursor = accept_first(&mut s, &u, 2, end, &items);
+        if lookahead {
+            // The lookahead runs in the background while the suggestion is read: the next
+            // request comes after it, however fast this machine is.
+            s.stats_until(Duration::from_secs(120), |v| {
+                v["ide"]["lookaheads"].as_u64().unwrap_or(0) >= 1
+            })
+            .expect("the lookahead is computed while the suggestion is on screen");
+        }
         let next = s.inline(&u, cursor.0, cursor.1).unwrap();
         let ide = s.request("nib/stats", Value::Null).unwrap()["ide"].clone();
         let n = |k: &str| ide[k].as_u64().unwrap();
