@@ -310,6 +310,9 @@ def _nib_example(text):
     if result.failed:
         lines = [l.strip() for l in "".join(report).splitlines()]
         lines = [l for l in lines if l and set(l) - {"*"} and not l.startswith(("File ", "Line "))]
+        if "Exception raised:" in lines:
+            # The exception itself, not the traceback's frames.
+            lines = lines[: lines.index("Exception raised:") + 1] + lines[-1:]
         raise AssertionError(" ".join(lines))
 
 
@@ -479,6 +482,24 @@ def none():
             );
             let why = run.failing()[0].reason.clone().unwrap_or_default();
             assert!(why.contains("Expected: [0, 2, 4] Got: [2, 3, 4]"), "{why}");
+            // An example raising: the report names the exception, not the traceback's frames.
+            let raising = right.replace("return 2 * x", "return twice(x)");
+            let run = run_tests(
+                &Module {
+                    name: "util",
+                    source: &raising,
+                },
+                &tests,
+                framework,
+                None,
+                false,
+                &sandbox,
+            );
+            let why = run.failing()[0].reason.clone().unwrap_or_default();
+            assert!(
+                why.starts_with("AssertionError: Failed example: double(2) Exception raised: NameError: name 'twice' is not defined"),
+                "{why}"
+            );
         }
     }
 

@@ -43,6 +43,30 @@ pub fn record_cases(
     exclude: &[&str],
     sandbox: &Sandbox,
 ) -> Vec<Case> {
+    record(module, function, tests, exclude, sandbox, false)
+}
+
+/// The behaviour a rewrite of `function` must keep: its documented cases as in
+/// [`record_cases`], then its current results on the literal calls of it in `sources` (the
+/// project's tests, the module itself), on a call built from its signature (literal defaults,
+/// values of annotated types) and on variants of all of these. Empty as for [`record_cases`].
+pub fn record_behaviour(
+    module: &Module,
+    function: &str,
+    sources: &str,
+    sandbox: &Sandbox,
+) -> Vec<Case> {
+    record(module, function, sources, &[], sandbox, true)
+}
+
+fn record(
+    module: &Module,
+    function: &str,
+    tests: &str,
+    exclude: &[&str],
+    sandbox: &Sandbox,
+    behaviour: bool,
+) -> Vec<Case> {
     // A plain name: one dotted part, no `Class.method`.
     let plain = !function.contains('.') && crate::check::valid_module_name(function);
     if !plain || !crate::check::valid_module_name(module.name) {
@@ -64,6 +88,7 @@ pub fn record_cases(
         "exclude": exclude,
         "limit": MAX_CASES,
         "seconds": CALLS_SECONDS,
+        "behaviour": behaviour,
     });
     files.push(("nib_record.json".to_string(), config.to_string()));
     let refs: Vec<(&str, &str)> = files
@@ -294,6 +319,88 @@ def spin(n):
         let run = run_tests(&module(), &unit, Framework::Unittest, None, false, &sandbox);
         assert!(run.all_passed(), "{run:?}\n{unit}");
         assert_eq!(run.tests.len(), cases.len());
+    }
+
+    const TYPED: &str = r#"from typing import Optional
+
+
+def longest(words: list[str], minimum: Optional[int] = None, *, sep: str = "") -> str:
+    best = ""
+    for w in words:
+        if len(w) > len(best) and (minimum is None or len(w) >= minimum):
+            best = w
+    return best
+
+
+def untyped(a, b):
+    return a + b
+
+
+def used(n):
+    return n * 2
+
+
+total = used(4)
+"#;
+
+    fn typed() -> Module<'static> {
+        Module {
+            name: "typed",
+            source: TYPED,
+        }
+    }
+
+    #[test]
+    fn the_behaviour_is_recorded_from_the_signature_and_the_calls_in_the_sources() {
+        let sandbox = sandbox();
+        let cases = record_behaviour(&typed(), "longest", "", &sandbox);
+        let shown: Vec<String> = cases
+            .iter()
+            .map(|c| format!("{} == {}", c.call, c.value))
+            .collect();
+        expect![[r#"
+            [
+                "longest(['abc', 'b', 'ca'], None) == 'abc'",
+                "longest([], None) == ''",
+                "longest(['abc', 'b', 'ca'], 3) == 'abc'",
+                "longest(['abc'], None) == 'abc'",
+                "longest(['ca', 'b', 'abc'], None) == 'abc'",
+                "longest(['abc', 'b', 'ca', 'ca'], None) == 'abc'",
+                "longest([], 3) == ''",
+                "longest(['abc'], 3) == 'abc'",
+            ]
+        "#]]
+        .assert_debug_eq(&shown);
+        // The tests action records nothing from a signature.
+        assert!(record_cases(&typed(), "longest", "", &[], &sandbox).is_empty());
+        // Neither a default nor an annotation: no call from the signature.
+        assert!(record_behaviour(&typed(), "untyped", "", &sandbox).is_empty());
+        // A literal call in the sources is a seed, and its own result a case.
+        let cases = record_behaviour(&typed(), "used", TYPED, &sandbox);
+        assert!(
+            cases.iter().any(|c| c.call == "used(4)" && c.value == "8"),
+            "{cases:?}"
+        );
+        assert!(cases.iter().any(|c| c.call == "used(0)"), "{cases:?}");
+    }
+
+    #[test]
+    fn a_rewrite_that_differs_on_a_recorded_input_fails_the_recorded_tests() {
+        let sandbox = sandbox();
+        let cases = record_behaviour(&typed(), "longest", "", &sandbox);
+        let code =
+            cases_test_code("typed", "longest", Framework::Pytest, &cases, "").expect("cases");
+        let run = run_tests(&typed(), &code, Framework::Pytest, None, false, &sandbox);
+        assert!(run.all_passed(), "{run:?}\n{code}");
+        // Only an empty list tells the two apart: the signature's list has a variant that is.
+        let changed = TYPED.replace("best = \"\"", "best = \"-\"");
+        assert_ne!(changed, TYPED);
+        let rewrite = Module {
+            name: "typed",
+            source: &changed,
+        };
+        let run = run_tests(&rewrite, &code, Framework::Pytest, None, false, &sandbox);
+        assert!(!run.failing().is_empty(), "{run:?}\n{code}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 # the code under test, "function": a top-level function's name, "prose": [call, value] pairs
 # (the docstring's examples written in prose, found by nib), "tests": a test file to take inputs
 # from, "exclude": names of tests whose inputs are not taken, "limit": cases to write,
-# "seconds": time for all the calls}.
+# "seconds": time for all the calls, "behaviour": true to pin the behaviour a rewrite must keep
+# (below)}.
 #
 # Documented cases come first: the docstring's examples (doctest's form and the prose ones) that
 # call the function with literal arguments and show a literal output, when the current code
@@ -14,7 +15,11 @@
 # last element repeated, sorted; booleans: negated). Each candidate that is not a seed is called
 # twice on the current code (stdout swallowed, each call under a timer, arguments copied); a
 # case is kept when both calls return the same value and the value reads back as the same
-# literal. Cases whose value is new come first. One line per case on stdout:
+# literal. Cases whose value is new come first. With "behaviour", the seeds are candidates too,
+# and seeds come from the function's signature: each parameter's literal default, or a value of
+# its annotated type (int, float, str, bool, and lists, tuples, sets, dicts and Optionals of
+# them), then the typed values before the defaults; none when a parameter has neither. A
+# string's variants then also include one with a space, a digit and punctuation added. One line per case on stdout:
 #   @@nib {"call": "f(0, [1])", "value": "3"}  (a documented case also has "documented": true)
 import ast, copy, doctest, importlib, io, json, signal, sys, time
 
@@ -110,6 +115,112 @@ def docstring_examples(module_source):
             yield calls[0], want
 
 
+SAMPLES = {"int": [3, 1, 2], "float": [2.5, -1.0, 0.5], "str": ["abc", "b", "ca"], "bool": [True, False, True], "bytes": [b"ab", b"c", b"ba"]}
+LISTS = {"list", "List", "Sequence", "Iterable", "Collection", "MutableSequence"}
+
+
+def type_name(node):
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def samples(ann):
+    """Three values of the type annotation `ann` (an ast node), or None when it is not one of
+    the plain types above."""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            return samples(ast.parse(ann.value, mode="eval").body)
+        except SyntaxError:
+            return None
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        for side in (ann.left, ann.right):
+            if not (isinstance(side, ast.Constant) and side.value is None):
+                return samples(side)
+        return None
+    name = type_name(ann)
+    if name in SAMPLES:
+        return SAMPLES[name]
+    if name in LISTS:
+        return [[3, 1, 2], [1], [2, 2]]
+    if name in ("tuple", "Tuple"):
+        return [(3, 1, 2), (1,), (2, 2)]
+    if not isinstance(ann, ast.Subscript):
+        return None
+    outer = type_name(ann.value)
+    inner = ann.slice
+    if outer == "Optional":
+        return samples(inner)
+    if outer in ("Union",) and isinstance(inner, ast.Tuple):
+        for part in inner.elts:
+            if not (isinstance(part, ast.Constant) and part.value is None):
+                return samples(part)
+        return None
+    if outer in LISTS or outer in ("set", "Set", "frozenset", "FrozenSet"):
+        elems = samples(inner)
+        if elems is None:
+            return None
+        make = set if outer in ("set", "Set") else frozenset if outer in ("frozenset", "FrozenSet") else list
+        if make is frozenset:
+            return None
+        return [make(elems), make(elems[:1]), make([elems[1], elems[1]])]
+    if outer in ("tuple", "Tuple"):
+        parts = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+        if len(parts) == 2 and isinstance(parts[1], ast.Constant) and parts[1].value is Ellipsis:
+            elems = samples(parts[0])
+            return None if elems is None else [tuple(elems), tuple(elems[:1]), ()]
+        each = [samples(p) for p in parts]
+        if any(e is None for e in each):
+            return None
+        return [tuple(e[i] for e in each) for i in range(3)]
+    if outer in ("dict", "Dict", "Mapping") and isinstance(inner, ast.Tuple) and len(inner.elts) == 2:
+        keys, values = samples(inner.elts[0]), samples(inner.elts[1])
+        if keys is None or values is None or not all(isinstance(k, (int, str, bool)) for k in keys):
+            return None
+        return [dict(zip(keys, values)), {keys[0]: values[0]}, {}]
+    return None
+
+
+def signature_seeds(module_source):
+    """Calls of the function from its signature: each parameter's literal default, else the
+    first value of its annotated type; then, when it differs, the annotated type's value first.
+    None when a parameter has neither."""
+    try:
+        tree = ast.parse(module_source)
+    except SyntaxError:
+        return []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == FN:
+            a = node.args
+            if any(d is None for d in a.kw_defaults):
+                return []
+            positional = a.posonlyargs + a.args
+            defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+            seeds = []
+            for typed_first in (False, True):
+                args = []
+                for param, default in zip(positional, defaults):
+                    given = None
+                    if default is not None:
+                        try:
+                            given = (ast.literal_eval(default),)
+                        except Exception:
+                            given = None
+                    found = samples(param.annotation) if param.annotation is not None else None
+                    typed = None if found is None else (copy.deepcopy(found[0]),)
+                    value = (typed or given) if typed_first else (given or typed)
+                    if value is None:
+                        return seeds
+                    args.append(value[0])
+                seed = (tuple(args), ())
+                if seed not in seeds:
+                    seeds.append(seed)
+            return seeds
+    return []
+
+
 def variants(v):
     if isinstance(v, bool):
         return [not v]
@@ -118,7 +229,9 @@ def variants(v):
     if isinstance(v, float):
         return [0.0, -v, v + 0.5, 2 * v]
     if isinstance(v, str):
-        return ["", v[:1], v[::-1], v + v, v.upper()]
+        out = ["", v[:1], v[::-1], v + v, v.upper()]
+        # A rewrite also keeps what happens to spaces, digits and punctuation.
+        return out + [v + " 1!"] if C.get("behaviour", False) else out
     if isinstance(v, (list, tuple)):
         t = type(v)
         out = [t(), t(v[:1]), t(v[::-1]), t(v) + t(v[-1:])]
@@ -213,7 +326,15 @@ def main():
         if key(case) not in seen:
             seen.add(key(case))
             seeds.append(case)
-    candidates = []
+    behaviour = C.get("behaviour", False)
+    if behaviour:
+        for case in signature_seeds(open(module.__file__).read()):
+            if key(case) not in seen:
+                seen.add(key(case))
+                seeds.append(case)
+    # A rewrite keeps the results on the seeds too (their values are not documented ones).
+    shown = {text for text, _ in documented}
+    candidates = [s for s in seeds if behaviour and call_text(*s) not in shown]
     for args, kwargs in seeds:
         for i, a in enumerate(args):
             for v in variants(a):
