@@ -797,6 +797,54 @@ fn a_fix_runs_the_docstring_examples_with_the_real_model() {
     assert_eq!(check["verified"], passed, "{v}");
 }
 
+/// A refactor of an annotated function with the real model, in a project without tests for
+/// it and without docstring examples: whatever the model answers, an offered rewrite has run on
+/// the inputs nib recorded from the signature, and says how it did.
+#[test]
+fn a_refactor_runs_the_recorded_cases_with_the_real_model() {
+    require_model();
+    let project = python_project();
+    let root = project.path();
+    let home = root.join(".nib-home");
+    let settings = json!({ "model": model_path(), "threads": 1 }).to_string();
+    let file = root.join("pkg/stats.py");
+    std::fs::write(
+        &file,
+        "def total(xs: list[int]) -> int:\n    result = 0\n    for x in xs:\n        result = result + x\n    return result\n",
+    )
+    .unwrap();
+    let loc = format!("{}:2", file.display());
+    let v = ask_json(
+        &["ask", "refactor", &loc, "--json", "--settings", &settings],
+        &home,
+    );
+    if v["edits"].as_array().is_none_or(|e| e.is_empty()) {
+        assert!(
+            v["empty_reason"].is_string() || v["dropped"].is_string(),
+            "{v}"
+        );
+        return;
+    }
+    let check = &v["verification"];
+    assert_eq!(check["ran"], true, "{v}");
+    if check["verified"] == true {
+        assert_eq!(check["tests_from"], "the recorded cases", "{v}");
+        let tests = check["tests"].as_array().unwrap();
+        assert!(
+            tests.iter().any(|t| t["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("test_total_recorded")),
+            "{v}"
+        );
+        assert!(tests.iter().all(|t| t["passed"] == true), "{v}");
+    } else {
+        let summary = check["summary"].as_str().unwrap();
+        assert!(summary.contains("differ from the current code's"), "{v}");
+        assert!(summary.contains("total("), "{v}");
+    }
+}
+
 /// A one-change slip in a function with two docstring examples, through `nib ask fix`: repaired
 /// by the search (the model is loaded but not asked), verified against the examples.
 #[test]

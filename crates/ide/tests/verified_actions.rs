@@ -245,9 +245,14 @@ fn a_rewrite_keeping_the_project_tests_is_offered_as_verified() {
     assert_eq!(r.edits.len(), 1, "{r:?}");
     let v = r.verification.unwrap();
     assert!(v.ran && v.verified);
-    assert_eq!(v.tests_from, "tests/test_mathutil.py");
+    // The project's tests, then the results recorded on variants of their calls.
+    assert_eq!(v.tests_from, "tests/test_mathutil.py, the recorded cases");
     let names: Vec<&str> = v.tests.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, ["test_low", "test_high"]);
+    assert_eq!(names[..2], ["test_low", "test_high"]);
+    assert!(
+        names.len() > 2 && names[2..].iter().all(|n| n.contains("clamp_recorded")),
+        "{names:?}"
+    );
     assert!(r.explanation.contains("Verified"), "{}", r.explanation);
 }
 
@@ -322,8 +327,14 @@ fn a_rewrite_of_comments_alone_is_asked_again_for_a_real_change() {
     );
     let prompts = engine.prompts.lock().unwrap().clone();
     assert_eq!(prompts.len(), 2);
+    // Asked in the conversation: its first answer, then told it is the same code.
     assert!(
-        prompts[1].contains("returned the same code"),
+        prompts[1].contains("# bounded below") && prompts[1].contains("That is the same code"),
+        "{}",
+        prompts[1]
+    );
+    assert!(
+        prompts[1].find("# bounded below") < prompts[1].find("That is the same code"),
         "{}",
         prompts[1]
     );
@@ -478,15 +489,19 @@ fn documented(body: &str) -> String {
 #[test]
 fn a_rewrite_breaking_a_docstring_example_is_tried_again_told_what_broke() {
     let breaks = documented("    return min(lo, max(x, hi))\n");
-    let keeps = documented("    return max(lo, min(x, hi))\n");
+    let keeps = documented("    return lo if x < lo else hi if x > hi else x\n");
     let engine = Scripted::new(&[&breaks, &keeps]);
     let r = run_on(engine.clone(), DOCUMENTED, CodeActionKind::Refactor, &[]);
     assert_eq!(r.edits.len(), 1, "{r:?}");
-    assert!(r.generated_code.contains("max(lo, min(x, hi))"));
+    assert!(r.generated_code.contains("hi if x > hi else x"));
     let v = r.verification.as_ref().unwrap();
     assert!(v.ran && v.verified, "{v:?}");
-    assert!(v.tests_from.contains("the docstring examples"), "{v:?}");
-    assert_eq!(v.tests.len(), 3, "{v:?}");
+    assert_eq!(
+        v.tests_from, "the docstring examples, the recorded cases",
+        "{v:?}"
+    );
+    // The 3 examples, then results recorded on variants of their calls.
+    assert!(v.tests.len() > 3, "{v:?}");
     assert!(r.explanation.contains("second try"), "{}", r.explanation);
     let prompts = engine.prompts.lock().unwrap().clone();
     assert_eq!(prompts.len(), 2);
@@ -507,6 +522,101 @@ fn a_rewrite_breaking_a_docstring_example_is_tried_again_told_what_broke() {
     assert!(
         why.contains("the docstring examples") && why.contains("second try"),
         "{why}"
+    );
+}
+
+/// Annotated, without examples or project tests: the signature gives the recorded inputs.
+const TOTAL: &str = "def total(xs: list[int]) -> int:\n    result = 0\n    for x in xs:\n        result += x\n    return result\n";
+
+#[test]
+fn a_rewrite_must_keep_the_results_recorded_on_inputs_from_the_signature() {
+    // Right on the lists the signature suggests, wrong on the empty one (an IndexError).
+    let breaks =
+        "```python\ndef total(xs: list[int]) -> int:\n    return xs[0] + sum(xs[1:])\n```\n";
+    let keeps = "```python\ndef total(xs: list[int]) -> int:\n    return sum(xs)\n```\n";
+    let engine = Scripted::new(&[breaks, keeps]);
+    let r = run_on(engine.clone(), TOTAL, CodeActionKind::Refactor, &[]);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(r.generated_code.contains("return sum(xs)"), "{r:?}");
+    let v = r.verification.as_ref().unwrap();
+    assert!(v.ran && v.verified, "{v:?}");
+    assert_eq!(v.tests_from, "the recorded cases", "{v:?}");
+    assert!(v.tests.len() >= 3, "{v:?}");
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    // Told the input it broke on.
+    assert!(
+        prompts[1].contains("rejected because it changed the behaviour")
+            && prompts[1].contains("IndexError")
+            && prompts[1].contains("total([])"),
+        "{}",
+        prompts[1]
+    );
+    // Both differ on `[]`, which no documentation vouches for: the first is offered, saying
+    // where its results differ.
+    let engine = Scripted::new(&[breaks, breaks]);
+    let r = run_on(engine, TOTAL, CodeActionKind::Refactor, &[]);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    let v = r.verification.as_ref().unwrap();
+    assert!(!v.verified, "{v:?}");
+    assert!(
+        v.summary.contains("differ from the current code's") && v.summary.contains("total([])"),
+        "{}",
+        v.summary
+    );
+    assert!(
+        r.explanation
+            .contains("A second try did not keep the recorded results either."),
+        "{}",
+        r.explanation
+    );
+}
+
+#[test]
+fn a_real_change_that_differs_on_a_recorded_input_does_not_replace_a_rewrite_that_keeps_them() {
+    let comments = "```python\ndef total(xs: list[int]) -> int:\n    # Add them up.\n    result = 0\n    for x in xs:\n        result += x\n    return result\n```\n";
+    let differs =
+        "```python\ndef total(xs: list[int]) -> int:\n    return xs[0] + sum(xs[1:])\n```\n";
+    let engine = Scripted::new(&[comments, differs]);
+    let r = run_on(engine.clone(), TOTAL, CodeActionKind::Refactor, &[]);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(r.generated_code.contains("# Add them up."), "{r:?}");
+    assert!(r.verification.as_ref().unwrap().verified, "{r:?}");
+    assert!(
+        r.explanation
+            .contains("changes only comments, docstrings or layout"),
+        "{}",
+        r.explanation
+    );
+    assert_eq!(engine.prompts.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn literal_calls_in_the_project_tests_are_inputs_recorded_for_a_rewrite() {
+    // Keeps both project tests, but not `clamp(x, lo, hi)` for x between lo and hi.
+    let engine = Scripted::new(&[
+        "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi\n```\n",
+        "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi\n```\n",
+    ]);
+    let ide = ide_with(engine.clone());
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    let v = r.verification.as_ref().unwrap();
+    assert!(!v.verified, "{v:?}");
+    assert!(
+        v.summary
+            .starts_with("The 2 tests in tests/test_mathutil.py")
+            && v.summary.contains("clamp(1, 0, 10) == 1"),
+        "{}",
+        v.summary
+    );
+    // Asked once more, told the input.
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    assert!(
+        prompts[1].contains("clamp(1, 0, 10) == 1"),
+        "{}",
+        prompts[1]
     );
 }
 

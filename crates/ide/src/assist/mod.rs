@@ -169,7 +169,7 @@ impl Ide {
         input: &AssistInput,
         cancel: &CancelToken,
     ) -> Result<CodeActionResult, IdeError> {
-        let (mut first, retry) = self.assist_once(snap, req, input, cancel, true)?;
+        let (mut first, retry) = self.assist_once(snap, req, input, cancel, true, None)?;
         let Some(output) = retry else {
             return Ok(first);
         };
@@ -179,19 +179,31 @@ impl Ide {
             errors: vec![output.clone()],
             ..input.clone()
         };
-        let (mut second, second_retry) = self.assist_once(snap, req, &again, cancel, false)?;
         let unchanged = output == pure::UNCHANGED;
+        // A rewrite that changed nothing is answered in the conversation: the model sees its
+        // own answer and is told it is the same code.
+        let previous = (unchanged && !fix).then(|| first.raw.clone());
+        let (mut second, second_retry) =
+            self.assist_once(snap, req, &again, cancel, false, previous.as_deref())?;
         let failing = |r: &CodeActionResult| {
             r.verification
                 .as_ref()
                 .map_or(usize::MAX, |v| v.tests.iter().filter(|t| !t.passed).count())
         };
+        // A rewrite offered but changing results nib recorded.
+        let differs = !fix && !unchanged && !first.edits.is_empty();
         let better = if fix {
             second.verification.as_ref().is_some_and(|v| v.verified)
                 || (!second.edits.is_empty() && failing(&second) < failing(&first))
         } else if unchanged {
-            // Better only when it changed the code itself.
-            !second.edits.is_empty() && second_retry.as_deref() != Some(pure::UNCHANGED)
+            // Better when it changed the code itself, keeping every result the first kept; or,
+            // after a first answer with no change at all, keeping the tests (its recorded
+            // results may differ: it says so).
+            !second.edits.is_empty()
+                && (second_retry.is_none()
+                    || (first.edits.is_empty() && second_retry.as_deref() != Some(pure::UNCHANGED)))
+        } else if differs {
+            !second.edits.is_empty() && second_retry.is_none()
         } else {
             !second.edits.is_empty()
         };
@@ -205,6 +217,8 @@ impl Ide {
                     "The first fix left the tests failing; this one is from a second try with their output."
                 } else if unchanged {
                     "The first rewrite changed nothing but comments, docstrings or layout; this one is from a second try."
+                } else if differs {
+                    "The first rewrite changed the function's results on inputs nib recorded; this one is from a second try."
                 } else {
                     "The first rewrite broke a test and was not offered; this one is from a second try."
                 }
@@ -218,6 +232,8 @@ impl Ide {
                 "This rewrite changes only comments, docstrings or layout: a second try for a change of the code itself did not give one that keeps the behaviour."
             } else if unchanged {
                 "A second try did not change the code either."
+            } else if differs {
+                "A second try did not keep the recorded results either."
             } else {
                 "A second try did not keep the behaviour either."
             };
@@ -241,6 +257,7 @@ impl Ide {
         input: &AssistInput,
         cancel: &CancelToken,
         search: bool,
+        previous: Option<&str>,
     ) -> Result<(CodeActionResult, Option<String>), IdeError> {
         let started = Instant::now();
         let kind = req.kind;
@@ -342,6 +359,47 @@ impl Ide {
             }
             _ => None,
         };
+        // A rewrite of a function should also keep its current results on the inputs nib
+        // records (many of them outside what its documentation promises: a rewrite changing
+        // one is still offered when nothing better comes, saying where it differs).
+        let recorded = match (lang, kind) {
+            (Language::Python, CodeActionKind::Refactor) => {
+                let function = match (&target.name, target.what, &target.owner) {
+                    (Some(name), "function", None) => Some(name.clone()),
+                    (None, _, _) => {
+                        pure::only_function(lang, &pure::dedent(&text[target.start..target.end]))
+                    }
+                    _ => None,
+                };
+                function.and_then(|f| {
+                    verify::recorded_tests(
+                        &text,
+                        &f,
+                        &module,
+                        input.tests.as_ref().and_then(|t| t.existing.as_deref()),
+                        examples.as_deref(),
+                    )
+                })
+            }
+            _ => None,
+        };
+        let check_recorded = |after_edit: &str| -> Option<Result<Verification, String>> {
+            let change = verify::Change {
+                source: &text,
+                rewritten: after_edit,
+                function: target.name.as_deref(),
+            };
+            recorded.as_ref().map(|r| {
+                verify::check_rewrite(
+                    lang,
+                    Framework::Pytest,
+                    &module,
+                    &change,
+                    verify::RECORDED,
+                    Some(r),
+                )
+            })
+        };
         let check_rewrite = |after_edit: &str| -> Result<Verification, String> {
             let change = verify::Change {
                 source: &text,
@@ -403,6 +461,7 @@ impl Ide {
             framework: tests_target.as_ref().map(|t| t.plan.framework),
             before,
             after,
+            previous,
         };
         let (messages, dropped_context) =
             pure::action_messages(&prompt_input, counter.as_ref(), budget);
@@ -491,6 +550,8 @@ impl Ide {
             (None, _) => pure::only_function(lang, &pure::dedent(&text[target.start..target.end])),
             _ => None,
         };
+        // The file around the code a fix or a rewrite replaces.
+        let elsewhere = format!("{}\n{}", &text[..target.start], &text[target.end..]);
         let named_back = |code: String| -> String {
             match &own_name {
                 Some(name) => pure::with_name(lang, &code, name).unwrap_or(code),
@@ -531,7 +592,11 @@ impl Ide {
                             CodeActionKind::GenerateFromPrompt => {
                                 pure::without_existing_definitions(lang, c, &text)
                             }
-                            _ => named_back(c.clone()),
+                            _ => pure::without_existing_imports(
+                                lang,
+                                &named_back(c.clone()),
+                                &elsewhere,
+                            ),
                         };
                         let new_code = pure::reindent(&c, &target.indent);
                         let (start, end, new_text) =
@@ -618,6 +683,21 @@ impl Ide {
                             retry = Some(why.clone());
                         } else {
                             verification = checked.and_then(Result::ok);
+                            match check_recorded(&after_edit) {
+                                Some(Ok(v)) => {
+                                    verification = Some(match verification.take() {
+                                        Some(p) => verify::merge(p, v),
+                                        None => v,
+                                    })
+                                }
+                                // Offered, saying where the results differ, and asked once more
+                                // to keep them.
+                                Some(Err(why)) => {
+                                    verification = Some(verify::differs(verification.take(), &why));
+                                    retry = Some(why);
+                                }
+                                None => {}
+                            }
                             if same {
                                 // Offered (it keeps the behaviour), and asked once more for a
                                 // real change.
@@ -851,7 +931,7 @@ impl Ide {
                     CodeActionKind::GenerateFromPrompt => {
                         pure::without_existing_definitions(lang, &c, &text)
                     }
-                    _ => named_back(c),
+                    _ => pure::without_existing_imports(lang, &named_back(c), &elsewhere),
                 };
                 let code = pure::reindent(&c, &target.indent);
                 let (start, end, new_text) = placement(kind, &target, target_text, &code);

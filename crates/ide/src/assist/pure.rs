@@ -863,6 +863,9 @@ pub(crate) struct PromptInput<'a> {
     /// For generate: the file before and after the insertion line.
     pub before: &'a str,
     pub after: &'a str,
+    /// For a refactor asked again after an answer that changed nothing: that answer, shown as
+    /// the model's turn before it is told so.
+    pub previous: Option<&'a str>,
 }
 
 /// The chat for an action, within `budget` tokens: context pieces that do not fit are left
@@ -951,7 +954,7 @@ pub(crate) fn action_messages(
                 .prompt
                 .map(|w| format!(" The user asks: {w}."))
                 .unwrap_or_default();
-            let earlier = if p.errors.is_empty() {
+            let earlier = if p.errors.is_empty() || p.previous.is_some() {
                 String::new()
             } else if p.errors == [UNCHANGED] {
                 " An earlier answer returned the same code (only comments, docstrings or layout \
@@ -979,7 +982,26 @@ pub(crate) fn action_messages(
             p.after,
         ),
     };
-    let fixed = counter.count(SYSTEM) + counter.count(&task) + MESSAGE_OVERHEAD_TOKENS;
+    // A refactor that changed nothing, answered in the conversation.
+    let follow_up = match (p.kind, p.previous) {
+        (CodeActionKind::Refactor, Some(previous)) => Some((
+            previous.trim().to_string(),
+            format!(
+                "That is the same code: only comments, docstrings or layout differ, if anything. \
+                 Change the code itself this time, keeping exactly the same behaviour: for \
+                 example clearer names, simpler conditions and loops, early returns, or \
+                 built-ins and comprehensions where they read better. Answer with the rewritten \
+                 code only, in one ```{lang} code block."
+            ),
+        )),
+        _ => None,
+    };
+    let fixed = counter.count(SYSTEM)
+        + counter.count(&task)
+        + MESSAGE_OVERHEAD_TOKENS
+        + follow_up.as_ref().map_or(0, |(a, u)| {
+            counter.count(a) + counter.count(u) + 2 * MESSAGE_OVERHEAD_TOKENS
+        });
     let mut left = budget.saturating_sub(fixed);
     let mut shown = Vec::new();
     let mut dropped = 0;
@@ -1001,13 +1023,15 @@ pub(crate) fn action_messages(
             shown.join("\n")
         )
     };
-    (
-        vec![
-            ChatMessage::new(Role::System, SYSTEM),
-            ChatMessage::new(Role::User, user),
-        ],
-        dropped,
-    )
+    let mut messages = vec![
+        ChatMessage::new(Role::System, SYSTEM),
+        ChatMessage::new(Role::User, user),
+    ];
+    if let Some((answer, told)) = follow_up {
+        messages.push(ChatMessage::new(Role::Assistant, answer));
+        messages.push(ChatMessage::new(Role::User, told));
+    }
+    (messages, dropped)
 }
 
 /// The other methods of a method's class named in a tests prompt at most.
@@ -1165,6 +1189,41 @@ pub(crate) fn without_existing_definitions(lang: Language, code: &str, document:
         }
     }
     tidy.trim_end().to_string()
+}
+
+/// `code` (a fixed or rewritten function) without its top-level imports that `elsewhere` (the
+/// file outside the code replaced) already has as a line of its own: a model restating
+/// `from typing import List` above the function would add it to the file a second time.
+pub(crate) fn without_existing_imports(lang: Language, code: &str, elsewhere: &str) -> String {
+    let Some(tree) = nib_syntax::parse(lang, code) else {
+        return code.to_string();
+    };
+    let kinds: &[&str] = match lang {
+        Language::Python => &[
+            "import_statement",
+            "import_from_statement",
+            "future_import_statement",
+        ],
+        Language::Rust => &["use_declaration"],
+    };
+    let root = tree.root_node();
+    let mut c = root.walk();
+    let mut out = String::new();
+    let mut from = 0;
+    let mut dropped = false;
+    for n in root.children(&mut c) {
+        let line = code[n.byte_range()].trim();
+        if kinds.contains(&n.kind()) && elsewhere.lines().any(|l| l.trim_end() == line) {
+            out.push_str(&code[from..n.start_byte()]);
+            from = n.end_byte();
+            dropped = true;
+        }
+    }
+    if !dropped {
+        return code.to_string();
+    }
+    out.push_str(&code[from..]);
+    format!("{}\n", out.trim())
 }
 
 /// Code as compared for sameness: without comment lines, blank lines and the spacing inside

@@ -420,6 +420,73 @@ pub(crate) fn examples_tests(
     nib_verify::examples::examples_test_file(module, &examples)
 }
 
+/// Where a rewrite's check came from when the tests are the function's recorded results.
+pub(crate) const RECORDED: &str = "the recorded cases";
+
+/// The current results of the plain Python function `function` of `source`, recorded in the
+/// sandbox on the literal calls of it in the module and in `project_tests`, on calls built
+/// from its signature, and on variants of these, as a test file a rewrite of it should pass
+/// (named apart from the tests in `examples`); `None` without cases.
+pub(crate) fn recorded_tests(
+    source: &str,
+    function: &str,
+    module: &str,
+    project_tests: Option<&str>,
+    examples: Option<&str>,
+) -> Option<String> {
+    let cases = nib_verify::record::record_behaviour(
+        &Module {
+            name: module,
+            source,
+        },
+        function,
+        &format!("{source}\n\n{}", project_tests.unwrap_or_default()),
+        sandbox(),
+    );
+    // The documented cases are the docstring examples' own calls, checked with those.
+    let recorded: Vec<nib_verify::Case> = cases.into_iter().filter(|c| !c.documented).collect();
+    nib_verify::cases_test_code(
+        module,
+        function,
+        nib_verify::Framework::Pytest,
+        &recorded,
+        examples.unwrap_or_default(),
+    )
+    .map(|code| code.trim_start().to_string())
+}
+
+/// `checked` (the rewrite's verification by the project's tests and the docstring examples)
+/// for a rewrite whose results differ from the current code's on recorded inputs (`why`).
+pub(crate) fn differs(checked: Option<Verification>, why: &str) -> Verification {
+    let note = format!(
+        "Its results differ from the current code's on inputs nib recorded: {why}. Check that \
+         these inputs do not matter before applying it."
+    );
+    match checked {
+        Some(v) => {
+            // "Verified: the 2 tests ... pass on the rewrite." -> "The 2 tests ...".
+            let held = match v.summary.strip_prefix("Verified: ") {
+                Some(rest) => {
+                    let mut c = rest.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                        .unwrap_or_default()
+                }
+                None => v.summary.clone(),
+            };
+            Verification {
+                verified: false,
+                summary: format!("{} {note}", held.trim_end()),
+                ..v
+            }
+        }
+        None => Verification {
+            ran: true,
+            ..Verification::not_run(RECORDED, note)
+        },
+    }
+}
+
 /// Two checks of one result (the project's tests, the docstring examples) as one.
 pub(crate) fn merge(a: Verification, b: Verification) -> Verification {
     let summary = match (a.verified, b.verified) {

@@ -254,6 +254,7 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
         owner_uses: &[],
         before: "",
         after: "",
+        previous: None,
     };
     let (m, dropped) = action_messages(&input, &ApproxTokenCounter, 10_000);
     assert_eq!(dropped, 0);
@@ -305,6 +306,35 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
         "{}",
         m[1].content
     );
+    // A refactor whose answer changed nothing is asked again in the conversation: the answer
+    // as the model's turn, then what was wrong with it.
+    let unchanged = [UNCHANGED.to_string()];
+    let again = PromptInput {
+        kind: CodeActionKind::Refactor,
+        context: &[],
+        errors: &unchanged,
+        previous: Some("```python\ndef top(n):\n    return n + 1\n```\n"),
+        ..input
+    };
+    let (m, _) = action_messages(&again, &ApproxTokenCounter, 10_000);
+    let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::System, Role::User, Role::Assistant, Role::User]
+    );
+    assert!(
+        m[1].content.starts_with("Refactor this function `top`")
+            && !m[1].content.contains("earlier answer"),
+        "{}",
+        m[1].content
+    );
+    assert!(m[2].content.starts_with("```python\ndef top(n):"));
+    assert!(
+        m[3].content.starts_with("That is the same code")
+            && m[3].content.ends_with("in one ```python code block."),
+        "{}",
+        m[3].content
+    );
 }
 
 #[test]
@@ -318,6 +348,29 @@ fn generated_code_loses_definitions_the_file_already_has() {
     assert_eq!(
         without_existing_definitions(Language::Rust, "fn a() {}\nfn b() {}\n", "fn a() {}"),
         "fn b() {}"
+    );
+}
+
+#[test]
+fn imports_the_file_has_elsewhere_are_dropped_from_a_rewrite() {
+    let answer = "from typing import List\nimport os\n\n\ndef f(xs: List[int]) -> int:\n    return len(xs)\n";
+    let elsewhere = "from typing import List\n\n\n\ndef g():\n    import os\n";
+    assert_eq!(
+        without_existing_imports(Language::Python, answer, elsewhere),
+        "import os\n\n\ndef f(xs: List[int]) -> int:\n    return len(xs)\n"
+    );
+    // Nothing dropped: the code as it was.
+    assert_eq!(
+        without_existing_imports(Language::Python, answer, "import sys\n"),
+        answer
+    );
+    assert_eq!(
+        without_existing_imports(
+            Language::Rust,
+            "use std::fmt;\n\nfn a() {}\n",
+            "use std::fmt;\nfn b() {}\n"
+        ),
+        "fn a() {}\n"
     );
 }
 
@@ -648,6 +701,7 @@ fn the_tests_prompt_of_a_method_shows_its_class() {
         owner_uses: &["Item(name: str, price: float = 0.0)".to_string()],
         before: "",
         after: "",
+        previous: None,
     };
     let (m, _) = action_messages(&input, &ApproxTokenCounter, 10_000);
     expect![[r#"
