@@ -475,13 +475,7 @@ pub fn repairs(
 mod tests {
     use super::*;
     use crate::sandbox::SandboxConfig;
-
-    fn sandbox() -> Sandbox {
-        Sandbox::new(SandboxConfig {
-            timeout: Duration::from_secs(60),
-            ..SandboxConfig::default()
-        })
-    }
+    use crate::test_sandbox as sandbox;
 
     const MODULE: &str = "def clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
 

@@ -387,12 +387,7 @@ def none():
     return 1
 "#;
 
-    fn sandbox() -> crate::Sandbox {
-        crate::Sandbox::new(crate::SandboxConfig {
-            timeout: std::time::Duration::from_secs(60),
-            ..crate::SandboxConfig::default()
-        })
-    }
+    use crate::test_sandbox as sandbox;
 
     #[test]
     fn examples_are_the_prompts_with_their_output() {

@@ -9,15 +9,19 @@
 //! - [`check`]: run a test file on a module ([`run_tests`]), per test passed or failed with the
 //!   reason; the mutation score of the passing tests ([`check_tests`]); whether a rewrite keeps
 //!   the tests passing ([`check_refactor`]).
+//! - [`names`]: the globals a changed module uses unbound that it did not before
+//!   ([`new_undefined_names`]).
 //! - [`record`]: a function's current results on inputs near those its tests use, written as
 //!   tests ([`record_cases`], [`cases_test_code`]).
 //!
-//! Invariant: a verdict comes from a sandbox run only, never from reading the code.
+//! Invariant: a verdict comes from a sandbox run only, never from reading the code in Rust
+//! ([`names`] reads Python's own symbol tables there, without running the module).
 
 pub mod check;
 pub mod detect;
 pub mod examples;
 pub mod mutate;
+pub mod names;
 pub mod record;
 pub mod sandbox;
 
@@ -27,5 +31,15 @@ pub use check::{
 };
 pub use detect::{detect, Framework, TestSetup};
 pub use mutate::{mutants, Mutant, Operator};
+pub use names::new_undefined_names;
 pub use record::{cases_test_code, record_cases, Case};
 pub use sandbox::{Outcome, Sandbox, SandboxConfig};
+
+/// The sandbox this crate's tests run in: a timeout generous enough for a busy machine.
+#[cfg(test)]
+pub(crate) fn test_sandbox() -> Sandbox {
+    Sandbox::new(SandboxConfig {
+        timeout: std::time::Duration::from_secs(60),
+        ..SandboxConfig::default()
+    })
+}

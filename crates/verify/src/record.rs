@@ -18,6 +18,8 @@ const TESTS_FILE: &str = "nib_seed_tests.py";
 
 /// Cases written at most.
 pub const MAX_CASES: usize = 8;
+/// Cases a rewrite's behaviour is recorded on at most.
+pub const BEHAVIOUR_CASES: usize = 2 * MAX_CASES;
 /// Time for all the calls of one recording (each call at most half a second).
 const CALLS_SECONDS: f64 = 3.0;
 
@@ -30,6 +32,8 @@ pub struct Case {
     pub value: String,
     /// A docstring example's call and output (the code agrees with it), not a recorded one.
     pub documented: bool,
+    /// The call raises: `value` is the builtin exception's name (`ZeroDivisionError`).
+    pub raises: bool,
 }
 
 /// Record `function`'s (a top-level function of `module`) results on variants of the literal
@@ -80,13 +84,20 @@ fn record(
         .into_iter()
         .filter_map(|e| Some((e.text, e.equals?)))
         .collect();
+    // A rewrite is checked on more cases than a test file shows: the ones whose value repeats
+    // another's (a reordered input) catch an order or a tie broken differently.
+    let limit = if behaviour {
+        BEHAVIOUR_CASES
+    } else {
+        MAX_CASES
+    };
     let config = serde_json::json!({
         "module": module.name,
         "prose": prose,
         "function": function,
         "tests": TESTS_FILE,
         "exclude": exclude,
-        "limit": MAX_CASES,
+        "limit": limit,
         "seconds": CALLS_SECONDS,
         "behaviour": behaviour,
     });
@@ -107,11 +118,17 @@ fn record(
                 call: v["call"].as_str()?.to_string(),
                 value: v["value"].as_str()?.to_string(),
                 documented: v["documented"].as_bool().unwrap_or(false),
+                raises: v["raises"].as_bool().unwrap_or(false),
             })
         })
-        .take(2 * MAX_CASES)
+        .take(2 * limit)
         .collect()
 }
+
+const RAISED_NAME: &str = "_nib_raised";
+/// What a case that raises compares: the name of the exception a call raises (`None` when it
+/// returns).
+const RAISED: &str = "\n\ndef _nib_raised(call):\n    try:\n        call()\n    except Exception as e:\n        return type(e).__name__\n    return None\n";
 
 /// The cases as Python tests of `function`, imported from `module_name`: `test_*` functions
 /// (pytest, nib's runner) or `unittest.TestCase` classes, the documented cases first, each
@@ -131,6 +148,20 @@ pub fn cases_test_code(
     if framework == Framework::Unittest {
         out.push_str("import unittest\n");
     }
+    if cases.iter().any(|c| c.raises) {
+        out.push_str(RAISED);
+    }
+    // (what is compared, what it must equal)
+    let sides = |c: &Case| {
+        if c.raises {
+            (
+                format!("{RAISED_NAME}(lambda: {})", c.call),
+                format!("{:?}", c.value),
+            )
+        } else {
+            (c.call.clone(), c.value.clone())
+        }
+    };
     let groups = [
         (
             true,
@@ -164,23 +195,21 @@ pub fn cases_test_code(
             Framework::Unittest => {
                 out.push_str(&format!("class Test{}(unittest.TestCase):\n", camel(&stem)));
                 for (i, c) in group.iter().enumerate() {
+                    let (got, want) = sides(c);
                     out.push_str(&format!(
-                        "{}    def test_{}(self):\n        self.assertEqual({}, {})\n",
+                        "{}    def test_{}(self):\n        self.assertEqual({got}, {want})\n",
                         if i > 0 { "\n" } else { "" },
                         i + 1,
-                        c.call,
-                        c.value,
                     ));
                 }
             }
             _ => {
                 for (i, c) in group.iter().enumerate() {
+                    let (got, want) = sides(c);
                     out.push_str(&format!(
-                        "{}def test_{stem}_{}():\n    assert {} == {}\n",
+                        "{}def test_{stem}_{}():\n    assert {got} == {want}\n",
                         if i > 0 { "\n\n" } else { "" },
                         i + 1,
-                        c.call,
-                        c.value
                     ));
                 }
             }
@@ -228,7 +257,7 @@ pub fn camel(name: &str) -> String {
 mod tests {
     use super::*;
     use crate::check::run_tests;
-    use crate::SandboxConfig;
+    use crate::test_sandbox as sandbox;
     use expect_test::expect;
 
     const MODULE: &str = r#"def clamp_sum(xs, cap=10):
@@ -248,13 +277,6 @@ def spin(n):
         n += 2
     return n
 "#;
-
-    fn sandbox() -> Sandbox {
-        Sandbox::new(SandboxConfig {
-            timeout: Duration::from_secs(60),
-            ..SandboxConfig::default()
-        })
-    }
 
     fn module() -> Module<'static> {
         Module {
@@ -368,6 +390,14 @@ total = used(4)
                 "longest(['abc', 'b', 'ca', 'ca'], None) == 'abc'",
                 "longest([], 3) == ''",
                 "longest(['abc'], 3) == 'abc'",
+                "longest(['ca', 'b', 'abc'], 3) == 'abc'",
+                "longest(['abc', 'b', 'ca', 'ca'], 3) == 'abc'",
+                "longest(['abc', 'b', 'ca'], 0) == 'abc'",
+                "longest(['abc', 'b', 'ca'], 1) == 'abc'",
+                "longest(['abc', 'b', 'ca'], -1) == 'abc'",
+                "longest(['abc', 'b', 'ca'], 4) == ''",
+                "longest(['abc', 'b', 'ca'], 2) == 'abc'",
+                "longest(['abc', 'b', 'ca'], 6) == ''",
             ]
         "#]]
         .assert_debug_eq(&shown);
@@ -401,6 +431,109 @@ total = used(4)
         };
         let run = run_tests(&rewrite, &code, Framework::Pytest, None, false, &sandbox);
         assert!(!run.failing().is_empty(), "{run:?}\n{code}");
+    }
+
+    const RENAMED: &str = r#"def helper(xs):
+    return xs
+
+
+def even_words(words):
+    """The words of even length, shortest first, then alphabetically.
+
+    For example:
+    assert list_sort(["ab", "a", "aaa", "cd"]) => ["ab", "cd"]
+    helper(["zz"]) and len("ab") are not examples of it.
+    """
+    kept = [w for w in words if len(w) % 2 == 0]
+    return sorted(sorted(kept), key=len)
+"#;
+
+    #[test]
+    fn a_docstring_example_under_another_name_seeds_the_behaviour() {
+        let sandbox = sandbox();
+        let module = Module {
+            name: "words",
+            source: RENAMED,
+        };
+        let cases = record_behaviour(&module, "even_words", "", &sandbox);
+        let calls: Vec<&str> = cases.iter().map(|c| c.call.as_str()).collect();
+        assert!(
+            calls.contains(&"even_words(['ab', 'a', 'aaa', 'cd'])"),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.contains("'zz'")),
+            "a call of a function the module defines is not a seed: {calls:?}"
+        );
+        // The reordered input has the same value as the seed: recorded all the same, it tells
+        // apart a rewrite that forgets the alphabetical order.
+        assert!(
+            calls.contains(&"even_words(['cd', 'aaa', 'a', 'ab'])"),
+            "{calls:?}"
+        );
+        let code =
+            cases_test_code("words", "even_words", Framework::Pytest, &cases, "").expect("cases");
+        let changed = RENAMED.replace("sorted(sorted(kept), key=len)", "sorted(kept, key=len)");
+        let rewrite = Module {
+            name: "words",
+            source: &changed,
+        };
+        let run = run_tests(&rewrite, &code, Framework::Pytest, None, false, &sandbox);
+        assert!(!run.failing().is_empty(), "{run:?}\n{code}");
+        // The tests action takes no seed from a call under another name.
+        assert!(record_cases(&module, "even_words", "", &[], &sandbox).is_empty());
+    }
+
+    const MEAN: &str = "def mean(xs: list[int]) -> float:\n    return sum(xs) / len(xs)\n";
+
+    #[test]
+    fn the_exception_a_call_raises_is_part_of_the_behaviour() {
+        let sandbox = sandbox();
+        let module = Module {
+            name: "stats",
+            source: MEAN,
+        };
+        let cases = record_behaviour(&module, "mean", "", &sandbox);
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.call == "mean([])" && c.raises && c.value == "ZeroDivisionError"),
+            "{cases:?}"
+        );
+        // The tests action writes no case of an exception.
+        let cases_only = record_cases(
+            &module,
+            "mean",
+            "def test_m():\n    assert mean([2, 4]) == 3.0\n",
+            &[],
+            &sandbox,
+        );
+        assert!(
+            !cases_only.is_empty() && cases_only.iter().all(|c| !c.raises),
+            "{cases_only:?}"
+        );
+        for framework in [Framework::Pytest, Framework::Unittest] {
+            let code = cases_test_code("stats", "mean", framework, &cases, "").expect("cases");
+            let run = run_tests(&module, &code, framework, None, false, &sandbox);
+            assert!(run.all_passed(), "{run:?}\n{code}");
+            for (rewrite, why) in [
+                (
+                    "def mean(xs: list[int]) -> float:\n    if not xs:\n        raise ValueError('empty')\n    return sum(xs) / len(xs)\n",
+                    "another exception",
+                ),
+                (
+                    "def mean(xs: list[int]) -> float:\n    return sum(xs) / len(xs) if xs else 0.0\n",
+                    "no exception",
+                ),
+            ] {
+                let changed = Module {
+                    name: "stats",
+                    source: rewrite,
+                };
+                let run = run_tests(&changed, &code, framework, None, false, &sandbox);
+                assert_eq!(run.failing().len(), 1, "{why}: {run:?}\n{code}");
+            }
+        }
     }
 
     #[test]
@@ -503,11 +636,13 @@ total = used(4)
                 call: "f(0)".into(),
                 value: "1".into(),
                 documented: false,
+                raises: false,
             },
             Case {
                 call: "f(1)".into(),
                 value: "2".into(),
                 documented: true,
+                raises: false,
             },
         ];
         let code = cases_test_code(

@@ -16,12 +16,17 @@
 # twice on the current code (stdout swallowed, each call under a timer, arguments copied); a
 # case is kept when both calls return the same value and the value reads back as the same
 # literal. Cases whose value is new come first. With "behaviour", the seeds are candidates too,
+# a call raising the same builtin exception twice is a case (its "value" the exception's name,
+# with "raises": true),
 # and seeds come from the function's signature: each parameter's literal default, or a value of
 # its annotated type (int, float, str, bool, and lists, tuples, sets, dicts and Optionals of
-# them), then the typed values before the defaults; none when a parameter has neither. A
+# them), then the typed values before the defaults; none when a parameter has neither; and
+# from the docstring's calls of a name that is not bound anywhere (an example still using the
+# function's old name) whose literal arguments fit its parameters. A
 # string's variants then also include one with a space, a digit and punctuation added. One line per case on stdout:
-#   @@nib {"call": "f(0, [1])", "value": "3"}  (a documented case also has "documented": true)
-import ast, copy, doctest, importlib, io, json, signal, sys, time
+#   @@nib {"call": "f(0, [1])", "value": "3"}  (a documented case also has "documented": true,
+#   a raising one "raises": true)
+import ast, builtins, copy, doctest, importlib, io, json, re, signal, sys, time
 
 C = json.load(open("nib_record.json"))
 FN = C["function"]
@@ -183,6 +188,72 @@ def samples(ann):
     return None
 
 
+def balanced_call(text, start):
+    """The text of the call whose name starts at `start` (`name(...)`, brackets balanced,
+    quoted text skipped), or None."""
+    depth, quote, i = 0, None, text.index("(", start)
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+        i += 1
+    return None
+
+
+def renamed_example_seeds(module_source):
+    """Calls in the function's docstring of a name that is neither the function's, a builtin nor
+    bound in the module (an example left with the function's old name), with literal arguments
+    that fit the function's parameters: seeds as if they called it."""
+    try:
+        tree = ast.parse(module_source)
+    except SyntaxError:
+        return
+    bound = set(dir(builtins)) | {FN}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign):
+            bound.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    for node in tree.body:
+        if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == FN):
+            continue
+        a = node.args
+        if a.vararg or a.kwarg:
+            return
+        positional = [p.arg for p in a.posonlyargs + a.args]
+        required = len(positional) - len(a.defaults)
+        names = set(positional[len(a.posonlyargs) :]) | {p.arg for p in a.kwonlyargs}
+        doc = ast.get_docstring(node) or ""
+        for m in re.finditer(r"(?<![\w.])([A-Za-z_]\w*)\(", doc):
+            if m.group(1) in bound:
+                continue
+            text = balanced_call(doc, m.start())
+            try:
+                call = ast.parse(text, mode="eval").body if text else None
+            except SyntaxError:
+                continue
+            found = literal_args(call) if isinstance(call, ast.Call) else None
+            if found is None:
+                continue
+            args, kwargs = found
+            given = len(args) + sum(1 for k, _ in kwargs if k in positional)
+            if len(args) <= len(positional) and given >= required and all(k in names for k, _ in kwargs):
+                yield found
+
+
 def signature_seeds(module_source):
     """Calls of the function from its signature: each parameter's literal default, else the
     first value of its annotated type; then, when it differs, the annotated type's value first.
@@ -260,9 +331,9 @@ def on_alarm(signum, frame):
     raise Timeout()
 
 
-def call(fn, args, kwargs):
-    """The value of one call, or None (wrapped: the value may be None) when it raised, ran out of
-    time or printed to a closed stream."""
+def outcome(fn, args, kwargs):
+    """One call: ("value", v), ("raises", the name of the builtin exception it raised), or None
+    when it raised something else, ran out of time or printed to a closed stream."""
     seconds = min(0.5, DEADLINE - time.monotonic())
     if seconds <= 0:
         return None
@@ -270,12 +341,23 @@ def call(fn, args, kwargs):
     signal.setitimer(signal.ITIMER_REAL, seconds)
     sys.stdout = io.StringIO()
     try:
-        return (fn(*copy.deepcopy(args), **dict(copy.deepcopy(kwargs))),)
+        return ("value", fn(*copy.deepcopy(args), **dict(copy.deepcopy(kwargs))))
+    except Exception as e:
+        name = type(e).__name__
+        builtin = getattr(builtins, name, None) is type(e) and not isinstance(e, MemoryError)
+        return ("raises", name) if builtin else None
     except BaseException:
         return None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         sys.stdout = sys.__stdout__
+
+
+def call(fn, args, kwargs):
+    """The value of one call, or None (wrapped: the value may be None) when it raised, ran out of
+    time or printed to a closed stream."""
+    got = outcome(fn, args, kwargs)
+    return (got[1],) if got is not None and got[0] == "value" else None
 
 
 def as_literal(value):
@@ -328,7 +410,8 @@ def main():
             seeds.append(case)
     behaviour = C.get("behaviour", False)
     if behaviour:
-        for case in signature_seeds(open(module.__file__).read()):
+        source = open(module.__file__).read()
+        for case in list(renamed_example_seeds(source)) + signature_seeds(source):
             if key(case) not in seen:
                 seen.add(key(case))
                 seeds.append(case)
@@ -356,19 +439,29 @@ def main():
         text = call_text(args, kwargs)
         if len(text) > MAX_TEXT:
             continue
-        first = call(fn, args, kwargs)
-        if first is None:
+        first = outcome(fn, args, kwargs)
+        if first is None or (first[0] == "raises" and not behaviour):
             continue
-        again = call(fn, args, kwargs)
-        if again is None or as_literal(again[0]) != as_literal(first[0]):
+        again = outcome(fn, args, kwargs)
+        if first[0] == "raises":
+            # A rewrite raises the same exception where the code does.
+            if again == first:
+                key_ = "raises " + first[1]
+                (repeated if key_ in values else new_value).append((text, first[1], True))
+                values.add(key_)
             continue
-        value = as_literal(first[0])
+        if again is None or again[0] != "value" or as_literal(again[1]) != as_literal(first[1]):
+            continue
+        value = as_literal(first[1])
         if value is None:
             continue
-        (repeated if value in values else new_value).append((text, value))
+        (repeated if value in values else new_value).append((text, value, False))
         values.add(value)
-    for text, value in (new_value + repeated)[:LIMIT]:
-        emit(call=text, value=value)
+    for text, value, raises in (new_value + repeated)[:LIMIT]:
+        if raises:
+            emit(call=text, value=value, raises=True)
+        else:
+            emit(call=text, value=value)
 
 
 main()
