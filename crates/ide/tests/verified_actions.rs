@@ -238,13 +238,14 @@ fn a_rewrite_breaking_the_project_tests_is_not_offered() {
 
 #[test]
 fn a_rewrite_keeping_the_project_tests_is_offered_as_verified() {
-    let engine =
-        Scripted::new(&["```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n"]);
+    let engine = Scripted::new(&[
+        "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
+    ]);
     let ide = ide_with(engine);
     let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
     assert_eq!(r.edits.len(), 1, "{r:?}");
     let v = r.verification.unwrap();
-    assert!(v.ran && v.verified);
+    assert!(v.ran && v.verified, "{v:?}");
     // The project's tests, then the results recorded on variants of their calls.
     assert_eq!(v.tests_from, "tests/test_mathutil.py, the recorded cases");
     let names: Vec<&str> = v.tests.iter().map(|t| t.name.as_str()).collect();
@@ -259,14 +260,14 @@ fn a_rewrite_keeping_the_project_tests_is_offered_as_verified() {
 #[test]
 fn a_rewrite_under_another_name_keeps_the_name_the_tests_call() {
     let engine = Scripted::new(&[
-        "```python\ndef clamp_value(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+        "```python\ndef clamp_value(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
     ]);
     let ide = ide_with(engine.clone());
     let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
     assert_eq!(r.edits.len(), 1, "{r:?}");
     assert!(
         r.generated_code
-            .starts_with("def clamp(x, lo, hi):\n    return max(lo, min(x, hi))"),
+            .starts_with("def clamp(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x"),
         "{}",
         r.generated_code
     );
@@ -274,7 +275,7 @@ fn a_rewrite_under_another_name_keeps_the_name_the_tests_call() {
     assert_eq!(engine.prompts.lock().unwrap().len(), 1);
     // The same with the whole function selected.
     let engine = Scripted::new(&[
-        "```python\ndef clamp_value(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+        "```python\ndef clamp_value(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
     ]);
     let whole = Range {
         start: Position::new(0, 0),
@@ -314,12 +315,16 @@ fn a_rewrite_without_project_tests_says_it_is_not_verified() {
 fn a_rewrite_of_comments_alone_is_asked_again_for_a_real_change() {
     let engine = Scripted::new(&[
         "```python\ndef clamp(x, lo, hi):\n    # bounded below\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n```\n",
-        "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+        "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
     ]);
     let ide = ide_with(engine.clone());
     let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
     assert_eq!(r.edits.len(), 1, "{r:?}");
-    assert!(r.generated_code.contains("max(lo, min(x, hi))"), "{r:?}");
+    assert!(
+        r.generated_code
+            .contains("lo if x < lo else hi if x > hi else x"),
+        "{r:?}"
+    );
     assert!(
         r.explanation.contains("changed nothing but comments"),
         "{}",
@@ -372,12 +377,12 @@ fn a_rewrite_of_comments_alone_is_asked_again_for_a_real_change() {
 #[test]
 fn alternatives_are_further_answers_deduplicated_and_checked() {
     let engine = Scripted::new(&[
-        "```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n",
+        "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
         // The same code, spaced and commented differently: not another version.
-        "```python\ndef clamp(x, lo, hi):\n    # bounded\n    return max(lo,  min(x, hi))\n```\n",
+        "```python\ndef clamp(x, lo, hi):\n    # bounded\n    return lo if x < lo else  hi if x > hi else x\n```\n",
         // Breaks the project's tests: not offered.
         "```python\ndef clamp(x, lo, hi):\n    return min(lo, max(x, hi))\n```\n",
-        "```python\ndef clamp(x, lo, hi):\n    return sorted((lo, x, hi))[1]\n```\n",
+        "```python\ndef clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    return min(x, hi)\n```\n",
     ]);
     let ide = ide_with(engine.clone());
     let input = AssistInput {
@@ -388,13 +393,14 @@ fn alternatives_are_further_answers_deduplicated_and_checked() {
     assert_eq!(r.edits.len(), 1, "{r:?}");
     assert_eq!(
         r.alternatives,
-        ["def clamp(x, lo, hi):\n    return sorted((lo, x, hi))[1]"]
+        ["def clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    return min(x, hi)"]
     );
     // The first answer greedy, then one more than wanted, each from another first token.
     assert_eq!(*engine.ranks.lock().unwrap(), [0, 1, 2, 3]);
     // Without asking, none.
-    let engine =
-        Scripted::new(&["```python\ndef clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n```\n"]);
+    let engine = Scripted::new(&[
+        "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
+    ]);
     let ide = ide_with(engine.clone());
     let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
     assert!(r.alternatives.is_empty());
@@ -508,7 +514,7 @@ fn a_rewrite_breaking_a_docstring_example_is_tried_again_told_what_broke() {
     assert!(!prompts[0].contains("rejected"));
     // Told which example broke and how.
     assert!(
-        prompts[1].contains("rejected because it changed the behaviour")
+        prompts[1].contains("That rewrite does not keep the behaviour")
             && prompts[1].contains("test_clamp_docstring_line_4")
             && prompts[1].contains("Expected: 5 Got: 0"),
         "{}",
@@ -546,7 +552,7 @@ fn a_rewrite_must_keep_the_results_recorded_on_inputs_from_the_signature() {
     assert_eq!(prompts.len(), 2);
     // Told the input it broke on.
     assert!(
-        prompts[1].contains("rejected because it changed the behaviour")
+        prompts[1].contains("That rewrite does not keep the behaviour")
             && prompts[1].contains("IndexError")
             && prompts[1].contains("total([])"),
         "{}",
@@ -569,6 +575,37 @@ fn a_rewrite_must_keep_the_results_recorded_on_inputs_from_the_signature() {
             .contains("A second try did not keep the recorded results either."),
         "{}",
         r.explanation
+    );
+}
+
+/// Untyped, without examples or tests: nothing runs a rewrite of it.
+const BUCKETS: &str = "def lowered(rows, capacity):\n    import math\n    total = 0\n    for row in rows:\n        total += math.ceil(sum(row) / capacity)\n    return total\n";
+
+#[test]
+fn a_rewrite_using_a_name_the_file_does_not_bind_is_asked_again() {
+    // The rewrite drops the function's own `import math`: a NameError no test would reach.
+    let unbound = "```python\ndef lowered(rows, capacity):\n    return sum(math.ceil(sum(row) / capacity) for row in rows)\n```\n";
+    let bound = "```python\ndef lowered(rows, capacity):\n    import math\n    return sum(math.ceil(sum(row) / capacity) for row in rows)\n```\n";
+    let engine = Scripted::new(&[unbound, bound]);
+    let r = run_on(engine.clone(), BUCKETS, CodeActionKind::Refactor, &[]);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(r.generated_code.contains("import math"), "{r:?}");
+    assert!(r.explanation.contains("second try"), "{}", r.explanation);
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    assert!(
+        prompts[1].contains("`math`") && prompts[1].contains("NameError"),
+        "{}",
+        prompts[1]
+    );
+    // Twice unbound: nothing is offered, and the reason names the name.
+    let engine = Scripted::new(&[unbound, unbound]);
+    let r = run_on(engine, BUCKETS, CodeActionKind::Refactor, &[]);
+    assert!(r.edits.is_empty(), "{r:?}");
+    let why = r.empty_reason.unwrap();
+    assert!(
+        why.contains("`math`") && why.contains("second try"),
+        "{why}"
     );
 }
 

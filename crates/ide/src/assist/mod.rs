@@ -11,6 +11,7 @@
 mod pure;
 mod verify;
 
+use std::cell::OnceCell;
 use std::time::Instant;
 
 use nib_engine::{
@@ -43,6 +44,17 @@ pub struct AssistInput {
     /// For fix, refactor and generate: distinct other versions wanted (at most
     /// [`MAX_ALTERNATIVES`]), from further answers of the model, each checked like the first.
     pub alternatives: usize,
+}
+
+/// What the first and the second try of an action differ in.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    /// Look for a one-change repair before asking the model (a fix's first try).
+    search: bool,
+    /// The first answer, shown as the model's turn when a rewrite is asked again.
+    previous: Option<&'a str>,
+    /// The function's recorded behaviour: recorded by the first try that needs it.
+    recorded: &'a OnceCell<Option<String>>,
 }
 
 /// The "model" of a fix found by nib's one-change repair search.
@@ -169,7 +181,14 @@ impl Ide {
         input: &AssistInput,
         cancel: &CancelToken,
     ) -> Result<CodeActionResult, IdeError> {
-        let (mut first, retry) = self.assist_once(snap, req, input, cancel, true, None)?;
+        // A rewrite's recorded behaviour is the current code's: recorded once for both tries.
+        let recorded = OnceCell::new();
+        let first_try = Attempt {
+            search: true,
+            previous: None,
+            recorded: &recorded,
+        };
+        let (mut first, retry) = self.assist_once(snap, req, input, cancel, first_try)?;
         let Some(output) = retry else {
             return Ok(first);
         };
@@ -180,11 +199,15 @@ impl Ide {
             ..input.clone()
         };
         let unchanged = output == pure::UNCHANGED;
-        // A rewrite that changed nothing is answered in the conversation: the model sees its
-        // own answer and is told it is the same code.
-        let previous = (unchanged && !fix).then(|| first.raw.clone());
-        let (mut second, second_retry) =
-            self.assist_once(snap, req, &again, cancel, false, previous.as_deref())?;
+        // A rewrite is asked again in the conversation: the model sees its own answer and is
+        // told it is the same code, or what it broke.
+        let previous = (!fix && !first.raw.trim().is_empty()).then(|| first.raw.clone());
+        let second_try = Attempt {
+            search: false,
+            previous: previous.as_deref(),
+            recorded: &recorded,
+        };
+        let (mut second, second_retry) = self.assist_once(snap, req, &again, cancel, second_try)?;
         let failing = |r: &CodeActionResult| {
             r.verification
                 .as_ref()
@@ -256,9 +279,13 @@ impl Ide {
         req: CodeActionRequest,
         input: &AssistInput,
         cancel: &CancelToken,
-        search: bool,
-        previous: Option<&str>,
+        attempt: Attempt<'_>,
     ) -> Result<(CodeActionResult, Option<String>), IdeError> {
+        let Attempt {
+            search,
+            previous,
+            recorded,
+        } = attempt;
         let started = Instant::now();
         let kind = req.kind;
         let lang = snap.lang.ok_or_else(|| {
@@ -362,7 +389,7 @@ impl Ide {
         // A rewrite of a function should also keep its current results on the inputs nib
         // records (many of them outside what its documentation promises: a rewrite changing
         // one is still offered when nothing better comes, saying where it differs).
-        let recorded = match (lang, kind) {
+        let recorded = recorded.get_or_init(|| match (lang, kind) {
             (Language::Python, CodeActionKind::Refactor) => {
                 let function = match (&target.name, target.what, &target.owner) {
                     (Some(name), "function", None) => Some(name.clone()),
@@ -382,7 +409,7 @@ impl Ide {
                 })
             }
             _ => None,
-        };
+        });
         let check_recorded = |after_edit: &str| -> Option<Result<Verification, String>> {
             let change = verify::Change {
                 source: &text,
@@ -612,11 +639,18 @@ impl Ide {
                             );
                         let changed =
                             !new_code.trim().is_empty() && new_code.trim() != target_text.trim();
-                        // A rewrite that parses runs the project's tests before it is offered.
-                        let checked = (kind == CodeActionKind::Refactor
+                        // A rewrite that parses and binds every name it uses runs the
+                        // project's tests before it is offered.
+                        let unbound = (kind == CodeActionKind::Refactor
                             && changed
                             && errors_after <= errors_before)
-                            .then(|| check_rewrite(&after_edit));
+                            .then(|| verify::undefined_names(lang, &text, &after_edit))
+                            .flatten();
+                        let checked = (kind == CodeActionKind::Refactor
+                            && changed
+                            && errors_after <= errors_before
+                            && unbound.is_none())
+                        .then(|| check_rewrite(&after_edit));
                         let fix_checked = (kind == CodeActionKind::Fix
                             && changed
                             && errors_after <= errors_before)
@@ -677,6 +711,10 @@ impl Ide {
                             if kind == CodeActionKind::Refactor {
                                 retry = Some(pure::UNCHANGED.to_string());
                             }
+                        } else if let Some(why) = unbound {
+                            tracing::info!(%why, "refactoring not offered");
+                            empty_reason = Some(format!("not offered: {why}"));
+                            retry = Some(why);
                         } else if let Some(Err(why)) = &checked {
                             tracing::info!(%why, "refactoring not offered");
                             empty_reason = Some(format!("not offered: {why}"));

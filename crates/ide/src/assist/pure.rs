@@ -863,8 +863,8 @@ pub(crate) struct PromptInput<'a> {
     /// For generate: the file before and after the insertion line.
     pub before: &'a str,
     pub after: &'a str,
-    /// For a refactor asked again after an answer that changed nothing: that answer, shown as
-    /// the model's turn before it is told so.
+    /// For a refactor asked again (its answer changed nothing, or broke what nib ran it
+    /// against, told in `errors`): that answer, shown as the model's turn before it is told so.
     pub previous: Option<&'a str>,
 }
 
@@ -982,16 +982,31 @@ pub(crate) fn action_messages(
             p.after,
         ),
     };
-    // A refactor that changed nothing, answered in the conversation.
+    // A refactor asked again is answered in the conversation: the model sees its own rewrite
+    // and what was wrong with it (no change to the code, or what nib saw it break).
     let follow_up = match (p.kind, p.previous) {
-        (CodeActionKind::Refactor, Some(previous)) => Some((
-            previous.trim().to_string(),
-            format!(
+        (CodeActionKind::Refactor, Some(previous))
+            if p.errors.is_empty() || p.errors == [UNCHANGED] =>
+        {
+            Some((
+                previous.trim().to_string(),
+                format!(
                 "That is the same code: only comments, docstrings or layout differ, if anything. \
                  Change the code itself this time, keeping exactly the same behaviour: for \
                  example clearer names, simpler conditions and loops, early returns, or \
                  built-ins and comprehensions where they read better. Answer with the rewritten \
                  code only, in one ```{lang} code block."
+            ),
+            ))
+        }
+        (CodeActionKind::Refactor, Some(previous)) => Some((
+            previous.trim().to_string(),
+            format!(
+                "That rewrite does not keep the behaviour. nib ran it:\n\n```text\n{}\n```\n\n\
+                 Correct it so that it keeps the original's results exactly, on every input; \
+                 where unsure, keep the original's logic. Answer with the corrected rewrite \
+                 only, in one ```{lang} code block.",
+                p.errors.join("\n").trim_end()
             ),
         )),
         _ => None,

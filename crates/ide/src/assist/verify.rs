@@ -420,6 +420,27 @@ pub(crate) fn examples_tests(
     nib_verify::examples::examples_test_file(module, &examples)
 }
 
+/// Why a Python rewrite (`after`, the whole file) would raise `NameError`: the globals it uses
+/// that the file neither binds nor gets from the builtins and that `before` did not already
+/// use unbound. `None` when there are none (or no verdict: a syntax error, a `*` import).
+pub(crate) fn undefined_names(lang: Language, before: &str, after: &str) -> Option<String> {
+    if lang != Language::Python {
+        return None;
+    }
+    let names = nib_verify::new_undefined_names(before, after, sandbox());
+    let shown: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match shown.as_slice() {
+        [] => None,
+        [one] => Some(format!(
+            "the rewrite uses {one}, which the file neither defines nor imports (a NameError when that line runs)"
+        )),
+        many => Some(format!(
+            "the rewrite uses {}, which the file neither defines nor imports (a NameError when those lines run)",
+            many.join(", ")
+        )),
+    }
+}
+
 /// Where a rewrite's check came from when the tests are the function's recorded results.
 pub(crate) const RECORDED: &str = "the recorded cases";
 

@@ -335,6 +335,30 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
         "{}",
         m[3].content
     );
+    // One that broke a test is told what nib saw, after its own answer.
+    let broke = ["the rewrite breaks 1 test: `test_top_1` (AssertionError)".to_string()];
+    let again = PromptInput {
+        errors: &broke,
+        ..again
+    };
+    let (m, _) = action_messages(&again, &ApproxTokenCounter, 10_000);
+    let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::System, Role::User, Role::Assistant, Role::User]
+    );
+    assert!(
+        !m[1].content.contains("rejected") && m[2].content.starts_with("```python\ndef top(n):"),
+        "{m:?}"
+    );
+    assert!(
+        m[3].content
+            .starts_with("That rewrite does not keep the behaviour")
+            && m[3].content.contains("`test_top_1` (AssertionError)")
+            && m[3].content.ends_with("in one ```python code block."),
+        "{}",
+        m[3].content
+    );
 }
 
 #[test]
