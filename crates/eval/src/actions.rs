@@ -582,8 +582,12 @@ pub struct SideResult {
     pub fix: Option<bool>,
     /// For nib: whether the fix came from its one-change repair search.
     pub fix_by_search: Option<bool>,
-    /// (passes the tests, changed the function)
+    /// (the module after applying the answer passes the tests, changed the function); an
+    /// answer giving no rewrite leaves the module as it was.
     pub refactor: Option<(bool, bool)>,
+    /// The answer gave no rewrite to apply (nib declined, or the raw answer has no code for
+    /// the function).
+    pub refactor_declined: Option<bool>,
     pub explain: Option<bool>,
     /// Answer latencies, ms.
     pub latency_ms: Vec<u64>,
@@ -684,8 +688,10 @@ fn run_raw(
                 );
             }
             Action::Refactor => {
-                let kept =
-                    assemble(&p.module, &code, &p.entry).is_some_and(|f| p.passes(&f, ctx.sandbox));
+                let after = assemble(&p.module, &code, &p.entry);
+                r.refactor_declined = Some(after.is_none());
+                let applied = after.as_deref().unwrap_or(&p.module);
+                let kept = p.passes(applied, ctx.sandbox);
                 r.refactor = Some((kept, changed(&p.module, &code, &p.entry)));
             }
             Action::Explain => r.explain = Some(ctx.round_trip(p, &answer)),
@@ -750,7 +756,9 @@ fn run_nib(
                     Some(m) => Some(m.clone()),
                     None => assemble(&p.module, &answer.generated_code, &p.entry),
                 };
-                let kept = after.as_ref().is_some_and(|f| p.passes(f, ctx.sandbox));
+                // Declined: the module stays as it was.
+                r.refactor_declined = Some(after.is_none());
+                let kept = p.passes(after.as_deref().unwrap_or(&p.module), ctx.sandbox);
                 let differs = after.is_some_and(|f| changed(&p.module, &f, &p.entry));
                 r.refactor = Some((kept, differs));
             }
@@ -797,8 +805,11 @@ pub struct Summary {
     pub fix_pass1: Ratio,
     /// Fixes passing that nib's one-change repair search found (of the fixes nib made).
     pub fix_by_search: Ratio,
+    /// Refactors after which the tests pass (a declined one leaves the code as it was).
     pub refactor_kept: Ratio,
     pub refactor_changed: Ratio,
+    /// Refactors declined: no rewrite given.
+    pub refactor_declined: Ratio,
     /// Refactors that changed the code and kept its behaviour: a working refactoring (an
     /// answer repeating the code keeps it trivially).
     pub refactor_changed_kept: Ratio,
@@ -831,6 +842,8 @@ pub fn summarize(results: &[&SideResult]) -> Summary {
             s.refactor_kept.add(usize::from(kept), 1);
             s.refactor_changed.add(usize::from(changed), 1);
             s.refactor_changed_kept.add(usize::from(changed && kept), 1);
+            s.refactor_declined
+                .add(usize::from(r.refactor_declined.unwrap_or(false)), 1);
         }
         if let Some(e) = r.explain {
             s.explain_round_trip.add(usize::from(e), 1);
@@ -992,7 +1005,7 @@ pub fn run(args: ActionsArgs, make_ide: MakeIde) -> Result<()> {
 type Row = (&'static str, &'static str, fn(&Summary) -> String);
 
 pub fn table(header: &str, raw: Option<&Summary>, nib: Option<&Summary>) -> String {
-    let rows: [Row; 12] = [
+    let rows: [Row; 13] = [
         ("tests", "generated tests passing on the reference", |s| {
             s.tests_pass.show()
         }),
@@ -1006,8 +1019,11 @@ pub fn table(header: &str, raw: Option<&Summary>, nib: Option<&Summary>) -> Stri
         ("fix", "passing fixes by the one-change search", |s| {
             s.fix_by_search.show()
         }),
-        ("refactor", "keeps behaviour (tests pass)", |s| {
+        ("refactor", "keeps behaviour (tests pass after it)", |s| {
             s.refactor_kept.show()
+        }),
+        ("refactor", "declined (no rewrite given)", |s| {
+            s.refactor_declined.show()
         }),
         ("refactor", "changed the code", |s| {
             s.refactor_changed.show()
@@ -1137,6 +1153,7 @@ mod tests {
                 fix: Some(true),
                 fix_by_search: Some(true),
                 refactor: Some((true, false)),
+                refactor_declined: Some(true),
                 explain: Some(false),
                 latency_ms: vec![100, 300],
                 errors: vec![],
@@ -1157,6 +1174,10 @@ mod tests {
         assert_eq!((sum.fix_by_search.hit, sum.fix_by_search.of), (1, 1));
         assert_eq!((sum.refactor_changed.hit, sum.refactor_changed.of), (2, 3));
         assert_eq!((sum.refactor_kept.hit, sum.refactor_kept.of), (2, 3));
+        assert_eq!(
+            (sum.refactor_declined.hit, sum.refactor_declined.of),
+            (1, 3)
+        );
         assert_eq!(
             (sum.refactor_changed_kept.hit, sum.refactor_changed_kept.of),
             (1, 3)
@@ -1244,6 +1265,7 @@ mod tests {
         assert!(t.killed > 0, "{t:?}");
         assert_eq!(r.fix, Some(true));
         assert_eq!(r.refactor, Some((true, true)));
+        assert_eq!(r.refactor_declined, Some(false));
         assert_eq!(r.explain, None);
         assert_eq!(
             r.errors.len(),
