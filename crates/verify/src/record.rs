@@ -34,6 +34,10 @@ pub struct Case {
     pub documented: bool,
     /// The call raises: `value` is the builtin exception's name (`ZeroDivisionError`).
     pub raises: bool,
+    /// Recorded for a rewrite on an edge input (empty, zero or negative where the seed was
+    /// not, a string upper cased or with punctuation added; every raising case), one a
+    /// function's contract often leaves out.
+    pub edge: bool,
 }
 
 /// Record `function`'s (a top-level function of `module`) results on variants of the literal
@@ -119,6 +123,7 @@ fn record(
                 value: v["value"].as_str()?.to_string(),
                 documented: v["documented"].as_bool().unwrap_or(false),
                 raises: v["raises"].as_bool().unwrap_or(false),
+                edge: v["edge"].as_bool().unwrap_or(false),
             })
         })
         .take(2 * limit)
@@ -165,10 +170,12 @@ pub fn cases_test_code(
     let groups = [
         (
             true,
+            false,
             "docstring_example",
             format!("# The examples of `{function}`'s docstring."),
         ),
         (
+            false,
             false,
             "recorded",
             format!(
@@ -177,11 +184,21 @@ pub fn cases_test_code(
                  intend."
             ),
         ),
+        (
+            false,
+            true,
+            "recorded_edge",
+            format!(
+                "# Recorded by nib: what `{function}` does today on edge inputs (empty, zero, \
+                 negative, punctuation).\n# These pin the current behaviour; check each value \
+                 is the one you intend."
+            ),
+        ),
     ];
-    for (documented, what, comment) in groups {
+    for (documented, edge, what, comment) in groups {
         let group: Vec<&Case> = cases
             .iter()
-            .filter(|c| c.documented == documented)
+            .filter(|c| c.documented == documented && c.edge == edge)
             .collect();
         if group.is_empty() {
             continue;
@@ -471,6 +488,10 @@ def even_words(words):
             calls.contains(&"even_words(['cd', 'aaa', 'a', 'ab'])"),
             "{calls:?}"
         );
+        // A reordering is an ordinary input; the empty list an edge.
+        for c in &cases {
+            assert_eq!(c.edge, c.call == "even_words([])", "{c:?}");
+        }
         let code =
             cases_test_code("words", "even_words", Framework::Pytest, &cases, "").expect("cases");
         let changed = RENAMED.replace("sorted(sorted(kept), key=len)", "sorted(kept, key=len)");
@@ -495,9 +516,10 @@ def even_words(words):
         };
         let cases = record_behaviour(&module, "mean", "", &sandbox);
         assert!(
-            cases
-                .iter()
-                .any(|c| c.call == "mean([])" && c.raises && c.value == "ZeroDivisionError"),
+            cases.iter().any(|c| c.call == "mean([])"
+                && c.raises
+                && c.edge
+                && c.value == "ZeroDivisionError"),
             "{cases:?}"
         );
         // The tests action writes no case of an exception.
@@ -637,12 +659,14 @@ def even_words(words):
                 value: "1".into(),
                 documented: false,
                 raises: false,
+                edge: false,
             },
             Case {
                 call: "f(1)".into(),
                 value: "2".into(),
                 documented: true,
                 raises: false,
+                edge: false,
             },
         ];
         let code = cases_test_code(

@@ -17,7 +17,8 @@
 # case is kept when both calls return the same value and the value reads back as the same
 # literal. Cases whose value is new come first. With "behaviour", the seeds are candidates too,
 # a call raising the same builtin exception twice is a case (its "value" the exception's name,
-# with "raises": true),
+# with "raises": true), a case is marked "edge" when its input is one (see `edge`; a raising
+# case always is),
 # and seeds come from the function's signature: each parameter's literal default, or a value of
 # its annotated type (int, float, str, bool, and lists, tuples, sets, dicts and Optionals of
 # them), then the typed values before the defaults; none when a parameter has neither; and
@@ -314,6 +315,21 @@ def variants(v):
     return []
 
 
+def edge(v, w):
+    """Whether the variant `w` of the seed's value `v` is an edge input, one a function's
+    contract often leaves out: empty, zero or negative where the seed was not, a string upper
+    cased or with a space, digit and punctuation added."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, (int, float)):
+        return w <= 0 < v
+    if isinstance(v, str):
+        return (w == "" != v) or (w == v.upper() != v) or w == v + " 1!"
+    if isinstance(v, (list, tuple)):
+        return len(w) == 0 < len(v)
+    return False
+
+
 def key(case):
     return repr(case)
 
@@ -344,7 +360,9 @@ def outcome(fn, args, kwargs):
         return ("value", fn(*copy.deepcopy(args), **dict(copy.deepcopy(kwargs))))
     except Exception as e:
         name = type(e).__name__
-        builtin = getattr(builtins, name, None) is type(e) and not isinstance(e, MemoryError)
+        # Running out of memory or stack is no behaviour a rewrite keeps.
+        limit = isinstance(e, (MemoryError, RecursionError))
+        builtin = getattr(builtins, name, None) is type(e) and not limit
         return ("raises", name) if builtin else None
     except BaseException:
         return None
@@ -417,23 +435,24 @@ def main():
                 seeds.append(case)
     # A rewrite keeps the results on the seeds too (their values are not documented ones).
     shown = {text for text, _ in documented}
-    candidates = [s for s in seeds if behaviour and call_text(*s) not in shown]
+    # (args, kwargs, an edge input)
+    candidates = [(*s, False) for s in seeds if behaviour and call_text(*s) not in shown]
     for args, kwargs in seeds:
         for i, a in enumerate(args):
             for v in variants(a):
                 case = (args[:i] + (v,) + args[i + 1 :], kwargs)
                 if key(case) not in seen:
                     seen.add(key(case))
-                    candidates.append(case)
+                    candidates.append((*case, edge(a, v)))
         for j, (name, a) in enumerate(kwargs):
             for v in variants(a):
                 case = (args, kwargs[:j] + ((name, v),) + kwargs[j + 1 :])
                 if key(case) not in seen:
                     seen.add(key(case))
-                    candidates.append(case)
+                    candidates.append((*case, edge(a, v)))
     new_value, repeated = [], []
     values = set()
-    for args, kwargs in candidates:
+    for args, kwargs, at_edge in candidates:
         if time.monotonic() >= DEADLINE or len(new_value) >= LIMIT:
             break
         text = call_text(args, kwargs)
@@ -447,7 +466,7 @@ def main():
             # A rewrite raises the same exception where the code does.
             if again == first:
                 key_ = "raises " + first[1]
-                (repeated if key_ in values else new_value).append((text, first[1], True))
+                (repeated if key_ in values else new_value).append((text, first[1], True, True))
                 values.add(key_)
             continue
         if again is None or again[0] != "value" or as_literal(again[1]) != as_literal(first[1]):
@@ -455,13 +474,13 @@ def main():
         value = as_literal(first[1])
         if value is None:
             continue
-        (repeated if value in values else new_value).append((text, value, False))
+        (repeated if value in values else new_value).append((text, value, False, at_edge))
         values.add(value)
-    for text, value, raises in (new_value + repeated)[:LIMIT]:
-        if raises:
-            emit(call=text, value=value, raises=True)
-        else:
-            emit(call=text, value=value)
+    for text, value, raises, at_edge in (new_value + repeated)[:LIMIT]:
+        extra = {"raises": True} if raises else {}
+        if behaviour and at_edge:
+            extra["edge"] = True
+        emit(call=text, value=value, **extra)
 
 
 main()
