@@ -828,7 +828,8 @@ fn a_refactor_runs_the_recorded_cases_with_the_real_model() {
     let check = &v["verification"];
     assert_eq!(check["ran"], true, "{v}");
     if check["verified"] == true {
-        assert_eq!(check["tests_from"], "the recorded cases", "{v}");
+        let from = check["tests_from"].as_str().unwrap_or_default();
+        assert!(from.starts_with("the recorded cases"), "{v}");
         let tests = check["tests"].as_array().unwrap();
         assert!(
             tests.iter().any(|t| t["name"]

@@ -54,7 +54,7 @@ struct Attempt<'a> {
     /// The first answer, shown as the model's turn when a rewrite is asked again.
     previous: Option<&'a str>,
     /// The function's recorded behaviour: recorded by the first try that needs it.
-    recorded: &'a OnceCell<Option<String>>,
+    recorded: &'a OnceCell<verify::Recorded>,
 }
 
 /// The "model" of a fix found by nib's one-change repair search.
@@ -387,8 +387,9 @@ impl Ide {
             _ => None,
         };
         // A rewrite of a function should also keep its current results on the inputs nib
-        // records (many of them outside what its documentation promises: a rewrite changing
-        // one is still offered when nothing better comes, saying where it differs).
+        // records: on ordinary ones like a test; edge inputs often lie outside what its
+        // documentation promises, so a rewrite changing a result there is still offered when
+        // nothing better comes, saying where it differs.
         let recorded = recorded.get_or_init(|| match (lang, kind) {
             (Language::Python, CodeActionKind::Refactor) => {
                 let function = match (&target.name, target.what, &target.owner) {
@@ -398,17 +399,19 @@ impl Ide {
                     }
                     _ => None,
                 };
-                function.and_then(|f| {
-                    verify::recorded_tests(
-                        &text,
-                        &f,
-                        &module,
-                        input.tests.as_ref().and_then(|t| t.existing.as_deref()),
-                        examples.as_deref(),
-                    )
-                })
+                function
+                    .map(|f| {
+                        verify::recorded_tests(
+                            &text,
+                            &f,
+                            &module,
+                            input.tests.as_ref().and_then(|t| t.existing.as_deref()),
+                            examples.as_deref(),
+                        )
+                    })
+                    .unwrap_or_default()
             }
-            _ => None,
+            _ => verify::Recorded::default(),
         });
         let check_recorded = |after_edit: &str| -> Option<Result<Verification, String>> {
             let change = verify::Change {
@@ -416,13 +419,13 @@ impl Ide {
                 rewritten: after_edit,
                 function: target.name.as_deref(),
             };
-            recorded.as_ref().map(|r| {
+            recorded.edge.as_ref().map(|r| {
                 verify::check_rewrite(
                     lang,
                     Framework::Pytest,
                     &module,
                     &change,
-                    verify::RECORDED,
+                    verify::RECORDED_EDGE,
                     Some(r),
                 )
             })
@@ -447,20 +450,24 @@ impl Ide {
                     "Not verified: no test file was looked for.".into(),
                 )),
             }?;
-            match &examples {
-                Some(ex) => Ok(verify::merge(
-                    project,
-                    verify::check_rewrite(
+            let mut checked = project;
+            for (from, tests) in [
+                (verify::EXAMPLES, &examples),
+                (verify::RECORDED, &recorded.plain),
+            ] {
+                if let Some(t) = tests {
+                    let more = verify::check_rewrite(
                         lang,
                         Framework::Pytest,
                         &module,
                         &change,
-                        verify::EXAMPLES,
-                        Some(ex),
-                    )?,
-                )),
-                None => Ok(project),
+                        from,
+                        Some(t),
+                    )?;
+                    checked = verify::merge(checked, more);
+                }
             }
+            Ok(checked)
         };
         // Tests of a method build its owner: the prompt says how (its constructor and the
         // other methods' signatures).

@@ -441,20 +441,32 @@ pub(crate) fn undefined_names(lang: Language, before: &str, after: &str) -> Opti
     }
 }
 
-/// Where a rewrite's check came from when the tests are the function's recorded results.
+/// Where a rewrite's check came from when the tests are the function's recorded results: on
+/// ordinary inputs, and on edge ones.
 pub(crate) const RECORDED: &str = "the recorded cases";
+pub(crate) const RECORDED_EDGE: &str = "the recorded edge cases";
+
+/// A function's recorded behaviour as test files a rewrite of it runs: on ordinary inputs (the
+/// calls of it seen, values of its parameters' types, their reorderings), which a rewrite must
+/// keep, and on edge inputs (empty, zero, negative, punctuation, the exceptions it raises),
+/// which many functions leave out of their contract.
+#[derive(Debug, Default)]
+pub(crate) struct Recorded {
+    pub plain: Option<String>,
+    pub edge: Option<String>,
+}
 
 /// The current results of the plain Python function `function` of `source`, recorded in the
 /// sandbox on the literal calls of it in the module and in `project_tests`, on calls built
-/// from its signature, and on variants of these, as a test file a rewrite of it should pass
-/// (named apart from the tests in `examples`); `None` without cases.
+/// from its signature, and on variants of these, as the test files a rewrite of it should pass
+/// (named apart from the tests in `examples`).
 pub(crate) fn recorded_tests(
     source: &str,
     function: &str,
     module: &str,
     project_tests: Option<&str>,
     examples: Option<&str>,
-) -> Option<String> {
+) -> Recorded {
     let cases = nib_verify::record::record_behaviour(
         &Module {
             name: module,
@@ -465,22 +477,32 @@ pub(crate) fn recorded_tests(
         sandbox(),
     );
     // The documented cases are the docstring examples' own calls, checked with those.
-    let recorded: Vec<nib_verify::Case> = cases.into_iter().filter(|c| !c.documented).collect();
-    nib_verify::cases_test_code(
-        module,
-        function,
-        nib_verify::Framework::Pytest,
-        &recorded,
-        examples.unwrap_or_default(),
-    )
-    .map(|code| code.trim_start().to_string())
+    let file = |edge: bool| {
+        let group: Vec<nib_verify::Case> = cases
+            .iter()
+            .filter(|c| !c.documented && c.edge == edge)
+            .cloned()
+            .collect();
+        nib_verify::cases_test_code(
+            module,
+            function,
+            nib_verify::Framework::Pytest,
+            &group,
+            examples.unwrap_or_default(),
+        )
+        .map(|code| code.trim_start().to_string())
+    };
+    Recorded {
+        plain: file(false),
+        edge: file(true),
+    }
 }
 
 /// `checked` (the rewrite's verification by the project's tests and the docstring examples)
 /// for a rewrite whose results differ from the current code's on recorded inputs (`why`).
 pub(crate) fn differs(checked: Option<Verification>, why: &str) -> Verification {
     let note = format!(
-        "Its results differ from the current code's on inputs nib recorded: {why}. Check that \
+        "Its results differ from the current code's on edge inputs nib recorded: {why}. Check that \
          these inputs do not matter before applying it."
     );
     match checked {
@@ -503,7 +525,7 @@ pub(crate) fn differs(checked: Option<Verification>, why: &str) -> Verification 
         }
         None => Verification {
             ran: true,
-            ..Verification::not_run(RECORDED, note)
+            ..Verification::not_run(RECORDED_EDGE, note)
         },
     }
 }
