@@ -8,6 +8,7 @@
 
 mod language;
 mod parsed;
+pub mod refactor;
 pub mod tags;
 
 pub use language::Language;
