@@ -55,8 +55,10 @@ fn line_span(text: &str, at: usize) -> (usize, usize) {
     (start, end)
 }
 
-fn indent_of(line: &str) -> String {
-    line[..line.len() - line.trim_start().len()].to_string()
+/// The indentation (spaces and tabs) of the first non-blank line of `text`.
+fn indent_of(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line[..line.len() - line.trim_start_matches([' ', '\t']).len()].to_string()
 }
 
 /// The innermost definition around byte `at` whose kind `accept` takes.
@@ -129,6 +131,14 @@ pub(crate) fn target(
             end
         };
         let (_, e) = line_span(text, last);
+        // Blank lines at either end of a selection stay as they are.
+        let skipped =
+            text[s..e].len() - text[s..e].trim_start_matches(['\n', '\r', ' ', '\t']).len();
+        let s = match text[s..s + skipped].rfind('\n') {
+            Some(i) => s + i + 1,
+            None => s,
+        };
+        let e = s + text[s..e].trim_end().len();
         return Some(Target {
             start: s,
             end: e,
@@ -839,6 +849,23 @@ pub fn plan_tests(
     }
 }
 
+/// The places a refactoring could simplify ([`nib_syntax::refactor`]), as a list following the
+/// code in a refactor request; empty when there are none.
+fn refactor_hints_text(lang: Language, code: &str) -> String {
+    let hints = nib_syntax::refactor::refactor_hints(lang, code);
+    if hints.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = hints
+        .iter()
+        .map(|h| format!("- `{}`: {}", h.code, h.advice))
+        .collect();
+    format!(
+        "\n\nWhere it can be simpler (make these changes where they keep the behaviour exactly):\n{}",
+        items.join("\n")
+    )
+}
+
 /// Everything a prompt is built from.
 pub(crate) struct PromptInput<'a> {
     pub kind: CodeActionKind,
@@ -968,8 +995,13 @@ pub(crate) fn action_messages(
                     p.errors.join("\n").trim_end()
                 )
             };
+            let hints = if p.prompt.is_none() {
+                refactor_hints_text(p.lang, p.code)
+            } else {
+                String::new()
+            };
             format!(
-                "Refactor this {what} from `{}` for clarity and simplicity, keeping exactly the same behaviour (same inputs, outputs, errors and side effects) and the same names used by other code.{wish}{earlier} Answer with the rewritten code only, in one ```{lang} code block.\n\n{}",
+                "Refactor this {what} from `{}` for clarity and simplicity, keeping exactly the same behaviour (same inputs, outputs, errors and side effects) and the same names used by other code.{wish}{earlier} Answer with the rewritten code only, in one ```{lang} code block.\n\n{}{hints}",
                 p.path,
                 fence(p.code)
             )
@@ -988,15 +1020,20 @@ pub(crate) fn action_messages(
         (CodeActionKind::Refactor, Some(previous))
             if p.errors.is_empty() || p.errors == [UNCHANGED] =>
         {
+            let hints = refactor_hints_text(p.lang, p.code);
+            let how = if hints.is_empty() {
+                "for example clearer names, simpler conditions and loops, early returns, or \
+                 built-ins and comprehensions where they read better"
+            } else {
+                "make the changes listed with the code, or others of that kind"
+            };
             Some((
                 previous.trim().to_string(),
                 format!(
-                "That is the same code: only comments, docstrings or layout differ, if anything. \
-                 Change the code itself this time, keeping exactly the same behaviour: for \
-                 example clearer names, simpler conditions and loops, early returns, or \
-                 built-ins and comprehensions where they read better. Answer with the rewritten \
-                 code only, in one ```{lang} code block."
-            ),
+                    "That is the same code: only comments, docstrings or layout differ, if anything. \
+                     Change the code itself this time, keeping exactly the same behaviour: {how}. \
+                     Answer with the rewritten code only, in one ```{lang} code block."
+                ),
             ))
         }
         (CodeActionKind::Refactor, Some(previous)) => Some((

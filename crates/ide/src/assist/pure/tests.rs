@@ -58,6 +58,29 @@ fn targets_are_the_enclosing_function_or_class_or_the_selection() {
             "        "
         )
     );
+    // Blank lines at the ends of a selection are not part of it, nor of its indentation
+    // (a newline taken for indentation doubled every line of the rewrite).
+    let (a, b) = (
+        PY.find("return total\n").unwrap() + 13,
+        PY.find("return n + 1").unwrap() + 13,
+    );
+    let t = target(
+        CodeActionKind::Refactor,
+        Language::Python,
+        Some(&tree),
+        PY,
+        a,
+        b,
+    )
+    .unwrap();
+    assert_eq!(
+        (&PY[t.start..t.end], t.indent.as_str()),
+        ("def top(n):\n    return n + 1", "")
+    );
+    assert_eq!(
+        reindent("def f():\n    pass\n", &t.indent),
+        "def f():\n    pass"
+    );
     let rs =
         "struct S;\n\nimpl S {\n    pub fn add(&self, a: i32) -> i32 {\n        a + 1\n    }\n}\n";
     assert_eq!(
@@ -317,11 +340,7 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
         ..input
     };
     let (m, _) = action_messages(&again, &ApproxTokenCounter, 10_000);
-    let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
-    assert_eq!(
-        roles,
-        [Role::System, Role::User, Role::Assistant, Role::User]
-    );
+    assert_is_follow_up(&m);
     assert!(
         m[1].content.starts_with("Refactor this function `top`")
             && !m[1].content.contains("earlier answer"),
@@ -342,11 +361,7 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
         ..again
     };
     let (m, _) = action_messages(&again, &ApproxTokenCounter, 10_000);
-    let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
-    assert_eq!(
-        roles,
-        [Role::System, Role::User, Role::Assistant, Role::User]
-    );
+    assert_is_follow_up(&m);
     assert!(
         !m[1].content.contains("rejected") && m[2].content.starts_with("```python\ndef top(n):"),
         "{m:?}"
@@ -358,6 +373,76 @@ fn prompts_quote_the_code_the_errors_and_the_context_within_the_budget() {
             && m[3].content.ends_with("in one ```python code block."),
         "{}",
         m[3].content
+    );
+}
+
+/// A refactor asked again: the request, the model's earlier answer, then what was wrong.
+fn assert_is_follow_up(m: &[ChatMessage]) {
+    let roles: Vec<Role> = m.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::System, Role::User, Role::Assistant, Role::User]
+    );
+}
+
+#[test]
+fn a_refactor_request_lists_where_the_code_can_be_simpler() {
+    let code = "def count(xs):\n    n = 0\n    for x in xs:\n        if x > 0:\n            n += 1\n    return n";
+    let t = Target {
+        start: 0,
+        end: code.len(),
+        name: Some("count".into()),
+        what: "function",
+        indent: String::new(),
+        owner: None,
+    };
+    let input = PromptInput {
+        kind: CodeActionKind::Refactor,
+        lang: Language::Python,
+        path: "calc.py",
+        code,
+        target: &t,
+        context: &[],
+        errors: &[],
+        prompt: None,
+        framework: None,
+        owner_code: None,
+        owner_uses: &[],
+        before: "",
+        after: "",
+        previous: None,
+    };
+    let (m, _) = action_messages(&input, &ApproxTokenCounter, 10_000);
+    assert!(
+        m[1].content.ends_with("```\n\nWhere it can be simpler (make these changes where they keep the behaviour exactly):\n- `for x in xs:`: the loop only adds to `n`: `sum(...)` (numbers) or `''.join(...)` (strings) over a generator expression with an `if` says it in one expression"),
+        "{}",
+        m[1].content
+    );
+    // Asked again after the same code, it is pointed back to them.
+    let unchanged = [UNCHANGED.to_string()];
+    let again = PromptInput {
+        errors: &unchanged,
+        previous: Some(code),
+        ..input
+    };
+    let (m, _) = action_messages(&again, &ApproxTokenCounter, 10_000);
+    assert_is_follow_up(&m);
+    assert!(
+        m[3].content
+            .contains("make the changes listed with the code"),
+        "{}",
+        m[3].content
+    );
+    // The user's own wish comes without them.
+    let wished = PromptInput {
+        prompt: Some("make it faster"),
+        ..input
+    };
+    let (m, _) = action_messages(&wished, &ApproxTokenCounter, 10_000);
+    assert!(
+        !m[1].content.contains("Where it can be simpler"),
+        "{}",
+        m[1].content
     );
 }
 
