@@ -192,13 +192,7 @@ pub fn run_tests(
     let mut collected: Vec<String> = Vec::new();
     let mut results: Vec<TestResult> = Vec::new();
     let mut error = None;
-    for line in run.stdout.lines() {
-        let Some(json) = line.split_once("@@nib ").map(|(_, j)| j) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
-            continue;
-        };
+    for v in run.records() {
         if let Some(names) = v["collected"].as_array() {
             collected.extend(names.iter().filter_map(|n| n.as_str().map(str::to_string)));
         } else if let Some(e) = v["error"].as_str() {

@@ -26,10 +26,8 @@ pub fn new_undefined_names(before: &str, after: &str, sandbox: &Sandbox) -> Vec<
     ];
     let quick = sandbox.with_timeout(Duration::from_secs(10).min(sandbox.config().timeout));
     let run = quick.run_files(&files, FINDER);
-    run.stdout
-        .lines()
-        .filter_map(|line| line.split_once("@@nib ").map(|(_, j)| j))
-        .filter_map(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+    let names = run
+        .records()
         .filter_map(|v| {
             v["new"].as_array().map(|names| {
                 names
@@ -39,7 +37,8 @@ pub fn new_undefined_names(before: &str, after: &str, sandbox: &Sandbox) -> Vec<
             })
         })
         .next()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    names
 }
 
 #[cfg(test)]

@@ -113,10 +113,7 @@ fn record(
     let quick = sandbox
         .with_timeout(Duration::from_secs_f64(CALLS_SECONDS + 5.0).min(sandbox.config().timeout));
     let run = quick.run_files(&refs, RECORDER);
-    run.stdout
-        .lines()
-        .filter_map(|line| line.split_once("@@nib ").map(|(_, j)| j))
-        .filter_map(|j| serde_json::from_str::<serde_json::Value>(j).ok())
+    run.records()
         .filter_map(|v| {
             Some(Case {
                 call: v["call"].as_str()?.to_string(),

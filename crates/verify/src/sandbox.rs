@@ -91,6 +91,18 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl Run {
+    /// The JSON records nib's helper programs print on stdout, each on a line after
+    /// `@@nib ` (what the program under test prints around them is skipped, as are lines
+    /// that do not parse).
+    pub fn records(&self) -> impl Iterator<Item = serde_json::Value> + '_ {
+        self.stdout
+            .lines()
+            .filter_map(|line| line.split_once("@@nib ").map(|(_, j)| j))
+            .filter_map(|j| serde_json::from_str(j).ok())
+    }
+}
+
 /// Bytes of stdout and stderr [`Sandbox::run_files`] keeps (the end of each).
 pub const OUTPUT_TAIL: usize = 256 << 10;
 
