@@ -2,8 +2,9 @@
 //! `nib/chat` end to end: the real `nib serve` / `nib ask` binary with the real default model.
 //! The assertions hold whatever the model writes: fields present, edits that parse, tests in
 //! the right file, conversations that keep their turns, clear errors for bad input.
-//! One llama.cpp thread per server: on a shared machine more threads than free cores make
-//! llama.cpp's spinning threads many times slower. Run with `--test-threads=1`.
+//! One llama.cpp thread per server, for completions and actions alike: on a shared machine
+//! more threads than free cores make llama.cpp's spinning threads many times slower. Run with
+//! `--test-threads=1`.
 
 #[allow(dead_code)]
 #[path = "../harness/lsp.rs"]
@@ -47,7 +48,7 @@ fn start(root: &Path) -> Server {
         "window": { "workDoneProgress": true },
     });
     let (s, _) = Server::start_with(
-        json!({ "deadlineMs": 0, "actionMaxTokens": 128, "threads": 1 }),
+        json!({ "deadlineMs": 0, "actionMaxTokens": 128, "threads": 1, "actionThreads": 1 }),
         caps,
         Some(&file_uri(root)),
     );
@@ -620,7 +621,9 @@ fn nib_ask_prints_json_with_the_result_fields() {
     // NIB_HOME is private to the test (conversations are kept there): the model by its path.
     let model_path = model_path();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path, "actionMaxTokens": 128, "threads": 1 }).to_string();
+    let settings =
+        json!({ "model": model_path, "actionMaxTokens": 128, "threads": 1, "actionThreads": 1 })
+            .to_string();
     let file = root.join("pkg/calc.py");
     let loc = format!("{}:3", file.display());
     let v = ask_json(
@@ -739,6 +742,27 @@ fn nib_ask_prints_json_with_the_result_fields() {
 
 /// A fix of a documented function with the real model: whatever the model answers, an offered
 /// fix has been run against the docstring's examples in the sandbox, and says so.
+/// Actions run on their own context with `actionThreads` threads (by default every physical
+/// core), the completions' engine keeping `threads`; equal counts share one engine.
+#[test]
+fn actions_run_on_their_own_threads() {
+    require_model();
+    let project = python_project();
+    let root = project.path();
+    let home = root.join(".nib-home");
+    let loc = format!("{}:3", root.join("pkg/calc.py").display());
+    for action_threads in [2, 1] {
+        let settings = json!({ "model": model_path(), "actionMaxTokens": 48, "threads": 1, "actionThreads": action_threads }).to_string();
+        let v = ask_json(
+            &["ask", "explain", &loc, "--json", "--settings", &settings],
+            &home,
+        );
+        assert_eq!(v["provider"]["name"], "local", "{v}");
+        assert_eq!(v["provider"]["threads"], action_threads, "{v}");
+        assert!(!v["explanation"].as_str().unwrap().trim().is_empty(), "{v}");
+    }
+}
+
 #[test]
 fn a_fix_runs_the_docstring_examples_with_the_real_model() {
     require_model();
@@ -746,7 +770,7 @@ fn a_fix_runs_the_docstring_examples_with_the_real_model() {
     let root = project.path();
     let model_path = model_path();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path, "threads": 1 }).to_string();
+    let settings = json!({ "model": model_path, "threads": 1, "actionThreads": 1 }).to_string();
     let file = root.join("pkg/double.py");
     std::fs::write(
         &file,
@@ -806,7 +830,7 @@ fn a_refactor_runs_the_recorded_cases_with_the_real_model() {
     let project = python_project();
     let root = project.path();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path(), "threads": 1 }).to_string();
+    let settings = json!({ "model": model_path(), "threads": 1, "actionThreads": 1 }).to_string();
     let file = root.join("pkg/stats.py");
     std::fs::write(
         &file,
@@ -854,7 +878,7 @@ fn nib_ask_fix_repairs_a_one_change_slip() {
     let project = python_project();
     let root = project.path();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path(), "threads": 1 }).to_string();
+    let settings = json!({ "model": model_path(), "threads": 1, "actionThreads": 1 }).to_string();
     let file = root.join("pkg/grade.py");
     let text = "def passed(score, bar=50):\n    \"\"\"Whether score reaches bar.\n\n    >>> passed(70)\n    True\n    >>> passed(50)\n    True\n    >>> passed(20)\n    False\n    \"\"\"\n    return score < bar\n";
     std::fs::write(&file, text).unwrap();

@@ -114,7 +114,7 @@ fn model_file_truncated_while_the_server_runs() {
     // A reload from the damaged file is a clear error; the loaded model stays in use.
     s.notify(
         "workspace/didChangeConfiguration",
-        json!({ "settings": { "threads": 1 } }),
+        json!({ "settings": { "threads": 1, "actionThreads": 1 } }),
     );
     let msg = show_message(&mut s, "model.gguf").expect("an error about the model file");
     assert_eq!(msg["params"]["type"], 1, "{msg}");
@@ -137,7 +137,7 @@ fn model_file_deleted_while_the_server_runs() {
     );
     s.notify(
         "workspace/didChangeConfiguration",
-        json!({ "settings": { "threads": 1 } }),
+        json!({ "settings": { "threads": 1, "actionThreads": 1 } }),
     );
     let msg = show_message(&mut s, "does not exist").expect("an error about the missing model");
     assert_eq!(msg["params"]["type"], 1, "{msg}");
@@ -227,7 +227,7 @@ fn a_prompt_longer_than_the_context() {
     let mut s = start(
         dir.path(),
         &model,
-        json!({ "actionMaxTokens": 32, "threads": 1 }),
+        json!({ "actionMaxTokens": 32, "threads": 1, "actionThreads": 1 }),
         &[],
     );
     let (u, line, col) = open_inventory(&mut s);

@@ -2,7 +2,8 @@
 //!
 //! Invariants and boundary:
 //! - One long-lived model and ONE long-lived context, owned by a dedicated thread; requests go
-//!   in through a channel and are served one at a time.
+//!   in through a channel and are served one at a time. The actions' engine
+//!   ([`CompletionEngine::for_actions`]) shares the model, with its own context and thread.
 //! - The thread remembers which tokens its KV cache holds. A request evaluates only what
 //!   follows the longest common prefix with that sequence; the rest of the cache is dropped.
 //! - The cancel flag and the deadline are checked between prefill batches and between decoded
@@ -31,6 +32,9 @@ pub struct LlamaConfig {
     pub context_length: u32,
     /// Worker threads; `None`: [`default_threads`].
     pub threads: Option<usize>,
+    /// Threads of the actions' engine ([`CompletionEngine::for_actions`]); `None`: every
+    /// physical core.
+    pub action_threads: Option<usize>,
     /// Tokens evaluated per prefill batch.
     pub batch_size: u32,
     /// Tokens in the first batch of background prefill; later batches are sized to take about
@@ -62,6 +66,7 @@ impl LlamaConfig {
             model_path: model_path.into(),
             context_length: 8192,
             threads: None,
+            action_threads: None,
             batch_size: 256,
             prefill_batch: 16,
             draft_tokens: DEFAULT_DRAFT_TOKENS,
@@ -163,6 +168,9 @@ pub struct LlamaEngine {
     model: Arc<LlamaModel>,
     shared: thread::Shared,
     worker: Option<std::thread::JoinHandle<()>>,
+    config: LlamaConfig,
+    /// The actions' engine ([`CompletionEngine::for_actions`]), started at the first action.
+    actions: OnceLock<Option<Arc<dyn CompletionEngine>>>,
 }
 
 impl LlamaEngine {
@@ -198,7 +206,16 @@ impl LlamaEngine {
             })?),
             None => None,
         };
-        let model = Arc::new(model);
+        Self::start(backend, Arc::new(model), lora, config)
+    }
+
+    /// Start a worker thread with its own context for `model`, loaded as `config` says.
+    fn start(
+        backend: &'static LlamaBackend,
+        model: Arc<LlamaModel>,
+        lora: Option<llama_cpp_2::model::LlamaLoraAdapter>,
+        config: &LlamaConfig,
+    ) -> Result<LlamaEngine, EngineError> {
         let format = detect_format(&model);
         let (chat, default_system) = detect_chat(&model);
         let threads = config.threads.unwrap_or_else(default_threads).max(1);
@@ -248,6 +265,8 @@ impl LlamaEngine {
             model,
             shared,
             worker: Some(worker),
+            config: config.clone(),
+            actions: OnceLock::new(),
         })
     }
 
@@ -368,6 +387,40 @@ impl CompletionEngine for LlamaEngine {
             cached_tokens: cached,
             slot_tokens: slot,
         }
+    }
+
+    /// When the actions' thread count ([`LlamaConfig::action_threads`], by default every
+    /// physical core) differs from this engine's (by default one fewer): the same model in a
+    /// context of its own on that many threads, started at the first action. The editor's
+    /// completions keep their cache; an action, which the user waits for, runs on every core
+    /// (docs/evaluation.md). Not with a LoRA adapter (it is applied to one context only).
+    fn for_actions(&self) -> Option<Arc<dyn CompletionEngine>> {
+        let threads = self
+            .config
+            .action_threads
+            .unwrap_or_else(physical_cores)
+            .max(1);
+        if self.config.lora_adapter.is_some() || threads == self.info.threads {
+            return None;
+        }
+        self.actions
+            .get_or_init(|| {
+                let config = LlamaConfig {
+                    threads: Some(threads),
+                    action_threads: Some(threads),
+                    ..self.config.clone()
+                };
+                let started = backend()
+                    .and_then(|b| Self::start(b, Arc::clone(&self.model), None, &config));
+                match started {
+                    Ok(engine) => Some(Arc::new(engine) as Arc<dyn CompletionEngine>),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no separate engine for actions: they share the completion engine");
+                        None
+                    }
+                }
+            })
+            .clone()
     }
 
     fn throughput(&self) -> Throughput {

@@ -424,6 +424,12 @@ pub trait CompletionEngine: Send + Sync {
             decode_tokens_per_s: 60.0,
         }
     }
+    /// The engine for the assistant's actions and chat, which the user waits for: the same
+    /// model with its own cache and more threads, when this engine leaves cores to the editor
+    /// for inline completion. `None`: this engine serves them. Default: `None`.
+    fn for_actions(&self) -> Option<std::sync::Arc<dyn CompletionEngine>> {
+        None
+    }
 }
 
 /// A token counter for tests and for engines without a tokenizer: ~4 bytes a token.

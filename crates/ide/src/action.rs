@@ -216,6 +216,7 @@ impl Ide {
         // A newer code action for the document cancels this one, also while the model loads.
         self.supersede(&snap.uri, Purpose::CodeAction, cancel);
         let engine = self.engine.wait_ready(config.load_wait, cancel)?;
+        let engine = engine.for_actions().unwrap_or(engine);
         // The function the comment's code goes into.
         let function = |lang| {
             let (s, e) = doc.line_bounds(block.first).unwrap_or_default();
@@ -313,6 +314,7 @@ impl Ide {
                     None
                 },
                 model: made.model,
+                threads: (made.provider == "local").then(|| engine.info().threads),
             },
         })
     }

@@ -33,6 +33,9 @@ pub struct ProviderInfo {
     pub model: String,
     /// Why the configured provider did not answer (the local model answered instead).
     pub fallback: Option<String>,
+    /// The local model's threads for this answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 /// What a chat request quotes besides its messages.
@@ -215,6 +218,8 @@ impl Ide {
     ) -> Result<ChatAnswer, IdeError> {
         let load_wait = self.config().load_wait;
         let engine = self.engine.wait_ready(load_wait, &req.cancel)?;
+        let engine = engine.for_actions().unwrap_or(engine);
+        let threads = engine.info().threads;
         let chat = TemplateChat::new(engine)
             .ok_or_else(|| IdeError::NoModel("the model has no chat template".into()))?;
         let response = chat
@@ -225,6 +230,7 @@ impl Ide {
                 name: "local",
                 model: response.model.clone(),
                 fallback,
+                threads: Some(threads),
             },
             response,
         })
@@ -276,6 +282,7 @@ impl Ide {
                         name: "remote",
                         model: response.model.clone(),
                         fallback: None,
+                        threads: None,
                     },
                     response,
                 })

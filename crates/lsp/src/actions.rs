@@ -271,6 +271,7 @@ mod tests {
                 name: "local",
                 model: "m".into(),
                 fallback: None,
+                threads: None,
             },
         }
     }

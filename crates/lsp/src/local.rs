@@ -73,6 +73,7 @@ pub fn settings_for(
 pub(crate) fn engine_key(settings: &Settings) -> nib_models::EngineKey {
     let mut key =
         nib_models::EngineKey::new(&settings.model, settings.threads, settings.context_length());
+    key.action_threads = (settings.action_threads > 0).then_some(settings.action_threads);
     key.lora_adapter = (!settings.lora_adapter.is_empty())
         .then(|| std::path::PathBuf::from(&settings.lora_adapter));
     key

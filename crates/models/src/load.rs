@@ -12,6 +12,8 @@ use crate::Resolved;
 pub struct EngineKey {
     pub resolved: Resolved,
     pub threads: Option<usize>,
+    /// Threads of the actions' engine; `None`: every physical core.
+    pub action_threads: Option<usize>,
     pub context_length: u32,
     /// A GGUF LoRA adapter to apply (the `loraAdapter` setting).
     pub lora_adapter: Option<std::path::PathBuf>,
@@ -23,6 +25,7 @@ impl EngineKey {
         EngineKey {
             resolved: crate::resolve(model),
             threads: (threads > 0).then_some(threads),
+            action_threads: None,
             context_length,
             lora_adapter: None,
         }
@@ -44,6 +47,7 @@ pub fn load_reporting(
     }
     let mut config = LlamaConfig::new(&key.resolved.path);
     config.threads = key.threads;
+    config.action_threads = key.action_threads;
     config.context_length = key.context_length;
     // An experiment knob (benchmarks compare with and without): see `LlamaConfig::draft_tokens`.
     if let Some(n) = std::env::var("NIB_DRAFT_TOKENS")

@@ -550,6 +550,7 @@ impl Ide {
                     name: "local",
                     model: REPAIR_SEARCH.to_string(),
                     fallback: None,
+                    threads: None,
                 },
             },
             None => {
