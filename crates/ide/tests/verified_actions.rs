@@ -600,7 +600,25 @@ const BUCKETS: &str = "def lowered(rows, capacity):\n    import math\n    total 
 #[test]
 fn a_rewrite_using_a_name_the_file_does_not_bind_is_asked_again() {
     // The rewrite drops the function's own `import math`: a NameError no test would reach.
+    // The standard library has it: nib adds the import and offers the rewrite.
     let unbound = "```python\ndef lowered(rows, capacity):\n    return sum(math.ceil(sum(row) / capacity) for row in rows)\n```\n";
+    let engine = Scripted::new(&[unbound]);
+    let r = run_on(engine.clone(), BUCKETS, CodeActionKind::Refactor, &[]);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(
+        r.generated_code
+            .starts_with("import math\n\n\ndef lowered(rows, capacity):\n    return sum(math.ceil"),
+        "{r:?}"
+    );
+    assert!(
+        r.explanation
+            .contains("nib added `import math`, which the rewrite uses."),
+        "{}",
+        r.explanation
+    );
+    assert_eq!(engine.prompts.lock().unwrap().len(), 1);
+    // A helper the model assumed: asked again, told the name.
+    let unbound = "```python\ndef lowered(rows, capacity):\n    return sum(ceil_div(sum(row), capacity) for row in rows)\n```\n";
     let bound = "```python\ndef lowered(rows, capacity):\n    import math\n    return sum(math.ceil(sum(row) / capacity) for row in rows)\n```\n";
     let engine = Scripted::new(&[unbound, bound]);
     let r = run_on(engine.clone(), BUCKETS, CodeActionKind::Refactor, &[]);
@@ -610,7 +628,7 @@ fn a_rewrite_using_a_name_the_file_does_not_bind_is_asked_again() {
     let prompts = engine.prompts.lock().unwrap().clone();
     assert_eq!(prompts.len(), 2);
     assert!(
-        prompts[1].contains("`math`") && prompts[1].contains("NameError"),
+        prompts[1].contains("`ceil_div`") && prompts[1].contains("NameError"),
         "{}",
         prompts[1]
     );
@@ -620,7 +638,7 @@ fn a_rewrite_using_a_name_the_file_does_not_bind_is_asked_again() {
     assert!(r.edits.is_empty(), "{r:?}");
     let why = r.empty_reason.unwrap();
     assert!(
-        why.contains("`math`") && why.contains("second try"),
+        why.contains("`ceil_div`") && why.contains("second try"),
         "{why}"
     );
 }

@@ -31,7 +31,7 @@ pub use check::{
 };
 pub use detect::{detect, Framework, TestSetup};
 pub use mutate::{mutants, Mutant, Operator};
-pub use names::new_undefined_names;
+pub use names::{new_undefined_names, Undefined};
 pub use record::{cases_test_code, record_cases, Case};
 pub use sandbox::{Outcome, Sandbox, SandboxConfig};
 

@@ -13,10 +13,29 @@ use crate::sandbox::Sandbox;
 
 const FINDER: &str = include_str!("python/names.py");
 
+/// What [`new_undefined_names`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Undefined {
+    /// The names, sorted.
+    pub names: Vec<String>,
+    /// For each of them the standard library has (a module, or a name of `math`, `typing`,
+    /// `itertools`, `functools`, `collections`, ...): the name and the statement importing it.
+    pub imports: Vec<(String, String)>,
+}
+
+impl Undefined {
+    /// The statements binding every name, when each has one.
+    pub fn imports_for_all(&self) -> Option<Vec<String>> {
+        (!self.names.is_empty() && self.imports.len() == self.names.len())
+            .then(|| self.imports.iter().map(|(_, s)| s.clone()).collect())
+    }
+}
+
 /// Names `after` uses as globals without binding them (no assignment, import, definition, nor
-/// a builtin) that `before` does not already use unbound, sorted. Empty when either does not
-/// parse, imports with `*`, or the sandbox fails.
-pub fn new_undefined_names(before: &str, after: &str, sandbox: &Sandbox) -> Vec<String> {
+/// a builtin) that `before` does not already use unbound, sorted, with the imports the
+/// standard library offers for them. None when either does not parse, imports with `*`, or
+/// the sandbox fails.
+pub fn new_undefined_names(before: &str, after: &str, sandbox: &Sandbox) -> Undefined {
     let config = serde_json::json!({"before": "nib_before.py", "after": "nib_after.py"});
     let config = config.to_string();
     let files = [
@@ -26,19 +45,22 @@ pub fn new_undefined_names(before: &str, after: &str, sandbox: &Sandbox) -> Vec<
     ];
     let quick = sandbox.with_timeout(Duration::from_secs(10).min(sandbox.config().timeout));
     let run = quick.run_files(&files, FINDER);
-    let names = run
+    let found = run
         .records()
-        .filter_map(|v| {
-            v["new"].as_array().map(|names| {
-                names
-                    .iter()
-                    .filter_map(|n| n.as_str().map(str::to_string))
-                    .collect::<Vec<_>>()
-            })
+        .find_map(|v| {
+            let names: Vec<String> = v["new"]
+                .as_array()?
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect();
+            let imports = names
+                .iter()
+                .filter_map(|n| Some((n.clone(), v["imports"][n].as_str()?.to_string())))
+                .collect();
+            Some(Undefined { names, imports })
         })
-        .next()
         .unwrap_or_default();
-    names
+    found
 }
 
 #[cfg(test)]
@@ -73,10 +95,33 @@ def counter():
         let after = BEFORE
             .replace("    import math\n", "")
             .replace("len(os.sep)", "len(os.sep) + SIZE");
+        let found = new_undefined_names(BEFORE, &after, &sandbox());
         assert_eq!(
-            new_undefined_names(BEFORE, &after, &sandbox()),
+            found.names,
             vec!["SIZE".to_string(), "math".to_string()],
             "`missing_before` was unbound before the change too; `SIZE` is the class's, not a global"
+        );
+        // The standard library has `math`, not `SIZE`: no import binds them all.
+        assert_eq!(
+            found.imports,
+            vec![("math".to_string(), "import math".to_string())]
+        );
+        assert_eq!(found.imports_for_all(), None);
+    }
+
+    #[test]
+    fn standard_library_names_come_with_their_import() {
+        let before = "def f(xs):\n    return xs\n";
+        let after = "def f(xs: List[int]) -> int:\n    return factorial(len(xs)) + math.prod(xs) + reduce(max, xs)\n";
+        let found = new_undefined_names(before, after, &sandbox());
+        assert_eq!(
+            found.imports_for_all(),
+            Some(vec![
+                "from typing import List".to_string(),
+                "from math import factorial".to_string(),
+                "import math".to_string(),
+                "from functools import reduce".to_string(),
+            ])
         );
     }
 
@@ -87,9 +132,13 @@ def counter():
             "    \"\"\"Buckets lowered.\"\"\"\n    return sum(-(-sum(row) // capacity) for row in grid)",
         );
         assert_ne!(after, BEFORE);
-        assert!(new_undefined_names(BEFORE, &after, &sandbox()).is_empty());
+        assert!(new_undefined_names(BEFORE, &after, &sandbox())
+            .names
+            .is_empty());
         let imported = format!("import math\n{}", BEFORE.replace("    import math\n", ""));
-        assert!(new_undefined_names(BEFORE, &imported, &sandbox()).is_empty());
+        assert!(new_undefined_names(BEFORE, &imported, &sandbox())
+            .names
+            .is_empty());
     }
 
     #[test]
@@ -98,9 +147,13 @@ def counter():
             "from math import *\n{}",
             BEFORE.replace("    import math\n", "")
         );
-        assert!(new_undefined_names(BEFORE, &starred, &sandbox()).is_empty());
-        assert!(
-            new_undefined_names(BEFORE, "def f(:\n    return math.pi\n", &sandbox()).is_empty()
+        assert_eq!(
+            new_undefined_names(BEFORE, &starred, &sandbox()),
+            Undefined::default()
+        );
+        assert_eq!(
+            new_undefined_names(BEFORE, "def f(:\n    return math.pi\n", &sandbox()),
+            Undefined::default()
         );
     }
 }

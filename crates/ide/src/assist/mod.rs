@@ -605,6 +605,8 @@ impl Ide {
         let mut retry = None;
         // The code's surroundings, for the safety gate.
         let mut around = (String::new(), String::new());
+        // Imports nib added to a rewrite, said after its explanation.
+        let mut import_note = None;
         match kind {
             CodeActionKind::Explain => {
                 explanation = raw.trim().to_string();
@@ -648,12 +650,35 @@ impl Ide {
                         let changed =
                             !new_code.trim().is_empty() && new_code.trim() != target_text.trim();
                         // A rewrite that parses and binds every name it uses runs the
-                        // project's tests before it is offered.
+                        // project's tests before it is offered. Names the standard library
+                        // has get their import, above a top-level function (where a model's
+                        // own new import goes).
                         let unbound = (kind == CodeActionKind::Refactor
                             && changed
                             && errors_after <= errors_before)
                             .then(|| verify::undefined_names(lang, &text, &after_edit))
                             .flatten();
+                        let (new_code, new_text, after_edit, unbound) = match unbound {
+                            Some(verify::Unbound {
+                                imports: Some(imports),
+                                ..
+                            }) if target.indent.is_empty() => {
+                                let code = format!("{}\n\n\n{new_code}", imports.join("\n"));
+                                let (_, _, new_text) = placement(kind, &target, target_text, &code);
+                                let after_edit = pure::replaced(&text, start, end, &new_text);
+                                import_note = Some(format!(
+                                    "nib added {}, which the rewrite uses.",
+                                    imports
+                                        .iter()
+                                        .map(|i| format!("`{i}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ));
+                                (code, new_text, after_edit, None)
+                            }
+                            Some(u) => (new_code, new_text, after_edit, Some(u.why)),
+                            None => (new_code, new_text, after_edit, None),
+                        };
                         let checked = (kind == CodeActionKind::Refactor
                             && changed
                             && errors_after <= errors_before
@@ -791,6 +816,9 @@ impl Ide {
                             input.prompt.as_deref().unwrap_or_default().trim()
                         ),
                     };
+                }
+                if let Some(note) = import_note.filter(|_| !generated.is_empty()) {
+                    explanation = format!("{}\n\n{note}", explanation.trim_end());
                 }
                 if let Some(v) = &verification {
                     explanation = format!("{}\n\n{}", explanation.trim_end(), v.summary);

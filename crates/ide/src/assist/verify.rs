@@ -420,25 +420,39 @@ pub(crate) fn examples_tests(
     nib_verify::examples::examples_test_file(module, &examples)
 }
 
-/// Why a Python rewrite (`after`, the whole file) would raise `NameError`: the globals it uses
-/// that the file neither binds nor gets from the builtins and that `before` did not already
-/// use unbound. `None` when there are none (or no verdict: a syntax error, a `*` import).
-pub(crate) fn undefined_names(lang: Language, before: &str, after: &str) -> Option<String> {
+/// Names a Python rewrite uses unbound ([`undefined_names`]).
+pub(crate) struct Unbound {
+    /// Why the rewrite would raise `NameError`, naming the names.
+    pub why: String,
+    /// The standard-library imports binding them all, when there are such (`import math`,
+    /// `from typing import List`); `None` when one of them is not the standard library's.
+    pub imports: Option<Vec<String>>,
+}
+
+/// The globals a Python rewrite (`after`, the whole file) uses that the file neither binds
+/// nor gets from the builtins and that `before` did not already use unbound: a `NameError`
+/// when their line runs. `None` when there are none (or no verdict: a syntax error, a `*`
+/// import).
+pub(crate) fn undefined_names(lang: Language, before: &str, after: &str) -> Option<Unbound> {
     if lang != Language::Python {
         return None;
     }
-    let names = nib_verify::new_undefined_names(before, after, sandbox());
-    let shown: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-    match shown.as_slice() {
-        [] => None,
-        [one] => Some(format!(
+    let found = nib_verify::new_undefined_names(before, after, sandbox());
+    let shown: Vec<String> = found.names.iter().map(|n| format!("`{n}`")).collect();
+    let why = match shown.as_slice() {
+        [] => return None,
+        [one] => format!(
             "the rewrite uses {one}, which the file neither defines nor imports (a NameError when that line runs)"
-        )),
-        many => Some(format!(
+        ),
+        many => format!(
             "the rewrite uses {}, which the file neither defines nor imports (a NameError when those lines run)",
             many.join(", ")
-        )),
-    }
+        ),
+    };
+    Some(Unbound {
+        why,
+        imports: found.imports_for_all(),
+    })
 }
 
 /// Where a rewrite's check came from when the tests are the function's recorded results: on

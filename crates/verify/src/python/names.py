@@ -3,10 +3,12 @@
 # names each uses as globals (at module level, in functions, classes and comprehensions) and
 # which the module binds (assignments, imports, definitions, `global` names assigned in a
 # function). A global used and neither bound nor a builtin raises NameError when its line runs.
-# Prints the names undefined in "after" that are not undefined in "before", one line:
-#   @@nib {"new": ["math"]}
+# Prints the names undefined in "after" that are not undefined in "before", and for each that
+# the standard library has (a module, or a name of one of the modules in SOURCES) the import
+# statement that binds it, one line:
+#   @@nib {"new": ["factorial", "helper", "math"], "imports": {"factorial": "from math import factorial", "math": "import math"}}
 # and nothing when either file does not parse or imports with `*` (its names are unknown).
-import ast, builtins, json, symtable, sys
+import ast, builtins, importlib, json, symtable, sys
 
 C = json.load(open("nib_names.json"))
 MODULE_NAMES = {"__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__",
@@ -43,11 +45,33 @@ def undefined(path):
     return used - bound
 
 
+# Standard modules whose names a model uses without importing them.
+SOURCES = ["math", "typing", "itertools", "functools", "collections", "string", "re",
+           "operator", "statistics", "heapq", "bisect"]
+
+
+def importable(name):
+    if name in getattr(sys, "stdlib_module_names", ()):
+        return "import " + name
+    if name.startswith("_"):
+        return None
+    for m in SOURCES:
+        try:
+            module = importlib.import_module(m)
+        except ImportError:
+            continue
+        if hasattr(module, name):
+            return "from %s import %s" % (m, name)
+    return None
+
+
 def main():
     before, after = undefined(C["before"]), undefined(C["after"])
     if before is None or after is None:
         return
-    sys.stdout.write("\n@@nib " + json.dumps({"new": sorted(after - before)}) + "\n")
+    new = sorted(after - before)
+    imports = {n: s for n, s in ((n, importable(n)) for n in new) if s}
+    sys.stdout.write("\n@@nib " + json.dumps({"new": new, "imports": imports}) + "\n")
 
 
 main()
