@@ -123,6 +123,11 @@ def counter():
                 "from functools import reduce".to_string(),
             ])
         );
+        // A lost loop variable named like a constant (`math.e`) is not imported.
+        let after = "def f(xs):\n    return [e for x in xs]\n";
+        let found = new_undefined_names(before, after, &sandbox());
+        assert_eq!(found.names, vec!["e".to_string()]);
+        assert_eq!(found.imports_for_all(), None);
     }
 
     #[test]

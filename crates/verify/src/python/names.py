@@ -4,8 +4,9 @@
 # which the module binds (assignments, imports, definitions, `global` names assigned in a
 # function). A global used and neither bound nor a builtin raises NameError when its line runs.
 # Prints the names undefined in "after" that are not undefined in "before", and for each that
-# the standard library has (a module, or a name of one of the modules in SOURCES) the import
-# statement that binds it, one line:
+# the standard library has (a module, or a function or class of one of the modules in
+# SOURCES; not a constant: an unbound `e` or `pi` is more likely a name the code lost than
+# `math.e`) the import statement that binds it, one line:
 #   @@nib {"new": ["factorial", "helper", "math"], "imports": {"factorial": "from math import factorial", "math": "import math"}}
 # and nothing when either file does not parse or imports with `*` (its names are unknown).
 import ast, builtins, importlib, json, symtable, sys
@@ -60,7 +61,7 @@ def importable(name):
             module = importlib.import_module(m)
         except ImportError:
             continue
-        if hasattr(module, name):
+        if callable(getattr(module, name, None)):
             return "from %s import %s" % (m, name)
     return None
 
