@@ -48,7 +48,7 @@ fn start(root: &Path) -> Server {
         "window": { "workDoneProgress": true },
     });
     let (s, _) = Server::start_with(
-        json!({ "deadlineMs": 0, "actionMaxTokens": 128, "threads": 1, "actionThreads": 1 }),
+        json!({ "deadlineMs": 0, "actionMaxTokens": 128, "threads": 1, "actionThreads": 1, "actionBudgetMs": 0 }),
         caps,
         Some(&file_uri(root)),
     );
@@ -622,7 +622,7 @@ fn nib_ask_prints_json_with_the_result_fields() {
     let model_path = model_path();
     let home = root.join(".nib-home");
     let settings =
-        json!({ "model": model_path, "actionMaxTokens": 128, "threads": 1, "actionThreads": 1 })
+        json!({ "model": model_path, "actionMaxTokens": 128, "threads": 1, "actionThreads": 1, "actionBudgetMs": 0 })
             .to_string();
     let file = root.join("pkg/calc.py");
     let loc = format!("{}:3", file.display());
@@ -770,7 +770,9 @@ fn a_fix_runs_the_docstring_examples_with_the_real_model() {
     let root = project.path();
     let model_path = model_path();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path, "threads": 1, "actionThreads": 1 }).to_string();
+    let settings =
+        json!({ "model": model_path, "threads": 1, "actionThreads": 1, "actionBudgetMs": 0 })
+            .to_string();
     let file = root.join("pkg/double.py");
     std::fs::write(
         &file,
@@ -830,7 +832,9 @@ fn a_refactor_runs_the_recorded_cases_with_the_real_model() {
     let project = python_project();
     let root = project.path();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path(), "threads": 1, "actionThreads": 1 }).to_string();
+    let settings =
+        json!({ "model": model_path(), "threads": 1, "actionThreads": 1, "actionBudgetMs": 0 })
+            .to_string();
     let file = root.join("pkg/stats.py");
     std::fs::write(
         &file,
@@ -878,7 +882,9 @@ fn nib_ask_fix_repairs_a_one_change_slip() {
     let project = python_project();
     let root = project.path();
     let home = root.join(".nib-home");
-    let settings = json!({ "model": model_path(), "threads": 1, "actionThreads": 1 }).to_string();
+    let settings =
+        json!({ "model": model_path(), "threads": 1, "actionThreads": 1, "actionBudgetMs": 0 })
+            .to_string();
     let file = root.join("pkg/grade.py");
     let text = "def passed(score, bar=50):\n    \"\"\"Whether score reaches bar.\n\n    >>> passed(70)\n    True\n    >>> passed(50)\n    True\n    >>> passed(20)\n    False\n    \"\"\"\n    return score < bar\n";
     std::fs::write(&file, text).unwrap();

@@ -64,6 +64,12 @@ pub struct ChatRequest {
     /// A local model's prompt-lookup drafting for this answer (see
     /// [`crate::GenerateRequest::draft_tokens`]); remote engines ignore it.
     pub draft_tokens: Option<usize>,
+    /// The answer's first text, when the caller knows it (a rewrite repeats a function's
+    /// signature and docstring): a local model reads it as part of the prompt, in batches,
+    /// instead of generating it token by token, and continues after it; the response's text
+    /// and its streamed pieces start with it. Remote engines ignore it (they write it
+    /// themselves).
+    pub answer_start: Option<String>,
 }
 
 impl ChatRequest {
@@ -79,6 +85,7 @@ impl ChatRequest {
             deadline: None,
             on_delta: None,
             draft_tokens: None,
+            answer_start: None,
         }
     }
 }
@@ -93,6 +100,7 @@ impl std::fmt::Debug for ChatRequest {
             .field("deadline", &self.deadline)
             .field("on_delta", &self.on_delta.is_some())
             .field("draft_tokens", &self.draft_tokens)
+            .field("answer_start", &self.answer_start.as_ref().map(|s| s.len()))
             .finish()
     }
 }
@@ -180,7 +188,19 @@ impl ChatEngine for TemplateChat {
             should_stop,
             doubt: None,
         };
-        let mut g = GenerateRequest::new(self.format.render(&req.messages), stop, req.cancel);
+        let start = req.answer_start.clone().unwrap_or_default();
+        let mut prompt = self.format.render(&req.messages);
+        if !start.is_empty() {
+            if self.format == ChatFormat::Plain {
+                prompt.push(' ');
+            }
+            prompt.push_str(&start);
+            if let Some(f) = &req.on_delta {
+                f(&start);
+            }
+        }
+        tracing::trace!(%prompt, "chat prompt");
+        let mut g = GenerateRequest::new(prompt, stop, req.cancel);
         g.deadline = req.deadline;
         g.slot = Slot::Scratch;
         g.first_rank = req.first_rank;
@@ -194,7 +214,7 @@ impl ChatEngine for TemplateChat {
         }
         Ok(ChatResponse {
             completion_tokens: Some(out.tokens.len()),
-            text: out.text,
+            text: start + &out.text,
             tokens: out.tokens,
             stop_reason: out.stop_reason,
             model: self.name.clone(),
@@ -497,6 +517,39 @@ mod tests {
         assert_eq!(*prompt, ChatFormat::ChatMl.render(&messages()));
         assert_eq!(*slot, crate::Slot::Scratch);
         assert!(stops.iter().any(|s| s == IM_END) && stops.iter().any(|s| s == "\nUser"));
+    }
+
+    #[test]
+    fn a_local_model_continues_a_given_answer_start() {
+        let engine = Arc::new(Scripted {
+            pieces: vec!["    return 1\n", "```", "<|im_end|>"],
+            chat: Some(ChatFormat::ChatMl),
+            seen: Default::default(),
+        });
+        let chat = TemplateChat::new(engine.clone()).unwrap();
+        let deltas = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = deltas.clone();
+        let mut req = ChatRequest::new(messages(), CancelToken::new());
+        req.answer_start = Some("```python\ndef f():\n".into());
+        req.on_delta = Some(Arc::new(move |d: &str| {
+            sink.lock().unwrap().push(d.to_string())
+        }));
+        let answer = chat.chat(req).unwrap();
+        assert_eq!(answer.text, "```python\ndef f():\n    return 1\n```");
+        // Only the model's pieces count as generated (the scripted three, its stop included).
+        assert_eq!(answer.completion_tokens, Some(3));
+        assert_eq!(
+            *deltas.lock().unwrap(),
+            vec!["```python\ndef f():\n", "    return 1\n", "```"]
+        );
+        let seen = engine.seen.lock().unwrap();
+        assert_eq!(
+            seen[0].0,
+            format!(
+                "{}```python\ndef f():\n",
+                ChatFormat::ChatMl.render(&messages())
+            )
+        );
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub struct ActionsArgs {
     /// Print each answer on stderr.
     #[arg(long)]
     pub verbose: bool,
+    /// The nib side's `actionBudgetMs` setting (when a second try is made; 0: always);
+    /// default: nib's own default.
+    #[arg(long)]
+    pub action_budget_ms: Option<u64>,
 }
 
 /// One HumanEval problem as a module.
@@ -923,7 +927,11 @@ pub fn run(args: ActionsArgs, make_ide: MakeIde) -> Result<()> {
             Some(p) => p.clone(),
             None => std::env::current_exe().context("cannot find this executable")?,
         },
-        settings: serde_json::json!({ "model": args.model }).to_string(),
+        settings: match args.action_budget_ms {
+            Some(ms) => serde_json::json!({ "model": args.model, "actionBudgetMs": ms }),
+            None => serde_json::json!({ "model": args.model }),
+        }
+        .to_string(),
     };
     let nib_available = args.sides.contains(&Side::Nib) && nib.available();
     if args.sides.contains(&Side::Nib) && !nib_available {
@@ -974,10 +982,13 @@ pub fn run(args: ActionsArgs, make_ide: MakeIde) -> Result<()> {
         )
     });
     let header = format!(
-        "nib eval actions: {} of {total} HumanEval problems (seed {}), model {}, {:.0}s",
+        "nib eval actions: {} of {total} HumanEval problems (seed {}), model {}{}, {:.0}s",
         picked.len(),
         args.seed,
         args.model,
+        args.action_budget_ms
+            .map(|ms| format!(", actionBudgetMs {ms}"))
+            .unwrap_or_default(),
         started.elapsed().as_secs_f64()
     );
     let json = serde_json::json!({

@@ -88,6 +88,10 @@ pub struct IdeConfig {
     pub repo_tokens: usize,
     /// Output cap of a code action (code written from a comment).
     pub code_action_max_tokens: usize,
+    /// How long a code action should take: its second try (after a rewrite that changed
+    /// nothing or broke a test, or a fix the tests still fail) is made only when the first
+    /// took at most half of this. `None`: always.
+    pub action_budget: Option<Duration>,
     /// An automatic suggestion ends before its first token with a log-probability under
     /// this (what follows is likely wrong); `None` = never cut.
     pub doubt_cut: Option<f32>,
@@ -109,6 +113,7 @@ impl Default for IdeConfig {
             gate: GatePolicy::Drop,
             repo_tokens: 1024,
             code_action_max_tokens: 512,
+            action_budget: Some(Duration::from_secs(10)),
             doubt_cut: None,
         }
     }

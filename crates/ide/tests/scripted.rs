@@ -88,6 +88,17 @@ fn candidate(text: &str) -> nib_engine::GeneratedToken {
     }
 }
 
+/// Like a model given the start of its answer (the prompt's end after the assistant's turn
+/// opens, `ChatRequest::answer_start`): a scripted answer that repeats it goes on after it.
+fn after_given_start(prompt: &str, text: String) -> String {
+    match prompt.rsplit_once("<|im_start|>assistant\n") {
+        Some((_, given)) if !given.is_empty() => {
+            text.strip_prefix(given).map(str::to_string).unwrap_or(text)
+        }
+        _ => text,
+    }
+}
+
 impl CompletionEngine for Scripted {
     fn info(&self) -> ModelInfo {
         ModelInfo {
@@ -142,6 +153,9 @@ impl CompletionEngine for Scripted {
         let mut outputs = self.outputs.lock().unwrap().pop().unwrap_or_default();
         if outputs.is_empty() {
             outputs.push(String::new());
+        }
+        for o in outputs.iter_mut() {
+            *o = after_given_start(&req.prompt, std::mem::take(o));
         }
         // Like a real engine: every candidate starts with the forced text.
         if let Some(f) = &req.forced {

@@ -71,7 +71,8 @@ impl CompletionEngine for Scripted {
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
         self.ranks.lock().unwrap().push(req.first_rank);
         self.prompts.lock().unwrap().push(req.prompt.clone());
-        let mut text = self.answers.lock().unwrap().pop().unwrap_or_default();
+        let text = self.answers.lock().unwrap().pop().unwrap_or_default();
+        let mut text = after_given_start(&req.prompt, text);
         if let Some(i) = req
             .stop
             .stop_strings
@@ -101,9 +102,23 @@ impl CompletionEngine for Scripted {
 const CLAMP: &str = "def clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
 const URI: &str = "file:///proj/mathutil.py";
 
+/// Like a model given the start of its answer (the prompt's end after the assistant's turn
+/// opens, `ChatRequest::answer_start`): a scripted answer that repeats it goes on after it.
+fn after_given_start(prompt: &str, text: String) -> String {
+    match prompt.rsplit_once("<|im_start|>assistant\n") {
+        Some((_, given)) if !given.is_empty() => {
+            text.strip_prefix(given).map(str::to_string).unwrap_or(text)
+        }
+        _ => text,
+    }
+}
+
 fn ide_with(engine: Arc<Scripted>) -> Ide {
     let ide = Ide::new(IdeConfig {
         deadline: None,
+        // Second tries whatever the first took (the sandbox's runs take longer on a busy
+        // machine).
+        action_budget: None,
         ..IdeConfig::default()
     });
     ide.set_engine(engine);
@@ -378,6 +393,47 @@ fn a_rewrite_of_comments_alone_is_asked_again_for_a_real_change() {
 }
 
 #[test]
+fn no_second_try_is_made_when_the_first_used_half_the_action_budget() {
+    let same = format!("```python\n{CLAMP}```\n");
+    let engine = Scripted::new(&[
+        &same,
+        "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
+    ]);
+    let ide = ide_with(engine.clone());
+    // Any first answer takes more than half of no time at all.
+    ide.set_config(IdeConfig {
+        action_budget: Some(std::time::Duration::ZERO),
+        ..ide.config()
+    });
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert_eq!(engine.prompts.lock().unwrap().len(), 1);
+    assert!(r.edits.is_empty(), "{r:?}");
+    let why = r.empty_reason.unwrap();
+    assert!(
+        why.contains("changes nothing") && why.contains("did not try again"),
+        "{why}"
+    );
+    assert!(
+        r.explanation.contains("`actionBudgetMs`"),
+        "{}",
+        r.explanation
+    );
+    // A budget the first answer fits twice into: the second try is made.
+    let engine = Scripted::new(&[
+        &same,
+        "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
+    ]);
+    let ide = ide_with(engine.clone());
+    ide.set_config(IdeConfig {
+        action_budget: Some(std::time::Duration::from_secs(3600)),
+        ..ide.config()
+    });
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert_eq!(engine.prompts.lock().unwrap().len(), 2);
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+}
+
+#[test]
 fn alternatives_are_further_answers_deduplicated_and_checked() {
     let engine = Scripted::new(&[
         "```python\ndef clamp(x, lo, hi):\n    return lo if x < lo else hi if x > hi else x\n```\n",
@@ -416,6 +472,9 @@ const BROKEN: &str = "def clamp(x, lo, hi):\n    if x < lo:\n        return hi\n
 fn fix_at(engine: Arc<Scripted>) -> CodeActionResult {
     let ide = Ide::new(IdeConfig {
         deadline: None,
+        // Second tries whatever the first took (the sandbox's runs take longer on a busy
+        // machine).
+        action_budget: None,
         ..IdeConfig::default()
     });
     ide.set_engine(engine);
@@ -478,6 +537,9 @@ fn run_on(
 ) -> CodeActionResult {
     let ide = Ide::new(IdeConfig {
         deadline: None,
+        // Second tries whatever the first took (the sandbox's runs take longer on a busy
+        // machine).
+        action_budget: None,
         ..IdeConfig::default()
     });
     ide.set_engine(engine);
@@ -723,6 +785,9 @@ fn a_one_change_slip_is_repaired_without_asking_the_model() {
     let engine = Scripted::new(&[]);
     let ide = Ide::new(IdeConfig {
         deadline: None,
+        // Second tries whatever the first took (the sandbox's runs take longer on a busy
+        // machine).
+        action_budget: None,
         ..IdeConfig::default()
     });
     ide.set_engine(engine.clone());
@@ -773,6 +838,9 @@ const SHOP: &str = "from dataclasses import dataclass\n\n\n@dataclass\nclass Ite
 fn tests_of_cart_total(engine: Arc<Scripted>) -> CodeActionResult {
     let ide = Ide::new(IdeConfig {
         deadline: None,
+        // Second tries whatever the first took (the sandbox's runs take longer on a busy
+        // machine).
+        action_budget: None,
         ..IdeConfig::default()
     });
     ide.set_engine(engine);

@@ -170,6 +170,12 @@ pub const KEYS: &[Key] = &[
         doc: "llama.cpp threads of the code actions and chat, which the user waits for (a second context on the same model, its own cache); 0 = every physical core",
     },
     Key {
+        name: "actionBudgetMs",
+        kind: Kind::Integer { min: 0, max: 600_000 },
+        default: "10000",
+        doc: "how long a code action should take: a second try (after a rewrite that changed nothing or broke a test, or a fix the tests still fail) is made only when the first answer took at most half of this (0 = always try again)",
+    },
+    Key {
         name: "chatProvider",
         kind: Kind::Enum(PROVIDERS),
         default: "\"local\"",
@@ -284,6 +290,7 @@ pub struct Settings {
     pub max_tokens: usize,
     pub action_max_tokens: usize,
     pub action_threads: usize,
+    pub action_budget_ms: u64,
     pub repo_context_tokens: usize,
     pub threads: usize,
     pub log_level: LogLevel,
@@ -322,6 +329,7 @@ impl Default for Settings {
             max_tokens: 0,
             action_max_tokens: 0,
             action_threads: 0,
+            action_budget_ms: 10_000,
             repo_context_tokens: 0,
             threads: 0,
             log_level: LogLevel::default(),
@@ -455,6 +463,7 @@ impl Settings {
             ("maxTokens", Checked::Int(n)) => self.max_tokens = n as usize,
             ("actionMaxTokens", Checked::Int(n)) => self.action_max_tokens = n as usize,
             ("actionThreads", Checked::Int(n)) => self.action_threads = n as usize,
+            ("actionBudgetMs", Checked::Int(n)) => self.action_budget_ms = n,
             ("repoContextTokens", Checked::Int(n)) => self.repo_context_tokens = n as usize,
             ("threads", Checked::Int(n)) => self.threads = n as usize,
             ("deadlineMs", Checked::Int(n)) => self.deadline_ms = n,
@@ -474,6 +483,8 @@ impl Settings {
         c.window.suffix_tokens = self.context_tokens;
         c.max_tokens = self.max_tokens;
         c.code_action_max_tokens = self.action_max_tokens;
+        c.action_budget =
+            (self.action_budget_ms > 0).then(|| Duration::from_millis(self.action_budget_ms));
         c.repo_tokens = self.repo_context_tokens;
         c.max_tokens_single_line = self.max_tokens.min(c.max_tokens_single_line);
         c.deadline = (self.deadline_ms > 0).then(|| Duration::from_millis(self.deadline_ms));

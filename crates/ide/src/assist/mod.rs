@@ -12,7 +12,7 @@ mod pure;
 mod verify;
 
 use std::cell::OnceCell;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nib_engine::{
     CancelToken, ChatMessage, ChatRequest, ChatResponse, DeltaCallback, Role, StopReason,
@@ -193,6 +193,28 @@ impl Ide {
             return Ok(first);
         };
         let fix = req.kind == CodeActionKind::Fix;
+        // Another answer costs about as long as the first: none when both would not fit.
+        if let Some(budget) = self.config().action_budget {
+            let took = Duration::from_secs_f64(first.latency_ms.max(0.0) / 1000.0);
+            if took * 2 > budget {
+                tracing::info!(
+                    fix,
+                    ?took,
+                    ?budget,
+                    "no second try: it would not fit the action's time"
+                );
+                let note = format!(
+                    "nib did not try again: the first answer took {:.1} s of the {:.0} s an action should take (`actionBudgetMs`).",
+                    took.as_secs_f64(),
+                    budget.as_secs_f64()
+                );
+                first.explanation = format!("{}\n\n{note}", first.explanation.trim_end());
+                if let Some(r) = first.empty_reason.as_mut().filter(|_| !fix) {
+                    r.push_str(&format!(" ({note})"));
+                }
+                return Ok(first);
+            }
+        }
         tracing::info!(fix, "one more try with what the tests said");
         let again = AssistInput {
             errors: vec![output.clone()],
@@ -503,6 +525,7 @@ impl Ide {
         let mut creq = ChatRequest::new(messages, cancel.clone());
         creq.max_tokens = max_tokens(kind, config.code_action_max_tokens);
         creq.draft_tokens = draft_tokens(kind);
+        creq.answer_start = pure::answer_start(kind, lang, &code);
         if !matches!(kind, CodeActionKind::Explain | CodeActionKind::Fix) {
             // Prose after the closing fence is not used: stop there (a fix explains its cause
             // after the code).

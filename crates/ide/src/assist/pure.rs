@@ -695,6 +695,40 @@ pub(crate) fn only_function(lang: Language, code: &str) -> Option<String> {
     }
 }
 
+/// How the answer to a fix or a refactor of `code` (dedented, as the prompt shows it) starts,
+/// when nib knows: a Python function (the first thing in `code`) with a docstring is answered
+/// with its signature and docstring unchanged, so the answer opens with the fence and those
+/// lines. A local model then reads them with the prompt instead of writing them out token by
+/// token (a long docstring is most of such an answer). `None` for other actions, Rust, and
+/// code that does not start with a documented function.
+pub(crate) fn answer_start(kind: CodeActionKind, lang: Language, code: &str) -> Option<String> {
+    if !matches!(kind, CodeActionKind::Fix | CodeActionKind::Refactor) || lang != Language::Python {
+        return None;
+    }
+    let tree = nib_syntax::parse(lang, code)?;
+    let root = tree.root_node();
+    let first = root.named_child(0)?;
+    let function = match first.kind() {
+        "decorated_definition" => first.child_by_field_name("definition")?,
+        _ => first,
+    };
+    if function.kind() != "function_definition" {
+        return None;
+    }
+    let statement = function.child_by_field_name("body")?.named_child(0)?;
+    let doc = statement.named_child(0)?;
+    if statement.kind() != "expression_statement" || doc.kind() != "string" {
+        return None;
+    }
+    // Through the end of the docstring's last line (nothing else may follow on it).
+    let end = doc.end_byte();
+    let line_end = code[end..].find('\n').map_or(code.len(), |i| end + i);
+    if !code[end..line_end].trim().is_empty() || line_end == code.len() {
+        return None;
+    }
+    Some(format!("```python\n{}\n", &code[..line_end]))
+}
+
 /// A rewrite of the function `name` that renamed it, with its first name back wherever the new
 /// name stands as a word (calls, recursion, docstring examples): the answer defines one
 /// function at its top level, under another name, and never mentions `name`. Its callers and

@@ -860,3 +860,61 @@ fn a_failing_test_is_cut_before_the_statement_that_failed() {
     assert_eq!(cut_python_test(code, "test_a", 13), None);
     assert_eq!(cut_python_test(code, "test_z", 8), None);
 }
+
+#[test]
+fn a_rewrite_of_a_documented_function_starts_with_its_signature_and_docstring() {
+    let code = "@cache\ndef f(xs):\n    \"\"\"Sum.\n\n    >>> f([1])\n    1\n    \"\"\"\n    return sum(xs)\n";
+    let start = |kind, code| answer_start(kind, Language::Python, code);
+    expect![[r#"
+        Some(
+            "```python\n@cache\ndef f(xs):\n    \"\"\"Sum.\n\n    >>> f([1])\n    1\n    \"\"\"\n",
+        )
+    "#]]
+    .assert_debug_eq(&start(CodeActionKind::Refactor, code));
+    assert_eq!(
+        start(CodeActionKind::Fix, code),
+        start(CodeActionKind::Refactor, code)
+    );
+    // Other actions write something else; code without a docstring or not starting with a
+    // function is the model's to write whole.
+    assert_eq!(start(CodeActionKind::Tests, code), None);
+    assert_eq!(start(CodeActionKind::Explain, code), None);
+    assert_eq!(
+        start(CodeActionKind::Refactor, "def f(xs):\n    return sum(xs)\n"),
+        None
+    );
+    assert_eq!(
+        start(
+            CodeActionKind::Refactor,
+            "x = 1\ndef f():\n    \"\"\"Doc.\"\"\"\n    return x\n"
+        ),
+        None
+    );
+    assert_eq!(
+        start(
+            CodeActionKind::Refactor,
+            "class A:\n    \"\"\"Doc.\"\"\"\n    x = 1\n"
+        ),
+        None
+    );
+    // A docstring with code after it on its line, or nothing after it at all.
+    assert_eq!(
+        start(
+            CodeActionKind::Refactor,
+            "def f():\n    \"\"\"Doc.\"\"\"; return 1\n"
+        ),
+        None
+    );
+    assert_eq!(
+        start(CodeActionKind::Refactor, "def f():\n    \"\"\"Doc.\"\"\""),
+        None
+    );
+    assert_eq!(
+        answer_start(
+            CodeActionKind::Refactor,
+            Language::Rust,
+            "/// Doc.\nfn f() {}\n"
+        ),
+        None
+    );
+}
