@@ -138,11 +138,8 @@ pub(crate) fn run(
                 let late = req.deadline.is_some_and(|d| Instant::now() > d);
                 worker.prefill_batch =
                     backed_off_batch(worker.prefill_batch, late, t.duration_since(queued));
-                if let Ok(g) = &result {
-                    tracing::debug!(slot = ?req.slot, ms = t.elapsed().as_millis() as u64, waited_ms = t.duration_since(queued).as_millis() as u64, late, prompt = g.prompt_tokens, reused = g.reused_tokens, prefill_ms = g.prefill_time.as_millis() as u64, out = g.tokens.len(), drafted = g.drafted_tokens, decode_ms = g.decode_time.as_millis() as u64, "engine: generate");
-                } else {
-                    tracing::debug!(slot = ?req.slot, ms = t.elapsed().as_millis() as u64, waited_ms = t.duration_since(queued).as_millis() as u64, late, "engine: generate failed");
-                }
+                let g = result.as_ref().ok();
+                tracing::debug!(slot = ?req.slot, ms = t.elapsed().as_millis() as u64, waited_ms = t.duration_since(queued).as_millis() as u64, late, ok = g.is_some(), prompt = g.map(|g| g.prompt_tokens), reused = g.map(|g| g.reused_tokens), prefill_ms = g.map(|g| g.prefill_time.as_millis() as u64), out = g.map(|g| g.tokens.len()), drafted = g.map(|g| g.drafted_tokens), decode_ms = g.map(|g| g.decode_time.as_millis() as u64), "engine: generate");
                 worker.publish();
                 let _ = reply.send(result);
             }
