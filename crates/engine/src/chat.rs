@@ -70,6 +70,15 @@ pub struct ChatRequest {
     /// and its streamed pieces start with it. Remote engines ignore it (they write it
     /// themselves).
     pub answer_start: Option<String>,
+    /// Text of the messages that a local model reading `answer_start` need not read again,
+    /// each with the shorter text it reads in its place (every occurrence): a docstring the
+    /// answer start repeats, shown once in full. Used only with a non-empty `answer_start`;
+    /// remote engines ignore it (they read the messages as written).
+    pub shortened: Vec<(String, String)>,
+    /// Answers already rejected for this request, as they went on after `answer_start`: a
+    /// local model may not begin its answer with the code one of them begins with (see
+    /// [`crate::GenerateRequest::avoid`]). Remote engines ignore it.
+    pub avoid: Vec<String>,
 }
 
 impl ChatRequest {
@@ -86,6 +95,8 @@ impl ChatRequest {
             on_delta: None,
             draft_tokens: None,
             answer_start: None,
+            shortened: Vec::new(),
+            avoid: Vec::new(),
         }
     }
 }
@@ -101,6 +112,8 @@ impl std::fmt::Debug for ChatRequest {
             .field("on_delta", &self.on_delta.is_some())
             .field("draft_tokens", &self.draft_tokens)
             .field("answer_start", &self.answer_start.as_ref().map(|s| s.len()))
+            .field("shortened", &self.shortened.len())
+            .field("avoid", &self.avoid.len())
             .finish()
     }
 }
@@ -189,7 +202,23 @@ impl ChatEngine for TemplateChat {
             doubt: None,
         };
         let start = req.answer_start.clone().unwrap_or_default();
-        let mut prompt = self.format.render(&req.messages);
+        let mut prompt = if start.is_empty() || req.shortened.is_empty() {
+            self.format.render(&req.messages)
+        } else {
+            let messages: Vec<ChatMessage> = req
+                .messages
+                .iter()
+                .map(|m| {
+                    let content = req
+                        .shortened
+                        .iter()
+                        .filter(|(long, _)| !long.is_empty())
+                        .fold(m.content.clone(), |c, (long, short)| c.replace(long, short));
+                    ChatMessage::new(m.role, content)
+                })
+                .collect();
+            self.format.render(&messages)
+        };
         if !start.is_empty() {
             if self.format == ChatFormat::Plain {
                 prompt.push(' ');
@@ -205,6 +234,7 @@ impl ChatEngine for TemplateChat {
         g.slot = Slot::Scratch;
         g.first_rank = req.first_rank;
         g.draft_tokens = req.draft_tokens;
+        g.avoid = req.avoid;
         let out = self.engine.generate(g)?;
         if let Some(f) = &req.on_delta {
             let from = sent.load(Ordering::Relaxed).min(out.text.len());
@@ -422,10 +452,13 @@ mod tests {
 
     /// A completion engine that plays `pieces` as its tokens, stopping as the llama engine
     /// does (a stop string cuts the text; then the caller's `should_stop`).
+    /// A request as the scripted engine saw it: prompt, slot, stop strings, avoided texts.
+    type Seen = (String, crate::Slot, Vec<String>, Vec<String>);
+
     struct Scripted {
         pieces: Vec<&'static str>,
         chat: Option<ChatFormat>,
-        seen: std::sync::Mutex<Vec<(String, crate::Slot, Vec<String>)>>,
+        seen: std::sync::Mutex<Vec<Seen>>,
     }
 
     impl crate::CompletionEngine for Scripted {
@@ -452,6 +485,7 @@ mod tests {
                 req.prompt.clone(),
                 req.slot,
                 req.stop.stop_strings.clone(),
+                req.avoid.clone(),
             ));
             let (mut text, mut tokens) = (String::new(), Vec::new());
             let mut stop_reason = StopReason::EndOfGeneration;
@@ -513,7 +547,7 @@ mod tests {
         // The start of the stop token was held back, never shown.
         assert_eq!(*deltas.lock().unwrap(), vec!["Hel", "lo", " "]);
         let seen = engine.seen.lock().unwrap();
-        let (prompt, slot, stops) = &seen[0];
+        let (prompt, slot, stops, _) = &seen[0];
         assert_eq!(*prompt, ChatFormat::ChatMl.render(&messages()));
         assert_eq!(*slot, crate::Slot::Scratch);
         assert!(stops.iter().any(|s| s == IM_END) && stops.iter().any(|s| s == "\nUser"));
@@ -549,6 +583,35 @@ mod tests {
                 "{}```python\ndef f():\n",
                 ChatFormat::ChatMl.render(&messages())
             )
+        );
+    }
+
+    #[test]
+    fn a_local_model_reads_a_repeated_text_once_when_the_answer_starts_with_it() {
+        let engine = Arc::new(Scripted {
+            pieces: vec!["    return 1\n", "```", "<|im_end|>"],
+            chat: Some(ChatFormat::ChatMl),
+            seen: Default::default(),
+        });
+        let chat = TemplateChat::new(engine.clone()).unwrap();
+        let long = ("def f():\n".to_string(), "def f(): ...\n".to_string());
+        let mut req = ChatRequest::new(messages(), CancelToken::new());
+        req.shortened = vec![long.clone()];
+        req.avoid = vec!["    return 0\n```".into()];
+        // Without an answer start the messages are read as written.
+        chat.chat(req.clone()).unwrap();
+        req.answer_start = Some("```python\ndef f():\n".into());
+        let answer = chat.chat(req).unwrap();
+        assert_eq!(answer.text, "```python\ndef f():\n    return 1\n```");
+        let seen = engine.seen.lock().unwrap();
+        assert_eq!(seen[0].0, ChatFormat::ChatMl.render(&messages()));
+        // The rejected answer reaches the engine, which may not begin with its code.
+        assert_eq!(seen[1].3, vec!["    return 0\n```".to_string()]);
+        let mut short = messages();
+        short[1].content = "```python\ndef f(): ...\n```\nWrite f.".into();
+        assert_eq!(
+            seen[1].0,
+            format!("{}```python\ndef f():\n", ChatFormat::ChatMl.render(&short))
         );
     }
 

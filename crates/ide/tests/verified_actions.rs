@@ -21,6 +21,8 @@ struct Scripted {
     /// The `first_rank` of each request.
     ranks: Mutex<Vec<usize>>,
     prompts: Mutex<Vec<String>>,
+    /// The rejected answers (`avoid`) of each request.
+    avoids: Mutex<Vec<Vec<String>>>,
 }
 
 impl Scripted {
@@ -29,6 +31,7 @@ impl Scripted {
             answers: Mutex::new(answers.iter().rev().map(|s| s.to_string()).collect()),
             ranks: Mutex::default(),
             prompts: Mutex::default(),
+            avoids: Mutex::default(),
         })
     }
 }
@@ -71,6 +74,7 @@ impl CompletionEngine for Scripted {
     fn generate(&self, req: GenerateRequest) -> Result<Generation, EngineError> {
         self.ranks.lock().unwrap().push(req.first_rank);
         self.prompts.lock().unwrap().push(req.prompt.clone());
+        self.avoids.lock().unwrap().push(req.avoid.clone());
         let text = self.answers.lock().unwrap().pop().unwrap_or_default();
         let mut text = after_given_start(&req.prompt, text);
         if let Some(i) = req
@@ -390,6 +394,49 @@ fn a_rewrite_of_comments_alone_is_asked_again_for_a_real_change() {
     assert!(r.edits.is_empty(), "{r:?}");
     let why = r.empty_reason.unwrap();
     assert!(why.contains("changes nothing"), "{why}");
+}
+
+#[test]
+fn a_documented_function_asked_again_reads_its_docstring_once_and_must_begin_otherwise() {
+    const DOC: &str = "\"\"\"Clamp x into [lo, hi].\n\n    >>> clamp(5, 0, 10)\n    5\n    >>> clamp(-1, 0, 10)\n    0\n    >>> clamp(11, 0, 10)\n    10\n    \"\"\"";
+    let code = CLAMP.replacen("\n", &format!("\n    {DOC}\n"), 1);
+    let same = format!("```python\n{code}```\n");
+    let engine = Scripted::new(&[
+        &same,
+        &format!("```python\n{}```\n", code.replace("    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n", "    return lo if x < lo else hi if x > hi else x\n")),
+    ]);
+    let ide = ide_with(engine.clone());
+    ide.open(URI, Some("python"), 2, &code);
+    let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
+    assert!(
+        r.generated_code
+            .contains("lo if x < lo else hi if x > hi else x")
+            && r.generated_code.contains(DOC),
+        "{r:?}"
+    );
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 2);
+    let short = "\"\"\"Clamp x into [lo, hi]. ...\"\"\"";
+    for p in &prompts {
+        // In full once, in the answer's given start; shortened in the question.
+        assert_eq!(p.matches(DOC).count(), 1, "{p}");
+        assert!(
+            p.ends_with(&format!("def clamp(x, lo, hi):\n    {DOC}\n")),
+            "{p}"
+        );
+        assert!(p.contains(short), "{p}");
+    }
+    // The first answer, shown again, is shortened too.
+    assert_eq!(prompts[1].matches(short).count(), 2, "{}", prompts[1]);
+    // The second answer may not begin the body as the first did.
+    let avoids = engine.avoids.lock().unwrap().clone();
+    assert!(avoids[0].is_empty());
+    assert_eq!(avoids[1].len(), 1);
+    assert!(
+        avoids[1][0].starts_with("    if x < lo:\n"),
+        "{:?}",
+        avoids[1]
+    );
 }
 
 #[test]

@@ -526,6 +526,23 @@ impl Ide {
         creq.max_tokens = max_tokens(kind, config.code_action_max_tokens);
         creq.draft_tokens = draft_tokens(kind);
         creq.answer_start = pure::answer_start(kind, lang, &code);
+        // The docstring the answer starts with is read there in full: once is enough.
+        creq.shortened = pure::shortened_docstring(kind, lang, &code)
+            .into_iter()
+            .collect();
+        // A rewrite asked again because it changed nothing may not begin the function's body
+        // as that answer did: its first line of code changes.
+        if let (Some(start), Some(previous), true) = (
+            &creq.answer_start,
+            previous,
+            input.errors == [pure::UNCHANGED],
+        ) {
+            creq.avoid = previous
+                .strip_prefix(start.as_str())
+                .map(str::to_string)
+                .into_iter()
+                .collect();
+        }
         if !matches!(kind, CodeActionKind::Explain | CodeActionKind::Fix) {
             // Prose after the closing fence is not used: stop there (a fix explains its cause
             // after the code).

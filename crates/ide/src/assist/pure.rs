@@ -702,6 +702,43 @@ pub(crate) fn only_function(lang: Language, code: &str) -> Option<String> {
 /// token (a long docstring is most of such an answer). `None` for other actions, Rust, and
 /// code that does not start with a documented function.
 pub(crate) fn answer_start(kind: CodeActionKind, lang: Language, code: &str) -> Option<String> {
+    let (_, line_end) = leading_docstring(kind, lang, code)?;
+    Some(format!("```python\n{}\n", &code[..line_end]))
+}
+
+/// The docstring [`answer_start`] repeats, and the shorter text a local model reading that
+/// start may read in the prompt's copy of `code` instead: its first line between its quotes,
+/// and `...`. Read once in full (in the answer) instead of twice. `None` without an answer
+/// start, or when the docstring is too short for this to save anything.
+pub(crate) fn shortened_docstring(
+    kind: CodeActionKind,
+    lang: Language,
+    code: &str,
+) -> Option<(String, String)> {
+    let (doc, _) = leading_docstring(kind, lang, code)?;
+    let text = &code[doc];
+    let open = text.find(['"', '\''])?;
+    let quote = if text[open..].starts_with("\"\"\"") || text[open..].starts_with("'''") {
+        &text[open..open + 3]
+    } else {
+        &text[open..open + 1]
+    };
+    let inner = text[open + quote.len()..].strip_suffix(quote)?;
+    let first = inner.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let short = format!("{}{quote}{first} ...{quote}", &text[..open]);
+    (short.len() + MIN_SHORTENED_BYTES <= text.len()).then(|| (text.to_string(), short))
+}
+
+/// Bytes a shortened docstring must save (about 20 tokens).
+const MIN_SHORTENED_BYTES: usize = 80;
+
+/// The docstring of the Python function `code` starts with (decorated or not), for a fix or a
+/// refactor: its byte range, and the end of its last line (where nothing else may follow it).
+fn leading_docstring(
+    kind: CodeActionKind,
+    lang: Language,
+    code: &str,
+) -> Option<(std::ops::Range<usize>, usize)> {
     if !matches!(kind, CodeActionKind::Fix | CodeActionKind::Refactor) || lang != Language::Python {
         return None;
     }
@@ -720,13 +757,12 @@ pub(crate) fn answer_start(kind: CodeActionKind, lang: Language, code: &str) -> 
     if statement.kind() != "expression_statement" || doc.kind() != "string" {
         return None;
     }
-    // Through the end of the docstring's last line (nothing else may follow on it).
     let end = doc.end_byte();
     let line_end = code[end..].find('\n').map_or(code.len(), |i| end + i);
     if !code[end..line_end].trim().is_empty() || line_end == code.len() {
         return None;
     }
-    Some(format!("```python\n{}\n", &code[..line_end]))
+    Some((doc.byte_range(), line_end))
 }
 
 /// A rewrite of the function `name` that renamed it, with its first name back wherever the new

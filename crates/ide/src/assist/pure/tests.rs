@@ -918,3 +918,48 @@ fn a_rewrite_of_a_documented_function_starts_with_its_signature_and_docstring() 
         None
     );
 }
+
+#[test]
+fn the_prompt_shows_a_long_docstring_the_answer_repeats_by_its_first_line() {
+    let doc = "\"\"\"\n    Count the primes among the hexadecimal digits of num.\n\n    >>> hex_key(\"AB\")\n    1\n    >>> hex_key(\"1077E\")\n    2\n    >>> hex_key(\"ABED1A33\")\n    4\n    \"\"\"";
+    let code =
+        format!("def hex_key(num):\n    {doc}\n    return sum(c in '2357BD' for c in num)\n");
+    let shortened = shortened_docstring(CodeActionKind::Refactor, Language::Python, &code);
+    expect![[r#"
+        Some(
+            (
+                "\"\"\"\n    Count the primes among the hexadecimal digits of num.\n\n    >>> hex_key(\"AB\")\n    1\n    >>> hex_key(\"1077E\")\n    2\n    >>> hex_key(\"ABED1A33\")\n    4\n    \"\"\"",
+                "\"\"\"Count the primes among the hexadecimal digits of num. ...\"\"\"",
+            ),
+        )
+    "#]]
+    .assert_debug_eq(&shortened);
+    // The text replaced is the answer start's docstring, as it stands there.
+    let start = answer_start(CodeActionKind::Fix, Language::Python, &code).unwrap();
+    assert!(start.contains(&shortened.unwrap().0));
+    // Other quotes and prefixes are kept.
+    let raw = code.replace(doc, &format!("r'''{}'''", &doc[3..doc.len() - 3]));
+    let (_, short) = shortened_docstring(CodeActionKind::Fix, Language::Python, &raw).unwrap();
+    assert_eq!(
+        short,
+        "r'''Count the primes among the hexadecimal digits of num. ...'''"
+    );
+    // A short docstring, another action, or no answer start: nothing is shortened.
+    let short_doc = "def f(xs):\n    \"\"\"Sum of xs.\"\"\"\n    return sum(xs)\n";
+    assert_eq!(
+        shortened_docstring(CodeActionKind::Refactor, Language::Python, short_doc),
+        None
+    );
+    assert_eq!(
+        shortened_docstring(CodeActionKind::Explain, Language::Python, &code),
+        None
+    );
+    assert_eq!(
+        shortened_docstring(
+            CodeActionKind::Refactor,
+            Language::Python,
+            &format!("x = 1\n{code}")
+        ),
+        None
+    );
+}
