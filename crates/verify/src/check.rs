@@ -162,7 +162,7 @@ pub(crate) fn valid_module_name(name: &str) -> bool {
 
 /// Run `tests` (a Python test file) against `module`; `only` restricts the run to these tests,
 /// `fail_fast` stops at the first failure. `framework` is [`Framework::Pytest`] or
-/// [`Framework::Unittest`] (the Rust ones run nothing and say so).
+/// [`Framework::Unittest`] (the Rust ones run nothing here: see [`crate::run_rust_tests`]).
 pub fn run_tests(
     module: &Module,
     tests: &str,
@@ -174,7 +174,7 @@ pub fn run_tests(
     if matches!(framework, Framework::RustModule | Framework::RustTestsDir) {
         return TestRun {
             tests: Vec::new(),
-            error: Some("Rust tests are not run by nib yet".to_string()),
+            error: Some("Rust tests run through `run_rust_tests`, not as Python".to_string()),
         };
     }
     if !valid_module_name(module.name) {
@@ -189,6 +189,13 @@ pub fn run_tests(
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
     let run = sandbox.run_files(&refs, RUNNER);
+    test_run(&run, fail_fast)
+}
+
+/// A runner's records (`{"collected": [...]}`, `{"error": ...}`, per test `{"name", "passed",
+/// "reason", "line"}`) and how its run ended: a test collected but not reported failed where
+/// the run stopped (with `fail_fast`, those after an earlier failure are left out).
+pub(crate) fn test_run(run: &crate::sandbox::Run, fail_fast: bool) -> TestRun {
     let mut collected: Vec<String> = Vec::new();
     let mut results: Vec<TestResult> = Vec::new();
     let mut error = None;
@@ -367,6 +374,11 @@ pub fn check_refactor(
         false,
         sandbox,
     );
+    compared(before, after)
+}
+
+/// The runs of the same tests on an original and on its rewrite.
+pub(crate) fn compared(before: TestRun, after: TestRun) -> RefactorCheck {
     let after_passing = after.passing();
     let broken = before
         .passing()

@@ -1,4 +1,4 @@
-//! Simple mutants of one Python function (tree-sitter): each is the module with one small
+//! Simple mutants of one Python or Rust function (tree-sitter): each is the module with one small
 //! change inside the function that a good test notices. The list is deterministic (source
 //! order, then operator order), free of duplicates, and every mutant parses.
 
@@ -268,6 +268,113 @@ pub fn mutants(module: &str, function: &str) -> Vec<Mutant> {
     };
     let mut edits = Vec::new();
     edits_in(body, body, module, &mut edits);
+    applied(Language::Python, module, edits)
+}
+
+/// The mutants of the Rust function `function` (the first `fn` of that name, methods too) in
+/// `source`: a comparison flipped, `&&` and `||` swapped, an integer one more or one less (or
+/// 0), a range's end included or left out, a boolean or string literal changed. Some may not
+/// compile (a literal's type changed): whoever runs them leaves those out. Ordered like
+/// [`mutants`].
+pub fn rust_mutants(source: &str, function: &str) -> Vec<Mutant> {
+    let Some(tree) = parse(Language::Rust, source) else {
+        return Vec::new();
+    };
+    let mut stack = vec![tree.root_node()];
+    let mut def = None;
+    while let Some(n) = stack.pop() {
+        if n.kind() == "function_item"
+            && n.child_by_field_name("name")
+                .is_some_and(|x| &source[x.byte_range()] == function)
+        {
+            def = Some(n);
+            break;
+        }
+        let mut cursor = n.walk();
+        let children: Vec<Node> = n.children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    let Some(body) = def.and_then(|d| d.child_by_field_name("body")) else {
+        return Vec::new();
+    };
+    let mut edits = Vec::new();
+    rust_edits_in(body, source, &mut edits);
+    applied(Language::Rust, source, edits)
+}
+
+fn rust_edits_in(node: Node, src: &str, out: &mut Vec<Edit>) {
+    let text = &src[node.byte_range()];
+    let mut edit = |n: Node, replacement: String, operator: Operator| {
+        out.push(Edit {
+            start: n.start_byte(),
+            end: n.end_byte(),
+            replacement,
+            operator,
+        })
+    };
+    match node.kind() {
+        "binary_expression" => {
+            if let Some(op) = node.child_by_field_name("operator") {
+                match &src[op.byte_range()] {
+                    "&&" => edit(op, "||".into(), Operator::BooleanSwapped),
+                    "||" => edit(op, "&&".into(), Operator::BooleanSwapped),
+                    o => {
+                        if let Some(to) = flipped(o).filter(|t| !t.contains(' ')) {
+                            edit(op, to.to_string(), Operator::ComparisonFlipped);
+                        }
+                    }
+                }
+            }
+        }
+        "range_expression" => {
+            let mut cursor = node.walk();
+            for child in node.children(&mut cursor) {
+                let to = match &src[child.byte_range()] {
+                    ".." if child.next_sibling().is_some() && child.prev_sibling().is_some() => {
+                        "..="
+                    }
+                    "..=" => "..",
+                    _ => continue,
+                };
+                edit(child, to.to_string(), Operator::OffByOne);
+            }
+        }
+        "integer_literal" => {
+            // Decimal digits, then a type suffix (`10usize`).
+            let split = text
+                .find(|c: char| c.is_ascii_alphabetic())
+                .unwrap_or(text.len());
+            let (digits, suffix) = text.split_at(split);
+            let decimal = suffix.is_empty() || suffix.starts_with(['i', 'u']);
+            if let Some(v) = int_value(digits).filter(|_| decimal) {
+                edit(node, format!("{}{suffix}", v + 1), Operator::OffByOne);
+                if v > 0 {
+                    edit(node, format!("{}{suffix}", v - 1), Operator::OffByOne);
+                }
+                if v.abs() > 1 {
+                    edit(node, format!("0{suffix}"), Operator::ConstantChanged);
+                }
+            }
+        }
+        "boolean_literal" => {
+            let to = if text == "true" { "false" } else { "true" };
+            edit(node, to.to_string(), Operator::ConstantChanged);
+        }
+        "string_literal" => {
+            let to = if text == "\"\"" { "\"x\"" } else { "\"\"" };
+            edit(node, to.to_string(), Operator::ConstantChanged);
+            return;
+        }
+        _ => {}
+    }
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        rust_edits_in(child, src, out);
+    }
+}
+
+/// Each edit applied alone to `module`: the distinct results that differ from it and parse.
+fn applied(lang: Language, module: &str, mut edits: Vec<Edit>) -> Vec<Mutant> {
     edits.sort_by_key(|e| (e.start, e.operator, e.end));
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
@@ -281,7 +388,7 @@ pub fn mutants(module: &str, function: &str) -> Vec<Mutant> {
         if source == module || !seen.insert(source.clone()) {
             continue;
         }
-        if parse(Language::Python, &source).is_none_or(|t| t.root_node().has_error()) {
+        if parse(lang, &source).is_none_or(|t| t.root_node().has_error()) {
             continue;
         }
         out.push(Mutant {
@@ -298,6 +405,41 @@ pub fn mutants(module: &str, function: &str) -> Vec<Mutant> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_mutants_change_comparisons_booleans_literals_and_ranges() {
+        let source = "fn other(x: u8) -> bool {\n    x < 3\n}\n\npub fn count(xs: &[i32], name: &str) -> usize {\n    let mut n = 0usize;\n    for i in 0..xs.len() {\n        if xs[i] >= 10 && name != \"\" || false {\n            n += 1;\n        }\n    }\n    n\n}\n";
+        let found: Vec<String> = rust_mutants(source, "count")
+            .iter()
+            .map(Mutant::describe)
+            .collect();
+        expect_test::expect![[r#"
+            [
+                "line 6: off by one (0usize -> 1usize)",
+                "line 7: off by one (0 -> 1)",
+                "line 7: off by one (.. -> ..=)",
+                "line 8: comparison flipped (>= -> <)",
+                "line 8: off by one (10 -> 11)",
+                "line 8: off by one (10 -> 9)",
+                "line 8: constant changed (10 -> 0)",
+                "line 8: boolean operator swapped (&& -> ||)",
+                "line 8: comparison flipped (!= -> ==)",
+                "line 8: constant changed (\"\" -> \"x\")",
+                "line 8: boolean operator swapped (|| -> &&)",
+                "line 8: constant changed (false -> true)",
+                "line 9: off by one (1 -> 2)",
+                "line 9: off by one (1 -> 0)",
+            ]
+        "#]]
+        .assert_debug_eq(&found);
+        assert!(rust_mutants(source, "missing").is_empty());
+        // Each is the whole file with one change.
+        for m in rust_mutants(source, "count") {
+            assert!(m
+                .source
+                .starts_with("fn other(x: u8) -> bool {\n    x < 3\n}"));
+        }
+    }
     use expect_test::{expect, Expect};
 
     fn check(module: &str, function: &str, expected: Expect) {

@@ -168,6 +168,19 @@ impl Sandbox {
         }
     }
 
+    /// The same sandbox with another wall-clock timeout, the CPU limit of each process
+    /// unchanged (for runs of several processes, like a compiler and what it built).
+    pub fn with_wall_clock(&self, timeout: Duration) -> Sandbox {
+        Sandbox {
+            config: SandboxConfig {
+                timeout,
+                ..self.config.clone()
+            },
+            net: self.net,
+            root: self.root.clone(),
+        }
+    }
+
     pub fn network_isolated(&self) -> NetIsolation {
         self.net
     }

@@ -1238,27 +1238,7 @@ fn test_edit(
 ) -> Result<(FileEdit, String, String), String> {
     let existing = t.existing.clone().unwrap_or_default();
     let (at, chunk) = match lang {
-        Language::Rust => {
-            let body = pure::reindent(tests, "    ");
-            match pure::rust_tests_module_end(&existing) {
-                Some(at) => (at, format!("\n{body}\n")),
-                None => {
-                    let sep = if existing.is_empty() || existing.ends_with("\n\n") {
-                        ""
-                    } else if existing.ends_with('\n') {
-                        "\n"
-                    } else {
-                        "\n\n"
-                    };
-                    (
-                        existing.len(),
-                        format!(
-                            "{sep}#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{body}\n}}\n"
-                        ),
-                    )
-                }
-            }
-        }
+        Language::Rust => pure::rust_tests_insertion(&existing, tests),
         Language::Python => {
             let mut head = String::new();
             if t.plan.framework == Framework::Unittest && !existing.contains("import unittest") {

@@ -1543,9 +1543,15 @@ pub(crate) fn without_python_tests(code: &str, names: &[&str]) -> String {
             cut.push((line_start(code, n.start_byte()), n.end_byte()));
         }
     }
+    removed(code, &cut)
+}
+
+/// `code` without the byte ranges `cut` (in order, not overlapping), with no more than two
+/// blank lines in a row.
+fn removed(code: &str, cut: &[(usize, usize)]) -> String {
     let mut out = String::new();
     let mut from = 0;
-    for (a, b) in cut {
+    for &(a, b) in cut {
         out.push_str(&code[from..a]);
         from = b;
     }
@@ -1566,17 +1572,106 @@ fn line_start(code: &str, at: usize) -> usize {
     code[..at].rfind('\n').map_or(0, |i| i + 1)
 }
 
-/// Where new tests go in an existing Rust file: before the closing brace of its
-/// `mod tests` (byte offset), if it has one.
-pub(crate) fn rust_tests_module_end(text: &str) -> Option<usize> {
-    let tree = nib_syntax::parse(Language::Rust, text)?;
+/// `code` (Rust test functions) without the functions named in `names`, each with the
+/// attributes and comments right above it.
+pub(crate) fn without_rust_tests(code: &str, names: &[&str]) -> String {
+    let cut: Vec<(usize, usize)> = rust_functions(code)
+        .into_iter()
+        .filter(|(name, _)| names.contains(&name.as_str()))
+        .map(|(_, r)| {
+            // With the blank lines after it (the item before keeps its own).
+            let rest = &code[r.end..];
+            let blank = rest.len() - rest.trim_start().len();
+            (
+                r.start,
+                r.end + rest[..blank].rfind('\n').map_or(0, |i| i + 1),
+            )
+        })
+        .collect();
+    removed(code, &cut)
+}
+
+/// The functions at the top level of `code` (Rust): each name, and its bytes from the start
+/// of the line of the attributes and comments right above it.
+pub(crate) fn rust_functions(code: &str) -> Vec<(String, std::ops::Range<usize>)> {
+    let Some(tree) = nib_syntax::parse(Language::Rust, code) else {
+        return Vec::new();
+    };
     let root = tree.root_node();
+    let mut c = root.walk();
+    let items: Vec<Node> = root.children(&mut c).collect();
+    let mut out = Vec::new();
+    for (i, n) in items.iter().enumerate() {
+        let Some(name) = n
+            .child_by_field_name("name")
+            .filter(|_| n.kind() == "function_item")
+        else {
+            continue;
+        };
+        let mut start = n.start_byte();
+        for p in items[..i].iter().rev() {
+            if !matches!(
+                p.kind(),
+                "attribute_item" | "line_comment" | "block_comment"
+            ) {
+                break;
+            }
+            start = p.start_byte();
+        }
+        out.push((
+            code[name.byte_range()].to_string(),
+            line_start(code, start)..n.end_byte(),
+        ));
+    }
+    out
+}
+
+/// Where `tests` (Rust test functions) go in the Rust file `existing`, and the text put
+/// there: into its `mod tests` when it has one, else in a new `#[cfg(test)] mod tests` at its
+/// end.
+pub(crate) fn rust_tests_insertion(existing: &str, tests: &str) -> (usize, String) {
+    let body = reindent(tests, "    ");
+    match rust_tests_module_end(existing) {
+        Some(at) => (at, format!("\n{body}\n")),
+        None => {
+            let sep = if existing.is_empty() || existing.ends_with("\n\n") {
+                ""
+            } else if existing.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
+            (
+                existing.len(),
+                format!("{sep}#[cfg(test)]\nmod tests {{\n    use super::*;\n\n{body}\n}}\n"),
+            )
+        }
+    }
+}
+
+/// The `mod tests` item at the top level of a Rust file.
+fn tests_mod<'t>(root: Node<'t>, text: &str) -> Option<Node<'t>> {
     let mut c = root.walk();
     let found = root.children(&mut c).find(|n| {
         n.kind() == "mod_item"
             && n.child_by_field_name("name")
                 .is_some_and(|name| &text[name.byte_range()] == "tests")
-    })?;
+    });
+    found
+}
+
+/// The text of the Rust file's `mod tests`, if it has one.
+pub(crate) fn rust_tests_module(text: &str) -> Option<&str> {
+    let tree = nib_syntax::parse(Language::Rust, text)?;
+    let found = tests_mod(tree.root_node(), text)?;
+    Some(&text[found.byte_range()])
+}
+
+/// Where new tests go in an existing Rust file: before the closing brace of its
+/// `mod tests` (byte offset), if it has one.
+pub(crate) fn rust_tests_module_end(text: &str) -> Option<usize> {
+    let tree = nib_syntax::parse(Language::Rust, text)?;
+    let found = tests_mod(tree.root_node(), text)?;
     let body = found.child_by_field_name("body")?;
     // The closing brace's line start.
     let close = body.end_byte().checked_sub(1)?;

@@ -2,10 +2,12 @@
 //! CPU limits, memory limit, a scratch directory, no network where the OS allows): generated
 //! tests against the current code (a failing test is dropped and the result says which and
 //! why; the kept tests' mutation score), and a rewrite against the project's tests (a rewrite
-//! that breaks them is not offered).
+//! that breaks them is not offered). Python runs under nib's runner; a Rust file is compiled
+//! with its tests by `rustc --test` alone (no cargo build), so a file that needs the rest of
+//! its crate runs nothing; mutation scores are measured for Python only.
 //!
-//! A verdict comes from a sandbox run only; when nothing ran (Rust, no tests, the code cannot
-//! load in the sandbox) the result says so and claims nothing.
+//! A verdict comes from a sandbox run only; when nothing ran (no tests, the code cannot load
+//! or compile alone in the sandbox) the result says so and claims nothing.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -125,16 +127,8 @@ pub(crate) fn check_generated_tests(
     function: &str,
     tests: &str,
 ) -> CheckedTests {
-    if lang != Language::Python {
-        return CheckedTests {
-            tests: Some(tests.to_string()),
-            verification: Verification::not_run(
-                "generated",
-                "The tests were not run: nib runs Python tests in its sandbox, not Rust ones \
-                 (a cargo build per request is too slow); check them with `cargo test`."
-                    .into(),
-            ),
-        };
+    if lang == Language::Rust {
+        return check_rust_tests(sandbox(), source, function, tests);
     }
     check_python_tests(
         sandbox(),
@@ -145,6 +139,193 @@ pub(crate) fn check_generated_tests(
         tests,
     )
 }
+
+/// Generated Rust `tests` (test functions for the file's `mod tests`) compiled with the file
+/// `source` by rustc alone and run: the ones rustc rejects or that fail are dropped; the
+/// kept ones run on the mutants of `function` that compile. A file that does not compile
+/// alone with them (it needs the rest of its crate) runs nothing, and the tests are offered
+/// saying so.
+fn check_rust_tests(sandbox: &Sandbox, source: &str, function: &str, tests: &str) -> CheckedTests {
+    // Tests rustc rejects are dropped (with its first message) and the rest compiled again.
+    let mut tests = tests.to_string();
+    let mut outcomes: Vec<TestOutcome> = Vec::new();
+    let mut rounds = 0;
+    let run = loop {
+        rounds += 1;
+        let (at, chunk) = pure::rust_tests_insertion(source, &tests);
+        let file = pure::replaced(source, at, at, &chunk);
+        let (run, errors) = nib_verify::run_rust_tests_or_errors(&file, RUST_EDITION, sandbox);
+        if errors.is_empty() || rounds > RUST_COMPILE_ROUNDS {
+            break run;
+        }
+        // The tests' first line in the file (1-based), and each test's lines there.
+        let first_line = 1
+            + file[..at].matches('\n').count()
+            + chunk
+                .find(pure::reindent(&tests, "    ").as_str())
+                .map_or(0, |i| chunk[..i].matches('\n').count());
+        let line_of = |byte: usize| first_line + tests[..byte].matches('\n').count();
+        let functions: Vec<(String, std::ops::RangeInclusive<usize>)> =
+            pure::rust_functions(&tests)
+                .into_iter()
+                .map(|(name, r)| (name, line_of(r.start)..=line_of(r.end)))
+                .collect();
+        let in_test = |e: &nib_verify::CompileError| {
+            functions
+                .iter()
+                .find(|(_, lines)| e.lines.iter().any(|l| lines.contains(l)))
+        };
+        // An error outside the tests: the file does not compile alone (the run says so).
+        if !errors.iter().all(|e| in_test(e).is_some()) {
+            break run;
+        }
+        let mut rejected: Vec<&str> = Vec::new();
+        for e in &errors {
+            let name = in_test(e).map_or("", |(n, _)| n.as_str());
+            if !rejected.contains(&name) {
+                rejected.push(name);
+                outcomes.push(TestOutcome {
+                    name: name.to_string(),
+                    passed: false,
+                    kept: false,
+                    reason: Some(short(&format!("does not compile: {}", e.message))),
+                });
+            }
+        }
+        tests = pure::without_rust_tests(&tests, &rejected);
+        if rejected.len() == functions.len() {
+            break nib_verify::TestRun {
+                tests: Vec::new(),
+                error: None,
+            };
+        }
+    };
+    if let Some(error) = &run.error {
+        return CheckedTests {
+            tests: Some(tests),
+            verification: Verification::not_run(
+                "generated",
+                format!(
+                    "The tests were not run: {}; check them with `cargo test`.",
+                    short(error)
+                ),
+            ),
+        };
+    }
+    // The harness names a test by its module path (`tests::test_f`); the file's own tests
+    // are not the result's.
+    let base = |name: &str| name.rsplit("::").next().unwrap_or(name).to_string();
+    let written_names: Vec<String> = pure::rust_functions(&tests)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let generated: Vec<&nib_verify::TestResult> = run
+        .tests
+        .iter()
+        .filter(|t| t.name.starts_with("tests::") && written_names.contains(&base(&t.name)))
+        .collect();
+    let failing: Vec<String> = generated
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| base(&t.name))
+        .collect();
+    let failing: Vec<&str> = failing.iter().map(String::as_str).collect();
+    let kept_code = pure::without_rust_tests(&tests, &failing);
+    outcomes.extend(generated.iter().map(|t| TestOutcome {
+        name: base(&t.name),
+        passed: t.passed,
+        kept: t.passed,
+        reason: t.reason.as_deref().map(short),
+    }));
+    let written = outcomes.len();
+    let kept = outcomes.iter().filter(|o| o.kept).count();
+    let dropped = written - kept;
+    let mut summary = format!(
+        "Compiled with the file by rustc and run in the sandbox against the current code: \
+         {kept} of {written} test{} passed and {} kept",
+        if written == 1 { "" } else { "s" },
+        if kept == 1 { "is" } else { "are" }
+    );
+    if dropped > 0 {
+        let named: Vec<String> = outcomes
+            .iter()
+            .filter(|o| !o.kept)
+            .take(NAMED_FAILURES)
+            .map(|o| match &o.reason {
+                Some(r) => format!("`{}` ({r})", o.name),
+                None => format!("`{}`", o.name),
+            })
+            .collect();
+        summary.push_str(&format!(
+            "; dropped (the code or the test is wrong): {}{}",
+            named.join(", "),
+            if dropped > named.len() { ", ..." } else { "" }
+        ));
+    }
+    summary.push('.');
+    let (mut killed, mut total) = (0, 0);
+    if kept > 0 {
+        let with_tests = |src: &str| {
+            let (at, chunk) = pure::rust_tests_insertion(src, &kept_code);
+            pure::replaced(src, at, at, &chunk)
+        };
+        let passing: Vec<String> = generated
+            .iter()
+            .filter(|t| t.passed)
+            .map(|t| t.name.clone())
+            .collect();
+        let m = nib_verify::rust_mutation_check(
+            source,
+            function,
+            &with_tests,
+            &passing,
+            RUST_EDITION,
+            sandbox,
+            Some(Instant::now() + RUST_MUTANTS_TIME),
+        );
+        killed = m.mutants.iter().filter(|r| r.killed).count();
+        total = m.mutants.len();
+        let mut left_out = Vec::new();
+        if m.not_compiled > 0 {
+            left_out.push(format!("{} that do not compile", m.not_compiled));
+        }
+        if m.not_run > 0 {
+            left_out.push(format!("{} more not run: out of time", m.not_run));
+        }
+        summary.push_str(&format!(
+            " The kept tests kill {killed} of {total} simple mutants of `{function}`{}.",
+            if left_out.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", left_out.join("; "))
+            }
+        ));
+    }
+    CheckedTests {
+        tests: (kept > 0).then_some(kept_code),
+        verification: Verification {
+            ran: written > 0,
+            verified: kept > 0,
+            summary,
+            tests_from: "generated".into(),
+            tests: outcomes,
+            kept,
+            dropped,
+            mutants_killed: killed,
+            mutants_total: total,
+        },
+    }
+}
+
+/// Time the mutants of a Rust function may start in (each is compiled, about a second).
+const RUST_MUTANTS_TIME: Duration = Duration::from_secs(12);
+
+/// Compilations of generated Rust tests at most: the tests rustc rejects are dropped between
+/// them.
+const RUST_COMPILE_ROUNDS: usize = 3;
+
+/// The Rust edition a file is compiled in to run its tests.
+const RUST_EDITION: &str = "2021";
 
 fn check_python_tests(
     sandbox: &Sandbox,
@@ -603,12 +784,20 @@ pub(crate) fn check_rewrite(
             ),
         ));
     };
-    if lang != Language::Python {
-        return Ok(Verification::not_run(
+    if lang == Language::Rust {
+        // The file holds its tests: they run on it and on the rewritten file.
+        let c = nib_verify::check_rust_refactor(
+            change.source,
+            change.rewritten,
+            RUST_EDITION,
+            sandbox(),
+        );
+        return rewrite_verdict(
+            &c,
+            change,
             tests_path,
-            "Not verified: nib runs Python tests in its sandbox, not Rust ones; run `cargo test`."
-                .into(),
-        ));
+            pure::rust_tests_module(change.source).unwrap_or_default(),
+        );
     }
     check_python_rewrite(
         sandbox(),
@@ -638,6 +827,17 @@ fn check_python_rewrite(
         framework,
         sandbox,
     );
+    rewrite_verdict(&c, change, tests_path, tests)
+}
+
+/// Whether a rewrite may be offered after `c`, the tests in `tests_path` (whose text is `tests`)
+/// on the current code and on the rewrite.
+fn rewrite_verdict(
+    c: &nib_verify::RefactorCheck,
+    change: &Change,
+    tests_path: &str,
+    tests: &str,
+) -> Result<Verification, String> {
     let before = c.original.passing();
     if before.is_empty() {
         let why = match &c.original.error {
@@ -748,11 +948,9 @@ pub(crate) fn check_fix(
             "Not verified: the project has no tests for this file (looked for {tests_path})."
         ));
     };
-    if lang != Language::Python {
-        return not_run(
-            "Not verified: nib runs Python tests in its sandbox, not Rust ones; run `cargo test`."
-                .into(),
-        );
+    if lang == Language::Rust {
+        let c = nib_verify::check_rust_refactor(source, fixed, RUST_EDITION, sandbox());
+        return fix_verdict(&c, tests_path);
     }
     check_python_fix(
         sandbox(),
@@ -784,6 +982,11 @@ fn check_python_fix(
         framework,
         sandbox,
     );
+    fix_verdict(&c, tests_path)
+}
+
+/// What `c`, the tests in `tests_path` on the current code and on the fixed code, say of a fix.
+fn fix_verdict(c: &nib_verify::RefactorCheck, tests_path: &str) -> FixCheck {
     if let Some(e) = &c.original.error {
         return FixCheck {
             verification: Verification::not_run(
@@ -1004,6 +1207,128 @@ mod tests {
     }
 
     const CLAMP: &str = "def clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
+
+    #[test]
+    fn a_rust_rewrite_or_fix_is_checked_by_the_files_own_tests() {
+        let source = "pub fn clamp(x: i32, lo: i32, hi: i32) -> i32 {\n    if x < lo {\n        lo\n    } else if x > hi {\n        hi\n    } else {\n        x\n    }\n}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn inside() {\n        assert_eq!(clamp(5, 0, 10), 5);\n    }\n\n    #[test]\n    fn above() {\n        assert_eq!(clamp(11, 0, 10), 10);\n    }\n}\n";
+        let body = "    if x < lo {\n        lo\n    } else if x > hi {\n        hi\n    } else {\n        x\n    }\n";
+        let check = |rewritten: &str| {
+            let change = Change {
+                source,
+                rewritten,
+                function: Some("clamp"),
+            };
+            check_rewrite(
+                Language::Rust,
+                Framework::RustModule,
+                "",
+                &change,
+                "src/lib.rs",
+                Some(source),
+            )
+        };
+        let kept = check(&source.replace(body, "    x.max(lo).min(hi)\n")).unwrap();
+        assert!(kept.ran && kept.verified, "{kept:?}");
+        assert!(
+            kept.summary.starts_with("Verified: the 2 tests"),
+            "{}",
+            kept.summary
+        );
+        let broken = check(&source.replace(body, "    x.min(lo).max(hi)\n")).unwrap_err();
+        assert!(broken.contains("breaks"), "{broken}");
+        // A fix: the test failing on the current code passes on the fixed one.
+        let buggy = source.replace("x > hi", "x >= hi + 1 && x > 100");
+        let fixed = check_fix(
+            Language::Rust,
+            Framework::RustModule,
+            "",
+            &buggy,
+            source,
+            "src/lib.rs",
+            Some(&buggy),
+        );
+        assert!(fixed.verification.verified, "{:?}", fixed.verification);
+        assert!(fixed.still_failing.is_none());
+        let not_fixed = check_fix(
+            Language::Rust,
+            Framework::RustModule,
+            "",
+            &buggy,
+            &buggy,
+            "src/lib.rs",
+            Some(&buggy),
+        );
+        assert!(!not_fixed.verification.verified);
+        assert!(
+            not_fixed
+                .still_failing
+                .as_deref()
+                .is_some_and(|f| f.contains("above")),
+            "{:?}",
+            not_fixed.still_failing
+        );
+    }
+
+    #[test]
+    fn generated_rust_tests_run_with_the_file_and_a_failing_one_is_dropped() {
+        let source = "pub fn clamp(x: i32, lo: i32, hi: i32) -> i32 {\n    if x < lo {\n        lo\n    } else if x > hi {\n        hi\n    } else {\n        x\n    }\n}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn own() {\n        assert_eq!(clamp(3, 0, 1), 1);\n    }\n}\n";
+        let tests = "#[test]\nfn inside() {\n    assert_eq!(clamp(5, 0, 10), 5);\n}\n\n/// Wrong: clamps to lo.\n#[test]\nfn negative() {\n    assert_eq!(clamp(-1, 0, 10), -1);\n}\n\n#[test]\nfn above() {\n    assert_eq!(clamp(11, 0, 10), 10);\n}\n\n#[test]\nfn unknown() {\n    assert_eq!(clamp_all(&[11], 0, 10), vec![10]);\n}\n";
+        let c = check_rust_tests(&sandbox(), source, "clamp", tests);
+        let v = &c.verification;
+        assert!(v.ran && v.verified, "{v:?}");
+        assert_eq!((v.kept, v.dropped), (2, 2), "{v:?}");
+        let names: Vec<(&str, bool)> = v.tests.iter().map(|t| (t.name.as_str(), t.kept)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("unknown", false),
+                ("above", true),
+                ("inside", true),
+                ("negative", false)
+            ]
+        );
+        // A test rustc rejects is dropped with its message, the others still run.
+        let unknown = v.tests[0].reason.as_deref().unwrap();
+        assert!(
+            unknown.starts_with("does not compile: error[E0425]") && unknown.contains("clamp_all"),
+            "{unknown}"
+        );
+        let kept = c.tests.unwrap();
+        assert_eq!(
+            kept,
+            "#[test]\nfn inside() {\n    assert_eq!(clamp(5, 0, 10), 5);\n}\n\n#[test]\nfn above() {\n    assert_eq!(clamp(11, 0, 10), 10);\n}"
+        );
+        assert!(v.summary.contains("2 of 4 tests passed"), "{}", v.summary);
+        // Both comparisons flipped: each fails `inside`.
+        assert_eq!((v.mutants_killed, v.mutants_total), (2, 2));
+        assert!(
+            v.summary
+                .ends_with("The kept tests kill 2 of 2 simple mutants of `clamp`."),
+            "{}",
+            v.summary
+        );
+        assert!(
+            v.summary.contains("`negative` (") && v.summary.contains("left: 0"),
+            "{}",
+            v.summary
+        );
+        // A file that needs the rest of its crate: nothing runs, the tests are offered.
+        let c = check_rust_tests(
+            &sandbox(),
+            &format!("use crate::util::x;\n{source}"),
+            "clamp",
+            tests,
+        );
+        assert!(!c.verification.ran, "{:?}", c.verification);
+        assert!(
+            c.verification
+                .summary
+                .starts_with("The tests were not run: the file does not compile alone"),
+            "{}",
+            c.verification.summary
+        );
+        assert_eq!(c.tests.as_deref(), Some(tests));
+    }
 
     #[test]
     fn a_generated_test_failing_on_the_current_code_is_dropped_with_its_reason() {
