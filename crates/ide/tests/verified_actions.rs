@@ -707,6 +707,31 @@ fn a_rewrite_must_keep_the_results_recorded_on_inputs_from_the_signature() {
 const BUCKETS: &str = "def lowered(rows, capacity):\n    import math\n    total = 0\n    for row in rows:\n        total += math.ceil(sum(row) / capacity)\n    return total\n";
 
 #[test]
+fn a_fix_using_a_standard_module_the_file_does_not_import_gets_the_import() {
+    let buggy = "def lowered(rows, capacity):\n    total = 0\n    for row in rows:\n        total += sum(row) // capacity\n    return total\n";
+    let fixed = "```python\ndef lowered(rows, capacity):\n    total = 0\n    for row in rows:\n        total += math.ceil(sum(row) / capacity)\n    return total\n```\nFloor division rounded down.\n";
+    let engine = Scripted::new(&[fixed]);
+    let r = run_on(
+        engine,
+        buggy,
+        CodeActionKind::Fix,
+        &["lowered([[1]], 2) should be 1"],
+    );
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert!(
+        r.generated_code
+            .starts_with("import math\n\n\ndef lowered(rows, capacity):\n"),
+        "{r:?}"
+    );
+    assert!(
+        r.explanation
+            .contains("nib added `import math`, which the fix uses."),
+        "{}",
+        r.explanation
+    );
+}
+
+#[test]
 fn a_rewrite_using_a_name_the_file_does_not_bind_is_asked_again() {
     // The rewrite drops the function's own `import math`: a NameError no test would reach.
     // The standard library has it: nib adds the import and offers the rewrite.

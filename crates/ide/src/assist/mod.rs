@@ -692,12 +692,13 @@ impl Ide {
                         // A rewrite that parses and binds every name it uses runs the
                         // project's tests before it is offered. Names the standard library
                         // has get their import, above a top-level function (where a model's
-                        // own new import goes).
-                        let unbound = (kind == CodeActionKind::Refactor
-                            && changed
-                            && errors_after <= errors_before)
-                            .then(|| verify::undefined_names(lang, &text, &after_edit))
-                            .flatten();
+                        // own new import goes), in a fix too (whose tests then say the rest).
+                        let unbound =
+                            (matches!(kind, CodeActionKind::Refactor | CodeActionKind::Fix)
+                                && changed
+                                && errors_after <= errors_before)
+                                .then(|| verify::undefined_names(lang, &text, &after_edit))
+                                .flatten();
                         let (new_code, new_text, after_edit, unbound) = match unbound {
                             Some(verify::Unbound {
                                 imports: Some(imports),
@@ -707,17 +708,24 @@ impl Ide {
                                 let (_, _, new_text) = placement(kind, &target, target_text, &code);
                                 let after_edit = pure::replaced(&text, start, end, &new_text);
                                 import_note = Some(format!(
-                                    "nib added {}, which the rewrite uses.",
+                                    "nib added {}, which the {} uses.",
                                     imports
                                         .iter()
                                         .map(|i| format!("`{i}`"))
                                         .collect::<Vec<_>>()
-                                        .join(", ")
+                                        .join(", "),
+                                    if kind == CodeActionKind::Fix {
+                                        "fix"
+                                    } else {
+                                        "rewrite"
+                                    }
                                 ));
                                 (code, new_text, after_edit, None)
                             }
-                            Some(u) => (new_code, new_text, after_edit, Some(u.why)),
-                            None => (new_code, new_text, after_edit, None),
+                            Some(u) if kind == CodeActionKind::Refactor => {
+                                (new_code, new_text, after_edit, Some(u.why))
+                            }
+                            _ => (new_code, new_text, after_edit, None),
                         };
                         let checked = (kind == CodeActionKind::Refactor
                             && changed
