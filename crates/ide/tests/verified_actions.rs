@@ -405,7 +405,13 @@ fn a_documented_function_asked_again_reads_its_docstring_once_and_must_begin_oth
         &same,
         &format!("```python\n{}```\n", code.replace("    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n", "    return lo if x < lo else hi if x > hi else x\n")),
     ]);
-    let ide = ide_with(engine.clone());
+    // Under an action budget (one that never stops the second try).
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        action_budget: Some(std::time::Duration::from_secs(3600)),
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine.clone());
     ide.open(URI, Some("python"), 2, &code);
     let r = run(&ide, CodeActionKind::Refactor, &refactor_input());
     assert!(
@@ -437,6 +443,14 @@ fn a_documented_function_asked_again_reads_its_docstring_once_and_must_begin_oth
         "{:?}",
         avoids[1]
     );
+    // Without a budget the question shows the docstring whole.
+    let engine = Scripted::new(&[&same]);
+    let ide = ide_with(engine.clone());
+    ide.open(URI, Some("python"), 2, &code);
+    run(&ide, CodeActionKind::Refactor, &refactor_input());
+    let prompts = engine.prompts.lock().unwrap().clone();
+    assert_eq!(prompts[0].matches(DOC).count(), 2, "{}", prompts[0]);
+    assert!(!prompts[0].contains(short), "{}", prompts[0]);
 }
 
 #[test]

@@ -526,10 +526,17 @@ impl Ide {
         creq.max_tokens = max_tokens(kind, config.code_action_max_tokens);
         creq.draft_tokens = draft_tokens(kind);
         creq.answer_start = pure::answer_start(kind, lang, &code);
-        // The docstring the answer starts with is read there in full: once is enough.
-        creq.shortened = pure::shortened_docstring(kind, lang, &code)
-            .into_iter()
-            .collect();
+        // The docstring the answer starts with is read there in full; under an action budget
+        // the question shows it by its first line. That saves a local model a second read
+        // (a 300-token docstring costs about 3 s on two cores) at some cost in quality: with
+        // the docstring only in its own answer, the 1.5B model's rewrites change less and
+        // break more (docs/evaluation.md, 2026-12-06, session 26). Without a budget
+        // (`actionBudgetMs` 0) the question shows it whole.
+        if config.action_budget.is_some() {
+            creq.shortened = pure::shortened_docstring(kind, lang, &code)
+                .into_iter()
+                .collect();
+        }
         // A rewrite asked again because it changed nothing may not begin the function's body
         // as that answer did: its first line of code changes.
         if let (Some(start), Some(previous), true) = (
