@@ -900,10 +900,14 @@ impl Ide {
                     Language::Python => pure::tests_imports(&text, tests, &subject),
                     Language::Rust => Vec::new(),
                 };
-                // Cut at the output cap: the Python tests finished before the cut are kept
-                // (and run like the others).
+                // Cut at the output cap: the tests finished before the cut are kept (and run
+                // like the others).
                 let (code, cut) = match (&parts.code, lang) {
                     (Some(c), Language::Python) if cut => match pure::complete_python_tests(c) {
+                        Some(whole) => (Some(whole), false),
+                        None => (Some(c.clone()), true),
+                    },
+                    (Some(c), Language::Rust) if cut => match pure::complete_rust_tests(c) {
                         Some(whole) => (Some(whole), false),
                         None => (Some(c.clone()), true),
                     },

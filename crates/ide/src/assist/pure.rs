@@ -1443,6 +1443,34 @@ pub(crate) fn complete_python_tests(code: &str) -> Option<String> {
         .then(|| kept.trim_end().to_string())
 }
 
+/// Rust test code cut short: through the end of its last complete function, with a
+/// `mod tests` the cut left open closed again; `None` when no `#[test]` is left.
+pub(crate) fn complete_rust_tests(code: &str) -> Option<String> {
+    let tree = nib_syntax::parse(Language::Rust, code)?;
+    let mut stack = vec![tree.root_node()];
+    let mut end = None;
+    while let Some(n) = stack.pop() {
+        if n.kind() == "function_item" && !n.has_error() {
+            end = end.max(Some(n.end_byte()));
+            continue;
+        }
+        let mut c = n.walk();
+        stack.extend(n.children(&mut c));
+    }
+    let kept = code[..end?].trim_end();
+    if !kept.contains("#[test]") {
+        return None;
+    }
+    let closed = format!("{kept}\n}}");
+    Some(
+        if syntax_errors(Language::Rust, kept) > 0 && syntax_errors(Language::Rust, &closed) == 0 {
+            closed
+        } else {
+            kept.to_string()
+        },
+    )
+}
+
 /// Python `code` with the test `name` (`test_f` or `TestC.test_f`) cut before the statement
 /// on `line` (1-based), where it failed: the statements before it ran and their checks held.
 /// What follows the last check before that line goes too. `None` when that line does not start a statement of the test's own body, or when no

@@ -963,3 +963,23 @@ fn the_prompt_shows_a_long_docstring_the_answer_repeats_by_its_first_line() {
         None
     );
 }
+
+#[test]
+fn rust_tests_cut_short_keep_their_complete_functions() {
+    let cut = "#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn one() {\n        assert_eq!(largest(&[1]), Some(1));\n    }\n\n    #[test]\n    fn two() {\n        assert_eq!(largest(&[1, 2]), Some(2));\n    }\n\n    #[test]\n    fn three() {\n        assert_eq!(largest(&[";
+    let whole = complete_rust_tests(cut).unwrap();
+    assert!(whole.ends_with("Some(2));\n    }\n}"), "{whole}");
+    assert_eq!(syntax_errors(Language::Rust, &whole), 0, "{whole}");
+    assert_eq!(
+        tests_from_code(Language::Rust, &whole, &[]).unwrap(),
+        "#[test]\nfn one() {\n    assert_eq!(largest(&[1]), Some(1));\n}\n\n#[test]\nfn two() {\n    assert_eq!(largest(&[1, 2]), Some(2));\n}"
+    );
+    // Bare functions, the last one cut.
+    let bare = "#[test]\nfn one() {\n    assert!(true);\n}\n\n#[test]\nfn two() {\n    assert";
+    assert_eq!(
+        complete_rust_tests(bare).as_deref(),
+        Some("#[test]\nfn one() {\n    assert!(true);\n}")
+    );
+    // Nothing complete: nothing kept.
+    assert_eq!(complete_rust_tests("#[test]\nfn one() {\n    assert"), None);
+}
