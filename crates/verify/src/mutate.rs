@@ -96,6 +96,18 @@ struct Edit {
     operator: Operator,
 }
 
+impl Edit {
+    /// `n` replaced.
+    fn of(n: Node, replacement: String, operator: Operator) -> Edit {
+        Edit {
+            start: n.start_byte(),
+            end: n.end_byte(),
+            replacement,
+            operator,
+        }
+    }
+}
+
 fn flipped(op: &str) -> Option<&'static str> {
     Some(match op {
         "<" => ">=",
@@ -144,12 +156,7 @@ fn is_docstring(node: Node, body: Node) -> bool {
 fn edits_in(node: Node, body: Node, src: &str, out: &mut Vec<Edit>) {
     let text = &src[node.byte_range()];
     let mut edit = |n: Node, replacement: String, operator: Operator| {
-        out.push(Edit {
-            start: n.start_byte(),
-            end: n.end_byte(),
-            replacement,
-            operator,
-        })
+        out.push(Edit::of(n, replacement, operator))
     };
     match node.kind() {
         "comparison_operator" => {
@@ -305,12 +312,7 @@ pub fn rust_mutants(source: &str, function: &str) -> Vec<Mutant> {
 fn rust_edits_in(node: Node, src: &str, out: &mut Vec<Edit>) {
     let text = &src[node.byte_range()];
     let mut edit = |n: Node, replacement: String, operator: Operator| {
-        out.push(Edit {
-            start: n.start_byte(),
-            end: n.end_byte(),
-            replacement,
-            operator,
-        })
+        out.push(Edit::of(n, replacement, operator))
     };
     match node.kind() {
         "binary_expression" => {

@@ -246,22 +246,7 @@ fn check_rust_tests(sandbox: &Sandbox, source: &str, function: &str, tests: &str
         if written == 1 { "" } else { "s" },
         if kept == 1 { "is" } else { "are" }
     );
-    if dropped > 0 {
-        let named: Vec<String> = outcomes
-            .iter()
-            .filter(|o| !o.kept)
-            .take(NAMED_FAILURES)
-            .map(|o| match &o.reason {
-                Some(r) => format!("`{}` ({r})", o.name),
-                None => format!("`{}`", o.name),
-            })
-            .collect();
-        summary.push_str(&format!(
-            "; dropped (the code or the test is wrong): {}{}",
-            named.join(", "),
-            if dropped > named.len() { ", ..." } else { "" }
-        ));
-    }
+    summary.push_str(&dropped_note(&outcomes, dropped));
     summary.push('.');
     let (mut killed, mut total) = (0, 0);
     if kept > 0 {
@@ -315,6 +300,28 @@ fn check_rust_tests(sandbox: &Sandbox, source: &str, function: &str, tests: &str
             mutants_total: total,
         },
     }
+}
+
+/// The summary's words on the dropped tests (the first few named, with why): empty when none
+/// was dropped.
+fn dropped_note(outcomes: &[TestOutcome], dropped: usize) -> String {
+    if dropped == 0 {
+        return String::new();
+    }
+    let named: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.kept)
+        .take(NAMED_FAILURES)
+        .map(|o| match &o.reason {
+            Some(r) => format!("`{}` ({r})", o.name),
+            None => format!("`{}`", o.name),
+        })
+        .collect();
+    format!(
+        "; dropped (the code or the test is wrong): {}{}",
+        named.join(", "),
+        if dropped > named.len() { ", ..." } else { "" }
+    )
 }
 
 /// Time the mutants of a Rust function may start in (each is compiled, about a second).
@@ -509,22 +516,7 @@ fn check_python_tests(
             named.join(", ")
         ));
     }
-    if dropped > 0 {
-        let named: Vec<String> = outcomes
-            .iter()
-            .filter(|o| !o.kept)
-            .take(NAMED_FAILURES)
-            .map(|o| match &o.reason {
-                Some(r) => format!("`{}` ({r})", o.name),
-                None => format!("`{}`", o.name),
-            })
-            .collect();
-        summary.push_str(&format!(
-            "; dropped (the code or the test is wrong): {}{}",
-            named.join(", "),
-            if dropped > named.len() { ", ..." } else { "" }
-        ));
-    }
+    summary.push_str(&dropped_note(&outcomes, dropped));
     if written > 0 {
         summary.push('.');
     } else if kept == 0 {
