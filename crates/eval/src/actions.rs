@@ -111,7 +111,35 @@ pub struct ActionsArgs {
     /// default: nib's own default.
     #[arg(long)]
     pub action_budget_ms: Option<u64>,
+    /// The nib side asks this remote OpenAI-compatible server (its API root, `/v1` included)
+    /// instead of the local model, with no fallback (a failed request counts as no answer);
+    /// the raw side stays the local `--model`.
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// The model name the remote server knows (with `--remote`).
+    #[arg(long, default_value = "")]
+    pub remote_model: String,
 }
+
+/// The settings the nib side's `nib ask` runs with.
+fn nib_settings(args: &ActionsArgs) -> serde_json::Value {
+    let mut settings = serde_json::json!({ "model": args.model });
+    if let Some(ms) = args.action_budget_ms {
+        settings["actionBudgetMs"] = ms.into();
+    }
+    if let Some(url) = &args.remote {
+        settings["chatProvider"] = "remote".into();
+        settings["remoteBaseUrl"] = url.as_str().into();
+        settings["remoteModel"] = args.remote_model.as_str().into();
+        settings["fallback"] = false.into();
+        settings["remoteTimeoutMs"] = REMOTE_TIMEOUT_MS.into();
+    }
+    settings
+}
+
+/// A remote answer's time limit in the evaluation: a CPU server on loopback writes a whole
+/// function slowly.
+const REMOTE_TIMEOUT_MS: u64 = 300_000;
 
 /// One HumanEval problem as a module.
 #[derive(Debug, Clone, Serialize)]
@@ -927,11 +955,7 @@ pub fn run(args: ActionsArgs, make_ide: MakeIde) -> Result<()> {
             Some(p) => p.clone(),
             None => std::env::current_exe().context("cannot find this executable")?,
         },
-        settings: match args.action_budget_ms {
-            Some(ms) => serde_json::json!({ "model": args.model, "actionBudgetMs": ms }),
-            None => serde_json::json!({ "model": args.model }),
-        }
-        .to_string(),
+        settings: nib_settings(&args).to_string(),
     };
     let nib_available = args.sides.contains(&Side::Nib) && nib.available();
     if args.sides.contains(&Side::Nib) && !nib_available {
@@ -982,12 +1006,16 @@ pub fn run(args: ActionsArgs, make_ide: MakeIde) -> Result<()> {
         )
     });
     let header = format!(
-        "nib eval actions: {} of {total} HumanEval problems (seed {}), model {}{}, {:.0}s",
+        "nib eval actions: {} of {total} HumanEval problems (seed {}), model {}{}{}, {:.0}s",
         picked.len(),
         args.seed,
         args.model,
         args.action_budget_ms
             .map(|ms| format!(", actionBudgetMs {ms}"))
+            .unwrap_or_default(),
+        args.remote
+            .as_ref()
+            .map(|url| format!(", nib side remote {url} ({})", args.remote_model))
             .unwrap_or_default(),
         started.elapsed().as_secs_f64()
     );
@@ -1084,6 +1112,34 @@ mod tests {
             timeout: Duration::from_secs(60),
             ..SandboxConfig::default()
         })
+    }
+
+    #[test]
+    fn the_nib_side_asks_a_remote_server_without_fallback_when_given_one() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ActionsArgs,
+        }
+        let local = Cli::parse_from(["eval", "--action-budget-ms", "0"]).args;
+        assert_eq!(
+            nib_settings(&local),
+            serde_json::json!({ "model": "qwen2.5-coder-0.5b", "actionBudgetMs": 0 })
+        );
+        let remote = Cli::parse_from([
+            "eval",
+            "--remote",
+            "http://127.0.0.1:8000/v1",
+            "--remote-model",
+            "coder",
+        ])
+        .args;
+        let s = nib_settings(&remote);
+        assert_eq!(s["chatProvider"], "remote");
+        assert_eq!(s["remoteBaseUrl"], "http://127.0.0.1:8000/v1");
+        assert_eq!(s["remoteModel"], "coder");
+        assert_eq!(s["fallback"], false);
     }
 
     #[test]
