@@ -355,6 +355,71 @@ fn remote_completion_never_sends_secrets_ignored_or_denied_files() {
     assert_eq!(s.shutdown(), Some(0));
 }
 
+/// `nib ask` with `settings` on `loc`, NIB_HOME at `home`: its JSON result and its stderr.
+fn ask(home: &Path, action: &str, loc: &str, settings: Value) -> (Value, String) {
+    let mut all = json!({ "model": require_model(), "actionMaxTokens": 64, "threads": 1 });
+    for (k, v) in settings.as_object().unwrap() {
+        all[k] = v.clone();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nib"))
+        .args(["ask", action, loc, "--json", "--settings", &all.to_string()])
+        .env("NIB_HOME", home)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn nib_ask_uses_the_remote_provider_logs_it_and_falls_back_saying_so() {
+    let remote = server::serve(vec![chat_answer(&["`circle_area` returns ", "the area."])]);
+    let setup = Setup::new();
+    let path = setup.write("geo.py", "def circle_area(r):\n    return 3.14159 * r * r\n");
+    let loc = format!("{}:2", path.display());
+    let (v, _) = ask(
+        &setup.home,
+        "explain",
+        &loc,
+        json!({
+            "chatProvider": "remote",
+            "remoteBaseUrl": remote.base_url(),
+            "remoteModel": "remote-model",
+        }),
+    );
+    assert_eq!(v["provider"]["name"], "remote", "{v}");
+    assert_eq!(v["explanation"], "`circle_area` returns the area.", "{v}");
+    let requests = remote.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, "/v1/chat/completions");
+    let audit = setup.audit();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (&audit[0]["kind"], &audit[0]["outcome"]),
+        (&json!("chat"), &json!("ok"))
+    );
+    assert_eq!(audit[0]["host"], remote.addr.to_string());
+    // Nothing listens: the local model answers, and stderr says why.
+    let (v, stderr) = ask(
+        &setup.home,
+        "explain",
+        &loc,
+        json!({
+            "chatProvider": "remote",
+            "remoteBaseUrl": refused_url(),
+            "remoteModel": "remote-model",
+            "remoteTimeoutMs": 2000,
+        }),
+    );
+    assert_eq!(v["provider"]["name"], "local", "{v}");
+    assert!(v["provider"]["fallback"].is_string(), "{v}");
+    assert!(
+        stderr.contains("the local model answers instead of the remote provider"),
+        "{stderr}"
+    );
+    assert_eq!(setup.audit().len(), 2);
+}
+
 /// A refused connection: a port nothing listens on.
 fn refused_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -84,6 +84,7 @@ pub fn load_ide(settings: &Settings) -> Result<Arc<Ide>> {
     let ide = Arc::new(Ide::new(settings.ide_config()));
     let engine = nib_models::load(&engine_key(settings)).map_err(|e| anyhow::anyhow!(e))?;
     ide.set_engine(engine);
+    crate::remote::configure_cli(&ide, settings).map_err(|e| anyhow::anyhow!(e))?;
     Ok(ide)
 }
 

@@ -141,41 +141,33 @@ pub(crate) fn build(key: &RemoteKey) -> Result<RemoteProvider, String> {
     Ok(out)
 }
 
-/// The server's [`ProviderEvents`]: the audit log, and the fallback message once per session.
-pub(crate) struct ServerEvents {
-    pub client: Client,
-    pub runtime: tokio::runtime::Handle,
-    /// The audit log's path; `None`: not written.
-    pub audit: Option<PathBuf>,
-    /// `base URL host`, for the audit log.
-    pub host: Mutex<String>,
-    pub provider: Mutex<&'static str>,
-    /// The user has been told of a fallback in this session.
-    pub told: AtomicBool,
-    /// Writing the audit log failed once (warned once).
-    pub audit_failed: AtomicBool,
+/// The audit log of remote requests: a JSON line per request (its size, files, redactions and
+/// outcome; never its content), in nib's data directory.
+pub(crate) struct AuditLog {
+    /// `None`: not written.
+    path: Option<PathBuf>,
+    /// The base URL's host.
+    host: Mutex<String>,
+    /// Writing failed once (warned once).
+    failed: AtomicBool,
 }
 
-impl ServerEvents {
-    pub(crate) fn new(client: Client, audit: Option<PathBuf>) -> ServerEvents {
-        ServerEvents {
-            client,
-            runtime: tokio::runtime::Handle::current(),
-            audit,
+impl AuditLog {
+    pub(crate) fn new(path: Option<PathBuf>) -> AuditLog {
+        AuditLog {
+            path,
             host: Mutex::default(),
-            provider: Mutex::new("local"),
-            told: AtomicBool::new(false),
-            audit_failed: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
         }
     }
 
-    pub(crate) fn configure(&self, key: &RemoteKey) {
-        *lock(&self.host) = key.host();
-        *lock(&self.provider) = key.label();
+    /// The log in nib's data directory.
+    pub(crate) fn in_nib_home() -> AuditLog {
+        AuditLog::new(Some(nib_workspace::nib_home().join(AUDIT_FILE)))
     }
 
-    pub(crate) fn provider(&self) -> &'static str {
-        *lock(&self.provider)
+    pub(crate) fn set_host(&self, host: String) {
+        *lock(&self.host) = host;
     }
 
     /// The audit log's line for `record`.
@@ -186,8 +178,17 @@ impl ServerEvents {
         v.to_string()
     }
 
+    pub(crate) fn write(&self, record: &AuditRecord) {
+        let line = self.line(record);
+        if let Err(e) = self.append(&line) {
+            if !self.failed.swap(true, Ordering::Relaxed) {
+                tracing::warn!(path = ?self.path, "cannot write the remote audit log: {e}");
+            }
+        }
+    }
+
     fn append(&self, line: &str) -> std::io::Result<()> {
-        let Some(path) = &self.audit else {
+        let Some(path) = &self.path else {
             return Ok(());
         };
         if let Some(dir) = path.parent() {
@@ -201,14 +202,40 @@ impl ServerEvents {
     }
 }
 
+/// The server's [`ProviderEvents`]: the audit log, and the fallback message once per session.
+pub(crate) struct ServerEvents {
+    pub client: Client,
+    pub runtime: tokio::runtime::Handle,
+    pub audit: AuditLog,
+    pub provider: Mutex<&'static str>,
+    /// The user has been told of a fallback in this session.
+    pub told: AtomicBool,
+}
+
+impl ServerEvents {
+    pub(crate) fn new(client: Client, audit: AuditLog) -> ServerEvents {
+        ServerEvents {
+            client,
+            runtime: tokio::runtime::Handle::current(),
+            audit,
+            provider: Mutex::new("local"),
+            told: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn configure(&self, key: &RemoteKey) {
+        self.audit.set_host(key.host());
+        *lock(&self.provider) = key.label();
+    }
+
+    pub(crate) fn provider(&self) -> &'static str {
+        *lock(&self.provider)
+    }
+}
+
 impl ProviderEvents for ServerEvents {
     fn sent(&self, record: &AuditRecord) {
-        let line = self.line(record);
-        if let Err(e) = self.append(&line) {
-            if !self.audit_failed.swap(true, Ordering::Relaxed) {
-                tracing::warn!(path = ?self.audit, "cannot write the remote audit log: {e}");
-            }
-        }
+        self.audit.write(record);
     }
 
     fn fell_back(&self, why: &str) {
@@ -221,6 +248,43 @@ impl ProviderEvents for ServerEvents {
             client.show_message(MessageType::WARNING, msg).await;
         });
     }
+}
+
+/// The command line's [`ProviderEvents`] (`nib ask`, `nib complete`): the audit log, and a
+/// fallback said once on stderr.
+pub(crate) struct CliEvents {
+    pub audit: AuditLog,
+    pub told: AtomicBool,
+}
+
+impl ProviderEvents for CliEvents {
+    fn sent(&self, record: &AuditRecord) {
+        self.audit.write(record);
+    }
+
+    fn fell_back(&self, why: &str) {
+        if !self.told.swap(true, Ordering::Relaxed) {
+            eprintln!("nib: the local model answers instead of the remote provider ({why})");
+        }
+    }
+}
+
+/// Give `ide` the remote provider `settings` select (nothing when none is), with the audit log
+/// and fallback notes of the command line.
+pub(crate) fn configure_cli(ide: &nib_ide::Ide, settings: &Settings) -> Result<(), String> {
+    let key = RemoteKey::of(settings);
+    if let Some(p) = key.problem() {
+        eprintln!("nib: {p}");
+    }
+    let remote = build(&key).map_err(|e| format!("remote provider not usable: {e}"))?;
+    let audit = AuditLog::in_nib_home();
+    audit.set_host(key.host());
+    ide.set_provider_events(Arc::new(CliEvents {
+        audit,
+        told: AtomicBool::new(false),
+    }));
+    ide.set_remote(remote);
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

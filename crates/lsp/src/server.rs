@@ -83,7 +83,7 @@ pub async fn serve(log: LogHandle) {
         let ide = Arc::new(Ide::default());
         let provider_events = Arc::new(crate::remote::ServerEvents::new(
             client.clone(),
-            Some(nib_workspace::nib_home().join(crate::remote::AUDIT_FILE)),
+            crate::remote::AuditLog::in_nib_home(),
         ));
         ide.set_provider_events(provider_events.clone());
         Backend {
