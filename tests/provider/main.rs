@@ -375,7 +375,10 @@ fn ask(home: &Path, action: &str, loc: &str, settings: Value) -> (Value, String)
 fn nib_ask_uses_the_remote_provider_logs_it_and_falls_back_saying_so() {
     let remote = server::serve(vec![chat_answer(&["`circle_area` returns ", "the area."])]);
     let setup = Setup::new();
-    let path = setup.write("geo.py", "def circle_area(r):\n    return 3.14159 * r * r\n");
+    let path = setup.write(
+        "geo.py",
+        "def circle_area(r):\n    return 3.14159 * r * r\n",
+    );
     let loc = format!("{}:2", path.display());
     let (v, _) = ask(
         &setup.home,
