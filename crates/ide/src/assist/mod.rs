@@ -114,6 +114,29 @@ fn max_tokens(kind: CodeActionKind, configured: usize) -> usize {
     cap.min(configured)
 }
 
+/// When the answer to an action must end under an action budget of `budget` for a request
+/// started at `started`: tests leave [`TESTS_CHECK_SHARE`] of it to be run against the code
+/// (and its mutants), an explanation [`EXPLAIN_MARGIN`]. Fixes and rewrites are not cut (an
+/// answer cut inside its code is lost): their second try is what the budget decides.
+fn answer_deadline(
+    kind: CodeActionKind,
+    started: Instant,
+    budget: Option<Duration>,
+) -> Option<Instant> {
+    let budget = budget?;
+    match kind {
+        CodeActionKind::Tests => Some(started + budget.mul_f64(1.0 - TESTS_CHECK_SHARE)),
+        CodeActionKind::Explain => Some(started + budget.saturating_sub(EXPLAIN_MARGIN)),
+        _ => None,
+    }
+}
+
+/// The share of an action budget generated tests keep for running them: three sandbox runs
+/// of a few hundred milliseconds each, and the mutants in what is left.
+const TESTS_CHECK_SHARE: f64 = 0.25;
+/// The time an explanation keeps after its answer (the safety gate).
+const EXPLAIN_MARGIN: Duration = Duration::from_millis(300);
+
 /// Prompt-lookup drafting for answers that copy much of their prompt: a fixed or rewritten
 /// function repeats most of the original, tests repeat its calls. A local model then confirms
 /// several tokens per decoding step (measured in docs/evaluation.md, "Code actions": 4% less
@@ -525,7 +548,18 @@ impl Ide {
         let mut creq = ChatRequest::new(messages, cancel.clone());
         creq.max_tokens = max_tokens(kind, config.code_action_max_tokens);
         creq.draft_tokens = draft_tokens(kind);
+        // Under an action budget, tests and explanations are answered in time: the answer is
+        // cut where the budget says (keeping whole tests, whole lines), tests early enough to
+        // be run before they are offered.
+        creq.deadline = answer_deadline(kind, started, config.action_budget);
         creq.answer_start = pure::answer_start(kind, lang, &code);
+        // Tests under a budget start as tests: a function repeated before them (its docstring
+        // too) can take the whole time the answer has.
+        if let (Some(_), CodeActionKind::Tests, Some(t)) =
+            (config.action_budget, kind, &tests_target)
+        {
+            creq.answer_start = pure::tests_answer_start(lang, t.plan.framework);
+        }
         // The docstring the answer starts with is read there in full; under an action budget
         // the question shows it by its first line. That saves a local model a second read
         // (a 300-token docstring costs about 3 s on two cores) at some cost in quality: with
@@ -656,7 +690,14 @@ impl Ide {
         let mut import_note = None;
         match kind {
             CodeActionKind::Explain => {
-                explanation = raw.trim().to_string();
+                explanation = match answer.response.stop_reason {
+                    StopReason::Deadline => format!(
+                        "{}\n\n(The explanation ends where the action's time did: `actionBudgetMs`.)",
+                        pure::complete_explanation(&raw)
+                    ),
+                    StopReason::MaxTokens => pure::complete_explanation(&raw),
+                    _ => raw.trim().to_string(),
+                };
                 if explanation.is_empty() {
                     empty_reason = Some("the model gave no explanation".to_string());
                 }
@@ -955,6 +996,7 @@ impl Ide {
                         &text,
                         &name,
                         written.as_deref().unwrap_or_default(),
+                        config.action_budget.map(|b| started + b),
                     );
                     tracing::debug!(summary = %checked.verification.summary, "generated tests checked");
                     let mut summary = checked.verification.summary.clone();
@@ -1324,4 +1366,28 @@ fn test_edit(
         existing[..at].to_string(),
         existing[at..].to_string(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tests_and_explanations_are_answered_within_the_action_budget() {
+        let t0 = Instant::now();
+        let budget = Some(Duration::from_secs(10));
+        assert_eq!(
+            answer_deadline(CodeActionKind::Tests, t0, budget),
+            Some(t0 + Duration::from_millis(7500))
+        );
+        assert_eq!(
+            answer_deadline(CodeActionKind::Explain, t0, budget),
+            Some(t0 + Duration::from_millis(9700))
+        );
+        // A cut fix or rewrite is lost: not cut; no budget, nothing cut.
+        for kind in [CodeActionKind::Fix, CodeActionKind::Refactor] {
+            assert_eq!(answer_deadline(kind, t0, budget), None);
+        }
+        assert_eq!(answer_deadline(CodeActionKind::Tests, t0, None), None);
+    }
 }

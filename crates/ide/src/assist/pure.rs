@@ -706,6 +706,20 @@ pub(crate) fn answer_start(kind: CodeActionKind, lang: Language, code: &str) -> 
     Some(format!("```python\n{}\n", &code[..line_end]))
 }
 
+/// The start of a Python tests answer: the framework's import and the first test's
+/// `def test` (or `class Test`), ending on a token boundary. A model writing it itself often
+/// repeats the function under test first (a long docstring included); given this, it writes
+/// tests from its first token. `None` for Rust.
+pub(crate) fn tests_answer_start(lang: Language, framework: Framework) -> Option<String> {
+    match (lang, framework) {
+        (Language::Python, Framework::Unittest) => {
+            Some("```python\nimport unittest\n\n\nclass Test".into())
+        }
+        (Language::Python, _) => Some("```python\nimport pytest\n\n\ndef test".into()),
+        _ => None,
+    }
+}
+
 /// The docstring [`answer_start`] repeats, and the shorter text a local model reading that
 /// start may read in the prompt's copy of `code` instead: its first line between its quotes,
 /// and `...`. Read once in full (in the answer) instead of twice. `None` without an answer
@@ -1441,6 +1455,29 @@ pub(crate) fn complete_python_tests(code: &str) -> Option<String> {
     let kept = lines[..at].join("\n");
     kept.contains("def test")
         .then(|| kept.trim_end().to_string())
+}
+
+/// An explanation cut short (by the output cap or the action's time): through its last
+/// complete line, without the headings, list markers and blank lines the cut left with
+/// nothing under them. The whole text when no line is complete.
+pub(crate) fn complete_explanation(text: &str) -> String {
+    let Some(last_newline) = text.rfind('\n') else {
+        return text.trim().to_string();
+    };
+    let mut lines: Vec<&str> = text[..last_newline].lines().collect();
+    while let Some(l) = lines.last().map(|l| l.trim()) {
+        let bare = l.trim_matches(['-', '*', '#', '_', ' ']);
+        let heading = l.starts_with('#') || (bare.ends_with(':') && bare.len() < 60);
+        if bare.is_empty() || heading {
+            lines.pop();
+        } else {
+            break;
+        }
+    }
+    if lines.is_empty() {
+        return text.trim().to_string();
+    }
+    lines.join("\n").trim().to_string()
 }
 
 /// Rust test code cut short: through the end of its last complete function, with a

@@ -126,26 +126,49 @@ pub(crate) fn check_generated_tests(
     source: &str,
     function: &str,
     tests: &str,
+    until: Option<Instant>,
 ) -> CheckedTests {
     if lang == Language::Rust {
-        return check_rust_tests(sandbox(), source, function, tests);
+        return check_rust_tests(sandbox(), source, function, tests, until);
     }
     check_python_tests(
         sandbox(),
         verify_framework(framework),
-        module,
-        source,
+        &Module {
+            name: module,
+            source,
+        },
         function,
         tests,
+        until,
     )
 }
+
+/// No mutant run starts after this: `limit` after now, or [`MUTANT_RUN_TIME`] before
+/// `until` (the action's end) when that is sooner.
+fn mutants_until(limit: Duration, until: Option<Instant>) -> Instant {
+    let end = Instant::now() + limit;
+    until.map_or(end, |u| {
+        u.checked_sub(MUTANT_RUN_TIME).unwrap_or(u).min(end)
+    })
+}
+
+/// About the longest a mutant's test run takes (a Python process and its tests): one started
+/// this long before the action's end ends in time.
+const MUTANT_RUN_TIME: Duration = Duration::from_millis(800);
 
 /// Generated Rust `tests` (test functions for the file's `mod tests`) compiled with the file
 /// `source` by rustc alone and run: the ones rustc rejects or that fail are dropped; the
 /// kept ones run on the mutants of `function` that compile. A file that does not compile
 /// alone with them (it needs the rest of its crate) runs nothing, and the tests are offered
 /// saying so.
-fn check_rust_tests(sandbox: &Sandbox, source: &str, function: &str, tests: &str) -> CheckedTests {
+fn check_rust_tests(
+    sandbox: &Sandbox,
+    source: &str,
+    function: &str,
+    tests: &str,
+    until: Option<Instant>,
+) -> CheckedTests {
     // Tests rustc rejects are dropped (with its first message) and the rest compiled again.
     let mut tests = tests.to_string();
     let mut outcomes: Vec<TestOutcome> = Vec::new();
@@ -266,7 +289,7 @@ fn check_rust_tests(sandbox: &Sandbox, source: &str, function: &str, tests: &str
             &passing,
             RUST_EDITION,
             sandbox,
-            Some(Instant::now() + RUST_MUTANTS_TIME),
+            Some(mutants_until(RUST_MUTANTS_TIME, until)),
         );
         killed = m.mutants.iter().filter(|r| r.killed).count();
         total = m.mutants.len();
@@ -337,19 +360,16 @@ const RUST_EDITION: &str = "2021";
 fn check_python_tests(
     sandbox: &Sandbox,
     framework: nib_verify::Framework,
-    module_name: &str,
-    source: &str,
+    module: &Module<'_>,
     function: &str,
     tests: &str,
+    until: Option<Instant>,
 ) -> CheckedTests {
-    let module = Module {
-        name: module_name,
-        source,
-    };
-    let mutants_until = Some(Instant::now() + MUTANTS_TIME);
+    let module_name = module.name;
+    let mutants_until = Some(mutants_until(MUTANTS_TIME, until));
     // Empty: the answer had no tests; the docstring's examples and recorded cases may still be.
     let first = (!tests.trim().is_empty())
-        .then(|| nib_verify::run_tests(&module, tests, framework, None, false, sandbox));
+        .then(|| nib_verify::run_tests(module, tests, framework, None, false, sandbox));
     if let Some(error) = first.as_ref().and_then(|f| f.error.as_ref()) {
         // Nothing says whether the tests are right: keep them, say nothing ran.
         return CheckedTests {
@@ -414,7 +434,7 @@ fn check_python_tests(
     // inputs near the tests' ones join the kept tests. The failing tests' inputs are not used
     // (their expected values disagree with the code); without a passing test, only the
     // docstring's examples vouch for recording anything.
-    let cases = nib_verify::record_cases(&module, function, tests, &failing, sandbox);
+    let cases = nib_verify::record_cases(module, function, tests, &failing, sandbox);
     let cases = if outcomes.iter().any(|o| o.kept) || cases.iter().any(|c| c.documented) {
         cases
     } else {
@@ -428,14 +448,7 @@ fn check_python_tests(
             kept_code = nib_verify::record::joined(&kept_code, &code);
         }
         let check_kept = |code: &str| {
-            nib_verify::check_tests_until(
-                &module,
-                function,
-                code,
-                framework,
-                sandbox,
-                mutants_until,
-            )
+            nib_verify::check_tests_until(module, function, code, framework, sandbox, mutants_until)
         };
         let mut c = check_kept(&kept_code);
         let known: Vec<String> = outcomes.iter().map(|o| o.name.clone()).collect();
@@ -541,7 +554,12 @@ fn check_python_tests(
             if recorded == 1 { " is" } else { "s are" }
         ));
     }
-    if kept > 0 {
+    if kept > 0 && total == 0 && not_run > 0 {
+        summary.push_str(&format!(
+            " None of the {not_run} simple mutants of `{function}` was run: out of time \
+             (`actionBudgetMs`)."
+        ));
+    } else if kept > 0 {
         summary.push_str(&format!(
             " The kept tests kill {killed} of {total} simple mutants of `{function}`{}.",
             if not_run > 0 {
@@ -1265,7 +1283,7 @@ mod tests {
     fn generated_rust_tests_run_with_the_file_and_a_failing_one_is_dropped() {
         let source = "pub fn clamp(x: i32, lo: i32, hi: i32) -> i32 {\n    if x < lo {\n        lo\n    } else if x > hi {\n        hi\n    } else {\n        x\n    }\n}\n\n#[cfg(test)]\nmod tests {\n    use super::*;\n\n    #[test]\n    fn own() {\n        assert_eq!(clamp(3, 0, 1), 1);\n    }\n}\n";
         let tests = "#[test]\nfn inside() {\n    assert_eq!(clamp(5, 0, 10), 5);\n}\n\n/// Wrong: clamps to lo.\n#[test]\nfn negative() {\n    assert_eq!(clamp(-1, 0, 10), -1);\n}\n\n#[test]\nfn above() {\n    assert_eq!(clamp(11, 0, 10), 10);\n}\n\n#[test]\nfn unknown() {\n    assert_eq!(clamp_all(&[11], 0, 10), vec![10]);\n}\n";
-        let c = check_rust_tests(&sandbox(), source, "clamp", tests);
+        let c = check_rust_tests(&sandbox(), source, "clamp", tests, None);
         let v = &c.verification;
         assert!(v.ran && v.verified, "{v:?}");
         assert_eq!((v.kept, v.dropped), (2, 2), "{v:?}");
@@ -1310,6 +1328,7 @@ mod tests {
             &format!("use crate::util::x;\n{source}"),
             "clamp",
             tests,
+            None,
         );
         assert!(!c.verification.ran, "{:?}", c.verification);
         assert!(
@@ -1328,10 +1347,13 @@ mod tests {
         let c = check_python_tests(
             &sandbox(),
             nib_verify::Framework::Pytest,
-            "mathutil",
-            CLAMP,
+            &Module {
+                name: "mathutil",
+                source: CLAMP,
+            },
             "clamp",
             tests,
+            None,
         );
         let v = &c.verification;
         let kept = c.tests.unwrap();
@@ -1376,10 +1398,13 @@ mod tests {
         let c = check_python_tests(
             &sandbox(),
             nib_verify::Framework::Pytest,
-            "pkg.calc",
-            documented,
+            &Module {
+                name: "pkg.calc",
+                source: documented,
+            },
             "double",
             "",
+            None,
         );
         let v = &c.verification;
         let code = c.tests.expect("tests offered");
@@ -1398,10 +1423,13 @@ mod tests {
         let c = check_python_tests(
             &sandbox(),
             nib_verify::Framework::Pytest,
-            "mathutil",
-            CLAMP,
+            &Module {
+                name: "mathutil",
+                source: CLAMP,
+            },
             "clamp",
             "",
+            None,
         );
         assert!(c.tests.is_none());
         assert!(!c.verification.ran && !c.verification.verified);
@@ -1430,10 +1458,10 @@ mod tests {
         let c = check_python_tests(
             &sandbox,
             nib_verify::Framework::Pytest,
-            "mathutil",
-            CLAMP,
+            &module,
             "clamp",
             tests,
+            None,
         );
         let v = &c.verification;
         assert_eq!(v.mutants_total, alone.mutants.len());
@@ -1443,6 +1471,27 @@ mod tests {
             alone.killed(),
             v.mutants_killed,
             c.tests.unwrap_or_default()
+        );
+        // The action's time already over: the tests still run and are kept, no mutant runs,
+        // and the summary says so.
+        let late = check_python_tests(
+            &sandbox,
+            nib_verify::Framework::Pytest,
+            &module,
+            "clamp",
+            tests,
+            Some(Instant::now()),
+        );
+        let v = &late.verification;
+        assert!(v.verified && v.kept > 0, "{v:?}");
+        assert_eq!(v.mutants_killed, 0, "{v:?}");
+        assert!(
+            v.summary.contains(&format!(
+                "None of the {} simple mutants of `clamp` was run: out of time",
+                alone.mutants.len()
+            )),
+            "{}",
+            v.summary
         );
     }
 
@@ -1482,10 +1531,13 @@ mod tests {
         let c = check_python_tests(
             &sandbox(),
             nib_verify::Framework::Pytest,
-            "mathutil",
-            CLAMP,
+            &Module {
+                name: "mathutil",
+                source: CLAMP,
+            },
             "clamp",
             tests,
+            None,
         );
         assert_eq!(c.tests, None);
         assert_eq!((c.verification.kept, c.verification.dropped), (0, 1));
@@ -1498,10 +1550,13 @@ mod tests {
         let c = check_python_tests(
             &sandbox(),
             nib_verify::Framework::Pytest,
-            "mathutil",
-            "import no_such_module_here\n",
+            &Module {
+                name: "mathutil",
+                source: "import no_such_module_here\n",
+            },
             "clamp",
             "def test_a():\n    assert True\n",
+            None,
         );
         assert!(c.tests.is_some());
         assert!(!c.verification.ran && !c.verification.verified);

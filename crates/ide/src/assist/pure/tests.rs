@@ -983,3 +983,49 @@ fn rust_tests_cut_short_keep_their_complete_functions() {
     // Nothing complete: nothing kept.
     assert_eq!(complete_rust_tests("#[test]\nfn one() {\n    assert"), None);
 }
+
+#[test]
+fn an_explanation_cut_short_ends_on_its_last_complete_line() {
+    let cut = "The function counts primes.\n\n### Inputs:\n- `num`: a hex string.\n\n### Surprising:\n- It ret";
+    assert_eq!(
+        complete_explanation(cut),
+        "The function counts primes.\n\n### Inputs:\n- `num`: a hex string."
+    );
+    // A heading or an empty list item the cut left with nothing under it goes too.
+    assert_eq!(
+        complete_explanation("It sorts `xs`.\n\n**Edge cases:**\n- \n-"),
+        "It sorts `xs`."
+    );
+    // No complete line: the text as it is.
+    assert_eq!(
+        complete_explanation("It sorts `xs` in pla"),
+        "It sorts `xs` in pla"
+    );
+    assert_eq!(complete_explanation("### Inputs:\n- x"), "### Inputs:\n- x");
+}
+
+#[test]
+fn a_python_tests_answer_starts_with_its_first_test() {
+    assert_eq!(
+        tests_answer_start(Language::Python, Framework::Pytest).as_deref(),
+        Some("```python\nimport pytest\n\n\ndef test")
+    );
+    let unittest = tests_answer_start(Language::Python, Framework::Unittest).unwrap();
+    assert!(
+        unittest.ends_with("import unittest\n\n\nclass Test"),
+        "{unittest}"
+    );
+    // The start joins an answer to a whole tests file.
+    let answer = format!("{unittest}Clamp(unittest.TestCase):\n    def test_low(self):\n        self.assertEqual(clamp(-1, 0, 9), 0)\n```\n");
+    let parts = split_answer(&answer);
+    let code = parts.code.unwrap();
+    assert!(
+        code.starts_with("import unittest\n\n\nclass TestClamp(unittest.TestCase):"),
+        "{code}"
+    );
+    assert_eq!(syntax_errors(Language::Python, &code), 0);
+    assert_eq!(
+        tests_answer_start(Language::Rust, Framework::RustModule),
+        None
+    );
+}
