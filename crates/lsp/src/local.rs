@@ -79,9 +79,38 @@ pub(crate) fn engine_key(settings: &Settings) -> nib_models::EngineKey {
     key
 }
 
+/// The assistant's configuration from `settings`, its action budget the model's:
+/// `actionBudgetMs` is the default model's time, and a larger local model gets it in
+/// proportion to its weights' size ([`model_time_scale`]).
+pub(crate) fn ide_config(settings: &Settings) -> nib_ide::IdeConfig {
+    let mut c = settings.ide_config();
+    let scale = model_time_scale(&settings.model);
+    c.action_budget = c.action_budget.map(|b| b.mul_f64(scale));
+    c
+}
+
+/// How many times the default model's weights the `model` setting's weights are, at least 1:
+/// the time a local model takes per token grows about with its size (on two cores the 1.5B
+/// model, 2.3 times the default's size, reads a prompt about 2.1 and writes about 1.6 times
+/// slower). A manifest name by the manifest, a path by its file; 1 when the file cannot be
+/// read.
+pub(crate) fn model_time_scale(model: &str) -> f64 {
+    let size = |m: &str| match nib_models::find(m) {
+        Some(spec) => Some(spec.size),
+        None => std::fs::metadata(m).ok().map(|md| md.len()),
+    };
+    let default = size(nib_models::DEFAULT_MODEL).unwrap_or(1).max(1);
+    let model = if model.is_empty() {
+        nib_models::DEFAULT_MODEL
+    } else {
+        model
+    };
+    size(model).map_or(1.0, |s| (s as f64 / default as f64).max(1.0))
+}
+
 /// An `Ide` with the model loaded, as the server builds it.
 pub fn load_ide(settings: &Settings) -> Result<Arc<Ide>> {
-    let ide = Arc::new(Ide::new(settings.ide_config()));
+    let ide = Arc::new(Ide::new(ide_config(settings)));
     let engine = nib_models::load(&engine_key(settings)).map_err(|e| anyhow::anyhow!(e))?;
     ide.set_engine(engine);
     crate::remote::configure_cli(&ide, settings).map_err(|e| anyhow::anyhow!(e))?;
@@ -278,7 +307,7 @@ pub fn ask(
     let (path, start, end) = parse_range(location)?;
     let text = read_source(&path)?;
     let uri = file_uri(&path);
-    let ide_probe = Ide::new(settings.ide_config());
+    let ide_probe = Ide::new(ide_config(settings));
     ide_probe.open(&uri, None, 0, &text);
     let snap = ide_probe.snapshot(&uri)?;
     // Positions past the end of a line are clamped to it (a range to the end of LINE2).
@@ -397,6 +426,36 @@ pub fn ask(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_larger_model_gets_the_action_budget_in_proportion_to_its_weights() {
+        use super::{ide_config, model_time_scale, Settings};
+        assert_eq!(model_time_scale(""), 1.0);
+        assert_eq!(model_time_scale(nib_models::DEFAULT_MODEL), 1.0);
+        let larger = model_time_scale("qwen2.5-coder-1.5b");
+        assert!((2.2..2.4).contains(&larger), "{larger}");
+        // A smaller model keeps the budget; an unreadable path too.
+        assert_eq!(model_time_scale("smollm2-135m"), 1.0);
+        assert_eq!(model_time_scale("/no/such/model.gguf"), 1.0);
+        // A path: by its file's size.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.gguf");
+        let default = nib_models::find(nib_models::DEFAULT_MODEL).unwrap().size;
+        std::fs::File::create(&file)
+            .unwrap()
+            .set_len(default * 3)
+            .unwrap();
+        assert_eq!(model_time_scale(file.to_str().unwrap()), 3.0);
+
+        let mut s = Settings {
+            model: "qwen2.5-coder-1.5b".into(),
+            ..Settings::default()
+        };
+        let budget = ide_config(&s).action_budget.unwrap();
+        assert_eq!(budget, std::time::Duration::from_secs(10).mul_f64(larger));
+        s.action_budget_ms = 0;
+        assert_eq!(ide_config(&s).action_budget, None);
+    }
+
     use super::*;
 
     #[test]

@@ -37,7 +37,7 @@ impl Backend {
         }
         self.log.set_level(settings.log_level.as_str());
         self.events.configure(settings.telemetry);
-        self.ide.set_config(settings.ide_config());
+        self.ide.set_config(crate::local::ide_config(&settings));
         self.build_gate(&settings);
         self.configure_remote(&settings).await;
         let key = crate::local::engine_key(&settings);
