@@ -756,7 +756,16 @@ fn run_nib(
         r.latency_ms.push(answer.latency.as_millis() as u64);
         ctx.show(
             &p.id,
-            &format!("nib {}", a.name()),
+            &format!(
+                "nib {} ({:.1} s, {})",
+                a.name(),
+                answer.latency.as_secs_f64(),
+                if answer.source.is_empty() {
+                    "chat"
+                } else {
+                    &answer.source
+                }
+            ),
             &if answer.empty_reason.is_empty() {
                 format!("{}\n{}", answer.explanation, answer.generated_code)
             } else {

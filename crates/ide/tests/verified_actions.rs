@@ -77,6 +77,8 @@ impl CompletionEngine for Scripted {
         self.avoids.lock().unwrap().push(req.avoid.clone());
         let text = self.answers.lock().unwrap().pop().unwrap_or_default();
         let mut text = after_given_start(&req.prompt, text);
+        // The action's time ends where the answer has `CUT`.
+        let late = text.find(CUT).inspect(|&i| text.truncate(i)).is_some();
         if let Some(i) = req
             .stop
             .stop_strings
@@ -92,7 +94,11 @@ impl CompletionEngine for Scripted {
                 logprob: -0.1,
             }],
             text,
-            stop_reason: StopReason::EndOfGeneration,
+            stop_reason: if late {
+                StopReason::Deadline
+            } else {
+                StopReason::EndOfGeneration
+            },
             alternatives: Vec::new(),
             prompt_tokens: 10,
             reused_tokens: 0,
@@ -102,6 +108,9 @@ impl CompletionEngine for Scripted {
         })
     }
 }
+
+/// Where a scripted answer is cut by the action's time.
+const CUT: &str = "<the deadline>";
 
 const CLAMP: &str = "def clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    return x\n";
 const URI: &str = "file:///proj/mathutil.py";
@@ -545,6 +554,68 @@ fn fix_at(engine: Arc<Scripted>) -> CodeActionResult {
         ..refactor_input()
     };
     run(&ide, CodeActionKind::Fix, &input)
+}
+
+fn fix_in_time(engine: Arc<Scripted>) -> CodeActionResult {
+    let ide = Ide::new(IdeConfig {
+        deadline: None,
+        action_budget: Some(std::time::Duration::from_secs(3600)),
+        ..IdeConfig::default()
+    });
+    ide.set_engine(engine);
+    ide.open(URI, Some("python"), 1, BROKEN);
+    let input = AssistInput {
+        errors: vec!["AssertionError in test_low".into()],
+        ..refactor_input()
+    };
+    run(&ide, CodeActionKind::Fix, &input)
+}
+
+#[test]
+fn a_fix_cut_by_the_action_time_while_copying_is_completed_and_checked() {
+    // The fix is made on line 3; the time ends two copied lines later.
+    let cut = format!("```python\ndef clamp(x, lo, hi):\n    if x < lo:\n        return lo\n    if x > hi:\n        return hi\n    ret{CUT}");
+    let engine = Scripted::new(&[&cut]);
+    let r = fix_in_time(engine.clone());
+    assert_eq!(r.edits.len(), 1, "{r:?}");
+    assert_eq!(r.generated_code.trim_end(), CLAMP.trim_end());
+    let v = r.verification.as_ref().unwrap();
+    assert!(v.ran && v.verified, "{v:?}");
+    assert!(
+        r.explanation
+            .contains("cut where the action's time ended (`actionBudgetMs`), while it was copying the original: its last line is the original's"),
+        "{}",
+        r.explanation
+    );
+    assert_eq!(engine.prompts.lock().unwrap().len(), 1);
+    // Cut where it writes code of its own: nothing to complete, nothing offered, said why.
+    let own = format!(
+        "```python\ndef clamp(x, lo, hi):\n    low = x < lo\n    high = x > hi\n    if lo{CUT}"
+    );
+    let r = fix_in_time(Scripted::new(&[&own, &own]));
+    assert!(r.edits.is_empty(), "{r:?}");
+    let why = r.empty_reason.unwrap_or_default();
+    assert!(
+        why.contains("`actionBudgetMs`") && why.contains("before the answer's code did"),
+        "{why}"
+    );
+    // Cut before it changed anything: the original completed is no fix.
+    let early =
+        format!("```python\ndef clamp(x, lo, hi):\n    if x < lo:\n        return hi\n   {CUT}");
+    let r = fix_in_time(Scripted::new(&[&early, &early]));
+    assert!(r.edits.is_empty(), "{r:?}");
+    let why = r.empty_reason.unwrap_or_default();
+    assert!(why.contains("before the answer changed anything"), "{why}");
+}
+
+#[test]
+fn a_fix_leaving_the_function_without_its_body_is_not_offered() {
+    let bare =
+        "```python\ndef clamp(x, lo, hi):\n    \"\"\"Clamp x.\"\"\"\n```\n\nThe body was wrong.";
+    let r = fix_in_time(Scripted::new(&[bare, bare]));
+    assert!(r.edits.is_empty(), "{r:?}");
+    let why = r.empty_reason.unwrap_or_default();
+    assert!(why.contains("without its body"), "{why}");
 }
 
 #[test]

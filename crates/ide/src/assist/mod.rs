@@ -55,6 +55,8 @@ struct Attempt<'a> {
     previous: Option<&'a str>,
     /// The function's recorded behaviour: recorded by the first try that needs it.
     recorded: &'a OnceCell<verify::Recorded>,
+    /// When the action began (its first try): what the action budget counts from.
+    begun: Instant,
 }
 
 /// The "model" of a fix found by nib's one-change repair search.
@@ -116,8 +118,10 @@ fn max_tokens(kind: CodeActionKind, configured: usize) -> usize {
 
 /// When the answer to an action must end under an action budget of `budget` for a request
 /// started at `started`: tests leave [`TESTS_CHECK_SHARE`] of it to be run against the code
-/// (and its mutants), an explanation [`EXPLAIN_MARGIN`]. Fixes and rewrites are not cut (an
-/// answer cut inside its code is lost): their second try is what the budget decides.
+/// (and its mutants), an explanation [`EXPLAIN_MARGIN`], a fix or a rewrite
+/// [`REWRITE_CHECK_SHARE`] for the tests it must pass. A fix or a rewrite cut inside its code
+/// is completed from the original where it was copying it ([`pure::complete_from_original`]);
+/// its second try ends at the same time as its first would have.
 fn answer_deadline(
     kind: CodeActionKind,
     started: Instant,
@@ -127,6 +131,9 @@ fn answer_deadline(
     match kind {
         CodeActionKind::Tests => Some(started + budget.mul_f64(1.0 - TESTS_CHECK_SHARE)),
         CodeActionKind::Explain => Some(started + budget.saturating_sub(EXPLAIN_MARGIN)),
+        CodeActionKind::Fix | CodeActionKind::Refactor => {
+            Some(started + budget.mul_f64(1.0 - REWRITE_CHECK_SHARE))
+        }
         _ => None,
     }
 }
@@ -134,6 +141,9 @@ fn answer_deadline(
 /// The share of an action budget generated tests keep for running them: three sandbox runs
 /// of a few hundred milliseconds each, and the mutants in what is left.
 const TESTS_CHECK_SHARE: f64 = 0.25;
+/// The share of an action budget a fix or a rewrite keeps for its checks: the docstring's
+/// examples, the project's tests and the recorded results, a few sandbox runs.
+const REWRITE_CHECK_SHARE: f64 = 0.15;
 /// The time an explanation keeps after its answer (the safety gate).
 const EXPLAIN_MARGIN: Duration = Duration::from_millis(300);
 
@@ -206,10 +216,12 @@ impl Ide {
     ) -> Result<CodeActionResult, IdeError> {
         // A rewrite's recorded behaviour is the current code's: recorded once for both tries.
         let recorded = OnceCell::new();
+        let begun = Instant::now();
         let first_try = Attempt {
             search: true,
             previous: None,
             recorded: &recorded,
+            begun,
         };
         let (mut first, retry) = self.assist_once(snap, req, input, cancel, first_try)?;
         let Some(output) = retry else {
@@ -251,6 +263,7 @@ impl Ide {
             search: false,
             previous: previous.as_deref(),
             recorded: &recorded,
+            begun,
         };
         let (mut second, second_retry) = self.assist_once(snap, req, &again, cancel, second_try)?;
         let failing = |r: &CodeActionResult| {
@@ -330,6 +343,7 @@ impl Ide {
             search,
             previous,
             recorded,
+            begun,
         } = attempt;
         let started = Instant::now();
         let kind = req.kind;
@@ -548,10 +562,10 @@ impl Ide {
         let mut creq = ChatRequest::new(messages, cancel.clone());
         creq.max_tokens = max_tokens(kind, config.code_action_max_tokens);
         creq.draft_tokens = draft_tokens(kind);
-        // Under an action budget, tests and explanations are answered in time: the answer is
-        // cut where the budget says (keeping whole tests, whole lines), tests early enough to
-        // be run before they are offered.
-        creq.deadline = answer_deadline(kind, started, config.action_budget);
+        // Under an action budget, actions are answered in time: the answer is cut where the
+        // budget says (keeping whole tests, whole lines, a rewrite completed from the
+        // original), early enough for what it says to be checked before it is offered.
+        creq.deadline = answer_deadline(kind, begun, config.action_budget);
         creq.answer_start = pure::answer_start(kind, lang, &code);
         // Tests under a budget start as tests: a function repeated before them (its docstring
         // too) can take the whole time the answer has.
@@ -651,13 +665,42 @@ impl Ide {
         let raw = answer.response.text.clone();
         let logprobs: Vec<f32> = answer.response.tokens.iter().map(|t| t.logprob).collect();
         let mut confidence = confidence_name(nib_postprocess::confidence_per_token(&logprobs));
-        let parts = pure::split_answer(&raw);
-        // Cut at the output cap inside its code block: the code is incomplete.
-        let cut = !parts.closed
+        let mut parts = pure::split_answer(&raw);
+        let late = answer.response.stop_reason == StopReason::Deadline;
+        // Cut at the output cap or the action's time inside its code block: the code is
+        // incomplete.
+        let mut cut = !parts.closed
             && matches!(
                 answer.response.stop_reason,
                 StopReason::MaxTokens | StopReason::Deadline
             );
+        // A fix or a rewrite cut by the action's time where it was copying the original is
+        // completed from it (and checked like any other).
+        let mut completed = None;
+        if cut && late && matches!(kind, CodeActionKind::Fix | CodeActionKind::Refactor) {
+            if let Some(c) = parts
+                .code
+                .as_deref()
+                .and_then(|c| pure::complete_from_original(&code, c))
+            {
+                tracing::info!(
+                    copied = c.copied_lines,
+                    "answer cut by the action's time, completed from the original"
+                );
+                parts.code = Some(c.code);
+                completed = Some(c.copied_lines);
+                cut = false;
+            }
+        }
+        // Prose after the code that the action's time cut ends on its last complete line.
+        if late && parts.closed && matches!(kind, CodeActionKind::Fix | CodeActionKind::Refactor) {
+            let prose = pure::complete_explanation(&parts.prose);
+            parts.prose = if prose.is_empty() {
+                prose
+            } else {
+                format!("{prose}\n\n(The explanation ends where the action's time did: `actionBudgetMs`.)")
+            };
+        }
         let errors_before = pure::syntax_errors(lang, &text);
         // A fixed or rewritten function (the one at the cursor, or the one a selection holds)
         // keeps the name its callers use.
@@ -706,6 +749,12 @@ impl Ide {
                 explanation = parts.prose.clone();
                 match &parts.code {
                     None => empty_reason = Some("no code block in the answer".into()),
+                    Some(_) if cut && late => {
+                        empty_reason = Some(
+                            "the action's time (`actionBudgetMs`) ended before the answer's code did, where it was not copying the original"
+                                .into(),
+                        )
+                    }
                     Some(_) if cut => {
                         empty_reason = Some(format!(
                             "the answer reached the output cap ({} tokens) before its code ended",
@@ -836,10 +885,19 @@ impl Ide {
                         } else if kind != CodeActionKind::GenerateFromPrompt
                             && new_code.trim() == target_text.trim()
                         {
-                            empty_reason = Some("the answer changes nothing".into());
+                            empty_reason = Some(if completed.is_some() {
+                                "the action's time (`actionBudgetMs`) ended before the answer changed anything".into()
+                            } else {
+                                "the answer changes nothing".into()
+                            });
                             if kind == CodeActionKind::Refactor {
                                 retry = Some(pure::UNCHANGED.to_string());
                             }
+                        } else if kind != CodeActionKind::GenerateFromPrompt
+                            && pure::empty_body(lang, &pure::dedent(&new_code)) == Some(true)
+                            && pure::empty_body(lang, &code) == Some(false)
+                        {
+                            empty_reason = Some("the answer leaves the function without its body".into());
                         } else if let Some(why) = unbound {
                             tracing::info!(%why, "refactoring not offered");
                             empty_reason = Some(format!("not offered: {why}"));
@@ -915,6 +973,16 @@ impl Ide {
                 }
                 if let Some(note) = import_note.filter(|_| !generated.is_empty()) {
                     explanation = format!("{}\n\n{note}", explanation.trim_end());
+                }
+                if let Some(n) = completed.filter(|_| !generated.is_empty()) {
+                    let copied = match n {
+                        1 => "its last line is".to_string(),
+                        n => format!("its last {n} lines are"),
+                    };
+                    explanation = format!(
+                        "{}\n\nThe answer was cut where the action's time ended (`actionBudgetMs`), while it was copying the original: {copied} the original's.",
+                        explanation.trim_end()
+                    );
                 }
                 if let Some(v) = &verification {
                     explanation = format!("{}\n\n{}", explanation.trim_end(), v.summary);
@@ -1373,7 +1441,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tests_and_explanations_are_answered_within_the_action_budget() {
+    fn actions_are_answered_within_the_action_budget() {
         let t0 = Instant::now();
         let budget = Some(Duration::from_secs(10));
         assert_eq!(
@@ -1384,10 +1452,17 @@ mod tests {
             answer_deadline(CodeActionKind::Explain, t0, budget),
             Some(t0 + Duration::from_millis(9700))
         );
-        // A cut fix or rewrite is lost: not cut; no budget, nothing cut.
         for kind in [CodeActionKind::Fix, CodeActionKind::Refactor] {
-            assert_eq!(answer_deadline(kind, t0, budget), None);
+            assert_eq!(
+                answer_deadline(kind, t0, budget),
+                Some(t0 + Duration::from_millis(8500))
+            );
         }
+        // No budget, nothing cut; a description's code is not cut.
         assert_eq!(answer_deadline(CodeActionKind::Tests, t0, None), None);
+        assert_eq!(
+            answer_deadline(CodeActionKind::GenerateFromPrompt, t0, budget),
+            None
+        );
     }
 }

@@ -671,6 +671,37 @@ pub(crate) fn same_code(lang: Language, original: &str, rewritten: &str) -> bool
     }
 }
 
+/// The first function `code` defines at its top level has no body beyond a docstring, `pass`,
+/// `...` or comments (Python), or an empty block (Rust). `None` when `code` defines none.
+pub(crate) fn empty_body(lang: Language, code: &str) -> Option<bool> {
+    let tree = nib_syntax::parse(lang, code)?;
+    let root = tree.root_node();
+    let function = match lang {
+        Language::Python => "function_definition",
+        Language::Rust => "function_item",
+    };
+    let mut c = root.walk();
+    let f = root
+        .children(&mut c)
+        .map(|n| match n.kind() {
+            "decorated_definition" => n.child_by_field_name("definition").unwrap_or(n),
+            _ => n,
+        })
+        .find(|n| n.kind() == function)?;
+    let body = f.child_by_field_name("body")?;
+    let mut c = body.walk();
+    let empty = body.named_children(&mut c).all(|n| match n.kind() {
+        "comment" | "line_comment" | "block_comment" | "pass_statement" => true,
+        "expression_statement" => {
+            n.named_child_count() == 1
+                && n.named_child(0)
+                    .is_some_and(|e| matches!(e.kind(), "string" | "ellipsis"))
+        }
+        _ => false,
+    });
+    Some(empty)
+}
+
 /// The name of the one function `code` defines at its top level (decorated or not), if it
 /// defines exactly one.
 pub(crate) fn only_function(lang: Language, code: &str) -> Option<String> {
@@ -1479,6 +1510,74 @@ pub(crate) fn complete_explanation(text: &str) -> String {
     }
     lines.join("\n").trim().to_string()
 }
+
+/// A fixed or rewritten function cut short (by the action's time) completed from the
+/// original: the answer's code through its last complete line, then the lines of `original`
+/// after the place the answer's last lines copy. Those last lines (two non-blank ones, more
+/// when two do not place them once in `original`) must equal lines of `original` exactly:
+/// the answer was copying there, past what it changed before. `None` when they do not, or
+/// fit more than one place.
+pub(crate) fn complete_from_original(original: &str, partial: &str) -> Option<Completed> {
+    let mut kept: Vec<&str> = partial.lines().collect();
+    // The last line may be one the cut interrupted.
+    kept.pop();
+    while kept.last().is_some_and(|l| l.trim().is_empty()) {
+        kept.pop();
+    }
+    let lines: Vec<&str> = original.lines().collect();
+    let code: Vec<usize> = (0..lines.len())
+        .filter(|&i| !lines[i].trim().is_empty())
+        .collect();
+    let tail: Vec<&str> = kept
+        .iter()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim_end())
+        .collect();
+    for n in COMPLETION_ANCHOR_LINES..=tail.len().min(MAX_COMPLETION_ANCHOR_LINES) {
+        // Places in `original` whose last n non-blank lines are the answer's last n.
+        let places: Vec<usize> = (n - 1..code.len())
+            .filter(|&k| (0..n).all(|d| lines[code[k - d]].trim_end() == tail[d]))
+            .collect();
+        match places.as_slice() {
+            [] => return None,
+            [k] => {
+                let from = code[*k] + 1;
+                let rest = &lines[from..];
+                if rest.iter().all(|l| l.trim().is_empty()) {
+                    // Nothing left to copy: the cut came at the end, where the model might
+                    // have gone on to write more.
+                    return None;
+                }
+                let mut out = kept.join("\n");
+                for l in rest {
+                    out.push('\n');
+                    out.push_str(l);
+                }
+                return Some(Completed {
+                    code: out.trim_end().to_string(),
+                    copied_lines: rest.len(),
+                });
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// What [`complete_from_original`] made of an answer cut short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Completed {
+    /// The answer's code through its last complete line, then the original's.
+    pub code: String,
+    /// Lines taken from the original.
+    pub copied_lines: usize,
+}
+
+/// Non-blank lines an answer cut short must end with, copied from the original, to be
+/// completed from it; more (up to the maximum) when those fit more than one place.
+const COMPLETION_ANCHOR_LINES: usize = 2;
+const MAX_COMPLETION_ANCHOR_LINES: usize = 5;
 
 /// Rust test code cut short: through the end of its last complete function, with a
 /// `mod tests` the cut left open closed again; `None` when no `#[test]` is left.

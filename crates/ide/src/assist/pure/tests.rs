@@ -1029,3 +1029,61 @@ fn a_python_tests_answer_starts_with_its_first_test() {
         None
     );
 }
+
+#[test]
+fn a_rewrite_cut_short_is_completed_from_the_original_where_it_copies_it() {
+    let original = "def f(xs):\n    total = 0\n    for x in xs:\n        if x > 0:\n            total += x\n\n        else:\n            total -= 1\n    return total";
+    // The fix changed the comparison, then copied two lines; the cut came inside the third.
+    let cut = "def f(xs):\n    total = 0\n    for x in xs:\n        if x >= 0:\n            total += x\n\n        else:\n            tot";
+    let done = complete_from_original(original, cut).expect("completed");
+    assert_eq!(
+        done.code,
+        "def f(xs):\n    total = 0\n    for x in xs:\n        if x >= 0:\n            total += x\n\n        else:\n            total -= 1\n    return total"
+    );
+    assert_eq!(done.copied_lines, 2);
+    // One line copied since the change is not enough to place the cut.
+    let one = "def f(xs):\n    total = 0\n    for x in xs:\n        if x >= 0:\n            total += x\n        e";
+    assert_eq!(complete_from_original(original, one), None);
+    // The last lines still being written differ from the original: no guess.
+    let diverging = "def f(xs):\n    total = 0\n    for x in xs:\n        total += abs(x)\n    ret";
+    assert_eq!(complete_from_original(original, diverging), None);
+    // The answer copied everything: nothing to complete (it might have gone on).
+    let all = format!("{original}\n    ");
+    assert_eq!(complete_from_original(original, &all), None);
+}
+
+#[test]
+fn a_cut_rewrite_is_placed_by_more_lines_when_two_fit_twice() {
+    let original = "def g(a, b):\n    if a > 1:\n        x = 1\n        return x\n    if b:\n        y = 2\n        x = 1\n        return x\n    return 0";
+    // `x = 1` and `return x` fit twice; with the line before them, once.
+    let cut = "def g(a, b):\n    if a >= 1:\n        x = 1\n        return x\n    if b:\n        y = 2\n        x = 1\n        return x\n    re";
+    let done = complete_from_original(original, cut).expect("placed by three lines");
+    assert!(
+        done.code.ends_with("    if a >= 1:\n        x = 1\n        return x\n    if b:\n        y = 2\n        x = 1\n        return x\n    return 0"),
+        "{}",
+        done.code
+    );
+    assert_eq!(done.copied_lines, 1);
+    // The third line is the answer's own: the place stays ambiguous, no guess.
+    let ambiguous = "def g(a, b):\n    if a > 1:\n        x = 1\n        return x\n    if c:\n        x = 1\n        return x\n    re";
+    assert_eq!(complete_from_original(original, ambiguous), None);
+}
+
+#[test]
+fn a_function_left_with_its_docstring_alone_has_an_empty_body() {
+    let py = |c| empty_body(Language::Python, c);
+    assert_eq!(py("def f(x):\n    \"\"\"Doc.\"\"\"\n"), Some(true));
+    assert_eq!(
+        py("def f(x):\n    \"\"\"Doc.\"\"\"\n    # todo\n    pass\n"),
+        Some(true)
+    );
+    assert_eq!(py("@cache\ndef f(x):\n    ...\n"), Some(true));
+    assert_eq!(
+        py("def f(x):\n    \"\"\"Doc.\"\"\"\n    return x\n"),
+        Some(false)
+    );
+    assert_eq!(py("x = 1\n"), None);
+    let rs = |c| empty_body(Language::Rust, c);
+    assert_eq!(rs("fn f() {\n    // later\n}\n"), Some(true));
+    assert_eq!(rs("fn f() -> u8 {\n    1\n}\n"), Some(false));
+}
