@@ -618,6 +618,14 @@ def even_words(words):
         assert!(record_cases(&m, "clamp_sum", tests, &[], &sandbox()).is_empty());
         // The same tests on the code that agrees with its docstring.
         assert!(!record_cases(&module(), "clamp_sum", tests, &[], &sandbox()).is_empty());
+        // A rewrite keeps the current result there all the same: the example's call is
+        // recorded with what the code returns, not what the docstring says.
+        let behaviour = record_behaviour(&m, "clamp_sum", tests, &sandbox());
+        let example = behaviour
+            .iter()
+            .find(|c| c.call == "clamp_sum([1, 2])")
+            .unwrap_or_else(|| panic!("{behaviour:?}"));
+        assert_eq!((example.value.as_str(), example.documented), ("3", false));
     }
 
     #[test]
