@@ -173,7 +173,7 @@ pub const KEYS: &[Key] = &[
         name: "actionBudgetMs",
         kind: Kind::Integer { min: 0, max: 600_000 },
         default: "10000",
-        doc: "how long a code action should take with the default model (a larger local model gets it in proportion to its weights' size: 2.3 times with qwen2.5-coder-1.5b): tests and explanations are cut in time (whole tests and lines kept; tests end their answer at three quarters of it to run in the sandbox, mutants in what is left), a second try (after a rewrite that changed nothing or broke a test, or a fix the tests still fail) is made only when the first answer took at most half of this, and a local model reads a long docstring its answer repeats once (0 = no budget: nothing cut, always try again, read it whole)",
+        doc: "how long a code action should take with the default model (a larger local model gets it in proportion to its weights' size: 2.3 times with qwen2.5-coder-1.5b): answers are cut in time (whole tests and lines kept; tests end their answer at three quarters of it to run in the sandbox, mutants in what is left; a fix or a rewrite at 85%, completed from the original where it was copying it, checked in the rest), a second try (after a rewrite that changed nothing or broke a test, or a fix the tests still fail) is made only when the first answer took at most half of this, and a local model reads a long docstring its answer repeats once (0 = no budget: nothing cut, always try again, read it whole)",
     },
     Key {
         name: "chatProvider",

@@ -222,6 +222,20 @@ fn check_rust_tests(
                 error: None,
             };
         }
+        // No compile round starts that would end after the action's time.
+        if until.is_some_and(|u| Instant::now() + RUST_COMPILE_TIME > u) {
+            let names: Vec<String> = rejected.iter().map(|n| format!("`{n}`")).collect();
+            return CheckedTests {
+                tests: Some(tests),
+                verification: Verification::not_run(
+                    "generated",
+                    format!(
+                        "The tests were not run: rustc rejected {} (dropped), and the action's time (`actionBudgetMs`) ended before the rest were compiled again; check them with `cargo test`.",
+                        names.join(", ")
+                    ),
+                ),
+            };
+        }
     };
     if let Some(error) = &run.error {
         return CheckedTests {
@@ -289,7 +303,15 @@ fn check_rust_tests(
             &passing,
             RUST_EDITION,
             sandbox,
-            Some(mutants_until(RUST_MUTANTS_TIME, until)),
+            // A Rust mutant is compiled before it runs: none starts within a compilation of
+            // the action's end.
+            Some(mutants_until(
+                RUST_MUTANTS_TIME,
+                until.map(|u| {
+                    u.checked_sub(RUST_COMPILE_TIME.saturating_sub(MUTANT_RUN_TIME))
+                        .unwrap_or(u)
+                }),
+            )),
         );
         killed = m.mutants.iter().filter(|r| r.killed).count();
         total = m.mutants.len();
@@ -349,6 +371,9 @@ fn dropped_note(outcomes: &[TestOutcome], dropped: usize) -> String {
 
 /// Time the mutants of a Rust function may start in (each is compiled, about a second).
 const RUST_MUTANTS_TIME: Duration = Duration::from_secs(12);
+
+/// About the time rustc takes to compile a file with its tests (and the test harness).
+const RUST_COMPILE_TIME: Duration = Duration::from_millis(1500);
 
 /// Compilations of generated Rust tests at most: the tests rustc rejects are dropped between
 /// them.
@@ -1339,6 +1364,22 @@ mod tests {
             c.verification.summary
         );
         assert_eq!(c.tests.as_deref(), Some(tests));
+        // The action's time over after the first compilation: the tests rustc rejected are
+        // dropped, the rest offered unrun.
+        let c = check_rust_tests(&sandbox(), source, "clamp", tests, Some(Instant::now()));
+        let v = &c.verification;
+        assert!(!v.ran, "{v:?}");
+        assert!(
+            v.summary.contains("rustc rejected `unknown`")
+                && v.summary.contains("`actionBudgetMs`"),
+            "{}",
+            v.summary
+        );
+        let kept = c.tests.unwrap();
+        assert!(
+            !kept.contains("fn unknown") && kept.contains("fn negative"),
+            "{kept}"
+        );
     }
 
     #[test]
