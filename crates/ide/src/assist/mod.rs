@@ -1143,6 +1143,8 @@ impl Ide {
                     break;
                 }
                 let mut r = base_request.clone();
+                // Asked for on top of the answer: each has the time of a first answer.
+                r.deadline = answer_deadline(kind, Instant::now(), config.action_budget);
                 r.first_rank = rank;
                 r.temperature = ALTERNATIVE_TEMPERATURE;
                 self.stats.model_requests.inc();
