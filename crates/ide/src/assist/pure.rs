@@ -671,23 +671,27 @@ pub(crate) fn same_code(lang: Language, original: &str, rewritten: &str) -> bool
     }
 }
 
-/// The first function `code` defines at its top level has no body beyond a docstring, `pass`,
-/// `...` or comments (Python), or an empty block (Rust). `None` when `code` defines none.
-pub(crate) fn empty_body(lang: Language, code: &str) -> Option<bool> {
-    let tree = nib_syntax::parse(lang, code)?;
-    let root = tree.root_node();
+/// The functions defined at the top level of `root` (a decorated one by its definition).
+fn top_level_functions(lang: Language, root: Node<'_>) -> Vec<Node<'_>> {
     let function = match lang {
         Language::Python => "function_definition",
         Language::Rust => "function_item",
     };
     let mut c = root.walk();
-    let f = root
-        .children(&mut c)
+    root.children(&mut c)
         .map(|n| match n.kind() {
             "decorated_definition" => n.child_by_field_name("definition").unwrap_or(n),
             _ => n,
         })
-        .find(|n| n.kind() == function)?;
+        .filter(|n| n.kind() == function)
+        .collect()
+}
+
+/// The first function `code` defines at its top level has no body beyond a docstring, `pass`,
+/// `...` or comments (Python), or an empty block (Rust). `None` when `code` defines none.
+pub(crate) fn empty_body(lang: Language, code: &str) -> Option<bool> {
+    let tree = nib_syntax::parse(lang, code)?;
+    let f = *top_level_functions(lang, tree.root_node()).first()?;
     let body = f.child_by_field_name("body")?;
     let mut c = body.walk();
     let empty = body.named_children(&mut c).all(|n| match n.kind() {
@@ -706,21 +710,7 @@ pub(crate) fn empty_body(lang: Language, code: &str) -> Option<bool> {
 /// defines exactly one.
 pub(crate) fn only_function(lang: Language, code: &str) -> Option<String> {
     let tree = nib_syntax::parse(lang, code)?;
-    let root = tree.root_node();
-    let function = match lang {
-        Language::Python => "function_definition",
-        Language::Rust => "function_item",
-    };
-    let mut c = root.walk();
-    let functions: Vec<Node> = root
-        .children(&mut c)
-        .map(|n| match n.kind() {
-            "decorated_definition" => n.child_by_field_name("definition").unwrap_or(n),
-            _ => n,
-        })
-        .filter(|n| n.kind() == function)
-        .collect();
-    match functions.as_slice() {
+    match top_level_functions(lang, tree.root_node()).as_slice() {
         [only] => Some(code[only.child_by_field_name("name")?.byte_range()].to_string()),
         _ => None,
     }
