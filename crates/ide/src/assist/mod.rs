@@ -676,8 +676,9 @@ impl Ide {
             );
         // A fix or a rewrite cut by the action's time where it was copying the original is
         // completed from it (and checked like any other).
+        let rewrite = matches!(kind, CodeActionKind::Fix | CodeActionKind::Refactor);
         let mut completed = None;
-        if cut && late && matches!(kind, CodeActionKind::Fix | CodeActionKind::Refactor) {
+        if cut && late && rewrite {
             if let Some(c) = parts
                 .code
                 .as_deref()
@@ -693,7 +694,7 @@ impl Ide {
             }
         }
         // Prose after the code that the action's time cut ends on its last complete line.
-        if late && parts.closed && matches!(kind, CodeActionKind::Fix | CodeActionKind::Refactor) {
+        if late && parts.closed && rewrite {
             let prose = pure::complete_explanation(&parts.prose);
             parts.prose = if prose.is_empty() {
                 prose

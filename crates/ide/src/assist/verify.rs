@@ -144,13 +144,11 @@ pub(crate) fn check_generated_tests(
     )
 }
 
-/// No mutant run starts after this: `limit` after now, or [`MUTANT_RUN_TIME`] before
-/// `until` (the action's end) when that is sooner.
-fn mutants_until(limit: Duration, until: Option<Instant>) -> Instant {
+/// No mutant run starts after this: `limit` after now, or `run_time` (one mutant's run)
+/// before `until` (the action's end) when that is sooner.
+fn mutants_until(limit: Duration, run_time: Duration, until: Option<Instant>) -> Instant {
     let end = Instant::now() + limit;
-    until.map_or(end, |u| {
-        u.checked_sub(MUTANT_RUN_TIME).unwrap_or(u).min(end)
-    })
+    until.map_or(end, |u| u.checked_sub(run_time).unwrap_or(u).min(end))
 }
 
 /// About the longest a mutant's test run takes (a Python process and its tests): one started
@@ -305,13 +303,7 @@ fn check_rust_tests(
             sandbox,
             // A Rust mutant is compiled before it runs: none starts within a compilation of
             // the action's end.
-            Some(mutants_until(
-                RUST_MUTANTS_TIME,
-                until.map(|u| {
-                    u.checked_sub(RUST_COMPILE_TIME.saturating_sub(MUTANT_RUN_TIME))
-                        .unwrap_or(u)
-                }),
-            )),
+            Some(mutants_until(RUST_MUTANTS_TIME, RUST_COMPILE_TIME, until)),
         );
         killed = m.mutants.iter().filter(|r| r.killed).count();
         total = m.mutants.len();
@@ -391,7 +383,7 @@ fn check_python_tests(
     until: Option<Instant>,
 ) -> CheckedTests {
     let module_name = module.name;
-    let mutants_until = Some(mutants_until(MUTANTS_TIME, until));
+    let mutants_until = Some(mutants_until(MUTANTS_TIME, MUTANT_RUN_TIME, until));
     // Empty: the answer had no tests; the docstring's examples and recorded cases may still be.
     let first = (!tests.trim().is_empty())
         .then(|| nib_verify::run_tests(module, tests, framework, None, false, sandbox));
